@@ -1,0 +1,153 @@
+//! The command line: clap definitions and one handler file per verb.
+//!
+//! Only verbs that work are defined here, so `--help` never lists a
+//! command that is not built yet.
+
+mod completion;
+mod info;
+mod version;
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::error::EXIT_BURROW;
+use crate::paths::Paths;
+
+/// Run Docker and OCI images as an ordinary user: no daemon, no root.
+#[derive(Debug, Parser)]
+#[command(
+    name = "burrow",
+    version,
+    about = "Run Docker and OCI images as an ordinary user: no daemon, no root",
+    long_about = None,
+    disable_help_subcommand = true,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Storage root for images and containers [default: $XDG_DATA_HOME/burrow]
+    #[arg(long, global = true, env = "BURROW_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// How much burrow says about what it does, on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Warn, value_name = "LEVEL")]
+    pub log_level: LogLevel,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what this machine lets an unprivileged user do, and what to fix
+    Info(info::InfoArgs),
+    /// Show burrow's version and build
+    Version(version::VersionArgs),
+    /// Print a shell completion script
+    Completion(completion::CompletionArgs),
+}
+
+/// Output formats shared by the listing and inspecting verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Parse the process arguments. Help and version print and return `Err(0)`;
+/// a usage error prints one line and returns `Err(125)` as Docker does.
+pub fn parse() -> Result<Cli, i32> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(err) => Err(report_usage_error(&err)),
+    }
+}
+
+fn report_usage_error(err: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // clap's own rendering is the help text itself.
+            let _ = err.print();
+            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                EXIT_BURROW
+            } else {
+                0
+            }
+        }
+        _ => {
+            eprintln!("burrow: {} (see 'burrow --help')", usage_error_line(err));
+            EXIT_BURROW
+        }
+    }
+}
+
+/// The first line of clap's message, without its "error: " prefix.
+fn usage_error_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    crate::text::escape_control(first.trim_start_matches("error: ").trim())
+}
+
+/// Run the parsed command; `Ok` carries the exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    init_logging(cli.log_level);
+    let paths = Paths::new(cli.root.clone());
+    match cli.command {
+        Command::Info(args) => info::run(&paths, &args),
+        Command::Version(args) => version::run(&args),
+        Command::Completion(args) => completion::run(&args),
+    }
+}
+
+fn init_logging(level: LogLevel) {
+    let filter = match level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Trace => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn unknown_flag_is_one_line() {
+        let err = Cli::try_parse_from(["burrow", "info", "--bogus"]).unwrap_err();
+        let line = usage_error_line(&err);
+        assert!(line.contains("--bogus"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+}

@@ -1,0 +1,14 @@
+//! burrow: rootless, daemonless containers for ordinary users.
+//!
+//! The binary in `main.rs` is a thin shell over this library so that the
+//! integration tests (man pages, completions) can reach the clap definitions.
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod error;
+pub mod fsutil;
+pub mod paths;
+pub mod probe;
+pub mod sandbox;
+pub mod sys;
+pub mod text;

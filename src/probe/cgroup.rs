@@ -1,0 +1,77 @@
+//! Is a cgroup v2 subtree delegated to us? Without one, resource limits
+//! (--memory, --cpus, --pids-limit) and pause cannot be enforced.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::Check;
+
+/// Where cgroup2 is mounted, from /proc/self/mountinfo.
+fn cgroup2_mount() -> Option<PathBuf> {
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|line| {
+        // Fields after " - " are: fstype source options.
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2")
+            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
+            .flatten()
+    })
+}
+
+/// Our cgroup's path in the v2 hierarchy ("0::/user.slice/...").
+fn own_cgroup() -> Option<String> {
+    let content = fs::read_to_string("/proc/self/cgroup").ok()?;
+    content
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+}
+
+pub fn delegation() -> Check {
+    let Some(mount) = cgroup2_mount() else {
+        return Check::no(
+            "no (cgroup v2 is not mounted; v1 only)",
+            "resource limits will be ignored with a warning; ask an admin for cgroup v2 \
+             (systemd.unified_cgroup_hierarchy=1)",
+        );
+    };
+    let hybrid = mount != std::path::Path::new("/sys/fs/cgroup");
+    let Some(own) = own_cgroup() else {
+        return Check::no(
+            "no (this process is in no v2 cgroup)",
+            "limits are not enforceable",
+        );
+    };
+    let dir = mount.join(own.trim_start_matches('/'));
+    let controllers = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let writable = nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).is_ok()
+        && nix::unistd::access(
+            &dir.join("cgroup.subtree_control"),
+            nix::unistd::AccessFlags::W_OK,
+        )
+        .is_ok();
+    let shape = if hybrid { "v1/v2 hybrid" } else { "v2" };
+    // Limits need these; others (hugetlb, rdma...) do not make a delegation.
+    let useful: Vec<&str> = controllers
+        .split_whitespace()
+        .filter(|c| matches!(*c, "memory" | "cpu" | "pids" | "io"))
+        .collect();
+    match (writable, useful.is_empty()) {
+        (true, false) => Check::yes(format!(
+            "yes ({shape}, {} delegated: {})",
+            dir.display(),
+            useful.join(" ")
+        )),
+        (true, true) => Check::no(
+            format!(
+                "no ({shape}: {} has no memory/cpu/pids controller)",
+                dir.display()
+            ),
+            "resource limits will be ignored with a warning (the controllers are on v1)",
+        ),
+        (false, _) => Check::no(
+            format!("no ({shape}, {} is not delegated to you)", dir.display()),
+            "resource limits and pause will be ignored with a warning; with systemd, \
+             an admin can set Delegate=yes for user@.service",
+        ),
+    }
+}

@@ -1,0 +1,224 @@
+//! Id maps for the user namespace.
+//!
+//! With a subordinate id range (/etc/subuid, /etc/subgid) the setuid helpers
+//! newuidmap/newgidmap map the user to root and the range to ids 1..N.
+//! Without one, only the user's own id can be mapped (to root), and the
+//! other ids of an image are not representable.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use nix::unistd::Pid;
+
+/// How many ids a container gets beyond root, as Podman and Docker give.
+pub const RANGE_SIZE: u32 = 65536;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SubIdRange {
+    pub start: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdMapMode {
+    /// root = the user, 1..=count = the subordinate ranges.
+    SubIds { uid: SubIdRange, gid: SubIdRange },
+    /// root = the user; nothing else mapped.
+    Single,
+}
+
+/// The mode in force and, for `Single`, why the range could not be used
+/// and what the user can do about it.
+#[derive(Debug, Clone)]
+pub struct IdMapChoice {
+    pub mode: IdMapMode,
+    pub why_single: Option<String>,
+}
+
+/// The user whose ids are mapped.
+#[derive(Debug, Clone)]
+pub struct HostUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl HostUser {
+    pub fn current() -> Self {
+        let uid = nix::unistd::getuid();
+        let gid = nix::unistd::getgid();
+        let name = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| uid.to_string());
+        HostUser {
+            name,
+            uid: uid.as_raw(),
+            gid: gid.as_raw(),
+        }
+    }
+}
+
+/// Find the user's range in a subuid/subgid file (`name:start:count` or
+/// `uid:start:count`); the first matching line wins, as shadow-utils does.
+pub fn find_range(content: &str, user: &HostUser) -> Option<SubIdRange> {
+    let uid = user.uid.to_string();
+    content.lines().find_map(|line| {
+        let mut parts = line.trim().split(':');
+        let who = parts.next()?;
+        let start = parts.next()?.parse().ok()?;
+        let count: u32 = parts.next()?.parse().ok()?;
+        (count > 0 && (who == user.name || who == uid)).then_some(SubIdRange { start, count })
+    })
+}
+
+/// Where the helpers are looked up: PATH first, then the usual places.
+fn helper(name: &str) -> Option<PathBuf> {
+    let from_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    from_path
+        .into_iter()
+        .chain(["/usr/bin", "/bin", "/usr/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Choose the mode for `user` from the files and helpers on this machine.
+/// Whether the helpers really work is proven by `probe::idmap`.
+pub fn choose(user: &HostUser) -> IdMapChoice {
+    choose_from(user, Path::new("/etc/subuid"), Path::new("/etc/subgid"))
+}
+
+pub fn choose_from(user: &HostUser, subuid: &Path, subgid: &Path) -> IdMapChoice {
+    let single = |why: String| IdMapChoice {
+        mode: IdMapMode::Single,
+        why_single: Some(why),
+    };
+    let admin_fix = format!(
+        "ask an admin to run: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}",
+        user.name
+    );
+    let uid = fs::read_to_string(subuid)
+        .ok()
+        .and_then(|c| find_range(&c, user));
+    let gid = fs::read_to_string(subgid)
+        .ok()
+        .and_then(|c| find_range(&c, user));
+    let (uid, gid) = match (uid, gid) {
+        (Some(u), Some(g)) => (u, g),
+        (None, _) => {
+            return single(format!(
+                "no entry for {} in {} (usual for LDAP/AD accounts); {admin_fix}",
+                user.name,
+                subuid.display()
+            ))
+        }
+        (_, None) => {
+            return single(format!(
+                "no entry for {} in {}; {admin_fix}",
+                user.name,
+                subgid.display()
+            ))
+        }
+    };
+    if helper("newuidmap").is_none() || helper("newgidmap").is_none() {
+        return single(
+            "newuidmap/newgidmap are not installed; ask an admin to install the uidmap package"
+                .into(),
+        );
+    }
+    let clamp = |r: SubIdRange| SubIdRange {
+        start: r.start,
+        count: r.count.min(RANGE_SIZE),
+    };
+    IdMapChoice {
+        mode: IdMapMode::SubIds {
+            uid: clamp(uid),
+            gid: clamp(gid),
+        },
+        why_single: None,
+    }
+}
+
+/// Write the id maps of `pid`, a process that has just unshared its user
+/// namespace. Called from the parent user namespace.
+pub fn apply(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<()> {
+    match mode {
+        IdMapMode::SubIds { uid, gid } => {
+            run_helper("newuidmap", pid, user.uid, uid)?;
+            run_helper("newgidmap", pid, user.gid, gid)?;
+        }
+        IdMapMode::Single => {
+            let proc = PathBuf::from(format!("/proc/{pid}"));
+            // An unprivileged writer must deny setgroups before gid_map.
+            write_map(&proc.join("setgroups"), "deny")?;
+            write_map(&proc.join("uid_map"), &format!("0 {} 1", user.uid))?;
+            write_map(&proc.join("gid_map"), &format!("0 {} 1", user.gid))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_map(path: &Path, content: &str) -> anyhow::Result<()> {
+    fs::write(path, content).with_context(|| format!("write {}", path.display()))
+}
+
+fn run_helper(name: &str, pid: Pid, own: u32, range: &SubIdRange) -> anyhow::Result<()> {
+    let path = helper(name).with_context(|| format!("{name} not found; install uidmap"))?;
+    let out = Command::new(&path)
+        .arg(pid.to_string())
+        .args(["0", &own.to_string(), "1"])
+        .args(["1", &range.start.to_string(), &range.count.to_string()])
+        .output()
+        .with_context(|| format!("run {}", path.display()))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        bail!("{name} failed: {}", msg.trim());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> HostUser {
+        HostUser {
+            name: "alice".into(),
+            uid: 1000,
+            gid: 1000,
+        }
+    }
+
+    #[test]
+    fn finds_range_by_name_or_uid() {
+        let r = find_range("bob:1:2\nalice:100000:65536\n", &alice());
+        assert_eq!(
+            r,
+            Some(SubIdRange {
+                start: 100000,
+                count: 65536
+            })
+        );
+        let r = find_range("1000:200000:10\n", &alice());
+        assert_eq!(r.unwrap().start, 200000);
+        assert_eq!(find_range("alicex:1:2\nbad line\n", &alice()), None);
+    }
+
+    #[test]
+    fn no_entry_means_single_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("subuid");
+        fs::write(&f, "bob:100000:65536\n").unwrap();
+        let c = choose_from(&alice(), &f, &f);
+        assert_eq!(c.mode, IdMapMode::Single);
+        let why = c.why_single.unwrap();
+        assert!(why.contains("no entry for alice"), "{why}");
+        assert!(why.contains("usermod --add-subuids"), "{why}");
+    }
+}

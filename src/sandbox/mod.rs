@@ -1,0 +1,4 @@
+//! The launcher: user namespace and id maps, mounts, pivot_root, and the
+//! confinement applied before exec.
+
+pub mod idmap;

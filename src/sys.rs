@@ -1,0 +1,233 @@
+//! The one door to the kernel calls that need `unsafe`.
+//!
+//! Everything else in burrow is safe Rust over nix and std; the few calls
+//! that nix does not wrap safely live here, each with its SAFETY note.
+#![allow(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+/// A step that failed in a forked child, and the errno it failed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildFailure {
+    pub step: String,
+    pub errno: Errno,
+}
+
+impl ChildFailure {
+    pub fn new(step: &str, errno: Errno) -> Self {
+        ChildFailure {
+            step: step.to_string(),
+            errno,
+        }
+    }
+}
+
+impl std::fmt::Display for ChildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.step, self.errno.desc())
+    }
+}
+
+/// Fork, run `child` in the child, and report how it went. The child may
+/// unshare namespaces, mount and so on: none of it reaches this process.
+/// `parent` runs in this process while the child is alive, with the child's
+/// pid, once the child calls its `ready` callback; `Ok(None)` when the
+/// child succeeded without calling it.
+///
+/// Must be called while the process has a single thread: `unshare` of a
+/// user namespace fails in a threaded process, and fork copies only the
+/// calling thread.
+pub fn fork_probe<C, P, T>(child: C, parent: P) -> Result<Option<T>, ChildFailure>
+where
+    C: FnOnce(&mut dyn FnMut()) -> Result<(), ChildFailure>,
+    P: FnOnce(Pid) -> T,
+{
+    let (report_r, report_w) = nix::unistd::pipe().map_err(|e| ChildFailure::new("pipe", e))?;
+    let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| ChildFailure::new("pipe", e))?;
+    let (go_r, go_w) = nix::unistd::pipe().map_err(|e| ChildFailure::new("pipe", e))?;
+    // SAFETY: burrow is single-threaded when it probes (see above), so the
+    // child owns a consistent copy of the heap and may allocate.
+    match unsafe { nix::unistd::fork() }.map_err(|e| ChildFailure::new("fork", e))? {
+        ForkResult::Child => {
+            drop((report_r, ready_r, go_w));
+            let mut ready_w = Some(std::fs::File::from(ready_w));
+            let mut go_r = std::fs::File::from(go_r);
+            // Tell the parent we reached the point it waits for, then wait
+            // until it has done its part (or died).
+            let mut signal_ready = || {
+                if let Some(mut w) = ready_w.take() {
+                    let _ = w.write_all(b"r");
+                }
+                let mut b = [0u8; 1];
+                let _ = go_r.read(&mut b);
+            };
+            let result = child(&mut signal_ready);
+            let code = match result {
+                Ok(()) => 0,
+                Err(f) => {
+                    let mut w = std::fs::File::from(report_w);
+                    let _ = write!(w, "{}\n{}", f.errno as i32, f.step);
+                    1
+                }
+            };
+            exit_now(code)
+        }
+        ForkResult::Parent { child: pid } => {
+            drop((report_w, ready_w, go_r));
+            // Wait until the child is ready (or has already exited).
+            let mut b = [0u8; 1];
+            let _ = std::fs::File::from(ready_r).read(&mut b);
+            let out = if b[0] == b'r' {
+                Some(parent(pid))
+            } else {
+                None
+            };
+            drop(go_w);
+            let failure = read_failure(report_r);
+            let status = waitpid(pid, None).map_err(|e| ChildFailure::new("waitpid", e))?;
+            match (failure, status) {
+                (Some(f), _) => Err(f),
+                (None, WaitStatus::Exited(_, 0)) => Ok(out),
+                (None, other) => Err(ChildFailure {
+                    step: format!("child ended with {other:?}"),
+                    errno: Errno::UnknownErrno,
+                }),
+            }
+        }
+    }
+}
+
+/// Run `child` in a forked child with no part for the parent.
+pub fn in_child<C>(child: C) -> Result<(), ChildFailure>
+where
+    C: FnOnce() -> Result<(), ChildFailure>,
+{
+    fork_probe(|_| child(), |_| ()).map(|_| ())
+}
+
+fn read_failure(fd: OwnedFd) -> Option<ChildFailure> {
+    let mut s = String::new();
+    std::fs::File::from(fd).read_to_string(&mut s).ok()?;
+    let (errno, step) = s.split_once('\n')?;
+    Some(ChildFailure {
+        step: step.to_string(),
+        errno: Errno::from_raw(errno.parse().ok()?),
+    })
+}
+
+/// Leave the process at once, without running atexit handlers or flushing
+/// stdio buffers copied from the parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// The Landlock ABI version the kernel offers (landlock_create_ruleset with
+/// LANDLOCK_CREATE_RULESET_VERSION). ENOSYS: not built in; EOPNOTSUPP:
+/// built in but disabled at boot.
+pub fn landlock_abi() -> Result<u32, Errno> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attr and size 0 this call only returns the ABI
+    // version; it reads and writes no memory of ours.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret as u32)
+    }
+}
+
+/// Install a seccomp filter that allows everything: proves the kernel
+/// takes filters from an unprivileged process. Call it in a child only.
+pub fn seccomp_allow_all() -> Result<(), Errno> {
+    nix::sys::prctl::set_no_new_privs()?;
+    let mut filter = [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ALLOW,
+    }];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prog points to a valid one-instruction program that lives
+    // across the call; the kernel copies it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Create a tap device on an open /dev/net/tun (TUNSETIFF). Needs
+/// CAP_NET_ADMIN over the current network namespace.
+pub fn tun_set_iff(tun: &std::fs::File, name: &str) -> Result<(), Errno> {
+    #[repr(C)]
+    struct IfReq {
+        name: [libc::c_char; libc::IFNAMSIZ],
+        flags: libc::c_short,
+        _pad: [u8; 22],
+    }
+    let mut req = IfReq {
+        name: [0; libc::IFNAMSIZ],
+        flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short,
+        _pad: [0; 22],
+    };
+    for (dst, src) in req
+        .name
+        .iter_mut()
+        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
+    {
+        *dst = src as libc::c_char;
+    }
+    // SAFETY: req is a properly sized, initialised struct ifreq that lives
+    // across the call; TUNSETIFF reads and writes only within it.
+    let ret = unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETIFF, &mut req as *mut IfReq) };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// The machine's architecture in OCI/Go naming (amd64, arm64, ...).
+pub fn oci_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        other => other,
+    }
+}
+
+/// The running kernel's release string (uname -r).
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
