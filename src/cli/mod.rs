@@ -23,6 +23,7 @@ use crate::paths::Paths;
     long_about = None,
     disable_help_subcommand = true,
     propagate_version = true,
+    args_override_self = true,
     max_term_width = 100
 )]
 pub struct Cli {

@@ -1,0 +1,229 @@
+//! The test bed: test users, a private store per test, a real registry.
+//!
+//! When the machine is not prepared (no test users, no fixtures, not root),
+//! a test prints "skip: ..." and returns; with BURROW_TEST_STRICT=1 (set by
+//! tests/run, so in CI) a skip is a failure instead.
+
+#![allow(dead_code)]
+
+mod registry;
+mod users;
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+pub use registry::{registry, Registry};
+pub use users::User;
+
+/// Say why a test cannot run here; fail instead when strict.
+pub fn skip(why: &str) {
+    if std::env::var_os("BURROW_TEST_STRICT").is_some_and(|v| v == "1") {
+        panic!("cannot run in strict mode: {why}");
+    }
+    eprintln!("skip: {why}");
+}
+
+/// The directory the fixture OCI layouts were built in.
+pub fn fixtures_root() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("BURROW_FIXTURES") {
+        return Some(PathBuf::from(dir));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/fixtures.sh");
+    let hash = sha256_hex(&std::fs::read(script).ok()?);
+    let dir = PathBuf::from("/var/tmp/burrow-fixtures").join(&hash[..16]);
+    dir.join("done").exists().then_some(dir)
+}
+
+/// The OCI layout of a fixture image ("busybox", "debian"), tag "latest".
+pub fn fixture_layout(name: &str) -> PathBuf {
+    fixtures_root()
+        .expect("fixtures are built (run tests/setup/install.sh as root)")
+        .join("oci")
+        .join(name)
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A copy of the burrow binary that every test user can execute (the
+/// build dir may sit under a 0700 home such as /root).
+pub fn burrow_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = PathBuf::from(env!("CARGO_BIN_EXE_burrow"));
+        let dir = std::env::temp_dir().join(format!("burrow-e2e-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dst = dir.join("burrow");
+        std::fs::copy(&src, &dst).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dst
+    })
+}
+
+/// What a burrow command did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub args: Vec<String>,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Assert success; show everything when it was not.
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "burrow {:?} failed:\n{}", self.args, self.describe());
+        self
+    }
+
+    /// Assert a failure with this exit code and a one-line `burrow: ` error.
+    #[track_caller]
+    pub fn fails(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "burrow {:?}:\n{}", self.args, self.describe());
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "want one error line:\n{}", self.describe());
+        assert!(lines[0].starts_with("burrow: "), "{}", self.describe());
+        self
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "exit code {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A private storage root and scratch dir, owned by a test user, and the
+/// means to run burrow as that user.
+pub struct TestEnv {
+    pub user: User,
+    dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// None (after saying why) when this machine cannot run as `user`.
+    pub fn new(user: User) -> Option<TestEnv> {
+        if let Err(why) = user.available() {
+            skip(&why);
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("burrow-e2e-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        user.chown(dir.path());
+        let env = TestEnv { user, dir };
+        std::fs::create_dir(env.dir().join("home")).unwrap();
+        env.user.chown(&env.dir().join("home"));
+        Some(env)
+    }
+
+    /// The scratch dir, owned by the test user.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The storage root burrow uses in this env.
+    pub fn root(&self) -> PathBuf {
+        self.dir().join("store")
+    }
+
+    /// Make a dir owned by the test user under the scratch dir.
+    pub fn mkdir(&self, name: &str) -> PathBuf {
+        let p = self.dir().join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        self.user.chown(&p);
+        p
+    }
+
+    /// Write a file owned by the test user under the scratch dir.
+    pub fn write(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.dir().join(name);
+        std::fs::write(&p, content).unwrap();
+        self.user.chown(&p);
+        p
+    }
+
+    /// `burrow --root <store> ARGS...` as the test user.
+    pub fn burrow(&self, args: &[&str]) -> Outcome {
+        self.burrow_with(args, &[], None)
+    }
+
+    /// The same with extra environment and standard input.
+    pub fn burrow_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Outcome {
+        let mut cmd = self.command(burrow_bin(), env);
+        cmd.arg("--root").arg(self.root()).args(args);
+        run(cmd, args, stdin)
+    }
+
+    /// Any program as the test user, in the same environment as burrow.
+    pub fn command(&self, program: impl AsRef<OsStr>, env: &[(&str, &str)]) -> Command {
+        let home = self.dir().join("home");
+        let mut cmd = self.user.command(program);
+        cmd.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", &home)
+            .env("USER", self.user.name())
+            .env("LOGNAME", self.user.name())
+            .env("LANG", "C.UTF-8")
+            .current_dir(self.dir());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Files in the store may belong to subordinate ids and sit in dirs
+        // with mode 000; root can remove them, a plain user may not.
+        let _ = std::process::Command::new("chmod")
+            .args(["-R", "u+rwX"])
+            .arg(self.dir.path())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Run, feed stdin, capture everything.
+pub fn run(mut cmd: Command, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    if let Some(data) = stdin {
+        let mut w = child.stdin.take().unwrap();
+        w.write_all(data).unwrap();
+    }
+    let out = child.wait_with_output().expect("wait");
+    Outcome {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -1,0 +1,10 @@
+//! burrow's end-to-end tests: the real binary, run as unprivileged test
+//! users, against a real registry on 127.0.0.1 and fixture images built by
+//! umoci, busybox-static and mmdebstrap (tests/setup/install.sh).
+
+mod common;
+
+mod cli;
+mod docs;
+mod info;
+mod testbed;

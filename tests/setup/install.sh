@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine, as root, for burrow's tests:
+#  - install the real tools the tests use (registry, image tools, uidmap, FUSE, peers for benches);
+#  - make /dev/fuse and /dev/net/tun usable by ordinary users (mode 0666, as most distributions ship);
+#  - create the two unprivileged test users: burrow-sub (with a subuid/subgid range) and
+#    burrow-nosub (without one, like an LDAP account);
+#  - build the fixture images (cached under /var/tmp/burrow-fixtures).
+# Safe to run again: every step checks before it changes anything.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/setup/install.sh: run me as root (sudo $0)" >&2
+    exit 1
+fi
+
+packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 util-linux
+          podman bubblewrap fuse-overlayfs slirp4netns hyperfine ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The Debian package starts a registry on :5000 through systemd where there is one; the tests
+# start their own on a free loopback port, so stop that one if it runs.
+if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    systemctl stop docker-registry || true
+fi
+
+for dev in /dev/fuse /dev/net/tun; do
+    [ -e "$dev" ] && chmod 0666 "$dev"
+done
+
+make_user() {
+    local name=$1
+    if ! id "$name" >/dev/null 2>&1; then
+        useradd --create-home --shell /bin/bash "$name"
+    fi
+    # useradd may have given a range on its own (SUB_UID_COUNT); start from none.
+    sed -i "/^$name:/d" /etc/subuid /etc/subgid 2>/dev/null || true
+    touch /etc/subuid /etc/subgid
+}
+make_user burrow-sub
+make_user burrow-nosub
+echo "burrow-sub:200000:65536" >> /etc/subuid
+echo "burrow-sub:200000:65536" >> /etc/subgid
+
+"$here/fixtures.sh"
