@@ -4,7 +4,9 @@ use crate::common::*;
 
 #[test]
 fn help_lists_only_built_commands() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let out = env.burrow(&["--help"]);
     out.ok();
     for verb in ["info", "version", "completion"] {
@@ -27,19 +29,26 @@ fn help_lists_only_built_commands() {
 
 #[test]
 fn version_names_the_package_version() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let out = env.burrow(&["version", "--format", "json"]);
     out.ok();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["Version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(v["Os"], "linux");
     let out = env.burrow(&["--version"]);
-    assert_eq!(out.stdout.trim(), format!("burrow {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out.stdout.trim(),
+        format!("burrow {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn unknown_flag_is_one_line_and_125() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let out = env.burrow(&["info", "--no-such-flag"]);
     out.fails(125);
     assert!(out.stderr.contains("--no-such-flag"), "{}", out.describe());
@@ -48,7 +57,9 @@ fn unknown_flag_is_one_line_and_125() {
 
 #[test]
 fn root_on_a_file_is_refused() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let file = env.write("a-file", b"not a dir");
     let out = env.burrow(&["--root", file.to_str().unwrap(), "info"]);
     out.fails(125);
@@ -58,20 +69,28 @@ fn root_on_a_file_is_refused() {
 
 #[test]
 fn unreadable_root_is_refused() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     // A dir the test user cannot enter (owned by root, mode 0700).
     let locked = env.dir().join("locked");
     std::fs::create_dir(&locked).unwrap();
     let root = locked.join("store");
     let out = env.burrow(&["--root", root.to_str().unwrap(), "info"]);
     out.fails(125);
-    assert!(out.stderr.contains("Permission denied"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("Permission denied"),
+        "{}",
+        out.describe()
+    );
     assert!(!root.exists(), "nothing may be created");
 }
 
 #[test]
 fn root_from_environment_is_used() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let root = env.dir().join("from-env");
     let mut cmd = env.command(burrow_bin(), &[("BURROW_ROOT", root.to_str().unwrap())]);
     cmd.args(["info", "--format", "json"]);

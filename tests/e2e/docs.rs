@@ -56,8 +56,14 @@ fn man_pages_are_up_to_date() {
 
 #[test]
 fn completions_generate_for_each_shell() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef burrow"), ("fish", "complete -c burrow")] {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef burrow"),
+        ("fish", "complete -c burrow"),
+    ] {
         let out = env.burrow(&["completion", shell]);
         out.ok();
         assert!(out.stdout.contains(marker), "{shell}: {}", out.describe());

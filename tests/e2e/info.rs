@@ -22,13 +22,23 @@ fn sh_ok(env: &TestEnv, script: &str) -> bool {
 
 #[test]
 fn id_map_mode_differs_between_the_users() {
-    let Some(sub) = TestEnv::new(User::Sub) else { return };
-    let Some(nosub) = TestEnv::new(User::NoSub) else { return };
+    let Some(sub) = TestEnv::new(User::Sub) else {
+        return;
+    };
+    let Some(nosub) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let a = info(&sub, &[]);
     let b = info(&nosub, &[]);
     assert_eq!(a["idMap"]["mode"], "subid", "{a:#}");
     assert_eq!(a["idMap"]["ok"], true, "newuidmap really ran: {a:#}");
-    assert!(a["idMap"]["value"].as_str().unwrap().contains("200000-265535"), "{a:#}");
+    assert!(
+        a["idMap"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("200000-265535"),
+        "{a:#}"
+    );
     assert_eq!(b["idMap"]["mode"], "single", "{b:#}");
     let hint = b["idMap"]["hint"].as_str().unwrap();
     assert!(hint.contains("no entry for burrow-nosub"), "{hint}");
@@ -39,7 +49,9 @@ fn id_map_mode_differs_between_the_users() {
 
 #[test]
 fn user_namespace_probe_agrees_with_unshare() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let v = info(&env, &[]);
     let expected = sh_ok(&env, "unshare --user --map-root-user --mount true");
     assert_eq!(v["userNamespaces"]["ok"], expected, "{v:#}");
@@ -47,7 +59,9 @@ fn user_namespace_probe_agrees_with_unshare() {
 
 #[test]
 fn overlay_probe_agrees_with_a_manual_mount() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let v = info(&env, &[]);
     let d = env.mkdir("manual-overlay");
     let script = format!(
@@ -57,7 +71,10 @@ fn overlay_probe_agrees_with_a_manual_mount() {
     );
     let expected = sh_ok(&env, &script);
     assert_eq!(v["overlay"]["ok"], expected, "{v:#}");
-    assert_eq!(v["rootfsDriver"]["driver"], if expected { "overlay" } else { "none" });
+    assert_eq!(
+        v["rootfsDriver"]["driver"],
+        if expected { "overlay" } else { "none" }
+    );
     // The probe cleans up after itself.
     let leftovers: Vec<_> = std::fs::read_dir(env.root())
         .unwrap()
@@ -69,7 +86,9 @@ fn overlay_probe_agrees_with_a_manual_mount() {
 
 #[test]
 fn device_probes_agree_with_the_device_modes() {
-    let Some(env) = TestEnv::new(User::Sub) else { return };
+    let Some(env) = TestEnv::new(User::Sub) else {
+        return;
+    };
     let v = info(&env, &[]);
     let fuse = sh_ok(&env, "test -r /dev/fuse -a -w /dev/fuse");
     assert_eq!(v["fuse"]["ok"], fuse, "{v:#}");
@@ -82,7 +101,9 @@ fn device_probes_agree_with_the_device_modes() {
 
 #[test]
 fn landlock_abi_matches_the_kernel() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let v = info(&env, &[]);
     // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION), via python.
     let out = std::process::Command::new("python3")
@@ -104,7 +125,9 @@ fn landlock_abi_matches_the_kernel() {
 
 #[test]
 fn seccomp_probe_agrees_with_proc() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let v = info(&env, &[]);
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let has = status.lines().any(|l| l.starts_with("Seccomp_filters:"));
@@ -113,23 +136,33 @@ fn seccomp_probe_agrees_with_proc() {
 
 #[test]
 fn cgroup_probe_says_no_without_delegation() {
-    let Some(env) = TestEnv::new(User::Sub) else { return };
+    let Some(env) = TestEnv::new(User::Sub) else {
+        return;
+    };
     let v = info(&env, &[]);
     // The test users get no delegated cgroup here (no systemd user session).
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let path = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+    let path = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("/");
     let writable = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
         .iter()
         .any(|m| sh_ok(&env, &format!("test -w {m}{path}/cgroup.subtree_control")));
     if !writable {
         assert_eq!(v["cgroups"]["ok"], false, "{v:#}");
-        assert!(v["cgroups"]["hint"].as_str().unwrap().contains("ignored"), "{v:#}");
+        assert!(
+            v["cgroups"]["hint"].as_str().unwrap().contains("ignored"),
+            "{v:#}"
+        );
     }
 }
 
 #[test]
 fn storage_root_file_system_is_named() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let v = info(&env, &[]);
     // stat(1) names ext4 "ext2/ext3"; compare on the families we know.
     let mut cmd = env.command("stat", &[]);
@@ -153,16 +186,27 @@ fn storage_root_file_system_is_named() {
 
 #[test]
 fn runtime_dir_falls_back_when_xdg_is_missing_or_foreign() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let uid = User::NoSub.ids().0;
     let v = info(&env, &[]);
     assert_eq!(v["runtime"]["dir"], format!("/tmp/burrow-{uid}"));
-    assert!(v["runtime"]["hint"].as_str().unwrap().contains("not set"), "{v:#}");
+    assert!(
+        v["runtime"]["hint"].as_str().unwrap().contains("not set"),
+        "{v:#}"
+    );
 
     // After `su`, XDG_RUNTIME_DIR often still names the other user's dir.
     let v = info(&env, &[("XDG_RUNTIME_DIR", "/root")]);
     assert_eq!(v["runtime"]["dir"], format!("/tmp/burrow-{uid}"));
-    assert!(v["runtime"]["hint"].as_str().unwrap().contains("belongs to uid 0"), "{v:#}");
+    assert!(
+        v["runtime"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to uid 0"),
+        "{v:#}"
+    );
 
     let own = env.mkdir("xdg");
     let v = info(&env, &[("XDG_RUNTIME_DIR", own.to_str().unwrap())]);
@@ -172,7 +216,9 @@ fn runtime_dir_falls_back_when_xdg_is_missing_or_foreign() {
 
 #[test]
 fn text_report_has_a_line_per_probe() {
-    let Some(env) = TestEnv::new(User::NoSub) else { return };
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     let out = env.burrow(&["info"]);
     out.ok();
     for label in [
@@ -188,7 +234,11 @@ fn text_report_has_a_line_per_probe() {
         "Runtime dir:",
         "Rootfs driver:",
     ] {
-        assert!(out.stdout.contains(label), "{label} missing:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(label),
+            "{label} missing:\n{}",
+            out.stdout
+        );
     }
     // Every "no" and warning comes with what to do.
     assert!(out.stdout.contains("-> "), "{}", out.stdout);

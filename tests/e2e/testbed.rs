@@ -18,7 +18,14 @@ fn registry_serves_the_fixtures() {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let digest = index["manifests"][0]["digest"].as_str().unwrap();
-    let blob = layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(blob).unwrap()).unwrap();
-    assert_eq!(manifest["layers"].as_array().unwrap().len(), 3, "{manifest:#}");
+    let blob = layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob).unwrap()).unwrap();
+    assert_eq!(
+        manifest["layers"].as_array().unwrap().len(),
+        3,
+        "{manifest:#}"
+    );
 }

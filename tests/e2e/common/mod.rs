@@ -90,14 +90,26 @@ impl Outcome {
     /// Assert success; show everything when it was not.
     #[track_caller]
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "burrow {:?} failed:\n{}", self.args, self.describe());
+        assert_eq!(
+            self.code,
+            0,
+            "burrow {:?} failed:\n{}",
+            self.args,
+            self.describe()
+        );
         self
     }
 
     /// Assert a failure with this exit code and a one-line `burrow: ` error.
     #[track_caller]
     pub fn fails(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "burrow {:?}:\n{}", self.args, self.describe());
+        assert_eq!(
+            self.code,
+            code,
+            "burrow {:?}:\n{}",
+            self.args,
+            self.describe()
+        );
         let lines: Vec<&str> = self.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "want one error line:\n{}", self.describe());
         assert!(lines[0].starts_with("burrow: "), "{}", self.describe());
@@ -169,7 +181,12 @@ impl TestEnv {
     }
 
     /// The same with extra environment and standard input.
-    pub fn burrow_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Outcome {
+    pub fn burrow_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: Option<&[u8]>,
+    ) -> Outcome {
         let mut cmd = self.command(burrow_bin(), env);
         cmd.arg("--root").arg(self.root()).args(args);
         run(cmd, args, stdin)

@@ -20,7 +20,11 @@ pub fn registry() -> &'static Registry {
     REG.get_or_init(|| {
         let reg = Registry::start();
         for name in ["busybox", "debian"] {
-            reg.push_layout(&super::fixture_layout(name), "latest", &format!("fixtures/{name}:latest"));
+            reg.push_layout(
+                &super::fixture_layout(name),
+                "latest",
+                &format!("fixtures/{name}:latest"),
+            );
         }
         reg
     })
@@ -52,7 +56,10 @@ fn sweep_old_data() {
 impl Registry {
     fn start() -> Registry {
         sweep_old_data();
-        let data = PathBuf::from(format!("/var/tmp/burrow-e2e-registry-{}", std::process::id()));
+        let data = PathBuf::from(format!(
+            "/var/tmp/burrow-e2e-registry-{}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&data).unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -98,7 +105,10 @@ impl Registry {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if self.get("/v2/").is_some_and(|s| s.starts_with("HTTP/1.1 200")) {
+            if self
+                .get("/v2/")
+                .is_some_and(|s| s.starts_with("HTTP/1.1 200"))
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -110,7 +120,12 @@ impl Registry {
     pub fn get(&self, path: &str) -> Option<String> {
         let mut s = TcpStream::connect(&self.addr).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;
         Some(out)
