@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+#[allow(unused_imports)]
 pub use registry::{registry, Registry};
 pub use users::User;
 
