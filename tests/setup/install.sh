@@ -14,7 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 util-linux
+packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 util-linux iproute2 bsdutils
           podman bubblewrap fuse-overlayfs slirp4netns hyperfine ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
