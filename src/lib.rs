@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod container;
 pub mod error;
 pub mod fsutil;
 pub mod paths;
