@@ -127,6 +127,7 @@ pub struct Report {
 /// on its file system).
 pub fn collect(paths: &Paths) -> Report {
     let user = HostUser::current();
+    tracing::debug!(user = %user.name, uid = user.uid, root = %paths.root().display(), "probing");
     let user_namespaces = namespaces::user_namespaces();
     let id_map = namespaces::id_map(&user, user_namespaces.ok);
     let overlay = namespaces::overlay(paths.root(), user_namespaces.ok);

@@ -120,6 +120,10 @@ pub fn id_map(user: &HostUser, userns_ok: bool) -> IdMapReport {
 }
 
 fn prove_helpers(mode: &IdMapMode, user: &HostUser) -> Result<(), String> {
+    tracing::debug!(
+        ?mode,
+        "probe: running newuidmap/newgidmap on a fresh namespace"
+    );
     let outcome = sys::fork_probe(
         |ready| {
             unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| ChildFailure::new("unshare", e))?;
@@ -167,6 +171,7 @@ pub fn overlay(root: &Path, userns_ok: bool) -> Check {
         d.join("work").display()
     );
     let merged = d.join("merged");
+    tracing::debug!(%opts, "probe: mounting overlay in a user namespace");
     let result = sys::in_child(|| {
         enter_single_userns(CloneFlags::CLONE_NEWNS)?;
         mount(

@@ -100,3 +100,18 @@ fn root_from_environment_is_used() {
     assert_eq!(v["storage"]["root"], root.to_str().unwrap());
     assert!(root.is_dir());
 }
+
+#[test]
+fn log_level_debug_says_what_burrow_does() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let quiet = env.burrow(&["info"]);
+    quiet.ok();
+    assert!(!quiet.stderr.contains("DEBUG"), "{}", quiet.describe());
+    let loud = env.burrow(&["--log-level", "debug", "info"]);
+    loud.ok();
+    assert!(loud.stderr.contains("DEBUG"), "{}", loud.describe());
+    assert!(loud.stderr.contains("overlay"), "{}", loud.describe());
+    env.burrow(&["--log-level", "chatty", "info"]).fails(125);
+}
