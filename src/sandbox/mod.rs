@@ -3,5 +3,6 @@
 
 pub mod caps;
 pub mod idmap;
+pub mod landlock;
 pub mod masks;
 pub mod seccomp;
