@@ -124,8 +124,8 @@ impl CapSet {
     }
 }
 
-/// Make the calling thread hold exactly `set`: bounding and inheritable
-/// reduced to it, effective and permitted set to it, ambient cleared.
+/// Make the calling thread hold exactly `set`: bounding reduced to it,
+/// effective and permitted set to it, inheritable and ambient cleared.
 /// Call in the container init, after the mounts (which need
 /// CAP_SYS_ADMIN) and before exec. Capabilities the running kernel does
 /// not know are skipped.
@@ -145,8 +145,10 @@ pub fn apply(set: &CapSet) -> Result<(), CapError> {
         caps::drop(None, Kind::Bounding, *c)
             .map_err(fail("drop from bounding set", c.to_string()))?;
     }
+    // Inheritable and ambient empty, as Docker since CVE-2022-24769: a
+    // file with inheritable file caps must not gain them on exec.
     caps::clear(None, Kind::Ambient).map_err(fail("clear", "ambient set".into()))?;
-    caps::set(None, Kind::Inheritable, &keep).map_err(fail("set", "inheritable set".into()))?;
+    caps::clear(None, Kind::Inheritable).map_err(fail("clear", "inheritable set".into()))?;
     // Effective must shrink before permitted (it must stay a subset).
     caps::set(None, Kind::Effective, &keep).map_err(fail("set", "effective set".into()))?;
     caps::set(None, Kind::Permitted, &keep).map_err(fail("set", "permitted set".into()))?;
@@ -235,6 +237,10 @@ mod tests {
             }
             if !amb.is_empty() {
                 return Err(f("ambient not empty"));
+            }
+            let inh = caps::read(None, Kind::Inheritable).map_err(|_| f("read"))?;
+            if !inh.is_empty() {
+                return Err(f("inheritable not empty"));
             }
             Ok(())
         })

@@ -470,3 +470,45 @@ fn bad_file_is_one_clear_line() {
     .to_string();
     assert!(e.contains("missing.json: No such file"), "{e}");
 }
+
+/// Real programs run under the default filter: a shell pipeline, and
+/// Python with threads, subprocess and sockets when it is installed.
+#[test]
+fn real_programs_run_under_the_default_filter() {
+    if Arch::native().is_none() {
+        return;
+    }
+    let prog = default_program(&CapSet::docker_default(), Options::default());
+    let mut cmds: Vec<Vec<&str>> = vec![vec![
+        "/bin/sh",
+        "-c",
+        "ls / >/dev/null && cat /proc/self/status | grep -q Seccomp && \
+         sort </etc/passwd | head -1 >/dev/null && (sleep 0 &) && wait && \
+         tmp=$(mktemp) && echo hi >$tmp && test \"$(cat $tmp)\" = hi && rm $tmp",
+    ]];
+    if Path::new("/usr/bin/python3").exists() {
+        cmds.push(vec![
+            "/usr/bin/python3",
+            "-c",
+            "import threading, subprocess, socket, os, tempfile\n\
+             t = threading.Thread(target=lambda: None); t.start(); t.join()\n\
+             assert subprocess.run(['true']).returncode == 0\n\
+             s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); s.close()\n\
+             with tempfile.TemporaryDirectory() as d: os.mkdir(os.path.join(d, 'x'))\n",
+        ]);
+    }
+    for cmd in cmds {
+        let prog = prog.clone();
+        let args: Vec<std::ffi::CString> = cmd
+            .iter()
+            .map(|a| std::ffi::CString::new(*a).unwrap())
+            .collect();
+        in_child(move || {
+            nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
+            install(&prog, true).map_err(|_| ChildFailure::new("install", Errno::last()))?;
+            let e = nix::unistd::execv(&args[0], &args).unwrap_err();
+            Err(ChildFailure::new("execv", e))
+        })
+        .unwrap_or_else(|f| panic!("{}: {f}", cmd[0]));
+    }
+}
