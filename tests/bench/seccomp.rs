@@ -21,9 +21,9 @@ fn per_iter(n: u32, f: impl Fn()) -> Duration {
     t.elapsed() / n
 }
 
-/// ns per getpid over `n` calls, measured in a forked child, optionally
-/// under `prog`. The child reports through its exit... too small: a pipe.
-fn getpid_loop(n: u64, prog: Option<&seccomp::BpfProgram>) -> f64 {
+/// ns per call of `call` over `n` calls, measured in a forked child,
+/// optionally under `prog`; the child reports through a pipe.
+fn syscall_loop(n: u64, prog: Option<&seccomp::BpfProgram>, call: fn()) -> f64 {
     let (r, w) = nix::unistd::pipe().unwrap();
     let prog = prog.cloned();
     burrow::sys::in_child(move || {
@@ -33,7 +33,7 @@ fn getpid_loop(n: u64, prog: Option<&seccomp::BpfProgram>) -> f64 {
         }
         let t = Instant::now();
         for _ in 0..n {
-            std::hint::black_box(nix::unistd::getpid());
+            call();
         }
         let ns = t.elapsed().as_nanos() as f64 / n as f64;
         nix::unistd::write(&w, &ns.to_ne_bytes()).unwrap();
@@ -70,11 +70,33 @@ fn main() {
     println!("cache key (sha256 of inputs):   {key:?}");
     println!("program() from cache (key+read): {cached:?}");
 
+    let target = seccomp::Target {
+        caps: caps.names(),
+        arch: arch.go_name().into(),
+        kernel: (6, 1),
+    };
+    let p = seccomp::Profile::parse(bytes, "default.json").unwrap();
+    let linear = seccomp::compile::compile_linear(&p.resolve(&target), p.default(), arch).unwrap();
+    println!(
+        "linear program (no fast path): {} instructions",
+        linear.len()
+    );
+
+    // getpid (39 on x86_64): early in the number order; dup3 (292): late,
+    // near the worst case of a linear search.
+    let getpid: fn() = || {
+        std::hint::black_box(nix::unistd::getpid());
+    };
+    let dup3: fn() = || {
+        let _ = std::hint::black_box(nix::unistd::dup3(2, 200, nix::fcntl::OFlag::O_CLOEXEC));
+    };
     let n = 2_000_000;
-    let bare = getpid_loop(n, None);
-    let filtered = getpid_loop(n, Some(&prog));
-    // getpid is early in the list; a call near the end shows the worst
-    // case of the linear search.
-    println!("getpid loop, no filter:      {bare:.1} ns/call");
-    println!("getpid loop, default filter: {filtered:.1} ns/call");
+    for (name, call) in [("getpid", getpid), ("dup3", dup3)] {
+        let bare = syscall_loop(n, None, call);
+        let fast = syscall_loop(n, Some(&prog), call);
+        let slow = syscall_loop(n, Some(&linear), call);
+        println!(
+            "{name:7} no filter {bare:6.1} ns/call | default filter {fast:6.1} | without fast path {slow:6.1}"
+        );
+    }
 }

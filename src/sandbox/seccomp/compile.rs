@@ -129,6 +129,25 @@ type Group = BTreeMap<i64, Option<Vec<SeccompRule>>>;
 /// above every call this arch knows get ENOSYS, so a libc newer than
 /// the profile falls back to an older call instead of failing.
 pub fn compile(rules: &[Rule], default: Action, arch: Arch) -> Result<BpfProgram, CompileError> {
+    build(rules, default, arch, true)
+}
+
+/// `compile` without the fast path (see fastpath.rs): for the benchmark
+/// and for checking that the fast path changes no verdict.
+pub fn compile_linear(
+    rules: &[Rule],
+    default: Action,
+    arch: Arch,
+) -> Result<BpfProgram, CompileError> {
+    build(rules, default, arch, false)
+}
+
+fn build(
+    rules: &[Rule],
+    default: Action,
+    arch: Arch,
+    fast: bool,
+) -> Result<BpfProgram, CompileError> {
     let sentinel = u32::from(SENTINEL);
     let mut groups: BTreeMap<Action, Group> = BTreeMap::new();
     for r in rules {
@@ -161,6 +180,25 @@ pub fn compile(rules: &[Rule], default: Action, arch: Arch) -> Result<BpfProgram
     prog.push(stmt(BPF_LD_W_ABS, SECCOMP_DATA_NR));
     prog.push(jump(BPF_JMP_JGE_K, (arch.max_number() + 1) as u32, 0, 1));
     prog.push(stmt(BPF_RET_K, u32::from(SeccompAction::Errno(ENOSYS))));
+    if fast && default != Action::Allow {
+        // Unconditionally allowed calls that no other action names.
+        let mut quick = std::collections::BTreeSet::new();
+        if let Some(allowed) = groups.get(&Action::Allow) {
+            for (nr, rules) in allowed {
+                let elsewhere = groups
+                    .iter()
+                    .any(|(a, g)| *a != Action::Allow && g.contains_key(nr));
+                if rules.is_none() && !elsewhere {
+                    quick.insert(*nr as u32);
+                }
+            }
+        }
+        let allow = u32::from(SeccompAction::Allow);
+        prog.extend(super::fastpath::build(
+            &super::fastpath::ranges(&quick),
+            allow,
+        ));
+    }
 
     let n = groups.len();
     for (i, (action, group)) in groups.into_iter().enumerate() {
@@ -366,6 +404,44 @@ mod tests {
         );
         // A 32-bit ABI call: refused, not killed.
         assert_eq!(run(&p, 0x4000_0003, 20, [0; 6]), errno(1));
+    }
+
+    /// The fast path changes no verdict: every call number, a few
+    /// argument patterns, both ABIs, with the real default profile.
+    #[test]
+    fn fast_path_agrees_with_linear_chains() {
+        use crate::sandbox::caps::CapSet;
+        use crate::sandbox::seccomp::{Profile, Target, DEFAULT_PROFILE};
+        let p = Profile::parse(DEFAULT_PROFILE.as_bytes(), "default.json").unwrap();
+        for caps in [CapSet::docker_default(), CapSet::all()] {
+            let t = Target {
+                caps: caps.names(),
+                arch: "amd64".into(),
+                kernel: (6, 1),
+            };
+            let mut rules = p.resolve(&t);
+            rules.push(rule("chown", Action::Errno(0), vec![]));
+            let fast = compile(&rules, p.default(), Arch::X86_64).unwrap();
+            let linear = compile_linear(&rules, p.default(), Arch::X86_64).unwrap();
+            assert!(fast.len() > linear.len());
+            let argsets = [
+                [0u64; 6],
+                [2, 1, 0, 0, 0, 0],
+                [38, 0x5412, 0, 0, 0, 0],
+                [0x7e02_0000, 0, 0, 0, 0, 0],
+            ];
+            for nr in 0..600 {
+                for args in argsets {
+                    for audit in [AUDIT_X86_64, 0x4000_0003] {
+                        assert_eq!(
+                            run(&fast, audit, nr, args),
+                            run(&linear, audit, nr, args),
+                            "nr {nr} args {args:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

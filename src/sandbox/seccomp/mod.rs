@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod compile;
+mod fastpath;
 pub mod profile;
 #[rustfmt::skip]
 pub mod table;
