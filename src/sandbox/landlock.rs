@@ -254,7 +254,13 @@ impl Profile {
                 .fold(BitFlags::EMPTY, |acc, a| acc | a);
             let base = vars.expand(&r.path);
             let except: BTreeSet<PathBuf> = r.except.iter().map(|e| vars.expand(e)).collect();
-            grant_except(&base, access, &except, &mut grants);
+            // Where the excepted paths really are, so that a symlink to
+            // one (~/keys -> ~/.ssh) does not carry a grant into it.
+            let real: Vec<PathBuf> = except
+                .iter()
+                .filter_map(|e| e.canonicalize().ok())
+                .collect();
+            grant_except(&base, access, &except, &real, &mut grants);
         }
         Plan {
             grants,
@@ -274,10 +280,22 @@ fn grant_except(
     path: &Path,
     access: BitFlags<AccessFs>,
     except: &BTreeSet<PathBuf>,
+    real_except: &[PathBuf],
     out: &mut Vec<(PathBuf, BitFlags<AccessFs>)>,
 ) {
-    if except.contains(path) || std::fs::symlink_metadata(path).is_err() {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
         return;
+    };
+    if except.contains(path) {
+        return;
+    }
+    if meta.file_type().is_symlink() && !real_except.is_empty() {
+        // Landlock grants on what the link points to.
+        match path.canonicalize() {
+            Ok(t) if real_except.iter().any(|e| t.starts_with(e)) => return,
+            Err(_) => return, // dangling: nothing to grant
+            Ok(_) => {}
+        }
     }
     let inside: BTreeSet<PathBuf> = except
         .iter()
@@ -299,7 +317,7 @@ fn grant_except(
     let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     children.sort();
     for c in children {
-        grant_except(&c, access, &inside, out);
+        grant_except(&c, access, &inside, real_except, out);
     }
 }
 

@@ -111,6 +111,8 @@ fn except_grants_siblings_not_the_parent() {
         "p",
     )
     .unwrap();
+    std::os::unix::fs::symlink(home.join(".ssh"), home.join("keys")).unwrap();
+    std::os::unix::fs::symlink(home.join("docs/a"), home.join("doc-link")).unwrap();
     let plan = p.plan(&vars(home));
     let read = AccessFs::ReadFile | AccessFs::ReadDir;
     let list: BitFlags<AccessFs> = AccessFs::ReadDir.into();
@@ -119,6 +121,7 @@ fn except_grants_siblings_not_the_parent() {
         (home.to_path_buf(), list),
         (home.join(".config"), list),
         (home.join(".config/other"), read),
+        (home.join("doc-link"), read),
         (home.join("docs"), read),
         (home.join("plain"), read),
     ];

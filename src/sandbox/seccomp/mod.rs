@@ -70,8 +70,18 @@ pub enum ProfileError {
     },
     #[error("seccomp: filters for {0} are not supported (amd64, arm64, riscv64 are)")]
     Arch(&'static str),
-    #[error("seccomp: cannot install the filter: {0}")]
+    #[error("seccomp: cannot install the filter: {}{}", .0.desc(), install_hint(*.0))]
     Install(nix::errno::Errno),
+}
+
+fn install_hint(e: nix::errno::Errno) -> &'static str {
+    match e {
+        nix::errno::Errno::EACCES => {
+            " (set no_new_privs first, or install while CAP_SYS_ADMIN is held)"
+        }
+        nix::errno::Errno::EINVAL => " (the kernel lacks seccomp filters or a flag)",
+        _ => "",
+    }
 }
 
 /// Where a profile comes from.
@@ -84,6 +94,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// The value of `--security-opt seccomp=VALUE`: `unconfined` turns
+    /// seccomp off (None), anything else is a profile file.
+    pub fn from_security_opt(value: &str) -> Option<Source> {
+        match value {
+            "unconfined" => None,
+            path => Some(Source::File(PathBuf::from(path))),
+        }
+    }
+
     /// The bytes and the name errors use for them.
     pub fn read(&self) -> Result<(std::borrow::Cow<'static, [u8]>, String), ProfileError> {
         match self {

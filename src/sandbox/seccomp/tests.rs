@@ -512,3 +512,17 @@ fn real_programs_run_under_the_default_filter() {
         .unwrap_or_else(|f| panic!("{}: {f}", cmd[0]));
     }
 }
+
+#[test]
+fn security_opt_values() {
+    assert_eq!(Source::from_security_opt("unconfined"), None);
+    assert_eq!(
+        Source::from_security_opt("/p.json"),
+        Some(Source::File("/p.json".into()))
+    );
+    let e = ProfileError::Install(Errno::EACCES).to_string();
+    assert_eq!(
+        e,
+        "seccomp: cannot install the filter: Permission denied (set no_new_privs first, or install while CAP_SYS_ADMIN is held)"
+    );
+}
