@@ -303,3 +303,31 @@ pub(crate) fn probe_syscall(
         Ok(ret)
     }
 }
+
+/// Test probe: make an i386 system call from this 64-bit process with
+/// `int 0x80` (integer arguments only). The caller forks first: a kernel
+/// without IA32 emulation answers with SIGSEGV.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(crate) fn int80(nr: u32, a: u32, b: u32, c: u32) -> i32 {
+    let ret: i32;
+    // SAFETY: the arguments are integers, never pointers, and the tests
+    // use only calls that take no pointer or are refused by the filter
+    // under test. rbx belongs to LLVM, so ebx is swapped in and out;
+    // int 0x80 zeroes r8-r11 in 64-bit mode, declared as clobbered.
+    unsafe {
+        std::arch::asm!(
+            "xchg {t:e}, ebx",
+            "int 0x80",
+            "xchg {t:e}, ebx",
+            t = inout(reg) a => _,
+            inlateout("eax") nr => ret,
+            in("ecx") b,
+            in("edx") c,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+        );
+    }
+    ret
+}

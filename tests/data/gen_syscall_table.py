@@ -17,10 +17,15 @@ import sys
 
 LIBC = sys.argv[1]
 B64 = os.path.join(LIBC, "src/unix/linux_like/linux/gnu/b64")
+B32 = os.path.join(LIBC, "src/unix/linux_like/linux/gnu/b32")
+# The 64-bit ABIs seccompiler targets, and the 32-bit compat ABIs their
+# kernels also run (i386 on x86_64, arm on aarch64).
 ARCHES = {
     "x86_64": os.path.join(B64, "x86_64/not_x32.rs"),
     "aarch64": os.path.join(B64, "aarch64/mod.rs"),
     "riscv64": os.path.join(B64, "riscv64/mod.rs"),
+    "i386": os.path.join(B32, "x86/mod.rs"),
+    "arm": os.path.join(B32, "arm/mod.rs"),
 }
 # Added after the libc release; same number on every architecture.
 UNIFIED = {
@@ -31,16 +36,36 @@ UNIFIED = {
     "setxattrat": 463, "getxattrat": 464, "listxattrat": 465,
     "removexattrat": 466, "open_tree_attr": 467,
 }
+# 32-bit ABIs: the time64 calls (Linux 5.1, one number on every 32-bit
+# architecture), which libc leaves out; modern 32-bit glibc calls them first.
+TIME64 = {
+    "clock_gettime64": 403, "clock_settime64": 404, "clock_adjtime64": 405,
+    "clock_getres_time64": 406, "clock_nanosleep_time64": 407, "timer_gettime64": 408,
+    "timer_settime64": 409, "timerfd_gettime64": 410, "timerfd_settime64": 411,
+    "utimensat_time64": 412, "pselect6_time64": 413, "ppoll_time64": 414,
+    "io_pgetevents_time64": 416, "recvmmsg_time64": 417, "mq_timedsend_time64": 418,
+    "mq_timedreceive_time64": 419, "semtimedop_time64": 420, "rt_sigtimedwait_time64": 421,
+    "futex_time64": 422, "sched_rr_get_interval_time64": 423,
+}
 EXTRA = {
     "x86_64": {"uretprobe": 335, "io_pgetevents": 333, "create_module": 174,
                "get_kernel_syms": 177, "query_module": 178},
     # LP64 generic-table calls libc leaves out (comments only there).
     "aarch64": {"sync_file_range": 84, "getrlimit": 163, "setrlimit": 164, "io_pgetevents": 292},
+    # i386: calls libc leaves out (checked against the kernel's unistd_32.h).
+    "i386": {**TIME64, "create_module": 127, "get_kernel_syms": 130, "query_module": 167,
+             "arch_prctl": 384, "io_pgetevents": 385, "semget": 393, "semctl": 394,
+             "shmget": 395, "shmctl": 396, "shmat": 397, "shmdt": 398, "msgget": 399,
+             "msgsnd": 400, "msgrcv": 401, "msgctl": 402},
+    "arm": {**TIME64, "io_pgetevents": 399, "migrate_pages": 400,
+            # ARM's private calls (__ARM_NR_BASE 0x0f0000 + n).
+            "breakpoint": 0x0F0001, "cacheflush": 0x0F0002, "usr26": 0x0F0003,
+            "usr32": 0x0F0004, "set_tls": 0x0F0005, "get_tls": 0x0F0006},
     "riscv64": {"sync_file_range": 84, "getrlimit": 163, "setrlimit": 164, "io_pgetevents": 292,
                 "riscv_hwprobe": 258, "riscv_flush_icache": 259},
 }
 # Arch-private calls libc does not name (ARM's __ARM_NR_* and others).
-PRIVATE = {"breakpoint", "set_tls", "usr26", "usr32", "riscv_hwprobe", "riscv_flush_icache"}
+PRIVATE = {"breakpoint", "set_tls", "get_tls", "usr26", "usr32", "riscv_hwprobe", "riscv_flush_icache"}
 # map_shadow_stack exists on x86_64 and (since 6.13) arm64/riscv; keep all.
 PAT = re.compile(r"pub const SYS_(\w+): c_long = (?:__NR_Linux \+ )?(\d+);")
 

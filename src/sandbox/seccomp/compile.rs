@@ -8,6 +8,10 @@
 //! run from the most restrictive action to the least, so when two entries
 //! match one call the stricter wins, as the kernel does between stacked
 //! filters.
+//!
+//! The program starts with a dispatch on the caller's ABI: the native one
+//! and the 32-bit compat one (i386 on x86_64, arm on aarch64) each get a
+//! section with the same rules under their own call numbers.
 
 use std::collections::BTreeMap;
 
@@ -65,25 +69,62 @@ impl Arch {
         }
     }
 
-    fn target(self) -> TargetArch {
-        match self {
-            Arch::X86_64 => TargetArch::x86_64,
-            Arch::Aarch64 => TargetArch::aarch64,
-            Arch::Riscv64 => TargetArch::riscv64,
-        }
-    }
-
     /// This arch's number for a syscall, None when it has no such call.
     pub fn number(self, name: &str) -> Option<i64> {
-        let t = self.table();
-        t.binary_search_by(|(n, _)| n.cmp(&name))
-            .ok()
-            .map(|i| t[i].1)
+        lookup(self.table(), name)
     }
 
-    fn max_number(self) -> i64 {
-        self.table().iter().map(|(_, n)| *n).max().unwrap_or(0)
+    /// The ABIs a process on this machine can call the kernel with: the
+    /// native one, then the 32-bit compat one (as Docker's archMap).
+    fn abis(self) -> &'static [Abi] {
+        match self {
+            Arch::X86_64 => &[
+                Abi {
+                    audit: AUDIT_ARCH_X86_64,
+                    table: table::X86_64,
+                },
+                Abi {
+                    audit: AUDIT_ARCH_I386,
+                    table: table::I386,
+                },
+            ],
+            Arch::Aarch64 => &[
+                Abi {
+                    audit: AUDIT_ARCH_AARCH64,
+                    table: table::AARCH64,
+                },
+                Abi {
+                    audit: AUDIT_ARCH_ARM,
+                    table: table::ARM,
+                },
+            ],
+            Arch::Riscv64 => &[Abi {
+                audit: AUDIT_ARCH_RISCV64,
+                table: table::RISCV64,
+            }],
+        }
     }
+}
+
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+const AUDIT_ARCH_RISCV64: u32 = 0xC000_00F3;
+const SECCOMP_DATA_ARCH: u32 = 4;
+const BPF_JMP_JEQ_K: u16 = 0x15;
+
+/// One system call ABI: the value seccomp_data.arch has for it and its
+/// call numbers.
+struct Abi {
+    audit: u32,
+    table: &'static [(&'static str, i64)],
+}
+
+fn lookup(t: &[(&str, i64)], name: &str) -> Option<i64> {
+    t.binary_search_by(|(n, _)| n.cmp(&name))
+        .ok()
+        .map(|i| t[i].1)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,28 +165,66 @@ fn condition(c: &super::profile::Cond) -> Result<SeccompCondition, CompileError>
 /// Rules of one action, keyed by syscall number; `None` = unconditional.
 type Group = BTreeMap<i64, Option<Vec<SeccompRule>>>;
 
-/// Build the program. `rules` are tried by action strictness (see the
-/// module comment); calls no rule matches get `default`. Calls numbered
-/// above every call this arch knows get ENOSYS, so a libc newer than
-/// the profile falls back to an older call instead of failing.
+/// Build the program: a dispatch on the caller's ABI, then per ABI a
+/// section where `rules` are tried by action strictness (see the module
+/// comment) and calls no rule matches get `default`. Includes/excludes
+/// were resolved for the native arch; the compat ABI gets the same rules
+/// (Docker's semantics), for the calls it has. Calls numbered above every
+/// call an ABI knows get ENOSYS, so a libc newer than the profile falls
+/// back to an older call instead of failing; other ABIs (x32) get
+/// `default`.
 pub fn compile(rules: &[Rule], default: Action, arch: Arch) -> Result<BpfProgram, CompileError> {
-    build(rules, default, arch, true)
+    build(rules, default, arch.abis(), true)
 }
 
-/// `compile` without the fast path (see fastpath.rs): for the benchmark
-/// and for checking that the fast path changes no verdict.
+/// `compile` for the native ABI only and without the fast path (see
+/// fastpath.rs): for the benchmark and for checking that the fast path
+/// changes no verdict.
 pub fn compile_linear(
     rules: &[Rule],
     default: Action,
     arch: Arch,
 ) -> Result<BpfProgram, CompileError> {
-    build(rules, default, arch, false)
+    build(rules, default, &arch.abis()[..1], false)
 }
 
 fn build(
     rules: &[Rule],
     default: Action,
-    arch: Arch,
+    abis: &[Abi],
+    fast: bool,
+) -> Result<BpfProgram, CompileError> {
+    let ret_default = stmt(BPF_RET_K, u32::from(to_seccompiler(default)));
+    let sections = abis
+        .iter()
+        .map(|abi| section(rules, default, abi.table, fast))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Dispatch: LD arch; per ABI (JEQ audit, next; JA section); RET default.
+    let header = 2 + 2 * abis.len();
+    let mut prog = vec![stmt(BPF_LD_W_ABS, SECCOMP_DATA_ARCH)];
+    let mut start = header;
+    for (abi, sec) in abis.iter().zip(&sections) {
+        prog.push(jump(BPF_JMP_JEQ_K, abi.audit, 0, 1));
+        let pos = prog.len();
+        prog.push(stmt(BPF_JMP_JA, (start - pos - 1) as u32));
+        start += sec.len();
+    }
+    prog.push(ret_default);
+    for sec in sections {
+        prog.extend(sec);
+    }
+    if prog.len() > 4096 {
+        return Err(seccompiler::BackendError::FilterTooLarge(prog.len()).into());
+    }
+    Ok(prog)
+}
+
+/// One ABI's part of the program; starts by loading the call number and
+/// ends in returns only.
+fn section(
+    rules: &[Rule],
+    default: Action,
+    table: &[(&str, i64)],
     fast: bool,
 ) -> Result<BpfProgram, CompileError> {
     let sentinel = u32::from(SENTINEL);
@@ -156,8 +235,8 @@ fn build(
         }
         // A rule whose action is the default still matters: it can
         // override a laxer rule for the same call (ioctl TIOCSTI).
-        let Some(nr) = arch.number(&r.name) else {
-            continue; // a call this arch does not have
+        let Some(nr) = lookup(table, &r.name) else {
+            continue; // a call this ABI does not have
         };
         let slot = groups
             .entry(r.action)
@@ -174,14 +253,16 @@ fn build(
         }
     }
 
-    let prefix = arch_prefix(arch, default)?;
-    let mut prog = prefix;
     // Unknown-new calls: ENOSYS (see above). Cheap: two instructions.
-    prog.push(stmt(BPF_LD_W_ABS, SECCOMP_DATA_NR));
-    prog.push(jump(BPF_JMP_JGE_K, (arch.max_number() + 1) as u32, 0, 1));
-    prog.push(stmt(BPF_RET_K, u32::from(SeccompAction::Errno(ENOSYS))));
+    let max = table.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let mut prog = vec![
+        stmt(BPF_LD_W_ABS, SECCOMP_DATA_NR),
+        jump(BPF_JMP_JGE_K, (max + 1) as u32, 0, 1),
+        stmt(BPF_RET_K, u32::from(SeccompAction::Errno(ENOSYS))),
+    ];
     if fast && default != Action::Allow {
-        // Unconditionally allowed calls that no other action names.
+        // Unconditionally allowed calls that no other action names: found
+        // by the fast path, so the chains need not list them.
         let mut quick = std::collections::BTreeSet::new();
         if let Some(allowed) = groups.get(&Action::Allow) {
             for (nr, rules) in allowed {
@@ -189,10 +270,17 @@ fn build(
                     .iter()
                     .any(|(a, g)| *a != Action::Allow && g.contains_key(nr));
                 if rules.is_none() && !elsewhere {
-                    quick.insert(*nr as u32);
+                    quick.insert(*nr);
                 }
             }
         }
+        if let Some(allowed) = groups.get_mut(&Action::Allow) {
+            allowed.retain(|nr, _| !quick.contains(nr));
+            if allowed.is_empty() {
+                groups.remove(&Action::Allow);
+            }
+        }
+        let quick: std::collections::BTreeSet<u32> = quick.iter().map(|n| *n as u32).collect();
         let allow = u32::from(SeccompAction::Allow);
         prog.extend(super::fastpath::build(
             &super::fastpath::ranges(&quick),
@@ -201,14 +289,17 @@ fn build(
     }
 
     let n = groups.len();
+    let skip = prefix_len()?;
     for (i, (action, group)) in groups.into_iter().enumerate() {
         let rules: BTreeMap<i64, Vec<SeccompRule>> = group
             .into_iter()
             .map(|(nr, r)| (nr, r.unwrap_or_default()))
             .collect();
-        let filter = SeccompFilter::new(rules, SENTINEL, to_seccompiler(action), arch.target())?;
+        // The target only shapes seccompiler's arch check, cut off here.
+        let filter =
+            SeccompFilter::new(rules, SENTINEL, to_seccompiler(action), TargetArch::x86_64)?;
         let body: BpfProgram = filter.try_into()?;
-        let mut body = body[prefix_len(arch)?..].to_vec();
+        let mut body = body[skip..].to_vec();
         let last = i + 1 == n;
         let len = body.len();
         for (pos, ins) in body.iter_mut().enumerate() {
@@ -226,40 +317,20 @@ fn build(
     if n == 0 {
         prog.push(stmt(BPF_RET_K, u32::from(to_seccompiler(default))));
     }
-    if prog.len() > 4096 {
-        return Err(seccompiler::BackendError::FilterTooLarge(prog.len()).into());
-    }
     Ok(prog)
-}
-
-/// seccompiler's arch check, with its KILL_PROCESS for a foreign ABI (a
-/// 32-bit binary on a 64-bit kernel) turned into the default action: such
-/// calls are refused like any unlisted call, without killing the process.
-fn arch_prefix(arch: Arch, default: Action) -> Result<BpfProgram, CompileError> {
-    let mut p = empty_filter(arch)?;
-    p.truncate(prefix_len(arch)?);
-    for ins in p.iter_mut() {
-        if ins.code == BPF_RET_K {
-            ins.k = u32::from(to_seccompiler(default));
-        }
-    }
-    Ok(p)
-}
-
-fn empty_filter(arch: Arch) -> Result<BpfProgram, CompileError> {
-    let f = SeccompFilter::new(
-        BTreeMap::new(),
-        SENTINEL,
-        SeccompAction::Allow,
-        arch.target(),
-    )?;
-    Ok(f.try_into()?)
 }
 
 /// Length of seccompiler's arch-check prologue: an empty filter is the
 /// prologue and one return.
-fn prefix_len(arch: Arch) -> Result<usize, CompileError> {
-    Ok(empty_filter(arch)?.len() - 1)
+fn prefix_len() -> Result<usize, CompileError> {
+    let f = SeccompFilter::new(
+        BTreeMap::new(),
+        SENTINEL,
+        SeccompAction::Allow,
+        TargetArch::x86_64,
+    )?;
+    let p: BpfProgram = f.try_into()?;
+    Ok(p.len() - 1)
 }
 
 fn stmt(code: u16, k: u32) -> sock_filter {
@@ -309,6 +380,9 @@ mod tests {
     use super::super::profile::Cond;
     use super::*;
 
+    const AUDIT_X86_64: u32 = AUDIT_ARCH_X86_64;
+    const AUDIT_I386: u32 = AUDIT_ARCH_I386;
+
     /// A tiny BPF interpreter for seccomp programs: enough to check what a
     /// compiled program returns for a given call, without installing it.
     pub fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
@@ -341,8 +415,6 @@ mod tests {
             pc += 1;
         }
     }
-
-    const AUDIT_X86_64: u32 = 0xC000_003E;
 
     fn rule(name: &str, action: Action, conds: Vec<Cond>) -> Rule {
         Rule {
@@ -402,8 +474,19 @@ mod tests {
             errno(38),
             "new call: ENOSYS"
         );
-        // A 32-bit ABI call: refused, not killed.
-        assert_eq!(run(&p, 0x4000_0003, 20, [0; 6]), errno(1));
+        // x32 calls (the 0x40000000 bit) and unknown ABIs: not killed.
+        assert_eq!(run(&p, AUDIT_X86_64, 0x4000_0000, [0; 6]), errno(38));
+        assert_eq!(run(&p, 0x1234, 0, [0; 6]), errno(1));
+        // The i386 ABI gets the same rules under its own numbers.
+        let i386 = |n: &str| lookup(table::I386, n).unwrap() as u32;
+        let ret32 = |n, args| run(&p, AUDIT_I386, i386(n), args);
+        assert_eq!(ret32("read", [0; 6]), allow);
+        assert_eq!(ret32("chown", [0; 6]), errno(0));
+        assert_eq!(ret32("clone3", [0; 6]), errno(38));
+        assert_eq!(ret32("socket", [2, 0, 0, 0, 0, 0]), allow);
+        assert_eq!(ret32("socket", [40, 0, 0, 0, 0, 0]), errno(1));
+        assert_eq!(ret32("ioctl", [1, 0x5412, 0, 0, 0, 0]), errno(1));
+        assert_eq!(ret32("getpid", [0; 6]), errno(1), "not in the rules");
     }
 
     /// The fast path changes no verdict: every call number, a few
@@ -423,7 +506,13 @@ mod tests {
             rules.push(rule("chown", Action::Errno(0), vec![]));
             let fast = compile(&rules, p.default(), Arch::X86_64).unwrap();
             let linear = compile_linear(&rules, p.default(), Arch::X86_64).unwrap();
-            assert!(fast.len() > linear.len());
+            // Both ABIs, and still shorter than the native linear chains.
+            assert!(
+                fast.len() < linear.len(),
+                "{} vs {}",
+                fast.len(),
+                linear.len()
+            );
             let argsets = [
                 [0u64; 6],
                 [2, 1, 0, 0, 0, 0],
@@ -432,7 +521,8 @@ mod tests {
             ];
             for nr in 0..600 {
                 for args in argsets {
-                    for audit in [AUDIT_X86_64, 0x4000_0003] {
+                    {
+                        let audit = AUDIT_X86_64;
                         assert_eq!(
                             run(&fast, audit, nr, args),
                             run(&linear, audit, nr, args),
