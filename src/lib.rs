@@ -10,6 +10,7 @@ pub mod error;
 pub mod fsutil;
 pub mod paths;
 pub mod probe;
+pub mod rootfs;
 pub mod sandbox;
 pub mod sys;
 pub mod text;

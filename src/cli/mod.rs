@@ -4,6 +4,7 @@
 //! command that is not built yet.
 
 mod completion;
+mod fuse_overlay;
 mod info;
 mod version;
 
@@ -56,6 +57,9 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
+    /// Internal: mount our FUSE overlay and serve it until unmounted
+    #[command(name = "__fuse-overlay", hide = true)]
+    FuseOverlay(fuse_overlay::FuseOverlayArgs),
 }
 
 /// Output formats shared by the listing and inspecting verbs.
@@ -116,6 +120,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),
+        Command::FuseOverlay(args) => fuse_overlay::run(args),
     }
 }
 

@@ -1,0 +1,6 @@
+//! Root file system drivers: the trees a container sees as `/`.
+//!
+//! `fuse` is our own overlay file system served over FUSE, for machines
+//! where the kernel's overlayfs cannot be mounted in a user namespace.
+
+pub mod fuse;
