@@ -6,5 +6,6 @@ mod common;
 
 mod cli;
 mod docs;
+mod fuse_overlay;
 mod info;
 mod testbed;

@@ -248,9 +248,9 @@ impl OverlayFs {
             }
         }
         fs::rename(self.layers.real(UPPER, &src.rel), &to).map_err(err)?;
-        if src_dir
-            && merge::shown_below(&self.layers, &nprel, &npstack, UPPER, newname).map_err(err)?
-        {
+        // As the kernel does: an upper dir moved into a merged dir is made
+        // opaque, so a lower dir of the new name can never merge into it.
+        if src_dir && npstack.iter().any(|&l| l != UPPER) {
             set_opaque(&to).map_err(err)?;
         }
         if merge::shown_below(&self.layers, &prel, &pstack, UPPER, name).map_err(err)? {
