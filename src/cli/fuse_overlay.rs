@@ -28,6 +28,9 @@ pub struct FuseOverlayArgs {
 }
 
 pub fn run(args: FuseOverlayArgs) -> anyhow::Result<i32> {
+    // Serve no longer than the one who started us: a test script that
+    // dies must not leave a server holding its mount namespace alive.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
     let cfg = FuseOverlayConfig {
         lowers: args.lowers,
         upper: args.upper,

@@ -70,15 +70,17 @@ fn in_userns(env: &TestEnv, dir: &Path, script: &str) -> Outcome {
     run(cmd, &["unshare", "sh", script], None)
 }
 
-/// Mount ours on m (extra flags after the layers), wait until it serves.
+/// Mount ours on m (extra flags after the layers), wait until it serves;
+/// the server ends with the script, whatever way it exits.
 fn ours(extra: &str) -> String {
     format!(
         "\"$BURROW\" __fuse-overlay --lower l1 --lower l2 --upper u --work w {extra} m & pid=$!\n\
+         trap 'kill $pid 2>/dev/null || true' EXIT\n\
          i=0; until mountpoint -q m; do i=$((i+1)); [ $i -lt 100 ] || {{ echo 'mount timeout' >&2; exit 1; }}; sleep 0.1; done\n"
     )
 }
 
-const OURS_END: &str = "cd ..; umount m; wait $pid\n";
+const OURS_END: &str = "cd ..; umount m; wait $pid; trap - EXIT\n";
 
 const KERNEL: &str =
     "mount -t overlay overlay -o lowerdir=l1:l2,upperdir=u,workdir=w,userxattr m\n";
@@ -221,4 +223,154 @@ fn union_operations_match_the_kernel_overlay() {
         "{fu:#?}"
     );
     assert!(fu["c-moved"].contains("links 2"), "{fu:#?}");
+}
+
+/// What the kernel overlay (without index) does not do and ours does:
+/// lower hardlinks stay linked after one name is copied up, and inode
+/// numbers stay the same across a copy-up and for names made by link().
+#[test]
+fn hardlinks_stay_linked_and_inode_numbers_stay_stable() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let d = build(&env, "links");
+    // A third name, first looked up after the copy-up of h1.
+    fs::hard_link(d.join("l2/h1"), d.join("l2/h3")).unwrap();
+    let script = format!(
+        "{}cd m\n{}{OURS_END}",
+        ours(""),
+        r#"
+before=$(stat -c %i a h1 h2 | tr '\n' ' ')
+echo "lower pair: $( [ "$(stat -c %i h1)" = "$(stat -c %i h2)" ] && echo same || echo differ) $(stat -c %h h2)"
+echo more >> a
+echo more >> h1
+after=$(stat -c %i a h1 h2 | tr '\n' ' ')
+[ "$before" = "$after" ] && echo "inodes stable" || echo "inodes changed: $before / $after"
+echo "h2: $(cat h2 | tr '\n' ' ')"
+echo "h3: $(cat h3 | tr '\n' ' ')"
+ln a a2
+echo "a2: $( [ "$(stat -c %i a)" = "$(stat -c %i a2)" ] && echo same || echo differ)"
+"#
+    );
+    let out = in_userns(&env, &d, &script);
+    out.ok();
+    let s = &out.stdout;
+    assert!(s.contains("lower pair: same 3"), "{}", out.describe());
+    assert!(s.contains("inodes stable"), "{}", out.describe());
+    assert!(
+        s.contains("h2: h more "),
+        "the other name sees the write: {}",
+        out.describe()
+    );
+    assert!(
+        s.contains("h3: h more "),
+        "a name looked up later too: {}",
+        out.describe()
+    );
+    assert!(s.contains("a2: same"), "{}", out.describe());
+    let u = d.join("u");
+    let (m1, m2) = (
+        fs::metadata(u.join("h1")).unwrap(),
+        fs::metadata(u.join("h2")).unwrap(),
+    );
+    assert_eq!(m1.ino(), m2.ino(), "the upper copies are one file");
+    let m3 = fs::metadata(u.join("h3")).unwrap();
+    assert_eq!(m1.ino(), m3.ino(), "the upper copies are one file");
+}
+
+/// Single-id mode: owner and mode come from `user.burrow.override`, and
+/// chown/chmod write it instead of failing.
+#[test]
+fn single_id_mode_keeps_ownership_in_an_xattr() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let d = build(&env, "single");
+    xattr::set(d.join("l2/exe"), "user.burrow.override", b"0:0:4711").unwrap();
+    let show = "stat -c '%a %u' exe a | tr '\\n' ' '; echo";
+    let script = format!(
+        "{}cd m\necho \"with: $({show})\"\nchown 0:0 a\nchmod 2755 exe\necho \"after: $({show})\"\n\
+         python3 -c \"import os; print('leaked' if 'user.burrow.override' in os.listxattr('exe') else 'hidden')\"\n{OURS_END}\
+         {}cd m\necho \"without: $({show})\"\n{OURS_END}",
+        ours("--single-id"),
+        ours("")
+    );
+    let out = in_userns(&env, &d, &script);
+    out.ok();
+    let s = &out.stdout;
+    assert!(s.contains("with: 4711 0 644 0"), "{}", out.describe());
+    assert!(s.contains("after: 2755 0 644 0"), "{}", out.describe());
+    assert!(s.contains("hidden"), "{}", out.describe());
+    // The real files keep ordinary modes; the override is what changed.
+    assert!(s.contains("without: 2755 0 644 0"), "{}", out.describe());
+    let ov = xattr::get(d.join("u/exe"), "user.burrow.override")
+        .unwrap()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ov), "0:0:2755");
+    let ov = xattr::get(d.join("u/a"), "user.burrow.override")
+        .unwrap()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ov), "0:0:644");
+    assert!(
+        xattr::get(d.join("l2/a"), "user.burrow.override")
+            .unwrap()
+            .is_none(),
+        "lower untouched"
+    );
+}
+
+/// Long names, long paths and a lower dir removed under the mount give
+/// errors, and the mount keeps serving.
+#[test]
+fn bad_input_gives_errors_and_the_mount_keeps_serving() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let d = build(&env, "bad");
+    let n255 = "n".repeat(255);
+    let comp = "p".repeat(200);
+    let checks = format!(
+        r#"
+touch {n255} && echo "255 ok"
+touch {n255}x 2>/dev/null && echo "256 made" || echo "256 refused"
+i=0; p=.
+while [ $i -lt 22 ]; do p=$p/{comp}; i=$((i+1)); done
+mkdir -p "$p" 2>/dev/null && echo "deep made" || echo "deep refused"
+(cd ..; rm -rf l2/d; mv l2/rd l2/rd.gone)
+ls d >/dev/null 2>&1 && echo "d listed" || echo "d gone"
+cat rd/q 2>/dev/null || echo "rd/q gone"
+(cd ..; mv l2 l2.gone)
+ls >/dev/null && echo "root listed"
+cat a 2>/dev/null || echo "a gone"
+echo ok > fresh && cat fresh
+"#
+    );
+    let script = format!("{}cd m\n{checks}{OURS_END}", ours(""));
+    let out = in_userns(&env, &d, &script);
+    out.ok();
+    let s = &out.stdout;
+    assert!(s.contains("255 ok"), "{}", out.describe());
+    assert!(s.contains("256 refused"), "{}", out.describe());
+    assert!(s.contains("root listed"), "{}", out.describe());
+    assert!(s.contains("rd/q gone"), "{}", out.describe());
+    assert!(s.contains("a gone"), "{}", out.describe());
+    assert!(s.ends_with("ok\n"), "{}", out.describe());
+    assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+}
+
+#[test]
+fn missing_layers_are_one_line_errors() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let d = build(&env, "missing");
+    let script = "\"$BURROW\" __fuse-overlay --lower l1 --lower nope --upper u --work w m";
+    let out = in_userns(&env, &d, script);
+    assert_eq!(out.code, 125, "{}", out.describe());
+    assert!(
+        out.stderr.starts_with("burrow: lower dir nope"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
 }
