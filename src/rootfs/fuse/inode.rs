@@ -56,6 +56,8 @@ pub struct Table {
     /// Lower hardlinked files already copied up: their upper path, so the
     /// other names are linked to the copy instead of showing stale data.
     pub linkups: HashMap<Key, PathBuf>,
+    /// Live nodes by name, so removing or renaming one name is not a scan.
+    by_name: HashMap<PathBuf, u64>,
     next: u64,
 }
 
@@ -65,6 +67,7 @@ impl Table {
             next: ROOT + 1,
             ..Default::default()
         };
+        t.by_name.insert(PathBuf::new(), ROOT);
         let layer = root_stack.first().copied().unwrap_or(UPPER);
         t.nodes.insert(
             ROOT,
@@ -122,6 +125,15 @@ impl Table {
         if !node.names.iter().any(|n| n == rel) {
             node.names.push(rel.to_path_buf());
         }
+        // A name now backed by another file: the old node loses it.
+        if let Some(old) = self.by_name.insert(rel.to_path_buf(), ino) {
+            if old != ino {
+                if let Some(o) = self.nodes.get_mut(&old) {
+                    o.names.retain(|n| n != rel);
+                }
+            }
+        }
+        let node = self.nodes.get_mut(&ino).expect("inserted above");
         node.layer = layer;
         node.stack = stack;
         node.is_dir = is_dir;
@@ -137,26 +149,30 @@ impl Table {
         if let Some(node) = self.nodes.get_mut(&ino) {
             node.lookups = node.lookups.saturating_sub(n);
             if node.lookups == 0 {
-                self.nodes.remove(&ino);
+                if let Some(node) = self.nodes.remove(&ino) {
+                    for name in node.names {
+                        if self.by_name.get(&name) == Some(&ino) {
+                            self.by_name.remove(&name);
+                        }
+                    }
+                }
             }
         }
     }
 
     /// A name went away (unlink, rmdir, or replaced by a rename).
     pub fn remove_name(&mut self, rel: &Path) {
-        for node in self.nodes.values_mut() {
-            node.names.retain(|n| n != rel);
+        if let Some(ino) = self.by_name.remove(rel) {
+            if let Some(node) = self.nodes.get_mut(&ino) {
+                node.names.retain(|n| n != rel);
+            }
         }
     }
 
     /// Dir `rel` now has an upper part (key `upper`): it merges from there.
     pub fn dir_copied_up(&mut self, rel: &Path, upper: Key) {
-        let ino = self
-            .nodes
-            .iter()
-            .find(|(_, n)| n.is_dir && n.names.iter().any(|x| x == rel))
-            .map(|(i, _)| *i);
-        if let Some(ino) = ino {
+        let ino = self.by_name.get(rel).copied();
+        if let Some(ino) = ino.filter(|i| self.nodes.get(i).is_some_and(|n| n.is_dir)) {
             self.numbers.insert(upper, ino);
             let node = self.nodes.get_mut(&ino).expect("found above");
             if node.layer != UPPER {
@@ -188,15 +204,35 @@ impl Table {
     }
 
     /// `from` was renamed to `to`: rewrite it and every path below it.
-    pub fn rename(&mut self, from: &Path, to: &Path) {
-        for node in self.nodes.values_mut() {
-            for name in node.names.iter_mut() {
-                if let Ok(rest) = name.strip_prefix(from) {
-                    *name = if rest.as_os_str().is_empty() {
-                        to.to_path_buf()
-                    } else {
-                        to.join(rest)
-                    };
+    pub fn rename(&mut self, from: &Path, to: &Path, is_dir: bool) {
+        let moved: Vec<(PathBuf, u64)> = if is_dir {
+            // A dir: every live name below it moves too (rare: only upper
+            // dirs can be renamed).
+            self.by_name
+                .iter()
+                .filter(|(n, _)| n.starts_with(from))
+                .map(|(n, i)| (n.clone(), *i))
+                .collect()
+        } else {
+            self.by_name
+                .get(from)
+                .map(|i| vec![(from.to_path_buf(), *i)])
+                .unwrap_or_default()
+        };
+        for (old, ino) in moved {
+            let rest = old.strip_prefix(from).expect("filtered above");
+            let new = if rest.as_os_str().is_empty() {
+                to.to_path_buf()
+            } else {
+                to.join(rest)
+            };
+            self.by_name.remove(&old);
+            self.by_name.insert(new.clone(), ino);
+            if let Some(node) = self.nodes.get_mut(&ino) {
+                for name in node.names.iter_mut() {
+                    if *name == old {
+                        *name = new.clone();
+                    }
                 }
             }
         }
@@ -231,13 +267,13 @@ mod tests {
         let y = t.found(Path::new("d/y"), (1, 7), 0, vec![0], false);
         assert_eq!(x, y);
         assert_eq!(t.get(x).unwrap().names.len(), 2);
-        t.rename(Path::new("d"), Path::new("e"));
+        t.rename(Path::new("d"), Path::new("e"), true);
         assert_eq!(t.get(x).unwrap().path(), Some(Path::new("e/x")));
         t.remove_name(Path::new("e/x"));
         assert_eq!(t.get(x).unwrap().path(), Some(Path::new("e/y")));
         // "dd" is not below "d".
         let z = t.found(Path::new("dd/z"), (1, 8), 0, vec![0], false);
-        t.rename(Path::new("d"), Path::new("q"));
+        t.rename(Path::new("d"), Path::new("q"), true);
         assert_eq!(t.get(z).unwrap().path(), Some(Path::new("dd/z")));
     }
 }

@@ -259,7 +259,7 @@ impl OverlayFs {
         if dst.is_some() {
             t.remove_name(&to_rel);
         }
-        t.rename(&src.rel, &to_rel);
+        t.rename(&src.rel, &to_rel, src_dir);
         Ok(())
     }
 
