@@ -30,6 +30,10 @@ fn tmp_name(layers: &Layers) -> PathBuf {
 
 /// Make sure dir `rel` and all its parents exist in the upper dir.
 pub fn copy_up_dirs(layers: &Layers, table: &mut Table, rel: &Path) -> io::Result<()> {
+    // The common case, one stat: the dir is upper, so are its parents.
+    if layers.stat(UPPER, rel)?.is_some_and(|m| m.is_dir()) {
+        return Ok(());
+    }
     let mut prefix = PathBuf::new();
     for comp in rel.components() {
         prefix.push(comp);
