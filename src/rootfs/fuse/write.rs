@@ -85,13 +85,16 @@ impl OverlayFs {
             NewKind::Symlink(target) => std::os::unix::fs::symlink(target, &real).map_err(err)?,
             NewKind::File { flags } => {
                 let acc = flags & libc::O_ACCMODE;
+                // O_CREAT|O_EXCL by hand: std refuses to create without
+                // write access, and open(O_RDONLY|O_CREAT) is valid POSIX.
                 let f = OpenOptions::new()
                     .read(acc != libc::O_WRONLY)
                     .write(acc != libc::O_RDONLY)
-                    .create_new(true)
                     .mode(perm)
                     .custom_flags(
-                        flags & !(libc::O_ACCMODE | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY),
+                        (flags & !(libc::O_ACCMODE | libc::O_NOCTTY))
+                            | libc::O_CREAT
+                            | libc::O_EXCL,
                     )
                     .open(&real)
                     .map_err(err)?;
