@@ -122,6 +122,9 @@ echo "links: $(stat -c %h c-moved)"
 echo "top after: $(ls -A | sort | tr '\n' ' ')"
 echo "a: $(cat a | tr '\n' ' ') d/f: $(cat d/f) rd2/q: $(cat rd2/q) lnk: $(readlink lnk)"
 echo "modes: $(stat -c %a exe p | tr '\n' ' ')"
+# regression (pjdfstest create): open(O_RDONLY|O_CREAT|O_EXCL) is valid
+python3 -c "import os; os.close(os.open('ro-created', os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o640))"
+echo "ro-created: $(stat -c %a ro-created)"
 "#;
 
 /// A canonical description of an upper dir: kind, mode, content or
@@ -210,6 +213,7 @@ fn union_operations_match_the_kernel_overlay() {
     assert!(s.contains("links: 2"), "{s}");
     assert!(s.contains("a: a more  d/f: new rd2/q: q lnk: exe"), "{s}");
     assert!(s.contains("modes: 600 640 "), "{s}");
+    assert!(s.contains("ro-created: 640"), "{s}");
     assert!(!fuse.stderr.contains("panicked"), "{}", fuse.describe());
 
     let (ku, fu) = (snapshot(&kd.join("u")), snapshot(&fd.join("u")));
