@@ -125,6 +125,8 @@ echo "modes: $(stat -c %a exe p | tr '\n' ' ')"
 # regression (pjdfstest create): open(O_RDONLY|O_CREAT|O_EXCL) is valid
 python3 -c "import os; os.close(os.open('ro-created', os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o640))"
 echo "ro-created: $(stat -c %a ro-created)"
+fallocate -l 1M a
+echo "fallocated: $(stat -c %s a)"
 "#;
 
 /// A canonical description of an upper dir: kind, mode, content or
@@ -214,6 +216,7 @@ fn union_operations_match_the_kernel_overlay() {
     assert!(s.contains("a: a more  d/f: new rd2/q: q lnk: exe"), "{s}");
     assert!(s.contains("modes: 600 640 "), "{s}");
     assert!(s.contains("ro-created: 640"), "{s}");
+    assert!(s.contains("fallocated: 1048576"), "{s}");
     assert!(!fuse.stderr.contains("panicked"), "{}", fuse.describe());
 
     let (ku, fu) = (snapshot(&kd.join("u")), snapshot(&fd.join("u")));

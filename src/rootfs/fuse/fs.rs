@@ -302,6 +302,22 @@ impl Filesystem for OverlayFs {
         empty(reply, OverlayFs::fsync(self, fh.0, datasync));
     }
 
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        empty(
+            reply,
+            OverlayFs::fallocate(self, fh.0, offset, length, mode),
+        );
+    }
+
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match OverlayFs::opendir(self, ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),

@@ -124,6 +124,21 @@ impl OverlayFs {
         Ok(data.len() as u32)
     }
 
+    /// fallocate(2) on the open (upper: opened for writing) file.
+    pub fn fallocate(&self, fh: u64, offset: u64, length: u64, mode: i32) -> R<()> {
+        use std::os::fd::AsRawFd;
+        let h = self.handle(fh)?;
+        let f = h.file.read().unwrap_or_else(|p| p.into_inner());
+        let flags = nix::fcntl::FallocateFlags::from_bits(mode).ok_or(Errno::EOPNOTSUPP)?;
+        nix::fcntl::fallocate(
+            f.as_raw_fd(),
+            flags,
+            offset as libc::off_t,
+            length as libc::off_t,
+        )
+        .map_err(|e| err(e.into()))
+    }
+
     pub fn fsync(&self, fh: u64, datasync: bool) -> R<()> {
         let h = self.handle(fh)?;
         let f = h.file.read().unwrap_or_else(|p| p.into_inner());
