@@ -381,3 +381,40 @@ fn missing_layers_are_one_line_errors() {
     );
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
 }
+
+/// A full upper file system: writes fail with ENOSPC, copy-ups fail
+/// cleanly (no half-copied file appears), and the mount serves on.
+#[test]
+fn full_upper_gives_enospc_and_the_mount_keeps_serving() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let d = build(&env, "full");
+    let big = d.join("l2/big");
+    fs::write(&big, vec![7u8; 2 << 20]).unwrap();
+    User::NoSub.chown(&big);
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs u\nmkdir u/u u/w\n{}cd m\n{}{OURS_END}",
+        ours("").replace("--upper u --work w", "--upper u/u --work u/w"),
+        r#"
+dd if=/dev/zero of=fill bs=64k count=64 2>/dev/null && echo "fill fit" || echo "fill: no space"
+echo more >> big 2>/dev/null && echo "copy-up fit" || echo "copy-up: no space"
+echo "big: $(stat -c %s big) $(ls ../u/u | tr '\n' ' ')"
+rm fill
+echo ok > fresh && cat fresh
+cat a
+"#
+    );
+    let out = in_userns(&env, &d, &script);
+    out.ok();
+    let s = &out.stdout;
+    assert!(s.contains("fill: no space"), "{}", out.describe());
+    assert!(s.contains("copy-up: no space"), "{}", out.describe());
+    assert!(
+        s.contains("big: 2097152 fill \n"),
+        "the lower file is intact, no half copy: {}",
+        out.describe()
+    );
+    assert!(s.ends_with("ok\na\n"), "{}", out.describe());
+    assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+}
