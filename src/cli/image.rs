@@ -154,7 +154,7 @@ fn docker_json(
         .last()
         .and_then(|h| h.comment().clone())
         .unwrap_or_default();
-    Ok(serde_json::json!({
+    let mut v = serde_json::json!({
         "Id": image.id,
         "RepoTags": image.repo_tags,
         "RepoDigests": image.repo_digests,
@@ -165,7 +165,6 @@ fn docker_json(
         "Author": config.author().clone().unwrap_or_default(),
         "Config": config.config().as_ref().map(serde_json::to_value).transpose()?.unwrap_or(serde_json::Value::Null),
         "Architecture": config.architecture().to_string(),
-        "Variant": config.variant().clone(),
         "Os": config.os().to_string(),
         "Size": image.size(),
         "GraphDriver": {
@@ -177,5 +176,9 @@ fn docker_json(
             "Layers": config.rootfs().diff_ids(),
         },
         "Metadata": { "LastTagTime": "0001-01-01T00:00:00Z" },
-    }))
+    });
+    if let Some(variant) = config.variant() {
+        v["Variant"] = serde_json::json!(variant);
+    }
+    Ok(v)
 }

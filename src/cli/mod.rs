@@ -164,6 +164,7 @@ fn init_logging(level: LogLevel) {
         .with_max_level(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .try_init();
 }

@@ -30,6 +30,7 @@ pub fn run(paths: &Paths, args: &PullArgs) -> anyhow::Result<i32> {
         platform: args.platform.clone(),
         insecure: !args.tls_verify,
         quiet: args.quiet,
+        output: image::progress::Output::Stdout,
     };
     let reference = crate::reference::Reference::parse(&args.image)?;
     image::pull(paths, &args.image, &opts)?;

@@ -1,6 +1,7 @@
 //! What a pull tells the user: progress bars on a terminal (one per layer,
-//! bytes and rate), plain lines otherwise, nothing when quiet. All of it
-//! goes to stderr, so stdout stays clean for the image name.
+//! bytes and rate), plain lines otherwise, nothing when quiet. `burrow pull`
+//! reports on stdout as docker does; a pull inside `run` on stderr, so the
+//! container's own output stays clean.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -19,14 +20,38 @@ pub trait Progress: Sync {
     fn layer_end(&self, digest: &str, status: &str);
 }
 
+/// Where progress goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Output {
+    #[default]
+    Stderr,
+    Stdout,
+}
+
+impl Output {
+    fn write_line(self, line: &str) {
+        let _ = match self {
+            Output::Stderr => writeln!(std::io::stderr(), "{line}"),
+            Output::Stdout => writeln!(std::io::stdout(), "{line}"),
+        };
+    }
+
+    fn is_terminal(self) -> bool {
+        match self {
+            Output::Stderr => std::io::stderr().is_terminal(),
+            Output::Stdout => std::io::stdout().is_terminal(),
+        }
+    }
+}
+
 /// The reporter for a pull: quiet, bars on a terminal, else lines.
-pub fn for_terminal(quiet: bool) -> Box<dyn Progress> {
+pub fn for_terminal(quiet: bool, output: Output) -> Box<dyn Progress> {
     if quiet {
         Box::new(Quiet)
-    } else if std::io::stderr().is_terminal() {
-        Box::new(Bars::new())
+    } else if output.is_terminal() {
+        Box::new(Bars::new(output))
     } else {
-        Box::new(Lines)
+        Box::new(Lines(output))
     }
 }
 
@@ -40,16 +65,16 @@ impl Progress for Quiet {
 }
 
 /// Docker's non-terminal output: one line per event.
-pub struct Lines;
+pub struct Lines(pub Output);
 
 impl Progress for Lines {
     fn status(&self, line: &str) {
-        let _ = writeln!(std::io::stderr(), "{line}");
+        self.0.write_line(line);
     }
     fn layer_begin(&self, _: &str, _: u64) {}
     fn layer_bytes(&self, _: &str, _: u64) {}
     fn layer_end(&self, digest: &str, status: &str) {
-        let _ = writeln!(std::io::stderr(), "{}: {status}", short(digest));
+        self.0.write_line(&format!("{}: {status}", short(digest)));
     }
 }
 
@@ -59,9 +84,13 @@ pub struct Bars {
 }
 
 impl Bars {
-    fn new() -> Bars {
+    fn new(output: Output) -> Bars {
+        let target = match output {
+            Output::Stderr => ProgressDrawTarget::stderr(),
+            Output::Stdout => ProgressDrawTarget::stdout(),
+        };
         Bars {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(HashMap::new()),
         }
     }

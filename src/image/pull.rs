@@ -28,6 +28,8 @@ pub struct PullOptions {
     pub insecure: bool,
     /// No progress output.
     pub quiet: bool,
+    /// Where progress goes (stderr unless `burrow pull` asks for stdout).
+    pub output: progress::Output,
 }
 
 /// Pull `reference` into the store at `paths`, with progress on stderr.
@@ -37,7 +39,7 @@ pub fn pull(
     opts: &PullOptions,
 ) -> anyhow::Result<ImageRecord> {
     let store = Store::open(paths)?;
-    let progress = progress::for_terminal(opts.quiet);
+    let progress = progress::for_terminal(opts.quiet, opts.output);
     pull_with(&store, reference, opts, progress.as_ref())
 }
 
@@ -295,6 +297,15 @@ fn ensure_layer(
         }
     }
     progress.layer_end(&desc.digest, "Pull complete");
+    if let Some(first) = unpacked.skipped_devices.first() {
+        tracing::warn!(
+            "layer {}: left out {} device node(s) ({}{}); an unprivileged user cannot create them, and containers get their own /dev",
+            short(&desc.digest),
+            unpacked.skipped_devices.len(),
+            crate::text::escape_control(first),
+            if unpacked.skipped_devices.len() > 1 { ", ..." } else { "" }
+        );
+    }
     Ok(unpacked)
 }
 
@@ -333,5 +344,6 @@ fn read_meta(path: &std::path::Path, diff_id: &str) -> Unpacked {
         .unwrap_or(Unpacked {
             diff_id: diff_id.to_string(),
             size: 0,
+            skipped_devices: Vec::new(),
         })
 }

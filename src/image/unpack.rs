@@ -41,6 +41,9 @@ pub struct Unpacked {
     pub diff_id: String,
     /// Bytes of file content in the layer.
     pub size: u64,
+    /// Device nodes left out (paths in the layer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_devices: Vec<String>,
 }
 
 /// Unpack a (possibly compressed) layer blob into `dest`, an empty dir.
@@ -65,7 +68,7 @@ pub fn unpack(reader: impl Read, dest: &Path, opts: UnpackOptions) -> anyhow::Re
         inner: plain,
         hasher: Sha256::new(),
     };
-    let size = Unpacker::new(dest, opts)
+    let (size, skipped_devices) = Unpacker::new(dest, opts)
         .run(&mut hashing)
         .context("unpack layer")?;
     // The diff id covers the whole stream, including padding after the end.
@@ -73,6 +76,7 @@ pub fn unpack(reader: impl Read, dest: &Path, opts: UnpackOptions) -> anyhow::Re
     Ok(Unpacked {
         diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
         size,
+        skipped_devices,
     })
 }
 
@@ -103,6 +107,7 @@ struct Unpacker<'a> {
     opts: UnpackOptions,
     dirs: Vec<DirMeta>,
     warned_ids: bool,
+    skipped: Vec<String>,
 }
 
 impl<'a> Unpacker<'a> {
@@ -112,10 +117,11 @@ impl<'a> Unpacker<'a> {
             opts,
             dirs: Vec::new(),
             warned_ids: false,
+            skipped: Vec::new(),
         }
     }
 
-    fn run(mut self, reader: &mut dyn Read) -> anyhow::Result<u64> {
+    fn run(mut self, reader: &mut dyn Read) -> anyhow::Result<(u64, Vec<String>)> {
         let mut archive = tar::Archive::new(reader);
         let mut size = 0u64;
         for entry in archive.entries().context("read tar")? {
@@ -138,7 +144,7 @@ impl<'a> Unpacker<'a> {
         for d in &self.dirs {
             self.apply_dir(d)?;
         }
-        Ok(size)
+        Ok((size, self.skipped))
     }
 
     fn entry(
@@ -272,10 +278,8 @@ impl<'a> Unpacker<'a> {
                 Ok(0)
             }
             tar::EntryType::Char | tar::EntryType::Block => {
-                tracing::warn!(
-                    "skipping device node /{} in a layer (devices cannot be created without root)",
-                    crate::text::escape_control(&rel.to_string_lossy())
-                );
+                // Reported once per layer by the caller.
+                self.skipped.push(format!("/{}", rel.display()));
                 Ok(0)
             }
             // pax and GNU long-name headers are consumed by the tar crate;

@@ -7,5 +7,6 @@ mod common;
 mod cli;
 mod docs;
 mod fuse_overlay;
+mod images;
 mod info;
 mod testbed;
