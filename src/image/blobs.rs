@@ -69,20 +69,14 @@ pub fn write_verified(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(e).context(format!(
-                    "download {} (after {written} bytes)",
-                    short(digest)
-                ))
-            }
+            Err(e) => return Err(e).context(format!("download interrupted after {written} bytes")),
         };
         hasher.update(&buf[..n]);
         tmp.write_all(&buf[..n]).context("write blob")?;
         written += n as u64;
         if size.is_some_and(|s| written > s) {
             bail!(
-                "blob {} is larger than the {} bytes the manifest says",
-                short(digest),
+                "the registry sent more than the {} bytes the manifest says",
                 size.unwrap_or(0)
             );
         }
@@ -90,18 +84,12 @@ pub fn write_verified(
     }
     if let Some(s) = size {
         if written != s {
-            bail!(
-                "blob {} is truncated: got {written} of {s} bytes",
-                short(digest)
-            );
+            bail!("the download was truncated: got {written} of {s} bytes");
         }
     }
     let got = format!("sha256:{}", hex::encode(hasher.finalize()));
     if got != digest {
-        bail!(
-            "blob {} does not match its digest (got {got}); the registry sent wrong data",
-            short(digest)
-        );
+        bail!("the data does not match its digest (got {got}); the registry sent wrong data");
     }
     tmp.as_file().sync_data().ok();
     let dest = blob_path(root, digest);
@@ -196,7 +184,7 @@ mod tests {
             write_verified(dir.path(), &d, Some(20), &mut &data[..5], &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("truncated"), "{err}");
         let err = write_verified(dir.path(), &d, Some(3), &mut &data[..], &mut |_| {}).unwrap_err();
-        assert!(err.to_string().contains("larger"), "{err}");
+        assert!(err.to_string().contains("more than"), "{err}");
         // Only the good blob is left: no temp files, no bad names.
         let names: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
             .unwrap()

@@ -116,9 +116,9 @@ impl Store {
         image: &ImageRecord,
     ) -> anyhow::Result<oci_spec::image::ImageConfiguration> {
         let path = self.blob_path(&image.config_digest);
-        let f = fs::File::open(&path)
-            .with_context(|| format!("open the config of image {}", image.short_id()))?;
-        oci_spec::image::ImageConfiguration::from_reader(f)
+        let bytes = fs::read(&path)
+            .with_context(|| format!("read the config of image {}", image.short_id()))?;
+        parse_config(&bytes)
             .with_context(|| format!("parse the config of image {}", image.short_id()))
     }
 
@@ -157,6 +157,18 @@ impl Store {
             }
         }
     }
+}
+
+/// Parse an image config. oci-spec 0.7 insists on `history`, which the
+/// spec makes optional and some builders leave out.
+pub fn parse_config(bytes: &[u8]) -> anyhow::Result<oci_spec::image::ImageConfiguration> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(bytes).context("the image config is not JSON")?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.entry("history")
+            .or_insert_with(|| serde_json::json!([]));
+    }
+    serde_json::from_value(v).map_err(|e| anyhow::anyhow!("the image config is not valid: {e}"))
 }
 
 /// Docker's "No such image" error (exit code 1).

@@ -120,11 +120,12 @@ fn pull_ref(
                 Some(config_desc.size),
                 &mut stream.reader,
                 &mut |_| {},
-            )?
+            )
+            .with_context(|| format!("config {}", short(&config_desc.digest)))?
         }
     };
-    let config = oci_spec::image::ImageConfiguration::from_file(&config_path)
-        .context("parse the image config")?;
+    let config_bytes = fs::read(&config_path).context("read the image config")?;
+    let config = super::parse_config(&config_bytes)?;
     let diff_ids = config.rootfs().diff_ids().clone();
     if diff_ids.len() != image_manifest.layers.len() {
         bail!(
@@ -264,16 +265,18 @@ fn ensure_layer(
     let blob = blobs::blob_path(root, &desc.digest);
     if !blob.exists() {
         progress.layer_begin(&desc.digest, desc.size);
-        let mut stream = client
+        client
             .blob(&desc.digest)
+            .and_then(|mut stream| {
+                blobs::write_verified(
+                    root,
+                    &desc.digest,
+                    Some(desc.size),
+                    &mut stream.reader,
+                    &mut |n| progress.layer_bytes(&desc.digest, n),
+                )
+            })
             .with_context(|| format!("layer {}", short(&desc.digest)))?;
-        blobs::write_verified(
-            root,
-            &desc.digest,
-            Some(desc.size),
-            &mut stream.reader,
-            &mut |n| progress.layer_bytes(&desc.digest, n),
-        )?;
     }
     let tmp = tempfile::Builder::new()
         .prefix(&blobs::tmp_prefix())

@@ -151,6 +151,11 @@ impl Client {
                 let token = self.token(&realm, service.as_deref(), &scope)?;
                 Ok(format!("Bearer {token}"))
             }
+            None if header.trim().is_empty() => bail!(
+                "{}/{}: access denied (HTTP 401, and no way to log in was offered)",
+                self.registry,
+                self.repository
+            ),
             None => bail!(
                 "{} answered 401 with an authentication scheme burrow does not know: {header:?}",
                 self.registry
@@ -171,9 +176,15 @@ impl Client {
         }
         let resp = match req.call() {
             Ok(r) => r,
-            Err(ureq::Error::Status(code @ (401 | 403), _)) => bail!(
+            Err(ureq::Error::Status(code @ (401 | 403), _)) if self.creds.is_some() => bail!(
                 "{} refused a token (HTTP {code}); check the credentials in {}",
                 self.registry,
+                auth_files_hint()
+            ),
+            Err(ureq::Error::Status(code @ (401 | 403), _)) => bail!(
+                "{} refused a token (HTTP {code}) without a login; if {} is private, add credentials to {}",
+                self.registry,
+                self.repository,
                 auth_files_hint()
             ),
             Err(e) => return Err(anyhow!(e)).context(format!("get a token from {realm}")),

@@ -8,5 +8,6 @@ mod cli;
 mod docs;
 mod fuse_overlay;
 mod images;
+mod images_hostile;
 mod info;
 mod testbed;

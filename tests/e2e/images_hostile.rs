@@ -1,0 +1,467 @@
+//! Hostile input: layers that try to escape (built here, pushed to the real
+//! registry with skopeo), and a fake registry that lies, truncates, refuses
+//! and fails. Each must end in one clear line, a non-zero exit, nothing
+//! written outside the store and nothing half-made inside it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::images::entries;
+use crate::common::*;
+
+fn sha(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// A tar entry, written byte by byte: the tar crate refuses hostile names.
+enum E<'a> {
+    File(&'a str, &'a [u8]),
+    Dir(&'a str),
+    Sym(&'a str, &'a str),
+    Hard(&'a str, &'a str),
+}
+
+fn tar_of(entries: &[E]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let (kind, name, link, data): (_, &str, &str, &[u8]) = match e {
+            E::File(n, d) => (tar::EntryType::Regular, n, "", d),
+            E::Dir(n) => (tar::EntryType::Directory, n, "", b""),
+            E::Sym(n, l) => (tar::EntryType::Symlink, n, l, b""),
+            E::Hard(n, l) => (tar::EntryType::Link, n, l, b""),
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o755);
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The blobs of a one-platform image: (manifest, config, layers).
+struct Image {
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    layers: Vec<Vec<u8>>,
+}
+
+fn image_of(layer_tars: &[Vec<u8>]) -> Image {
+    let layers: Vec<Vec<u8>> = layer_tars.iter().map(|t| gzip(t)).collect();
+    let diff_ids: Vec<String> = layer_tars.iter().map(|t| sha(t)).collect();
+    let config = serde_json::to_vec(&json!({
+        "architecture": burrow::sys::oci_arch(), "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha(&config), "size": config.len()},
+        "layers": layers.iter().map(|l| json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": sha(l), "size": l.len()})).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    Image {
+        manifest,
+        config,
+        layers,
+    }
+}
+
+/// Write an OCI layout with the image under tag "latest".
+fn write_layout(dir: &Path, img: &Image) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    for b in [&img.manifest, &img.config]
+        .into_iter()
+        .chain(img.layers.iter())
+    {
+        std::fs::write(blobs.join(&sha(b)[7..]), b).unwrap();
+    }
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": sha(&img.manifest), "size": img.manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// Nothing half-made: no layer dirs, no temp files, no image records.
+fn assert_store_clean(env: &TestEnv) {
+    let layers = entries(env, "layers");
+    assert!(layers.is_empty(), "layers left: {layers:?}");
+    let temps: Vec<String> = [entries(env, ""), entries(env, "blobs/sha256")]
+        .concat()
+        .into_iter()
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+    let out = env.burrow(&["images", "-q"]);
+    assert_eq!(out.ok().stdout, "", "an image record was written");
+}
+
+fn pull_hostile_layer(name: &str, layer: &[E], want: &str) {
+    let Some(env) = TestEnv::new(User::Sub) else {
+        return;
+    };
+    let reg = registry();
+    // A dir the layer tries to reach, owned by the test user.
+    let outside = env.mkdir("outside");
+    let layout = env.dir().join("layout");
+    let tar = tar_of(layer);
+    // Let the layers name the outside dir literally.
+    write_layout(&layout, &image_of(&[tar]));
+    reg.push_layout(&layout, "latest", &format!("hostile/{name}:latest"));
+    let img = format!("{}/hostile/{name}:latest", reg.addr());
+    let out = env.burrow(&["pull", "-q", &img]);
+    out.fails(125);
+    assert!(out.stderr.contains(want), "{}", out.describe());
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "wrote outside"
+    );
+    assert_store_clean(&env);
+}
+
+#[test]
+fn layer_with_dot_dot_is_refused() {
+    pull_hostile_layer(
+        "dotdot",
+        &[E::File("../../../../../var/tmp/pwned", b"x")],
+        "'..'",
+    );
+}
+
+#[test]
+fn layer_writing_through_a_symlink_is_refused() {
+    pull_hostile_layer(
+        "symlink",
+        &[E::Sym("link", "/var/tmp"), E::File("link/pwned", b"x")],
+        "symlink",
+    );
+}
+
+#[test]
+fn layer_hardlinking_out_is_refused() {
+    pull_hostile_layer(
+        "hardlink",
+        &[E::Hard("passwd", "/etc/passwd")],
+        "not in the layer",
+    );
+}
+
+#[test]
+fn layer_replacing_a_dir_by_a_symlink_then_writing_is_refused() {
+    pull_hostile_layer(
+        "swap",
+        &[
+            E::Dir("etc/"),
+            E::Sym("etc", "/var/tmp"),
+            E::File("etc/pwned", b"x"),
+        ],
+        "symlink",
+    );
+}
+
+// --- A fake registry --------------------------------------------------------------------
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Send only this many body bytes, then close.
+    cut: Option<usize>,
+}
+
+fn ok(body: &[u8], content_type: &str) -> Reply {
+    Reply {
+        status: 200,
+        headers: vec![("Content-Type".into(), content_type.into())],
+        body: body.to_vec(),
+        cut: None,
+    }
+}
+
+fn status(code: u16) -> Reply {
+    Reply {
+        status: code,
+        headers: vec![],
+        body: br#"{"errors":[]}"#.to_vec(),
+        cut: None,
+    }
+}
+
+/// Called with the path and the request headers (lowercased).
+type Handler = Arc<dyn Fn(&str, &str) -> Reply + Send + Sync>;
+
+/// Serve `handler` on 127.0.0.1:<free port> until the test process ends.
+fn fake_registry(handler: Handler) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let handler = handler.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut headers = String::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    headers.push_str(&h.to_ascii_lowercase());
+                }
+                let r = handler(&path, &headers);
+                let mut head = format!(
+                    "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    r.status,
+                    r.body.len()
+                );
+                for (k, v) in &r.headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                let n = r.cut.unwrap_or(r.body.len());
+                let _ = stream.write_all(&r.body[..n]);
+            });
+        }
+    });
+    addr
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A registry serving `img` as repo "x", with `tweak` deciding replies
+/// first (None: the honest answer).
+fn serve(
+    img: Image,
+    tweak: impl Fn(&str, &str, &Image) -> Option<Reply> + Send + Sync + 'static,
+) -> String {
+    let img = Arc::new(img);
+    fake_registry(Arc::new(move |path: &str, headers: &str| {
+        if let Some(r) = tweak(path, headers, &img) {
+            return r;
+        }
+        if path.starts_with("/v2/x/manifests/") {
+            return ok(&img.manifest, OCI_MANIFEST);
+        }
+        if let Some(d) = path.strip_prefix("/v2/x/blobs/") {
+            for b in [&img.config].into_iter().chain(img.layers.iter()) {
+                if sha(b) == d {
+                    return ok(b, "application/octet-stream");
+                }
+            }
+        }
+        status(404)
+    }))
+}
+
+fn small_image() -> Image {
+    image_of(&[tar_of(&[E::File("hello", b"hello world")])])
+}
+
+fn pull_fails(addr: &str, reference: &str, want: &str) {
+    let Some(env) = TestEnv::new(User::Sub) else {
+        return;
+    };
+    let out = env.burrow(&["pull", "-q", &format!("{addr}/{reference}")]);
+    out.fails(125);
+    assert!(
+        out.stderr.contains(want),
+        "want {want:?}:\n{}",
+        out.describe()
+    );
+    assert_store_clean(&env);
+}
+
+#[test]
+fn fake_registry_serves_an_honest_pull() {
+    // The control: without tweaks the fake registry works, so the
+    // failures below are the tweaks' doing.
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let addr = serve(small_image(), |_, _, _| None);
+    env.burrow(&["pull", "-q", &format!("{addr}/x:latest")])
+        .ok();
+}
+
+#[test]
+fn manifest_whose_digest_lies() {
+    let img = small_image();
+    let wrong = sha(b"not the manifest");
+    let addr = serve(img, |_, _, _| None);
+    pull_fails(&addr, &format!("x@{wrong}"), "not the");
+}
+
+#[test]
+fn index_entry_whose_digest_lies() {
+    let img = small_image();
+    let liar = sha(b"something else");
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": liar, "size": 10,
+            "platform": {"architecture": burrow::sys::oci_arch(), "os": "linux"}}]}))
+    .unwrap();
+    let addr = serve(img, move |path, _, _| {
+        path.ends_with("/manifests/latest")
+            .then(|| ok(&index, "application/vnd.oci.image.index.v1+json"))
+    });
+    pull_fails(&addr, "x:latest", "the index lists");
+}
+
+#[test]
+fn truncated_blob() {
+    let img = small_image();
+    let layer = sha(&img.layers[0]);
+    let addr = serve(img, move |path, _, img| {
+        path.ends_with(&layer).then(|| {
+            let mut r = ok(&img.layers[0], "application/octet-stream");
+            r.cut = Some(img.layers[0].len() / 2);
+            r
+        })
+    });
+    pull_fails(&addr, "x:latest", "layer");
+}
+
+#[test]
+fn blob_with_wrong_content() {
+    let img = small_image();
+    let layer = sha(&img.layers[0]);
+    let addr = serve(img, move |path, _, img| {
+        path.ends_with(&layer).then(|| {
+            let mut bad = img.layers[0].clone();
+            let last = bad.len() - 1;
+            bad[last] ^= 0xff;
+            ok(&bad, "application/octet-stream")
+        })
+    });
+    pull_fails(&addr, "x:latest", "does not match its digest");
+}
+
+#[test]
+fn unknown_media_types() {
+    let addr = serve(small_image(), |path, _, _| {
+        path.contains("/manifests/").then(|| {
+            ok(
+                br#"{"schemaVersion":2,"mediaType":"application/x-evil"}"#,
+                "application/x-evil",
+            )
+        })
+    });
+    pull_fails(&addr, "x:latest", "unsupported manifest media type");
+    let mut img = small_image();
+    let mut m: Value = serde_json::from_slice(&img.manifest).unwrap();
+    m["layers"][0]["mediaType"] = json!("application/x-evil-layer");
+    img.manifest = serde_json::to_vec(&m).unwrap();
+    let addr = serve(img, |_, _, _| None);
+    pull_fails(&addr, "x:latest", "unsupported layer media type");
+}
+
+#[test]
+fn registry_errors_are_one_line() {
+    let addr = serve(small_image(), |_, _, _| Some(status(404)));
+    pull_fails(&addr, "x:nope", "manifest unknown");
+    let addr = serve(small_image(), |_, _, _| Some(status(500)));
+    pull_fails(&addr, "x:latest", "HTTP 500");
+    // 401 without a challenge we can answer.
+    let addr = serve(small_image(), |_, _, _| Some(status(401)));
+    pull_fails(&addr, "x:latest", "access denied (HTTP 401");
+    // A bearer challenge whose token endpoint refuses us.
+    let addr_holder: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
+    let h = addr_holder.clone();
+    let addr = serve(small_image(), move |path, _, _| {
+        if path.starts_with("/token") {
+            return Some(status(401));
+        }
+        let mut r = status(401);
+        let realm = format!("http://{}/token", h.get().cloned().unwrap_or_default());
+        r.headers.push((
+            "WWW-Authenticate".into(),
+            format!("Bearer realm=\"{realm}\",service=\"fake\""),
+        ));
+        Some(r)
+    });
+    addr_holder.set(addr.clone()).unwrap();
+    pull_fails(&addr, "x:latest", "refused a token");
+}
+
+#[test]
+fn bearer_token_flow_works() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let holder: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
+    let h = holder.clone();
+    let addr = serve(small_image(), move |path, headers, _| {
+        if path.starts_with("/token") {
+            assert!(path.contains("scope=repository%3Ax%3Apull"), "{path}");
+            return Some(ok(br#"{"token":"t0k3n"}"#, "application/json"));
+        }
+        // Everything else needs the token.
+        (!headers.contains("authorization: bearer t0k3n")).then(|| {
+            let mut r = status(401);
+            r.headers.push((
+                "WWW-Authenticate".into(),
+                format!(
+                    "Bearer realm=\"http://{}/token\",service=\"fake\"",
+                    h.get().unwrap()
+                ),
+            ));
+            r
+        })
+    });
+    holder.set(addr.clone()).unwrap();
+    env.burrow(&["pull", "-q", &format!("{addr}/x:latest")])
+        .ok();
+}
+
+#[test]
+fn basic_auth_from_the_docker_config() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    // "me:pw" in base64.
+    let addr = serve(small_image(), move |_, headers, _| {
+        (!headers.contains("authorization: basic bwu6chc=")).then(|| {
+            let mut r = status(401);
+            r.headers
+                .push(("WWW-Authenticate".into(), "Basic realm=\"fake\"".into()));
+            r
+        })
+    });
+    let img = format!("{addr}/x:latest");
+    let out = env.burrow(&["pull", "-q", &img]);
+    out.fails(125);
+    assert!(out.stderr.contains("no credentials"), "{}", out.describe());
+    env.mkdir("home/.docker");
+    let config = format!(r#"{{"auths":{{"{addr}":{{"auth":"bWU6cHc="}}}}}}"#);
+    env.write("home/.docker/config.json", config.as_bytes());
+    env.burrow(&["pull", "-q", &img]).ok();
+}
