@@ -67,6 +67,8 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Remove untagged images
     Prune(PruneArgs),
+    /// Show the build steps of an image
+    History(super::history::HistoryArgs),
 }
 
 pub fn run_group(paths: &Paths, args: &ImageArgs) -> anyhow::Result<i32> {
@@ -77,6 +79,7 @@ pub fn run_group(paths: &Paths, args: &ImageArgs) -> anyhow::Result<i32> {
         ImageCommand::Pull(a) => pull::run(paths, a),
         ImageCommand::Tag(a) => tag(paths, a),
         ImageCommand::Prune(a) => prune(paths, a),
+        ImageCommand::History(a) => super::history::run(paths, a),
     }
 }
 

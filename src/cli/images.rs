@@ -239,8 +239,12 @@ pub fn glob(pat: &str, s: &str) -> bool {
 }
 
 fn created_secs(i: &ImageRecord) -> i64 {
-    i.created
-        .as_deref()
+    rfc3339_secs(i.created.as_deref())
+}
+
+/// Unix seconds of an RFC 3339 time; 0 when absent or unreadable.
+fn rfc3339_secs(created: Option<&str>) -> i64 {
+    created
         .and_then(|c| {
             humantime::parse_rfc3339_weak(c.trim_end_matches('Z'))
                 .ok()
@@ -252,7 +256,12 @@ fn created_secs(i: &ImageRecord) -> i64 {
 }
 
 pub fn created_since(i: &ImageRecord) -> String {
-    let secs = created_secs(i);
+    since(i.created.as_deref())
+}
+
+/// "2 weeks ago" for an RFC 3339 time, "N/A" without one.
+pub fn since(created: Option<&str>) -> String {
+    let secs = rfc3339_secs(created);
     if secs == 0 {
         return "N/A".into();
     }
@@ -308,6 +317,14 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_go_timestamps() {
+        assert_eq!(rfc3339_secs(Some("1970-01-01T00:01:00Z")), 60);
+        assert_eq!(rfc3339_secs(Some("1970-01-01T00:01:00.123456789Z")), 60);
+        assert_eq!(rfc3339_secs(Some("garbage")), 0);
+        assert_eq!(since(None), "N/A");
+    }
 
     #[test]
     fn sizes_like_docker() {

@@ -5,6 +5,7 @@
 
 mod completion;
 mod fuse_overlay;
+mod history;
 mod image;
 mod images;
 mod info;
@@ -71,6 +72,8 @@ pub enum Command {
     Rmi(image::RmiArgs),
     /// Give an image another name
     Tag(image::TagArgs),
+    /// Show the build steps of an image
+    History(history::HistoryArgs),
     /// Manage images
     Image(image::ImageArgs),
     /// Internal: unpack a layer in a user namespace (run by burrow itself)
@@ -144,6 +147,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Images(args) => images::run(&paths, &args),
         Command::Rmi(args) => image::rmi(&paths, &args),
         Command::Tag(args) => image::tag(&paths, &args),
+        Command::History(args) => history::run(&paths, &args),
         Command::Image(args) => image::run_group(&paths, &args),
         Command::HelperUnpack { blob, dest } => {
             crate::image::helper_main("__unpack", &[blob, dest])

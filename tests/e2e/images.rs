@@ -275,6 +275,14 @@ fn images_tag_and_rmi() {
     let short = &id[7..19];
     assert!(table.contains(short), "{table}");
 
+    // history: one row per config history entry, newest first, the image id on top.
+    let out = env.burrow(&["history", &img]);
+    let lines: Vec<&str> = out.ok().stdout.lines().collect();
+    assert!(lines[0].starts_with("IMAGE "), "{}", out.stdout);
+    assert!(lines[1].starts_with(short), "{}", out.stdout);
+    assert_eq!(lines.len(), 5, "{}", out.stdout);
+    assert!(lines[2].starts_with("<missing>"), "{}", out.stdout);
+
     env.burrow(&["tag", &img, "mine/bb:v1"]).ok();
     let out = env.burrow(&["images", "--format", "json", "--filter", "reference=mine/*"]);
     out.ok();
