@@ -69,6 +69,12 @@ pub enum ImageCommand {
     Prune(PruneArgs),
     /// Show the build steps of an image
     History(super::history::HistoryArgs),
+    /// Write images to a tar archive
+    Save(super::archive::SaveArgs),
+    /// Load images from a tar archive
+    Load(super::archive::LoadArgs),
+    /// Make an image from a root file system tar
+    Import(super::archive::ImportArgs),
 }
 
 pub fn run_group(paths: &Paths, args: &ImageArgs) -> anyhow::Result<i32> {
@@ -80,6 +86,9 @@ pub fn run_group(paths: &Paths, args: &ImageArgs) -> anyhow::Result<i32> {
         ImageCommand::Tag(a) => tag(paths, a),
         ImageCommand::Prune(a) => prune(paths, a),
         ImageCommand::History(a) => super::history::run(paths, a),
+        ImageCommand::Save(a) => super::archive::save(paths, a),
+        ImageCommand::Load(a) => super::archive::load(paths, a),
+        ImageCommand::Import(a) => super::archive::import(paths, a),
     }
 }
 

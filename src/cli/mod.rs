@@ -3,6 +3,7 @@
 //! Only verbs that work are defined here, so `--help` never lists a
 //! command that is not built yet.
 
+mod archive;
 mod completion;
 mod fuse_overlay;
 mod history;
@@ -74,6 +75,12 @@ pub enum Command {
     Tag(image::TagArgs),
     /// Show the build steps of an image
     History(history::HistoryArgs),
+    /// Write images to a tar archive (docker-archive and OCI layout in one)
+    Save(archive::SaveArgs),
+    /// Load images from a tar archive (docker-archive or OCI)
+    Load(archive::LoadArgs),
+    /// Make an image from a root file system tar
+    Import(archive::ImportArgs),
     /// Manage images
     Image(image::ImageArgs),
     /// Internal: unpack a layer in a user namespace (run by burrow itself)
@@ -148,6 +155,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rmi(args) => image::rmi(&paths, &args),
         Command::Tag(args) => image::tag(&paths, &args),
         Command::History(args) => history::run(&paths, &args),
+        Command::Save(args) => archive::save(&paths, &args),
+        Command::Load(args) => archive::load(&paths, &args),
+        Command::Import(args) => archive::import(&paths, &args),
         Command::Image(args) => image::run_group(&paths, &args),
         Command::HelperUnpack { blob, dest } => {
             crate::image::helper_main("__unpack", &[blob, dest])

@@ -99,6 +99,37 @@ pub fn write_verified(
     Ok(dest)
 }
 
+/// Stream `reader` into the blob store under its own digest (for input
+/// that names no digest: `import`, `load`). Returns the digest and size.
+pub fn write_hashed(root: &Path, reader: &mut dyn Read) -> anyhow::Result<(String, u64)> {
+    let dir = root.join("blobs/sha256");
+    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&tmp_prefix())
+        .tempfile_in(&dir)
+        .with_context(|| format!("create a temp file in {}", dir.display()))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("read input"),
+        };
+        hasher.update(&buf[..n]);
+        tmp.write_all(&buf[..n]).context("write blob")?;
+        size += n as u64;
+    }
+    let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+    let dest = blob_path(root, &digest);
+    tmp.persist(&dest)
+        .map_err(|e| e.error)
+        .with_context(|| format!("store {}", dest.display()))?;
+    Ok((digest, size))
+}
+
 /// Store a small blob already in memory (manifests, configs).
 pub fn write_bytes(root: &Path, digest: &str, data: &[u8]) -> anyhow::Result<PathBuf> {
     let path = blob_path(root, digest);

@@ -10,6 +10,7 @@
 //! any point leaves a usable store; `Store::open` sweeps the temp files of
 //! processes that are gone.
 
+pub mod archive;
 mod blobs;
 mod helper;
 pub mod progress;
@@ -169,6 +170,14 @@ pub fn parse_config(bytes: &[u8]) -> anyhow::Result<oci_spec::image::ImageConfig
             .or_insert_with(|| serde_json::json!([]));
     }
     serde_json::from_value(v).map_err(|e| anyhow::anyhow!("the image config is not valid: {e}"))
+}
+
+/// Seconds since the epoch, for records.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Docker's "No such image" error (exit code 1).

@@ -240,9 +240,7 @@ fn fetch_layers(
         .collect()
 }
 
-/// Make `layers/<chain>` exist: download the blob if needed, unpack into
-/// a temp dir, check the diff id, rename into place. The layer lock makes
-/// a concurrent pull of the same layer wait and then reuse our work.
+/// Make `layers/<chain>` exist for one layer of a pull.
 fn ensure_layer(
     store: &Store,
     client: &Client,
@@ -252,6 +250,41 @@ fn ensure_layer(
     progress: &dyn Progress,
 ) -> anyhow::Result<Unpacked> {
     let root = store.root();
+    let fetch = || {
+        progress.layer_begin(&desc.digest, desc.size);
+        client.blob(&desc.digest).and_then(|mut stream| {
+            blobs::write_verified(
+                root,
+                &desc.digest,
+                Some(desc.size),
+                &mut stream.reader,
+                &mut |n| progress.layer_bytes(&desc.digest, n),
+            )
+        })
+    };
+    let (unpacked, fresh) = install_layer(store, &desc.digest, diff_id, chain, fetch)
+        .with_context(|| format!("layer {}", short(&desc.digest)))?;
+    let status = if fresh {
+        "Pull complete"
+    } else {
+        "Already exists"
+    };
+    progress.layer_end(&desc.digest, status);
+    Ok(unpacked)
+}
+
+/// Make `layers/<chain>` exist: get the blob with `fetch` if the store
+/// lacks it, unpack it into a temp dir, check the diff id, rename into
+/// place. The layer lock makes a concurrent pull of the same layer wait
+/// and then reuse our work. `true` when this call unpacked it.
+pub(super) fn install_layer(
+    store: &Store,
+    digest: &str,
+    diff_id: &str,
+    chain: &str,
+    fetch: impl FnOnce() -> anyhow::Result<std::path::PathBuf>,
+) -> anyhow::Result<(Unpacked, bool)> {
+    let root = store.root();
     let dir = store.layer_dir(chain);
     let meta_path = dir.with_extension("json");
     let _lock = blobs::lock(
@@ -259,36 +292,22 @@ fn ensure_layer(
         &format!("layer-{}", crate::reference::digest_hex(chain)),
     )?;
     if dir.is_dir() {
-        progress.layer_end(&desc.digest, "Already exists");
-        return Ok(read_meta(&meta_path, diff_id));
+        return Ok((read_meta(&meta_path, diff_id), false));
     }
-    let blob = blobs::blob_path(root, &desc.digest);
+    let blob = blobs::blob_path(root, digest);
     if !blob.exists() {
-        progress.layer_begin(&desc.digest, desc.size);
-        client
-            .blob(&desc.digest)
-            .and_then(|mut stream| {
-                blobs::write_verified(
-                    root,
-                    &desc.digest,
-                    Some(desc.size),
-                    &mut stream.reader,
-                    &mut |n| progress.layer_bytes(&desc.digest, n),
-                )
-            })
-            .with_context(|| format!("layer {}", short(&desc.digest)))?;
+        fetch()?;
     }
     let tmp = tempfile::Builder::new()
         .prefix(&blobs::tmp_prefix())
         .tempdir_in(root.join("layers"))
         .context("create a temp dir for a layer")?
         .keep();
-    let result = unpack_checked(store, &blob, &tmp, diff_id, &meta_path);
-    let unpacked = match result {
+    let unpacked = match unpack_checked(store, &blob, &tmp, diff_id, &meta_path) {
         Ok(u) => u,
         Err(e) => {
             let _ = helper::remove_tree(&store.owners, &tmp);
-            return Err(e.context(format!("layer {}", short(&desc.digest))));
+            return Err(e);
         }
     };
     if let Err(e) = fs::rename(&tmp, &dir) {
@@ -296,20 +315,19 @@ fn ensure_layer(
         // exist, but be safe): theirs is as good as ours.
         let _ = helper::remove_tree(&store.owners, &tmp);
         if !dir.is_dir() {
-            return Err(e).context(format!("store layer {}", short(&desc.digest)));
+            return Err(e).context("store the layer");
         }
     }
-    progress.layer_end(&desc.digest, "Pull complete");
     if let Some(first) = unpacked.skipped_devices.first() {
         tracing::warn!(
             "layer {}: left out {} device node(s) ({}{}); an unprivileged user cannot create them, and containers get their own /dev",
-            short(&desc.digest),
+            short(digest),
             unpacked.skipped_devices.len(),
             crate::text::escape_control(first),
             if unpacked.skipped_devices.len() > 1 { ", ..." } else { "" }
         );
     }
-    Ok(unpacked)
+    Ok((unpacked, true))
 }
 
 fn unpack_checked(

@@ -55,15 +55,7 @@ pub fn unpack_file(blob: &Path, dest: &Path, opts: UnpackOptions) -> anyhow::Res
 /// Unpack a layer from a reader; gzip and zstd are recognised by their
 /// magic bytes, anything else is read as a plain tar.
 pub fn unpack(reader: impl Read, dest: &Path, opts: UnpackOptions) -> anyhow::Result<Unpacked> {
-    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
-    let head = buffered.fill_buf().context("read layer")?.to_vec();
-    let plain: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(buffered))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(buffered).context("start zstd")?)
-    } else {
-        Box::new(buffered)
-    };
+    let (plain, _) = decompressed(reader)?;
     let mut hashing = HashingReader {
         inner: plain,
         hasher: Sha256::new(),
@@ -78,6 +70,58 @@ pub fn unpack(reader: impl Read, dest: &Path, opts: UnpackOptions) -> anyhow::Re
         size,
         skipped_devices,
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// The OCI layer media type for this compression.
+    pub fn oci_media_type(self) -> &'static str {
+        match self {
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+}
+
+/// The plain tar inside a layer blob, found by its magic bytes.
+pub fn decompressed<'a>(
+    reader: impl Read + 'a,
+) -> anyhow::Result<(Box<dyn Read + 'a>, Compression)> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
+    let head = buffered.fill_buf().context("read layer")?.to_vec();
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        (
+            Box::new(flate2::read::MultiGzDecoder::new(buffered)),
+            Compression::Gzip,
+        )
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let d = zstd::stream::read::Decoder::with_buffer(buffered).context("start zstd")?;
+        (Box::new(d), Compression::Zstd)
+    } else {
+        (Box::new(buffered), Compression::None)
+    })
+}
+
+/// The diff id (sha256 of the plain tar) of a layer blob.
+pub fn diff_id_of(blob: &Path) -> anyhow::Result<(String, Compression)> {
+    let f = File::open(blob).with_context(|| format!("open {}", blob.display()))?;
+    let (plain, compression) = decompressed(f)?;
+    let mut hashing = HashingReader {
+        inner: plain,
+        hasher: Sha256::new(),
+    };
+    io::copy(&mut hashing, &mut io::sink()).context("read layer")?;
+    Ok((
+        format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
+        compression,
+    ))
 }
 
 struct HashingReader<R> {

@@ -185,7 +185,12 @@ fn check_fixture(env: &TestEnv, name: &str) {
         "{}",
         out.describe()
     );
-    let dirs = layer_dirs(env, &img);
+    check_layers(env, &img, name);
+}
+
+/// Check the layer dirs of the local image `img` against the fixture `name`.
+pub fn check_layers(env: &TestEnv, img: &str, name: &str) {
+    let dirs = layer_dirs(env, img);
     let blobs = layout_layers(&fixture_layout(name));
     assert_eq!(dirs.len(), blobs.len());
     let map = id_mapper(env.user);

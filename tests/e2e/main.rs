@@ -8,6 +8,7 @@ mod cli;
 mod docs;
 mod fuse_overlay;
 mod images;
+mod images_archive;
 mod images_hostile;
 mod info;
 mod testbed;
