@@ -10,6 +10,7 @@ mod history;
 mod image;
 mod images;
 mod info;
+mod login;
 mod pull;
 mod version;
 
@@ -81,6 +82,10 @@ pub enum Command {
     Load(archive::LoadArgs),
     /// Make an image from a root file system tar
     Import(archive::ImportArgs),
+    /// Log in to a registry (credentials go to ~/.docker/config.json)
+    Login(login::LoginArgs),
+    /// Remove a registry's saved credentials
+    Logout(login::LogoutArgs),
     /// Manage images
     Image(image::ImageArgs),
     /// Internal: unpack a layer in a user namespace (run by burrow itself)
@@ -158,6 +163,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Save(args) => archive::save(&paths, &args),
         Command::Load(args) => archive::load(&paths, &args),
         Command::Import(args) => archive::import(&paths, &args),
+        Command::Login(args) => login::login(&args),
+        Command::Logout(args) => login::logout(&args),
         Command::Image(args) => image::run_group(&paths, &args),
         Command::HelperUnpack { blob, dest } => {
             crate::image::helper_main("__unpack", &[blob, dest])

@@ -112,7 +112,9 @@ pub fn find_in(text: &str, registry: &str) -> anyhow::Result<Option<Credentials>
     Ok(None)
 }
 
-fn normalise_key(key: &str) -> String {
+/// The registry a key or a `burrow login` argument names (`docker.io` for
+/// Docker Hub, else `host[:port]`).
+pub fn normalise_key(key: &str) -> String {
     let k = key
         .trim_start_matches("https://")
         .trim_start_matches("http://");
@@ -121,6 +123,90 @@ fn normalise_key(key: &str) -> String {
         "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".into(),
         h => h.to_string(),
     }
+}
+
+/// Docker's config file, where `login` writes.
+pub fn docker_config() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("config.json"));
+    }
+    std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|h| PathBuf::from(h).join(".docker/config.json"))
+}
+
+/// Save credentials for `registry` in docker's config file (keeping all
+/// else in it), replacing the file atomically, mode 0600.
+pub fn save(registry: &str, creds: &Credentials) -> anyhow::Result<PathBuf> {
+    let path =
+        docker_config().ok_or_else(|| anyhow::anyhow!("HOME is not set; set DOCKER_CONFIG"))?;
+    let key = if registry == "docker.io" {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        registry.to_string()
+    };
+    let raw = format!("{}:{}", creds.username, creds.password);
+    let auth = base64::engine::general_purpose::STANDARD.encode(raw);
+    edit(&path, |v| {
+        let obj = v
+            .as_object_mut()
+            .ok_or_else(|| anyhow::anyhow!("it is not a JSON object"))?;
+        let auths = obj.entry("auths").or_insert_with(|| serde_json::json!({}));
+        let auths = auths
+            .as_object_mut()
+            .ok_or_else(|| anyhow::anyhow!("its auths is not an object"))?;
+        auths.retain(|k, _| normalise_key(k) != registry);
+        auths.insert(key.clone(), serde_json::json!({ "auth": auth }));
+        Ok(())
+    })?;
+    Ok(path)
+}
+
+/// Remove the credentials for `registry` from every file that has them.
+pub fn remove(registry: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let mut changed = Vec::new();
+    for path in auth_files() {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if find_in(&text, registry).ok().flatten().is_none() {
+            continue;
+        }
+        edit(&path, |v| {
+            if let Some(auths) = v.get_mut("auths").and_then(|a| a.as_object_mut()) {
+                auths.retain(|k, _| normalise_key(k) != registry);
+            }
+            Ok(())
+        })?;
+        changed.push(path);
+    }
+    Ok(changed)
+}
+
+fn edit(
+    path: &std::path::Path,
+    change: impl FnOnce(&mut serde_json::Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let mut v: serde_json::Value = match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+    };
+    change(&mut v).with_context(|| format!("update {}", path.display()))?;
+    // tempfile makes the file 0600: credentials stay private.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".burrow-")
+        .tempfile_in(dir)?;
+    tmp.write_all(&serde_json::to_vec_pretty(&v)?)?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(())
 }
 
 /// A parsed `WWW-Authenticate` header.
@@ -217,6 +303,35 @@ mod tests {
         let local = find_in(text, "127.0.0.1:5000").unwrap().unwrap();
         assert_eq!(local.username, "a");
         assert!(find_in(text, "ghcr.io").unwrap().is_none());
+    }
+
+    #[test]
+    fn save_and_remove_keep_the_rest_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"auths":{"a.io":{"auth":"dTpw"}},"credsStore":"x"}"#,
+        )
+        .unwrap();
+        std::env::set_var("DOCKER_CONFIG", dir.path());
+        let c = Credentials {
+            username: "me".into(),
+            password: "pw".into(),
+        };
+        save("docker.io", &c).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(find_in(&text, "docker.io").unwrap(), Some(c));
+        assert!(find_in(&text, "a.io").unwrap().is_some());
+        assert!(text.contains("credsStore"));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v["auths"]["https://index.docker.io/v1/"].is_object());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::env::remove_var("DOCKER_CONFIG");
     }
 
     #[test]

@@ -63,6 +63,46 @@ impl Client {
         })
     }
 
+    /// A registry-wide client for `login`, with the credentials to check.
+    pub fn for_login(
+        registry: &str,
+        creds: Credentials,
+        opts: &ClientOptions,
+    ) -> anyhow::Result<Client> {
+        let reference = Reference {
+            registry: registry.to_string(),
+            repository: String::new(),
+            tag: None,
+            digest: None,
+        };
+        let mut c = Client::new(&reference, opts)?;
+        c.creds = Some(creds);
+        Ok(c)
+    }
+
+    /// Check the credentials: `/v2/` must answer 200 once we log in.
+    pub fn check_login(&self) -> anyhow::Result<()> {
+        let url = self.base.clone();
+        let header = match self.send(&url, None, None) {
+            Ok(_) => return Ok(()),
+            Err(ureq::Error::Status(401, resp)) => {
+                resp.header("WWW-Authenticate").unwrap_or("").to_string()
+            }
+            Err(e) => return Err(self.explain(e, What::Manifest)),
+        };
+        let authz = self.answer(&header)?;
+        match self.send(&url, None, Some(&authz)) {
+            Ok(_) => Ok(()),
+            Err(ureq::Error::Status(401 | 403, _)) => {
+                bail!(
+                    "{}: login refused (wrong username or password?)",
+                    self.registry
+                )
+            }
+            Err(e) => Err(self.explain(e, What::Manifest)),
+        }
+    }
+
     /// Fetch a manifest by tag or digest: the body and its content type.
     pub fn manifest(&self, reference: &str) -> anyhow::Result<(Vec<u8>, String)> {
         let url = format!("{}{}/manifests/{reference}", self.base, self.repository);
@@ -147,7 +187,12 @@ impl Client {
                 service,
                 scope,
             }) => {
-                let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", self.repository));
+                let scope = scope
+                    .or_else(|| {
+                        (!self.repository.is_empty())
+                            .then(|| format!("repository:{}:pull", self.repository))
+                    })
+                    .unwrap_or_default();
                 let token = self.token(&realm, service.as_deref(), &scope)?;
                 Ok(format!("Bearer {token}"))
             }
@@ -167,7 +212,10 @@ impl Client {
         if !realm.starts_with("https://") && !realm.starts_with("http://") {
             bail!("{} sent a bad token realm {realm:?}", self.registry);
         }
-        let mut req = self.agent.get(realm).query("scope", scope);
+        let mut req = self.agent.get(realm);
+        if !scope.is_empty() {
+            req = req.query("scope", scope);
+        }
         if let Some(s) = service {
             req = req.query("service", s);
         }
@@ -176,6 +224,9 @@ impl Client {
         }
         let resp = match req.call() {
             Ok(r) => r,
+            Err(ureq::Error::Status(401 | 403, _)) if self.repository.is_empty() => {
+                bail!("{}: login refused (wrong username or password?)", self.registry)
+            }
             Err(ureq::Error::Status(code @ (401 | 403), _)) if self.creds.is_some() => bail!(
                 "{} refused a token (HTTP {code}); check the credentials in {}",
                 self.registry,

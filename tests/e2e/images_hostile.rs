@@ -268,6 +268,9 @@ fn serve(
         if let Some(r) = tweak(path, headers, &img) {
             return r;
         }
+        if path == "/v2/" {
+            return ok(b"{}", "application/json");
+        }
         if path.starts_with("/v2/x/manifests/") {
             return ok(&img.manifest, OCI_MANIFEST);
         }
@@ -464,4 +467,62 @@ fn basic_auth_from_the_docker_config() {
     let config = format!(r#"{{"auths":{{"{addr}":{{"auth":"bWU6cHc="}}}}}}"#);
     env.write("home/.docker/config.json", config.as_bytes());
     env.burrow(&["pull", "-q", &img]).ok();
+}
+
+#[test]
+fn login_checks_saves_and_logout_removes() {
+    let Some(env) = TestEnv::new(User::Sub) else {
+        return;
+    };
+    // Docker Hub's flow: a bearer challenge, and the token endpoint wants
+    // basic credentials ("me:pw").
+    let holder: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
+    let h = holder.clone();
+    let addr = serve(small_image(), move |path, headers, _| {
+        if path.starts_with("/token") {
+            return Some(if headers.contains("authorization: basic bwu6chc=") {
+                ok(br#"{"access_token":"good"}"#, "application/json")
+            } else {
+                status(401)
+            });
+        }
+        (!headers.contains("authorization: bearer good")).then(|| {
+            let mut r = status(401);
+            r.headers.push((
+                "WWW-Authenticate".into(),
+                format!(
+                    "Bearer realm=\"http://{}/token\",service=\"fake\"",
+                    h.get().unwrap()
+                ),
+            ));
+            r
+        })
+    });
+    holder.set(addr.clone()).unwrap();
+    let img = format!("{addr}/x:latest");
+    let login = |pw: &str| {
+        env.burrow_with(
+            &["login", "-u", "me", "--password-stdin", &addr],
+            &[],
+            Some(pw.as_bytes()),
+        )
+    };
+    let out = login("wrong\n");
+    out.fails(125);
+    assert!(out.stderr.contains("login refused"), "{}", out.describe());
+    env.burrow(&["pull", "-q", &img]).fails(125);
+    let out = login("pw\n");
+    assert_eq!(out.ok().stdout.trim(), "Login Succeeded");
+    let config = env.dir().join("home/.docker/config.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    env.burrow(&["pull", "-q", &img]).ok();
+    env.burrow(&["rmi", &img]).ok();
+    env.burrow(&["logout", &addr]).ok();
+    assert!(!std::fs::read_to_string(&config).unwrap().contains(&addr));
+    env.burrow(&["pull", "-q", &img]).fails(125);
+    env.burrow(&["logout", &addr]).fails(125);
 }
