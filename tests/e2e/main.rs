@@ -9,6 +9,6 @@ mod docs;
 mod fuse_overlay;
 mod images;
 mod images_archive;
-mod images_hostile;
+mod images_registry;
 mod info;
 mod testbed;

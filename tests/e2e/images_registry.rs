@@ -1,4 +1,4 @@
-//! Hostile input: layers that try to escape (built here, pushed to the real
+//! The registry side of pulls. Hostile input: layers that try to escape (built here, pushed to the real
 //! registry with skopeo), and a fake registry that lies, truncates, refuses
 //! and fails. Each must end in one clear line, a non-zero exit, nothing
 //! written outside the store and nothing half-made inside it.
@@ -525,4 +525,106 @@ fn login_checks_saves_and_logout_removes() {
     assert!(!std::fs::read_to_string(&config).unwrap().contains(&addr));
     env.burrow(&["pull", "-q", &img]).fails(125);
     env.burrow(&["logout", &addr]).fails(125);
+}
+
+/// An index with two platforms, each image's config naming its own.
+fn two_platform_index() -> (Vec<u8>, Vec<Image>) {
+    let mut images = Vec::new();
+    let mut entries = Vec::new();
+    for (arch, tag) in [("amd64", "A"), ("arm64", "B")] {
+        let tar = tar_of(&[E::File("which", tag.as_bytes())]);
+        let mut img = image_of(&[tar]);
+        let mut c: Value = serde_json::from_slice(&img.config).unwrap();
+        c["architecture"] = json!(arch);
+        img.config = serde_json::to_vec(&c).unwrap();
+        let mut m: Value = serde_json::from_slice(&img.manifest).unwrap();
+        m["config"]["digest"] = json!(sha(&img.config));
+        m["config"]["size"] = json!(img.config.len());
+        img.manifest = serde_json::to_vec(&m).unwrap();
+        entries.push(
+            json!({"mediaType": OCI_MANIFEST, "digest": sha(&img.manifest),
+            "size": img.manifest.len(), "platform": {"architecture": arch, "os": "linux"}}),
+        );
+        images.push(img);
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": entries});
+    (serde_json::to_vec(&index).unwrap(), images)
+}
+
+#[test]
+fn platform_is_picked_from_an_index() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let (index, images) = two_platform_index();
+    let images = Arc::new(images);
+    let imgs = images.clone();
+    let addr = fake_registry(Arc::new(move |path: &str, _: &str| {
+        if path == "/v2/x/manifests/latest" {
+            return ok(&index, "application/vnd.oci.image.index.v1+json");
+        }
+        for img in imgs.iter() {
+            let blobs = [&img.manifest, &img.config]
+                .into_iter()
+                .chain(img.layers.iter());
+            for b in blobs {
+                if path.ends_with(&sha(b)) {
+                    return ok(b, "application/octet-stream");
+                }
+            }
+        }
+        status(404)
+    }));
+    let img = format!("{addr}/x:latest");
+    let host = burrow::sys::oci_arch();
+    env.burrow(&["pull", "-q", &img]).ok();
+    let v = super::images::inspect(&env, &img);
+    assert_eq!(v["Architecture"], host);
+    let other = if host == "amd64" { "arm64" } else { "amd64" };
+    env.burrow(&["pull", "-q", "--platform", &format!("linux/{other}"), &img])
+        .ok();
+    let v = super::images::inspect(&env, &img);
+    assert_eq!(v["Architecture"], other);
+    let out = env.burrow(&["pull", "-q", "--platform", "linux/s390x", &img]);
+    out.fails(125);
+    assert!(
+        out.stderr.contains("linux/amd64, linux/arm64"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn zstd_and_plain_layers() {
+    let Some(env) = TestEnv::new(User::Sub) else {
+        return;
+    };
+    let plain = tar_of(&[E::File("plain", b"p")]);
+    let zst_tar = tar_of(&[E::File("zstd", b"z")]);
+    let mut img = image_of(&[plain.clone(), zst_tar.clone()]);
+    img.layers = vec![plain, zstd::encode_all(&zst_tar[..], 3).unwrap()];
+    let mut m: Value = serde_json::from_slice(&img.manifest).unwrap();
+    let types = [
+        "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+    ];
+    for (i, l) in img.layers.iter().enumerate() {
+        m["layers"][i] = json!({"mediaType": types[i], "digest": sha(l), "size": l.len()});
+    }
+    img.manifest = serde_json::to_vec(&m).unwrap();
+    let addr = serve(img, |_, _, _| None);
+    let name = format!("{addr}/x:latest");
+    env.burrow(&["pull", "-q", &name]).ok();
+    let v = super::images::inspect(&env, &name);
+    let lower = v["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap();
+    let dirs: Vec<&str> = lower.split(':').collect();
+    assert_eq!(
+        std::fs::read(Path::new(dirs[0]).join("zstd")).unwrap(),
+        b"z"
+    );
+    assert_eq!(
+        std::fs::read(Path::new(dirs[1]).join("plain")).unwrap(),
+        b"p"
+    );
 }
