@@ -1,7 +1,8 @@
-//! The registry side of pulls. Hostile input: layers that try to escape (built here, pushed to the real
+//! The registry side of pulls: auth flows, platforms, compressions, and
+//! hostile input: layers that try to escape (built here, pushed to the real
 //! registry with skopeo), and a fake registry that lies, truncates, refuses
-//! and fails. Each must end in one clear line, a non-zero exit, nothing
-//! written outside the store and nothing half-made inside it.
+//! and fails. Each failure must end in one clear line, a non-zero exit,
+//! nothing written outside the store and nothing half-made inside it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
