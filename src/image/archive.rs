@@ -468,7 +468,7 @@ fn finish(
         platform: format!("{}/{}", config.os(), config.architecture()),
         added: super::now_secs(),
     };
-    let record = Records::update(root, |recs| Ok(recs.insert(record)))?;
+    let record = store.insert_checked(record)?;
     Ok(Loaded {
         id: record.id,
         tags: repo_tags,

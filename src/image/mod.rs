@@ -85,6 +85,24 @@ impl Store {
         Ok(tagged)
     }
 
+    /// Record an image, under the records lock where removals collect
+    /// garbage, only if all its parts are still in the store.
+    pub(crate) fn insert_checked(&self, record: ImageRecord) -> anyhow::Result<ImageRecord> {
+        Records::update(&self.root, |recs| {
+            let blobs_there = [&record.config_digest, &record.manifest_digest]
+                .iter()
+                .all(|d| self.blob_path(d).exists());
+            let layers_there = record
+                .layers
+                .iter()
+                .all(|l| self.layer_dir(&l.chain_id).is_dir());
+            if !(blobs_there && layers_there) {
+                return Err(anyhow::Error::new(Vanished));
+            }
+            Ok(recs.insert(record))
+        })
+    }
+
     /// All image records.
     pub fn images(&self) -> anyhow::Result<Vec<ImageRecord>> {
         Ok(Records::load(&self.root)?.images)
@@ -172,6 +190,19 @@ pub fn parse_config(bytes: &[u8]) -> anyhow::Result<oci_spec::image::ImageConfig
     serde_json::from_value(v).map_err(|e| anyhow::anyhow!("the image config is not valid: {e}"))
 }
 
+/// Parts of an image were removed by a concurrent `rmi` before it could
+/// be recorded.
+#[derive(Debug)]
+pub struct Vanished;
+
+impl std::fmt::Display for Vanished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("parts of the image were removed while it was being stored; try again")
+    }
+}
+
+impl std::error::Error for Vanished {}
+
 /// Seconds since the epoch, for records.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -205,6 +236,40 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_whose_layer_vanished_is_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::paths::Paths::new(Some(dir.path().join("s")))).unwrap();
+        let config = blobs::write_bytes(store.root(), &blobs::sha256(b"c"), b"c").unwrap();
+        assert!(config.exists());
+        let chain = format!("sha256:{}", "a".repeat(64));
+        let record = ImageRecord {
+            id: blobs::sha256(b"c"),
+            repo_tags: vec!["x.io/y:z".into()],
+            repo_digests: vec![],
+            manifest_digest: blobs::sha256(b"c"),
+            manifest_media_type: String::new(),
+            config_digest: blobs::sha256(b"c"),
+            layers: vec![LayerRecord {
+                digest: chain.clone(),
+                media_type: String::new(),
+                size: 0,
+                diff_id: chain.clone(),
+                chain_id: chain.clone(),
+                unpacked_size: 0,
+            }],
+            created: None,
+            platform: String::new(),
+            added: 0,
+        };
+        let err = store.insert_checked(record.clone()).unwrap_err();
+        assert!(err.downcast_ref::<Vanished>().is_some(), "{err}");
+        assert!(store.lookup("x.io/y:z").unwrap().is_none());
+        fs::create_dir(store.layer_dir(&chain)).unwrap();
+        store.insert_checked(record).unwrap();
+        assert!(store.lookup("x.io/y:z").unwrap().is_some());
+    }
 
     #[test]
     fn chain_ids_follow_the_oci_rule() {

@@ -10,9 +10,9 @@ use anyhow::{bail, Context};
 
 use super::blobs::{self, short};
 use super::progress::{self, Progress};
-use super::records::{ImageRecord, LayerRecord, Records};
+use super::records::{ImageRecord, LayerRecord};
 use super::unpack::Unpacked;
-use super::{chain_ids, helper, Store};
+use super::{chain_ids, helper, Store, Vanished};
 use crate::reference::Reference;
 use crate::registry::manifest::{self, Descriptor, Manifest, Platform};
 use crate::registry::{Client, ClientOptions};
@@ -60,7 +60,16 @@ pub fn pull_with(
             insecure: opts.insecure,
         },
     )?;
-    pull_ref(store, &r, &client, &want, progress).with_context(|| format!("pull {r}"))
+    let first = pull_ref(store, &r, &client, &want, progress);
+    // A concurrent rmi may delete shared layers between our unpacking and
+    // our record; then everything missing is fetched again, once.
+    let result = match first {
+        Err(e) if e.downcast_ref::<Vanished>().is_some() => {
+            pull_ref(store, &r, &client, &want, progress)
+        }
+        other => other,
+    };
+    result.with_context(|| format!("pull {r}"))
 }
 
 fn pull_ref(
@@ -189,7 +198,7 @@ fn pull_ref(
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
-    let record = Records::update(root, |recs| Ok(recs.insert(record)))?;
+    let record = store.insert_checked(record)?;
     progress.status(&format!("Status: Downloaded image for {r}"));
     Ok(record)
 }

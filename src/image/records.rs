@@ -83,6 +83,22 @@ impl Records {
         }
     }
 
+    /// Like `update`, then run `after` on the saved records while still
+    /// holding the lock (removals collect garbage there, so a pull cannot
+    /// record an image whose layers are being deleted).
+    pub fn update_then<T>(
+        root: &Path,
+        change: impl FnOnce(&mut Records) -> anyhow::Result<T>,
+        after: impl FnOnce(&Records, &T) -> anyhow::Result<()>,
+    ) -> anyhow::Result<T> {
+        let _lock = blobs::lock(root, "images")?;
+        let mut records = Records::load(root)?;
+        let out = change(&mut records)?;
+        records.save(root)?;
+        after(&records, &out)?;
+        Ok(out)
+    }
+
     /// Read, change and write back under the store's records lock.
     pub fn update<T>(
         root: &Path,

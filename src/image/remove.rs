@@ -20,64 +20,72 @@ pub enum Removed {
 /// removes the image, which needs `force` when several tags name it.
 pub fn remove(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<Removed>> {
     let root = store.root();
-    let (out, gone) = Records::update(root, |recs| {
-        let image = recs
-            .find(name)?
-            .cloned()
-            .ok_or_else(|| super::no_such_image(name))?;
-        let by_tag = Reference::parse(name)
-            .ok()
-            .and_then(|r| r.tagged())
-            .filter(|t| image.repo_tags.contains(t));
-        let mut out = Vec::new();
-        let delete = match &by_tag {
-            Some(tag) if image.repo_tags.len() > 1 => {
-                untag(recs, &image.id, tag);
-                out.push(Removed::Untagged(tag.clone()));
-                false
+    let (out, _) = Records::update_then(
+        root,
+        |recs| {
+            let image = recs
+                .find(name)?
+                .cloned()
+                .ok_or_else(|| super::no_such_image(name))?;
+            let by_tag = Reference::parse(name)
+                .ok()
+                .and_then(|r| r.tagged())
+                .filter(|t| image.repo_tags.contains(t));
+            let mut out = Vec::new();
+            let delete = match &by_tag {
+                Some(tag) if image.repo_tags.len() > 1 => {
+                    untag(recs, &image.id, tag);
+                    out.push(Removed::Untagged(tag.clone()));
+                    false
+                }
+                _ if by_tag.is_none() && image.repo_tags.len() > 1 && !force => bail!(
+                    "image {} is tagged {} times ({}); remove the tags one by one or use -f",
+                    image.short_id(),
+                    image.repo_tags.len(),
+                    image.repo_tags.join(", ")
+                ),
+                _ => true,
+            };
+            if !delete {
+                return Ok((out, None));
             }
-            _ if by_tag.is_none() && image.repo_tags.len() > 1 && !force => bail!(
-                "image {} is tagged {} times ({}); remove the tags one by one or use -f",
-                image.short_id(),
-                image.repo_tags.len(),
-                image.repo_tags.join(", ")
-            ),
-            _ => true,
-        };
-        if !delete {
-            return Ok((out, None));
-        }
-        for t in &image.repo_tags {
-            out.push(Removed::Untagged(t.clone()));
-        }
-        for d in &image.repo_digests {
-            out.push(Removed::Untagged(d.clone()));
-        }
-        out.push(Removed::Deleted(image.id.clone()));
-        recs.images.retain(|i| i.id != image.id);
-        Ok((out, Some(image)))
-    })?;
-    if let Some(image) = gone {
-        collect_garbage(store, &image)?;
-    }
+            for t in &image.repo_tags {
+                out.push(Removed::Untagged(t.clone()));
+            }
+            for d in &image.repo_digests {
+                out.push(Removed::Untagged(d.clone()));
+            }
+            out.push(Removed::Deleted(image.id.clone()));
+            recs.images.retain(|i| i.id != image.id);
+            Ok((out, Some(image)))
+        },
+        |recs, (_, gone)| match gone {
+            Some(image) => collect_garbage(store, recs, image),
+            None => Ok(()),
+        },
+    )?;
     Ok(out)
 }
 
 /// `image prune`: remove every image without a tag.
 pub fn prune_dangling(store: &Store) -> anyhow::Result<Vec<Removed>> {
-    let dangling: Vec<ImageRecord> = Records::update(store.root(), |recs| {
-        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut recs.images)
-            .into_iter()
-            .partition(|i| i.repo_tags.is_empty());
-        recs.images = kept;
-        Ok(gone)
-    })?;
-    let mut out = Vec::new();
-    for image in dangling {
-        collect_garbage(store, &image)?;
-        out.push(Removed::Deleted(image.id.clone()));
-    }
-    Ok(out)
+    let gone = Records::update_then(
+        store.root(),
+        |recs| {
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut recs.images)
+                .into_iter()
+                .partition(|i| i.repo_tags.is_empty());
+            recs.images = kept;
+            Ok(gone)
+        },
+        |recs, gone| {
+            for image in gone {
+                collect_garbage(store, recs, image)?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(gone.into_iter().map(|i| Removed::Deleted(i.id)).collect())
 }
 
 fn untag(recs: &mut Records, id: &str, tag: &str) {
@@ -86,10 +94,12 @@ fn untag(recs: &mut Records, id: &str, tag: &str) {
     }
 }
 
-/// Drop the layers and blobs of `image` that no remaining image uses.
-fn collect_garbage(store: &Store, image: &ImageRecord) -> anyhow::Result<()> {
+/// Drop the layers and blobs of `image` that no image in `recs` uses.
+/// Runs under the records lock; each layer also under its own lock, so a
+/// pull unpacking it waits.
+fn collect_garbage(store: &Store, recs: &Records, image: &ImageRecord) -> anyhow::Result<()> {
     let root = store.root();
-    let remaining = Records::load(root)?.images;
+    let remaining = &recs.images;
     let used_chains: HashSet<&str> = remaining
         .iter()
         .flat_map(|i| i.layers.iter().map(|l| l.chain_id.as_str()))
@@ -105,6 +115,9 @@ fn collect_garbage(store: &Store, image: &ImageRecord) -> anyhow::Result<()> {
         // The dir goes first: a layer dir never exists without its meta.
         helper::remove_tree(&store.owners, &dir)?;
         let _ = fs::remove_file(dir.with_extension("json"));
+        if !used_blobs.contains(&layer.digest) {
+            let _ = fs::remove_file(store.blob_path(&layer.digest));
+        }
     }
     for digest in blob_digests(image) {
         if !used_blobs.contains(&digest) {
