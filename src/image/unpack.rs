@@ -54,22 +54,104 @@ pub fn unpack_file(blob: &Path, dest: &Path, opts: UnpackOptions) -> anyhow::Res
 
 /// Unpack a layer from a reader; gzip and zstd are recognised by their
 /// magic bytes, anything else is read as a plain tar.
-pub fn unpack(reader: impl Read, dest: &Path, opts: UnpackOptions) -> anyhow::Result<Unpacked> {
-    let (plain, _) = decompressed(reader)?;
-    let mut hashing = HashingReader {
-        inner: plain,
-        hasher: Sha256::new(),
-    };
-    let (size, skipped_devices) = Unpacker::new(dest, opts)
-        .run(&mut hashing)
-        .context("unpack layer")?;
-    // The diff id covers the whole stream, including padding after the end.
-    io::copy(&mut hashing, &mut io::sink()).context("read layer to its end")?;
-    Ok(Unpacked {
-        diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
-        size,
-        skipped_devices,
+///
+/// Decompressing and hashing run on a second thread while this one writes
+/// files, so the two costs overlap instead of adding up. The thread is
+/// joined before this returns.
+pub fn unpack(
+    reader: impl Read + Send,
+    dest: &Path,
+    opts: UnpackOptions,
+) -> anyhow::Result<Unpacked> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(16);
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || produce(reader, tx));
+        let mut chunks = ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let result = Unpacker::new(dest, opts)
+            .run(&mut chunks)
+            .context("unpack layer")
+            .and_then(|r| {
+                // The diff id covers the whole stream, padding included.
+                io::copy(&mut chunks, &mut io::sink()).context("read layer to its end")?;
+                Ok(r)
+            });
+        // Dropping the receiver stops the producer if we gave up early.
+        drop(chunks);
+        let diff_id = producer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the decompressing thread panicked"))?;
+        // A broken stream is the cause of whatever the tar reader saw.
+        let diff_id = diff_id?;
+        let (size, skipped_devices) = result?;
+        Ok(Unpacked {
+            diff_id,
+            size,
+            skipped_devices,
+        })
     })
+}
+
+/// Decompress and hash `reader`, sending the plain tar in chunks; the
+/// diff id when the stream ended.
+fn produce(
+    reader: impl Read,
+    tx: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> anyhow::Result<String> {
+    let (mut plain, _) = match decompressed(reader) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(Err(io::Error::other(format!("{e:#}"))));
+            return Err(e);
+        }
+    };
+    let mut hasher = Sha256::new();
+    loop {
+        let mut buf = vec![0u8; 256 * 1024];
+        let n = match plain.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                return Err(e).context("decompress layer");
+            }
+        };
+        buf.truncate(n);
+        hasher.update(&buf);
+        if tx.send(Ok(buf)).is_err() {
+            break; // the unpacker stopped; its error is reported
+        }
+    }
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+}
+
+/// Reads the chunks `produce` sends.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.cur = chunk?;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0), // the producer is done
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
