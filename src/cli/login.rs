@@ -70,6 +70,7 @@ pub fn login(args: &LoginArgs) -> anyhow::Result<i32> {
     let creds = Credentials { username, password };
     let opts = ClientOptions {
         insecure: !args.tls_verify,
+        conf: crate::registry::config::RegistriesConf::load()?,
     };
     Client::for_login(&registry, creds.clone(), &opts)?.check_login()?;
     let path = auth::save(&registry, &creds)?;

@@ -54,22 +54,52 @@ pub fn pull_with(
         Some(p) => Platform::parse(p)?,
         None => Platform::host(),
     };
-    let client = Client::new(
-        &r,
-        &ClientOptions {
-            insecure: opts.insecure,
-        },
-    )?;
-    let first = pull_ref(store, &r, &client, &want, progress);
-    // A concurrent rmi may delete shared layers between our unpacking and
-    // our record; then everything missing is fetched again, once.
-    let result = match first {
-        Err(e) if e.downcast_ref::<Vanished>().is_some() => {
-            pull_ref(store, &r, &client, &want, progress)
-        }
-        other => other,
+    let opts = ClientOptions {
+        insecure: opts.insecure,
+        conf: crate::registry::config::RegistriesConf::load()?,
     };
-    result.with_context(|| format!("pull {r}"))
+    // Mirrors first, in order, then the registry itself.
+    let mut sources: Vec<Reference> = opts
+        .conf
+        .mirrors_of(&r.registry)
+        .iter()
+        .map(|m| Reference {
+            registry: m.clone(),
+            ..r.clone()
+        })
+        .collect();
+    sources.push(r.clone());
+    let mut failures = Vec::new();
+    for source in &sources {
+        let client = Client::new(source, &opts)?;
+        let first = pull_ref(store, &r, &client, &want, progress);
+        // A concurrent rmi may delete shared layers between our unpacking
+        // and our record; then everything missing is fetched again, once.
+        let result = match first {
+            Err(e) if e.downcast_ref::<Vanished>().is_some() => {
+                pull_ref(store, &r, &client, &want, progress)
+            }
+            other => other,
+        };
+        match result {
+            Ok(record) => return Ok(record),
+            Err(e) => {
+                if source.registry != r.registry {
+                    tracing::warn!(
+                        "mirror {} failed ({}); trying the next source",
+                        source.registry,
+                        crate::error::one_line(&e)
+                    );
+                }
+                failures.push(e);
+            }
+        }
+    }
+    // The registry's own answer is the one that matters.
+    let last = failures
+        .pop()
+        .unwrap_or_else(|| anyhow::anyhow!("no source to pull from"));
+    Err(last.context(format!("pull {r}")))
 }
 
 fn pull_ref(

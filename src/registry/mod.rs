@@ -6,6 +6,7 @@
 //! namespace afterwards (a tokio runtime would leave threads behind).
 
 pub mod auth;
+pub mod config;
 pub mod manifest;
 
 use std::io::Read;
@@ -24,6 +25,8 @@ const MAX_MANIFEST: u64 = 4 << 20;
 pub struct ClientOptions {
     /// `--tls-verify=false`: reach the registry over plain HTTP.
     pub insecure: bool,
+    /// The user's registries.json.
+    pub conf: config::RegistriesConf,
 }
 
 /// A client for one repository of one registry.
@@ -46,7 +49,7 @@ pub struct BlobStream {
 impl Client {
     pub fn new(reference: &Reference, opts: &ClientOptions) -> anyhow::Result<Client> {
         let plain =
-            opts.insecure || reference.is_loopback() || config_insecure(&reference.registry);
+            opts.insecure || reference.is_loopback() || opts.conf.is_insecure(&reference.registry);
         let scheme = if plain { "http" } else { "https" };
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(30))
@@ -299,31 +302,4 @@ fn auth_files_hint() -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(" or ")
-}
-
-/// Registries listed as insecure (plain HTTP) in
-/// `$XDG_CONFIG_HOME/burrow/registries.json`: `{"insecure": ["host:port"]}`.
-fn config_insecure(registry: &str) -> bool {
-    #[derive(serde::Deserialize, Default)]
-    struct Conf {
-        #[serde(default)]
-        insecure: Vec<String>,
-    }
-    let dir = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|d| !d.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")));
-    let Some(file) = dir.map(|d| d.join("burrow/registries.json")) else {
-        return false;
-    };
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return false;
-    };
-    match serde_json::from_str::<Conf>(&text) {
-        Ok(c) => c.insecure.iter().any(|r| r == registry),
-        Err(e) => {
-            tracing::warn!("ignoring {}: {e}", file.display());
-            false
-        }
-    }
 }

@@ -629,3 +629,34 @@ fn zstd_and_plain_layers() {
         b"p"
     );
 }
+
+#[test]
+fn mirrors_are_tried_in_order_before_the_registry() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let broken = serve(small_image(), |_, _, _| Some(status(500)));
+    let good = serve(small_image(), |_, _, _| None);
+    env.mkdir("home/.config/burrow");
+    // The registry itself does not exist: only the mirrors can answer.
+    let conf = format!(r#"{{"mirrors": {{"registry.invalid": ["{broken}", "{good}"]}}}}"#);
+    env.write("home/.config/burrow/registries.json", conf.as_bytes());
+    let out = env.burrow(&["pull", "-q", "registry.invalid/x:latest"]);
+    out.ok();
+    assert!(
+        out.stderr.contains(&format!("mirror {broken} failed")),
+        "{}",
+        out.describe()
+    );
+    let v = super::images::inspect(&env, "registry.invalid/x:latest");
+    assert_eq!(v["RepoTags"][0], "registry.invalid/x:latest");
+    // A typo in the file is an error, not a silent pull from elsewhere.
+    env.write("home/.config/burrow/registries.json", br#"{"mirror": {}}"#);
+    let out = env.burrow(&["pull", "-q", "registry.invalid/x:latest"]);
+    out.fails(125);
+    assert!(
+        out.stderr.contains("registries.json is not valid"),
+        "{}",
+        out.describe()
+    );
+}
