@@ -425,6 +425,9 @@ fn finish(
             bail!("blob {} vanished from the store", short(digest))
         })
         .with_context(|| format!("layer {}", short(digest)))?;
+        if let Some(w) = super::pull::devices_warning(digest, &u) {
+            tracing::warn!("{w}");
+        }
         records.push(LayerRecord {
             digest: digest.clone(),
             media_type: compression.oci_media_type().into(),

@@ -18,6 +18,12 @@ pub trait Progress: Sync {
     fn layer_bytes(&self, digest: &str, n: u64);
     /// The layer's last word: "Already exists", "Pull complete".
     fn layer_end(&self, digest: &str, status: &str);
+    /// A passing word about a layer ("Extracting").
+    fn layer_note(&self, _digest: &str, _note: &str) {}
+    /// A warning, on stderr, without breaking the bars.
+    fn warn(&self, line: &str) {
+        tracing::warn!("{line}");
+    }
 }
 
 /// Where progress goes.
@@ -120,6 +126,14 @@ impl Progress for Bars {
         if let Some(b) = self.bar(digest) {
             b.inc(n);
         }
+    }
+    fn layer_note(&self, digest: &str, note: &str) {
+        if let Some(b) = self.bar(digest) {
+            b.set_message(note.to_string());
+        }
+    }
+    fn warn(&self, line: &str) {
+        self.multi.suspend(|| tracing::warn!("{line}"));
     }
     fn layer_end(&self, digest: &str, status: &str) {
         match self.bar(digest) {

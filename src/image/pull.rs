@@ -291,7 +291,7 @@ fn ensure_layer(
     let root = store.root();
     let fetch = || {
         progress.layer_begin(&desc.digest, desc.size);
-        client.blob(&desc.digest).and_then(|mut stream| {
+        let path = client.blob(&desc.digest).and_then(|mut stream| {
             blobs::write_verified(
                 root,
                 &desc.digest,
@@ -299,7 +299,9 @@ fn ensure_layer(
                 &mut stream.reader,
                 &mut |n| progress.layer_bytes(&desc.digest, n),
             )
-        })
+        })?;
+        progress.layer_note(&desc.digest, "Extracting");
+        Ok(path)
     };
     let (unpacked, fresh) = install_layer(store, &desc.digest, diff_id, chain, fetch)
         .with_context(|| format!("layer {}", short(&desc.digest)))?;
@@ -309,6 +311,9 @@ fn ensure_layer(
         "Already exists"
     };
     progress.layer_end(&desc.digest, status);
+    if let Some(w) = devices_warning(&desc.digest, &unpacked) {
+        progress.warn(&w);
+    }
     Ok(unpacked)
 }
 
@@ -357,16 +362,19 @@ pub(super) fn install_layer(
             return Err(e).context("store the layer");
         }
     }
-    if let Some(first) = unpacked.skipped_devices.first() {
-        tracing::warn!(
-            "layer {}: left out {} device node(s) ({}{}); an unprivileged user cannot create them, and containers get their own /dev",
-            short(digest),
-            unpacked.skipped_devices.len(),
-            crate::text::escape_control(first),
-            if unpacked.skipped_devices.len() > 1 { ", ..." } else { "" }
-        );
-    }
     Ok((unpacked, true))
+}
+
+/// The one warning for a layer's device nodes, or None.
+pub(super) fn devices_warning(digest: &str, unpacked: &Unpacked) -> Option<String> {
+    let first = unpacked.skipped_devices.first()?;
+    Some(format!(
+        "layer {}: left out {} device node(s) ({}{}); an unprivileged user cannot create them, and containers get their own /dev",
+        short(digest),
+        unpacked.skipped_devices.len(),
+        crate::text::escape_control(first),
+        if unpacked.skipped_devices.len() > 1 { ", ..." } else { "" }
+    ))
 }
 
 fn unpack_checked(
