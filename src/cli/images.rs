@@ -77,9 +77,16 @@ fn rows_of(image: &ImageRecord) -> Vec<Row<'_>> {
         .map(|(_, d)| d.to_string())
         .unwrap_or_else(|| "<none>".into());
     if image.repo_tags.is_empty() {
+        // Pulled by digest: docker shows the repository and no tag.
+        let repository = image
+            .repo_digests
+            .first()
+            .and_then(|d| d.rsplit_once('@'))
+            .map(|(name, _)| familiar(name))
+            .unwrap_or_else(|| "<none>".into());
         return vec![Row {
             image,
-            repository: "<none>".into(),
+            repository,
             tag: "<none>".into(),
             digest,
         }];
@@ -195,7 +202,7 @@ impl Filters {
     }
 
     fn keep(&self, r: &Row) -> bool {
-        let dangling = r.image.repo_tags.is_empty();
+        let dangling = r.image.is_dangling();
         if self.dangling.is_some_and(|d| d != dangling) {
             return false;
         }

@@ -55,6 +55,11 @@ impl ImageRecord {
         self.layers.iter().map(|l| l.unpacked_size).sum()
     }
 
+    /// No tag and no digest name: docker's "<none>:<none>".
+    pub fn is_dangling(&self) -> bool {
+        self.repo_tags.is_empty() && self.repo_digests.is_empty()
+    }
+
     pub fn short_id(&self) -> &str {
         blobs::short(&self.id)
     }

@@ -74,7 +74,7 @@ pub fn prune_dangling(store: &Store) -> anyhow::Result<Vec<Removed>> {
         |recs| {
             let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut recs.images)
                 .into_iter()
-                .partition(|i| i.repo_tags.is_empty());
+                .partition(|i| i.is_dangling());
             recs.images = kept;
             Ok(gone)
         },
