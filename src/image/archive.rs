@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::blobs::{self, short};
-use super::pull::install_layer;
+use super::pull::{install_layer, Fetch};
 use super::records::{ImageRecord, LayerRecord, Records};
 use super::unpack::{self, Compression};
 use super::{chain_ids, parse_config, Store};
@@ -421,10 +421,8 @@ fn finish(
     for ((digest, size, compression), (diff_id, chain)) in
         layers.iter().zip(diff_ids.iter().zip(&chains))
     {
-        let (u, _) = install_layer(store, digest, diff_id, chain, || {
-            bail!("blob {} vanished from the store", short(digest))
-        })
-        .with_context(|| format!("layer {}", short(digest)))?;
+        let (u, _) = install_layer(store, digest, diff_id, chain, Fetch::Stored)
+            .with_context(|| format!("layer {}", short(digest)))?;
         if let Some(w) = super::pull::devices_warning(digest, &u) {
             tracing::warn!("{w}");
         }

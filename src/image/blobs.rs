@@ -99,6 +99,118 @@ pub fn write_verified(
     Ok(dest)
 }
 
+/// A blob on its way from the registry to the unpacker: every byte read
+/// through it is hashed, counted and written to a temp file in the store.
+/// `finish` names the blob when digest and size match. A download error is
+/// kept in `error`, so it can be reported as the cause of whatever the
+/// unpacker saw.
+pub struct TeeBlob<'a> {
+    inner: Box<dyn Read + Send + 'a>,
+    tmp: tempfile::NamedTempFile,
+    hasher: Sha256,
+    written: u64,
+    size: u64,
+    digest: String,
+    progress: &'a (dyn Fn(u64) + Sync),
+    pub error: Option<String>,
+}
+
+impl<'a> TeeBlob<'a> {
+    pub fn new(
+        root: &Path,
+        digest: &str,
+        size: u64,
+        inner: Box<dyn Read + Send + 'a>,
+        progress: &'a (dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<TeeBlob<'a>> {
+        let dir = root.join("blobs/sha256");
+        let tmp = tempfile::Builder::new()
+            .prefix(&tmp_prefix())
+            .tempfile_in(&dir)
+            .with_context(|| format!("create a temp file in {}", dir.display()))?;
+        Ok(TeeBlob {
+            inner,
+            tmp,
+            hasher: Sha256::new(),
+            written: 0,
+            size,
+            digest: digest.to_string(),
+            progress,
+            error: None,
+        })
+    }
+
+    fn fail(&mut self, msg: String) -> io::Error {
+        let e = io::Error::other(msg.clone());
+        self.error.get_or_insert(msg);
+        e
+    }
+
+    /// Read what the unpacker left, then check size and digest.
+    pub fn verify(&mut self) -> anyhow::Result<()> {
+        // Whatever the reader did not consume still belongs to the blob.
+        io::copy(self, &mut io::sink()).ok();
+        if let Some(e) = self.error.take() {
+            bail!("{e}");
+        }
+        if self.written != self.size {
+            bail!(
+                "the download was truncated: got {} of {} bytes",
+                self.written,
+                self.size
+            );
+        }
+        let got = format!(
+            "sha256:{}",
+            hex::encode(std::mem::take(&mut self.hasher).finalize())
+        );
+        if got != self.digest {
+            bail!("the data does not match its digest (got {got}); the registry sent wrong data");
+        }
+        Ok(())
+    }
+
+    /// Store the verified blob under its digest.
+    pub fn persist(self, root: &Path) -> anyhow::Result<PathBuf> {
+        let dest = blob_path(root, &self.digest);
+        self.tmp
+            .persist(&dest)
+            .map_err(|e| e.error)
+            .with_context(|| format!("store {}", dest.display()))?;
+        Ok(dest)
+    }
+}
+
+impl Read for TeeBlob<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = &self.error {
+            return Err(io::Error::other(e.clone()));
+        }
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                let msg = format!("download interrupted after {} bytes: {e}", self.written);
+                return Err(self.fail(msg));
+            }
+        };
+        self.written += n as u64;
+        if self.written > self.size {
+            let msg = format!(
+                "the registry sent more than the {} bytes the manifest says",
+                self.size
+            );
+            return Err(self.fail(msg));
+        }
+        self.hasher.update(&buf[..n]);
+        if let Err(e) = self.tmp.write_all(&buf[..n]) {
+            return Err(self.fail(format!("write blob: {e}")));
+        }
+        (self.progress)(n as u64);
+        Ok(n)
+    }
+}
+
 /// Stream `reader` into the blob store under its own digest (for input
 /// that names no digest: `import`, `load`). Returns the digest and size.
 pub fn write_hashed(root: &Path, reader: &mut dyn Read) -> anyhow::Result<(String, u64)> {

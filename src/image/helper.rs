@@ -42,18 +42,28 @@ impl OwnerMode {
     }
 }
 
-/// Unpack `blob` into `dest` with owners as the mode allows.
-pub fn unpack_layer(mode: &OwnerMode, blob: &Path, dest: &Path) -> anyhow::Result<Unpacked> {
-    match mode {
-        OwnerMode::Root => unpack::unpack_file(blob, dest, UnpackOptions { keep_owners: true }),
-        OwnerMode::Single => unpack::unpack_file(blob, dest, UnpackOptions { keep_owners: false }),
-        OwnerMode::SubIds(m) => {
-            let out = run_child(
-                m,
-                &[OsStr::new("__unpack"), blob.as_os_str(), dest.as_os_str()],
-            )?;
+/// Where a layer comes from: a blob in the store, or a stream.
+pub enum LayerInput<'a> {
+    File(&'a Path),
+    Stream(&'a mut (dyn Read + Send)),
+}
+
+/// Unpack a layer into `dest` with owners as the mode allows.
+pub fn unpack_layer(mode: &OwnerMode, input: LayerInput, dest: &Path) -> anyhow::Result<Unpacked> {
+    let keep_owners = !matches!(mode, OwnerMode::Single);
+    match (mode, input) {
+        (OwnerMode::SubIds(m), input) => {
+            let (source, feed) = match input {
+                LayerInput::File(blob) => (blob.as_os_str(), None),
+                LayerInput::Stream(r) => (OsStr::new("-"), Some(r)),
+            };
+            let out = run_child(m, &[OsStr::new("__unpack"), source, dest.as_os_str()], feed)?;
             serde_json::from_value(out).context("bad answer from the unpack helper")
         }
+        (_, LayerInput::File(blob)) => {
+            unpack::unpack_file(blob, dest, UnpackOptions { keep_owners })
+        }
+        (_, LayerInput::Stream(r)) => unpack::unpack(r, dest, UnpackOptions { keep_owners }),
     }
 }
 
@@ -68,7 +78,7 @@ pub fn remove_tree(mode: &OwnerMode, dir: &Path) -> anyhow::Result<()> {
             let OwnerMode::SubIds(m) = mode else {
                 return Err(e).with_context(|| format!("remove {}", dir.display()));
             };
-            run_child(m, &[OsStr::new("__rmtree"), dir.as_os_str()])?;
+            run_child(m, &[OsStr::new("__rmtree"), dir.as_os_str()], None)?;
             Ok(())
         }
     }
@@ -81,7 +91,12 @@ enum Answer {
     Error(String),
 }
 
-fn run_child(mode: &IdMapMode, args: &[&OsStr]) -> anyhow::Result<serde_json::Value> {
+/// Run a helper; `feed` is copied to its stdin after "go".
+fn run_child(
+    mode: &IdMapMode,
+    args: &[&OsStr],
+    feed: Option<&mut (dyn Read + Send)>,
+) -> anyhow::Result<serde_json::Value> {
     let mut child = Command::new("/proc/self/exe")
         .args(args)
         .stdin(Stdio::piped())
@@ -89,7 +104,7 @@ fn run_child(mode: &IdMapMode, args: &[&OsStr]) -> anyhow::Result<serde_json::Va
         .stderr(Stdio::inherit())
         .spawn()
         .context("start the unpack helper (/proc/self/exe)")?;
-    let result = talk(&mut child, mode);
+    let result = talk(&mut child, mode, feed);
     if result.is_err() {
         let _ = child.kill();
     }
@@ -102,7 +117,11 @@ fn run_child(mode: &IdMapMode, args: &[&OsStr]) -> anyhow::Result<serde_json::Va
     }
 }
 
-fn talk(child: &mut std::process::Child, mode: &IdMapMode) -> anyhow::Result<Option<Answer>> {
+fn talk(
+    child: &mut std::process::Child,
+    mode: &IdMapMode,
+    feed: Option<&mut (dyn Read + Send)>,
+) -> anyhow::Result<Option<Answer>> {
     let stdout = child.stdout.take().context("helper stdout")?;
     let mut stdout = BufReader::new(stdout);
     let mut line = String::new();
@@ -123,12 +142,24 @@ fn talk(child: &mut std::process::Child, mode: &IdMapMode) -> anyhow::Result<Opt
     stdin
         .write_all(b"go\n")
         .context("start the unpack helper")?;
+    // A helper that stopped early (a hostile layer) closes its end: its
+    // answer says why, so a broken pipe here is not the error to report.
+    let fed = match feed {
+        Some(r) => std::io::copy(r, &mut stdin).map(|_| ()),
+        None => Ok(()),
+    };
     drop(stdin);
     let mut rest = String::new();
     stdout
         .read_to_string(&mut rest)
         .context("read from the unpack helper")?;
-    Ok(serde_json::from_str(rest.trim()).ok())
+    match serde_json::from_str::<Answer>(rest.trim()) {
+        Ok(a) => Ok(Some(a)),
+        Err(_) => {
+            fed.context("feed the unpack helper")?;
+            Ok(None)
+        }
+    }
 }
 
 /// The child side: `burrow __unpack BLOB DEST` / `burrow __rmtree DIR`.
@@ -155,7 +186,12 @@ fn child_work(verb: &str, args: &[std::path::PathBuf]) -> anyhow::Result<serde_j
     }
     match (verb, args) {
         ("__unpack", [blob, dest]) => {
-            let r = unpack::unpack_file(blob, dest, UnpackOptions { keep_owners: true })?;
+            let opts = UnpackOptions { keep_owners: true };
+            let r = if blob.as_os_str() == "-" {
+                unpack::unpack(std::io::stdin(), dest, opts)?
+            } else {
+                unpack::unpack_file(blob, dest, opts)?
+            };
             Ok(serde_json::to_value(r)?)
         }
         ("__rmtree", [dir]) => {

@@ -9,10 +9,11 @@ use std::sync::Mutex;
 use anyhow::{bail, Context};
 
 use super::blobs::{self, short};
+use super::helper::{self, LayerInput};
 use super::progress::{self, Progress};
 use super::records::{ImageRecord, LayerRecord};
 use super::unpack::Unpacked;
-use super::{chain_ids, helper, Store, Vanished};
+use super::{chain_ids, Store, Vanished};
 use crate::reference::Reference;
 use crate::registry::manifest::{self, Descriptor, Manifest, Platform};
 use crate::registry::{Client, ClientOptions};
@@ -279,7 +280,8 @@ fn fetch_layers(
         .collect()
 }
 
-/// Make `layers/<chain>` exist for one layer of a pull.
+/// Make `layers/<chain>` exist for one layer of a pull. A layer not in
+/// the store is unpacked as it downloads.
 fn ensure_layer(
     store: &Store,
     client: &Client,
@@ -289,22 +291,20 @@ fn ensure_layer(
     progress: &dyn Progress,
 ) -> anyhow::Result<Unpacked> {
     let root = store.root();
-    let fetch = || {
+    let counted = |n: u64| progress.layer_bytes(&desc.digest, n);
+    let open = || {
         progress.layer_begin(&desc.digest, desc.size);
-        let path = client.blob(&desc.digest).and_then(|mut stream| {
-            blobs::write_verified(
-                root,
-                &desc.digest,
-                Some(desc.size),
-                &mut stream.reader,
-                &mut |n| progress.layer_bytes(&desc.digest, n),
-            )
-        })?;
-        progress.layer_note(&desc.digest, "Extracting");
-        Ok(path)
+        let stream = client.blob(&desc.digest)?;
+        blobs::TeeBlob::new(root, &desc.digest, desc.size, stream.reader, &counted)
     };
-    let (unpacked, fresh) = install_layer(store, &desc.digest, diff_id, chain, fetch)
-        .with_context(|| format!("layer {}", short(&desc.digest)))?;
+    let (unpacked, fresh) = install_layer(
+        store,
+        &desc.digest,
+        diff_id,
+        chain,
+        Fetch::Stream(Box::new(open)),
+    )
+    .with_context(|| format!("layer {}", short(&desc.digest)))?;
     let status = if fresh {
         "Pull complete"
     } else {
@@ -317,16 +317,25 @@ fn ensure_layer(
     Ok(unpacked)
 }
 
-/// Make `layers/<chain>` exist: get the blob with `fetch` if the store
-/// lacks it, unpack it into a temp dir, check the diff id, rename into
-/// place. The layer lock makes a concurrent pull of the same layer wait
-/// and then reuse our work. `true` when this call unpacked it.
+/// How `install_layer` gets a blob the store lacks.
+pub(super) enum Fetch<'a> {
+    /// It must be in the store already.
+    Stored,
+    /// Open a download; it is unpacked as it arrives and stored as it passes.
+    Stream(Box<dyn FnOnce() -> anyhow::Result<blobs::TeeBlob<'a>> + 'a>),
+}
+
+/// Make `layers/<chain>` exist: unpack the blob (from the store, or as it
+/// downloads) into a temp dir, check the blob's digest and the diff id,
+/// write the meta file, rename into place. The layer lock makes a
+/// concurrent pull of the same layer wait and then reuse our work. `true`
+/// when this call unpacked it.
 pub(super) fn install_layer(
     store: &Store,
     digest: &str,
     diff_id: &str,
     chain: &str,
-    fetch: impl FnOnce() -> anyhow::Result<std::path::PathBuf>,
+    fetch: Fetch,
 ) -> anyhow::Result<(Unpacked, bool)> {
     let root = store.root();
     let dir = store.layer_dir(chain);
@@ -338,16 +347,12 @@ pub(super) fn install_layer(
     if dir.is_dir() {
         return Ok((read_meta(&meta_path, diff_id), false));
     }
-    let blob = blobs::blob_path(root, digest);
-    if !blob.exists() {
-        fetch()?;
-    }
     let tmp = tempfile::Builder::new()
         .prefix(&blobs::tmp_prefix())
         .tempdir_in(root.join("layers"))
         .context("create a temp dir for a layer")?
         .keep();
-    let unpacked = match unpack_checked(store, &blob, &tmp, diff_id, &meta_path) {
+    let unpacked = match unpack_verified(store, digest, diff_id, fetch, &tmp, &meta_path) {
         Ok(u) => u,
         Err(e) => {
             let _ = helper::remove_tree(&store.owners, &tmp);
@@ -365,29 +370,34 @@ pub(super) fn install_layer(
     Ok((unpacked, true))
 }
 
-/// The one warning for a layer's device nodes, or None.
-pub(super) fn devices_warning(digest: &str, unpacked: &Unpacked) -> Option<String> {
-    let first = unpacked.skipped_devices.first()?;
-    Some(format!(
-        "layer {}: left out {} device node(s) ({}{}); an unprivileged user cannot create them, and containers get their own /dev",
-        short(digest),
-        unpacked.skipped_devices.len(),
-        crate::text::escape_control(first),
-        if unpacked.skipped_devices.len() > 1 { ", ..." } else { "" }
-    ))
-}
-
-fn unpack_checked(
+fn unpack_verified(
     store: &Store,
-    blob: &std::path::Path,
-    tmp: &std::path::Path,
+    digest: &str,
     diff_id: &str,
+    fetch: Fetch,
+    tmp: &std::path::Path,
     meta_path: &std::path::Path,
 ) -> anyhow::Result<Unpacked> {
     use std::os::unix::fs::PermissionsExt;
     // A layer without a "./" entry gets docker's root dir mode.
     fs::set_permissions(tmp, fs::Permissions::from_mode(0o755))?;
-    let unpacked = helper::unpack_layer(&store.owners, blob, tmp)?;
+    let blob = store.blob_path(digest);
+    let unpacked = if blob.exists() {
+        helper::unpack_layer(&store.owners, LayerInput::File(&blob), tmp)?
+    } else {
+        let Fetch::Stream(open) = fetch else {
+            bail!("blob {} vanished from the store", short(digest));
+        };
+        let mut tee = open()?;
+        let result = helper::unpack_layer(&store.owners, LayerInput::Stream(&mut tee), tmp);
+        // A blob that is not what the manifest says (cut short, wrong
+        // bytes) is the cause of whatever the unpacker saw; the tree is
+        // kept only if the blob checks out.
+        tee.verify()?;
+        let unpacked = result?;
+        tee.persist(store.root())?;
+        unpacked
+    };
     if unpacked.diff_id != diff_id {
         bail!(
             "its content ({}) does not match the diff id in the image config ({diff_id})",
@@ -403,6 +413,18 @@ fn unpack_checked(
         .map_err(|e| e.error)
         .context("write layer metadata")?;
     Ok(unpacked)
+}
+
+/// The one warning for a layer's device nodes, or None.
+pub(super) fn devices_warning(digest: &str, unpacked: &Unpacked) -> Option<String> {
+    let first = unpacked.skipped_devices.first()?;
+    Some(format!(
+        "layer {}: left out {} device node(s) ({}{}); an unprivileged user cannot create them, and containers get their own /dev",
+        short(digest),
+        unpacked.skipped_devices.len(),
+        crate::text::escape_control(first),
+        if unpacked.skipped_devices.len() > 1 { ", ..." } else { "" }
+    ))
 }
 
 fn read_meta(path: &std::path::Path, diff_id: &str) -> Unpacked {
