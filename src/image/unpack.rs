@@ -234,6 +234,12 @@ struct Unpacker<'a> {
     dirs: Vec<DirMeta>,
     warned_ids: bool,
     skipped: Vec<String>,
+    /// Directories already checked to be real (not symlinks), so deep
+    /// trees are not lstat'ed component by component for every entry.
+    /// An entry that replaces one of them drops it and all below.
+    known_dirs: std::collections::HashSet<PathBuf>,
+    /// File contents are copied through this (fewer, larger writes).
+    buf: Vec<u8>,
 }
 
 impl<'a> Unpacker<'a> {
@@ -244,6 +250,8 @@ impl<'a> Unpacker<'a> {
             dirs: Vec::new(),
             warned_ids: false,
             skipped: Vec::new(),
+            known_dirs: std::collections::HashSet::new(),
+            buf: vec![0; 256 * 1024],
         }
     }
 
@@ -311,6 +319,7 @@ impl<'a> Unpacker<'a> {
                 bail!("bad whiteout name");
             }
             let target = parent.join(hidden);
+            self.forget(&target);
             remove_existing(&target)?;
             nix::sys::stat::mknod(
                 &target,
@@ -322,6 +331,9 @@ impl<'a> Unpacker<'a> {
             return Ok(0);
         }
         let target = parent.join(&name);
+        if kind != tar::EntryType::Directory {
+            self.forget(&target);
+        }
         match kind {
             tar::EntryType::Directory => {
                 match fs::symlink_metadata(&target) {
@@ -350,7 +362,7 @@ impl<'a> Unpacker<'a> {
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&target)
                     .context("create file")?;
-                let n = io::copy(entry, &mut f).context("write file")?;
+                let n = copy_with(&mut self.buf, entry, &mut f).context("write file")?;
                 if let Some((u, g)) = owner {
                     if let Err(e) = std::os::unix::fs::fchown(&f, Some(u), Some(g)) {
                         self.warn_ids(u, g, &e);
@@ -420,8 +432,13 @@ impl<'a> Unpacker<'a> {
         let mut cur = self.dest.to_path_buf();
         for comp in rel.components() {
             cur.push(comp);
+            if self.known_dirs.contains(&cur) {
+                continue;
+            }
             match fs::symlink_metadata(&cur) {
-                Ok(m) if m.is_dir() => {}
+                Ok(m) if m.is_dir() => {
+                    self.known_dirs.insert(cur.clone());
+                }
                 Ok(m) if m.file_type().is_symlink() => {
                     bail!("path goes through a symlink at /{} (refused: it could lead outside the layer)",
                         cur.strip_prefix(self.dest).unwrap_or(&cur).display())
@@ -433,6 +450,7 @@ impl<'a> Unpacker<'a> {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // Implicit parents, as docker makes them: root-owned 0755.
                     mkdir(&cur)?;
+                    self.known_dirs.insert(cur.clone());
                     self.dirs.push(DirMeta {
                         path: cur.clone(),
                         mode: 0o755,
@@ -500,11 +518,33 @@ impl<'a> Unpacker<'a> {
         set_mtime_nofollow(&d.path, d.mtime)
     }
 
+    /// `p` is about to stop being a directory: drop it and all below it
+    /// from the known directories.
+    fn forget(&mut self, p: &Path) {
+        if self.known_dirs.contains(p) {
+            self.known_dirs.retain(|d| !d.starts_with(p));
+        }
+    }
+
     fn warn_ids(&mut self, u: u32, g: u32, e: &io::Error) {
         if !self.warned_ids {
             tracing::warn!("cannot give a file owner {u}:{g} ({e}); it keeps the default owner (is your subuid range smaller than 65536?)");
             self.warned_ids = true;
         }
+    }
+}
+
+fn copy_with(buf: &mut [u8], from: &mut impl Read, to: &mut File) -> io::Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = match from.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        io::Write::write_all(to, &buf[..n])?;
+        total += n as u64;
     }
 }
 

@@ -236,3 +236,19 @@ fn garbage_is_an_error() {
     let junk = [0x1fu8, 0x8b, 1, 2, 3, 4, 5];
     assert!(unpack(&junk[..], dir.path(), OPTS).is_err());
 }
+
+#[test]
+fn a_dir_replaced_by_a_symlink_is_not_trusted_any_more() {
+    // Regression guard for the known-dirs cache: "a" is checked as a real
+    // dir, then replaced by a symlink pointing out; "a/pwned" must not go
+    // through it.
+    let outside = tempfile::tempdir().unwrap();
+    let err = err_of(&[
+        E::Dir("a/", 0o755),
+        E::File("a/b/x", b"x", 0o644),
+        E::Sym("a", outside.path().to_str().unwrap()),
+        E::File("a/b/pwned", b"x", 0o644),
+    ]);
+    assert!(err.contains("symlink"), "{err}");
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+}
