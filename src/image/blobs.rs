@@ -265,7 +265,8 @@ pub fn sha256(data: &[u8]) -> String {
 /// The first 12 hex digits, as docker shows ids.
 pub fn short(digest: &str) -> &str {
     let h = digest_hex(digest);
-    &h[..h.len().min(12)]
+    // get(): never split a character, whatever the string.
+    h.get(..12).unwrap_or(h)
 }
 
 /// Temp entries in `dir` whose writer process is gone.
