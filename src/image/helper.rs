@@ -174,6 +174,10 @@ pub fn child_main(verb: &str, args: &[std::path::PathBuf]) -> anyhow::Result<i32
 }
 
 fn child_work(verb: &str, args: &[std::path::PathBuf]) -> anyhow::Result<serde_json::Value> {
+    // Die with the burrow that started us (a kill -9 mid-pull must not
+    // leave a helper writing into a temp dir the next burrow sweeps). The
+    // signal fires when the spawning thread ends, which waits for us.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
         .context("unshare a user namespace for unpacking")?;
     let mut out = std::io::stdout();
