@@ -407,8 +407,8 @@ mod tests {
                 "/etc/hostname",
                 "/etc/resolv.conf",
                 "/a",
-                "/etc/hosts",
-                "/a/b"
+                "/a/b",
+                "/etc/hosts"
             ]
         );
         // The generated hosts file is not mounted under the user's.
