@@ -7,8 +7,11 @@
 pub mod cli;
 pub mod error;
 pub mod fsutil;
+pub mod image;
 pub mod paths;
 pub mod probe;
+pub mod reference;
+pub mod registry;
 pub mod sandbox;
 pub mod sys;
 pub mod text;
