@@ -4,7 +4,10 @@
 //! command that is not built yet.
 
 mod completion;
+mod image;
+mod images;
 mod info;
+mod pull;
 mod version;
 
 use std::path::PathBuf;
@@ -56,6 +59,22 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Remove images
+    Rmi(image::RmiArgs),
+    /// Give an image another name
+    Tag(image::TagArgs),
+    /// Manage images
+    Image(image::ImageArgs),
+    /// Internal: unpack a layer in a user namespace (run by burrow itself)
+    #[command(name = "__unpack", hide = true)]
+    HelperUnpack { blob: PathBuf, dest: PathBuf },
+    /// Internal: remove a tree in a user namespace (run by burrow itself)
+    #[command(name = "__rmtree", hide = true)]
+    HelperRmtree { dir: PathBuf },
 }
 
 /// Output formats shared by the listing and inspecting verbs.
@@ -116,6 +135,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),
+        Command::Pull(args) => pull::run(&paths, &args),
+        Command::Images(args) => images::run(&paths, &args),
+        Command::Rmi(args) => image::rmi(&paths, &args),
+        Command::Tag(args) => image::tag(&paths, &args),
+        Command::Image(args) => image::run_group(&paths, &args),
+        Command::HelperUnpack { blob, dest } => {
+            crate::image::helper_main("__unpack", &[blob, dest])
+        }
+        Command::HelperRmtree { dir } => crate::image::helper_main("__rmtree", &[dir]),
     }
 }
 
