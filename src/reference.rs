@@ -204,9 +204,7 @@ fn is_host(h: &str) -> bool {
             None => (h, None),
         }
     };
-    let port_ok = port.map_or(true, |p| {
-        !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok()
-    });
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
     let host_ok = !host.is_empty()
         && host.split('.').all(|label| {
             !label.is_empty()

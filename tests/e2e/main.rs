@@ -7,4 +7,5 @@ mod common;
 mod cli;
 mod docs;
 mod info;
+mod run;
 mod testbed;
