@@ -43,6 +43,7 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
         etc: &spec.etc,
         cwd: &spec.process.cwd,
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
+        throwaway: spec.remove_after.is_some(),
     })?;
     // Blocked here, read from a signalfd in the relay loop.
     let forwarded = forwarded_signals();

@@ -76,7 +76,12 @@ const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
 fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
     let at = |p: &str| resolve_in_root(ctx.merged, p).context("resolve path in the rootfs");
     match op {
-        MountOp::Overlay { lower, upper, work } => overlay(lower, upper, work, ctx.merged),
+        MountOp::Overlay {
+            lower,
+            upper,
+            work,
+            volatile,
+        } => overlay(lower, upper, work, *volatile, ctx.merged),
         MountOp::Proc { target } => {
             let t = dir_at(&at(target)?)?;
             mount(
@@ -169,7 +174,13 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
 /// opaque dirs as user.overlay.opaque, as the image store writes them).
 /// When the lower dirs share a parent, mount from there with short
 /// relative names: the options must fit in one page.
-fn overlay(lower: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -> anyhow::Result<()> {
+fn overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    volatile: bool,
+    merged: &Path,
+) -> anyhow::Result<()> {
     fs::create_dir_all(merged).context("create the mount point")?;
     let parent = lower.first().and_then(|p| p.parent());
     let common = parent.filter(|p| lower.iter().all(|l| l.parent() == Some(*p)));
@@ -194,12 +205,15 @@ fn overlay(lower: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -> anyho
     }
     // A single lower dir with no upper would be fine too, but we always
     // give an upper so the container can write.
-    let opts = format!(
+    let mut opts = format!(
         "lowerdir={},upperdir={},workdir={},userxattr",
         names.join(":"),
         upper.display(),
         work.display()
     );
+    if volatile {
+        opts.push_str(",volatile");
+    }
     if opts.len() >= 4000 {
         bail!("too many layers for one overlay mount ({})", lower.len());
     }

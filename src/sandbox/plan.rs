@@ -47,6 +47,9 @@ pub enum MountOp {
         lower: Vec<PathBuf>,
         upper: PathBuf,
         work: PathBuf,
+        /// Skip the sync of the upper dir at unmount (tens of ms): only
+        /// for containers thrown away when they exit.
+        volatile: bool,
     },
     Proc {
         target: String,
@@ -116,6 +119,8 @@ pub struct PlanInput<'a> {
     pub cwd: &'a str,
     /// A subordinate id range is mapped (so gid 5 exists).
     pub sub_ids: bool,
+    /// The container is removed when it exits (`--rm`).
+    pub throwaway: bool,
 }
 
 /// Devices every container gets, bound from the host.
@@ -144,6 +149,7 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
         lower: input.rootfs.lower_dirs.clone(),
         upper: input.rootfs.upper.clone(),
         work: input.rootfs.work.clone(),
+        volatile: input.throwaway,
     }];
     ops.push(MountOp::Proc {
         target: "/proc".into(),
@@ -311,6 +317,7 @@ mod tests {
             etc,
             cwd: "/work",
             sub_ids: true,
+            throwaway: false,
         }
     }
 
