@@ -8,4 +8,5 @@ mod cli;
 mod docs;
 mod info;
 mod run;
+mod run_process;
 mod testbed;

@@ -5,7 +5,7 @@ use crate::common::*;
 
 /// A test env with the busybox fixture pulled and the one-time id-map
 /// note already shown (so stderr holds only what a test causes).
-fn ready(user: User) -> Option<(TestEnv, String)> {
+pub fn ready(user: User) -> Option<(TestEnv, String)> {
     let env = TestEnv::new(user)?;
     let img = registry().image("busybox");
     env.burrow(&["pull", "-q", &img]).ok();
