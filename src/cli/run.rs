@@ -97,6 +97,7 @@ pub struct ContainerArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(override_usage = "burrow run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
 pub struct RunArgs {
     #[command(flatten)]
     pub container: ContainerArgs,

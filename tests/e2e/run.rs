@@ -349,6 +349,8 @@ fn create_then_start_attached() {
         out.ok();
         assert_eq!(out.stdout, "piped in\n");
         env.burrow(&["start", "-a", "no-such-container"]).fails(1);
+        // Detached start needs the detached supervisor (not built yet).
+        env.burrow(&["start", "later"]).fails(125);
     });
 }
 
@@ -435,4 +437,51 @@ fn debian_package_tools_work_with_subids() {
     ]);
     out.ok();
     assert_eq!(out.stdout.trim(), "_apt");
+}
+
+#[test]
+fn network_none_has_loopback_up_and_host_shares_the_hosts() {
+    both(|env, img| {
+        let ifaces = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '";
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            img,
+            "sh",
+            "-c",
+            &format!("{ifaces}; cat /sys/class/net/lo/operstate"),
+        ]);
+        out.ok();
+        // lo reports "unknown" once up ("down" otherwise).
+        assert_eq!(out.stdout, "lo\nunknown\n", "{}", out.describe());
+        let out = env.burrow(&["run", "--rm", "--network", "host", img, "sh", "-c", ifaces]);
+        out.ok();
+        let host = std::fs::read_to_string("/proc/net/dev").unwrap();
+        assert_eq!(
+            out.stdout.lines().count(),
+            host.lines().count() - 2,
+            "{}",
+            out.describe()
+        );
+        // /sys is read-only either way.
+        for net in ["none", "host"] {
+            let out = env.burrow(&[
+                "run",
+                "--rm",
+                "--network",
+                net,
+                img,
+                "sh",
+                "-c",
+                "touch /sys/x 2>&1; grep ' /sys ' /proc/mounts",
+            ]);
+            out.ok();
+            assert!(
+                out.stdout.contains("Read-only file system"),
+                "{}",
+                out.describe()
+            );
+            assert!(out.stdout.contains(" ro,"), "{}", out.describe());
+        }
+    });
 }
