@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use crate::image::{self, PullOptions, Store};
 use crate::paths::Paths;
 
@@ -25,9 +27,13 @@ pub fn resolve(paths: &Paths, reference: &str) -> anyhow::Result<ResolvedImage> 
             image::pull(paths, reference, &PullOptions::default())?
         }
     };
+    // Parsed from the bytes: serde_json reading a bare File does one
+    // read(2) per byte.
+    let config = serde_json::from_slice(&store.read_blob(&rec.config_digest)?)
+        .with_context(|| format!("parse the config of image {}", rec.short_id()))?;
     Ok(ResolvedImage {
         lower_dirs: store.layer_dirs(&rec)?,
-        config: store.config(&rec)?,
+        config,
         id: rec.id,
     })
 }

@@ -4,7 +4,7 @@ use anyhow::bail;
 use clap::Args;
 
 use crate::container::lifecycle;
-use crate::container::record::{self, Status};
+use crate::container::record;
 use crate::error::Coded;
 use crate::paths::Paths;
 
@@ -30,8 +30,8 @@ pub fn run(paths: &Paths, args: &StartArgs) -> anyhow::Result<i32> {
         // A detached start needs a supervisor that outlives this command.
         bail!("start without -a (detached) is not supported yet; use 'burrow start -a'");
     }
-    if rec.status == Status::Running {
-        bail!("container {} is already running", rec.name);
-    }
+    // A "running" record may be stale (its burrow was killed) and nothing
+    // here can tell yet; a container that really runs keeps its upper dir
+    // busy, so the overlay mount of a second start fails instead.
     lifecycle::start(paths, rec, args.interactive)
 }

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -190,9 +190,4 @@ pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Resu
         record::write(&dir, &rec)?;
     }
     result.map(|e| e.code)
-}
-
-/// The container dir of a record, for callers that print or remove it.
-pub fn dir_of(paths: &Paths, rec: &Record) -> PathBuf {
-    record::container_dir(paths.root(), &rec.id)
 }

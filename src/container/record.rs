@@ -85,12 +85,16 @@ fn lock(root: &Path) -> anyhow::Result<Flock<fs::File>> {
         .context("lock the containers dir")
 }
 
-/// Write `record` to `dir/config.json` atomically.
+/// Write `record` to `dir/config.json` atomically. The fsync (tens of ms
+/// on a busy disk) is skipped for a `--rm` container, whose record never
+/// outlives the command.
 pub fn write(dir: &Path, record: &Record) -> anyhow::Result<()> {
     let tmp = dir.join(format!(".config.json.tmp-{}", std::process::id()));
     let mut f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
     f.write_all(&serde_json::to_vec_pretty(record)?)?;
-    f.sync_all()?;
+    if !record.config.auto_remove {
+        f.sync_all()?;
+    }
     fs::rename(&tmp, dir.join("config.json")).context("replace the container record")?;
     Ok(())
 }

@@ -45,6 +45,7 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
         throwaway: spec.remove_after.is_some(),
     })?;
+    tracing::debug!("mount plan: {:#?}", plan.ops);
     // Blocked here, read from a signalfd in the relay loop.
     let forwarded = forwarded_signals();
     let mut old = SigSet::empty();

@@ -485,3 +485,24 @@ fn network_none_has_loopback_up_and_host_shares_the_hosts() {
         }
     });
 }
+
+#[test]
+fn run_pulls_a_missing_image_first() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let out = env.burrow(&[
+        "run",
+        "--rm",
+        &registry().image("busybox"),
+        "echo",
+        "pulled",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout, "pulled\n");
+    assert!(
+        out.stderr.contains("Unable to find image"),
+        "{}",
+        out.describe()
+    );
+}
