@@ -113,6 +113,8 @@ pub fn all(root: &Path) -> Vec<Record> {
     entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        // Dot-names are containers being deleted (`.trash-*`).
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(|e| read(&e.path()).ok())
         .collect()
 }

@@ -107,32 +107,93 @@ fn run_stages(spec: &LaunchSpec, plan: &MountPlan, forwarded: &SigSet) -> anyhow
 /// forwards signals to it and reports its exit. Never returns.
 fn supervisor(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    let result = supervise(spec, plan, &chan);
-    if let Some(dir) = &spec.remove_after {
-        // Inside the namespace, files of mapped ids are ours to delete.
-        if let Err(e) = crate::fsutil::remove_tree(dir) {
-            tracing::warn!("could not remove {}: {e}", dir.display());
+    let mut deleter = None;
+    let result = supervise(spec, plan, &chan, &mut deleter);
+    // Out of the containers dir before the caller hears the end.
+    let trash = spec.remove_after.as_deref().map(to_trash);
+    let (msg, code) = match result {
+        Ok(code) => (Msg::Exited { code }, 0),
+        Err(e) => (
+            Msg::SetupFailed {
+                message: format!("{e:#}"),
+            },
+            EXIT_BURROW,
+        ),
+    };
+    let _ = chan.send(&msg);
+    if let Some(trash) = trash {
+        let told = deleter.is_some_and(|mut go| std::io::Write::write_all(&mut go, b"g").is_ok());
+        if !told {
+            let _ = crate::fsutil::remove_tree(&trash);
         }
     }
-    match result {
-        Ok(code) => {
-            let _ = chan.send(&Msg::Exited { code });
-            sys::exit_now(0)
-        }
-        Err(e) => {
-            let _ = chan.send(&Msg::SetupFailed {
-                message: format!("{e:#}"),
-            });
-            sys::exit_now(EXIT_BURROW)
+    sys::exit_now(code)
+}
+
+/// `--rm`: the container dir leaves `containers/` at once, renamed to a
+/// dot-name that listings skip. Returns where it is now.
+fn to_trash(dir: &std::path::Path) -> std::path::PathBuf {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let trash = dir.with_file_name(format!("{TRASH_PREFIX}{name}"));
+    match std::fs::rename(dir, &trash) {
+        Ok(()) => trash,
+        Err(_) => dir.to_path_buf(),
+    }
+}
+
+/// For `--rm`: a detached child that deletes the container's files once
+/// told to (a byte on the returned pipe), so the caller does not wait for
+/// a tree of dirs to go. It stays in the user namespace, where files of
+/// mapped ids are ours to delete, and is forked before the pid namespace:
+/// once the container's init is gone nothing can be forked into that one.
+fn spawn_deleter(dir: &std::path::Path, chan: &Channel) -> anyhow::Result<std::fs::File> {
+    let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    match sys::fork().context("fork the deleter")? {
+        ForkResult::Parent { .. } => Ok(std::fs::File::from(go_w)),
+        ForkResult::Child => {
+            drop(go_w);
+            let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
+            let _ = nix::sys::prctl::set_pdeathsig(None);
+            // Out of the caller's session and stdio: nobody waits for it.
+            let _ = nix::unistd::setsid();
+            if let Ok(null) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
+                for fd in 0..3 {
+                    let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd);
+                }
+            }
+            let mut b = [0u8; 1];
+            let told = matches!(
+                std::io::Read::read(&mut std::fs::File::from(go_r), &mut b),
+                Ok(1)
+            );
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            let trash = dir.with_file_name(format!("{TRASH_PREFIX}{name}"));
+            let ok = !told || crate::fsutil::remove_tree(&trash).is_ok();
+            sys::exit_now(i32::from(!ok))
         }
     }
 }
 
-fn supervise(spec: &LaunchSpec, plan: &MountPlan, chan: &Channel) -> anyhow::Result<i32> {
+/// Names of container dirs being deleted in the background.
+pub const TRASH_PREFIX: &str = ".trash-";
+
+fn supervise(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    chan: &Channel,
+    deleter: &mut Option<std::fs::File>,
+) -> anyhow::Result<i32> {
     unshare(CloneFlags::CLONE_NEWUSER)
         .context("create a user namespace (see 'burrow info' for what blocks it)")?;
     chan.send(&Msg::UserNsReady)?;
     chan.expect(&Msg::MapsWritten)?;
+    if let Some(dir) = &spec.remove_after {
+        *deleter = Some(spawn_deleter(dir, chan)?);
+    }
     unshare(CloneFlags::CLONE_NEWPID).context("create a pid namespace")?;
     let mut sigs = forwarded_signals();
     sigs.add(Signal::SIGCHLD);
@@ -144,6 +205,7 @@ fn supervise(spec: &LaunchSpec, plan: &MountPlan, chan: &Channel) -> anyhow::Res
             // The init keeps only its own channel.
             drop(mine);
             drop(sfd);
+            drop(deleter.take());
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
             child::container_init(spec, plan, theirs)
         }

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use launch::launch;
+pub use launch::{launch, TRASH_PREFIX};
 pub use plan::{MountOp, MountPlan, MountRequest};
 
 use idmap::{HostUser, IdMapMode};
@@ -96,6 +96,8 @@ pub struct LaunchSpec {
     pub init: bool,
     /// Removed from inside the user namespace once the container exited
     /// (`--rm`): files made by mapped ids are not the host user's to delete.
+    /// It is renamed to `.trash-<name>` at once and deleted in the
+    /// background.
     pub remove_after: Option<PathBuf>,
 }
 

@@ -15,6 +15,26 @@ pub fn ready(user: User) -> Option<(TestEnv, String)> {
     Some((env, img))
 }
 
+/// Wait until the background deletion of `--rm` containers is done and
+/// return what is left in containers/ (besides the lock).
+pub fn containers_left(env: &TestEnv) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left: Vec<String> = std::fs::read_dir(env.root().join("containers"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != ".lock")
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !left.iter().any(|n| n.starts_with(".trash-")) || std::time::Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn both(test: impl Fn(&TestEnv, &str)) {
     for user in [User::Sub, User::NoSub] {
         let Some((env, img)) = ready(user) else {
@@ -266,14 +286,7 @@ fn bind_mounts_read_only_root_and_tmpfs() {
 fn rm_leaves_nothing_and_records_keep_exit_codes() {
     both(|env, img| {
         let containers = env.root().join("containers");
-        let count = || {
-            std::fs::read_dir(&containers)
-                .map(|d| {
-                    d.filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
-                        .count()
-                })
-                .unwrap_or(0)
-        };
+        let count = || containers_left(env).len();
         let before = count();
         // Files made by another uid in the upper dir go too.
         env.burrow(&[
@@ -398,12 +411,7 @@ fn bad_input_is_one_line_with_dockers_code() {
         env.burrow(&["run", "--rm", img, "no-such-command"])
             .fails(127);
         // Nothing was left behind by the failures.
-        let left = std::fs::read_dir(env.root().join("containers"))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_type().unwrap().is_dir())
-            .count();
-        assert_eq!(left, 0);
+        assert_eq!(containers_left(env), Vec::<String>::new());
     });
 }
 

@@ -235,12 +235,7 @@ fn no_leaks_after_many_runs() {
     out.ok();
     assert_eq!(out.stdout, "0\n1\n2\n3\n");
     assert_no_processes(User::Sub, env.root().to_str().unwrap());
-    let containers = std::fs::read_dir(env.root().join("containers")).unwrap();
-    let left: Vec<_> = containers
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n != ".lock")
-        .collect();
+    let left = crate::run::containers_left(&env);
     assert!(left.is_empty(), "left in containers/: {left:?}");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(env.dir().to_str().unwrap()), "{mounts}");
