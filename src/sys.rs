@@ -232,6 +232,106 @@ pub fn kernel_release() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// Install a seccomp filter on the calling thread
+/// (seccomp(SECCOMP_SET_MODE_FILTER)), with SECCOMP_FILTER_FLAG_SPEC_ALLOW
+/// when `spec_allow`. The caller sets no_new_privs or holds CAP_SYS_ADMIN.
+pub fn seccomp_set_filter(filter: &[libc::sock_filter], spec_allow: bool) -> Result<(), Errno> {
+    let len = u16::try_from(filter.len()).map_err(|_| Errno::E2BIG)?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    let flags = if spec_allow {
+        libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+    } else {
+        0
+    };
+    // SAFETY: prog points to `len` valid instructions that outlive the
+    // call; the kernel copies them and never writes through the pointer.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Calls the seccomp tests may make through `probe_syscall`: with the
+/// integer (never pointer) arguments the tests pass, each one either is
+/// refused by the filter under test or fails argument validation, so the
+/// kernel never touches this process's memory.
+#[cfg(test)]
+const PROBE_OK: &[libc::c_long] = &[
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_kexec_load,
+    libc::SYS_init_module,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_clone3,
+    libc::SYS_io_uring_setup,
+    libc::SYS_userfaultfd,
+    libc::SYS_ioctl,
+    libc::SYS_personality,
+    libc::SYS_getpid,
+];
+
+/// Test probe: make syscall `nr` (one of PROBE_OK) with integer arguments
+/// and report its result or errno. Panics on any other call.
+#[cfg(test)]
+pub(crate) fn probe_syscall(
+    nr: libc::c_long,
+    a: [libc::c_ulong; 6],
+) -> Result<libc::c_long, Errno> {
+    assert!(PROBE_OK.contains(&nr), "syscall {nr} is not a probe");
+    // SAFETY: see PROBE_OK: the arguments are integers chosen by the tests
+    // (null where the call takes a pointer), so the call reads and writes
+    // none of our memory; it cannot exit, fork or unmap anything.
+    let ret = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Test probe: make an i386 system call from this 64-bit process with
+/// `int 0x80` (integer arguments only). The caller forks first: a kernel
+/// without IA32 emulation answers with SIGSEGV.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(crate) fn int80(nr: u32, a: u32, b: u32, c: u32) -> i32 {
+    let ret: i32;
+    // SAFETY: the arguments are integers, never pointers, and the tests
+    // use only calls that take no pointer or are refused by the filter
+    // under test. rbx belongs to LLVM, so ebx is swapped in and out;
+    // int 0x80 zeroes r8-r11 in 64-bit mode, declared as clobbered.
+    unsafe {
+        std::arch::asm!(
+            "xchg {t:e}, ebx",
+            "int 0x80",
+            "xchg {t:e}, ebx",
+            t = inout(reg) a => _,
+            inlateout("eax") nr => ret,
+            in("ecx") b,
+            in("edx") c,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+        );
+    }
+    ret
+}
+
 // ---- the launcher's calls -------------------------------------------------
 
 fn check(ret: libc::c_int) -> Result<(), Errno> {
@@ -431,26 +531,7 @@ pub fn chown_noop_program() -> Vec<libc::sock_filter> {
 /// chown family succeed as no-ops. Needs CAP_SYS_ADMIN in the user
 /// namespace (or no_new_privs), so call it before dropping root.
 pub fn install_chown_noop_filter() -> Result<(), Errno> {
-    let mut filter = chown_noop_program();
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_mut_ptr(),
-    };
-    // SAFETY: prog points to a valid program that lives across the call;
-    // the kernel copies and verifies it.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if ret < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
+    seccomp_set_filter(&chown_noop_program(), false)
 }
 
 /// Take ownership of an fd the kernel just handed us (SCM_RIGHTS).

@@ -29,3 +29,26 @@ fn registry_serves_the_fixtures() {
         "{manifest:#}"
     );
 }
+
+#[test]
+fn probe_reports_as_the_test_user() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let mut cmd = env.command(probe_bin(), &[]);
+    cmd.args(["status"]);
+    let out = run(cmd, &["probe"], None);
+    out.ok();
+    let uid = User::NoSub.ids().0;
+    assert!(
+        out.stdout.contains(&format!("\nuid {uid}\n"))
+            || out.stdout.starts_with(&format!("uid {uid}\n")),
+        "{}",
+        out.stdout
+    );
+    // On the host, a plain user may not set the hostname.
+    let mut cmd = env.command(probe_bin(), &[]);
+    cmd.args(["try", "sethostname"]);
+    let out = run(cmd, &["probe"], None);
+    assert_eq!(out.stdout.trim(), "sethostname EPERM", "{}", out.describe());
+}

@@ -245,3 +245,35 @@ pub fn run(mut cmd: Command, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// tests/probe, built static (crt-static) so it runs in any image, copied
+/// beside the burrow binary where every test user can run it. Bind-mount
+/// it into a container: `-v PROBE:/probe:ro`.
+pub fn probe_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target_dir = manifest.join("target/probe");
+        let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--locked",
+                "--target",
+                &triple,
+            ])
+            .arg("--manifest-path")
+            .arg(manifest.join("tests/probe/Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .status()
+            .expect("run cargo for tests/probe");
+        assert!(status.success(), "building tests/probe failed");
+        let built = target_dir.join(&triple).join("release/burrow-probe");
+        let dst = burrow_bin().with_file_name("burrow-probe");
+        std::fs::copy(&built, &dst).unwrap();
+        dst
+    })
+}

@@ -1,0 +1,219 @@
+//! burrow-probe: run inside a container, report what the container sees.
+//!
+//!   burrow-probe status          one line per fact: `key value`
+//!   burrow-probe try NAME...     attempt each escape; print `NAME ok` or `NAME EPERM`...
+//!
+//! The escapes are raw syscalls on purpose: they must reach the kernel
+//! exactly as an attacker's code would, with no library in between.
+
+use std::ffi::CString;
+use std::io::Write;
+
+fn errno_name(e: i32) -> String {
+    let name = match e {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EACCES => "EACCES",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSYS => "ENOSYS",
+        libc::EROFS => "EROFS",
+        libc::EBADF => "EBADF",
+        libc::ESRCH => "ESRCH",
+        libc::EFAULT => "EFAULT",
+        libc::ENOTTY => "ENOTTY",
+        libc::EIO => "EIO",
+        libc::EBUSY => "EBUSY",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::EXDEV => "EXDEV",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        _ => return format!("errno{e}"),
+    };
+    name.to_string()
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Ok for a non-negative return, else the errno's name.
+fn check(ret: i64) -> String {
+    if ret < 0 {
+        errno_name(last_errno())
+    } else {
+        "ok".into()
+    }
+}
+
+fn c(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+fn status() {
+    let proc_status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |k: &str| {
+        proc_status
+            .lines()
+            .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    // SAFETY: the id getters cannot fail and touch no memory of ours.
+    let (uid, gid, euid) = unsafe { (libc::getuid(), libc::getgid(), libc::geteuid()) };
+    out += &format!("uid {uid}\ngid {gid}\neuid {euid}\n");
+    out += &format!("groups {}\n", field("Groups:"));
+    out += &format!("pid {}\n", std::process::id());
+    for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        out += &format!("{} {}\n", k.to_lowercase(), field(&format!("{k}:")));
+    }
+    out += &format!("nonewprivs {}\n", field("NoNewPrivs:"));
+    out += &format!("seccomp {}\n", field("Seccomp:"));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    out += &format!("hostname {}\n", host.trim());
+    out += &format!("cwd {}\n", std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default());
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        let mut list: Vec<String> = fds
+            .flatten()
+            .map(|e| {
+                let target = std::fs::read_link(e.path()).map(|p| p.display().to_string()).unwrap_or_default();
+                format!("{}={}", e.file_name().to_string_lossy(), target)
+            })
+            .collect();
+        list.sort();
+        out += &format!("fds {}\n", list.join(" "));
+    }
+    for (k, v) in std::env::vars() {
+        out += &format!("env {k}={v}\n");
+    }
+    std::io::stdout().write_all(out.as_bytes()).unwrap();
+}
+
+/// One escape attempt; the result as `ok` or an errno name.
+fn attempt(name: &str) -> String {
+    // SAFETY (for every call below): each syscall gets valid pointers to
+    // live, NUL-terminated strings or null, and no memory it writes is ours
+    // beyond the local buffers passed with their true lengths.
+    unsafe {
+        match name {
+            "mount" => check(libc::mount(c("none").as_ptr(), c("/mnt").as_ptr(), c("tmpfs").as_ptr(), 0, std::ptr::null()) as i64),
+            "umount-kcore" => check(libc::umount2(c("/proc/kcore").as_ptr(), libc::MNT_DETACH) as i64),
+            "unshare-user" => check(libc::unshare(libc::CLONE_NEWUSER) as i64),
+            "unshare-mount" => check(libc::unshare(libc::CLONE_NEWNS) as i64),
+            "keyctl" => check(libc::syscall(libc::SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3i32 /* session */, 0)),
+            "add_key" => check(libc::syscall(libc::SYS_add_key, c("user").as_ptr(), c("burrow").as_ptr(), c("x").as_ptr(), 1usize, -3i32)),
+            "bpf" => {
+                let mut attr = [0u8; 128];
+                check(libc::syscall(libc::SYS_bpf, 0 /* BPF_MAP_CREATE */, attr.as_mut_ptr(), attr.len()))
+            }
+            "perf_event_open" => {
+                let mut attr = [0u8; 128];
+                attr[4..8].copy_from_slice(&128u32.to_ne_bytes()); // size
+                check(libc::syscall(libc::SYS_perf_event_open, attr.as_mut_ptr(), 0, -1, -1, 0))
+            }
+            "ptrace-1" => check(libc::ptrace(libc::PTRACE_ATTACH, 1, 0, 0)),
+            "kexec_load" => check(libc::syscall(libc::SYS_kexec_load, 0, 0, 0, 0)),
+            "init_module" => check(libc::syscall(libc::SYS_init_module, std::ptr::null::<u8>(), 0, c("").as_ptr())),
+            "finit_module" => check(libc::syscall(libc::SYS_finit_module, -1, c("").as_ptr(), 0)),
+            "open_by_handle_at" => {
+                let mut handle = [0u8; 16];
+                check(libc::syscall(libc::SYS_open_by_handle_at, libc::AT_FDCWD, handle.as_mut_ptr(), 0))
+            }
+            "tiocsti" => {
+                let ch = b'x';
+                check(libc::ioctl(0, libc::TIOCSTI, &ch as *const u8) as i64)
+            }
+            "tioclinux" => {
+                let sub = 2u8; // TIOCL_SETSEL
+                check(libc::ioctl(0, libc::TIOCLINUX, &sub as *const u8) as i64)
+            }
+            "write-proc-sys" => write_file("/proc/sys/kernel/hostname", b"escaped"),
+            "write-sysrq" => write_file("/proc/sysrq-trigger", b"h"),
+            "read-kcore" => {
+                let fd = libc::open(c("/proc/kcore").as_ptr(), libc::O_RDONLY);
+                if fd < 0 {
+                    return errno_name(last_errno());
+                }
+                let mut buf = [0u8; 16];
+                let r = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                libc::close(fd);
+                if r > 0 { "ok".into() } else if r == 0 { "empty".into() } else { errno_name(last_errno()) }
+            }
+            "mknod-block" => check(libc::mknod(c("/tmp/probe-blk").as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(8, 0)) as i64),
+            "mknod-char" => check(libc::mknod(c("/tmp/probe-chr").as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3)) as i64),
+            "chown-unmapped" => {
+                let p = c("/tmp/probe-chown");
+                libc::close(libc::open(p.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600));
+                check(libc::chown(p.as_ptr(), 4242, 4242) as i64)
+            }
+            "socket-inet" => {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+                check(fd as i64)
+            }
+            "connect-loopback" => {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                if fd < 0 {
+                    return errno_name(last_errno());
+                }
+                let addr = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as u16,
+                    sin_port: 1u16.to_be(),
+                    sin_addr: libc::in_addr { s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be() },
+                    sin_zero: [0; 8],
+                };
+                let r = libc::connect(fd, (&addr as *const libc::sockaddr_in).cast(), std::mem::size_of::<libc::sockaddr_in>() as u32);
+                let res = check(r as i64);
+                libc::close(fd);
+                res
+            }
+            "setuid-0" => check(libc::setuid(0) as i64),
+            "chroot" => check(libc::chroot(c("/tmp").as_ptr()) as i64),
+            "sethostname" => check(libc::sethostname(c("x").as_ptr(), 1) as i64),
+            "swapon" => check(libc::syscall(libc::SYS_swapon, c("/tmp/none").as_ptr(), 0)),
+            "reboot" => check(libc::syscall(libc::SYS_reboot, 0xfee1dead_u32 as i64, 672274793, 0x4321fedc, 0)),
+            "clock_settime" => {
+                let ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                check(libc::clock_settime(libc::CLOCK_REALTIME, &ts) as i64)
+            }
+            "setns-host" => {
+                // The host's namespaces are not reachable; try our parent's view.
+                let fd = libc::open(c("/proc/1/ns/mnt").as_ptr(), libc::O_RDONLY);
+                if fd < 0 {
+                    return errno_name(last_errno());
+                }
+                let r = check(libc::setns(fd, 0) as i64);
+                libc::close(fd);
+                r
+            }
+            other => format!("unknown-attempt:{other}"),
+        }
+    }
+}
+
+fn write_file(path: &str, data: &[u8]) -> String {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(mut f) => match f.write_all(data) {
+            Ok(()) => "ok".into(),
+            Err(e) => errno_name(e.raw_os_error().unwrap_or(0)),
+        },
+        Err(e) => errno_name(e.raw_os_error().unwrap_or(0)),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("status") => status(),
+        Some("try") => {
+            for name in &args[1..] {
+                println!("{name} {}", attempt(name));
+            }
+        }
+        _ => {
+            eprintln!("usage: burrow-probe status | try NAME...");
+            std::process::exit(2);
+        }
+    }
+}
