@@ -151,6 +151,8 @@ pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Resu
     let user = HostUser::current();
     let choice = idmap::choose(&user);
     note_id_map_once(&root, &choice);
+    let confinement =
+        sandbox::Confinement::docker_default(Some(&root), choice.mode == IdMapMode::Single)?;
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
     let spec = LaunchSpec {
@@ -168,6 +170,7 @@ pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Resu
         etc: etc_files(&dir),
         id_map: choice.mode.clone(),
         host_user: user,
+        confinement,
         init: rec.config.init,
         remove_after: rec.config.auto_remove.then(|| dir.clone()),
     };
