@@ -5,13 +5,17 @@
 
 mod archive;
 mod completion;
+mod create;
 mod fuse_overlay;
 mod history;
 mod image;
+mod image_source;
 mod images;
 mod info;
 mod login;
 mod pull;
+mod run;
+mod start;
 mod version;
 
 use std::path::PathBuf;
@@ -57,6 +61,12 @@ pub enum LogLevel {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a command in a new container (in the foreground)
+    Run(run::RunArgs),
+    /// Create a container to start later
+    Create(create::CreateArgs),
+    /// Start a created container (attached, with -a)
+    Start(start::StartArgs),
     /// Show what this machine lets an unprivileged user do, and what to fix
     Info(info::InfoArgs),
     /// Show burrow's version and build
@@ -151,6 +161,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     init_logging(cli.log_level);
     let paths = Paths::new(cli.root.clone());
     match cli.command {
+        Command::Run(args) => run::run(&paths, &args),
+        Command::Create(args) => create::run(&paths, &args),
+        Command::Start(args) => start::run(&paths, &args),
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),

@@ -11,4 +11,6 @@ mod images;
 mod images_archive;
 mod images_registry;
 mod info;
+mod run;
+mod run_process;
 mod testbed;
