@@ -41,20 +41,16 @@ pub fn blob_path(root: &Path, digest: &str) -> PathBuf {
     root.join("blobs/sha256").join(digest_hex(digest))
 }
 
-/// Stream `reader` into the blob store, hashing as it goes. The blob
-/// appears under its name only when its digest and size match; otherwise
-/// the temp file is removed and the error says which check failed.
-/// `progress` is told of every chunk written.
-pub fn write_verified(
+/// Copy `reader` into a temp file in the blob dir, hashing as it goes.
+/// Stops with an error as soon as more than `limit` bytes arrive; `what`
+/// names the source in a read error. Returns the file, digest and size.
+fn stream_to_temp(
     root: &Path,
-    digest: &str,
-    size: Option<u64>,
     reader: &mut dyn Read,
+    limit: Option<u64>,
+    what: &str,
     progress: &mut dyn FnMut(u64),
-) -> anyhow::Result<PathBuf> {
-    if !is_digest(digest) {
-        bail!("unsupported digest {digest:?}");
-    }
+) -> anyhow::Result<(tempfile::NamedTempFile, String, u64)> {
     let dir = root.join("blobs/sha256");
     fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let mut tmp = tempfile::Builder::new()
@@ -69,33 +65,53 @@ pub fn write_verified(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context(format!("download interrupted after {written} bytes")),
+            Err(e) => return Err(e).context(format!("{what} interrupted after {written} bytes")),
         };
         hasher.update(&buf[..n]);
         tmp.write_all(&buf[..n]).context("write blob")?;
         written += n as u64;
-        if size.is_some_and(|s| written > s) {
-            bail!(
-                "the registry sent more than the {} bytes the manifest says",
-                size.unwrap_or(0)
-            );
+        if let Some(limit) = limit.filter(|l| written > *l) {
+            bail!("the registry sent more than the {limit} bytes the manifest says");
         }
         progress(n as u64);
     }
+    let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+    Ok((tmp, digest, written))
+}
+
+fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> anyhow::Result<()> {
+    tmp.persist(dest)
+        .map_err(|e| e.error)
+        .with_context(|| format!("store {}", dest.display()))?;
+    Ok(())
+}
+
+/// Stream `reader` into the blob store, hashing as it goes. The blob
+/// appears under its name only when its digest and size match; otherwise
+/// the temp file is removed and the error says which check failed.
+/// `progress` is told of every chunk written.
+pub fn write_verified(
+    root: &Path,
+    digest: &str,
+    size: Option<u64>,
+    reader: &mut dyn Read,
+    progress: &mut dyn FnMut(u64),
+) -> anyhow::Result<PathBuf> {
+    if !is_digest(digest) {
+        bail!("unsupported digest {digest:?}");
+    }
+    let (tmp, got, written) = stream_to_temp(root, reader, size, "download", progress)?;
     if let Some(s) = size {
         if written != s {
             bail!("the download was truncated: got {written} of {s} bytes");
         }
     }
-    let got = format!("sha256:{}", hex::encode(hasher.finalize()));
     if got != digest {
         bail!("the data does not match its digest (got {got}); the registry sent wrong data");
     }
     tmp.as_file().sync_data().ok();
     let dest = blob_path(root, digest);
-    tmp.persist(&dest)
-        .map_err(|e| e.error)
-        .with_context(|| format!("store {}", dest.display()))?;
+    persist(tmp, &dest)?;
     Ok(dest)
 }
 
@@ -214,31 +230,8 @@ impl Read for TeeBlob<'_> {
 /// Stream `reader` into the blob store under its own digest (for input
 /// that names no digest: `import`, `load`). Returns the digest and size.
 pub fn write_hashed(root: &Path, reader: &mut dyn Read) -> anyhow::Result<(String, u64)> {
-    let dir = root.join("blobs/sha256");
-    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&tmp_prefix())
-        .tempfile_in(&dir)
-        .with_context(|| format!("create a temp file in {}", dir.display()))?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context("read input"),
-        };
-        hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).context("write blob")?;
-        size += n as u64;
-    }
-    let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
-    let dest = blob_path(root, &digest);
-    tmp.persist(&dest)
-        .map_err(|e| e.error)
-        .with_context(|| format!("store {}", dest.display()))?;
+    let (tmp, digest, size) = stream_to_temp(root, reader, None, "reading the input", &mut |_| {})?;
+    persist(tmp, &blob_path(root, &digest))?;
     Ok((digest, size))
 }
 
