@@ -94,9 +94,10 @@ pub fn run_group(paths: &Paths, args: &ImageArgs) -> anyhow::Result<i32> {
 
 pub fn rmi(paths: &Paths, args: &RmiArgs) -> anyhow::Result<i32> {
     let store = Store::open(paths)?;
+    let in_use = images_in_use(paths);
     let mut failed = None;
     for name in &args.images {
-        match remove::remove(&store, name, args.force) {
+        match remove::remove(&store, name, args.force, &in_use) {
             Ok(removed) => print_removed(&removed),
             Err(e) => {
                 // Docker goes on with the others and fails at the end.
@@ -106,6 +107,14 @@ pub fn rmi(paths: &Paths, args: &RmiArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(failed.unwrap_or(0))
+}
+
+/// The ids of the images that containers of this store run on.
+fn images_in_use(paths: &Paths) -> std::collections::HashSet<String> {
+    crate::container::record::all(paths.root())
+        .into_iter()
+        .map(|r| r.image_id)
+        .collect()
 }
 
 fn print_removed(removed: &[Removed]) {
@@ -125,7 +134,7 @@ pub fn tag(paths: &Paths, args: &TagArgs) -> anyhow::Result<i32> {
 
 fn prune(paths: &Paths, _args: &PruneArgs) -> anyhow::Result<i32> {
     let store = Store::open(paths)?;
-    let removed = remove::prune_dangling(&store)?;
+    let removed = remove::prune_dangling(&store, &images_in_use(paths))?;
     if !removed.is_empty() {
         println!("Deleted Images:");
         print_removed(&removed);

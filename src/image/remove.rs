@@ -18,7 +18,16 @@ pub enum Removed {
 
 /// `rmi`: a tag removes that tag (and the image with its last tag); an id
 /// removes the image, which needs `force` when several tags name it.
-pub fn remove(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<Removed>> {
+/// `in_use` holds the ids of images that containers run on (the caller
+/// knows the containers; this module does not): such an image is refused,
+/// and with `force` only loses its tags, as Docker does, so the
+/// containers keep their layers.
+pub fn remove(
+    store: &Store,
+    name: &str,
+    force: bool,
+    in_use: &HashSet<String>,
+) -> anyhow::Result<Vec<Removed>> {
     let root = store.root();
     let (out, _) = Records::update_then(
         root,
@@ -32,6 +41,22 @@ pub fn remove(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<Remo
                 .and_then(|r| r.tagged())
                 .filter(|t| image.repo_tags.contains(t));
             let mut out = Vec::new();
+            if in_use.contains(&image.id)
+                && by_tag.as_ref().is_none_or(|_| image.repo_tags.len() <= 1)
+            {
+                if !force {
+                    bail!(
+                        "image {} is used by a container; remove the container first \
+                         (burrow rm) or use -f to untag the image",
+                        image.short_id()
+                    );
+                }
+                for t in image.repo_tags.clone() {
+                    untag(recs, &image.id, &t);
+                    out.push(Removed::Untagged(t));
+                }
+                return Ok((out, None));
+            }
             let delete = match &by_tag {
                 Some(tag) if image.repo_tags.len() > 1 => {
                     untag(recs, &image.id, tag);
@@ -67,14 +92,14 @@ pub fn remove(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<Remo
     Ok(out)
 }
 
-/// `image prune`: remove every image without a tag.
-pub fn prune_dangling(store: &Store) -> anyhow::Result<Vec<Removed>> {
+/// `image prune`: remove every image without a tag that no container uses.
+pub fn prune_dangling(store: &Store, in_use: &HashSet<String>) -> anyhow::Result<Vec<Removed>> {
     let gone = Records::update_then(
         store.root(),
         |recs| {
             let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut recs.images)
                 .into_iter()
-                .partition(|i| i.is_dangling());
+                .partition(|i| i.is_dangling() && !in_use.contains(&i.id));
             recs.images = kept;
             Ok(gone)
         },

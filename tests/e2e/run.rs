@@ -538,3 +538,32 @@ fn default_confinement_is_dockers() {
         assert!(out.stdout.ends_with("1\n"), "{}", out.describe());
     });
 }
+
+#[test]
+fn rmi_refuses_an_image_a_container_uses_and_force_only_untags() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    env.burrow(&["create", "--name", "keeper", &img, "cat", "/etc/motd"])
+        .ok();
+    let out = env.burrow(&["rmi", &img]);
+    out.fails(125);
+    assert!(
+        out.stderr.contains("used by a container"),
+        "{}",
+        out.describe()
+    );
+    assert!(env.burrow(&["images", "-q"]).stdout.trim().len() >= 12);
+
+    // -f untags; the image stays (dangling) and prune keeps it while the
+    // container exists, so the container still runs on its layers.
+    let out = env.burrow(&["rmi", "-f", &img]);
+    out.ok();
+    assert!(out.stdout.contains("Untagged:"), "{}", out.describe());
+    assert!(!out.stdout.contains("Deleted:"), "{}", out.describe());
+    env.burrow(&["image", "prune"]).ok();
+    assert!(!env.burrow(&["images", "-q"]).stdout.trim().is_empty());
+    let out = env.burrow(&["start", "-a", "keeper"]);
+    out.ok();
+    assert_eq!(out.stdout, "burrow fixture\n");
+}
