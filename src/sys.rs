@@ -331,3 +331,281 @@ pub(crate) fn int80(nr: u32, a: u32, b: u32, c: u32) -> i32 {
     }
     ret
 }
+
+// ---- the launcher's calls -------------------------------------------------
+
+fn check(ret: libc::c_int) -> Result<(), Errno> {
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// fork(2). The child must only do async-signal-safe work if the caller
+/// had other threads; burrow forks its launcher stages before any thread
+/// exists (DESIGN.md), so the child may allocate.
+pub fn fork() -> Result<ForkResult, Errno> {
+    // SAFETY: see above; the launcher calls this from a single-threaded
+    // process (or from a child of one), so the child's heap is consistent.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Make `fd` (a terminal) the controlling terminal of this session
+/// (TIOCSCTTY); call after setsid().
+pub fn set_controlling_tty(fd: &impl AsRawFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) })
+}
+
+/// The window size of a terminal (TIOCGWINSZ).
+pub fn get_winsize(fd: &impl AsRawFd) -> Result<libc::winsize, Errno> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: ws is a valid winsize that lives across the call; the kernel
+    // writes only within it.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
+    Ok(ws)
+}
+
+/// Set a terminal's window size (TIOCSWINSZ); the kernel sends SIGWINCH
+/// to its foreground process group.
+pub fn set_winsize(fd: &impl AsRawFd, ws: &libc::winsize) -> Result<(), Errno> {
+    // SAFETY: ws points to a valid winsize that the kernel only reads.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws as *const libc::winsize) })
+}
+
+/// Mark every fd from `first` up close-on-exec, so the container's command
+/// inherits only stdin, stdout and stderr.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing now; it
+    // only sets a flag on descriptors.
+    check(unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) })
+}
+
+/// Bring the loopback interface of the current network namespace up
+/// (SIOCGIFFLAGS/SIOCSIFFLAGS): a new namespace starts with `lo` down.
+pub fn loopback_up() -> Result<(), Errno> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    #[repr(C)]
+    struct IfReqFlags {
+        name: [libc::c_char; libc::IFNAMSIZ],
+        flags: libc::c_short,
+        _pad: [u8; 22],
+    }
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let mut req = IfReqFlags {
+        name: [0; libc::IFNAMSIZ],
+        flags: 0,
+        _pad: [0; 22],
+    };
+    for (dst, src) in req.name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: req is a properly sized struct ifreq living across the call.
+    check(unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS,
+            &mut req as *mut IfReqFlags,
+        )
+    })?;
+    req.flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: as above; SIOCSIFFLAGS only reads req.
+    check(unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFFLAGS,
+            &mut req as *mut IfReqFlags,
+        )
+    })
+}
+
+/// Make the mount at `path` and every mount below it read-only
+/// (mount_setattr with AT_RECURSIVE, Linux >= 5.12).
+pub fn make_readonly_recursive(path: &std::path::Path) -> Result<(), Errno> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    const AT_RECURSIVE: libc::c_int = 0x8000;
+    let cpath = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(|_| Errno::EINVAL)?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: cpath is a valid C string and attr a valid mount_attr, both
+    // living across the call; the kernel only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            cpath.as_ptr(),
+            AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// The chown-family syscalls of this architecture.
+fn chown_syscalls() -> Vec<u32> {
+    #[cfg(target_arch = "x86_64")]
+    let nrs = vec![
+        libc::SYS_chown,
+        libc::SYS_fchown,
+        libc::SYS_lchown,
+        libc::SYS_fchownat,
+    ];
+    #[cfg(not(target_arch = "x86_64"))]
+    let nrs = vec![libc::SYS_fchown, libc::SYS_fchownat];
+    nrs.into_iter().map(|n| n as u32).collect()
+}
+
+const fn audit_arch() -> u32 {
+    if cfg!(target_arch = "x86_64") {
+        0xC000_003E
+    } else if cfg!(target_arch = "aarch64") {
+        0xC000_00B7
+    } else {
+        0
+    }
+}
+
+/// The BPF program of [`install_chown_noop_filter`]: chown-family calls
+/// return 0 without doing anything, everything else is allowed.
+pub fn chown_noop_program() -> Vec<libc::sock_filter> {
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let nrs = chown_syscalls();
+    let n = nrs.len() as u8;
+    // offsetof(struct seccomp_data, arch) = 4, nr = 0
+    let mut prog = vec![
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4),
+        // Another architecture: allow (jump over the checks to ALLOW).
+        jeq(audit_arch(), 0, n + 1),
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+    ];
+    for (i, nr) in nrs.iter().enumerate() {
+        // Match: jump to the ERRNO(0) return, past the rest and ALLOW.
+        prog.push(jeq(*nr, n - i as u8, 0));
+    }
+    prog.push(stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW));
+    prog.push(stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO));
+    prog
+}
+
+/// In single-id mode only root is mapped, so chown to any other id fails
+/// with EINVAL and package managers stop. This filter makes the
+/// chown family succeed as no-ops. Needs CAP_SYS_ADMIN in the user
+/// namespace (or no_new_privs), so call it before dropping root.
+pub fn install_chown_noop_filter() -> Result<(), Errno> {
+    let mut filter = chown_noop_program();
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prog points to a valid program that lives across the call;
+    // the kernel copies and verifies it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Take ownership of an fd the kernel just handed us (SCM_RIGHTS).
+pub fn own_fd(fd: std::os::fd::RawFd) -> OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the caller got `fd` from the kernel for this process and
+    // nothing else owns or closes it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Restore the default action of `sig` (before exec: ignored signals stay
+/// ignored across execve).
+pub fn set_default_handler(sig: nix::sys::signal::Signal) -> Result<(), Errno> {
+    use nix::sys::signal::{signal, SigHandler};
+    // SAFETY: SIG_DFL installs no handler of ours, so no Rust code can run
+    // in signal context.
+    unsafe { signal(sig, SigHandler::SigDfl) }.map(|_| ())
+}
+
+#[cfg(test)]
+mod launcher_tests {
+    use super::*;
+
+    #[test]
+    fn chown_filter_jumps_land_on_the_returns() {
+        let prog = chown_noop_program();
+        let n = prog.len();
+        let allow = n - 2;
+        let errno = n - 1;
+        assert_eq!(prog[allow].k, libc::SECCOMP_RET_ALLOW);
+        assert_eq!(prog[errno].k, libc::SECCOMP_RET_ERRNO);
+        // The arch check's false branch lands on ALLOW.
+        assert_eq!(1 + 1 + prog[1].jf as usize, allow);
+        for (i, ins) in prog.iter().enumerate().take(allow).skip(3) {
+            assert_eq!(i + 1 + ins.jt as usize, errno, "insn {i}");
+            assert_eq!(ins.jf, 0);
+        }
+    }
+
+    #[test]
+    fn chown_filter_makes_chown_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"").unwrap();
+        let f2 = f.clone();
+        in_child(move || {
+            nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
+            install_chown_noop_filter().map_err(|e| ChildFailure::new("filter", e))?;
+            // uid 4242 is not ours: without the filter this is EPERM
+            // (unprivileged) or changes the owner (root); with it, a no-op.
+            nix::unistd::chown(&f2, Some(nix::unistd::Uid::from_raw(4242)), None)
+                .map_err(|e| ChildFailure::new("chown", e))
+        })
+        .unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(std::fs::metadata(&f).unwrap().uid(), 4242);
+    }
+}

@@ -4,7 +4,14 @@
 //! command that is not built yet.
 
 mod completion;
+mod create;
+mod image;
+mod image_source;
+mod images;
 mod info;
+mod pull;
+mod run;
+mod start;
 mod version;
 
 use std::path::PathBuf;
@@ -50,12 +57,34 @@ pub enum LogLevel {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a command in a new container (in the foreground)
+    Run(run::RunArgs),
+    /// Create a container to start later
+    Create(create::CreateArgs),
+    /// Start a created container (attached, with -a)
+    Start(start::StartArgs),
     /// Show what this machine lets an unprivileged user do, and what to fix
     Info(info::InfoArgs),
     /// Show burrow's version and build
     Version(version::VersionArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Remove images
+    Rmi(image::RmiArgs),
+    /// Give an image another name
+    Tag(image::TagArgs),
+    /// Manage images
+    Image(image::ImageArgs),
+    /// Internal: unpack a layer in a user namespace (run by burrow itself)
+    #[command(name = "__unpack", hide = true)]
+    HelperUnpack { blob: PathBuf, dest: PathBuf },
+    /// Internal: remove a tree in a user namespace (run by burrow itself)
+    #[command(name = "__rmtree", hide = true)]
+    HelperRmtree { dir: PathBuf },
 }
 
 /// Output formats shared by the listing and inspecting verbs.
@@ -113,9 +142,21 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     init_logging(cli.log_level);
     let paths = Paths::new(cli.root.clone());
     match cli.command {
+        Command::Run(args) => run::run(&paths, &args),
+        Command::Create(args) => create::run(&paths, &args),
+        Command::Start(args) => start::run(&paths, &args),
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),
+        Command::Pull(args) => pull::run(&paths, &args),
+        Command::Images(args) => images::run(&paths, &args),
+        Command::Rmi(args) => image::rmi(&paths, &args),
+        Command::Tag(args) => image::tag(&paths, &args),
+        Command::Image(args) => image::run_group(&paths, &args),
+        Command::HelperUnpack { blob, dest } => {
+            crate::image::helper_main("__unpack", &[blob, dest])
+        }
+        Command::HelperRmtree { dir } => crate::image::helper_main("__rmtree", &[dir]),
     }
 }
 

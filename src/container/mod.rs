@@ -1,5 +1,10 @@
-//! Containers that outlive a command: their logs and names (records and
-//! the supervisor come with the launcher).
+//! Containers that outlive a command: their records under
+//! `root/containers/<id>/`, logs and names, and the meaning of an image's
+//! config for the process they run.
 
+pub mod lifecycle;
 pub mod log;
+pub mod mounts;
 pub mod names;
+pub mod record;
+pub mod spec;

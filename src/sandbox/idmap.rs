@@ -150,8 +150,12 @@ pub fn choose_from(user: &HostUser, subuid: &Path, subgid: &Path) -> IdMapChoice
 pub fn apply(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<()> {
     match mode {
         IdMapMode::SubIds { uid, gid } => {
-            run_helper("newuidmap", pid, user.uid, uid)?;
-            run_helper("newgidmap", pid, user.gid, gid)?;
+            // Both at once: each is a setuid exec, the slowest step of a
+            // container's start.
+            let u = spawn_helper("newuidmap", pid, user.uid, uid)?;
+            let g = spawn_helper("newgidmap", pid, user.gid, gid);
+            let u = finish_helper("newuidmap", u);
+            finish_helper("newgidmap", g?).and(u)?;
         }
         IdMapMode::Single => {
             let proc = PathBuf::from(format!("/proc/{pid}"));
@@ -168,14 +172,28 @@ fn write_map(path: &Path, content: &str) -> anyhow::Result<()> {
     fs::write(path, content).with_context(|| format!("write {}", path.display()))
 }
 
-fn run_helper(name: &str, pid: Pid, own: u32, range: &SubIdRange) -> anyhow::Result<()> {
+fn spawn_helper(
+    name: &str,
+    pid: Pid,
+    own: u32,
+    range: &SubIdRange,
+) -> anyhow::Result<std::process::Child> {
     let path = helper(name).with_context(|| format!("{name} not found; install uidmap"))?;
-    let out = Command::new(&path)
+    Command::new(&path)
         .arg(pid.to_string())
         .args(["0", &own.to_string(), "1"])
         .args(["1", &range.start.to_string(), &range.count.to_string()])
-        .output()
-        .with_context(|| format!("run {}", path.display()))?;
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("run {}", path.display()))
+}
+
+fn finish_helper(name: &str, child: std::process::Child) -> anyhow::Result<()> {
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("wait for {name}"))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
         bail!("{name} failed: {}", msg.trim());

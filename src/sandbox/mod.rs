@@ -1,6 +1,18 @@
 //! The launcher: user namespace and id maps, mounts, pivot_root, and the
 //! confinement applied before exec.
 //!
+//! It takes a plain [`LaunchSpec`] and knows nothing of images or
+//! registries: the caller gives it the lower dirs of the overlay, the
+//! process to run and the mounts to make.
+//!
+//! Processes (see DESIGN.md): the caller (host user) forks the supervisor,
+//! which unshares a user namespace and waits for the caller to write its id
+//! maps, then unshares a pid namespace and forks the container init. The
+//! init makes its own mount, uts, ipc (and net) namespaces, mounts the
+//! rootfs, pivots into it and execs the command (or forks it and stays as
+//! a tiny init that reaps zombies and forwards signals). Stages talk in
+//! typed messages over SOCK_SEQPACKET pairs (`channel`).
+//!
 //! Confinement, in the order the container init applies it:
 //! 1. `masks`: MASKED and READ_ONLY paths go into the mount plan (skipped
 //!    with `--privileged`).
@@ -16,7 +28,118 @@
 //!    needs CAP_SYS_ADMIN, which step 2 may drop).
 
 pub mod caps;
+mod channel;
+mod child;
 pub mod idmap;
 pub mod landlock;
+mod launch;
 pub mod masks;
+mod mounts;
+pub mod plan;
+mod relay;
 pub mod seccomp;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use launch::{launch, TRASH_PREFIX};
+pub use plan::{MountOp, MountPlan, MountRequest};
+
+use idmap::{HostUser, IdMapMode};
+
+/// The process to run inside the container, fully resolved (no image
+/// lookups left): argv, environment, working dir and ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessSpec {
+    pub args: Vec<String>,
+    /// `NAME=value` strings.
+    pub env: Vec<String>,
+    /// Absolute path inside the container; created when missing.
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// A pseudo-terminal for stdin/stdout/stderr.
+    pub tty: bool,
+    /// Keep stdin attached (else it reads /dev/null).
+    pub stdin: bool,
+}
+
+/// Which network namespace the container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// A new namespace with only the loopback interface (up).
+    #[default]
+    None,
+    /// The caller's namespace.
+    Host,
+}
+
+/// The root filesystem: the kernel overlay of `lower_dirs` (top-most
+/// first) with a private upper dir.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rootfs {
+    pub lower_dirs: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// Where the overlay is mounted (inside the init's mount namespace
+    /// only; nobody else sees it).
+    pub merged: PathBuf,
+}
+
+/// Files written for the container and bind-mounted over the image's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcFiles {
+    pub hosts: PathBuf,
+    pub hostname: PathBuf,
+    pub resolv_conf: PathBuf,
+}
+
+/// Everything the launcher needs to start one container.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub rootfs: Rootfs,
+    pub process: ProcessSpec,
+    pub hostname: String,
+    pub mounts: Vec<MountRequest>,
+    pub read_only: bool,
+    pub network: Network,
+    pub etc: EtcFiles,
+    pub id_map: IdMapMode,
+    pub host_user: HostUser,
+    /// Run the command under a tiny pid 1 that reaps zombies and forwards
+    /// signals (for commands that are not an init themselves).
+    pub init: bool,
+    /// Removed from inside the user namespace once the container exited
+    /// (`--rm`): files made by mapped ids are not the host user's to delete.
+    /// It is renamed to `.trash-<name>` at once and deleted in the
+    /// background.
+    pub remove_after: Option<PathBuf>,
+}
+
+/// How a launched container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// The command's exit code, or 128 + signal number.
+    pub code: i32,
+}
+
+/// Commands that are an init themselves and want to be pid 1.
+pub fn is_init_command(arg0: &str) -> bool {
+    let base = arg0.rsplit('/').next().unwrap_or(arg0);
+    matches!(
+        base,
+        "init"
+            | "systemd"
+            | "tini"
+            | "docker-init"
+            | "dumb-init"
+            | "catatonit"
+            | "s6-svscan"
+            | "runit"
+            | "runit-init"
+            | "openrc-init"
+    )
+}

@@ -7,4 +7,6 @@ mod common;
 mod cli;
 mod docs;
 mod info;
+mod run;
+mod run_process;
 mod testbed;

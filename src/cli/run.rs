@@ -1,0 +1,194 @@
+//! `burrow run` and the flags it shares with `create`: turn them into a
+//! container record (image config + overrides), then start it in the
+//! foreground.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+
+use super::image_source;
+use crate::container::lifecycle::{self, NewContainer};
+use crate::container::record::{self, RunConfig};
+use crate::container::{mounts, spec};
+use crate::paths::Paths;
+use crate::sandbox::{self, Network, ProcessSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkArg {
+    /// Only a loopback interface
+    None,
+    /// The host's network
+    Host,
+}
+
+/// Flags shared by `run` and `create`.
+#[derive(Debug, Args)]
+pub struct ContainerArgs {
+    /// Name the container (default: a generated name)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+
+    /// Keep stdin attached
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// Give the command a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// Set an environment variable (NAME=VALUE, or NAME to pass yours on)
+    #[arg(short, long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file (NAME=VALUE lines)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// User to run as: name or uid, optionally :group or :gid
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// The container's hostname (default: its short id)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Override the image's entrypoint ("" clears it)
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+
+    /// Bind mount a host path: HOST-PATH:CONTAINER-PATH[:ro]
+    #[arg(short, long, value_name = "HOST:CONTAINER[:ro]")]
+    pub volume: Vec<String>,
+
+    /// Mount: type=bind,source=HOST,target=PATH[,readonly] or type=tmpfs,target=PATH
+    #[arg(long, value_name = "SPEC")]
+    pub mount: Vec<String>,
+
+    /// Mount a tmpfs: PATH[:OPTIONS]
+    #[arg(long, value_name = "PATH[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
+
+    /// Mount the root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Network: none (loopback only; the default until burrow has a user-space network) or host
+    #[arg(long, value_enum, default_value_t = NetworkArg::None, value_name = "MODE")]
+    pub network: NetworkArg,
+
+    /// The image, then the command and its arguments
+    #[arg(
+        value_name = "IMAGE [COMMAND] [ARG...]",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 1..
+    )]
+    pub image_and_command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(override_usage = "burrow run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub container: ContainerArgs,
+}
+
+/// `run`: create, then start attached.
+pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
+    let rec = create_container(paths, &args.container)?;
+    lifecycle::start(paths, rec, args.container.interactive)
+}
+
+/// Everything `create` does: resolve the image (pulling it if missing),
+/// compute the process and mounts, make the record. Bad input fails here,
+/// before anything is made.
+pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<record::Record> {
+    let (image_ref, args) = a
+        .image_and_command
+        .split_first()
+        .context("an image is needed")?;
+    let network = match a.network {
+        NetworkArg::None => Network::None,
+        NetworkArg::Host => Network::Host,
+    };
+    let mut mount_reqs = Vec::new();
+    for v in &a.volume {
+        mount_reqs.push(mounts::parse_volume(v)?);
+    }
+    for m in &a.mount {
+        mount_reqs.push(mounts::parse_mount(m)?);
+    }
+    for t in &a.tmpfs {
+        mount_reqs.push(mounts::parse_tmpfs(t)?);
+    }
+    let mut user_env = Vec::new();
+    for f in &a.env_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("read env file {}", f.display()))?;
+        user_env.extend(spec::parse_env_file(&text));
+    }
+    user_env.extend(a.env.iter().cloned());
+    let user_env = spec::resolve_from_caller(&user_env, |n| std::env::var(n).ok());
+    if let Some(name) = &a.name {
+        crate::container::names::validate(name).map_err(anyhow::Error::msg)?;
+    }
+
+    let image = image_source::resolve(paths, image_ref)?;
+    let cfg = image.config.config().as_ref();
+    let argv = spec::command(cfg, a.entrypoint.as_deref(), args)?;
+    let cwd = spec::working_dir(cfg, a.workdir.as_deref())?;
+    let user =
+        spec::exec_user_in_layers(spec::user_spec(cfg, a.user.as_deref()), &image.lower_dirs)?;
+    let id = record::new_id()?;
+    let hostname = a
+        .hostname
+        .clone()
+        .unwrap_or_else(|| lifecycle::default_hostname(&id, network));
+    if hostname.len() > 64 || hostname.contains(['\0', '/']) {
+        bail!(
+            "invalid hostname {:?}",
+            crate::text::escape_control(&hostname)
+        );
+    }
+    let env = spec::environment(cfg, &user_env, &hostname, &user.home, a.tty);
+    let init = !sandbox::is_init_command(&argv[0]);
+    let config = RunConfig {
+        lower_dirs: image.lower_dirs,
+        process: ProcessSpec {
+            args: argv,
+            env,
+            cwd,
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids,
+            tty: a.tty,
+            stdin: a.interactive,
+        },
+        hostname,
+        mounts: mount_reqs,
+        read_only: a.read_only,
+        network,
+        auto_remove: a.rm,
+        init,
+    };
+    lifecycle::create(
+        paths,
+        NewContainer {
+            name: a.name.clone(),
+            image: image_ref.clone(),
+            image_id: image.id,
+            config,
+        },
+        id,
+    )
+}

@@ -1,0 +1,193 @@
+//! Create a container (its dir, record and per-container files) and start
+//! it in the foreground through the launcher.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::names;
+use super::record::{self, Record, RunConfig, Status};
+use crate::paths::Paths;
+use crate::sandbox::idmap::{self, HostUser, IdMapChoice, IdMapMode};
+use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, Rootfs};
+
+/// What `create` (and `run`) hand over.
+pub struct NewContainer {
+    pub name: Option<String>,
+    pub image: String,
+    pub image_id: String,
+    pub config: RunConfig,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The hostname a container gets unless `--hostname` says otherwise:
+/// the short id, or the host's name with the host's network.
+pub fn default_hostname(id: &str, network: Network) -> String {
+    match network {
+        Network::Host => nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| id[..12].to_string()),
+        Network::None => id[..12].to_string(),
+    }
+}
+
+/// Make the container: record (name checked), upper/work dirs and the
+/// /etc files. Nothing is left behind when this fails.
+pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Record> {
+    let root = paths.ensure_root()?;
+    let mut rec = Record {
+        id: id.clone(),
+        name: String::new(),
+        image: new.image,
+        image_id: new.image_id,
+        created: now(),
+        status: Status::Created,
+        exit_code: None,
+        config: new.config,
+    };
+    let dir = match new.name {
+        Some(name) => {
+            names::validate(&name).map_err(anyhow::Error::msg)?;
+            rec.name = name;
+            record::create(root, &rec)?
+        }
+        None => {
+            let taken: Vec<String> = record::all(root).into_iter().map(|r| r.name).collect();
+            // Seeds from the id's random bytes, then its neighbours.
+            let seed = u64::from_str_radix(&id[..16], 16).unwrap_or(0);
+            rec.name = (0..64)
+                .map(|i| names::generate(seed.wrapping_add(i * 7919)))
+                .find(|n| !taken.contains(n))
+                .unwrap_or_else(|| id[..12].to_string());
+            record::create(root, &rec)?
+        }
+    };
+    if let Err(e) = make_files(&dir, &rec) {
+        let _ = crate::fsutil::remove_tree(&dir);
+        return Err(e);
+    }
+    Ok(rec)
+}
+
+fn make_files(dir: &Path, rec: &Record) -> anyhow::Result<()> {
+    for d in ["upper", "work", "merged"] {
+        fs::create_dir(dir.join(d)).with_context(|| format!("create {d} dir"))?;
+    }
+    let host = |p: &str| fs::read_to_string(p).unwrap_or_default();
+    let hosts = match rec.config.network {
+        Network::Host => host("/etc/hosts"),
+        Network::None => format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
+            rec.config.hostname
+        ),
+    };
+    let files = etc_files(dir);
+    fs::write(&files.hosts, hosts).context("write hosts")?;
+    fs::write(&files.hostname, format!("{}\n", rec.config.hostname)).context("write hostname")?;
+    fs::write(&files.resolv_conf, host("/etc/resolv.conf")).context("write resolv.conf")?;
+    Ok(())
+}
+
+fn etc_files(dir: &Path) -> EtcFiles {
+    EtcFiles {
+        hosts: dir.join("hosts"),
+        hostname: dir.join("hostname"),
+        resolv_conf: dir.join("resolv.conf"),
+    }
+}
+
+/// Tell the user, once per store, which id-map mode containers get.
+fn note_id_map_once(root: &Path, choice: &IdMapChoice) {
+    let (key, text) = match &choice.mode {
+        IdMapMode::Single => (
+            "single".to_string(),
+            format!(
+                "single-id mode: you are root in containers and no other user or group ids \
+                 exist there ({})",
+                choice.why_single.as_deref().unwrap_or("no subordinate ids")
+            ),
+        ),
+        IdMapMode::SubIds { uid, gid } => (
+            format!("subids {} {}", uid.start, gid.start),
+            format!(
+                "containers map root to you and ids 1-{} to your subordinate uids {}-{} \
+                 and gids {}-{}",
+                uid.count.min(gid.count),
+                uid.start,
+                uid.start + uid.count - 1,
+                gid.start,
+                gid.start + gid.count - 1
+            ),
+        ),
+    };
+    let file = root.join("id-map-mode");
+    if fs::read_to_string(&file).is_ok_and(|k| k == key) {
+        return;
+    }
+    eprintln!("burrow: note: {text} (shown once; see 'burrow info')");
+    let tmp = root.join(format!(".id-map-mode.tmp-{}", std::process::id()));
+    let ok = fs::File::create(&tmp).and_then(|mut f| f.write_all(key.as_bytes()));
+    if ok.is_ok() {
+        let _ = fs::rename(&tmp, &file);
+    }
+}
+
+/// Run a created (or exited) container in the foreground: its stdio is
+/// ours (or a pty we relay). Returns the command's exit code.
+///
+/// Must be called before this process starts any thread.
+pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Result<i32> {
+    let root = paths.ensure_root()?.to_path_buf();
+    let dir = record::container_dir(&root, &rec.id);
+    let user = HostUser::current();
+    let choice = idmap::choose(&user);
+    note_id_map_once(&root, &choice);
+    let mut process = rec.config.process.clone();
+    process.stdin = attach_stdin;
+    let spec = LaunchSpec {
+        rootfs: Rootfs {
+            lower_dirs: rec.config.lower_dirs.clone(),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+        },
+        process,
+        hostname: rec.config.hostname.clone(),
+        mounts: rec.config.mounts.clone(),
+        read_only: rec.config.read_only,
+        network: rec.config.network,
+        etc: etc_files(&dir),
+        id_map: choice.mode.clone(),
+        host_user: user,
+        init: rec.config.init,
+        remove_after: rec.config.auto_remove.then(|| dir.clone()),
+    };
+    if !rec.config.auto_remove {
+        rec.status = Status::Running;
+        record::write(&dir, &rec)?;
+    }
+    let result = sandbox::launch(&spec);
+    if rec.config.auto_remove {
+        // The supervisor removed it; if it never ran, do it here.
+        if dir.exists() {
+            let _ = crate::fsutil::remove_tree(&dir);
+        }
+    } else {
+        rec.status = Status::Exited;
+        rec.exit_code = Some(match &result {
+            Ok(e) => e.code,
+            Err(e) => crate::error::exit_code(e),
+        });
+        record::write(&dir, &rec)?;
+    }
+    result.map(|e| e.code)
+}

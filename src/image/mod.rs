@@ -1,0 +1,196 @@
+//! The content store in the storage root (DESIGN.md "Storage"):
+//!
+//! - `blobs/sha256/<hex>`: manifests, configs and layers as served;
+//! - `layers/<chain-id hex>/`: unpacked layer trees (overlay lower dirs),
+//!   with `layers/<hex>.json` saying what the unpack found;
+//! - `images.json`: image records and tags;
+//! - `locks/`: flock files; `.tmp-<pid>-*`: temp files of live writers.
+//!
+//! Every name appears by rename once its content is whole, so a kill -9 at
+//! any point leaves a usable store; `Store::open` sweeps the temp files of
+//! processes that are gone.
+
+mod blobs;
+mod helper;
+pub mod progress;
+mod pull;
+mod records;
+pub mod remove;
+pub mod unpack;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+pub use blobs::short;
+pub use helper::child_main as helper_main;
+pub use pull::{pull, pull_with, PullOptions};
+pub use records::{ImageRecord, LayerRecord, Records};
+
+use helper::OwnerMode;
+
+pub struct Store {
+    root: PathBuf,
+    owners: OwnerMode,
+}
+
+impl Store {
+    /// Open (and create) the store, sweeping what dead writers left.
+    pub fn open(paths: &crate::paths::Paths) -> anyhow::Result<Store> {
+        let root = paths.ensure_root()?.to_path_buf();
+        for d in ["blobs/sha256", "layers", "locks"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).with_context(|| format!("create {}", p.display()))?;
+        }
+        let store = Store {
+            root,
+            owners: OwnerMode::detect(),
+        };
+        store.sweep();
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Find a local image by reference or id prefix; Ok(None) if absent.
+    pub fn lookup(&self, reference: &str) -> anyhow::Result<Option<ImageRecord>> {
+        Ok(Records::load(&self.root)?.find(reference)?.cloned())
+    }
+
+    /// Give the image `source` names the tag `target` (moving the tag
+    /// off any other image). Returns the full tag.
+    pub fn tag(&self, source: &str, target: &str) -> anyhow::Result<String> {
+        let r = crate::reference::Reference::parse(target)?;
+        if r.digest.is_some() {
+            bail!("cannot tag with a digest ({target}); give a name:tag");
+        }
+        let tagged = r.tagged().context("a tag is needed")?;
+        Records::update(&self.root, |recs| {
+            let id = recs
+                .find(source)?
+                .map(|i| i.id.clone())
+                .ok_or_else(|| no_such_image(source))?;
+            for i in recs.images.iter_mut() {
+                i.repo_tags.retain(|t| *t != tagged);
+                if i.id == id {
+                    i.repo_tags.push(tagged.clone());
+                }
+            }
+            Ok(())
+        })?;
+        Ok(tagged)
+    }
+
+    /// All image records.
+    pub fn images(&self) -> anyhow::Result<Vec<ImageRecord>> {
+        Ok(Records::load(&self.root)?.images)
+    }
+
+    /// Ordered lower dirs for overlay, TOP-most layer first (overlay's
+    /// lowerdir order).
+    pub fn layer_dirs(&self, image: &ImageRecord) -> anyhow::Result<Vec<PathBuf>> {
+        image
+            .layers
+            .iter()
+            .rev()
+            .map(|l| {
+                let dir = self.layer_dir(&l.chain_id);
+                if !dir.is_dir() {
+                    bail!(
+                        "layer {} of image {} is missing from the store; pull the image again",
+                        short(&l.digest),
+                        image.short_id()
+                    );
+                }
+                Ok(dir)
+            })
+            .collect()
+    }
+
+    /// The image's config.
+    pub fn config(
+        &self,
+        image: &ImageRecord,
+    ) -> anyhow::Result<oci_spec::image::ImageConfiguration> {
+        let path = self.blob_path(&image.config_digest);
+        let f = fs::File::open(&path)
+            .with_context(|| format!("open the config of image {}", image.short_id()))?;
+        oci_spec::image::ImageConfiguration::from_reader(f)
+            .with_context(|| format!("parse the config of image {}", image.short_id()))
+    }
+
+    /// A blob's bytes (manifests, configs).
+    pub fn read_blob(&self, digest: &str) -> anyhow::Result<Vec<u8>> {
+        let p = self.blob_path(digest);
+        fs::read(&p).with_context(|| format!("read blob {}", short(digest)))
+    }
+
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        blobs::blob_path(&self.root, digest)
+    }
+
+    pub fn layer_dir(&self, chain_id: &str) -> PathBuf {
+        self.root
+            .join("layers")
+            .join(crate::reference::digest_hex(chain_id))
+    }
+
+    fn sweep(&self) {
+        for dir in [
+            self.root.clone(),
+            self.root.join("blobs/sha256"),
+            self.root.join("layers"),
+        ] {
+            for stale in blobs::stale_temps(&dir) {
+                tracing::debug!("removing {} left by a burrow that died", stale.display());
+                let r = if stale.is_dir() {
+                    helper::remove_tree(&self.owners, &stale)
+                } else {
+                    fs::remove_file(&stale).map_err(Into::into)
+                };
+                if let Err(e) = r {
+                    tracing::warn!("cannot remove {}: {e:#}", stale.display());
+                }
+            }
+        }
+    }
+}
+
+/// Docker's "No such image" error (exit code 1).
+pub fn no_such_image(name: &str) -> anyhow::Error {
+    crate::error::Coded::new(
+        1,
+        format!("no such image: {}", crate::text::escape_control(name)),
+    )
+    .into()
+}
+
+/// chain id of layer n = sha256(chain id of n-1 + " " + diff id of n).
+pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(prev) => blobs::sha256(format!("{prev} {d}").as_bytes()),
+        };
+        out.push(next);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_oci_rule() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let ids = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(ids[0], a);
+        assert_eq!(ids[1], blobs::sha256(format!("{a} {b}").as_bytes()));
+    }
+}

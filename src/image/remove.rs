@@ -1,0 +1,131 @@
+//! Untagging and removing images, and dropping the layers and blobs that
+//! no image uses any more.
+
+use std::collections::HashSet;
+use std::fs;
+
+use anyhow::{bail, Context};
+
+use super::records::{ImageRecord, Records};
+use super::{blobs, helper, Store};
+use crate::reference::Reference;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    Untagged(String),
+    Deleted(String),
+}
+
+/// `rmi`: a tag removes that tag (and the image with its last tag); an id
+/// removes the image, which needs `force` when several tags name it.
+pub fn remove(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<Removed>> {
+    let root = store.root();
+    let (out, gone) = Records::update(root, |recs| {
+        let image = recs
+            .find(name)?
+            .cloned()
+            .ok_or_else(|| super::no_such_image(name))?;
+        let by_tag = Reference::parse(name)
+            .ok()
+            .and_then(|r| r.tagged())
+            .filter(|t| image.repo_tags.contains(t));
+        let mut out = Vec::new();
+        let delete = match &by_tag {
+            Some(tag) if image.repo_tags.len() > 1 => {
+                untag(recs, &image.id, tag);
+                out.push(Removed::Untagged(tag.clone()));
+                false
+            }
+            _ if by_tag.is_none() && image.repo_tags.len() > 1 && !force => bail!(
+                "image {} is tagged {} times ({}); remove the tags one by one or use -f",
+                image.short_id(),
+                image.repo_tags.len(),
+                image.repo_tags.join(", ")
+            ),
+            _ => true,
+        };
+        if !delete {
+            return Ok((out, None));
+        }
+        for t in &image.repo_tags {
+            out.push(Removed::Untagged(t.clone()));
+        }
+        for d in &image.repo_digests {
+            out.push(Removed::Untagged(d.clone()));
+        }
+        out.push(Removed::Deleted(image.id.clone()));
+        recs.images.retain(|i| i.id != image.id);
+        Ok((out, Some(image)))
+    })?;
+    if let Some(image) = gone {
+        collect_garbage(store, &image)?;
+    }
+    Ok(out)
+}
+
+/// `image prune`: remove every image without a tag.
+pub fn prune_dangling(store: &Store) -> anyhow::Result<Vec<Removed>> {
+    let dangling: Vec<ImageRecord> = Records::update(store.root(), |recs| {
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut recs.images)
+            .into_iter()
+            .partition(|i| i.repo_tags.is_empty());
+        recs.images = kept;
+        Ok(gone)
+    })?;
+    let mut out = Vec::new();
+    for image in dangling {
+        collect_garbage(store, &image)?;
+        out.push(Removed::Deleted(image.id.clone()));
+    }
+    Ok(out)
+}
+
+fn untag(recs: &mut Records, id: &str, tag: &str) {
+    if let Some(i) = recs.images.iter_mut().find(|i| i.id == id) {
+        i.repo_tags.retain(|t| t != tag);
+    }
+}
+
+/// Drop the layers and blobs of `image` that no remaining image uses.
+fn collect_garbage(store: &Store, image: &ImageRecord) -> anyhow::Result<()> {
+    let root = store.root();
+    let remaining = Records::load(root)?.images;
+    let used_chains: HashSet<&str> = remaining
+        .iter()
+        .flat_map(|i| i.layers.iter().map(|l| l.chain_id.as_str()))
+        .collect();
+    let used_blobs: HashSet<String> = remaining.iter().flat_map(blob_digests).collect();
+    for layer in &image.layers {
+        if used_chains.contains(layer.chain_id.as_str()) {
+            continue;
+        }
+        let hex = crate::reference::digest_hex(&layer.chain_id);
+        let _lock = blobs::lock(root, &format!("layer-{hex}"))?;
+        let dir = store.layer_dir(&layer.chain_id);
+        // The dir goes first: a layer dir never exists without its meta.
+        helper::remove_tree(&store.owners, &dir)?;
+        let _ = fs::remove_file(dir.with_extension("json"));
+    }
+    for digest in blob_digests(image) {
+        if !used_blobs.contains(&digest) {
+            match fs::remove_file(store.blob_path(&digest)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context(format!("remove blob {}", blobs::short(&digest))),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn blob_digests(image: &ImageRecord) -> Vec<String> {
+    let mut v = vec![image.config_digest.clone(), image.manifest_digest.clone()];
+    v.extend(image.layers.iter().map(|l| l.digest.clone()));
+    v.extend(
+        image
+            .repo_digests
+            .iter()
+            .filter_map(|d| d.rsplit_once('@').map(|(_, d)| d.to_string())),
+    );
+    v
+}

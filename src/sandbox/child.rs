@@ -1,0 +1,284 @@
+//! The container init: namespaces, mounts, pivot_root, the tty, the ids,
+//! then exec, either as pid 1 or under a tiny init that reaps zombies and
+//! forwards signals.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use anyhow::{bail, Context};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{Gid, Pid, Uid};
+
+use super::channel::{Channel, Msg};
+use super::idmap::IdMapMode;
+use super::mounts;
+use super::plan::MountPlan;
+use super::{LaunchSpec, Network, ProcessSpec};
+use crate::error::{EXIT_BURROW, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
+use crate::sys;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Run as the container init; never returns. Failures are reported to the
+/// supervisor as messages, then the process exits.
+pub fn container_init(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let tty = match setup(spec, plan, &chan) {
+        Ok(tty) => tty,
+        Err(e) => {
+            let _ = chan.send(&Msg::SetupFailed {
+                message: format!("{e:#}"),
+            });
+            sys::exit_now(EXIT_BURROW)
+        }
+    };
+    if !spec.init {
+        // The command is pid 1 itself.
+        let (code, message) = become_command(&spec.process, &spec.id_map, tty);
+        let _ = chan.send(&Msg::ExecFailed { code, message });
+        sys::exit_now(code)
+    }
+    match sys::fork() {
+        Ok(nix::unistd::ForkResult::Child) => {
+            let (code, message) = become_command(&spec.process, &spec.id_map, tty);
+            let _ = chan.send(&Msg::ExecFailed { code, message });
+            sys::exit_now(code)
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            // The supervisor reads "started" when the last copy of the
+            // channel closes: ours now, the command's at exec.
+            drop(chan);
+            drop(tty);
+            sys::exit_now(tiny_init(child))
+        }
+        Err(e) => {
+            let _ = chan.send(&Msg::SetupFailed {
+                message: format!("fork the command: {e}"),
+            });
+            sys::exit_now(EXIT_BURROW)
+        }
+    }
+}
+
+/// Namespaces, hostname, loopback, mounts and the pty. Returns the pty
+/// slave when a tty was asked for (its master went to the supervisor).
+fn setup(spec: &LaunchSpec, plan: &MountPlan, chan: &Channel) -> anyhow::Result<Option<OwnedFd>> {
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    if spec.network == Network::None {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    unshare(flags).context("unshare mount/uts/ipc/net namespaces")?;
+    nix::unistd::sethostname(&spec.hostname).context("set the hostname")?;
+    if spec.network == Network::None {
+        sys::loopback_up().context("bring up lo")?;
+    }
+    let ctx = mounts::Ctx {
+        merged: &spec.rootfs.merged,
+        network: spec.network,
+    };
+    mounts::apply(plan, &ctx)?;
+    if !spec.process.tty {
+        return Ok(None);
+    }
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .context("open /dev/ptmx")?;
+    nix::pty::grantpt(&master).context("grantpt")?;
+    nix::pty::unlockpt(&master).context("unlockpt")?;
+    let name = nix::pty::ptsname_r(&master).context("ptsname")?;
+    let slave: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(&name)
+        .with_context(|| format!("open {name}"))?
+        .into();
+    chan.send_with_fd(&Msg::Pty, Some(master.as_raw_fd()))?;
+    Ok(Some(slave))
+}
+
+/// Become the command: session, stdio, working dir, ids, then exec. Only
+/// returns on failure, with the exit code and message to report.
+fn become_command(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> (i32, String) {
+    if let Err(e) = prepare(p, id_map, tty) {
+        return (EXIT_BURROW, format!("{e:#}"));
+    }
+    exec(p)
+}
+
+fn prepare(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> anyhow::Result<()> {
+    // Its own session: the caller's terminal signals reach the container
+    // only through burrow's forwarding.
+    nix::unistd::setsid().context("setsid")?;
+    match &tty {
+        Some(slave) => {
+            sys::set_controlling_tty(slave).context("set the controlling tty")?;
+            for fd in 0..3 {
+                nix::unistd::dup2(slave.as_raw_fd(), fd).context("attach the tty")?;
+            }
+        }
+        None if !p.stdin => {
+            let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+            nix::unistd::dup2(null.as_raw_fd(), 0).context("attach /dev/null")?;
+        }
+        None => {}
+    }
+    drop(tty);
+    std::env::set_current_dir(&p.cwd).with_context(|| format!("working directory {}", p.cwd))?;
+    switch_ids(p, id_map)?;
+    // Rust ignores SIGPIPE and our stages block signals; exec keeps both.
+    reset_signals()?;
+    sys::cloexec_from(3).context("close inherited fds")?;
+    Ok(())
+}
+
+fn switch_ids(p: &ProcessSpec, id_map: &IdMapMode) -> anyhow::Result<()> {
+    match id_map {
+        IdMapMode::Single => {
+            // Only root is mapped; chown to other ids must not fail.
+            sys::install_chown_noop_filter().context("install the chown filter")?;
+            if p.uid != 0 || p.gid != 0 {
+                bail!(
+                    "user {}:{} is not mapped: without a subordinate id range only root (0:0) \
+                     exists in the container (see 'burrow info')",
+                    p.uid,
+                    p.gid
+                );
+            }
+            Ok(())
+        }
+        IdMapMode::SubIds { .. } => {
+            let groups: Vec<Gid> = p
+                .additional_gids
+                .iter()
+                .map(|g| Gid::from_raw(*g))
+                .collect();
+            nix::unistd::setgroups(&groups).context("setgroups")?;
+            let g = Gid::from_raw(p.gid);
+            nix::unistd::setresgid(g, g, g).with_context(|| format!("set gid {}", p.gid))?;
+            let u = Uid::from_raw(p.uid);
+            nix::unistd::setresuid(u, u, u).with_context(|| format!("set uid {}", p.uid))?;
+            Ok(())
+        }
+    }
+}
+
+/// Exec keeps ignored signals and the signal mask: give the command the
+/// defaults (Rust ignores SIGPIPE; our stages block the forwarded ones).
+fn reset_signals() -> anyhow::Result<()> {
+    for sig in [Signal::SIGPIPE, Signal::SIGXFSZ] {
+        sys::set_default_handler(sig).context("reset signal handlers")?;
+    }
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .context("unblock signals")?;
+    Ok(())
+}
+
+/// execve with a PATH search in the container's environment, as runc
+/// does; errors map to Docker's codes (127 not found, 126 otherwise).
+fn exec(p: &ProcessSpec) -> (i32, String) {
+    let Some(arg0) = p.args.first() else {
+        return (
+            EXIT_BURROW,
+            "no command given and the image has none".into(),
+        );
+    };
+    let to_c = |s: &str| CString::new(s).map_err(|_| ());
+    let (Ok(argv), Ok(envp)) = (
+        p.args
+            .iter()
+            .map(|a| to_c(a))
+            .collect::<Result<Vec<_>, _>>(),
+        p.env.iter().map(|a| to_c(a)).collect::<Result<Vec<_>, _>>(),
+    ) else {
+        return (
+            EXIT_BURROW,
+            "argument or environment with a NUL byte".into(),
+        );
+    };
+    let candidates: Vec<String> = if arg0.contains('/') {
+        vec![arg0.clone()]
+    } else {
+        let path = p
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':')
+            .map(|d| if d.is_empty() { "." } else { d })
+            .map(|d| format!("{d}/{arg0}"))
+            .collect()
+    };
+    let mut denied = None;
+    for c in &candidates {
+        let Ok(cpath) = to_c(c) else { continue };
+        let err = nix::unistd::execve(&cpath, &argv, &envp).unwrap_err();
+        match err {
+            Errno::ENOENT | Errno::ENOTDIR => continue,
+            Errno::EACCES => denied = Some((c.clone(), err)),
+            other => {
+                return (
+                    EXIT_CANNOT_EXEC,
+                    format!("exec {}: {}", crate::text::escape_control(c), other.desc()),
+                )
+            }
+        }
+    }
+    match denied {
+        Some((c, e)) => (
+            EXIT_CANNOT_EXEC,
+            format!("exec {}: {}", crate::text::escape_control(&c), e.desc()),
+        ),
+        None if arg0.contains('/') => (
+            EXIT_NOT_FOUND,
+            format!(
+                "exec {}: no such file or directory",
+                crate::text::escape_control(arg0)
+            ),
+        ),
+        None => (
+            EXIT_NOT_FOUND,
+            format!(
+                "exec {}: executable file not found in $PATH",
+                crate::text::escape_control(arg0)
+            ),
+        ),
+    }
+}
+
+/// pid 1 for a command that is not an init: reap every child, forward
+/// signals to the command, and exit with its status once it ends.
+fn tiny_init(command: Pid) -> i32 {
+    let mut all = SigSet::all();
+    all.remove(Signal::SIGKILL);
+    all.remove(Signal::SIGSTOP);
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None);
+    let mut status = None;
+    loop {
+        // Reap first: the command may have ended before we blocked.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == command => status = Some(code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == command => {
+                    status = Some(128 + sig as i32)
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        if let Some(code) = status {
+            return code;
+        }
+        match all.wait() {
+            Ok(Signal::SIGCHLD) => {}
+            Ok(sig) => {
+                let _ = kill(command, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Apply a [`MountPlan`] in the container init, then pivot into it.
+//! Runs in a fresh mount namespace owned by the container's user
+//! namespace, so every mount here vanishes with the container.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{symlink, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use super::plan::{resolve_in_root, MountOp, MountPlan};
+use super::Network;
+
+/// Everything a mount needs besides the op.
+pub struct Ctx<'a> {
+    pub merged: &'a Path,
+    pub network: Network,
+}
+
+/// Make our mounts private, apply the plan under `merged`, pivot_root into
+/// it. On return `/` is the container's root and the host is gone.
+pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("make mounts private")?;
+    let mut read_only = false;
+    for op in &plan.ops {
+        if *op == MountOp::ReadOnlyRoot {
+            read_only = true;
+            continue;
+        }
+        apply_op(op, ctx).with_context(|| describe(op))?;
+    }
+    if read_only {
+        mount(
+            None::<&str>,
+            ctx.merged,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .context("make the root read-only")?;
+    }
+    pivot(ctx.merged)
+}
+
+fn describe(op: &MountOp) -> String {
+    match op {
+        MountOp::Overlay { .. } => "mount the overlay rootfs".into(),
+        MountOp::Proc { target } => format!("mount proc on {target}"),
+        MountOp::Sys { target } => format!("mount sysfs on {target}"),
+        MountOp::Tmpfs { target, .. } => format!("mount tmpfs on {target}"),
+        MountOp::Device { name } => format!("bind /dev/{name}"),
+        MountOp::Devpts { target, .. } => format!("mount devpts on {target}"),
+        MountOp::Mqueue { target } => format!("mount mqueue on {target}"),
+        MountOp::Symlink { link, .. } => format!("symlink {link}"),
+        MountOp::Bind { source, target, .. } => {
+            format!("bind mount {} on {target}", source.display())
+        }
+        MountOp::EnsureDir { path } => format!("create working dir {path}"),
+        MountOp::ReadOnlyRoot => "make the root read-only".into(),
+    }
+}
+
+const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
+    let at = |p: &str| resolve_in_root(ctx.merged, p).context("resolve path in the rootfs");
+    match op {
+        MountOp::Overlay {
+            lower,
+            upper,
+            work,
+            volatile,
+        } => overlay(lower, upper, work, *volatile, ctx.merged),
+        MountOp::Proc { target } => {
+            let t = dir_at(&at(target)?)?;
+            mount(
+                Some("proc"),
+                &t,
+                Some("proc"),
+                NOSUID_NODEV_NOEXEC,
+                None::<&str>,
+            )
+            .context("mount proc (is /proc partly hidden on the host, as in a container?)")
+        }
+        MountOp::Sys { target } => sys(&dir_at(&at(target)?)?, ctx.network),
+        MountOp::Tmpfs {
+            target,
+            options,
+            noexec,
+        } => {
+            let t = dir_at(&at(target)?)?;
+            let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            if *noexec {
+                flags |= MsFlags::MS_NOEXEC;
+            }
+            mount(
+                Some("tmpfs"),
+                &t,
+                Some("tmpfs"),
+                flags,
+                Some(options.as_str()),
+            )?;
+            Ok(())
+        }
+        MountOp::Device { name } => {
+            let t = file_at(&at(&format!("/dev/{name}"))?)?;
+            let src = PathBuf::from(format!("/dev/{name}"));
+            mount(Some(&src), &t, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
+            Ok(())
+        }
+        MountOp::Devpts { target, tty_gid } => {
+            let t = dir_at(&at(target)?)?;
+            let mut opts = String::from("newinstance,ptmxmode=0666,mode=0620");
+            if *tty_gid {
+                opts.push_str(",gid=5");
+            }
+            mount(
+                Some("devpts"),
+                &t,
+                Some("devpts"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                Some(opts.as_str()),
+            )?;
+            Ok(())
+        }
+        MountOp::Mqueue { target } => {
+            // Best effort: some kernels refuse mqueue in a user namespace.
+            let t = dir_at(&at(target)?)?;
+            let _ = mount(
+                Some("mqueue"),
+                &t,
+                Some("mqueue"),
+                NOSUID_NODEV_NOEXEC,
+                None::<&str>,
+            );
+            Ok(())
+        }
+        MountOp::Symlink { link, to } => {
+            let l = at(link)?;
+            match symlink(to, &l) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                other => other.context("create symlink"),
+            }
+        }
+        MountOp::Bind {
+            source,
+            target,
+            readonly,
+        } => bind(source, &at(target)?, *readonly),
+        MountOp::EnsureDir { path } => {
+            let p = at(path)?;
+            fs::create_dir_all(&p)?;
+            if !p.is_dir() {
+                bail!("it is not a directory");
+            }
+            Ok(())
+        }
+        MountOp::ReadOnlyRoot => Ok(()),
+    }
+}
+
+/// The kernel overlay with `userxattr` (whiteouts as 0:0 char devices and
+/// opaque dirs as user.overlay.opaque, as the image store writes them).
+/// When the lower dirs share a parent, mount from there with short
+/// relative names: the options must fit in one page.
+fn overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    volatile: bool,
+    merged: &Path,
+) -> anyhow::Result<()> {
+    fs::create_dir_all(merged).context("create the mount point")?;
+    let parent = lower.first().and_then(|p| p.parent());
+    let common = parent.filter(|p| lower.iter().all(|l| l.parent() == Some(*p)));
+    let names: Vec<String> = match common {
+        Some(p) => {
+            std::env::set_current_dir(p).with_context(|| format!("enter {}", p.display()))?;
+            lower
+                .iter()
+                .map(|l| l.file_name().unwrap_or_default().to_string_lossy().into())
+                .collect()
+        }
+        None => lower.iter().map(|l| l.to_string_lossy().into()).collect(),
+    };
+    for p in names
+        .iter()
+        .map(String::as_str)
+        .chain([upper.to_str().unwrap_or(","), work.to_str().unwrap_or(",")])
+    {
+        if p.contains([',', ':']) || p.is_empty() {
+            bail!("path {p:?} has a ',' or ':', which overlayfs options cannot carry");
+        }
+    }
+    // A single lower dir with no upper would be fine too, but we always
+    // give an upper so the container can write.
+    let mut opts = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        names.join(":"),
+        upper.display(),
+        work.display()
+    );
+    if volatile {
+        opts.push_str(",volatile");
+    }
+    if opts.len() >= 4000 {
+        bail!("too many layers for one overlay mount ({})", lower.len());
+    }
+    let r = mount(
+        Some("overlay"),
+        merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    );
+    let _ = std::env::set_current_dir("/");
+    r.context("mount overlay (kernel >= 5.11 needed for overlay in a user namespace)")
+}
+
+fn sys(target: &Path, network: Network) -> anyhow::Result<()> {
+    // sysfs needs CAP_SYS_ADMIN over the network namespace: only ours.
+    if network == Network::None
+        && mount(
+            Some("sysfs"),
+            target,
+            Some("sysfs"),
+            NOSUID_NODEV_NOEXEC | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .is_ok()
+    {
+        return Ok(());
+    }
+    bind(Path::new("/sys"), target, true)
+}
+
+/// Bind (recursively) and, for read-only, make the whole subtree read-only.
+fn bind(source: &Path, target: &Path, readonly: bool) -> anyhow::Result<()> {
+    let meta = fs::metadata(source).context("bind source")?;
+    if meta.is_dir() {
+        dir_at(target)?;
+    } else {
+        file_at(target)?;
+    }
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )?;
+    if readonly {
+        crate::sys::make_readonly_recursive(target)
+            .or_else(|_| remount_readonly(target))
+            .context("make read-only")?;
+    }
+    Ok(())
+}
+
+/// Fallback for kernels without mount_setattr: a read-only remount must
+/// keep the flags the kernel locked (nosuid, nodev, noexec...).
+fn remount_readonly(target: &Path) -> Result<(), nix::errno::Errno> {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let st = statvfs(target)?;
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    for (have, add) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if st.flags().contains(have) {
+            flags |= add;
+        }
+    }
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+}
+
+/// A directory at `p` (made if missing).
+fn dir_at(p: &Path) -> anyhow::Result<PathBuf> {
+    fs::create_dir_all(p).with_context(|| format!("create {}", p.display()))?;
+    Ok(p.to_path_buf())
+}
+
+/// A file at `p` to mount over (made empty if missing, with its parents).
+fn file_at(p: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(parent) = p.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => bail!("{} is a directory", p.display()),
+        Ok(_) => {}
+        Err(_) => {
+            fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(p)
+                .with_context(|| format!("create {}", p.display()))?;
+        }
+    }
+    Ok(p.to_path_buf())
+}
+
+/// pivot_root into `new_root` and detach the old root.
+fn pivot(new_root: &Path) -> anyhow::Result<()> {
+    std::env::set_current_dir(new_root).context("enter the new root")?;
+    nix::unistd::pivot_root(".", ".").context("pivot_root")?;
+    umount2(".", MntFlags::MNT_DETACH).context("detach the old root")?;
+    std::env::set_current_dir("/").context("chdir /")?;
+    Ok(())
+}
