@@ -30,6 +30,7 @@
 pub mod caps;
 mod channel;
 mod child;
+mod detach;
 pub mod idmap;
 pub mod landlock;
 mod launch;
@@ -43,7 +44,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use launch::{launch, TRASH_PREFIX};
+pub use detach::{Monitor, OutStream, Started};
+pub use launch::{launch, launch_detached, TRASH_PREFIX};
 pub use plan::{MountOp, MountPlan, MountRequest};
 
 use idmap::{HostUser, IdMapMode};

@@ -7,6 +7,7 @@ mod common;
 mod cli;
 mod docs;
 mod info;
+mod live;
 mod run;
 mod run_process;
 mod testbed;
