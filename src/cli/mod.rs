@@ -6,6 +6,7 @@
 mod completion;
 mod containers;
 mod create;
+mod exec;
 mod image;
 mod image_source;
 mod images;
@@ -66,6 +67,8 @@ pub enum Command {
     Create(create::CreateArgs),
     /// Start a created or stopped container (detached; attached with -a)
     Start(start::StartArgs),
+    /// Run a command in a running container
+    Exec(exec::ExecArgs),
     /// List containers
     Ps(ps::PsArgs),
     /// Show what a container wrote
@@ -166,6 +169,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(&paths, &args),
         Command::Create(args) => create::run(&paths, &args),
         Command::Start(args) => start::run(&paths, &args),
+        Command::Exec(args) => exec::run(&paths, &args),
         Command::Ps(args) => ps::run(&paths, &args),
         Command::Logs(args) => logs::run(&paths, &args),
         Command::Stop(args) => containers::stop(&paths, &args),

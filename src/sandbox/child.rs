@@ -110,6 +110,28 @@ fn become_command(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> 
     exec(p)
 }
 
+/// For `exec`, in the container's namespaces and root: stdin, working
+/// dir, ids, then exec (no new session: the caller's terminal signals
+/// reach it as for any child). Only returns on failure.
+pub(super) fn become_exec(p: &ProcessSpec, id_map: &IdMapMode) -> (i32, String) {
+    let prep = || -> anyhow::Result<()> {
+        if !p.stdin {
+            let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+            nix::unistd::dup2(null.as_raw_fd(), 0).context("attach /dev/null")?;
+        }
+        std::env::set_current_dir(&p.cwd)
+            .with_context(|| format!("working directory {}", p.cwd))?;
+        switch_ids(p, id_map)?;
+        reset_signals()?;
+        sys::cloexec_from(3).context("close inherited fds")?;
+        Ok(())
+    };
+    if let Err(e) = prep() {
+        return (EXIT_BURROW, format!("{e:#}"));
+    }
+    exec(p)
+}
+
 fn prepare(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> anyhow::Result<()> {
     // Its own session: the caller's terminal signals reach the container
     // only through burrow's forwarding.

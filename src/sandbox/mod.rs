@@ -31,6 +31,7 @@ pub mod caps;
 mod channel;
 mod child;
 mod detach;
+mod enter;
 pub mod idmap;
 pub mod landlock;
 mod launch;
@@ -45,6 +46,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use detach::{Monitor, OutStream, Started};
+pub use enter::enter;
 pub use launch::{launch, launch_detached, TRASH_PREFIX};
 pub use plan::{MountOp, MountPlan, MountRequest};
 

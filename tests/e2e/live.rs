@@ -118,6 +118,40 @@ fn detached_container_lives_on() {
         let tail = env.burrow(&["logs", "--tail", "1", "ticker"]);
         assert_eq!(tail.ok().stdout, "tick\n");
 
+        // exec: same root and namespaces, its exit code back.
+        let out = env.burrow(&[
+            "exec",
+            "ticker",
+            "sh",
+            "-c",
+            "echo kept > /kept; hostname; exit 7",
+        ]);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (7, &*format!("{}\n", &id[..12])),
+            "{}",
+            out.describe()
+        );
+        let out = env.burrow(&[
+            "exec",
+            "-e",
+            "A=b",
+            "-w",
+            "/tmp",
+            "ticker",
+            "sh",
+            "-c",
+            "echo $A $(pwd) $$",
+        ]);
+        // Our pid is not 1: the container's init is.
+        let words: Vec<&str> = out.ok().stdout.split_whitespace().collect();
+        assert_eq!(&words[..2], ["b", "/tmp"], "{}", out.stdout);
+        assert_ne!(words[2], "1");
+        assert!(out.stderr.is_empty(), "{}", out.stderr);
+        let out = env.burrow_with(&["exec", "-i", "ticker", "cat"], &[], Some(b"in\n"));
+        assert_eq!(out.ok().stdout, "in\n");
+        env.burrow(&["exec", "ticker", "no-such-cmd"]).fails(127);
+
         let t = Instant::now();
         env.burrow(&["stop", "-t", "2", "ticker"]).ok();
         // sh as the command under burrow's init gets SIGTERM and ends.
@@ -132,7 +166,13 @@ fn detached_container_lives_on() {
         );
         assert_eq!(env.burrow(&["ps", "-q"]).ok().stdout, "");
 
+        let out = env.burrow(&["exec", "ticker", "true"]);
+        out.fails(1);
+        assert!(out.stderr.contains("is not running"), "{}", out.stderr);
+
         env.burrow(&["start", "ticker"]).ok();
+        let out = env.burrow(&["exec", "ticker", "cat", "/kept"]);
+        assert_eq!(out.ok().stdout, "kept\n");
         assert_eq!(
             env.burrow(&["ps", "--format", "{{.State}}"]).ok().stdout,
             "running\n"

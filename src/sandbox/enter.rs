@@ -1,0 +1,140 @@
+//! `exec`: a new process inside a running container. We join its user
+//! namespace first (its owner may, holding every capability there), then
+//! its mount, uts, ipc, net and pid namespaces, take its root, and fork
+//! the command into its pid namespace. Needs a single-threaded caller:
+//! setns into a user namespace fails in a threaded process.
+//!
+//! TODO(secure): the container init's seccomp filter, capability set and
+//! Landlock rules are not applied here yet; the process gets the init's
+//! id mapping and (single-id mode) the chown filter only.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+use anyhow::Context;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+use super::idmap::IdMapMode;
+use super::{child, launch, ProcessSpec};
+use crate::error::EXIT_BURROW;
+use crate::sys;
+
+/// Namespaces joined, in this order (the user namespace first).
+const NAMESPACES: [(&str, CloneFlags); 6] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+];
+
+/// Run `p` in the container whose init is `init` (a pid of ours) and
+/// return its exit code; with `detach`, return once it was started.
+pub fn enter(init: i32, p: &ProcessSpec, id_map: &IdMapMode, detach: bool) -> anyhow::Result<i32> {
+    let open = |what: &str| {
+        File::open(format!("/proc/{init}/{what}"))
+            .with_context(|| format!("open /proc/{init}/{what} of the container's init"))
+    };
+    let mut ns = Vec::new();
+    for (name, flag) in NAMESPACES {
+        ns.push((open(&format!("ns/{name}"))?, flag));
+    }
+    let root = open("root")?;
+    // Forwarded while we wait, as for `run`.
+    let forwarded = launch::forwarded_signals();
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
+        .context("block signals")?;
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    let joiner = match sys::fork().context("fork")? {
+        ForkResult::Child => {
+            drop(r);
+            let code = match join(&ns, &root) {
+                Ok(()) => run_in(p, id_map, detach, w),
+                Err(e) => {
+                    let _ = nix::unistd::write(&w, format!("{e:#}").as_bytes());
+                    EXIT_BURROW
+                }
+            };
+            sys::exit_now(code)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(w);
+    drop(ns);
+    // The joiner (or the command's exec) closes the pipe; a message on it
+    // is a failure to report.
+    let mut msg = String::new();
+    let _ = std::io::Read::read_to_string(&mut File::from(r), &mut msg);
+    let status = wait_forwarding(joiner, &forwarded);
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    let code = status?;
+    if !msg.is_empty() {
+        return Err(crate::error::Coded::new(code, msg).into());
+    }
+    Ok(code)
+}
+
+/// In the joiner: every namespace, then the container's root.
+fn join(ns: &[(File, CloneFlags)], root: &File) -> anyhow::Result<()> {
+    for (f, flag) in ns {
+        setns(f, *flag).with_context(|| format!("join the container's namespace ({flag:?})"))?;
+    }
+    nix::unistd::fchdir(root.as_raw_fd()).context("enter the container's root")?;
+    nix::unistd::chroot(".").context("chroot into the container's root")?;
+    Ok(())
+}
+
+/// In the joiner: fork the command into the pid namespace, wait for it.
+fn run_in(p: &ProcessSpec, id_map: &IdMapMode, detach: bool, report: std::os::fd::OwnedFd) -> i32 {
+    if detach {
+        let _ = nix::unistd::setsid();
+    }
+    match sys::fork() {
+        Ok(ForkResult::Child) => {
+            if !detach {
+                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            }
+            let (code, message) = child::become_exec(p, id_map);
+            let _ = nix::unistd::write(&report, message.as_bytes());
+            sys::exit_now(code)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(report);
+            if detach {
+                return 0;
+            }
+            // Signals the caller forwards to us go on to the command.
+            wait_forwarding(child, &launch::forwarded_signals()).unwrap_or(EXIT_BURROW)
+        }
+        Err(e) => {
+            let _ = nix::unistd::write(&report, format!("fork: {e}").as_bytes());
+            EXIT_BURROW
+        }
+    }
+}
+
+/// Wait for `pid`, passing on the blocked `forwarded` signals.
+fn wait_forwarding(pid: Pid, forwarded: &SigSet) -> anyhow::Result<i32> {
+    let mut with_chld = *forwarded;
+    with_chld.add(Signal::SIGCHLD);
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&with_chld), None).context("block signals")?;
+    loop {
+        match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => {}
+            Err(e) => return Err(e).context("wait for the exec'd process"),
+        }
+        match with_chld.wait() {
+            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => {
+                let _ = kill(pid, sig);
+            }
+        }
+    }
+}
