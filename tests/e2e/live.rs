@@ -182,3 +182,217 @@ fn detached_container_lives_on() {
         assert_nothing_left(env);
     });
 }
+
+/// The record of a container, as JSON.
+fn record_of(env: &TestEnv, id: &str) -> serde_json::Value {
+    let p = env.root().join("containers").join(id).join("config.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn ps_status(env: &TestEnv, name: &str) -> String {
+    let f = format!("name={name}");
+    let out = env.burrow(&["ps", "-a", "-f", &f, "--format", "{{.Status}}"]);
+    out.ok().stdout.trim().to_string()
+}
+
+#[test]
+fn logs_follow_and_keep_streams_apart() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    detach(
+        &env,
+        &[
+            "--name",
+            "f",
+            &img,
+            "sh",
+            "-c",
+            "echo to-err >&2; while true; do echo tick; sleep 0.2; done",
+        ],
+    );
+    let mut cmd = env.command(burrow_bin(), &[]);
+    cmd.arg("--root").arg(env.root()).args(["logs", "-f", "f"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut follower = cmd.spawn().unwrap();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(follower.stdout.take().unwrap()));
+    for _ in 0..5 {
+        assert_eq!(lines.next().unwrap().unwrap(), "tick");
+    }
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    let out = env.burrow(&["logs", "-t", "f"]);
+    assert_eq!(out.ok().stderr.split_once(' ').unwrap().1, "to-err\n");
+    assert!(out.stderr.starts_with("20"), "{}", out.stderr);
+    // A follower ends by itself when the container does.
+    let mut cmd = env.command(burrow_bin(), &[]);
+    cmd.arg("--root")
+        .arg(env.root())
+        .args(["logs", "-f", "--tail", "0", "f"]);
+    cmd.stdout(std::process::Stdio::null());
+    let mut follower = cmd.spawn().unwrap();
+    env.burrow(&["kill", "f"]).ok();
+    let t = Instant::now();
+    while follower.try_wait().unwrap().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(5), "logs -f did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        ps_status(&env, "f").split(' ').take(2).collect::<Vec<_>>(),
+        ["Exited", "(137)"]
+    );
+    env.burrow(&["rm", "f"]).ok();
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn killed_supervisor_or_init_is_shown_truthfully() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let a = detach(&env, &["--name", "a", &img, "sh", "-c", TICK]);
+    let b = detach(&env, &["--name", "b", &img, "sh", "-c", TICK]);
+    let mon = record_of(&env, &a)["monitor"]["pid"].as_i64().unwrap() as i32;
+    let init = record_of(&env, &b)["init"]["pid"].as_i64().unwrap() as i32;
+    nix_kill(mon);
+    nix_kill(init);
+    eventually("a's status", || {
+        ps_status(&env, "a").starts_with("Exited (unknown")
+    });
+    eventually("b's status", || {
+        ps_status(&env, "b").starts_with("Exited (137)")
+    });
+    let out = env.burrow(&["container", "inspect", "a"]);
+    let v: serde_json::Value = serde_json::from_str(&out.ok().stdout).unwrap();
+    assert_eq!(v[0]["State"]["Status"], "exited");
+    assert_eq!(v[0]["State"]["Dead"], true);
+    // Start works again on a stale record; rm removes both.
+    env.burrow(&["start", "a"]).ok();
+    assert!(ps_status(&env, "a").starts_with("Up"));
+    env.burrow(&["rm", "-f", "a", "b"]).ok();
+    assert_nothing_left(&env);
+}
+
+fn nix_kill(pid: i32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn log_is_capped_by_max_size() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let id = detach(
+        &env,
+        &[
+            "--log-opt",
+            "max-size=4k",
+            "--log-opt",
+            "max-file=2",
+            &img,
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done",
+        ],
+    );
+    assert_eq!(env.burrow(&["wait", &id]).ok().stdout, "0\n");
+    let dir = env.root().join("containers").join(&id);
+    let total: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("container.log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(total <= 2 * 4096, "{total}");
+    let out = env.burrow(&["logs", "--tail", "2", &id]);
+    assert_eq!(out.ok().stdout, "line 2998\nline 2999\n");
+    env.burrow(&["rm", &id]).ok();
+}
+
+#[test]
+fn ps_answers_while_the_lock_is_held_and_rm_races() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let id = detach(&env, &["--name", "r", &img, "sh", "-c", TICK]);
+    let lock = env.root().join("containers/.lock");
+    // --no-fork: the lock dies with the process we kill.
+    let mut holder = std::process::Command::new("flock")
+        .arg("--no-fork")
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let out = env.burrow(&["ps", "-q"]);
+    assert_eq!(out.ok().stdout.trim(), &id[..12]);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // Two rm -f at once: both end well, nothing is left.
+    let spawn = || {
+        let mut cmd = env.command(burrow_bin(), &[]);
+        cmd.arg("--root").arg(env.root()).args(["rm", "-f", "r"]);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (one, two) = (spawn(), spawn());
+    for c in [one, two] {
+        let out = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success() || err.contains("no such container"),
+            "{:?} {err}",
+            out.status
+        );
+    }
+    assert_eq!(env.burrow(&["ps", "-aq"]).ok().stdout, "");
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn bad_input_is_one_line_with_dockers_code() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let out = env.burrow(&["stop", "nope"]);
+    out.fails(1);
+    assert_eq!(out.stderr, "burrow: no such container: nope\n");
+    env.burrow(&["logs", "nope"]).fails(1);
+    env.burrow(&["exec", "nope", "true"]).fails(1);
+    env.burrow(&["rm", "nope"]).fails(1);
+    // Sixteen hex digits: seventeen ids share a first digit somewhere.
+    let mut ids = Vec::new();
+    for _ in 0..17 {
+        let out = env.burrow(&["create", &img, "true"]);
+        ids.push(out.ok().stdout.trim().to_string());
+    }
+    let shared = ids
+        .iter()
+        .find(|a| ids.iter().filter(|b| b[..1] == a[..1]).count() > 1)
+        .unwrap();
+    let out = env.burrow(&["rm", &shared[..1]]);
+    out.fails(1);
+    assert!(out.stderr.contains("ambiguous"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1);
+    env.burrow(&["create", "--name", "taken", &img, "true"])
+        .ok();
+    let out = env.burrow(&["run", "-d", "--name", "taken", &img, "true"]);
+    out.fails(125);
+    assert!(out.stderr.contains("already in use"), "{}", out.stderr);
+    env.burrow(&["rename", &ids[0], "taken"]).fails(125);
+    env.burrow(&["rename", &ids[0], "free"]).ok();
+    assert_eq!(ps_status(&env, "free"), "Created");
+    let out = env.burrow(&["container", "prune"]);
+    assert_eq!(out.ok().stdout.lines().count(), 1 + 18);
+    assert_nothing_left(&env);
+}
