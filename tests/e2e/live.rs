@@ -396,3 +396,65 @@ fn bad_input_is_one_line_with_dockers_code() {
     assert_eq!(out.ok().stdout.lines().count(), 1 + 18);
     assert_nothing_left(&env);
 }
+
+/// VmRSS of a process in KiB.
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn fifty_detached_containers() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        ids.push(detach(&env, &[&img, "sleep", "600"]));
+    }
+    let t = Instant::now();
+    let out = env.burrow(&["ps", "-q"]);
+    let listed = t.elapsed();
+    assert_eq!(out.ok().stdout.lines().count(), 50);
+    assert!(listed < Duration::from_secs(1), "ps took {listed:?}");
+    let rss: Vec<u64> = ids
+        .iter()
+        .map(|id| rss_kib(record_of(&env, id)["monitor"]["pid"].as_i64().unwrap() as i32))
+        .collect();
+    let max = *rss.iter().max().unwrap();
+    let mean = rss.iter().sum::<u64>() / rss.len() as u64;
+    let one = record_of(&env, &ids[0])["monitor"]["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{one}/status")).unwrap();
+    let rollup = std::fs::read_to_string(format!("/proc/{one}/smaps_rollup")).unwrap_or_default();
+    let pick = |text: &str, keys: &[&str]| {
+        text.lines()
+            .filter(|l| keys.iter().any(|k| l.starts_with(k)))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    eprintln!(
+        "50 containers: ps in {listed:?}; supervisor VmRSS mean {mean} KiB, max {max} KiB; one: {}; {}",
+        pick(&status, &["RssAnon", "RssFile"]),
+        pick(&rollup, &["Pss:", "Private_Dirty"])
+    );
+    // VmRSS counts the pages of the burrow binary every supervisor shares
+    // (most of it in a debug build); the proportional share is the cost
+    // of one more container.
+    let pss: u64 = rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    assert!(pss > 0 && pss < 4096, "supervisor Pss {pss} KiB");
+    // --rm with -d: the supervisor removes it at the end.
+    detach(&env, &["--rm", &img, "true"]);
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    env.burrow(&args).ok();
+    assert_nothing_left(&env);
+}
