@@ -16,6 +16,7 @@ mod ps;
 mod pull;
 mod run;
 mod start;
+mod top;
 mod version;
 
 use std::path::PathBuf;
@@ -85,6 +86,10 @@ pub enum Command {
     Restart(containers::StopArgs),
     /// Rename a container
     Rename(containers::RenameArgs),
+    /// Show a running container's processes
+    Top(top::TopArgs),
+    /// Show containers' CPU, memory, network and process counts (from /proc)
+    Stats(top::StatsArgs),
     /// Manage containers
     Container(containers::ContainerArgs),
     /// Show what this machine lets an unprivileged user do, and what to fix
@@ -178,6 +183,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Wait(args) => containers::wait(&paths, &args),
         Command::Restart(args) => containers::restart(&paths, &args),
         Command::Rename(args) => containers::rename(&paths, &args),
+        Command::Top(args) => top::top(&paths, &args),
+        Command::Stats(args) => top::stats(&paths, &args),
         Command::Container(args) => containers::group(&paths, &args),
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),

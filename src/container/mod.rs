@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod mounts;
 pub mod names;
+pub mod procs;
 pub mod record;
 pub mod spec;
 pub mod state;

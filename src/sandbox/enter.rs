@@ -70,6 +70,13 @@ pub fn enter(init: i32, p: &ProcessSpec, id_map: &IdMapMode, detach: bool) -> an
     // is a failure to report.
     let mut msg = String::new();
     let _ = std::io::Read::read_to_string(&mut File::from(r), &mut msg);
+    if detach {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        return match msg.is_empty() {
+            true => Ok(0),
+            false => Err(crate::error::Coded::new(EXIT_BURROW, msg).into()),
+        };
+    }
     let status = wait_forwarding(joiner, &forwarded);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     let code = status?;
@@ -92,7 +99,8 @@ fn join(ns: &[(File, CloneFlags)], root: &File) -> anyhow::Result<()> {
 /// In the joiner: fork the command into the pid namespace, wait for it.
 fn run_in(p: &ProcessSpec, id_map: &IdMapMode, detach: bool, report: std::os::fd::OwnedFd) -> i32 {
     if detach {
-        let _ = nix::unistd::setsid();
+        // Nobody reads its output, and our caller must not wait for it.
+        super::detach::detach_self();
     }
     match sys::fork() {
         Ok(ForkResult::Child) => {
@@ -105,10 +113,9 @@ fn run_in(p: &ProcessSpec, id_map: &IdMapMode, detach: bool, report: std::os::fd
         }
         Ok(ForkResult::Parent { child }) => {
             drop(report);
-            if detach {
-                return 0;
-            }
-            // Signals the caller forwards to us go on to the command.
+            // Detached, we stay as its parent (our caller does not wait
+            // for us): an orphan would go to the host's reaper, not the
+            // container's init. Signals forwarded to us go on to it.
             wait_forwarding(child, &launch::forwarded_signals()).unwrap_or(EXIT_BURROW)
         }
         Err(e) => {

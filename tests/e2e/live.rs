@@ -458,3 +458,35 @@ fn fifty_detached_containers() {
     env.burrow(&args).ok();
     assert_nothing_left(&env);
 }
+
+#[test]
+fn top_and_stats_see_the_containers_processes() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    detach(&env, &["--name", "t", &img, "sleep", "600"]);
+    // A process of a subordinate id, started in the background by exec -d.
+    let out = env.burrow(&["exec", "-u", "1000", "t", "id"]);
+    assert!(out.stdout.starts_with("uid=1000"), "{}", out.describe());
+    let out = env.burrow(&["exec", "-d", "-u", "1000", "t", "sleep", "555"]);
+    assert!(out.ok().stderr.is_empty(), "{}", out.describe());
+    let mut top = String::new();
+    let t = Instant::now();
+    while !top.contains("sleep 555") {
+        assert!(t.elapsed() < Duration::from_secs(10), "{top}");
+        top = env.burrow(&["top", "t"]).ok().stdout.clone();
+    }
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.contains("sleep 600"), "{top}");
+    assert!(!top.contains("top t"), "{top}");
+    let out = env.burrow(&["stats", "--no-stream"]);
+    let lines: Vec<&str> = out.ok().stdout.lines().collect();
+    assert!(lines[0].starts_with("CONTAINER ID"), "{}", out.stdout);
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    // init, sleep 600 and sleep 555.
+    assert!(lines[1].ends_with(" 3"), "{}", out.stdout);
+    env.burrow(&["stop", "t"]).ok();
+    env.burrow(&["top", "t"]).fails(1);
+    env.burrow(&["rm", "t"]).ok();
+    assert_nothing_left(&env);
+}
