@@ -58,7 +58,7 @@ struct Row {
 pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
     let root = paths.root();
     let mut recs = record::all(root);
-    recs.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    recs.sort_by_key(|r| std::cmp::Reverse((r.created, r.created_nanos)));
     let filters = args
         .filter
         .iter()

@@ -45,12 +45,16 @@ pub fn default_hostname(id: &str, network: Network) -> String {
 /// /etc files. Nothing is left behind when this fails.
 pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Record> {
     let root = paths.ensure_root()?;
+    let made = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let mut rec = Record {
         id: id.clone(),
         name: String::new(),
         image: new.image,
         image_id: new.image_id,
-        created: now(),
+        created: made.as_secs(),
+        created_nanos: made.subsec_nanos(),
         status: Status::Created,
         exit_code: None,
         config: new.config,

@@ -93,8 +93,11 @@ pub struct Record {
     /// The image as the user named it, and its id.
     pub image: String,
     pub image_id: String,
-    /// Unix seconds.
+    /// Unix seconds, and the nanoseconds within (to order containers
+    /// made in one second).
     pub created: u64,
+    #[serde(default)]
+    pub created_nanos: u32,
     pub status: Status,
     #[serde(default)]
     pub exit_code: Option<i32>,
@@ -290,6 +293,7 @@ mod tests {
             image: "img".into(),
             image_id: "sha256:x".into(),
             created: 1,
+            created_nanos: 0,
             status: Status::Created,
             exit_code: None,
             started_at: None,

@@ -490,3 +490,51 @@ fn top_and_stats_see_the_containers_processes() {
     env.burrow(&["rm", "t"]).ok();
     assert_nothing_left(&env);
 }
+
+#[test]
+fn restart_kill_labels_filters_and_formats() {
+    let Some((env, img)) = ready(User::NoSub) else {
+        return;
+    };
+    let a = detach(
+        &env,
+        &[
+            "--name", "a", "-l", "tier=web", "-l", "x", &img, "sh", "-c", TICK,
+        ],
+    );
+    let b = detach(&env, &["--name", "b", &img, "sh", "-c", "exit 3"]);
+    assert_eq!(env.burrow(&["wait", "b"]).ok().stdout, "3\n");
+    let q = |args: &[&str]| {
+        let mut all = vec!["ps", "-q", "--no-trunc"];
+        all.extend_from_slice(args);
+        env.burrow(&all).ok().stdout.clone()
+    };
+    assert_eq!(q(&["-f", "label=tier=web"]), format!("{a}\n"));
+    assert_eq!(q(&["-f", "label=x", "-a"]), format!("{a}\n"));
+    assert_eq!(q(&["-f", "exited=3"]), format!("{b}\n"));
+    assert_eq!(q(&["-f", "status=exited"]), format!("{b}\n"));
+    assert_eq!(q(&["-l"]), format!("{b}\n"));
+    assert_eq!(q(&["-n", "2"]).lines().count(), 2);
+    assert_eq!(q(&["-f", &format!("id={}", &a[..5])]), format!("{a}\n"));
+    let out = env.burrow(&["ps", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(out.ok().stdout.trim()).unwrap();
+    assert_eq!(v["Names"], "a");
+    assert_eq!(v["State"], "running");
+    assert_eq!(v["Labels"], "tier=web,x=");
+    env.burrow(&["ps", "--format", "{{.Nope}}"]).fails(125);
+    env.burrow(&["ps", "-f", "colour=red"]).fails(125);
+
+    let before = record_of(&env, &a)["init"]["pid"].clone();
+    env.burrow(&["restart", "-t", "1", "a"]).ok();
+    assert!(ps_status(&env, "a").starts_with("Up"));
+    assert_ne!(record_of(&env, &a)["init"]["pid"], before);
+    // kill -s: a signal the shell dies of.
+    env.burrow(&["kill", "-s", "USR1", "a"]).ok();
+    eventually("a to end", || {
+        ps_status(&env, "a").starts_with("Exited (138)")
+    });
+    env.burrow(&["kill", "a"]).fails(1);
+    env.burrow(&["kill", "-s", "NOPE", "a"]).fails(125);
+    env.burrow(&["rm", "a", "b"]).ok();
+    assert_nothing_left(&env);
+}
