@@ -22,6 +22,10 @@ pub struct ExecArgs {
     #[arg(short, long)]
     pub detach: bool,
 
+    /// Give the command a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+
     /// Set an environment variable (NAME=VALUE, or NAME to pass yours on)
     #[arg(short, long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
@@ -79,7 +83,7 @@ pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
     let mut p = rec.config.process.clone();
     p.args = argv.to_vec();
     p.stdin = a.interactive && !a.detach;
-    p.tty = false;
+    p.tty = a.tty && !a.detach;
     if let Some(w) = &a.workdir {
         if !w.starts_with('/') {
             anyhow::bail!(

@@ -102,10 +102,27 @@ fn run_in(p: &ProcessSpec, id_map: &IdMapMode, detach: bool, report: std::os::fd
         // Nobody reads its output, and our caller must not wait for it.
         super::detach::detach_self();
     }
+    let pty = match p.tty {
+        true => match open_pty() {
+            Ok(pair) => Some(pair),
+            Err(e) => {
+                let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
+                return EXIT_BURROW;
+            }
+        },
+        false => None,
+    };
     match sys::fork() {
         Ok(ForkResult::Child) => {
             if !detach {
                 let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            }
+            if let Some((master, slave)) = pty {
+                drop(master);
+                if let Err(e) = attach_tty(&slave) {
+                    let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
+                    sys::exit_now(EXIT_BURROW)
+                }
             }
             let (code, message) = child::become_exec(p, id_map);
             let _ = nix::unistd::write(&report, message.as_bytes());
@@ -113,6 +130,10 @@ fn run_in(p: &ProcessSpec, id_map: &IdMapMode, detach: bool, report: std::os::fd
         }
         Ok(ForkResult::Parent { child }) => {
             drop(report);
+            if let Some((master, slave)) = pty {
+                drop(slave);
+                relay_tty(master, p.stdin);
+            }
             // Detached, we stay as its parent (our caller does not wait
             // for us): an orphan would go to the host's reaper, not the
             // container's init. Signals forwarded to us go on to it.
@@ -141,6 +162,88 @@ fn wait_forwarding(pid: Pid, forwarded: &SigSet) -> anyhow::Result<i32> {
             Ok(Signal::SIGCHLD) | Err(_) => {}
             Ok(sig) => {
                 let _ = kill(pid, sig);
+            }
+        }
+    }
+}
+
+/// A pty of the container's devpts (we are in its mount namespace).
+fn open_pty() -> anyhow::Result<(File, std::os::fd::OwnedFd)> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .context("open /dev/ptmx")?;
+    nix::pty::grantpt(&master).context("grantpt")?;
+    nix::pty::unlockpt(&master).context("unlockpt")?;
+    let name = nix::pty::ptsname_r(&master).context("ptsname")?;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(&name)
+        .with_context(|| format!("open {name}"))?;
+    let master = File::from(sys::own_fd(std::os::fd::IntoRawFd::into_raw_fd(master)));
+    super::relay::pass_winsize(&master);
+    Ok((master, slave.into()))
+}
+
+/// In the command: its own session with the pty as terminal and stdio.
+fn attach_tty(slave: &std::os::fd::OwnedFd) -> anyhow::Result<()> {
+    nix::unistd::setsid().context("setsid")?;
+    sys::set_controlling_tty(slave).context("set the controlling tty")?;
+    for fd in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), fd).context("attach the tty")?;
+    }
+    Ok(())
+}
+
+/// Copy our stdin to the pty (with -i, our terminal raw) and the pty to
+/// our stdout until the command's side closes.
+fn relay_tty(mut master: File, stdin: bool) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    let _raw = if stdin {
+        super::relay::RawMode::enter()
+    } else {
+        None
+    };
+    let mut stdin_open = stdin;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let input = std::io::stdin();
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(input.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (out_ready, in_ready) = (ready(0), ready(1));
+        drop(fds);
+        if out_ready {
+            match master.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+            }
+        }
+        if in_ready {
+            match std::io::stdin().lock().read(&mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    let _ = master.write_all(&buf[..n]);
+                }
             }
         }
     }

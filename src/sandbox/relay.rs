@@ -18,13 +18,13 @@ use super::{Exit, ProcessSpec};
 use crate::error::{Coded, EXIT_BURROW};
 
 /// Puts the caller's terminal back as it was.
-struct RawMode {
+pub(super) struct RawMode {
     fd: OwnedFd,
     saved: Termios,
 }
 
 impl RawMode {
-    fn enter() -> Option<RawMode> {
+    pub(super) fn enter() -> Option<RawMode> {
         let stdin = io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
         let mut raw = saved.clone();
@@ -44,7 +44,7 @@ impl Drop for RawMode {
 }
 
 /// Copy the caller's window size to the pty.
-fn pass_winsize(master: &impl AsRawFd) {
+pub(super) fn pass_winsize(master: &impl AsRawFd) {
     let ws =
         crate::sys::get_winsize(&io::stdin()).or_else(|_| crate::sys::get_winsize(&io::stdout()));
     if let Ok(ws) = ws {
