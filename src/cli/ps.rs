@@ -33,6 +33,10 @@ pub struct PsArgs {
     #[arg(long)]
     pub no_trunc: bool,
 
+    /// Show the size of each container's writable layer (and with the image: virtual)
+    #[arg(short, long)]
+    pub size: bool,
+
     /// Filter: id=, name=, status=, ancestor=, label=KEY[=VALUE], exited=CODE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
@@ -53,6 +57,7 @@ struct Row {
     state: &'static str,
     names: String,
     labels: String,
+    size: String,
 }
 
 pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
@@ -81,7 +86,13 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
     let t = now();
     let rows: Vec<Row> = rows
         .iter()
-        .map(|(r, s)| row(r, s, t, !args.no_trunc))
+        .map(|(r, s)| {
+            let mut row = row(r, s, t, !args.no_trunc);
+            if args.size {
+                row.size = size_of(root, r);
+            }
+            row
+        })
         .collect();
     if args.quiet {
         for r in &rows {
@@ -90,7 +101,7 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     match args.format.as_deref() {
-        None | Some("table") => print_table(&rows),
+        None | Some("table") => print_table(&rows, args.size),
         Some("json") => {
             for r in &rows {
                 println!("{}", to_json(r));
@@ -138,11 +149,38 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
         state: s.word(),
         names: r.name.clone(),
         labels: crate::text::escape_control(&labels),
+        size: String::new(),
     }
 }
 
-fn print_table(rows: &[Row]) {
-    let head = [
+/// Bytes of regular files under `dir` (what we may read of it).
+fn du(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => du(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Docker's SIZE: "12B (virtual 4.2MB)".
+fn size_of(root: &std::path::Path, r: &Record) -> String {
+    let upper = du(&record::container_dir(root, &r.id).join("upper"));
+    let image: u64 = r.config.lower_dirs.iter().map(|d| du(d)).sum();
+    format!(
+        "{} (virtual {})",
+        crate::container::procs::human_bytes(upper, false),
+        crate::container::procs::human_bytes(upper + image, false)
+    )
+}
+
+fn print_table(rows: &[Row], size: bool) {
+    let mut head = vec![
         "CONTAINER ID",
         "IMAGE",
         "COMMAND",
@@ -151,10 +189,13 @@ fn print_table(rows: &[Row]) {
         "PORTS",
         "NAMES",
     ];
-    let cells: Vec<[String; 7]> = rows
+    if size {
+        head.push("SIZE");
+    }
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            let mut c = vec![
                 r.id.clone(),
                 r.image.clone(),
                 r.command.clone(),
@@ -162,7 +203,11 @@ fn print_table(rows: &[Row]) {
                 r.status.clone(),
                 String::new(),
                 r.names.clone(),
-            ]
+            ];
+            if size {
+                c.push(r.size.clone());
+            }
+            c
         })
         .collect();
     let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
@@ -198,6 +243,7 @@ fn to_json(r: &Row) -> serde_json::Value {
         "Image": r.image,
         "Labels": r.labels,
         "Names": r.names,
+        "Size": r.size,
         "Ports": "",
         "RunningFor": r.running_for,
         "State": r.state,
@@ -224,12 +270,13 @@ fn render(tpl: &str, r: &Row) -> anyhow::Result<String> {
             ".Status" => r.status.clone(),
             ".State" => r.state.to_string(),
             ".Names" => r.names.clone(),
+            ".Size" => r.size.clone(),
             ".Labels" => r.labels.clone(),
             ".Ports" => String::new(),
             "json ." => to_json(r).to_string(),
             other => bail!(
                 "bad --format: unknown field {:?} (known: .ID .Image .Command .CreatedAt \
-                 .RunningFor .Status .State .Names .Labels .Ports, json .)",
+                 .RunningFor .Status .State .Names .Labels .Ports .Size, json .)",
                 crate::text::escape_control(other)
             ),
         });

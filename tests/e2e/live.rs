@@ -151,6 +151,12 @@ fn detached_container_lives_on() {
         let out = env.burrow_with(&["exec", "-i", "ticker", "cat"], &[], Some(b"in\n"));
         assert_eq!(out.ok().stdout, "in\n");
         env.burrow(&["exec", "ticker", "no-such-cmd"]).fails(127);
+        let size = env.burrow(&["ps", "-s", "--format", "{{.Size}}"]);
+        assert!(
+            size.ok().stdout.starts_with("5B (virtual "),
+            "{}",
+            size.stdout
+        );
 
         let t = Instant::now();
         env.burrow(&["stop", "-t", "2", "ticker"]).ok();
