@@ -541,7 +541,14 @@ fn restart_kill_labels_filters_and_formats() {
     });
     env.burrow(&["kill", "a"]).fails(1);
     env.burrow(&["kill", "-s", "NOPE", "a"]).fails(125);
-    env.burrow(&["rm", "a", "b"]).ok();
+    // -d with -t: the supervisor reads the pty into the log.
+    let t = detach(&env, &["-t", &img, "sh", "-c", "tty; echo done"]);
+    assert_eq!(env.burrow(&["wait", &t]).ok().stdout, "0\n");
+    assert_eq!(
+        env.burrow(&["logs", &t]).ok().stdout,
+        "/dev/pts/0\r\ndone\r\n"
+    );
+    env.burrow(&["rm", "a", "b", &t]).ok();
     assert_nothing_left(&env);
 }
 
