@@ -109,5 +109,8 @@ pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
         p.env.push(e);
     }
     let mode = idmap::choose(&HostUser::current()).mode;
-    crate::sandbox::enter(init.pid, &p, &mode, a.detach)
+    // The same confinement `start` gives the container's init.
+    let confinement =
+        crate::sandbox::Confinement::docker_default(Some(root), mode == idmap::IdMapMode::Single)?;
+    crate::sandbox::enter(init.pid, &p, &mode, &confinement, a.detach)
 }

@@ -159,6 +159,8 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
     let user = HostUser::current();
     let choice = idmap::choose(&user);
     note_id_map_once(&root, &choice);
+    let confinement =
+        sandbox::Confinement::docker_default(Some(&root), choice.mode == IdMapMode::Single)?;
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
     Ok(LaunchSpec {
@@ -176,6 +178,7 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         etc: etc_files(&dir),
         id_map: choice.mode.clone(),
         host_user: user,
+        confinement,
         init: rec.config.init,
         remove_after: rec.config.auto_remove.then(|| dir.clone()),
     })

@@ -18,7 +18,7 @@ use super::channel::{Channel, Msg};
 use super::idmap::IdMapMode;
 use super::mounts;
 use super::plan::MountPlan;
-use super::{LaunchSpec, Network, ProcessSpec};
+use super::{caps, seccomp, Confinement, LaunchSpec, Network, ProcessSpec};
 use crate::error::{EXIT_BURROW, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
 use crate::sys;
 
@@ -26,9 +26,14 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// Run as the container init; never returns. Failures are reported to the
 /// supervisor as messages, then the process exits.
-pub fn container_init(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
+pub fn container_init(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    winsize: Option<&libc::winsize>,
+    chan: Channel,
+) -> ! {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    let tty = match setup(spec, plan, &chan) {
+    let tty = match setup(spec, plan, winsize, &chan) {
         Ok(tty) => tty,
         Err(e) => {
             let _ = chan.send(&Msg::SetupFailed {
@@ -39,13 +44,13 @@ pub fn container_init(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
     };
     if !spec.init {
         // The command is pid 1 itself.
-        let (code, message) = become_command(&spec.process, &spec.id_map, tty);
+        let (code, message) = become_command(spec, tty);
         let _ = chan.send(&Msg::ExecFailed { code, message });
         sys::exit_now(code)
     }
     match sys::fork() {
         Ok(nix::unistd::ForkResult::Child) => {
-            let (code, message) = become_command(&spec.process, &spec.id_map, tty);
+            let (code, message) = become_command(spec, tty);
             let _ = chan.send(&Msg::ExecFailed { code, message });
             sys::exit_now(code)
         }
@@ -67,7 +72,12 @@ pub fn container_init(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
 
 /// Namespaces, hostname, loopback, mounts and the pty. Returns the pty
 /// slave when a tty was asked for (its master went to the supervisor).
-fn setup(spec: &LaunchSpec, plan: &MountPlan, chan: &Channel) -> anyhow::Result<Option<OwnedFd>> {
+fn setup(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    winsize: Option<&libc::winsize>,
+    chan: &Channel,
+) -> anyhow::Result<Option<OwnedFd>> {
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     if spec.network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;
@@ -97,23 +107,30 @@ fn setup(spec: &LaunchSpec, plan: &MountPlan, chan: &Channel) -> anyhow::Result<
         .open(&name)
         .with_context(|| format!("open {name}"))?
         .into();
+    if let Some(ws) = winsize {
+        sys::set_winsize(&master, ws).context("set the pty size")?;
+    }
     chan.send_with_fd(&Msg::Pty, Some(master.as_raw_fd()))?;
     Ok(Some(slave))
 }
 
 /// Become the command: session, stdio, working dir, ids, then exec. Only
 /// returns on failure, with the exit code and message to report.
-fn become_command(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> (i32, String) {
-    if let Err(e) = prepare(p, id_map, tty) {
+fn become_command(spec: &LaunchSpec, tty: Option<OwnedFd>) -> (i32, String) {
+    if let Err(e) = prepare(spec, tty) {
         return (EXIT_BURROW, format!("{e:#}"));
     }
-    exec(p)
+    exec(&spec.process)
 }
 
 /// For `exec`, in the container's namespaces and root: stdin, working
-/// dir, ids, then exec (no new session: the caller's terminal signals
+/// dir, the container's confinement and ids, then exec (no new session: the caller's terminal signals
 /// reach it as for any child). Only returns on failure.
-pub(super) fn become_exec(p: &ProcessSpec, id_map: &IdMapMode) -> (i32, String) {
+pub(super) fn become_exec(
+    p: &ProcessSpec,
+    id_map: &IdMapMode,
+    confinement: &Confinement,
+) -> (i32, String) {
     let prep = || -> anyhow::Result<()> {
         if !p.stdin {
             let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
@@ -121,7 +138,7 @@ pub(super) fn become_exec(p: &ProcessSpec, id_map: &IdMapMode) -> (i32, String) 
         }
         std::env::set_current_dir(&p.cwd)
             .with_context(|| format!("working directory {}", p.cwd))?;
-        switch_ids(p, id_map)?;
+        confine_and_switch_ids(p, id_map, confinement)?;
         reset_signals()?;
         sys::cloexec_from(3).context("close inherited fds")?;
         Ok(())
@@ -132,7 +149,8 @@ pub(super) fn become_exec(p: &ProcessSpec, id_map: &IdMapMode) -> (i32, String) 
     exec(p)
 }
 
-fn prepare(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> anyhow::Result<()> {
+fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
+    let p = &spec.process;
     // Its own session: the caller's terminal signals reach the container
     // only through burrow's forwarding.
     nix::unistd::setsid().context("setsid")?;
@@ -151,42 +169,63 @@ fn prepare(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> anyhow:
     }
     drop(tty);
     std::env::set_current_dir(&p.cwd).with_context(|| format!("working directory {}", p.cwd))?;
-    switch_ids(p, id_map)?;
+    confine_and_switch_ids(p, &spec.id_map, &spec.confinement)?;
     // Rust ignores SIGPIPE and our stages block signals; exec keeps both.
     reset_signals()?;
     sys::cloexec_from(3).context("close inherited fds")?;
     Ok(())
 }
 
-fn switch_ids(p: &ProcessSpec, id_map: &IdMapMode) -> anyhow::Result<()> {
-    match id_map {
-        IdMapMode::Single => {
-            // Only root is mapped; chown to other ids must not fail.
-            sys::install_chown_noop_filter().context("install the chown filter")?;
-            if p.uid != 0 || p.gid != 0 {
-                bail!(
-                    "user {}:{} is not mapped: without a subordinate id range only root (0:0) \
-                     exists in the container (see 'burrow info')",
-                    p.uid,
-                    p.gid
-                );
-            }
-            Ok(())
+/// Confinement and the user switch, in the only order that works: the
+/// small chown filter while CAP_SYS_ADMIN is held, capabilities before the
+/// switch (which needs CAP_SETUID/SETGID and then clears them for a
+/// non-root user), no_new_privs, and the seccomp filter last.
+fn confine_and_switch_ids(
+    p: &ProcessSpec,
+    id_map: &IdMapMode,
+    c: &Confinement,
+) -> anyhow::Result<()> {
+    let single = *id_map == IdMapMode::Single;
+    if single && c.seccomp.is_none() {
+        // Only root is mapped; chown to other ids must not fail. (The
+        // default seccomp profile fakes these itself.)
+        sys::install_chown_noop_filter().context("install the chown filter")?;
+    }
+    if let (Some(prog), false) = (&c.seccomp, c.no_new_privs) {
+        // Without no_new_privs the kernel wants CAP_SYS_ADMIN, held now.
+        seccomp::install(prog, true)?;
+    }
+    if let Some(set) = &c.caps {
+        caps::apply(set).context("drop capabilities")?;
+    }
+    if single {
+        if p.uid != 0 || p.gid != 0 {
+            bail!(
+                "user {}:{} is not mapped: without a subordinate id range only root (0:0) \
+                 exists in the container (see 'burrow info')",
+                p.uid,
+                p.gid
+            );
         }
-        IdMapMode::SubIds { .. } => {
-            let groups: Vec<Gid> = p
-                .additional_gids
-                .iter()
-                .map(|g| Gid::from_raw(*g))
-                .collect();
-            nix::unistd::setgroups(&groups).context("setgroups")?;
-            let g = Gid::from_raw(p.gid);
-            nix::unistd::setresgid(g, g, g).with_context(|| format!("set gid {}", p.gid))?;
-            let u = Uid::from_raw(p.uid);
-            nix::unistd::setresuid(u, u, u).with_context(|| format!("set uid {}", p.uid))?;
-            Ok(())
+    } else {
+        let groups: Vec<Gid> = p
+            .additional_gids
+            .iter()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
+        nix::unistd::setgroups(&groups).context("setgroups")?;
+        let g = Gid::from_raw(p.gid);
+        nix::unistd::setresgid(g, g, g).with_context(|| format!("set gid {}", p.gid))?;
+        let u = Uid::from_raw(p.uid);
+        nix::unistd::setresuid(u, u, u).with_context(|| format!("set uid {}", p.uid))?;
+    }
+    if c.no_new_privs {
+        nix::sys::prctl::set_no_new_privs().context("set no_new_privs")?;
+        if let Some(prog) = &c.seccomp {
+            seccomp::install(prog, true)?;
         }
     }
+    Ok(())
 }
 
 /// Exec keeps ignored signals and the signal mask: give the command the

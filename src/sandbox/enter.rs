@@ -3,10 +3,8 @@
 //! its mount, uts, ipc, net and pid namespaces, take its root, and fork
 //! the command into its pid namespace. Needs a single-threaded caller:
 //! setns into a user namespace fails in a threaded process.
-//!
-//! TODO(secure): the container init's seccomp filter, capability set and
-//! Landlock rules are not applied here yet; the process gets the init's
-//! id mapping and (single-id mode) the chown filter only.
+//! The process gets the confinement the caller passes (the container's:
+//! capabilities, no_new_privs, seccomp), applied as the init applies it.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -18,7 +16,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
 use super::idmap::IdMapMode;
-use super::{child, launch, ProcessSpec};
+use super::{child, launch, Confinement, ProcessSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
 
@@ -34,7 +32,13 @@ const NAMESPACES: [(&str, CloneFlags); 6] = [
 
 /// Run `p` in the container whose init is `init` (a pid of ours) and
 /// return its exit code; with `detach`, return once it was started.
-pub fn enter(init: i32, p: &ProcessSpec, id_map: &IdMapMode, detach: bool) -> anyhow::Result<i32> {
+pub fn enter(
+    init: i32,
+    p: &ProcessSpec,
+    id_map: &IdMapMode,
+    confinement: &Confinement,
+    detach: bool,
+) -> anyhow::Result<i32> {
     let open = |what: &str| {
         File::open(format!("/proc/{init}/{what}"))
             .with_context(|| format!("open /proc/{init}/{what} of the container's init"))
@@ -54,7 +58,7 @@ pub fn enter(init: i32, p: &ProcessSpec, id_map: &IdMapMode, detach: bool) -> an
         ForkResult::Child => {
             drop(r);
             let code = match join(&ns, &root) {
-                Ok(()) => run_in(p, id_map, detach, w),
+                Ok(()) => run_in(p, id_map, confinement, detach, w),
                 Err(e) => {
                     let _ = nix::unistd::write(&w, format!("{e:#}").as_bytes());
                     EXIT_BURROW
@@ -97,7 +101,13 @@ fn join(ns: &[(File, CloneFlags)], root: &File) -> anyhow::Result<()> {
 }
 
 /// In the joiner: fork the command into the pid namespace, wait for it.
-fn run_in(p: &ProcessSpec, id_map: &IdMapMode, detach: bool, report: std::os::fd::OwnedFd) -> i32 {
+fn run_in(
+    p: &ProcessSpec,
+    id_map: &IdMapMode,
+    confinement: &Confinement,
+    detach: bool,
+    report: std::os::fd::OwnedFd,
+) -> i32 {
     if detach {
         // Nobody reads its output, and our caller must not wait for it.
         super::detach::detach_self();
@@ -124,7 +134,7 @@ fn run_in(p: &ProcessSpec, id_map: &IdMapMode, detach: bool, report: std::os::fd
                     sys::exit_now(EXIT_BURROW)
                 }
             }
-            let (code, message) = child::become_exec(p, id_map);
+            let (code, message) = child::become_exec(p, id_map, confinement);
             let _ = nix::unistd::write(&report, message.as_bytes());
             sys::exit_now(code)
         }

@@ -45,6 +45,7 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
         cwd: &spec.process.cwd,
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
         throwaway: spec.remove_after.is_some(),
+        masked_paths: spec.confinement.masked_paths,
     })?;
     tracing::debug!("mount plan: {:#?}", plan.ops);
     // Blocked here, read from a signalfd in the relay loop.
@@ -121,6 +122,7 @@ pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::
         cwd: &spec.process.cwd,
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
         throwaway: spec.remove_after.is_some(),
+        masked_paths: spec.confinement.masked_paths,
     })?;
     let (ours, supervisor_pid) = fork_supervisor(spec, &plan, Some(monitor))?;
     let mut reap = Reap(Some(supervisor_pid));
@@ -299,6 +301,14 @@ fn supervise(
         Some(_) => Some(detach::OutputPipes::new()?),
         None => None,
     };
+    // The pty gets the caller's size before the command starts, so that
+    // its first look (stty size) is right; later changes go through the
+    // relay.
+    let winsize = if spec.process.tty {
+        relay::caller_winsize()
+    } else {
+        None
+    };
     let init = match sys::fork().context("fork the container init")? {
         ForkResult::Child => {
             // The init keeps only its own channel.
@@ -309,7 +319,7 @@ fn supervise(
             if let Some(p) = pipes {
                 p.attach_child();
             }
-            child::container_init(spec, plan, theirs)
+            child::container_init(spec, plan, winsize.as_ref(), theirs)
         }
         ForkResult::Parent { child } => child,
     };

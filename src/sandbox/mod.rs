@@ -101,6 +101,51 @@ pub struct EtcFiles {
     pub resolv_conf: PathBuf,
 }
 
+/// What confines the command (DESIGN.md "Security defaults"), applied by
+/// the container init in the order the module doc gives.
+#[derive(Debug, Clone)]
+pub struct Confinement {
+    /// Capabilities the command keeps; `None` keeps all (`--privileged`).
+    pub caps: Option<caps::CapSet>,
+    /// The compiled filter; `None` is unconfined.
+    pub seccomp: Option<seccomp::BpfProgram>,
+    pub no_new_privs: bool,
+    /// Hide and write-protect /proc and /sys paths as Docker does.
+    pub masked_paths: bool,
+}
+
+impl Confinement {
+    /// Docker's defaults: its capability set, the default seccomp profile
+    /// (with chown-family calls faked in single-id mode; compiled once and
+    /// cached under `cache_root`), no_new_privs, masked paths.
+    pub fn docker_default(
+        cache_root: Option<&std::path::Path>,
+        single_id: bool,
+    ) -> anyhow::Result<Confinement> {
+        let caps = caps::CapSet::docker_default();
+        let opts = seccomp::Options {
+            fake_chown: single_id,
+        };
+        let prog = seccomp::program(&seccomp::Source::Default, &caps, opts, cache_root)?;
+        Ok(Confinement {
+            caps: Some(caps),
+            seccomp: Some(prog),
+            no_new_privs: true,
+            masked_paths: true,
+        })
+    }
+
+    /// Nothing but the namespaces (tests of the launcher itself).
+    pub fn none() -> Confinement {
+        Confinement {
+            caps: None,
+            seccomp: None,
+            no_new_privs: false,
+            masked_paths: false,
+        }
+    }
+}
+
 /// Everything the launcher needs to start one container.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
@@ -113,6 +158,7 @@ pub struct LaunchSpec {
     pub etc: EtcFiles,
     pub id_map: IdMapMode,
     pub host_user: HostUser,
+    pub confinement: Confinement,
     /// Run the command under a tiny pid 1 that reaps zombies and forwards
     /// signals (for commands that are not an init themselves).
     pub init: bool,

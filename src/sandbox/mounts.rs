@@ -64,6 +64,8 @@ fn describe(op: &MountOp) -> String {
         MountOp::Bind { source, target, .. } => {
             format!("bind mount {} on {target}", source.display())
         }
+        MountOp::Mask { path } => format!("mask {path}"),
+        MountOp::ReadOnlyPath { path } => format!("make {path} read-only"),
         MountOp::EnsureDir { path } => format!("create working dir {path}"),
         MountOp::ReadOnlyRoot => "make the root read-only".into(),
     }
@@ -158,6 +160,38 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             target,
             readonly,
         } => bind(source, &at(target)?, *readonly),
+        MountOp::Mask { path } => {
+            let p = at(path)?;
+            match super::masks::mask_kind(&p) {
+                super::masks::Mask::EmptyDir => {
+                    mount(
+                        Some("tmpfs"),
+                        &p,
+                        Some("tmpfs"),
+                        MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC,
+                        Some("size=0"),
+                    )?;
+                }
+                super::masks::Mask::DevNull => {
+                    mount(
+                        Some("/dev/null"),
+                        &p,
+                        None::<&str>,
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )?;
+                }
+                super::masks::Mask::Absent => {}
+            }
+            Ok(())
+        }
+        MountOp::ReadOnlyPath { path } => {
+            let p = at(path)?;
+            if p.exists() {
+                bind(&p, &p, true)?;
+            }
+            Ok(())
+        }
         MountOp::EnsureDir { path } => {
             let p = at(path)?;
             fs::create_dir_all(&p)?;

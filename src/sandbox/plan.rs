@@ -86,6 +86,15 @@ pub enum MountOp {
         target: String,
         readonly: bool,
     },
+    /// Hide a path: an empty read-only tmpfs over a dir, /dev/null over a
+    /// file, nothing when absent (decided when applied).
+    Mask {
+        path: String,
+    },
+    /// Bind a path read-only over itself, when present.
+    ReadOnlyPath {
+        path: String,
+    },
     /// mkdir -p inside the rootfs (the working directory).
     EnsureDir {
         path: String,
@@ -121,6 +130,8 @@ pub struct PlanInput<'a> {
     pub sub_ids: bool,
     /// The container is removed when it exits (`--rm`).
     pub throwaway: bool,
+    /// Docker's masked and read-only /proc and /sys paths.
+    pub masked_paths: bool,
 }
 
 /// Devices every container gets, bound from the host.
@@ -196,6 +207,15 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
     ops.push(MountOp::Sys {
         target: "/sys".into(),
     });
+    if input.masked_paths {
+        use super::masks::{MASKED, READ_ONLY};
+        ops.extend(MASKED.iter().map(|p| MountOp::Mask { path: (*p).into() }));
+        ops.extend(
+            READ_ONLY
+                .iter()
+                .map(|p| MountOp::ReadOnlyPath { path: (*p).into() }),
+        );
+    }
     for (file, target) in [
         (&input.etc.hosts, "/etc/hosts"),
         (&input.etc.hostname, "/etc/hostname"),
@@ -318,6 +338,7 @@ mod tests {
             cwd: "/work",
             sub_ids: true,
             throwaway: false,
+            masked_paths: true,
         }
     }
 
@@ -444,6 +465,33 @@ mod tests {
                 want
             );
         }
+    }
+
+    #[test]
+    fn masked_paths_after_proc_and_sys_only_when_asked() {
+        let (rootfs, etc) = fixtures();
+        let plan = build(&input(&rootfs, &etc, &[], false)).unwrap();
+        let pos = |op: &MountOp| plan.ops.iter().position(|o| o == op);
+        let kcore = pos(&MountOp::Mask {
+            path: "/proc/kcore".into(),
+        })
+        .unwrap();
+        let sys = pos(&MountOp::Sys {
+            target: "/sys".into(),
+        })
+        .unwrap();
+        assert!(kcore > sys);
+        assert!(pos(&MountOp::ReadOnlyPath {
+            path: "/proc/sys".into()
+        })
+        .is_some());
+        let mut i = input(&rootfs, &etc, &[], false);
+        i.masked_paths = false;
+        let plan = build(&i).unwrap();
+        assert!(!plan
+            .ops
+            .iter()
+            .any(|o| matches!(o, MountOp::Mask { .. } | MountOp::ReadOnlyPath { .. })));
     }
 
     #[test]
