@@ -151,6 +151,18 @@ fn detached_container_lives_on() {
         let out = env.burrow_with(&["exec", "-i", "ticker", "cat"], &[], Some(b"in\n"));
         assert_eq!(out.ok().stdout, "in\n");
         env.burrow(&["exec", "ticker", "no-such-cmd"]).fails(127);
+        // Confined as the container's init: seccomp, no_new_privs, Docker's caps.
+        let st = env.burrow(&["exec", "ticker", "cat", "/proc/self/status"]);
+        let st = st.ok().stdout.clone();
+        let field = |k: &str| {
+            st.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(field("Seccomp:"), "2", "{st}");
+        assert_eq!(field("NoNewPrivs:"), "1", "{st}");
+        assert_eq!(field("CapEff:"), "00000000a80425fb", "{st}");
         let size = env.burrow(&["ps", "-s", "--format", "{{.Size}}"]);
         assert!(
             size.ok().stdout.starts_with("5B (virtual "),
