@@ -214,7 +214,14 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
             r.detached = false;
         })?;
     }
-    let result = sandbox::launch(&spec);
+    let id = rec.id.clone();
+    let auto_remove = rec.config.auto_remove;
+    let result = sandbox::launch_noting(&spec, &mut |init| {
+        if !auto_remove {
+            // For exec and top from other commands.
+            let _ = record::update(&root, &id, |r| r.init = ProcRef::of(init));
+        }
+    });
     if rec.config.auto_remove {
         // The supervisor removed it; if it never ran, do it here.
         if dir.exists() {

@@ -36,6 +36,12 @@ pub(super) fn forwarded_signals() -> SigSet {
 ///
 /// Must be called while this process has a single thread.
 pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
+    launch_noting(spec, &mut |_| {})
+}
+
+/// `launch`, calling `on_started` with the init's pid once the command
+/// runs (so later commands can find it: `exec`, `top`).
+pub fn launch_noting(spec: &LaunchSpec, on_started: &mut dyn FnMut(i32)) -> anyhow::Result<Exit> {
     let plan = plan::build(&PlanInput {
         rootfs: &spec.rootfs,
         mounts: &spec.mounts,
@@ -53,7 +59,7 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
     let mut old = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
         .context("block signals")?;
-    let result = run_stages(spec, &plan, &forwarded);
+    let result = run_stages(spec, &plan, &forwarded, on_started);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     result
 }
@@ -78,11 +84,16 @@ impl Drop for Reap {
     }
 }
 
-fn run_stages(spec: &LaunchSpec, plan: &MountPlan, forwarded: &SigSet) -> anyhow::Result<Exit> {
+fn run_stages(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    forwarded: &SigSet,
+    on_started: &mut dyn FnMut(i32),
+) -> anyhow::Result<Exit> {
     let (ours, supervisor_pid) = fork_supervisor(spec, plan, None)?;
     let mut reap = Reap(Some(supervisor_pid));
     handshake(spec, &ours, supervisor_pid, &mut reap)?;
-    let outcome = relay::run(&ours, supervisor_pid, &spec.process, forwarded);
+    let outcome = relay::run(&ours, supervisor_pid, &spec.process, forwarded, on_started);
     // The supervisor removes the container (--rm) before it exits.
     reap.wait();
     outcome

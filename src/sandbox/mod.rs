@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 pub use detach::{Monitor, OutStream, Started};
 pub use enter::enter;
-pub use launch::{launch, launch_detached, TRASH_PREFIX};
+pub use launch::{launch, launch_detached, launch_noting, TRASH_PREFIX};
 pub use plan::{MountOp, MountPlan, MountRequest};
 
 use idmap::{HostUser, IdMapMode};

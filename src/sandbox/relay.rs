@@ -71,6 +71,7 @@ pub fn run(
     supervisor: Pid,
     process: &ProcessSpec,
     forwarded: &SigSet,
+    on_started: &mut dyn FnMut(i32),
 ) -> anyhow::Result<Exit> {
     let sfd = SignalFd::with_flags(forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .context("signalfd")?;
@@ -173,6 +174,7 @@ pub fn run(
                 failure.get_or_insert(Coded::new(EXIT_BURROW, message));
             }
             Some((Msg::Exited { code }, _)) => break Some(code),
+            Some((Msg::Started { pid }, _)) => on_started(pid),
             Some(_) => {}
         }
     };

@@ -602,3 +602,34 @@ fn exec_with_a_tty_through_a_real_terminal() {
         assert_nothing_left(&env);
     }
 }
+
+#[test]
+fn foreground_container_is_seen_by_other_commands() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let mut cmd = env.command(burrow_bin(), &[]);
+    cmd.arg("--root")
+        .arg(env.root())
+        .args(["run", "--name", "fg", &img, "sleep", "600"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut fg = cmd.spawn().unwrap();
+    eventually("fg to run", || {
+        env.burrow(&["exec", "fg", "true"]).code == 0
+    });
+    assert!(ps_status(&env, "fg").starts_with("Up"));
+    let out = env.burrow(&["exec", "fg", "sh", "-c", "echo hi; exit 4"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (4, "hi\n"),
+        "{}",
+        out.describe()
+    );
+    assert!(env.burrow(&["top", "fg"]).ok().stdout.contains("sleep 600"));
+    env.burrow(&["stop", "-t", "5", "fg"]).ok();
+    assert_eq!(fg.wait().unwrap().code(), Some(143));
+    assert!(ps_status(&env, "fg").starts_with("Exited (143)"));
+    env.burrow(&["rm", "fg"]).ok();
+    assert_nothing_left(&env);
+}
