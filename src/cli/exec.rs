@@ -62,8 +62,7 @@ pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
             return Err(Coded::new(
                 1,
                 format!(
-                    "container {} runs in the foreground of another burrow; exec needs one \
-                     started with -d or 'burrow start'",
+                    "container {} is starting (its init is not known yet); try again",
                     crate::text::escape_control(&rec.name)
                 ),
             )

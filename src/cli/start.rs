@@ -26,6 +26,13 @@ pub struct StartArgs {
 pub fn run(paths: &Paths, args: &StartArgs) -> anyhow::Result<i32> {
     let root = paths.ensure_root()?;
     let rec = record::find(root, &args.container).map_err(|e| Coded::new(1, format!("{e:#}")))?;
+    let running =
+        crate::container::state::State::of(&rec) == crate::container::state::State::Running;
+    if running && !args.attach && !args.interactive {
+        // As docker: starting a running container changes nothing.
+        println!("{}", crate::text::escape_control(&args.container));
+        return Ok(0);
+    }
     if !args.attach && !args.interactive {
         // Detached, on its kept upper dir: the supervisor lives on.
         lifecycle::start_detached(paths, rec)?;

@@ -189,6 +189,8 @@ fn detached_container_lives_on() {
         assert!(out.stderr.contains("is not running"), "{}", out.stderr);
 
         env.burrow(&["start", "ticker"]).ok();
+        // Starting a running one changes nothing, as in docker.
+        assert_eq!(env.burrow(&["start", "ticker"]).ok().stdout, "ticker\n");
         let out = env.burrow(&["exec", "ticker", "cat", "/kept"]);
         assert_eq!(out.ok().stdout, "kept\n");
         assert_eq!(
