@@ -62,7 +62,7 @@ pub enum LogLevel {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a command in a new container (in the foreground)
+    /// Run a command in a new container (in the foreground, or detached with -d)
     Run(run::RunArgs),
     /// Create a container to start later
     Create(create::CreateArgs),
