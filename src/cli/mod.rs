@@ -5,7 +5,9 @@
 
 mod archive;
 mod completion;
+mod containers;
 mod create;
+mod exec;
 mod fuse_overlay;
 mod history;
 mod image;
@@ -13,9 +15,12 @@ mod image_source;
 mod images;
 mod info;
 mod login;
+mod logs;
+mod ps;
 mod pull;
 mod run;
 mod start;
+mod top;
 mod version;
 
 use std::path::PathBuf;
@@ -61,12 +66,36 @@ pub enum LogLevel {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a command in a new container (in the foreground)
+    /// Run a command in a new container (in the foreground, or detached with -d)
     Run(run::RunArgs),
     /// Create a container to start later
     Create(create::CreateArgs),
-    /// Start a created container (attached, with -a)
+    /// Start a created or stopped container (detached; attached with -a)
     Start(start::StartArgs),
+    /// Run a command in a running container
+    Exec(exec::ExecArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Show what a container wrote
+    Logs(logs::LogsArgs),
+    /// Stop running containers (stop signal, then SIGKILL)
+    Stop(containers::StopArgs),
+    /// Send a signal to running containers
+    Kill(containers::KillArgs),
+    /// Remove containers
+    Rm(containers::RmArgs),
+    /// Wait for containers to stop and print their exit codes
+    Wait(containers::WaitArgs),
+    /// Stop and start containers again
+    Restart(containers::StopArgs),
+    /// Rename a container
+    Rename(containers::RenameArgs),
+    /// Show a running container's processes
+    Top(top::TopArgs),
+    /// Show containers' CPU, memory, network and process counts (from /proc)
+    Stats(top::StatsArgs),
+    /// Manage containers
+    Container(containers::ContainerArgs),
     /// Show what this machine lets an unprivileged user do, and what to fix
     Info(info::InfoArgs),
     /// Show burrow's version and build
@@ -164,6 +193,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(&paths, &args),
         Command::Create(args) => create::run(&paths, &args),
         Command::Start(args) => start::run(&paths, &args),
+        Command::Exec(args) => exec::run(&paths, &args),
+        Command::Ps(args) => ps::run(&paths, &args),
+        Command::Logs(args) => logs::run(&paths, &args),
+        Command::Stop(args) => containers::stop(&paths, &args),
+        Command::Kill(args) => containers::kill(&paths, &args),
+        Command::Rm(args) => containers::rm(&paths, &args),
+        Command::Wait(args) => containers::wait(&paths, &args),
+        Command::Restart(args) => containers::restart(&paths, &args),
+        Command::Rename(args) => containers::rename(&paths, &args),
+        Command::Top(args) => top::top(&paths, &args),
+        Command::Stats(args) => top::stats(&paths, &args),
+        Command::Container(args) => containers::group(&paths, &args),
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),

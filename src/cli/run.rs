@@ -85,6 +85,14 @@ pub struct ContainerArgs {
     #[arg(long, value_enum, default_value_t = NetworkArg::None, value_name = "MODE")]
     pub network: NetworkArg,
 
+    /// Set a label on the container: KEY=VALUE (or KEY)
+    #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]")]
+    pub label: Vec<String>,
+
+    /// Log options: max-size=SIZE (e.g. 10m), max-file=N
+    #[arg(long = "log-opt", value_name = "OPT=VALUE")]
+    pub log_opt: Vec<String>,
+
     /// The image, then the command and its arguments
     #[arg(
         value_name = "IMAGE [COMMAND] [ARG...]",
@@ -99,14 +107,64 @@ pub struct ContainerArgs {
 #[derive(Debug, Args)]
 #[command(override_usage = "burrow run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
 pub struct RunArgs {
+    /// Run in the background and print the container's id
+    #[arg(short, long)]
+    pub detach: bool,
+
     #[command(flatten)]
     pub container: ContainerArgs,
 }
 
-/// `run`: create, then start attached.
+/// `run`: create, then start attached (or detached with -d).
 pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
+    if args.detach && args.container.rm {
+        // The supervisor would remove it, but nobody could read its logs.
+        tracing::debug!("--rm with -d: removed when it exits");
+    }
     let rec = create_container(paths, &args.container)?;
+    if args.detach {
+        let id = rec.id.clone();
+        lifecycle::start_detached(paths, rec)?;
+        println!("{id}");
+        return Ok(0);
+    }
     lifecycle::start(paths, rec, args.container.interactive)
+}
+
+/// `--label` and `--log-opt` into the record's extras.
+fn extras(a: &ContainerArgs) -> anyhow::Result<record::Extras> {
+    let mut x = record::Extras::default();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        if k.is_empty() {
+            bail!(
+                "invalid label {:?}: KEY=VALUE",
+                crate::text::escape_control(l)
+            );
+        }
+        x.labels.insert(k.to_string(), v.to_string());
+    }
+    for o in &a.log_opt {
+        match o.split_once('=') {
+            Some(("max-size", v)) => {
+                x.log_max_size =
+                    Some(crate::container::log::parse_size(v).map_err(anyhow::Error::msg)?)
+            }
+            Some(("max-file", v)) => {
+                let n: u32 = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("invalid max-file {v:?}: a number from 1"))?;
+                x.log_max_file = Some(n);
+            }
+            _ => bail!(
+                "unsupported --log-opt {:?} (burrow knows max-size and max-file)",
+                crate::text::escape_control(o)
+            ),
+        }
+    }
+    Ok(x)
 }
 
 /// Everything `create` does: resolve the image (pulling it if missing),
@@ -143,8 +201,10 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         crate::container::names::validate(name).map_err(anyhow::Error::msg)?;
     }
 
+    let mut extras = extras(a)?;
     let image = image_source::resolve(paths, image_ref)?;
     let cfg = image.config.config().as_ref();
+    extras.stop_signal = cfg.and_then(|c| c.stop_signal().clone());
     let argv = spec::command(cfg, a.entrypoint.as_deref(), args)?;
     let cwd = spec::working_dir(cfg, a.workdir.as_deref())?;
     let user =
@@ -188,6 +248,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
             image: image_ref.clone(),
             image_id: image.id,
             config,
+            extras,
         },
         id,
     )

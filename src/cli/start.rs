@@ -1,6 +1,6 @@
-//! `burrow start -a`: run a created (or exited) container attached.
+//! `burrow start`: run a created (or exited) container again on its kept
+//! upper dir, detached (or attached with -a).
 
-use anyhow::bail;
 use clap::Args;
 
 use crate::container::lifecycle;
@@ -26,12 +26,18 @@ pub struct StartArgs {
 pub fn run(paths: &Paths, args: &StartArgs) -> anyhow::Result<i32> {
     let root = paths.ensure_root()?;
     let rec = record::find(root, &args.container).map_err(|e| Coded::new(1, format!("{e:#}")))?;
-    if !args.attach {
-        // A detached start needs a supervisor that outlives this command.
-        bail!("start without -a (detached) is not supported yet; use 'burrow start -a'");
+    let running =
+        crate::container::state::State::of(&rec) == crate::container::state::State::Running;
+    if running && !args.attach && !args.interactive {
+        // As docker: starting a running container changes nothing.
+        println!("{}", crate::text::escape_control(&args.container));
+        return Ok(0);
     }
-    // A "running" record may be stale (its burrow was killed) and nothing
-    // here can tell yet; a container that really runs keeps its upper dir
-    // busy, so the overlay mount of a second start fails instead.
+    if !args.attach && !args.interactive {
+        // Detached, on its kept upper dir: the supervisor lives on.
+        lifecycle::start_detached(paths, rec)?;
+        println!("{}", crate::text::escape_control(&args.container));
+        return Ok(0);
+    }
     lifecycle::start(paths, rec, args.interactive)
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::names;
-use super::record::{self, Record, RunConfig, Status};
+use super::record::{self, ProcRef, Record, RunConfig, Status};
 use crate::paths::Paths;
 use crate::sandbox::idmap::{self, HostUser, IdMapChoice, IdMapMode};
 use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, Rootfs};
@@ -19,9 +19,10 @@ pub struct NewContainer {
     pub image: String,
     pub image_id: String,
     pub config: RunConfig,
+    pub extras: record::Extras,
 }
 
-fn now() -> u64 {
+pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -44,15 +45,25 @@ pub fn default_hostname(id: &str, network: Network) -> String {
 /// /etc files. Nothing is left behind when this fails.
 pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Record> {
     let root = paths.ensure_root()?;
+    let made = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let mut rec = Record {
         id: id.clone(),
         name: String::new(),
         image: new.image,
         image_id: new.image_id,
-        created: now(),
+        created: made.as_secs(),
+        created_nanos: made.subsec_nanos(),
         status: Status::Created,
         exit_code: None,
         config: new.config,
+        started_at: None,
+        finished_at: None,
+        monitor: None,
+        init: None,
+        detached: false,
+        extras: new.extras,
     };
     let dir = match new.name {
         Some(name) => {
@@ -141,11 +152,8 @@ fn note_id_map_once(root: &Path, choice: &IdMapChoice) {
     }
 }
 
-/// Run a created (or exited) container in the foreground: its stdio is
-/// ours (or a pty we relay). Returns the command's exit code.
-///
-/// Must be called before this process starts any thread.
-pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Result<i32> {
+/// The launcher's view of a container.
+fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Result<LaunchSpec> {
     let root = paths.ensure_root()?.to_path_buf();
     let dir = record::container_dir(&root, &rec.id);
     let user = HostUser::current();
@@ -155,7 +163,7 @@ pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Resu
         sandbox::Confinement::docker_default(Some(&root), choice.mode == IdMapMode::Single)?;
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
-    let spec = LaunchSpec {
+    Ok(LaunchSpec {
         rootfs: Rootfs {
             lower_dirs: rec.config.lower_dirs.clone(),
             upper: dir.join("upper"),
@@ -173,24 +181,75 @@ pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Resu
         confinement,
         init: rec.config.init,
         remove_after: rec.config.auto_remove.then(|| dir.clone()),
-    };
-    if !rec.config.auto_remove {
-        rec.status = Status::Running;
-        record::write(&dir, &rec)?;
+    })
+}
+
+/// Refuse to start a container whose monitor still runs.
+fn check_not_running(rec: &Record) -> anyhow::Result<()> {
+    if rec.status == Status::Running && rec.monitor.is_some_and(|m| m.alive()) {
+        anyhow::bail!(
+            "container {} is already running",
+            crate::text::escape_control(&rec.name)
+        );
     }
-    let result = sandbox::launch(&spec);
+    Ok(())
+}
+
+/// Run a created (or exited) container in the foreground: its stdio is
+/// ours (or a pty we relay). Returns the command's exit code.
+///
+/// Must be called before this process starts any thread.
+pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i32> {
+    check_not_running(&rec)?;
+    let root = paths.ensure_root()?.to_path_buf();
+    let dir = record::container_dir(&root, &rec.id);
+    let spec = launch_spec(paths, &rec, attach_stdin)?;
+    if !rec.config.auto_remove {
+        // We are the monitor: we write the exit below.
+        record::update(&root, &rec.id, |r| {
+            r.status = Status::Running;
+            r.started_at = Some(now());
+            r.monitor = ProcRef::of(std::process::id() as i32);
+            r.init = None;
+            r.detached = false;
+        })?;
+    }
+    let id = rec.id.clone();
+    let auto_remove = rec.config.auto_remove;
+    let result = sandbox::launch_noting(&spec, &mut |init| {
+        if !auto_remove {
+            // For exec and top from other commands.
+            let _ = record::update(&root, &id, |r| r.init = ProcRef::of(init));
+        }
+    });
     if rec.config.auto_remove {
         // The supervisor removed it; if it never ran, do it here.
         if dir.exists() {
             let _ = crate::fsutil::remove_tree(&dir);
         }
     } else {
-        rec.status = Status::Exited;
-        rec.exit_code = Some(match &result {
+        let code = match &result {
             Ok(e) => e.code,
             Err(e) => crate::error::exit_code(e),
+        };
+        // It may have been removed meanwhile (rm -f); then nothing to note.
+        let _ = record::update(&root, &rec.id, |r| {
+            r.status = Status::Exited;
+            r.exit_code = Some(code);
+            r.finished_at = Some(now());
         });
-        record::write(&dir, &rec)?;
     }
     result.map(|e| e.code)
+}
+
+/// Start a container with a detached supervisor that keeps its log and
+/// record; returns once the command runs.
+///
+/// Must be called before this process starts any thread.
+pub fn start_detached(paths: &Paths, rec: Record) -> anyhow::Result<sandbox::Started> {
+    check_not_running(&rec)?;
+    let root = paths.ensure_root()?.to_path_buf();
+    let spec = launch_spec(paths, &rec, false)?;
+    let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec);
+    sandbox::launch_detached(&spec, &mut monitor)
 }

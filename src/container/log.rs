@@ -91,18 +91,30 @@ impl LogWriter {
                 stream,
                 time: time.clone(),
             };
-            serde_json::to_writer(&mut buf, &record)?;
-            buf.push(b'\n');
-        }
-        if let Some(r) = self.rotation {
-            if self.size > 0 && self.size + buf.len() as u64 > r.max_size {
-                self.rotate(r)?;
+            let mut one = serde_json::to_vec(&record)?;
+            one.push(b'\n');
+            // Rotate between records, so no file grows past the cap by
+            // more than one record however much came in one read.
+            if let Some(r) = self.rotation {
+                let pending = self.size + buf.len() as u64;
+                if pending > 0 && pending + one.len() as u64 > r.max_size {
+                    self.flush(&mut buf)?;
+                    self.rotate(r)?;
+                }
             }
+            buf.extend_from_slice(&one);
         }
-        // One write call per batch of whole records: a reader or a crash
-        // never sees half a record from us.
-        self.file.write_all(&buf)?;
-        self.size += buf.len() as u64;
+        self.flush(&mut buf)
+    }
+
+    /// One write call per batch of whole records: a reader or a crash
+    /// never sees half a record from us.
+    fn flush(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        if !buf.is_empty() {
+            self.file.write_all(buf)?;
+            self.size += buf.len() as u64;
+            buf.clear();
+        }
         Ok(())
     }
 
@@ -367,6 +379,23 @@ mod tests {
             .map(|e| e.time.duration_since(t(0)).unwrap().as_secs())
             .collect();
         assert!(nums.windows(2).all(|w| w[0] + 1 == w[1]), "{nums:?}");
+    }
+
+    #[test]
+    fn one_big_write_is_split_across_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.json");
+        let rot = Rotation {
+            max_size: 200,
+            max_files: 3,
+        };
+        let mut w = LogWriter::open(&path, Some(rot)).unwrap();
+        let many: String = (0..100).map(|i| format!("big {i}\n")).collect();
+        w.write(Stream::Stdout, many.as_bytes(), t(60)).unwrap();
+        for p in files_in_order(&path) {
+            assert!(fs::metadata(&p).unwrap().len() <= 200, "{}", p.display());
+        }
+        assert_eq!(read_all(&path).unwrap().last().unwrap().text, "big 99\n");
     }
 
     #[test]

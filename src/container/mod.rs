@@ -2,9 +2,13 @@
 //! `root/containers/<id>/`, logs and names, and the meaning of an image's
 //! config for the process they run.
 
+pub mod control;
 pub mod lifecycle;
 pub mod log;
 pub mod mounts;
 pub mod names;
+pub mod procs;
 pub mod record;
 pub mod spec;
+pub mod state;
+pub mod supervisor;

@@ -37,6 +37,54 @@ pub enum Status {
     Exited,
 }
 
+/// A process we may signal later, named by pid and start time (field 22
+/// of /proc/PID/stat) so a reused pid is never mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcRef {
+    pub pid: i32,
+    pub start: u64,
+}
+
+impl ProcRef {
+    /// The process `pid` as it is now, if it exists.
+    pub fn of(pid: i32) -> Option<ProcRef> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name may hold spaces and parens: fields follow the last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let start = rest.split_whitespace().nth(19)?.parse().ok()?;
+        Some(ProcRef { pid, start })
+    }
+
+    /// Whether this very process still runs (a zombie counts as gone).
+    pub fn alive(&self) -> bool {
+        let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            return false;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next();
+        let start = f.nth(18).and_then(|s| s.parse::<u64>().ok());
+        state != Some("Z") && start == Some(self.start)
+    }
+}
+
+/// Settings kept beside the run config (all optional in older records).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extras {
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--log-opt max-size` in bytes and `max-file`.
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    #[serde(default)]
+    pub log_max_file: Option<u32>,
+    /// The image's STOPSIGNAL.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// 64 hex digits.
@@ -45,12 +93,32 @@ pub struct Record {
     /// The image as the user named it, and its id.
     pub image: String,
     pub image_id: String,
-    /// Unix seconds.
+    /// Unix seconds, and the nanoseconds within (to order containers
+    /// made in one second).
     pub created: u64,
+    #[serde(default)]
+    pub created_nanos: u32,
     pub status: Status,
     #[serde(default)]
     pub exit_code: Option<i32>,
     pub config: RunConfig,
+    /// Unix seconds of the last start and exit.
+    #[serde(default)]
+    pub started_at: Option<u64>,
+    #[serde(default)]
+    pub finished_at: Option<u64>,
+    /// The process that writes the exit into this record: the detached
+    /// supervisor, or the foreground `burrow` itself.
+    #[serde(default)]
+    pub monitor: Option<ProcRef>,
+    /// The container's init (pid 1 inside), when known.
+    #[serde(default)]
+    pub init: Option<ProcRef>,
+    /// Whether the monitor is a detached supervisor.
+    #[serde(default)]
+    pub detached: bool,
+    #[serde(default)]
+    pub extras: Extras,
 }
 
 /// The containers dir of a store root.
@@ -80,9 +148,67 @@ fn lock(root: &Path) -> anyhow::Result<Flock<fs::File>> {
         .write(true)
         .open(dir.join(".lock"))
         .context("open the containers lock")?;
-    Flock::lock(f, FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .context("lock the containers dir")
+    // Bounded: a stuck holder makes us fail with a clear line, not hang.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let mut f = f;
+    loop {
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(l),
+            Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
+                if std::time::Instant::now() >= deadline {
+                    bail!(
+                        "the container store {} is locked by another burrow process \
+                         (waited {}s; try again)",
+                        dir.display(),
+                        LOCK_WAIT.as_secs()
+                    );
+                }
+                f = back;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err((_, e)) => return Err(e).context("lock the containers dir"),
+        }
+    }
+}
+
+/// How long a writer waits for the store's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Read, change and write a container's record under the lock. Fails
+/// when the container is gone.
+pub fn update(root: &Path, id: &str, change: impl FnOnce(&mut Record)) -> anyhow::Result<Record> {
+    let _lock = lock(root)?;
+    let dir = container_dir(root, id);
+    let mut rec = read(&dir)?;
+    change(&mut rec);
+    write(&dir, &rec)?;
+    Ok(rec)
+}
+
+/// Move a container's dir out of `containers/` under the lock, so no
+/// later command finds it; returns where it went, or `None` when someone
+/// else removed it first.
+pub fn take_out(root: &Path, id: &str) -> anyhow::Result<Option<PathBuf>> {
+    let _lock = lock(root)?;
+    let dir = container_dir(root, id);
+    let trash = containers_dir(root).join(format!("{}{id}", crate::sandbox::TRASH_PREFIX));
+    match fs::rename(&dir, &trash) {
+        Ok(()) => Ok(Some(trash)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("move {} aside", dir.display())),
+    }
+}
+
+/// Change a container's name under the lock, refusing a taken one.
+pub fn rename(root: &Path, id: &str, name: &str) -> anyhow::Result<()> {
+    let _lock = lock(root)?;
+    if all(root).iter().any(|r| r.name == name && r.id != id) {
+        bail!("the container name {name:?} is already in use");
+    }
+    let dir = container_dir(root, id);
+    let mut rec = read(&dir)?;
+    rec.name = name.to_string();
+    write(&dir, &rec)
 }
 
 /// Write `record` to `dir/config.json` atomically. The fsync (tens of ms
@@ -167,8 +293,15 @@ mod tests {
             image: "img".into(),
             image_id: "sha256:x".into(),
             created: 1,
+            created_nanos: 0,
             status: Status::Created,
             exit_code: None,
+            started_at: None,
+            finished_at: None,
+            monitor: None,
+            init: None,
+            detached: false,
+            extras: Extras::default(),
             config: RunConfig {
                 lower_dirs: vec![],
                 process: ProcessSpec {

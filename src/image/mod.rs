@@ -26,10 +26,9 @@ use anyhow::{bail, Context};
 
 pub use blobs::short;
 pub use helper::child_main as helper_main;
+pub use helper::{remove_tree as remove_owned_tree, OwnerMode};
 pub use pull::{pull, pull_with, PullOptions};
 pub use records::{ImageRecord, LayerRecord, Records};
-
-use helper::OwnerMode;
 
 pub struct Store {
     root: PathBuf,

@@ -123,6 +123,32 @@ fn become_command(spec: &LaunchSpec, tty: Option<OwnedFd>) -> (i32, String) {
     exec(&spec.process)
 }
 
+/// For `exec`, in the container's namespaces and root: stdin, working
+/// dir, the container's confinement and ids, then exec (no new session: the caller's terminal signals
+/// reach it as for any child). Only returns on failure.
+pub(super) fn become_exec(
+    p: &ProcessSpec,
+    id_map: &IdMapMode,
+    confinement: &Confinement,
+) -> (i32, String) {
+    let prep = || -> anyhow::Result<()> {
+        if !p.stdin {
+            let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+            nix::unistd::dup2(null.as_raw_fd(), 0).context("attach /dev/null")?;
+        }
+        std::env::set_current_dir(&p.cwd)
+            .with_context(|| format!("working directory {}", p.cwd))?;
+        confine_and_switch_ids(p, id_map, confinement)?;
+        reset_signals()?;
+        sys::cloexec_from(3).context("close inherited fds")?;
+        Ok(())
+    };
+    if let Err(e) = prep() {
+        return (EXIT_BURROW, format!("{e:#}"));
+    }
+    exec(p)
+}
+
 fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
     let p = &spec.process;
     // Its own session: the caller's terminal signals reach the container

@@ -8,6 +8,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
 use super::channel::{self, Channel, Msg};
+use super::detach::{self, Monitor, Started};
 use super::plan::{self, MountPlan, PlanInput};
 use super::{child, idmap, relay, Exit, LaunchSpec};
 use crate::error::EXIT_BURROW;
@@ -35,6 +36,12 @@ pub(super) fn forwarded_signals() -> SigSet {
 ///
 /// Must be called while this process has a single thread.
 pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
+    launch_noting(spec, &mut |_| {})
+}
+
+/// `launch`, calling `on_started` with the init's pid once the command
+/// runs (so later commands can find it: `exec`, `top`).
+pub fn launch_noting(spec: &LaunchSpec, on_started: &mut dyn FnMut(i32)) -> anyhow::Result<Exit> {
     let plan = plan::build(&PlanInput {
         rootfs: &spec.rootfs,
         mounts: &spec.mounts,
@@ -52,7 +59,7 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
     let mut old = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
         .context("block signals")?;
-    let result = run_stages(spec, &plan, &forwarded);
+    let result = run_stages(spec, &plan, &forwarded, on_started);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     result
 }
@@ -77,17 +84,96 @@ impl Drop for Reap {
     }
 }
 
-fn run_stages(spec: &LaunchSpec, plan: &MountPlan, forwarded: &SigSet) -> anyhow::Result<Exit> {
+fn run_stages(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    forwarded: &SigSet,
+    on_started: &mut dyn FnMut(i32),
+) -> anyhow::Result<Exit> {
+    let (ours, supervisor_pid) = fork_supervisor(spec, plan, None)?;
+    let mut reap = Reap(Some(supervisor_pid));
+    handshake(spec, &ours, supervisor_pid, &mut reap)?;
+    let outcome = relay::run(&ours, supervisor_pid, &spec.process, forwarded, on_started);
+    // The supervisor removes the container (--rm) before it exits.
+    reap.wait();
+    outcome
+}
+
+/// Fork the supervisor; with a monitor it detaches and stays as the
+/// container's monitor. Returns our end of its channel and its pid.
+fn fork_supervisor(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    monitor: Option<&mut dyn Monitor>,
+) -> anyhow::Result<(Channel, Pid)> {
     let (ours, theirs) = channel::pair()?;
     let supervisor_pid = match sys::fork().context("fork the supervisor")? {
         ForkResult::Child => {
             drop(ours);
-            supervisor(spec, plan, theirs)
+            supervisor(spec, plan, theirs, monitor)
         }
         ForkResult::Parent { child } => child,
     };
     drop(theirs);
+    Ok((ours, supervisor_pid))
+}
+
+/// Start the container with its supervisor detached (own session, stdio
+/// on /dev/null, the container's output handed to `monitor`). Returns
+/// once the command runs; the supervisor lives on until it ends.
+///
+/// Must be called while this process has a single thread.
+pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::Result<Started> {
+    let plan = plan::build(&PlanInput {
+        rootfs: &spec.rootfs,
+        mounts: &spec.mounts,
+        read_only: spec.read_only,
+        network: spec.network,
+        etc: &spec.etc,
+        cwd: &spec.process.cwd,
+        sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
+        throwaway: spec.remove_after.is_some(),
+        masked_paths: spec.confinement.masked_paths,
+    })?;
+    let (ours, supervisor_pid) = fork_supervisor(spec, &plan, Some(monitor))?;
     let mut reap = Reap(Some(supervisor_pid));
+    handshake(spec, &ours, supervisor_pid, &mut reap)?;
+    let mut failure = None;
+    loop {
+        match ours.recv()? {
+            Some((Msg::Started { pid }, _)) => {
+                // It lives on: never kill or wait for it from here.
+                reap.0 = None;
+                return Ok(Started {
+                    supervisor: supervisor_pid.as_raw(),
+                    init: pid,
+                });
+            }
+            Some((Msg::ExecFailed { code, message }, _)) => {
+                failure.get_or_insert(crate::error::Coded::new(code, message));
+            }
+            Some((Msg::SetupFailed { message }, _)) => {
+                failure.get_or_insert(crate::error::Coded::new(EXIT_BURROW, message));
+            }
+            Some(_) => {}
+            None => {
+                reap.wait();
+                return Err(match failure {
+                    Some(f) => f.into(),
+                    None => anyhow::anyhow!("the supervisor died before the container started"),
+                });
+            }
+        }
+    }
+}
+
+/// The id-map handshake with a freshly forked supervisor.
+fn handshake(
+    spec: &LaunchSpec,
+    ours: &Channel,
+    supervisor_pid: Pid,
+    reap: &mut Reap,
+) -> anyhow::Result<()> {
     match ours.recv()? {
         Some((Msg::UserNsReady, _)) => {}
         Some((Msg::SetupFailed { message }, _)) => {
@@ -98,18 +184,37 @@ fn run_stages(spec: &LaunchSpec, plan: &MountPlan, forwarded: &SigSet) -> anyhow
     }
     idmap::apply(supervisor_pid, &spec.id_map, &spec.host_user).context("write the id maps")?;
     ours.send(&Msg::MapsWritten)?;
-    let outcome = relay::run(&ours, supervisor_pid, &spec.process, forwarded);
-    // The supervisor removes the container (--rm) before it exits.
-    reap.wait();
-    outcome
+    Ok(())
 }
 
 /// The supervisor: owns the user namespace, forks the container init,
 /// forwards signals to it and reports its exit. Never returns.
-fn supervisor(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+fn supervisor(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    chan: Channel,
+    mut monitor: Option<&mut dyn Monitor>,
+) -> ! {
+    if monitor.is_some() {
+        detach::detach_self();
+    } else {
+        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    }
     let mut deleter = None;
-    let result = supervise(spec, plan, &chan, &mut deleter);
+    let result = match monitor.as_mut() {
+        Some(m) => supervise(spec, plan, &chan, &mut deleter, Some(&mut **m)),
+        None => supervise(spec, plan, &chan, &mut deleter, None),
+    };
+    if let Some(m) = monitor {
+        match &result {
+            Ok(code) => m.exited(*code),
+            // Nobody waits on our stderr: the log is where it can be read.
+            Err(e) => m.output(
+                detach::OutStream::Stderr,
+                format!("burrow: supervisor: {e:#}\n").as_bytes(),
+            ),
+        }
+    }
     // Out of the containers dir before the caller hears the end.
     let trash = spec.remove_after.as_deref().map(to_trash);
     let (msg, code) = match result {
@@ -187,6 +292,7 @@ fn supervise(
     plan: &MountPlan,
     chan: &Channel,
     deleter: &mut Option<std::fs::File>,
+    monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<i32> {
     unshare(CloneFlags::CLONE_NEWUSER)
         .context("create a user namespace (see 'burrow info' for what blocks it)")?;
@@ -201,6 +307,11 @@ fn supervise(
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None).context("block signals")?;
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
     let (mine, theirs) = channel::pair()?;
+    // Detached: the command's stdout and stderr are pipes to us.
+    let pipes = match monitor {
+        Some(_) => Some(detach::OutputPipes::new()?),
+        None => None,
+    };
     // The pty gets the caller's size before the command starts, so that
     // its first look (stty size) is right; later changes go through the
     // relay.
@@ -216,6 +327,9 @@ fn supervise(
             drop(sfd);
             drop(deleter.take());
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
+            if let Some(p) = pipes {
+                p.attach_child();
+            }
             child::container_init(spec, plan, winsize.as_ref(), theirs)
         }
         ForkResult::Parent { child } => child,
@@ -224,18 +338,35 @@ fn supervise(
     // Pass on the pty and any failure until the init's channel closes:
     // that happens when the command has been exec'd (close-on-exec).
     let mut failed = false;
+    let mut pty = None;
     while let Some((msg, fd)) = mine.recv()? {
         failed |= matches!(msg, Msg::ExecFailed { .. } | Msg::SetupFailed { .. });
+        if msg == Msg::Pty && monitor.is_some() {
+            // Detached with a tty: the supervisor reads the pty itself.
+            pty = fd;
+            continue;
+        }
         chan.send_with_fd(&msg, fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd))?;
     }
-    if !failed {
-        chan.send(&Msg::Started { pid: init.as_raw() })?;
+    match (monitor, pipes) {
+        (Some(m), Some(p)) => {
+            if !failed {
+                m.started(init.as_raw());
+                chan.send(&Msg::Started { pid: init.as_raw() })?;
+            }
+            detach::collect(init, &sfd, p.into_readers(pty), m)
+        }
+        _ => {
+            if !failed {
+                chan.send(&Msg::Started { pid: init.as_raw() })?;
+            }
+            wait_forwarding(init, &sfd)
+        }
     }
-    wait_forwarding(init, &sfd)
 }
 
 /// Wait for the init to end, passing on every signal the caller sends.
-fn wait_forwarding(init: Pid, sfd: &SignalFd) -> anyhow::Result<i32> {
+pub(super) fn wait_forwarding(init: Pid, sfd: &SignalFd) -> anyhow::Result<i32> {
     loop {
         match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),

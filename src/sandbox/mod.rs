@@ -30,6 +30,8 @@
 pub mod caps;
 mod channel;
 mod child;
+mod detach;
+mod enter;
 pub mod idmap;
 pub mod landlock;
 mod launch;
@@ -43,7 +45,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use launch::{launch, TRASH_PREFIX};
+pub use detach::{Monitor, OutStream, Started};
+pub use enter::enter;
+pub use launch::{launch, launch_detached, launch_noting, TRASH_PREFIX};
 pub use plan::{MountOp, MountPlan, MountRequest};
 
 use idmap::{HostUser, IdMapMode};

@@ -18,13 +18,13 @@ use super::{Exit, ProcessSpec};
 use crate::error::{Coded, EXIT_BURROW};
 
 /// Puts the caller's terminal back as it was.
-struct RawMode {
+pub(super) struct RawMode {
     fd: OwnedFd,
     saved: Termios,
 }
 
 impl RawMode {
-    fn enter() -> Option<RawMode> {
+    pub(super) fn enter() -> Option<RawMode> {
         let stdin = io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
         let mut raw = saved.clone();
@@ -44,7 +44,7 @@ impl Drop for RawMode {
 }
 
 /// Copy the caller's window size to the pty.
-fn pass_winsize(master: &impl AsRawFd) {
+pub(super) fn pass_winsize(master: &impl AsRawFd) {
     if let Some(ws) = caller_winsize() {
         let _ = crate::sys::set_winsize(master, &ws);
     }
@@ -71,6 +71,7 @@ pub fn run(
     supervisor: Pid,
     process: &ProcessSpec,
     forwarded: &SigSet,
+    on_started: &mut dyn FnMut(i32),
 ) -> anyhow::Result<Exit> {
     let sfd = SignalFd::with_flags(forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .context("signalfd")?;
@@ -173,6 +174,7 @@ pub fn run(
                 failure.get_or_insert(Coded::new(EXIT_BURROW, message));
             }
             Some((Msg::Exited { code }, _)) => break Some(code),
+            Some((Msg::Started { pid }, _)) => on_started(pid),
             Some(_) => {}
         }
     };

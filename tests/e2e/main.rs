@@ -11,6 +11,7 @@ mod images;
 mod images_archive;
 mod images_registry;
 mod info;
+mod live;
 mod run;
 mod run_process;
 mod testbed;

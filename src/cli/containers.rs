@@ -1,0 +1,294 @@
+//! The verbs that act on existing containers: stop, kill, rm, wait,
+//! restart, rename, container inspect and prune.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::container::control::{self, not_found};
+use crate::container::lifecycle;
+use crate::container::record::{self, Record};
+use crate::container::state::State;
+use crate::error::EXIT_BURROW;
+use crate::paths::Paths;
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before SIGKILL
+    #[arg(short, long, default_value_t = 10, value_name = "SECONDS")]
+    pub time: u64,
+    /// The containers (names, ids or unique id prefixes)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The signal to send (name or number)
+    #[arg(short, long, default_value = "KILL", value_name = "SIGNAL")]
+    pub signal: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill and remove a running container
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes too (burrow makes none, so there is nothing more to remove)
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "NEW_NAME")]
+    pub new_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerArgs {
+    #[command(subcommand)]
+    pub command: ContainerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Show containers' records as JSON
+    Inspect(InspectArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+    /// List containers (as `ps`)
+    #[command(alias = "ps")]
+    Ls(super::ps::PsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not ask (burrow never asks; accepted for docker's scripts)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// Run `act` on each named container; docker's convention: print each
+/// name that worked, one line per failure, exit 1 if any failed.
+fn each(
+    paths: &Paths,
+    names: &[String],
+    mut act: impl FnMut(&Record) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
+    let root = paths.root();
+    let mut code = 0;
+    for n in names {
+        let result = record::find(root, n)
+            .map_err(not_found)
+            .and_then(|r| act(&r));
+        match result {
+            Ok(()) => println!("{}", crate::text::escape_control(n)),
+            Err(e) => {
+                eprintln!("burrow: {}", crate::error::one_line(&e));
+                code = code.max(crate::error::exit_code(&e).min(EXIT_BURROW));
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn stop(paths: &Paths, a: &StopArgs) -> anyhow::Result<i32> {
+    each(paths, &a.containers, |r| {
+        control::stop(r, Duration::from_secs(a.time))
+    })
+}
+
+pub fn kill(paths: &Paths, a: &KillArgs) -> anyhow::Result<i32> {
+    let sig = control::parse_signal(&a.signal)?;
+    each(paths, &a.containers, |r| control::signal(r, sig))
+}
+
+pub fn rm(paths: &Paths, a: &RmArgs) -> anyhow::Result<i32> {
+    let root = paths.root().to_path_buf();
+    each(paths, &a.containers, |r| {
+        control::remove(&root, r, a.force).map(|_| ())
+    })
+}
+
+pub fn restart(paths: &Paths, a: &StopArgs) -> anyhow::Result<i32> {
+    let root = paths.root().to_path_buf();
+    each(paths, &a.containers, |r| {
+        control::stop(r, Duration::from_secs(a.time))?;
+        let fresh = record::find(&root, &r.id)?;
+        lifecycle::start_detached(paths, fresh).map(|_| ())
+    })
+}
+
+/// `wait`: block until each container stops, print its exit code.
+pub fn wait(paths: &Paths, a: &WaitArgs) -> anyhow::Result<i32> {
+    let root = paths.root();
+    let mut code = 0;
+    for n in &a.containers {
+        let rec = match record::find(root, n) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("burrow: {e:#}");
+                code = 1;
+                continue;
+            }
+        };
+        if State::of(&rec) == State::Running {
+            control::wait_gone(&rec, None);
+        }
+        let now = record::find(root, &rec.id).unwrap_or(rec);
+        match State::of(&now) {
+            State::Exited { code: Some(c), .. } => println!("{c}"),
+            _ => println!("-1"),
+        }
+    }
+    Ok(code)
+}
+
+pub fn rename(paths: &Paths, a: &RenameArgs) -> anyhow::Result<i32> {
+    let root = paths.root();
+    crate::container::names::validate(&a.new_name).map_err(anyhow::Error::msg)?;
+    let rec = record::find(root, &a.container).map_err(not_found)?;
+    record::rename(root, &rec.id, &a.new_name)?;
+    Ok(0)
+}
+
+pub fn group(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<i32> {
+    match &a.command {
+        ContainerCommand::Inspect(i) => inspect(paths, i),
+        ContainerCommand::Prune(_) => prune(paths),
+        ContainerCommand::Ls(p) => super::ps::run(paths, p),
+    }
+}
+
+fn rfc3339(secs: Option<u64>) -> String {
+    match secs {
+        Some(s) => {
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(s))
+                .to_string()
+        }
+        None => "0001-01-01T00:00:00Z".into(),
+    }
+}
+
+/// Docker's inspect shape for the common fields.
+fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Value {
+    let s = State::of(r);
+    let running = s == State::Running;
+    let exit_code = match s {
+        State::Exited { code, .. } => code.unwrap_or(-1),
+        _ => 0,
+    };
+    let p = &r.config.process;
+    let dir = record::container_dir(root, &r.id);
+    json!({
+        "Id": r.id,
+        "Created": rfc3339(Some(r.created)),
+        "Path": p.args.first().cloned().unwrap_or_default(),
+        "Args": p.args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": s.word(),
+            "Running": running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": false,
+            "Dead": matches!(s, State::Exited { code: None, .. }),
+            "Pid": if running { r.init.map(|i| i.pid).unwrap_or(0) } else { 0 },
+            "ExitCode": exit_code,
+            "Error": if matches!(s, State::Exited { code: None, .. }) {
+                "its supervisor is gone (killed, or the machine restarted)"
+            } else { "" },
+            "StartedAt": rfc3339(r.started_at),
+            "FinishedAt": rfc3339(r.finished_at),
+        },
+        "Image": r.image_id,
+        "LogPath": crate::container::supervisor::log_path(&dir),
+        "Name": format!("/{}", r.name),
+        "Config": {
+            "Hostname": r.config.hostname,
+            "User": format!("{}:{}", p.uid, p.gid),
+            "Tty": p.tty,
+            "OpenStdin": p.stdin,
+            "Env": p.env,
+            "Cmd": p.args,
+            "Image": r.image,
+            "WorkingDir": p.cwd,
+            "Labels": r.extras.labels,
+            "StopSignal": r.extras.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+        },
+        "HostConfig": {
+            "AutoRemove": r.config.auto_remove,
+            "ReadonlyRootfs": r.config.read_only,
+            "NetworkMode": match r.config.network {
+                crate::sandbox::Network::None => "none",
+                crate::sandbox::Network::Host => "host",
+            },
+            "LogConfig": {
+                "Type": "json-file",
+                "Config": {
+                    "max-size": r.extras.log_max_size.map(|s| s.to_string()),
+                    "max-file": r.extras.log_max_file.map(|s| s.to_string()),
+                },
+            },
+        },
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "UpperDir": dir.join("upper"),
+                "WorkDir": dir.join("work"),
+                "LowerDir": r.config.lower_dirs.iter()
+                    .map(|d| d.display().to_string()).collect::<Vec<_>>().join(":"),
+            },
+        },
+    })
+}
+
+fn inspect(paths: &Paths, a: &InspectArgs) -> anyhow::Result<i32> {
+    let root = paths.root();
+    let mut out = Vec::new();
+    let mut missing = None;
+    for n in &a.containers {
+        match record::find(root, n) {
+            Ok(r) => out.push(inspect_json(root, &r)),
+            Err(e) => {
+                eprintln!("burrow: {e:#}");
+                missing = Some(1);
+            }
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(missing.unwrap_or(0))
+}
+
+fn prune(paths: &Paths) -> anyhow::Result<i32> {
+    let root = paths.root();
+    println!("Deleted Containers:");
+    for r in record::all(root) {
+        if State::of(&r) == State::Running {
+            continue;
+        }
+        if control::remove(root, &r, false)? {
+            println!("{}", r.id);
+        }
+    }
+    Ok(0)
+}

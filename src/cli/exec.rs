@@ -1,0 +1,115 @@
+//! `burrow exec`: run a command in a running container.
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::container::control::not_found;
+use crate::container::record;
+use crate::container::spec;
+use crate::container::state::State;
+use crate::error::Coded;
+use crate::paths::Paths;
+use crate::sandbox::idmap::{self, HostUser};
+
+#[derive(Debug, Args)]
+#[command(override_usage = "burrow exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+pub struct ExecArgs {
+    /// Keep stdin attached
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// Run in the background
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// Give the command a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// Set an environment variable (NAME=VALUE, or NAME to pass yours on)
+    #[arg(short, long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+
+    /// User to run as: name or uid, optionally :group or :gid
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// The container, then the command and its arguments
+    #[arg(
+        value_name = "CONTAINER COMMAND [ARG...]",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 2..
+    )]
+    pub container_and_command: Vec<String>,
+}
+
+pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
+    let (name, argv) = a
+        .container_and_command
+        .split_first()
+        .context("a container and a command are needed")?;
+    let root = paths.root();
+    let rec = record::find(root, name).map_err(not_found)?;
+    let init = match (State::of(&rec), rec.init.filter(|i| i.alive())) {
+        (State::Running, Some(init)) => init,
+        (State::Running, None) => {
+            return Err(Coded::new(
+                1,
+                format!(
+                    "container {} is starting (its init is not known yet); try again",
+                    crate::text::escape_control(&rec.name)
+                ),
+            )
+            .into())
+        }
+        _ => {
+            return Err(Coded::new(
+                1,
+                format!(
+                    "container {} is not running",
+                    crate::text::escape_control(&rec.name)
+                ),
+            )
+            .into())
+        }
+    };
+    let mut p = rec.config.process.clone();
+    p.args = argv.to_vec();
+    p.stdin = a.interactive && !a.detach;
+    p.tty = a.tty && !a.detach;
+    if let Some(w) = &a.workdir {
+        if !w.starts_with('/') {
+            anyhow::bail!(
+                "the working directory must be absolute: {}",
+                crate::text::escape_control(w)
+            );
+        }
+        p.cwd = w.clone();
+    }
+    if let Some(u) = &a.user {
+        // The container's own passwd and group, as they are now.
+        let read =
+            |f: &str| std::fs::read_to_string(format!("/proc/{}/root/etc/{f}", init.pid)).ok();
+        let user = spec::exec_user(u, read("passwd").as_deref(), read("group").as_deref())?;
+        p.uid = user.uid;
+        p.gid = user.gid;
+        p.additional_gids = user.additional_gids;
+    }
+    let extra = spec::resolve_from_caller(&a.env, |n| std::env::var(n).ok());
+    for e in extra {
+        let key = e.split('=').next().unwrap_or("").to_string();
+        p.env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        p.env.push(e);
+    }
+    let mode = idmap::choose(&HostUser::current()).mode;
+    // The same confinement `start` gives the container's init.
+    let confinement =
+        crate::sandbox::Confinement::docker_default(Some(root), mode == idmap::IdMapMode::Single)?;
+    crate::sandbox::enter(init.pid, &p, &mode, &confinement, a.detach)
+}

@@ -1,0 +1,363 @@
+//! `burrow ps`: docker's container table, filters and formats. Reads the
+//! records without the store's lock (each is replaced atomically), so a
+//! held lock never blocks it.
+
+use anyhow::bail;
+use clap::Args;
+use serde_json::json;
+
+use crate::container::lifecycle::now;
+use crate::container::record::{self, Record};
+use crate::container::state::{self, State};
+use crate::paths::Paths;
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running ones)
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// Only print container ids
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Show the N last created containers (all states)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<usize>,
+
+    /// Show the latest created container (all states)
+    #[arg(short, long)]
+    pub latest: bool,
+
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// Show the size of each container's writable layer (and with the image: virtual)
+    #[arg(short, long)]
+    pub size: bool,
+
+    /// Filter: id=, name=, status=, ancestor=, label=KEY[=VALUE], exited=CODE
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+
+    /// Format: table (default), json, or a Go template such as '{{.ID}} {{.Names}}'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+/// One row, with docker's field names.
+struct Row {
+    id: String,
+    image: String,
+    command: String,
+    created_at: String,
+    running_for: String,
+    status: String,
+    state: &'static str,
+    names: String,
+    labels: String,
+    size: String,
+}
+
+pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
+    let root = paths.root();
+    let mut recs = record::all(root);
+    recs.sort_by_key(|r| std::cmp::Reverse((r.created, r.created_nanos)));
+    let filters = args
+        .filter
+        .iter()
+        .map(|f| parse_filter(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let limit = if args.latest { Some(1) } else { args.last };
+    let show_all = args.all || limit.is_some();
+    let mut rows: Vec<(Record, State)> = recs
+        .into_iter()
+        .map(|r| {
+            let s = State::of(&r);
+            (r, s)
+        })
+        .filter(|(_, s)| show_all || *s == State::Running || has_status_filter(&filters))
+        .filter(|(r, s)| filters.iter().all(|f| matches(f, r, s)))
+        .collect();
+    if let Some(n) = limit {
+        rows.truncate(n);
+    }
+    let t = now();
+    let rows: Vec<Row> = rows
+        .iter()
+        .map(|(r, s)| {
+            let mut row = row(r, s, t, !args.no_trunc);
+            if args.size {
+                row.size = size_of(root, r);
+            }
+            row
+        })
+        .collect();
+    if args.quiet {
+        for r in &rows {
+            println!("{}", r.id);
+        }
+        return Ok(0);
+    }
+    match args.format.as_deref() {
+        None | Some("table") => print_table(&rows, args.size),
+        Some("json") => {
+            for r in &rows {
+                println!("{}", to_json(r));
+            }
+        }
+        Some(tpl) => {
+            let tpl = tpl.strip_prefix("table ").unwrap_or(tpl);
+            for r in &rows {
+                println!("{}", render(tpl, r)?);
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
+    let mut command = r.config.process.args.join(" ");
+    if trunc && command.chars().count() > 20 {
+        command = command.chars().take(19).collect::<String>() + "…";
+    }
+    let labels = r
+        .extras
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    Row {
+        id: if trunc {
+            r.id[..12].to_string()
+        } else {
+            r.id.clone()
+        },
+        image: crate::text::escape_control(&r.image),
+        command: crate::text::escape_control(&format!("\"{command}\"")),
+        created_at: humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(r.created),
+        )
+        .to_string(),
+        running_for: format!(
+            "{} ago",
+            state::human_duration(now.saturating_sub(r.created))
+        ),
+        status: s.status_line(r, now),
+        state: s.word(),
+        names: r.name.clone(),
+        labels: crate::text::escape_control(&labels),
+        size: String::new(),
+    }
+}
+
+/// Bytes of regular files under `dir` (what we may read of it).
+fn du(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => du(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Docker's SIZE: "12B (virtual 4.2MB)".
+fn size_of(root: &std::path::Path, r: &Record) -> String {
+    let upper = du(&record::container_dir(root, &r.id).join("upper"));
+    let image: u64 = r.config.lower_dirs.iter().map(|d| du(d)).sum();
+    format!(
+        "{} (virtual {})",
+        crate::container::procs::human_bytes(upper, false),
+        crate::container::procs::human_bytes(upper + image, false)
+    )
+}
+
+fn print_table(rows: &[Row], size: bool) {
+    let mut head = vec![
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ];
+    if size {
+        head.push("SIZE");
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut c = vec![
+                r.id.clone(),
+                r.image.clone(),
+                r.command.clone(),
+                r.running_for.clone(),
+                r.status.clone(),
+                String::new(),
+                r.names.clone(),
+            ];
+            if size {
+                c.push(r.size.clone());
+            }
+            c
+        })
+        .collect();
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for c in &cells {
+        for (i, v) in c.iter().enumerate() {
+            widths[i] = widths[i].max(v.chars().count());
+        }
+    }
+    let line = |vals: Vec<&str>| {
+        let mut s = String::new();
+        for (i, v) in vals.iter().enumerate() {
+            if i + 1 == vals.len() {
+                s.push_str(v);
+            } else {
+                let pad = widths[i] - v.chars().count() + 3;
+                s.push_str(v);
+                s.push_str(&" ".repeat(pad));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(head.to_vec());
+    for c in &cells {
+        line(c.iter().map(String::as_str).collect());
+    }
+}
+
+fn to_json(r: &Row) -> serde_json::Value {
+    json!({
+        "Command": r.command,
+        "CreatedAt": r.created_at,
+        "ID": r.id,
+        "Image": r.image,
+        "Labels": r.labels,
+        "Names": r.names,
+        "Size": r.size,
+        "Ports": "",
+        "RunningFor": r.running_for,
+        "State": r.state,
+        "Status": r.status,
+    })
+}
+
+/// The Go-template subset: `{{.Field}}` and `{{json .}}`.
+fn render(tpl: &str, r: &Row) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut rest = tpl;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            bail!("bad --format: unclosed {{{{");
+        };
+        let field = rest[start + 2..start + end].trim();
+        out.push_str(&match field {
+            ".ID" => r.id.clone(),
+            ".Image" => r.image.clone(),
+            ".Command" => r.command.clone(),
+            ".CreatedAt" => r.created_at.clone(),
+            ".RunningFor" => r.running_for.clone(),
+            ".Status" => r.status.clone(),
+            ".State" => r.state.to_string(),
+            ".Names" => r.names.clone(),
+            ".Size" => r.size.clone(),
+            ".Labels" => r.labels.clone(),
+            ".Ports" => String::new(),
+            "json ." => to_json(r).to_string(),
+            other => bail!(
+                "bad --format: unknown field {:?} (known: .ID .Image .Command .CreatedAt \
+                 .RunningFor .Status .State .Names .Labels .Ports .Size, json .)",
+                crate::text::escape_control(other)
+            ),
+        });
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out.replace("\\t", "\t").replace("\\n", "\n"))
+}
+
+enum Filter {
+    Id(String),
+    Name(String),
+    Status(String),
+    Ancestor(String),
+    Label(String, Option<String>),
+    Exited(i32),
+}
+
+fn parse_filter(f: &str) -> anyhow::Result<Filter> {
+    let Some((k, v)) = f.split_once('=') else {
+        bail!("bad filter {:?}: KEY=VALUE", crate::text::escape_control(f));
+    };
+    Ok(match k {
+        "id" => Filter::Id(v.into()),
+        "name" => Filter::Name(v.into()),
+        "status" => {
+            let known = [
+                "created",
+                "running",
+                "exited",
+                "restarting",
+                "removing",
+                "paused",
+                "dead",
+            ];
+            if !known.contains(&v) {
+                bail!("bad status filter {v:?} (one of {})", known.join(", "));
+            }
+            Filter::Status(v.into())
+        }
+        "ancestor" => Filter::Ancestor(v.into()),
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => Filter::Label(lk.into(), Some(lv.into())),
+            None => Filter::Label(v.into(), None),
+        },
+        "exited" => Filter::Exited(
+            v.parse()
+                .map_err(|_| anyhow::anyhow!("bad exited filter {v:?}: a number"))?,
+        ),
+        _ => bail!(
+            "unsupported filter {:?} (id, name, status, ancestor, label, exited)",
+            crate::text::escape_control(k)
+        ),
+    })
+}
+
+/// Docker lists stopped containers when a status filter asks for them.
+fn has_status_filter(filters: &[Filter]) -> bool {
+    filters
+        .iter()
+        .any(|f| matches!(f, Filter::Status(_) | Filter::Exited(_)))
+}
+
+fn matches(f: &Filter, r: &Record, s: &State) -> bool {
+    match f {
+        Filter::Id(v) => r.id.starts_with(v.as_str()),
+        Filter::Name(v) => r.name.contains(v.as_str()),
+        Filter::Status(v) => s.word() == v,
+        Filter::Ancestor(v) => {
+            r.image == *v
+                || r.image_id == *v
+                || r.image_id
+                    .trim_start_matches("sha256:")
+                    .starts_with(v.as_str())
+                || r.image.split(':').next() == Some(v.as_str())
+        }
+        Filter::Label(k, v) => match (r.extras.labels.get(k), v) {
+            (Some(have), Some(want)) => have == want,
+            (Some(_), None) => true,
+            (None, _) => false,
+        },
+        Filter::Exited(c) => matches!(s, State::Exited { code: Some(x), .. } if x == c),
+    }
+}

@@ -1,0 +1,151 @@
+//! The processes of a running container, found from /proc: those in the
+//! pid namespace of its init. For `top` and `stats`.
+
+use std::fs;
+
+/// Pids (ours) of every process in the pid namespace of `init`: those
+/// whose ns link matches (the namespace's owner, we may read the links of
+/// processes of any mapped id; `exec`'d ones are there too), and the
+/// init's descendants (in case a link is unreadable).
+pub fn pids_of(init: i32) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let ns = fs::read_link(format!("/proc/{init}/ns/pid")).ok();
+    let all: Vec<i32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .collect();
+    let parents: Vec<(i32, u64)> = all
+        .iter()
+        .map(|pid| (*pid, status_kib(*pid, "PPid")))
+        .collect();
+    let mut found = vec![init];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i] as u64;
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    if let Some(ns) = ns {
+        found.extend(
+            all.iter()
+                .filter(|pid| fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == ns)),
+        );
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// utime + stime of a process, in clock ticks.
+pub fn cpu_ticks(pid: i32) -> u64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat; the slice starts at field 3.
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    get(11) + get(12)
+}
+
+/// A line of /proc/PID/status, in KiB for the memory fields.
+pub fn status_kib(pid: i32, key: &str) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// MemTotal of the machine, in KiB.
+pub fn status_kib_meminfo() -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Bytes received and sent on the interfaces of the container's network
+/// namespace (its init's /proc/PID/net/dev), loopback included.
+pub fn net_io(init: i32) -> (u64, u64) {
+    let text = fs::read_to_string(format!("/proc/{init}/net/dev")).unwrap_or_default();
+    let mut rx = 0;
+    let mut tx = 0;
+    for line in text.lines().skip(2) {
+        let Some((_, nums)) = line.split_once(':') else {
+            continue;
+        };
+        let n: Vec<u64> = nums
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        rx += n.first().copied().unwrap_or(0);
+        tx += n.get(8).copied().unwrap_or(0);
+    }
+    (rx, tx)
+}
+
+/// Docker's byte sizes: "1.5MiB" for memory, "2.1kB" for I/O.
+pub fn human_bytes(n: u64, binary: bool) -> String {
+    let (base, units): (f64, [&str; 5]) = if binary {
+        (1024.0, ["B", "KiB", "MiB", "GiB", "TiB"])
+    } else {
+        (1000.0, ["B", "kB", "MB", "GB", "TB"])
+    };
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}{}", units[0])
+    } else {
+        format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + units[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_process_is_found() {
+        let me = std::process::id() as i32;
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pids = pids_of(me);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            pids.contains(&me) && pids.contains(&(child.id() as i32)),
+            "{pids:?}"
+        );
+        assert!(status_kib(me, "VmRSS") > 0);
+    }
+
+    #[test]
+    fn sizes_print_as_docker_does() {
+        assert_eq!(human_bytes(512, true), "512B");
+        assert_eq!(human_bytes(1536, true), "1.5KiB");
+        assert_eq!(human_bytes(2_100, false), "2.1kB");
+    }
+}

@@ -1,0 +1,102 @@
+//! A container's state as it truly is now: the record says what the last
+//! writer knew; the monitor's pid and start time say whether that still
+//! holds (a killed supervisor or a reboot leaves "running" records).
+
+use super::record::{Record, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Created,
+    Running,
+    /// `code` is `None` when the monitor died without noting it.
+    Exited {
+        code: Option<i32>,
+        at: Option<u64>,
+    },
+}
+
+impl State {
+    pub fn of(rec: &Record) -> State {
+        match rec.status {
+            Status::Created => State::Created,
+            Status::Exited => State::Exited {
+                code: rec.exit_code,
+                at: rec.finished_at,
+            },
+            Status::Running if rec.monitor.is_some_and(|m| m.alive()) => State::Running,
+            Status::Running => State::Exited {
+                code: None,
+                at: rec.finished_at,
+            },
+        }
+    }
+
+    /// Docker's lower-case word: created, running, exited.
+    pub fn word(&self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running => "running",
+            State::Exited { .. } => "exited",
+        }
+    }
+
+    /// Docker's STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago".
+    pub fn status_line(&self, rec: &Record, now: u64) -> String {
+        match self {
+            State::Created => "Created".into(),
+            State::Running => format!(
+                "Up {}",
+                human_duration(now.saturating_sub(rec.started_at.unwrap_or(rec.created)))
+            ),
+            State::Exited { code: Some(c), at } => match at {
+                Some(t) => format!(
+                    "Exited ({c}) {} ago",
+                    human_duration(now.saturating_sub(*t))
+                ),
+                None => format!("Exited ({c})"),
+            },
+            State::Exited { code: None, .. } => "Exited (unknown: its supervisor is gone)".into(),
+        }
+    }
+}
+
+/// go-units' HumanDuration, which docker prints.
+pub fn human_duration(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    let (m, h) = (secs / 60, secs / 3600);
+    match secs {
+        0 => "Less than a second".into(),
+        s if s < 60 => plural(s, "second"),
+        _ if m == 1 => "About a minute".into(),
+        _ if m < 60 => plural(m, "minute"),
+        _ if h == 1 => "About an hour".into(),
+        _ if h < 48 => plural(h, "hour"),
+        _ if h < 24 * 7 * 2 => plural(h / 24, "day"),
+        _ if h < 24 * 30 * 3 => plural(h / 24 / 7, "week"),
+        _ if h < 24 * 365 * 2 => plural(h / 24 / 30, "month"),
+        _ => plural(h / 24 / 365, "year"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_docker_prints_them() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(59), "59 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(300), "5 minutes");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(5 * 3600), "5 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+}

@@ -1,0 +1,168 @@
+//! The detached supervisor: out of the caller's session, it collects the
+//! container's stdout and stderr (pipes, or the pty with `-t`), forwards
+//! signals to the init and reports the exit to a [`Monitor`] (which keeps
+//! the log and the record; the sandbox knows nothing of either).
+
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use anyhow::Context;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+/// Which of the container's output streams a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutStream {
+    Stdout,
+    Stderr,
+}
+
+/// What the detached supervisor reports, called in the supervisor process.
+pub trait Monitor {
+    /// The command runs; `init` is the container init's pid (ours).
+    fn started(&mut self, init: i32);
+    /// A chunk of output, in the order read.
+    fn output(&mut self, stream: OutStream, data: &[u8]);
+    /// The container ended with this code (128 + signal when killed).
+    fn exited(&mut self, code: i32);
+}
+
+/// A detached container that runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub supervisor: i32,
+    pub init: i32,
+}
+
+/// Leave the caller's session and stdio: no terminal can reach us, and
+/// nothing we print lands on the caller's screen after it returned.
+pub(super) fn detach_self() {
+    let _ = nix::unistd::setsid();
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
+    }
+}
+
+/// The pipes for the command's stdout and stderr.
+pub(super) struct OutputPipes {
+    out: (OwnedFd, OwnedFd),
+    err: (OwnedFd, OwnedFd),
+}
+
+impl OutputPipes {
+    pub(super) fn new() -> anyhow::Result<OutputPipes> {
+        let out = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+        let err = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+        Ok(OutputPipes { out, err })
+    }
+
+    /// In the init: the write ends become fds 1 and 2.
+    pub(super) fn attach_child(self) {
+        let _ = nix::unistd::dup2(self.out.1.as_raw_fd(), 1);
+        let _ = nix::unistd::dup2(self.err.1.as_raw_fd(), 2);
+    }
+
+    /// In the supervisor: the read ends (and the pty master, if any).
+    pub(super) fn into_readers(self, pty: Option<OwnedFd>) -> Vec<(OutStream, std::fs::File)> {
+        let mut v = vec![
+            (OutStream::Stdout, std::fs::File::from(self.out.0)),
+            (OutStream::Stderr, std::fs::File::from(self.err.0)),
+        ];
+        if let Some(m) = pty {
+            v.push((OutStream::Stdout, std::fs::File::from(m)));
+        }
+        v
+    }
+}
+
+/// Copy output to the monitor and forward signals until the init ends;
+/// returns its exit code.
+pub(super) fn collect(
+    init: Pid,
+    sfd: &SignalFd,
+    mut readers: Vec<(OutStream, std::fs::File)>,
+    monitor: &mut dyn Monitor,
+) -> anyhow::Result<i32> {
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut open: Vec<bool> = vec![true; readers.len()];
+    loop {
+        match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(drain_then(code, &mut readers, monitor)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                return Ok(drain_then(128 + sig as i32, &mut readers, monitor))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e).context("wait for the container init"),
+        }
+        // Closed streams are left out: poll reports HUP for them forever.
+        let live: Vec<usize> = (0..readers.len()).filter(|i| open[*i]).collect();
+        let ready: Vec<bool> = {
+            let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            for i in &live {
+                fds.push(PollFd::new(readers[*i].1.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e).context("poll"),
+            }
+            fds.iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect()
+        };
+        if ready[0] {
+            // One signal per round: the signalfd blocks when none is left.
+            if let Ok(Some(info)) = sfd.read_signal() {
+                let sig = Signal::try_from(info.ssi_signo as i32).ok();
+                if let Some(sig) = sig.filter(|s| *s != Signal::SIGCHLD) {
+                    let _ = kill(init, sig);
+                }
+            }
+        }
+        for (k, i) in live.iter().enumerate() {
+            if !ready[k + 1] {
+                continue;
+            }
+            let (stream, f) = &mut readers[*i];
+            match f.read(&mut buf) {
+                Ok(0) => open[*i] = false,
+                Ok(n) => monitor.output(*stream, &buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // EIO from a pty whose slaves are all closed.
+                Err(_) => open[*i] = false,
+            }
+        }
+    }
+}
+
+/// What the command wrote just before it ended, then its code.
+fn drain_then(
+    code: i32,
+    readers: &mut [(OutStream, std::fs::File)],
+    monitor: &mut dyn Monitor,
+) -> i32 {
+    let mut buf = vec![0u8; 32 * 1024];
+    for (stream, f) in readers.iter_mut() {
+        let _ = nix::fcntl::fcntl(
+            f.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
+        );
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            monitor.output(*stream, &buf[..n]);
+        }
+    }
+    code
+}

@@ -1,0 +1,260 @@
+//! `exec`: a new process inside a running container. We join its user
+//! namespace first (its owner may, holding every capability there), then
+//! its mount, uts, ipc, net and pid namespaces, take its root, and fork
+//! the command into its pid namespace. Needs a single-threaded caller:
+//! setns into a user namespace fails in a threaded process.
+//! The process gets the confinement the caller passes (the container's:
+//! capabilities, no_new_privs, seccomp), applied as the init applies it.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+use anyhow::Context;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+use super::idmap::IdMapMode;
+use super::{child, launch, Confinement, ProcessSpec};
+use crate::error::EXIT_BURROW;
+use crate::sys;
+
+/// Namespaces joined, in this order (the user namespace first).
+const NAMESPACES: [(&str, CloneFlags); 6] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+];
+
+/// Run `p` in the container whose init is `init` (a pid of ours) and
+/// return its exit code; with `detach`, return once it was started.
+pub fn enter(
+    init: i32,
+    p: &ProcessSpec,
+    id_map: &IdMapMode,
+    confinement: &Confinement,
+    detach: bool,
+) -> anyhow::Result<i32> {
+    let open = |what: &str| {
+        File::open(format!("/proc/{init}/{what}"))
+            .with_context(|| format!("open /proc/{init}/{what} of the container's init"))
+    };
+    let mut ns = Vec::new();
+    for (name, flag) in NAMESPACES {
+        ns.push((open(&format!("ns/{name}"))?, flag));
+    }
+    let root = open("root")?;
+    // Forwarded while we wait, as for `run`.
+    let forwarded = launch::forwarded_signals();
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
+        .context("block signals")?;
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    let joiner = match sys::fork().context("fork")? {
+        ForkResult::Child => {
+            drop(r);
+            let code = match join(&ns, &root) {
+                Ok(()) => run_in(p, id_map, confinement, detach, w),
+                Err(e) => {
+                    let _ = nix::unistd::write(&w, format!("{e:#}").as_bytes());
+                    EXIT_BURROW
+                }
+            };
+            sys::exit_now(code)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(w);
+    drop(ns);
+    // The joiner (or the command's exec) closes the pipe; a message on it
+    // is a failure to report.
+    let mut msg = String::new();
+    let _ = std::io::Read::read_to_string(&mut File::from(r), &mut msg);
+    if detach {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        return match msg.is_empty() {
+            true => Ok(0),
+            false => Err(crate::error::Coded::new(EXIT_BURROW, msg).into()),
+        };
+    }
+    let status = wait_forwarding(joiner, &forwarded);
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    let code = status?;
+    if !msg.is_empty() {
+        return Err(crate::error::Coded::new(code, msg).into());
+    }
+    Ok(code)
+}
+
+/// In the joiner: every namespace, then the container's root.
+fn join(ns: &[(File, CloneFlags)], root: &File) -> anyhow::Result<()> {
+    for (f, flag) in ns {
+        setns(f, *flag).with_context(|| format!("join the container's namespace ({flag:?})"))?;
+    }
+    nix::unistd::fchdir(root.as_raw_fd()).context("enter the container's root")?;
+    nix::unistd::chroot(".").context("chroot into the container's root")?;
+    Ok(())
+}
+
+/// In the joiner: fork the command into the pid namespace, wait for it.
+fn run_in(
+    p: &ProcessSpec,
+    id_map: &IdMapMode,
+    confinement: &Confinement,
+    detach: bool,
+    report: std::os::fd::OwnedFd,
+) -> i32 {
+    if detach {
+        // Nobody reads its output, and our caller must not wait for it.
+        super::detach::detach_self();
+    }
+    let pty = match p.tty {
+        true => match open_pty() {
+            Ok(pair) => Some(pair),
+            Err(e) => {
+                let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
+                return EXIT_BURROW;
+            }
+        },
+        false => None,
+    };
+    match sys::fork() {
+        Ok(ForkResult::Child) => {
+            if !detach {
+                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            }
+            if let Some((master, slave)) = pty {
+                drop(master);
+                if let Err(e) = attach_tty(&slave) {
+                    let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
+                    sys::exit_now(EXIT_BURROW)
+                }
+            }
+            let (code, message) = child::become_exec(p, id_map, confinement);
+            let _ = nix::unistd::write(&report, message.as_bytes());
+            sys::exit_now(code)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(report);
+            if let Some((master, slave)) = pty {
+                drop(slave);
+                relay_tty(master, p.stdin);
+            }
+            // Detached, we stay as its parent (our caller does not wait
+            // for us): an orphan would go to the host's reaper, not the
+            // container's init. Signals forwarded to us go on to it.
+            wait_forwarding(child, &launch::forwarded_signals()).unwrap_or(EXIT_BURROW)
+        }
+        Err(e) => {
+            let _ = nix::unistd::write(&report, format!("fork: {e}").as_bytes());
+            EXIT_BURROW
+        }
+    }
+}
+
+/// Wait for `pid`, passing on the blocked `forwarded` signals.
+fn wait_forwarding(pid: Pid, forwarded: &SigSet) -> anyhow::Result<i32> {
+    let mut with_chld = *forwarded;
+    with_chld.add(Signal::SIGCHLD);
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&with_chld), None).context("block signals")?;
+    loop {
+        match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => {}
+            Err(e) => return Err(e).context("wait for the exec'd process"),
+        }
+        match with_chld.wait() {
+            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => {
+                let _ = kill(pid, sig);
+            }
+        }
+    }
+}
+
+/// A pty of the container's devpts (we are in its mount namespace).
+fn open_pty() -> anyhow::Result<(File, std::os::fd::OwnedFd)> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .context("open /dev/ptmx")?;
+    nix::pty::grantpt(&master).context("grantpt")?;
+    nix::pty::unlockpt(&master).context("unlockpt")?;
+    let name = nix::pty::ptsname_r(&master).context("ptsname")?;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(&name)
+        .with_context(|| format!("open {name}"))?;
+    let master = File::from(sys::own_fd(std::os::fd::IntoRawFd::into_raw_fd(master)));
+    super::relay::pass_winsize(&master);
+    Ok((master, slave.into()))
+}
+
+/// In the command: its own session with the pty as terminal and stdio.
+fn attach_tty(slave: &std::os::fd::OwnedFd) -> anyhow::Result<()> {
+    nix::unistd::setsid().context("setsid")?;
+    sys::set_controlling_tty(slave).context("set the controlling tty")?;
+    for fd in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), fd).context("attach the tty")?;
+    }
+    Ok(())
+}
+
+/// Copy our stdin to the pty (with -i, our terminal raw) and the pty to
+/// our stdout until the command's side closes.
+fn relay_tty(mut master: File, stdin: bool) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    let _raw = if stdin {
+        super::relay::RawMode::enter()
+    } else {
+        None
+    };
+    let mut stdin_open = stdin;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let input = std::io::stdin();
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(input.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (out_ready, in_ready) = (ready(0), ready(1));
+        drop(fds);
+        if out_ready {
+            match master.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+            }
+        }
+        if in_ready {
+            match std::io::stdin().lock().read(&mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    let _ = master.write_all(&buf[..n]);
+                }
+            }
+        }
+    }
+}
