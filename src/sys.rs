@@ -531,26 +531,7 @@ pub fn chown_noop_program() -> Vec<libc::sock_filter> {
 /// chown family succeed as no-ops. Needs CAP_SYS_ADMIN in the user
 /// namespace (or no_new_privs), so call it before dropping root.
 pub fn install_chown_noop_filter() -> Result<(), Errno> {
-    let mut filter = chown_noop_program();
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_mut_ptr(),
-    };
-    // SAFETY: prog points to a valid program that lives across the call;
-    // the kernel copies and verifies it.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if ret < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
+    seccomp_set_filter(&chown_noop_program(), false)
 }
 
 /// Take ownership of an fd the kernel just handed us (SCM_RIGHTS).
