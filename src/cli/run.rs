@@ -12,6 +12,7 @@ use crate::container::lifecycle::{self, NewContainer};
 use crate::container::record::{self, RunConfig};
 use crate::container::{mounts, spec};
 use crate::paths::Paths;
+use crate::sandbox::confine::{Confinement, SecurityOpts};
 use crate::sandbox::{self, Network, ProcessSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,6 +86,24 @@ pub struct ContainerArgs {
     #[arg(long, value_enum, default_value_t = NetworkArg::None, value_name = "MODE")]
     pub network: NetworkArg,
 
+    /// Give every capability inside the user namespace, with no seccomp
+    /// filter and no masked paths (never host root)
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Add a capability (NAME or CAP_NAME, ALL for every one)
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
+    pub cap_add: Vec<String>,
+
+    /// Drop a capability (NAME or CAP_NAME, ALL for every one)
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
+    pub cap_drop: Vec<String>,
+
+    /// Security option: no-new-privileges[=false], seccomp=FILE|unconfined,
+    /// landlock=NAME|FILE
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+
     /// The image, then the command and its arguments
     #[arg(
         value_name = "IMAGE [COMMAND] [ARG...]",
@@ -139,6 +158,15 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
     }
     user_env.extend(a.env.iter().cloned());
     let user_env = spec::resolve_from_caller(&user_env, |n| std::env::var(n).ok());
+    let security =
+        SecurityOpts::from_flags(a.privileged, &a.cap_add, &a.cap_drop, &a.security_opt)?;
+    // Profiles are checked (and the seccomp program cached) now: a bad
+    // one fails before anything is made.
+    let single = matches!(
+        crate::sandbox::idmap::choose(&crate::sandbox::idmap::HostUser::current()).mode,
+        crate::sandbox::idmap::IdMapMode::Single
+    );
+    Confinement::resolve(&security, single, paths.ensure_root().ok())?;
     if let Some(name) = &a.name {
         crate::container::names::validate(name).map_err(anyhow::Error::msg)?;
     }
@@ -180,6 +208,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         network,
         auto_remove: a.rm,
         init,
+        security,
     };
     lifecycle::create(
         paths,

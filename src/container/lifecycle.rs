@@ -10,6 +10,7 @@ use anyhow::Context;
 use super::names;
 use super::record::{self, Record, RunConfig, Status};
 use crate::paths::Paths;
+use crate::sandbox::confine::Confinement;
 use crate::sandbox::idmap::{self, HostUser, IdMapChoice, IdMapMode};
 use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, Rootfs};
 
@@ -151,6 +152,20 @@ pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Resu
     let user = HostUser::current();
     let choice = idmap::choose(&user);
     note_id_map_once(&root, &choice);
+    // Compiled (or read from the cache) here, before any fork.
+    let single = matches!(choice.mode, IdMapMode::Single);
+    let confine = match Confinement::resolve(&rec.config.security, single, Some(&root)) {
+        Ok(c) => c,
+        Err(e) => {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(e);
+        }
+    };
+    if let Some(w) = confine.landlock_warning() {
+        eprintln!("burrow: {w}");
+    }
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
     let spec = LaunchSpec {
@@ -170,6 +185,7 @@ pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Resu
         host_user: user,
         init: rec.config.init,
         remove_after: rec.config.auto_remove.then(|| dir.clone()),
+        confine,
     };
     if !rec.config.auto_remove {
         rec.status = Status::Running;

@@ -39,13 +39,13 @@ pub fn container_init(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
     };
     if !spec.init {
         // The command is pid 1 itself.
-        let (code, message) = become_command(&spec.process, &spec.id_map, tty);
+        let (code, message) = become_command(spec, tty);
         let _ = chan.send(&Msg::ExecFailed { code, message });
         sys::exit_now(code)
     }
     match sys::fork() {
         Ok(nix::unistd::ForkResult::Child) => {
-            let (code, message) = become_command(&spec.process, &spec.id_map, tty);
+            let (code, message) = become_command(spec, tty);
             let _ = chan.send(&Msg::ExecFailed { code, message });
             sys::exit_now(code)
         }
@@ -54,6 +54,9 @@ pub fn container_init(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
             // channel closes: ours now, the command's at exec.
             drop(chan);
             drop(tty);
+            // Not dumpable: the command cannot open /proc/1/exe (the host's
+            // burrow binary), /proc/1/fd or ptrace this unconfined init.
+            let _ = nix::sys::prctl::set_dumpable(false);
             sys::exit_now(tiny_init(child))
         }
         Err(e) => {
@@ -103,14 +106,15 @@ fn setup(spec: &LaunchSpec, plan: &MountPlan, chan: &Channel) -> anyhow::Result<
 
 /// Become the command: session, stdio, working dir, ids, then exec. Only
 /// returns on failure, with the exit code and message to report.
-fn become_command(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> (i32, String) {
-    if let Err(e) = prepare(p, id_map, tty) {
+fn become_command(spec: &LaunchSpec, tty: Option<OwnedFd>) -> (i32, String) {
+    if let Err(e) = prepare(spec, tty) {
         return (EXIT_BURROW, format!("{e:#}"));
     }
-    exec(p)
+    exec(&spec.process)
 }
 
-fn prepare(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> anyhow::Result<()> {
+fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
+    let p = &spec.process;
     // Its own session: the caller's terminal signals reach the container
     // only through burrow's forwarding.
     nix::unistd::setsid().context("setsid")?;
@@ -129,18 +133,32 @@ fn prepare(p: &ProcessSpec, id_map: &IdMapMode, tty: Option<OwnedFd>) -> anyhow:
     }
     drop(tty);
     std::env::set_current_dir(&p.cwd).with_context(|| format!("working directory {}", p.cwd))?;
-    switch_ids(p, id_map)?;
+    // Keep the permitted caps across the switch away from uid 0: the
+    // confinement sets them exactly afterwards.
+    nix::sys::prctl::set_keepcaps(true).context("keep capabilities")?;
+    switch_ids(p, &spec.id_map)?;
     // Rust ignores SIGPIPE and our stages block signals; exec keeps both.
     reset_signals()?;
     sys::cloexec_from(3).context("close inherited fds")?;
-    Ok(())
+    // Last, as a custom seccomp profile may refuse calls made above.
+    let vars = super::landlock::Vars {
+        home: p
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("HOME="))
+            .unwrap_or("/")
+            .into(),
+        cwd: p.cwd.clone().into(),
+        tmpdir: "/tmp".into(),
+    };
+    super::confine::apply(&spec.confine, &vars)
 }
 
 fn switch_ids(p: &ProcessSpec, id_map: &IdMapMode) -> anyhow::Result<()> {
     match id_map {
         IdMapMode::Single => {
-            // Only root is mapped; chown to other ids must not fail.
-            sys::install_chown_noop_filter().context("install the chown filter")?;
+            // Only root is mapped; chown to other ids is faked by the
+            // seccomp filter (confine::apply).
             if p.uid != 0 || p.gid != 0 {
                 bail!(
                     "user {}:{} is not mapped: without a subordinate id range only root (0:0) \

@@ -44,6 +44,7 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
         cwd: &spec.process.cwd,
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
         throwaway: spec.remove_after.is_some(),
+        masks: spec.confine.masks,
     })?;
     tracing::debug!("mount plan: {:#?}", plan.ops);
     // Blocked here, read from a signalfd in the relay loop.

@@ -30,6 +30,7 @@
 pub mod caps;
 mod channel;
 mod child;
+pub mod confine;
 pub mod idmap;
 pub mod landlock;
 mod launch;
@@ -117,6 +118,9 @@ pub struct LaunchSpec {
     /// It is renamed to `.trash-<name>` at once and deleted in the
     /// background.
     pub remove_after: Option<PathBuf>,
+    /// Capabilities, no_new_privs, seccomp, Landlock and masked paths,
+    /// resolved by the caller (`confine::Confinement::resolve`).
+    pub confine: confine::Confinement,
 }
 
 /// How a launched container ended.

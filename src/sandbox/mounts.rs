@@ -65,6 +65,8 @@ fn describe(op: &MountOp) -> String {
             format!("bind mount {} on {target}", source.display())
         }
         MountOp::EnsureDir { path } => format!("create working dir {path}"),
+        MountOp::Mask { path } => format!("mask {path}"),
+        MountOp::ReadOnlyPath { path } => format!("make {path} read-only"),
         MountOp::ReadOnlyRoot => "make the root read-only".into(),
     }
 }
@@ -166,7 +168,42 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        MountOp::Mask { path } => mask(&at(path)?),
+        MountOp::ReadOnlyPath { path } => {
+            let p = at(path)?;
+            if fs::symlink_metadata(&p).is_err() {
+                return Ok(()); // not on this kernel
+            }
+            bind(&p, &p, true)
+        }
         MountOp::ReadOnlyRoot => Ok(()),
+    }
+}
+
+/// Hide `p` (a host path under the new root's /proc or /sys).
+fn mask(p: &Path) -> anyhow::Result<()> {
+    match super::masks::mask_kind(p) {
+        super::masks::Mask::Absent => Ok(()),
+        super::masks::Mask::DevNull => {
+            mount(
+                Some("/dev/null"),
+                p,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+            Ok(())
+        }
+        super::masks::Mask::EmptyDir => {
+            mount(
+                Some("tmpfs"),
+                p,
+                Some("tmpfs"),
+                NOSUID_NODEV_NOEXEC | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )?;
+            Ok(())
+        }
     }
 }
 

@@ -90,6 +90,15 @@ pub enum MountOp {
     EnsureDir {
         path: String,
     },
+    /// Hide a /proc or /sys path (`masks::MASKED`): an empty read-only
+    /// tmpfs over a directory, /dev/null over a file.
+    Mask {
+        path: String,
+    },
+    /// Bind a /proc path over itself read-only (`masks::READ_ONLY`).
+    ReadOnlyPath {
+        path: String,
+    },
     /// Remount the root read-only, after everything else.
     ReadOnlyRoot,
 }
@@ -121,6 +130,9 @@ pub struct PlanInput<'a> {
     pub sub_ids: bool,
     /// The container is removed when it exits (`--rm`).
     pub throwaway: bool,
+    /// Docker's masked and read-only /proc and /sys paths (not with
+    /// `--privileged`).
+    pub masks: bool,
 }
 
 /// Devices every container gets, bound from the host.
@@ -196,6 +208,18 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
     ops.push(MountOp::Sys {
         target: "/sys".into(),
     });
+    if input.masks {
+        ops.extend(
+            super::masks::MASKED
+                .iter()
+                .map(|p| MountOp::Mask { path: (*p).into() }),
+        );
+        ops.extend(
+            super::masks::READ_ONLY
+                .iter()
+                .map(|p| MountOp::ReadOnlyPath { path: (*p).into() }),
+        );
+    }
     for (file, target) in [
         (&input.etc.hosts, "/etc/hosts"),
         (&input.etc.hostname, "/etc/hostname"),
@@ -318,6 +342,7 @@ mod tests {
             cwd: "/work",
             sub_ids: true,
             throwaway: false,
+            masks: true,
         }
     }
 
@@ -444,6 +469,33 @@ mod tests {
                 want
             );
         }
+    }
+
+    #[test]
+    fn masks_follow_proc_and_sys_and_privileged_has_none() {
+        let (rootfs, etc) = fixtures();
+        let plan = build(&input(&rootfs, &etc, &[], false)).unwrap();
+        let pos = |op: &MountOp| plan.ops.iter().position(|o| o == op);
+        let kcore = pos(&MountOp::Mask {
+            path: "/proc/kcore".into(),
+        })
+        .unwrap();
+        let sys = pos(&MountOp::Sys {
+            target: "/sys".into(),
+        })
+        .unwrap();
+        assert!(sys < kcore);
+        assert!(pos(&MountOp::ReadOnlyPath {
+            path: "/proc/sys".into()
+        })
+        .is_some());
+        let mut i = input(&rootfs, &etc, &[], false);
+        i.masks = false;
+        let plan = build(&i).unwrap();
+        assert!(!plan
+            .ops
+            .iter()
+            .any(|o| matches!(o, MountOp::Mask { .. } | MountOp::ReadOnlyPath { .. })));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod confine;
 mod docs;
 mod info;
 mod run;

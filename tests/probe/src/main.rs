@@ -95,7 +95,11 @@ fn attempt(name: &str) -> String {
     // beyond the local buffers passed with their true lengths.
     unsafe {
         match name {
-            "mount" => check(libc::mount(c("none").as_ptr(), c("/mnt").as_ptr(), c("tmpfs").as_ptr(), 0, std::ptr::null()) as i64),
+            "mount" => check(libc::mount(c("none").as_ptr(), c("/tmp").as_ptr(), c("tmpfs").as_ptr(), 0, std::ptr::null()) as i64),
+            "umount-keys" => check(libc::umount2(c("/proc/keys").as_ptr(), libc::MNT_DETACH) as i64),
+            "umount-proc-sys" => check(libc::umount2(c("/proc/sys").as_ptr(), libc::MNT_DETACH) as i64),
+            "read-keys" => read_some("/proc/keys"),
+            "read-timer-list" => read_some("/proc/timer_list"),
             "umount-kcore" => check(libc::umount2(c("/proc/kcore").as_ptr(), libc::MNT_DETACH) as i64),
             "unshare-user" => check(libc::unshare(libc::CLONE_NEWUSER) as i64),
             "unshare-mount" => check(libc::unshare(libc::CLONE_NEWNS) as i64),
@@ -189,6 +193,16 @@ fn attempt(name: &str) -> String {
             }
             other => format!("unknown-attempt:{other}"),
         }
+    }
+}
+
+/// `ok` when `path` has bytes to read, `empty` when it reads as empty
+/// (masked by /dev/null), else the errno's name.
+fn read_some(path: &str) -> String {
+    match std::fs::read(path) {
+        Ok(b) if b.is_empty() => "empty".into(),
+        Ok(_) => "ok".into(),
+        Err(e) => errno_name(e.raw_os_error().unwrap_or(0)),
     }
 }
 
