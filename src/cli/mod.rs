@@ -11,6 +11,7 @@ mod images;
 mod info;
 mod pull;
 mod run;
+mod sandbox;
 mod start;
 mod version;
 
@@ -63,6 +64,8 @@ pub enum Command {
     Create(create::CreateArgs),
     /// Start a created container (attached, with -a)
     Start(start::StartArgs),
+    /// Run a host program confined: host read-only, no network, no secrets
+    Sandbox(sandbox::SandboxArgs),
     /// Show what this machine lets an unprivileged user do, and what to fix
     Info(info::InfoArgs),
     /// Show burrow's version and build
@@ -145,6 +148,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(&paths, &args),
         Command::Create(args) => create::run(&paths, &args),
         Command::Start(args) => start::run(&paths, &args),
+        Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),

@@ -186,6 +186,8 @@ pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Resu
         init: rec.config.init,
         remove_after: rec.config.auto_remove.then(|| dir.clone()),
         confine,
+        plan: None,
+        identity_map: false,
     };
     if !rec.config.auto_remove {
         rec.status = Status::Running;

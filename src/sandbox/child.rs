@@ -136,7 +136,9 @@ fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
     // Keep the permitted caps across the switch away from uid 0: the
     // confinement sets them exactly afterwards.
     nix::sys::prctl::set_keepcaps(true).context("keep capabilities")?;
-    switch_ids(p, &spec.id_map)?;
+    if !spec.identity_map {
+        switch_ids(p, &spec.id_map)?;
+    }
     // Rust ignores SIGPIPE and our stages block signals; exec keeps both.
     reset_signals()?;
     sys::cloexec_from(3).context("close inherited fds")?;

@@ -35,7 +35,27 @@ pub(super) fn forwarded_signals() -> SigSet {
 ///
 /// Must be called while this process has a single thread.
 pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
-    let plan = plan::build(&PlanInput {
+    let built;
+    let plan = match &spec.plan {
+        Some(p) => p,
+        None => {
+            built = plan_for(spec)?;
+            &built
+        }
+    };
+    tracing::debug!("mount plan: {:#?}", plan.ops);
+    // Blocked here, read from a signalfd in the relay loop.
+    let forwarded = forwarded_signals();
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
+        .context("block signals")?;
+    let result = run_stages(spec, plan, &forwarded);
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    result
+}
+
+fn plan_for(spec: &LaunchSpec) -> anyhow::Result<MountPlan> {
+    Ok(plan::build(&PlanInput {
         rootfs: &spec.rootfs,
         mounts: &spec.mounts,
         read_only: spec.read_only,
@@ -45,16 +65,7 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
         throwaway: spec.remove_after.is_some(),
         masks: spec.confine.masks,
-    })?;
-    tracing::debug!("mount plan: {:#?}", plan.ops);
-    // Blocked here, read from a signalfd in the relay loop.
-    let forwarded = forwarded_signals();
-    let mut old = SigSet::empty();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
-        .context("block signals")?;
-    let result = run_stages(spec, &plan, &forwarded);
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    result
+    })?)
 }
 
 /// Kills and reaps the supervisor if the caller gives up early.
@@ -96,7 +107,12 @@ fn run_stages(spec: &LaunchSpec, plan: &MountPlan, forwarded: &SigSet) -> anyhow
         }
         other => bail!("the supervisor stopped early ({other:?})"),
     }
-    idmap::apply(supervisor_pid, &spec.id_map, &spec.host_user).context("write the id maps")?;
+    if spec.identity_map {
+        idmap::apply_identity(supervisor_pid, &spec.host_user)
+    } else {
+        idmap::apply(supervisor_pid, &spec.id_map, &spec.host_user)
+    }
+    .context("write the id maps")?;
     ours.send(&Msg::MapsWritten)?;
     let outcome = relay::run(&ours, supervisor_pid, &spec.process, forwarded);
     // The supervisor removes the container (--rm) before it exits.

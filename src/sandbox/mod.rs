@@ -31,6 +31,7 @@ pub mod caps;
 mod channel;
 mod child;
 pub mod confine;
+pub mod hostplan;
 pub mod idmap;
 pub mod landlock;
 mod launch;
@@ -121,6 +122,12 @@ pub struct LaunchSpec {
     /// Capabilities, no_new_privs, seccomp, Landlock and masked paths,
     /// resolved by the caller (`confine::Confinement::resolve`).
     pub confine: confine::Confinement,
+    /// A plan made by the caller (`burrow sandbox`); None: the plan is
+    /// built from `rootfs`, `mounts` and `etc`.
+    pub plan: Option<MountPlan>,
+    /// Map the user to itself alone, not to root (`burrow sandbox`: the
+    /// command keeps its own uid); `id_map` is then not used.
+    pub identity_map: bool,
 }
 
 /// How a launched container ended.

@@ -66,6 +66,7 @@ fn describe(op: &MountOp) -> String {
         }
         MountOp::EnsureDir { path } => format!("create working dir {path}"),
         MountOp::Mask { path } => format!("mask {path}"),
+        MountOp::HostRoot => "bind the host's / read-only".into(),
         MountOp::ReadOnlyPath { path } => format!("make {path} read-only"),
         MountOp::ReadOnlyRoot => "make the root read-only".into(),
     }
@@ -169,6 +170,18 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             Ok(())
         }
         MountOp::Mask { path } => mask(&at(path)?),
+        MountOp::HostRoot => {
+            fs::create_dir_all(ctx.merged).context("create the mount point")?;
+            mount(
+                Some("/"),
+                ctx.merged,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )?;
+            crate::sys::make_readonly_recursive(ctx.merged)
+                .context("make the host's / read-only (mount_setattr, Linux >= 5.12)")
+        }
         MountOp::ReadOnlyPath { path } => {
             let p = at(path)?;
             if fs::symlink_metadata(&p).is_err() {

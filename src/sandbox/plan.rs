@@ -99,6 +99,9 @@ pub enum MountOp {
     ReadOnlyPath {
         path: String,
     },
+    /// The host's `/` bound (recursively) read-only as the new root:
+    /// `burrow sandbox`, in place of the overlay.
+    HostRoot,
     /// Remount the root read-only, after everything else.
     ReadOnlyRoot,
 }
@@ -153,19 +156,10 @@ pub fn check_target(target: &str) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Compute the mount plan, Docker's order: rootfs, /proc, /dev and its
-/// nodes, /sys, the /etc files, then the user's mounts (parents before
-/// children), the working dir, and read-only last.
-pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
-    let mut ops = vec![MountOp::Overlay {
-        lower: input.rootfs.lower_dirs.clone(),
-        upper: input.rootfs.upper.clone(),
-        work: input.rootfs.work.clone(),
-        volatile: input.throwaway,
-    }];
-    ops.push(MountOp::Proc {
-        target: "/proc".into(),
-    });
+/// A minimal /dev: a tmpfs with the usual nodes bound from the host, a
+/// private devpts, /dev/shm, mqueue and the standard links.
+pub fn dev_ops(sub_ids: bool) -> Vec<MountOp> {
+    let mut ops = Vec::new();
     ops.push(MountOp::Tmpfs {
         target: "/dev".into(),
         options: "mode=755,size=65536k".into(),
@@ -178,7 +172,7 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
     );
     ops.push(MountOp::Devpts {
         target: "/dev/pts".into(),
-        tty_gid: input.sub_ids,
+        tty_gid: sub_ids,
     });
     ops.push(MountOp::Symlink {
         link: "/dev/ptmx".into(),
@@ -204,6 +198,23 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
             to: to.into(),
         });
     }
+    ops
+}
+
+/// Compute the mount plan, Docker's order: rootfs, /proc, /dev and its
+/// nodes, /sys, the /etc files, then the user's mounts (parents before
+/// children), the working dir, and read-only last.
+pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
+    let mut ops = vec![MountOp::Overlay {
+        lower: input.rootfs.lower_dirs.clone(),
+        upper: input.rootfs.upper.clone(),
+        work: input.rootfs.work.clone(),
+        volatile: input.throwaway,
+    }];
+    ops.push(MountOp::Proc {
+        target: "/proc".into(),
+    });
+    ops.extend(dev_ops(input.sub_ids));
     let _ = input.network; // sysfs vs bind is decided when applied
     ops.push(MountOp::Sys {
         target: "/sys".into(),

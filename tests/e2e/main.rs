@@ -10,4 +10,5 @@ mod docs;
 mod info;
 mod run;
 mod run_process;
+mod sandbox;
 mod testbed;

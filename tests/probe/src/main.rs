@@ -27,6 +27,7 @@ fn errno_name(e: i32) -> String {
         libc::ENETUNREACH => "ENETUNREACH",
         libc::EXDEV => "EXDEV",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ECONNREFUSED => "ECONNREFUSED",
         _ => return format!("errno{e}"),
     };
     name.to_string()
@@ -157,13 +158,15 @@ fn attempt(name: &str) -> String {
                 check(fd as i64)
             }
             "connect-loopback" => {
+                // PROBE_PORT: a port someone listens on (1: nobody).
+                let port: u16 = std::env::var("PROBE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(1);
                 let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
                 if fd < 0 {
                     return errno_name(last_errno());
                 }
                 let addr = libc::sockaddr_in {
                     sin_family: libc::AF_INET as u16,
-                    sin_port: 1u16.to_be(),
+                    sin_port: port.to_be(),
                     sin_addr: libc::in_addr { s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be() },
                     sin_zero: [0; 8],
                 };
