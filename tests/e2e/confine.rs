@@ -400,3 +400,57 @@ fn tiocsti_on_the_terminal_is_refused() {
         assert!(!text.contains("tiocsti EPERM"), "{user:?}: {text}");
     }
 }
+
+#[test]
+fn landlock_profiles_apply_in_containers() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let pm = probe_mount();
+    // The built-in `container` profile: Landlock forbids mounts even with
+    // CAP_SYS_ADMIN, which the same flags allow without it.
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "-v", &pm, "--cap-add", "SYS_ADMIN"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&img, "/probe", "try", "mount"]);
+        env.burrow(&args)
+    };
+    let out = run(&[]);
+    assert_eq!(out.stdout, "mount ok\n", "{}", out.describe());
+    let out = run(&["--security-opt", "landlock=container"]);
+    assert_eq!(out.stdout, "mount EPERM\n", "{}", out.describe());
+    // What the kernel cannot enforce is one warning line.
+    assert!(out.stderr.lines().count() <= 1, "{}", out.describe());
+    if !out.stderr.is_empty() {
+        assert!(
+            out.stderr.starts_with("burrow: warning: Landlock"),
+            "{}",
+            out.describe()
+        );
+    }
+    // A profile file: read and execute only.
+    let ro = env.write(
+        "ro.json",
+        br#"{"paths":[{"path":"/","access":["read","execute"]}]}"#,
+    );
+    let opt = format!("landlock={}", ro.display());
+    let script = "echo x > /tmp/x && echo WROTE";
+    let out = env.burrow(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        &img,
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(!out.stdout.contains("WROTE"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("Permission denied"),
+        "{}",
+        out.describe()
+    );
+    let out = env.burrow(&["run", "--rm", &img, "sh", "-c", script]);
+    assert_eq!(out.stdout, "WROTE\n", "{}", out.describe());
+}

@@ -184,3 +184,49 @@ fn seccomp_holds_in_the_sandbox() {
         assert_eq!(out.stdout, "keyctl ok\n", "{}", out.describe());
     });
 }
+
+#[test]
+fn profiles_and_the_terminal() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    // A profile file that grants no write: Landlock refuses what the
+    // mounts allow.
+    let ro = env.write(
+        "ro.json",
+        br#"{"paths":[{"path":"/","access":["read","execute"]}]}"#,
+    );
+    let script = "echo x > here && echo WROTE";
+    let rp = ro.display().to_string();
+    let out = sandbox(
+        &env,
+        env.dir(),
+        &["--profile", &rp, "--", "sh", "-c", script],
+        &[],
+    );
+    assert!(!out.stdout.contains("WROTE"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("Permission denied"),
+        "{}",
+        out.describe()
+    );
+    let out = sandbox(&env, env.dir(), &["--", "sh", "-c", script], &[]);
+    assert_eq!(out.stdout, "WROTE\n", "{}", out.describe());
+    let out = sandbox(&env, env.dir(), &["--profile", "nope", "--", "true"], &[]);
+    out.fails(125);
+    // A terminal passes through (script(1) gives burrow one).
+    let cmd = format!(
+        "{} --root {} sandbox -- sh -c 'test -t 0 && test -t 1 && echo IS-TTY; exit 4'",
+        burrow_bin().display(),
+        env.root().display()
+    );
+    let out = env
+        .command("script", &[])
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("IS-TTY"), "{text}");
+    assert_eq!(out.status.code(), Some(4), "{text}");
+}
