@@ -13,19 +13,26 @@
 //! a tiny init that reaps zombies and forwards signals). Stages talk in
 //! typed messages over SOCK_SEQPACKET pairs (`channel`).
 //!
-//! Confinement, in the order the container init applies it:
+//! Confinement (`confine`), resolved by the caller before fork
+//! (`Confinement::resolve`: caps, the seccomp program from the cache,
+//! the Landlock profile) and applied in the container init in this order:
 //! 1. `masks`: MASKED and READ_ONLY paths go into the mount plan (skipped
 //!    with `--privileged`).
-//! 2. `caps::apply(&CapSet)` once the mounts are done (they need
+//! 2. The ids are switched with keep-caps on, then `confine::apply`
+//!    calls `caps::apply(&CapSet)` (the mounts before it need
 //!    CAP_SYS_ADMIN in the namespace).
 //! 3. no_new_privs (unless `no-new-privileges=false`), then
-//!    `landlock::apply(&plan, nnp)`, which reports what the kernel could
-//!    not enforce.
-//! 4. `seccomp::install(&prog, spec_allow)` last, right before execve; the
-//!    program comes from `seccomp::program(..)` in the parent, before fork,
-//!    so compiling (or the cache lookup) is not on the child's path.
-//!    Without no_new_privs, install before step 2 instead (the kernel then
-//!    needs CAP_SYS_ADMIN, which step 2 may drop).
+//!    `landlock::apply(&plan, nnp)`; the caller warns (one line) about what
+//!    the kernel's ABI cannot enforce.
+//! 4. `seccomp::install(&prog, spec_allow)` last, right before execve.
+//!    Without no_new_privs, Landlock and seccomp go before step 2 instead
+//!    (the kernel then needs CAP_SYS_ADMIN, which step 2 may drop).
+//!
+//! The tiny init that stays pid 1 is made non-dumpable, so the command
+//! cannot reach it (/proc/1/exe is the host's burrow binary).
+//!
+//! `burrow sandbox` uses the same stages with a plan of its own
+//! (`hostplan`: the host's / read-only) and the user mapped to itself.
 
 pub mod caps;
 mod channel;
