@@ -454,3 +454,32 @@ fn landlock_profiles_apply_in_containers() {
     let out = env.burrow(&["run", "--rm", &img, "sh", "-c", script]);
     assert_eq!(out.stdout, "WROTE\n", "{}", out.describe());
 }
+
+#[test]
+fn create_keeps_the_security_options_for_start() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let pm = probe_mount();
+    let out = env.burrow(&[
+        "create",
+        "--name",
+        "sec",
+        "-v",
+        &pm,
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "seccomp=unconfined",
+        &img,
+        "/probe",
+        "status",
+    ]);
+    out.ok();
+    let out = env.burrow(&["start", "-a", "sec"]);
+    out.ok();
+    let s = status(&out);
+    assert_eq!(s["capeff"], "0000000000000000", "{}", out.describe());
+    assert_eq!(s["seccomp"], "0", "{}", out.describe());
+    assert_eq!(s["nonewprivs"], "1", "{}", out.describe());
+}
