@@ -64,6 +64,13 @@ fn existing(p: &Path, flag: &str) -> anyhow::Result<PathBuf> {
 
 pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
     let cwd = std::env::current_dir().context("the working directory")?;
+    if cwd == Path::new("/") {
+        // The working dir is made writable: here that would be everything.
+        anyhow::bail!(
+            "the working directory is /, which sandbox would make writable; cd to the \
+             directory the command may write"
+        );
+    }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| "/".into());

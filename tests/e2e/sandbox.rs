@@ -42,6 +42,9 @@ fn exit_code_and_own_ids_pass_through() {
         assert_eq!(out.code, 7, "{}", out.describe());
         let (uid, gid) = env.user.ids();
         assert_eq!(out.stdout, format!("{uid}\n{gid}\n"), "{}", out.describe());
+        // From /, the working dir would make everything writable.
+        let out = sandbox(env, Path::new("/"), &["--", "true"], &[]);
+        out.fails(125);
         let out = sandbox(env, env.dir(), &["--", "/no/such/program"], &[]);
         assert_eq!(out.code, 127, "{}", out.describe());
         let probe = probe_bin().display().to_string();
