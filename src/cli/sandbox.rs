@@ -138,7 +138,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
         host_user: user,
         init: true,
         remove_after: None,
-        confine,
+        confinement: confine,
         plan: Some(plan),
         identity_map: true,
     };
@@ -197,6 +197,6 @@ fn confinement(
         seccomp,
         fake_chown: false,
         landlock: Some(profile),
-        masks: true,
+        masked_paths: true,
     })
 }

@@ -185,7 +185,7 @@ pub fn start(paths: &Paths, mut rec: Record, attach_stdin: bool) -> anyhow::Resu
         host_user: user,
         init: rec.config.init,
         remove_after: rec.config.auto_remove.then(|| dir.clone()),
-        confine,
+        confinement: confine,
         plan: None,
         identity_map: false,
     };

@@ -26,9 +26,14 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// Run as the container init; never returns. Failures are reported to the
 /// supervisor as messages, then the process exits.
-pub fn container_init(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
+pub fn container_init(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    winsize: Option<&libc::winsize>,
+    chan: Channel,
+) -> ! {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    let tty = match setup(spec, plan, &chan) {
+    let tty = match setup(spec, plan, winsize, &chan) {
         Ok(tty) => tty,
         Err(e) => {
             let _ = chan.send(&Msg::SetupFailed {
@@ -70,7 +75,12 @@ pub fn container_init(spec: &LaunchSpec, plan: &MountPlan, chan: Channel) -> ! {
 
 /// Namespaces, hostname, loopback, mounts and the pty. Returns the pty
 /// slave when a tty was asked for (its master went to the supervisor).
-fn setup(spec: &LaunchSpec, plan: &MountPlan, chan: &Channel) -> anyhow::Result<Option<OwnedFd>> {
+fn setup(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    winsize: Option<&libc::winsize>,
+    chan: &Channel,
+) -> anyhow::Result<Option<OwnedFd>> {
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     if spec.network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;
@@ -100,6 +110,9 @@ fn setup(spec: &LaunchSpec, plan: &MountPlan, chan: &Channel) -> anyhow::Result<
         .open(&name)
         .with_context(|| format!("open {name}"))?
         .into();
+    if let Some(ws) = winsize {
+        sys::set_winsize(&master, ws).context("set the pty size")?;
+    }
     chan.send_with_fd(&Msg::Pty, Some(master.as_raw_fd()))?;
     Ok(Some(slave))
 }
@@ -153,7 +166,7 @@ fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
         cwd: p.cwd.clone().into(),
         tmpdir: "/tmp".into(),
     };
-    super::confine::apply(&spec.confine, &vars)
+    super::confine::apply(&spec.confinement, &vars)
 }
 
 fn switch_ids(p: &ProcessSpec, id_map: &IdMapMode) -> anyhow::Result<()> {

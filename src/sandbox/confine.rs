@@ -83,7 +83,7 @@ pub struct Confinement {
     pub fake_chown: bool,
     pub landlock: Option<landlock::Profile>,
     /// Docker's masked and read-only /proc and /sys paths.
-    pub masks: bool,
+    pub masked_paths: bool,
 }
 
 impl Confinement {
@@ -95,8 +95,15 @@ impl Confinement {
             seccomp: None,
             fake_chown: false,
             landlock: None,
-            masks: false,
+            masked_paths: false,
         }
+    }
+
+    /// Docker's defaults: its capability set, the default seccomp profile
+    /// (chown-family calls faked in single-id mode), no_new_privs, masked
+    /// paths, no Landlock.
+    pub fn docker_default(cache_root: Option<&Path>, single_id: bool) -> anyhow::Result<Self> {
+        Self::resolve(&SecurityOpts::default(), single_id, cache_root)
     }
 
     /// Resolve `opts`: caps from Docker's default (all when privileged),
@@ -139,7 +146,7 @@ impl Confinement {
             seccomp,
             fake_chown: single_id,
             landlock,
-            masks: !opts.privileged,
+            masked_paths: !opts.privileged,
         })
     }
 
@@ -240,11 +247,11 @@ mod tests {
             ..Default::default()
         };
         let c = Confinement::resolve(&o, false, None).unwrap();
-        assert!(c.seccomp.is_none() && !c.masks && c.no_new_privs);
+        assert!(c.seccomp.is_none() && !c.masked_paths && c.no_new_privs);
         assert!(c.caps.contains(::caps::Capability::CAP_SYS_ADMIN));
         o.privileged = false;
         let c = Confinement::resolve(&o, true, None).unwrap();
-        assert!(c.seccomp.is_some() && c.masks && c.fake_chown);
+        assert!(c.seccomp.is_some() && c.masked_paths && c.fake_chown);
         assert!(!c.caps.contains(::caps::Capability::CAP_SYS_ADMIN));
         o.seccomp = Some("unconfined".into());
         assert!(Confinement::resolve(&o, false, None)

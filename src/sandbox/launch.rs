@@ -64,7 +64,7 @@ fn plan_for(spec: &LaunchSpec) -> anyhow::Result<MountPlan> {
         cwd: &spec.process.cwd,
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
         throwaway: spec.remove_after.is_some(),
-        masks: spec.confine.masks,
+        masked_paths: spec.confinement.masked_paths,
     })?)
 }
 
@@ -217,6 +217,14 @@ fn supervise(
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None).context("block signals")?;
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
     let (mine, theirs) = channel::pair()?;
+    // The pty gets the caller's size before the command starts, so that
+    // its first look (stty size) is right; later changes go through the
+    // relay.
+    let winsize = if spec.process.tty {
+        relay::caller_winsize()
+    } else {
+        None
+    };
     let init = match sys::fork().context("fork the container init")? {
         ForkResult::Child => {
             // The init keeps only its own channel.
@@ -224,7 +232,7 @@ fn supervise(
             drop(sfd);
             drop(deleter.take());
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
-            child::container_init(spec, plan, theirs)
+            child::container_init(spec, plan, winsize.as_ref(), theirs)
         }
         ForkResult::Parent { child } => child,
     };

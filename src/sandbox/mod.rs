@@ -52,6 +52,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use confine::Confinement;
 pub use launch::{launch, TRASH_PREFIX};
 pub use plan::{MountOp, MountPlan, MountRequest};
 
@@ -128,7 +129,7 @@ pub struct LaunchSpec {
     pub remove_after: Option<PathBuf>,
     /// Capabilities, no_new_privs, seccomp, Landlock and masked paths,
     /// resolved by the caller (`confine::Confinement::resolve`).
-    pub confine: confine::Confinement,
+    pub confinement: Confinement,
     /// A plan made by the caller (`burrow sandbox`); None: the plan is
     /// built from `rootfs`, `mounts` and `etc`.
     pub plan: Option<MountPlan>,

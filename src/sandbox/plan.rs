@@ -135,7 +135,7 @@ pub struct PlanInput<'a> {
     pub throwaway: bool,
     /// Docker's masked and read-only /proc and /sys paths (not with
     /// `--privileged`).
-    pub masks: bool,
+    pub masked_paths: bool,
 }
 
 /// Devices every container gets, bound from the host.
@@ -219,7 +219,7 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
     ops.push(MountOp::Sys {
         target: "/sys".into(),
     });
-    if input.masks {
+    if input.masked_paths {
         ops.extend(
             super::masks::MASKED
                 .iter()
@@ -353,7 +353,7 @@ mod tests {
             cwd: "/work",
             sub_ids: true,
             throwaway: false,
-            masks: true,
+            masked_paths: true,
         }
     }
 
@@ -501,7 +501,7 @@ mod tests {
         })
         .is_some());
         let mut i = input(&rootfs, &etc, &[], false);
-        i.masks = false;
+        i.masked_paths = false;
         let plan = build(&i).unwrap();
         assert!(!plan
             .ops

@@ -45,11 +45,16 @@ impl Drop for RawMode {
 
 /// Copy the caller's window size to the pty.
 fn pass_winsize(master: &impl AsRawFd) {
-    let ws =
-        crate::sys::get_winsize(&io::stdin()).or_else(|_| crate::sys::get_winsize(&io::stdout()));
-    if let Ok(ws) = ws {
+    if let Some(ws) = caller_winsize() {
         let _ = crate::sys::set_winsize(master, &ws);
     }
+}
+
+/// The caller's terminal size (stdin's, else stdout's).
+pub fn caller_winsize() -> Option<libc::winsize> {
+    crate::sys::get_winsize(&io::stdin())
+        .or_else(|_| crate::sys::get_winsize(&io::stdout()))
+        .ok()
 }
 
 struct Tty {

@@ -514,3 +514,27 @@ fn run_pulls_a_missing_image_first() {
         out.describe()
     );
 }
+
+#[test]
+fn default_confinement_is_dockers() {
+    both(|env, img| {
+        let script = "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; \
+                      wc -c < /proc/timer_list; ls /sys/firmware | wc -l; (echo x > /proc/sys/kernel/hostname) 2>&1 | grep -c Read-only";
+        let out = env.burrow(&["run", "--rm", img, "sh", "-c", script]);
+        out.ok();
+        let want = "CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n\
+                    NoNewPrivs:\t1\nSeccomp:\t2\n0\n0\n1\n";
+        assert_eq!(out.stdout, want, "{}", out.describe());
+        // A call the default profile refuses.
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            img,
+            "sh",
+            "-c",
+            "unshare -U true 2>&1; echo $?",
+        ]);
+        out.ok();
+        assert!(out.stdout.ends_with("1\n"), "{}", out.describe());
+    });
+}

@@ -26,6 +26,21 @@ fn spawn(env: &TestEnv, args: &[&str]) -> Child {
         .expect("spawn burrow")
 }
 
+/// Wait for `child`, killing it (and failing) when it outlives `limit`.
+fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("burrow did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn wait_line(out: &mut impl BufRead, want: &str) {
     let mut line = String::new();
     while out.read_line(&mut line).unwrap() > 0 {
@@ -83,9 +98,9 @@ fn signals_are_forwarded() {
             let mut out = BufReader::new(child.stdout.take().unwrap());
             wait_line(&mut out, "ready");
             kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+            let status = wait_at_most(&mut child, Duration::from_secs(20));
             let mut rest = String::new();
             out.read_to_string(&mut rest).unwrap();
-            let status = child.wait().unwrap();
             assert_eq!(status.code(), Some(code), "{sig}: {rest}");
             assert_eq!(rest, format!("got-{sig}\n"));
         }
@@ -190,7 +205,17 @@ fn window_size_is_passed_on() {
     let mut seen = String::new();
     let mut read_until = |want: &str, master: &mut std::fs::File| {
         let mut buf = [0u8; 1024];
+        let deadline = Instant::now() + Duration::from_secs(20);
         while !seen.contains(want) {
+            // Never hang: wait for output at most until the deadline.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut fds = [nix::poll::PollFd::new(
+                std::os::fd::AsFd::as_fd(&*master),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let ready = nix::poll::poll(&mut fds, ms).unwrap_or(0);
+            assert!(ready > 0, "no {want:?} within 20s: {seen:?}");
             let n = master.read(&mut buf).unwrap_or(0);
             assert!(n > 0, "pty closed before {want:?}: {seen:?}");
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -214,7 +239,10 @@ fn window_size_is_passed_on() {
     std::thread::sleep(Duration::from_millis(300));
     master.write_all(b"\r").unwrap();
     read_until("44 99", &mut master);
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        wait_at_most(&mut child, Duration::from_secs(20)).code(),
+        Some(0)
+    );
 }
 
 #[test]
