@@ -51,7 +51,11 @@ impl SecurityOpts {
             match (key, value) {
                 ("no-new-privileges", None | Some("true")) => o.allow_new_privs = false,
                 ("no-new-privileges", Some("false")) => o.allow_new_privs = true,
-                ("seccomp", Some(v)) if !v.is_empty() => o.seccomp = Some(v.to_string()),
+                ("seccomp", Some("unconfined")) => o.seccomp = Some("unconfined".into()),
+                ("seccomp", Some(v)) if !v.is_empty() => o.seccomp = Some(absolute(v)),
+                ("landlock", Some(v)) if v.contains('/') || v.ends_with(".json") => {
+                    o.landlock = Some(absolute(v))
+                }
                 ("landlock", Some(v)) if !v.is_empty() => o.landlock = Some(v.to_string()),
                 ("apparmor" | "label", _) => bail!(
                     "--security-opt {}: not supported (burrow confines with seccomp, \
@@ -69,6 +73,13 @@ impl SecurityOpts {
         CapSet::from_flags(false, &o.cap_add, &o.cap_drop)?;
         Ok(o)
     }
+}
+
+/// A profile path as given, made absolute: `start` may run elsewhere.
+fn absolute(p: &str) -> String {
+    std::path::absolute(p)
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| p.to_string())
 }
 
 /// What the container init applies, ready to use.
