@@ -218,10 +218,14 @@ fn profiles_and_the_terminal() {
     let out = sandbox(&env, env.dir(), &["--profile", "nope", "--", "true"], &[]);
     out.fails(125);
     // A terminal passes through (script(1) gives burrow one).
+    let probe = probe_bin();
     let cmd = format!(
-        "{} --root {} sandbox -- sh -c 'test -t 0 && test -t 1 && echo IS-TTY; exit 4'",
+        "{} --root {} sandbox --allow-read {} -- sh -c \
+         'test -t 0 && test -t 1 && echo IS-TTY; {} try tiocsti; exit 4'",
         burrow_bin().display(),
-        env.root().display()
+        env.root().display(),
+        probe.parent().unwrap().display(),
+        probe.display()
     );
     let out = env
         .command("script", &[])
@@ -231,5 +235,7 @@ fn profiles_and_the_terminal() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("IS-TTY"), "{text}");
+    // No typing into the terminal's input queue.
+    assert!(text.contains("tiocsti EPERM"), "{text}");
     assert_eq!(out.status.code(), Some(4), "{text}");
 }
