@@ -147,6 +147,18 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
     result.map(|e| e.code)
 }
 
+/// `name` as execve with a PATH search would find it, made absolute.
+fn find_program(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        return Path::new(name).canonicalize().ok();
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok())
+}
+
 /// No capabilities (the command runs as the user, not root), no_new_privs,
 /// the seccomp profile, and the Landlock profile with the allowed dirs
 /// granted and no longer excepted.
@@ -187,6 +199,11 @@ fn confinement(
     }
     for d in &input.allow_write {
         profile.allow(d, &["read", "write", "execute"]);
+    }
+    // The program itself, wherever it lives (a profile such as
+    // untrusted-binary grants only the system dirs and the working dir).
+    if let Some(program) = args.command.first().and_then(|c| find_program(c)) {
+        profile.allow(&program, &["read", "execute"]);
     }
     for d in &input.allow_read {
         profile.allow(d, &["read", "execute"]);

@@ -239,3 +239,34 @@ fn profiles_and_the_terminal() {
     assert!(text.contains("tiocsti EPERM"), "{text}");
     assert_eq!(out.status.code(), Some(4), "{text}");
 }
+
+#[test]
+fn the_program_itself_is_granted_not_its_neighbours() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let work = env.mkdir("work");
+    let bin = env.mkdir("bin");
+    let p = bin.join("p");
+    std::fs::copy(probe_bin(), &p).unwrap();
+    env.user.chown(&p);
+    let ps = p.display().to_string();
+    // untrusted-binary grants the system dirs and the working dir only;
+    // the program named on the command line is granted too.
+    let prof = ["--profile", "untrusted-binary", "--"];
+    let out = sandbox(
+        &env,
+        &work,
+        &[&prof[..], &[&ps, "try", "keyctl"]].concat(),
+        &[],
+    );
+    assert_eq!(out.stdout, "keyctl EPERM\n", "{}", out.describe());
+    let script = format!("{ps} try keyctl");
+    let out = sandbox(
+        &env,
+        &work,
+        &[&prof[..], &["sh", "-c", &script]].concat(),
+        &[],
+    );
+    assert_eq!(out.code, 126, "{}", out.describe());
+}
