@@ -108,8 +108,10 @@ pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
         p.env.push(e);
     }
     let mode = idmap::choose(&HostUser::current()).mode;
-    // The same confinement `start` gives the container's init.
+    // The same confinement `start` gives the container's init, from the
+    // security options the container was created with.
+    let single = mode == idmap::IdMapMode::Single;
     let confinement =
-        crate::sandbox::Confinement::docker_default(Some(root), mode == idmap::IdMapMode::Single)?;
+        crate::sandbox::Confinement::resolve(&rec.config.security, single, Some(root))?;
     crate::sandbox::enter(init.pid, &p, &mode, &confinement, a.detach)
 }

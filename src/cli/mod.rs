@@ -19,6 +19,7 @@ mod logs;
 mod ps;
 mod pull;
 mod run;
+mod sandbox;
 mod start;
 mod top;
 mod version;
@@ -96,6 +97,8 @@ pub enum Command {
     Stats(top::StatsArgs),
     /// Manage containers
     Container(containers::ContainerArgs),
+    /// Run a host program confined: host read-only, no network, no secrets
+    Sandbox(sandbox::SandboxArgs),
     /// Show what this machine lets an unprivileged user do, and what to fix
     Info(info::InfoArgs),
     /// Show burrow's version and build
@@ -205,6 +208,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Top(args) => top::top(&paths, &args),
         Command::Stats(args) => top::stats(&paths, &args),
         Command::Container(args) => containers::group(&paths, &args),
+        Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),

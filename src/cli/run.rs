@@ -12,6 +12,7 @@ use crate::container::lifecycle::{self, NewContainer};
 use crate::container::record::{self, RunConfig};
 use crate::container::{mounts, spec};
 use crate::paths::Paths;
+use crate::sandbox::confine::{Confinement, SecurityOpts};
 use crate::sandbox::{self, Network, ProcessSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,6 +93,24 @@ pub struct ContainerArgs {
     /// Log options: max-size=SIZE (e.g. 10m), max-file=N
     #[arg(long = "log-opt", value_name = "OPT=VALUE")]
     pub log_opt: Vec<String>,
+
+    /// Give every capability inside the user namespace, with no seccomp
+    /// filter and no masked paths (never host root)
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Add a capability (NAME or CAP_NAME, ALL for every one)
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
+    pub cap_add: Vec<String>,
+
+    /// Drop a capability (NAME or CAP_NAME, ALL for every one)
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
+    pub cap_drop: Vec<String>,
+
+    /// Security option: no-new-privileges[=false], seccomp=FILE|unconfined,
+    /// landlock=NAME|FILE
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
 
     /// The image, then the command and its arguments
     #[arg(
@@ -197,6 +216,15 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
     }
     user_env.extend(a.env.iter().cloned());
     let user_env = spec::resolve_from_caller(&user_env, |n| std::env::var(n).ok());
+    let security =
+        SecurityOpts::from_flags(a.privileged, &a.cap_add, &a.cap_drop, &a.security_opt)?;
+    // Profiles are checked (and the seccomp program cached) now: a bad
+    // one fails before anything is made.
+    let single = matches!(
+        crate::sandbox::idmap::choose(&crate::sandbox::idmap::HostUser::current()).mode,
+        crate::sandbox::idmap::IdMapMode::Single
+    );
+    Confinement::resolve(&security, single, paths.ensure_root().ok())?;
     if let Some(name) = &a.name {
         crate::container::names::validate(name).map_err(anyhow::Error::msg)?;
     }
@@ -240,6 +268,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         network,
         auto_remove: a.rm,
         init,
+        security,
     };
     lifecycle::create(
         paths,

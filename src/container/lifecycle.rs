@@ -10,6 +10,7 @@ use anyhow::Context;
 use super::names;
 use super::record::{self, ProcRef, Record, RunConfig, Status};
 use crate::paths::Paths;
+use crate::sandbox::confine::Confinement;
 use crate::sandbox::idmap::{self, HostUser, IdMapChoice, IdMapMode};
 use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, Rootfs};
 
@@ -159,8 +160,20 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
     let user = HostUser::current();
     let choice = idmap::choose(&user);
     note_id_map_once(&root, &choice);
-    let confinement =
-        sandbox::Confinement::docker_default(Some(&root), choice.mode == IdMapMode::Single)?;
+    // Compiled (or read from the cache) here, before any fork.
+    let single = matches!(choice.mode, IdMapMode::Single);
+    let confine = match Confinement::resolve(&rec.config.security, single, Some(&root)) {
+        Ok(c) => c,
+        Err(e) => {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(e);
+        }
+    };
+    if let Some(w) = confine.landlock_warning() {
+        eprintln!("burrow: {w}");
+    }
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
     Ok(LaunchSpec {
@@ -178,9 +191,11 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         etc: etc_files(&dir),
         id_map: choice.mode.clone(),
         host_user: user,
-        confinement,
         init: rec.config.init,
         remove_after: rec.config.auto_remove.then(|| dir.clone()),
+        confinement: confine,
+        plan: None,
+        identity_map: false,
     })
 }
 

@@ -27,6 +27,9 @@ pub struct RunConfig {
     pub auto_remove: bool,
     /// Run under the tiny init (the command is not an init itself).
     pub init: bool,
+    /// `--privileged`, `--cap-add`, `--cap-drop`, `--security-opt`.
+    #[serde(default)]
+    pub security: crate::sandbox::confine::SecurityOpts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,6 +323,7 @@ mod tests {
                 network: Network::None,
                 auto_remove: false,
                 init: true,
+                security: Default::default(),
             },
         }
     }

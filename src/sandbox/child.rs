@@ -18,7 +18,7 @@ use super::channel::{Channel, Msg};
 use super::idmap::IdMapMode;
 use super::mounts;
 use super::plan::MountPlan;
-use super::{caps, seccomp, Confinement, LaunchSpec, Network, ProcessSpec};
+use super::{Confinement, LaunchSpec, Network, ProcessSpec};
 use crate::error::{EXIT_BURROW, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
 use crate::sys;
 
@@ -59,6 +59,9 @@ pub fn container_init(
             // channel closes: ours now, the command's at exec.
             drop(chan);
             drop(tty);
+            // Not dumpable: the command cannot open /proc/1/exe (the host's
+            // burrow binary), /proc/1/fd or ptrace this unconfined init.
+            let _ = nix::sys::prctl::set_dumpable(false);
             sys::exit_now(tiny_init(child))
         }
         Err(e) => {
@@ -138,10 +141,7 @@ pub(super) fn become_exec(
         }
         std::env::set_current_dir(&p.cwd)
             .with_context(|| format!("working directory {}", p.cwd))?;
-        confine_and_switch_ids(p, id_map, confinement)?;
-        reset_signals()?;
-        sys::cloexec_from(3).context("close inherited fds")?;
-        Ok(())
+        switch_and_confine(p, Some(id_map), confinement)
     };
     if let Err(e) = prep() {
         return (EXIT_BURROW, format!("{e:#}"));
@@ -169,63 +169,69 @@ fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
     }
     drop(tty);
     std::env::set_current_dir(&p.cwd).with_context(|| format!("working directory {}", p.cwd))?;
-    confine_and_switch_ids(p, &spec.id_map, &spec.confinement)?;
+    let id_map = (!spec.identity_map).then_some(&spec.id_map);
+    switch_and_confine(p, id_map, &spec.confinement)
+}
+
+/// Switch to the command's ids (`None`: keep ours), give it default
+/// signals and no inherited fds, then confine it, last.
+fn switch_and_confine(
+    p: &ProcessSpec,
+    id_map: Option<&IdMapMode>,
+    confinement: &Confinement,
+) -> anyhow::Result<()> {
+    // Keep the permitted caps across the switch away from uid 0: the
+    // confinement sets them exactly afterwards.
+    nix::sys::prctl::set_keepcaps(true).context("keep capabilities")?;
+    if let Some(id_map) = id_map {
+        switch_ids(p, id_map)?;
+    }
     // Rust ignores SIGPIPE and our stages block signals; exec keeps both.
     reset_signals()?;
     sys::cloexec_from(3).context("close inherited fds")?;
-    Ok(())
+    // Last, as a custom seccomp profile may refuse calls made above.
+    let vars = super::landlock::Vars {
+        home: p
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("HOME="))
+            .unwrap_or("/")
+            .into(),
+        cwd: p.cwd.clone().into(),
+        tmpdir: "/tmp".into(),
+    };
+    super::confine::apply(confinement, &vars)
 }
 
-/// Confinement and the user switch, in the only order that works: the
-/// small chown filter while CAP_SYS_ADMIN is held, capabilities before the
-/// switch (which needs CAP_SETUID/SETGID and then clears them for a
-/// non-root user), no_new_privs, and the seccomp filter last.
-fn confine_and_switch_ids(
-    p: &ProcessSpec,
-    id_map: &IdMapMode,
-    c: &Confinement,
-) -> anyhow::Result<()> {
-    let single = *id_map == IdMapMode::Single;
-    if single && c.seccomp.is_none() {
-        // Only root is mapped; chown to other ids must not fail. (The
-        // default seccomp profile fakes these itself.)
-        sys::install_chown_noop_filter().context("install the chown filter")?;
-    }
-    if let (Some(prog), false) = (&c.seccomp, c.no_new_privs) {
-        // Without no_new_privs the kernel wants CAP_SYS_ADMIN, held now.
-        seccomp::install(prog, true)?;
-    }
-    if let Some(set) = &c.caps {
-        caps::apply(set).context("drop capabilities")?;
-    }
-    if single {
-        if p.uid != 0 || p.gid != 0 {
-            bail!(
-                "user {}:{} is not mapped: without a subordinate id range only root (0:0) \
-                 exists in the container (see 'burrow info')",
-                p.uid,
-                p.gid
-            );
+fn switch_ids(p: &ProcessSpec, id_map: &IdMapMode) -> anyhow::Result<()> {
+    match id_map {
+        IdMapMode::Single => {
+            // Only root is mapped; chown to other ids is faked by the
+            // seccomp filter (confine::apply).
+            if p.uid != 0 || p.gid != 0 {
+                bail!(
+                    "user {}:{} is not mapped: without a subordinate id range only root (0:0) \
+                     exists in the container (see 'burrow info')",
+                    p.uid,
+                    p.gid
+                );
+            }
+            Ok(())
         }
-    } else {
-        let groups: Vec<Gid> = p
-            .additional_gids
-            .iter()
-            .map(|g| Gid::from_raw(*g))
-            .collect();
-        nix::unistd::setgroups(&groups).context("setgroups")?;
-        let g = Gid::from_raw(p.gid);
-        nix::unistd::setresgid(g, g, g).with_context(|| format!("set gid {}", p.gid))?;
-        let u = Uid::from_raw(p.uid);
-        nix::unistd::setresuid(u, u, u).with_context(|| format!("set uid {}", p.uid))?;
-    }
-    if c.no_new_privs {
-        nix::sys::prctl::set_no_new_privs().context("set no_new_privs")?;
-        if let Some(prog) = &c.seccomp {
-            seccomp::install(prog, true)?;
+        IdMapMode::SubIds { .. } => {
+            let groups: Vec<Gid> = p
+                .additional_gids
+                .iter()
+                .map(|g| Gid::from_raw(*g))
+                .collect();
+            nix::unistd::setgroups(&groups).context("setgroups")?;
+            let g = Gid::from_raw(p.gid);
+            nix::unistd::setresgid(g, g, g).with_context(|| format!("set gid {}", p.gid))?;
+            let u = Uid::from_raw(p.uid);
+            nix::unistd::setresuid(u, u, u).with_context(|| format!("set uid {}", p.uid))?;
+            Ok(())
         }
     }
-    Ok(())
 }
 
 /// Exec keeps ignored signals and the signal mask: give the command the

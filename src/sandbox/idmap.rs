@@ -168,6 +168,16 @@ pub fn apply(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Map the user's uid and gid to themselves, nothing else (`burrow
+/// sandbox`: the command sees its own ids, not root).
+pub fn apply_identity(pid: Pid, user: &HostUser) -> anyhow::Result<()> {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    write_map(&proc.join("setgroups"), "deny")?;
+    write_map(&proc.join("uid_map"), &format!("{0} {0} 1", user.uid))?;
+    write_map(&proc.join("gid_map"), &format!("{0} {0} 1", user.gid))?;
+    Ok(())
+}
+
 fn write_map(path: &Path, content: &str) -> anyhow::Result<()> {
     fs::write(path, content).with_context(|| format!("write {}", path.display()))
 }

@@ -55,10 +55,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum LandlockError {
-    #[error("landlock profile {origin}: bad JSON: {source}")]
+    #[error("landlock profile {origin}: bad JSON: {cause}")]
     Json {
         origin: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("landlock profile {origin}: {entry}: {msg}")]
     Entry {
@@ -68,13 +68,18 @@ pub enum LandlockError {
     },
     #[error("landlock profile {0:?}: no such profile (built in: {1}) and no such file")]
     Unknown(String, String),
-    #[error("landlock profile {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("landlock profile {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("landlock: {0}")]
-    Kernel(#[from] landlock::RulesetError),
+    Kernel(landlock::RulesetError),
+}
+
+// By hand, not `#[from]`: that would also make it the error's source, and
+// the one-line chain would print the kernel's message twice.
+impl From<landlock::RulesetError> for LandlockError {
+    fn from(e: landlock::RulesetError) -> Self {
+        LandlockError::Kernel(e)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,7 +188,7 @@ impl Profile {
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Profile, LandlockError> {
         let p: Profile = serde_json::from_slice(bytes).map_err(|e| LandlockError::Json {
             origin: origin.into(),
-            source: e,
+            cause: e,
         })?;
         let bad = |entry: String, msg: String| LandlockError::Entry {
             origin: origin.into(),
@@ -221,7 +226,7 @@ impl Profile {
             let origin = crate::text::escape_control(spec);
             let bytes = std::fs::read(spec).map_err(|e| LandlockError::Read {
                 path: origin.clone(),
-                source: e,
+                cause: e,
             })?;
             return Profile::parse(&bytes, &origin);
         }

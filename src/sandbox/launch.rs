@@ -42,7 +42,33 @@ pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
 /// `launch`, calling `on_started` with the init's pid once the command
 /// runs (so later commands can find it: `exec`, `top`).
 pub fn launch_noting(spec: &LaunchSpec, on_started: &mut dyn FnMut(i32)) -> anyhow::Result<Exit> {
-    let plan = plan::build(&PlanInput {
+    let mut built = None;
+    let plan = given_or_built(spec, &mut built)?;
+    tracing::debug!("mount plan: {:#?}", plan.ops);
+    // Blocked here, read from a signalfd in the relay loop.
+    let forwarded = forwarded_signals();
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
+        .context("block signals")?;
+    let result = run_stages(spec, plan, &forwarded, on_started);
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    result
+}
+
+/// The plan the spec brings (`sandbox`), else the container's own.
+fn given_or_built<'a>(
+    spec: &'a LaunchSpec,
+    built: &'a mut Option<MountPlan>,
+) -> anyhow::Result<&'a MountPlan> {
+    match &spec.plan {
+        Some(p) => Ok(p),
+        None => Ok(built.insert(plan_for(spec)?)),
+    }
+}
+
+/// The container's mount plan, from its spec.
+pub(super) fn plan_for(spec: &LaunchSpec) -> anyhow::Result<MountPlan> {
+    Ok(plan::build(&PlanInput {
         rootfs: &spec.rootfs,
         mounts: &spec.mounts,
         read_only: spec.read_only,
@@ -52,16 +78,7 @@ pub fn launch_noting(spec: &LaunchSpec, on_started: &mut dyn FnMut(i32)) -> anyh
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
         throwaway: spec.remove_after.is_some(),
         masked_paths: spec.confinement.masked_paths,
-    })?;
-    tracing::debug!("mount plan: {:#?}", plan.ops);
-    // Blocked here, read from a signalfd in the relay loop.
-    let forwarded = forwarded_signals();
-    let mut old = SigSet::empty();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
-        .context("block signals")?;
-    let result = run_stages(spec, &plan, &forwarded, on_started);
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    result
+    })?)
 }
 
 /// Kills and reaps the supervisor if the caller gives up early.
@@ -124,18 +141,9 @@ fn fork_supervisor(
 ///
 /// Must be called while this process has a single thread.
 pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::Result<Started> {
-    let plan = plan::build(&PlanInput {
-        rootfs: &spec.rootfs,
-        mounts: &spec.mounts,
-        read_only: spec.read_only,
-        network: spec.network,
-        etc: &spec.etc,
-        cwd: &spec.process.cwd,
-        sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
-        throwaway: spec.remove_after.is_some(),
-        masked_paths: spec.confinement.masked_paths,
-    })?;
-    let (ours, supervisor_pid) = fork_supervisor(spec, &plan, Some(monitor))?;
+    let mut built = None;
+    let plan = given_or_built(spec, &mut built)?;
+    let (ours, supervisor_pid) = fork_supervisor(spec, plan, Some(monitor))?;
     let mut reap = Reap(Some(supervisor_pid));
     handshake(spec, &ours, supervisor_pid, &mut reap)?;
     let mut failure = None;
@@ -182,7 +190,12 @@ fn handshake(
         }
         other => bail!("the supervisor stopped early ({other:?})"),
     }
-    idmap::apply(supervisor_pid, &spec.id_map, &spec.host_user).context("write the id maps")?;
+    if spec.identity_map {
+        idmap::apply_identity(supervisor_pid, &spec.host_user)
+    } else {
+        idmap::apply(supervisor_pid, &spec.id_map, &spec.host_user)
+    }
+    .context("write the id maps")?;
     ours.send(&Msg::MapsWritten)?;
     Ok(())
 }

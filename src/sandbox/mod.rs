@@ -13,25 +13,34 @@
 //! a tiny init that reaps zombies and forwards signals). Stages talk in
 //! typed messages over SOCK_SEQPACKET pairs (`channel`).
 //!
-//! Confinement, in the order the container init applies it:
+//! Confinement (`confine`), resolved by the caller before fork
+//! (`Confinement::resolve`: caps, the seccomp program from the cache,
+//! the Landlock profile) and applied in the container init in this order:
 //! 1. `masks`: MASKED and READ_ONLY paths go into the mount plan (skipped
 //!    with `--privileged`).
-//! 2. `caps::apply(&CapSet)` once the mounts are done (they need
+//! 2. The ids are switched with keep-caps on, then `confine::apply`
+//!    calls `caps::apply(&CapSet)` (the mounts before it need
 //!    CAP_SYS_ADMIN in the namespace).
 //! 3. no_new_privs (unless `no-new-privileges=false`), then
-//!    `landlock::apply(&plan, nnp)`, which reports what the kernel could
-//!    not enforce.
-//! 4. `seccomp::install(&prog, spec_allow)` last, right before execve; the
-//!    program comes from `seccomp::program(..)` in the parent, before fork,
-//!    so compiling (or the cache lookup) is not on the child's path.
-//!    Without no_new_privs, install before step 2 instead (the kernel then
-//!    needs CAP_SYS_ADMIN, which step 2 may drop).
+//!    `landlock::apply(&plan, nnp)`; the caller warns (one line) about what
+//!    the kernel's ABI cannot enforce.
+//! 4. `seccomp::install(&prog, spec_allow)` last, right before execve.
+//!    Without no_new_privs, Landlock and seccomp go before step 2 instead
+//!    (the kernel then needs CAP_SYS_ADMIN, which step 2 may drop).
+//!
+//! The tiny init that stays pid 1 is made non-dumpable, so the command
+//! cannot reach it (/proc/1/exe is the host's burrow binary).
+//!
+//! `burrow sandbox` uses the same stages with a plan of its own
+//! (`hostplan`: the host's / read-only) and the user mapped to itself.
 
 pub mod caps;
 mod channel;
 mod child;
+pub mod confine;
 mod detach;
 mod enter;
+pub mod hostplan;
 pub mod idmap;
 pub mod landlock;
 mod launch;
@@ -45,6 +54,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use confine::Confinement;
 pub use detach::{Monitor, OutStream, Started};
 pub use enter::enter;
 pub use launch::{launch, launch_detached, launch_noting, TRASH_PREFIX};
@@ -101,51 +111,6 @@ pub struct EtcFiles {
     pub resolv_conf: PathBuf,
 }
 
-/// What confines the command (DESIGN.md "Security defaults"), applied by
-/// the container init in the order the module doc gives.
-#[derive(Debug, Clone)]
-pub struct Confinement {
-    /// Capabilities the command keeps; `None` keeps all (`--privileged`).
-    pub caps: Option<caps::CapSet>,
-    /// The compiled filter; `None` is unconfined.
-    pub seccomp: Option<seccomp::BpfProgram>,
-    pub no_new_privs: bool,
-    /// Hide and write-protect /proc and /sys paths as Docker does.
-    pub masked_paths: bool,
-}
-
-impl Confinement {
-    /// Docker's defaults: its capability set, the default seccomp profile
-    /// (with chown-family calls faked in single-id mode; compiled once and
-    /// cached under `cache_root`), no_new_privs, masked paths.
-    pub fn docker_default(
-        cache_root: Option<&std::path::Path>,
-        single_id: bool,
-    ) -> anyhow::Result<Confinement> {
-        let caps = caps::CapSet::docker_default();
-        let opts = seccomp::Options {
-            fake_chown: single_id,
-        };
-        let prog = seccomp::program(&seccomp::Source::Default, &caps, opts, cache_root)?;
-        Ok(Confinement {
-            caps: Some(caps),
-            seccomp: Some(prog),
-            no_new_privs: true,
-            masked_paths: true,
-        })
-    }
-
-    /// Nothing but the namespaces (tests of the launcher itself).
-    pub fn none() -> Confinement {
-        Confinement {
-            caps: None,
-            seccomp: None,
-            no_new_privs: false,
-            masked_paths: false,
-        }
-    }
-}
-
 /// Everything the launcher needs to start one container.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
@@ -158,7 +123,6 @@ pub struct LaunchSpec {
     pub etc: EtcFiles,
     pub id_map: IdMapMode,
     pub host_user: HostUser,
-    pub confinement: Confinement,
     /// Run the command under a tiny pid 1 that reaps zombies and forwards
     /// signals (for commands that are not an init themselves).
     pub init: bool,
@@ -167,6 +131,15 @@ pub struct LaunchSpec {
     /// It is renamed to `.trash-<name>` at once and deleted in the
     /// background.
     pub remove_after: Option<PathBuf>,
+    /// Capabilities, no_new_privs, seccomp, Landlock and masked paths,
+    /// resolved by the caller (`confine::Confinement::resolve`).
+    pub confinement: Confinement,
+    /// A plan made by the caller (`burrow sandbox`); None: the plan is
+    /// built from `rootfs`, `mounts` and `etc`.
+    pub plan: Option<MountPlan>,
+    /// Map the user to itself alone, not to root (`burrow sandbox`: the
+    /// command keeps its own uid); `id_map` is then not used.
+    pub identity_map: bool,
 }
 
 /// How a launched container ended.

@@ -64,9 +64,10 @@ fn describe(op: &MountOp) -> String {
         MountOp::Bind { source, target, .. } => {
             format!("bind mount {} on {target}", source.display())
         }
-        MountOp::Mask { path } => format!("mask {path}"),
-        MountOp::ReadOnlyPath { path } => format!("make {path} read-only"),
         MountOp::EnsureDir { path } => format!("create working dir {path}"),
+        MountOp::Mask { path } => format!("mask {path}"),
+        MountOp::HostRoot => "bind the host's / read-only".into(),
+        MountOp::ReadOnlyPath { path } => format!("make {path} read-only"),
         MountOp::ReadOnlyRoot => "make the root read-only".into(),
     }
 }
@@ -160,38 +161,6 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             target,
             readonly,
         } => bind(source, &at(target)?, *readonly),
-        MountOp::Mask { path } => {
-            let p = at(path)?;
-            match super::masks::mask_kind(&p) {
-                super::masks::Mask::EmptyDir => {
-                    mount(
-                        Some("tmpfs"),
-                        &p,
-                        Some("tmpfs"),
-                        MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC,
-                        Some("size=0"),
-                    )?;
-                }
-                super::masks::Mask::DevNull => {
-                    mount(
-                        Some("/dev/null"),
-                        &p,
-                        None::<&str>,
-                        MsFlags::MS_BIND,
-                        None::<&str>,
-                    )?;
-                }
-                super::masks::Mask::Absent => {}
-            }
-            Ok(())
-        }
-        MountOp::ReadOnlyPath { path } => {
-            let p = at(path)?;
-            if p.exists() {
-                bind(&p, &p, true)?;
-            }
-            Ok(())
-        }
         MountOp::EnsureDir { path } => {
             let p = at(path)?;
             fs::create_dir_all(&p)?;
@@ -200,7 +169,54 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        MountOp::Mask { path } => mask(&at(path)?),
+        MountOp::HostRoot => {
+            fs::create_dir_all(ctx.merged).context("create the mount point")?;
+            mount(
+                Some("/"),
+                ctx.merged,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )?;
+            crate::sys::make_readonly_recursive(ctx.merged)
+                .context("make the host's / read-only (mount_setattr, Linux >= 5.12)")
+        }
+        MountOp::ReadOnlyPath { path } => {
+            let p = at(path)?;
+            if fs::symlink_metadata(&p).is_err() {
+                return Ok(()); // not on this kernel
+            }
+            bind(&p, &p, true)
+        }
         MountOp::ReadOnlyRoot => Ok(()),
+    }
+}
+
+/// Hide `p` (a host path under the new root's /proc or /sys).
+fn mask(p: &Path) -> anyhow::Result<()> {
+    match super::masks::mask_kind(p) {
+        super::masks::Mask::Absent => Ok(()),
+        super::masks::Mask::DevNull => {
+            mount(
+                Some("/dev/null"),
+                p,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+            Ok(())
+        }
+        super::masks::Mask::EmptyDir => {
+            mount(
+                Some("tmpfs"),
+                p,
+                Some("tmpfs"),
+                NOSUID_NODEV_NOEXEC | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )?;
+            Ok(())
+        }
     }
 }
 

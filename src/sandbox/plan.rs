@@ -86,19 +86,22 @@ pub enum MountOp {
         target: String,
         readonly: bool,
     },
-    /// Hide a path: an empty read-only tmpfs over a dir, /dev/null over a
-    /// file, nothing when absent (decided when applied).
-    Mask {
-        path: String,
-    },
-    /// Bind a path read-only over itself, when present.
-    ReadOnlyPath {
-        path: String,
-    },
     /// mkdir -p inside the rootfs (the working directory).
     EnsureDir {
         path: String,
     },
+    /// Hide a /proc or /sys path (`masks::MASKED`): an empty read-only
+    /// tmpfs over a directory, /dev/null over a file.
+    Mask {
+        path: String,
+    },
+    /// Bind a /proc path over itself read-only (`masks::READ_ONLY`).
+    ReadOnlyPath {
+        path: String,
+    },
+    /// The host's `/` bound (recursively) read-only as the new root:
+    /// `burrow sandbox`, in place of the overlay.
+    HostRoot,
     /// Remount the root read-only, after everything else.
     ReadOnlyRoot,
 }
@@ -130,7 +133,8 @@ pub struct PlanInput<'a> {
     pub sub_ids: bool,
     /// The container is removed when it exits (`--rm`).
     pub throwaway: bool,
-    /// Docker's masked and read-only /proc and /sys paths.
+    /// Docker's masked and read-only /proc and /sys paths (not with
+    /// `--privileged`).
     pub masked_paths: bool,
 }
 
@@ -152,19 +156,10 @@ pub fn check_target(target: &str) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Compute the mount plan, Docker's order: rootfs, /proc, /dev and its
-/// nodes, /sys, the /etc files, then the user's mounts (parents before
-/// children), the working dir, and read-only last.
-pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
-    let mut ops = vec![MountOp::Overlay {
-        lower: input.rootfs.lower_dirs.clone(),
-        upper: input.rootfs.upper.clone(),
-        work: input.rootfs.work.clone(),
-        volatile: input.throwaway,
-    }];
-    ops.push(MountOp::Proc {
-        target: "/proc".into(),
-    });
+/// A minimal /dev: a tmpfs with the usual nodes bound from the host, a
+/// private devpts, /dev/shm, mqueue and the standard links.
+pub fn dev_ops(sub_ids: bool) -> Vec<MountOp> {
+    let mut ops = Vec::new();
     ops.push(MountOp::Tmpfs {
         target: "/dev".into(),
         options: "mode=755,size=65536k".into(),
@@ -177,7 +172,7 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
     );
     ops.push(MountOp::Devpts {
         target: "/dev/pts".into(),
-        tty_gid: input.sub_ids,
+        tty_gid: sub_ids,
     });
     ops.push(MountOp::Symlink {
         link: "/dev/ptmx".into(),
@@ -203,15 +198,35 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
             to: to.into(),
         });
     }
+    ops
+}
+
+/// Compute the mount plan, Docker's order: rootfs, /proc, /dev and its
+/// nodes, /sys, the /etc files, then the user's mounts (parents before
+/// children), the working dir, and read-only last.
+pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
+    let mut ops = vec![MountOp::Overlay {
+        lower: input.rootfs.lower_dirs.clone(),
+        upper: input.rootfs.upper.clone(),
+        work: input.rootfs.work.clone(),
+        volatile: input.throwaway,
+    }];
+    ops.push(MountOp::Proc {
+        target: "/proc".into(),
+    });
+    ops.extend(dev_ops(input.sub_ids));
     let _ = input.network; // sysfs vs bind is decided when applied
     ops.push(MountOp::Sys {
         target: "/sys".into(),
     });
     if input.masked_paths {
-        use super::masks::{MASKED, READ_ONLY};
-        ops.extend(MASKED.iter().map(|p| MountOp::Mask { path: (*p).into() }));
         ops.extend(
-            READ_ONLY
+            super::masks::MASKED
+                .iter()
+                .map(|p| MountOp::Mask { path: (*p).into() }),
+        );
+        ops.extend(
+            super::masks::READ_ONLY
                 .iter()
                 .map(|p| MountOp::ReadOnlyPath { path: (*p).into() }),
         );
@@ -468,7 +483,7 @@ mod tests {
     }
 
     #[test]
-    fn masked_paths_after_proc_and_sys_only_when_asked() {
+    fn masks_follow_proc_and_sys_and_privileged_has_none() {
         let (rootfs, etc) = fixtures();
         let plan = build(&input(&rootfs, &etc, &[], false)).unwrap();
         let pos = |op: &MountOp| plan.ops.iter().position(|o| o == op);
@@ -480,7 +495,7 @@ mod tests {
             target: "/sys".into(),
         })
         .unwrap();
-        assert!(kcore > sys);
+        assert!(sys < kcore);
         assert!(pos(&MountOp::ReadOnlyPath {
             path: "/proc/sys".into()
         })

@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod confine;
 mod docs;
 mod fuse_overlay;
 mod images;
@@ -14,4 +15,5 @@ mod info;
 mod live;
 mod run;
 mod run_process;
+mod sandbox;
 mod testbed;

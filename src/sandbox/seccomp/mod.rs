@@ -47,10 +47,10 @@ pub const FAKE_CHOWN: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("seccomp profile {origin}: bad JSON: {source}")]
+    #[error("seccomp profile {origin}: bad JSON: {cause}")]
     Json {
         origin: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("seccomp profile {origin}: {entry}: {msg}")]
     Entry {
@@ -58,15 +58,15 @@ pub enum ProfileError {
         entry: String,
         msg: String,
     },
-    #[error("seccomp profile {}: {source}", crate::text::escape_control(&path.display().to_string()))]
+    #[error("seccomp profile {}: {cause}", crate::text::escape_control(&path.display().to_string()))]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("seccomp profile {origin}: {source}")]
+    #[error("seccomp profile {origin}: {cause}")]
     Compile {
         origin: String,
-        source: compile::CompileError,
+        cause: compile::CompileError,
     },
     #[error("seccomp: filters for {0} are not supported (amd64, arm64, riscv64 are)")]
     Arch(&'static str),
@@ -110,7 +110,7 @@ impl Source {
             Source::File(p) => {
                 let bytes = std::fs::read(p).map_err(|e| ProfileError::Read {
                     path: p.clone(),
-                    source: e,
+                    cause: e,
                 })?;
                 Ok((
                     bytes.into(),
@@ -153,7 +153,7 @@ pub fn compile_profile(
     }
     compile::compile(&rules, profile.default(), arch).map_err(|e| ProfileError::Compile {
         origin: origin.to_string(),
-        source: e,
+        cause: e,
     })
 }
 

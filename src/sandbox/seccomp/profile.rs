@@ -194,7 +194,7 @@ impl Profile {
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Profile, ProfileError> {
         let profile: Profile = serde_json::from_slice(bytes).map_err(|e| ProfileError::Json {
             origin: origin.to_string(),
-            source: e,
+            cause: e,
         })?;
         profile.validate(origin)?;
         Ok(profile)

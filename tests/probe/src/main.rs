@@ -27,6 +27,7 @@ fn errno_name(e: i32) -> String {
         libc::ENETUNREACH => "ENETUNREACH",
         libc::EXDEV => "EXDEV",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ECONNREFUSED => "ECONNREFUSED",
         _ => return format!("errno{e}"),
     };
     name.to_string()
@@ -95,7 +96,11 @@ fn attempt(name: &str) -> String {
     // beyond the local buffers passed with their true lengths.
     unsafe {
         match name {
-            "mount" => check(libc::mount(c("none").as_ptr(), c("/mnt").as_ptr(), c("tmpfs").as_ptr(), 0, std::ptr::null()) as i64),
+            "mount" => check(libc::mount(c("none").as_ptr(), c("/tmp").as_ptr(), c("tmpfs").as_ptr(), 0, std::ptr::null()) as i64),
+            "umount-keys" => check(libc::umount2(c("/proc/keys").as_ptr(), libc::MNT_DETACH) as i64),
+            "umount-proc-sys" => check(libc::umount2(c("/proc/sys").as_ptr(), libc::MNT_DETACH) as i64),
+            "read-keys" => read_some("/proc/keys"),
+            "read-timer-list" => read_some("/proc/timer_list"),
             "umount-kcore" => check(libc::umount2(c("/proc/kcore").as_ptr(), libc::MNT_DETACH) as i64),
             "unshare-user" => check(libc::unshare(libc::CLONE_NEWUSER) as i64),
             "unshare-mount" => check(libc::unshare(libc::CLONE_NEWNS) as i64),
@@ -153,13 +158,15 @@ fn attempt(name: &str) -> String {
                 check(fd as i64)
             }
             "connect-loopback" => {
+                // PROBE_PORT: a port someone listens on (1: nobody).
+                let port: u16 = std::env::var("PROBE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(1);
                 let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
                 if fd < 0 {
                     return errno_name(last_errno());
                 }
                 let addr = libc::sockaddr_in {
                     sin_family: libc::AF_INET as u16,
-                    sin_port: 1u16.to_be(),
+                    sin_port: port.to_be(),
                     sin_addr: libc::in_addr { s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be() },
                     sin_zero: [0; 8],
                 };
@@ -189,6 +196,16 @@ fn attempt(name: &str) -> String {
             }
             other => format!("unknown-attempt:{other}"),
         }
+    }
+}
+
+/// `ok` when `path` has bytes to read, `empty` when it reads as empty
+/// (masked by /dev/null), else the errno's name.
+fn read_some(path: &str) -> String {
+    match std::fs::read(path) {
+        Ok(b) if b.is_empty() => "empty".into(),
+        Ok(_) => "ok".into(),
+        Err(e) => errno_name(e.raw_os_error().unwrap_or(0)),
     }
 }
 
