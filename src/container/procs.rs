@@ -11,7 +11,6 @@ pub fn pids_of(init: i32) -> Vec<i32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let ns = fs::read_link(format!("/proc/{init}/ns/pid")).ok();
     let all: Vec<i32> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
@@ -32,6 +31,11 @@ pub fn pids_of(init: i32) -> Vec<i32> {
         );
         i += 1;
     }
+    // The pid namespace, from the first process whose /proc entry we may
+    // read (our tiny pid 1 is non-dumpable, so not always the init).
+    let ns = found
+        .iter()
+        .find_map(|p| fs::read_link(format!("/proc/{p}/ns/pid")).ok());
     if let Some(ns) = ns {
         found.extend(
             all.iter()

@@ -30,6 +30,42 @@ const NAMESPACES: [(&str, CloneFlags); 6] = [
     ("pid", CloneFlags::CLONE_NEWPID),
 ];
 
+/// The process whose namespaces and root we take: the init itself, or,
+/// when it is our tiny pid 1 (made non-dumpable so the command cannot
+/// reach the host binary through /proc/1/exe, which also closes its
+/// /proc entries to us), one of its children: they run the command, in
+/// the same namespaces.
+fn joinable(init: i32) -> i32 {
+    let open = |pid: i32| File::open(format!("/proc/{pid}/ns/user")).is_ok();
+    if open(init) {
+        return init;
+    }
+    children_of(init)
+        .into_iter()
+        .find(|c| open(*c))
+        .unwrap_or(init)
+}
+
+/// Processes whose parent is `pid`, from /proc/*/stat.
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|child| {
+            // "pid (comm) state ppid ...": comm may hold spaces and ')'.
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
 /// Run `p` in the container whose init is `init` (a pid of ours) and
 /// return its exit code; with `detach`, return once it was started.
 pub fn enter(
@@ -39,9 +75,10 @@ pub fn enter(
     confinement: &Confinement,
     detach: bool,
 ) -> anyhow::Result<i32> {
+    let target = joinable(init);
     let open = |what: &str| {
-        File::open(format!("/proc/{init}/{what}"))
-            .with_context(|| format!("open /proc/{init}/{what} of the container's init"))
+        File::open(format!("/proc/{target}/{what}"))
+            .with_context(|| format!("open /proc/{target}/{what} of the container's init"))
     };
     let mut ns = Vec::new();
     for (name, flag) in NAMESPACES {
