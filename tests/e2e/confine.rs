@@ -5,9 +5,7 @@
 //! so the test proves the wall and not a broken command.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
 use crate::common::*;
 use crate::run::ready;
@@ -389,25 +387,11 @@ fn tiocsti_on_the_terminal_is_refused() {
             return;
         };
         let run = |extra: &str| {
-            let cmd = format!(
-                "{} --root {} run --rm -t -v {} {extra} {img} /probe try tiocsti tioclinux",
-                burrow_bin().display(),
-                env.root().display(),
+            let args = format!(
+                "run --rm -t -v {} {extra} {img} /probe try tiocsti tioclinux",
                 probe_mount()
             );
-            let out = env
-                .command("script", &[])
-                .args(["-qec", &cmd, "/dev/null"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .and_then(|mut c| {
-                    drop(c.stdin.take().map(|mut s| s.write_all(b"")));
-                    c.wait_with_output()
-                })
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
+            env.burrow_in_terminal(&args, b"").1
         };
         let text = run("");
         assert!(text.contains("tiocsti EPERM"), "{user:?}: {text}");

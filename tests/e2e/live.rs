@@ -568,36 +568,16 @@ fn restart_kill_labels_filters_and_formats() {
 
 #[test]
 fn exec_with_a_tty_through_a_real_terminal() {
-    use std::io::Write;
-    use std::process::Stdio;
     for user in [User::Sub, User::NoSub] {
         let Some((env, img)) = ready(user) else {
             return;
         };
         detach(&env, &["--name", "s", &img, "sleep", "600"]);
-        // script(1) gives burrow a real terminal as stdin/stdout.
-        let cmd = format!(
-            "{} --root {} exec -it s sh",
-            burrow_bin().display(),
-            env.root().display()
+        let (code, text) = env.burrow_in_terminal(
+            "exec -it s sh",
+            b"tty; test -t 0 && echo stdin-is-tty; exit 6\n",
         );
-        let mut child = env
-            .command("script", &[])
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"tty; test -t 0 && echo stdin-is-tty; exit 6\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(6), "{text}");
+        assert_eq!(code, Some(6), "{text}");
         assert!(text.contains("/dev/pts/"), "{text}");
         assert!(text.contains("stdin-is-tty"), "{text}");
         env.burrow(&["rm", "-f", "s"]).ok();

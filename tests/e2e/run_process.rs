@@ -137,29 +137,11 @@ fn tty_session_through_a_real_terminal() {
         let Some((env, img)) = ready(user) else {
             return;
         };
-        // script(1) gives burrow a real terminal as stdin/stdout.
-        let cmd = format!(
-            "{} --root {} run --rm -it {img} sh",
-            burrow_bin().display(),
-            env.root().display()
+        let (code, text) = env.burrow_in_terminal(
+            &format!("run --rm -it {img} sh"),
+            b"tty; test -t 0 && echo stdin-is-tty; echo TERM=$TERM; exit 5\n",
         );
-        let mut child = env
-            .command("script", &[])
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"tty; test -t 0 && echo stdin-is-tty; echo TERM=$TERM; exit 5\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(5), "{text}");
+        assert_eq!(code, Some(5), "{text}");
         assert!(text.contains("/dev/pts/0"), "{text}");
         assert!(text.contains("stdin-is-tty"), "{text}");
         assert!(text.contains("TERM=xterm"), "{text}");

@@ -219,25 +219,17 @@ fn profiles_and_the_terminal() {
     out.fails(125);
     // A terminal passes through (script(1) gives burrow one).
     let probe = probe_bin();
-    let cmd = format!(
-        "{} --root {} sandbox --allow-read {} -- sh -c \
+    let args = format!(
+        "sandbox --allow-read {} -- sh -c \
          'test -t 0 && test -t 1 && echo IS-TTY; {} try tiocsti; exit 4'",
-        burrow_bin().display(),
-        env.root().display(),
         probe.parent().unwrap().display(),
         probe.display()
     );
-    let out = env
-        .command("script", &[])
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text) = env.burrow_in_terminal(&args, b"");
     assert!(text.contains("IS-TTY"), "{text}");
     // No typing into the terminal's input queue.
     assert!(text.contains("tiocsti EPERM"), "{text}");
-    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert_eq!(code, Some(4), "{text}");
 }
 
 #[test]

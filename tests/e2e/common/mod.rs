@@ -193,6 +193,31 @@ impl TestEnv {
         run(cmd, args, stdin)
     }
 
+    /// `burrow --root <store> ARGS` run by script(1), so burrow has a real
+    /// terminal; `input` is typed into it. `args` is shell text (quote it).
+    /// Returns the exit code and everything the terminal showed.
+    pub fn burrow_in_terminal(&self, args: &str, input: &[u8]) -> (Option<i32>, String) {
+        let cmd = format!(
+            "{} --root {} {args}",
+            burrow_bin().display(),
+            self.root().display()
+        );
+        let mut child = self
+            .command("script", &[])
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script(1)");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
     /// Any program as the test user, in the same environment as burrow.
     pub fn command(&self, program: impl AsRef<OsStr>, env: &[(&str, &str)]) -> Command {
         let home = self.dir().join("home");
