@@ -50,9 +50,9 @@ where
     let (report_r, report_w) = nix::unistd::pipe().map_err(|e| ChildFailure::new("pipe", e))?;
     let (ready_r, ready_w) = nix::unistd::pipe().map_err(|e| ChildFailure::new("pipe", e))?;
     let (go_r, go_w) = nix::unistd::pipe().map_err(|e| ChildFailure::new("pipe", e))?;
-    // SAFETY: burrow is single-threaded when it probes (see above), so the
-    // child owns a consistent copy of the heap and may allocate.
-    match unsafe { nix::unistd::fork() }.map_err(|e| ChildFailure::new("fork", e))? {
+    // burrow is single-threaded when it probes (see above), so the child
+    // owns a consistent copy of the heap and may allocate.
+    match fork().map_err(|e| ChildFailure::new("fork", e))? {
         ForkResult::Child => {
             drop((report_r, ready_r, go_w));
             let mut ready_w = Some(std::fs::File::from(ready_w));
@@ -153,31 +153,13 @@ pub fn landlock_abi() -> Result<u32, Errno> {
 /// takes filters from an unprivileged process. Call it in a child only.
 pub fn seccomp_allow_all() -> Result<(), Errno> {
     nix::sys::prctl::set_no_new_privs()?;
-    let mut filter = [libc::sock_filter {
+    let allow = libc::sock_filter {
         code: (libc::BPF_RET | libc::BPF_K) as u16,
         jt: 0,
         jf: 0,
         k: libc::SECCOMP_RET_ALLOW,
-    }];
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_mut_ptr(),
     };
-    // SAFETY: prog points to a valid one-instruction program that lives
-    // across the call; the kernel copies it.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if ret < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
+    seccomp_set_filter(&[allow], false)
 }
 
 /// Create a tap device on an open /dev/net/tun (TUNSETIFF). Needs

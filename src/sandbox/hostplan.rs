@@ -117,16 +117,7 @@ pub fn build(input: &HostPlanInput) -> MountPlan {
     for p in input.hidden_secrets().iter().chain(&input.hide) {
         ops.push(MountOp::Mask { path: target(p) });
     }
-    ops.extend(
-        super::masks::MASKED
-            .iter()
-            .map(|p| MountOp::Mask { path: (*p).into() }),
-    );
-    ops.extend(
-        super::masks::READ_ONLY
-            .iter()
-            .map(|p| MountOp::ReadOnlyPath { path: (*p).into() }),
-    );
+    ops.extend(super::plan::mask_ops());
     MountPlan { ops }
 }
 

@@ -220,16 +220,7 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
         target: "/sys".into(),
     });
     if input.masked_paths {
-        ops.extend(
-            super::masks::MASKED
-                .iter()
-                .map(|p| MountOp::Mask { path: (*p).into() }),
-        );
-        ops.extend(
-            super::masks::READ_ONLY
-                .iter()
-                .map(|p| MountOp::ReadOnlyPath { path: (*p).into() }),
-        );
+        ops.extend(mask_ops());
     }
     for (file, target) in [
         (&input.etc.hosts, "/etc/hosts"),
@@ -331,6 +322,17 @@ pub fn resolve_in_root(root: &Path, path: &str) -> io::Result<PathBuf> {
         }
     }
     Ok(root.join(done.iter().collect::<PathBuf>()))
+}
+
+/// Docker's masked and read-only /proc and /sys paths, as mount ops.
+pub(super) fn mask_ops() -> impl Iterator<Item = MountOp> {
+    let masked = super::masks::MASKED
+        .iter()
+        .map(|p| MountOp::Mask { path: (*p).into() });
+    let read_only = super::masks::READ_ONLY
+        .iter()
+        .map(|p| MountOp::ReadOnlyPath { path: (*p).into() });
+    masked.chain(read_only)
 }
 
 #[cfg(test)]
