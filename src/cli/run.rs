@@ -13,6 +13,8 @@ use crate::container::record::{self, RunConfig};
 use crate::container::{mounts, spec};
 use crate::paths::Paths;
 use crate::sandbox::confine::{Confinement, SecurityOpts};
+use crate::sandbox::idmap::{self, HostUser};
+use crate::sandbox::userns::{self, Mapping};
 use crate::sandbox::{self, Network, ProcessSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,6 +142,11 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
         // The supervisor would remove it, but nobody could read its logs.
         tracing::debug!("--rm with -d: removed when it exits");
     }
+    // The id maps are written (by setuid helpers, in subuid mode) while
+    // the image is resolved and the record made.
+    let user = HostUser::current();
+    let mapping = Mapping::Root(idmap::choose(&user).mode);
+    userns::prepare_ahead(&mapping, &user);
     let rec = create_container(paths, &args.container)?;
     if args.detach {
         let id = rec.id.clone();

@@ -38,7 +38,7 @@ pub struct IdMapChoice {
 }
 
 /// The user whose ids are mapped.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostUser {
     pub name: String,
     pub uid: u32,
@@ -148,14 +148,47 @@ pub fn choose_from(user: &HostUser, subuid: &Path, subgid: &Path) -> IdMapChoice
 /// Write the id maps of `pid`, a process that has just unshared its user
 /// namespace. Called from the parent user namespace.
 pub fn apply(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<()> {
+    start(pid, mode, user)?.finish()
+}
+
+/// newuidmap and newgidmap at work on a namespace's maps.
+pub struct Helpers {
+    running: Vec<(&'static str, std::process::Child)>,
+}
+
+impl Helpers {
+    /// Wait for them; the first failure is the error.
+    pub fn finish(self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        for (name, child) in self.running {
+            let r = finish_helper(name, child);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
+
+/// Begin writing the id maps of `pid` (see `apply`): in subuid mode the
+/// two setuid helpers are left running, for `Helpers::finish`.
+pub fn start(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<Helpers> {
+    let mut helpers = Helpers {
+        running: Vec::new(),
+    };
     match mode {
         IdMapMode::SubIds { uid, gid } => {
             // Both at once: each is a setuid exec, the slowest step of a
             // container's start.
             let u = spawn_helper("newuidmap", pid, user.uid, uid)?;
-            let g = spawn_helper("newgidmap", pid, user.gid, gid);
-            let u = finish_helper("newuidmap", u);
-            finish_helper("newgidmap", g?).and(u)?;
+            helpers.running.push(("newuidmap", u));
+            match spawn_helper("newgidmap", pid, user.gid, gid) {
+                Ok(g) => helpers.running.push(("newgidmap", g)),
+                Err(e) => {
+                    let _ = helpers.finish();
+                    return Err(e);
+                }
+            }
         }
         IdMapMode::Single => {
             let proc = PathBuf::from(format!("/proc/{pid}"));
@@ -165,7 +198,7 @@ pub fn apply(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<()> 
             write_map(&proc.join("gid_map"), &format!("0 {} 1", user.gid))?;
         }
     }
-    Ok(())
+    Ok(helpers)
 }
 
 /// Map the user's uid and gid to themselves, nothing else (`burrow

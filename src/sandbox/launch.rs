@@ -1,6 +1,6 @@
 //! The caller's side and the supervisor's side of a launch.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -10,6 +10,7 @@ use nix::unistd::{ForkResult, Pid};
 use super::channel::{self, Channel, Msg};
 use super::detach::{self, Monitor, Started};
 use super::plan::{self, MountPlan, PlanInput};
+use super::userns::{self, Mapping, UserNs};
 use super::{child, idmap, relay, Exit, LaunchSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
@@ -109,7 +110,6 @@ fn run_stages(
 ) -> anyhow::Result<Exit> {
     let (ours, supervisor_pid) = fork_supervisor(spec, plan, None)?;
     let mut reap = Reap(Some(supervisor_pid));
-    handshake(spec, &ours, supervisor_pid, &mut reap)?;
     let outcome = relay::run(&ours, supervisor_pid, &spec.process, forwarded, on_started);
     // The supervisor removes the container (--rm) before it exits.
     reap.wait();
@@ -123,11 +123,17 @@ fn fork_supervisor(
     plan: &MountPlan,
     monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<(Channel, Pid)> {
+    let mapping = if spec.identity_map {
+        Mapping::Identity
+    } else {
+        Mapping::Root(spec.id_map.clone())
+    };
+    let userns = userns::for_launch(&mapping, &spec.host_user)?;
     let (ours, theirs) = channel::pair()?;
     let supervisor_pid = match sys::fork().context("fork the supervisor")? {
         ForkResult::Child => {
             drop(ours);
-            supervisor(spec, plan, theirs, monitor)
+            supervisor(spec, plan, &userns, theirs, monitor)
         }
         ForkResult::Parent { child } => child,
     };
@@ -145,7 +151,6 @@ pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::
     let plan = given_or_built(spec, &mut built)?;
     let (ours, supervisor_pid) = fork_supervisor(spec, plan, Some(monitor))?;
     let mut reap = Reap(Some(supervisor_pid));
-    handshake(spec, &ours, supervisor_pid, &mut reap)?;
     let mut failure = None;
     loop {
         match ours.recv()? {
@@ -175,36 +180,12 @@ pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::
     }
 }
 
-/// The id-map handshake with a freshly forked supervisor.
-fn handshake(
-    spec: &LaunchSpec,
-    ours: &Channel,
-    supervisor_pid: Pid,
-    reap: &mut Reap,
-) -> anyhow::Result<()> {
-    match ours.recv()? {
-        Some((Msg::UserNsReady, _)) => {}
-        Some((Msg::SetupFailed { message }, _)) => {
-            reap.wait();
-            bail!("{message}")
-        }
-        other => bail!("the supervisor stopped early ({other:?})"),
-    }
-    if spec.identity_map {
-        idmap::apply_identity(supervisor_pid, &spec.host_user)
-    } else {
-        idmap::apply(supervisor_pid, &spec.id_map, &spec.host_user)
-    }
-    .context("write the id maps")?;
-    ours.send(&Msg::MapsWritten)?;
-    Ok(())
-}
-
 /// The supervisor: owns the user namespace, forks the container init,
 /// forwards signals to it and reports its exit. Never returns.
 fn supervisor(
     spec: &LaunchSpec,
     plan: &MountPlan,
+    userns: &UserNs,
     chan: Channel,
     mut monitor: Option<&mut dyn Monitor>,
 ) -> ! {
@@ -215,8 +196,8 @@ fn supervisor(
     }
     let mut deleter = None;
     let result = match monitor.as_mut() {
-        Some(m) => supervise(spec, plan, &chan, &mut deleter, Some(&mut **m)),
-        None => supervise(spec, plan, &chan, &mut deleter, None),
+        Some(m) => supervise(spec, plan, userns, &chan, &mut deleter, Some(&mut **m)),
+        None => supervise(spec, plan, userns, &chan, &mut deleter, None),
     };
     if let Some(m) = monitor {
         match &result {
@@ -303,14 +284,12 @@ pub const TRASH_PREFIX: &str = ".trash-";
 fn supervise(
     spec: &LaunchSpec,
     plan: &MountPlan,
+    userns: &UserNs,
     chan: &Channel,
     deleter: &mut Option<std::fs::File>,
     monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<i32> {
-    unshare(CloneFlags::CLONE_NEWUSER)
-        .context("create a user namespace (see 'burrow info' for what blocks it)")?;
-    chan.send(&Msg::UserNsReady)?;
-    chan.expect(&Msg::MapsWritten)?;
+    userns.join()?;
     if let Some(dir) = &spec.remove_after {
         *deleter = Some(spawn_deleter(dir, chan)?);
     }

@@ -49,6 +49,7 @@ mod mounts;
 pub mod plan;
 mod relay;
 pub mod seccomp;
+pub mod userns;
 
 use std::path::PathBuf;
 
