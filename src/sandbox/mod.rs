@@ -47,6 +47,7 @@ pub mod idmap;
 pub mod landlock;
 mod launch;
 pub mod masks;
+mod mountpoints;
 mod mounts;
 pub mod plan;
 mod relay;
