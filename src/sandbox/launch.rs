@@ -111,8 +111,14 @@ fn run_stages(
     let (ours, supervisor_pid) = fork_supervisor(spec, plan, None)?;
     let mut reap = Reap(Some(supervisor_pid));
     let outcome = relay::run(&ours, supervisor_pid, &spec.process, forwarded, on_started);
-    // The supervisor removes the container (--rm) before it exits.
-    reap.wait();
+    if outcome.is_ok() {
+        // It told us the end as its last act: not waiting for its exit
+        // (the namespaces' teardown) saves a start its tail. It dies with
+        // us (parent-death signal); init reaps it.
+        reap.0 = None;
+    } else {
+        reap.wait();
+    }
     outcome
 }
 
@@ -220,13 +226,14 @@ fn supervisor(
             EXIT_BURROW,
         ),
     };
-    let _ = chan.send(&msg);
     if let Some(trash) = trash {
         let told = deleter.is_some_and(|mut go| std::io::Write::write_all(&mut go, b"g").is_ok());
         if !told {
             let _ = crate::fsutil::remove_tree(&trash);
         }
     }
+    // Last: once the caller hears the end it may go without waiting for us.
+    let _ = chan.send(&msg);
     sys::exit_now(code)
 }
 
