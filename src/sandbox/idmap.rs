@@ -46,7 +46,13 @@ pub struct HostUser {
 }
 
 impl HostUser {
+    /// Looked up once per process: a start asks several times.
     pub fn current() -> Self {
+        static CURRENT: std::sync::OnceLock<HostUser> = std::sync::OnceLock::new();
+        CURRENT.get_or_init(Self::look_up).clone()
+    }
+
+    fn look_up() -> Self {
         let uid = nix::unistd::getuid();
         let gid = nix::unistd::getgid();
         let name = nix::unistd::User::from_uid(uid)
@@ -91,7 +97,16 @@ fn helper(name: &str) -> Option<PathBuf> {
 /// Choose the mode for `user` from the files and helpers on this machine.
 /// Whether the helpers really work is proven by `probe::idmap`.
 pub fn choose(user: &HostUser) -> IdMapChoice {
-    choose_from(user, Path::new("/etc/subuid"), Path::new("/etc/subgid"))
+    // Once per process for the usual user: a start asks several times.
+    static CHOSEN: std::sync::OnceLock<(HostUser, IdMapChoice)> = std::sync::OnceLock::new();
+    match CHOSEN.get() {
+        Some((u, c)) if u == user => c.clone(),
+        _ => {
+            let c = choose_from(user, Path::new("/etc/subuid"), Path::new("/etc/subgid"));
+            let _ = CHOSEN.set((user.clone(), c.clone()));
+            c
+        }
+    }
 }
 
 pub fn choose_from(user: &HostUser, subuid: &Path, subgid: &Path) -> IdMapChoice {
