@@ -40,6 +40,7 @@ mod child;
 pub mod confine;
 mod detach;
 mod enter;
+mod fuse_root;
 pub mod hostplan;
 pub mod idmap;
 pub mod landlock;
@@ -91,16 +92,19 @@ pub enum Network {
     Host,
 }
 
-/// The root filesystem: the kernel overlay of `lower_dirs` (top-most
-/// first) with a private upper dir.
+/// The root filesystem: an overlay of `lower_dirs` (top-most first) with
+/// a private upper dir, by the kernel's overlayfs or by our FUSE overlay
+/// (served by the supervisor, `fuse_root`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rootfs {
     pub lower_dirs: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
-    /// Where the overlay is mounted (inside the init's mount namespace
-    /// only; nobody else sees it).
+    /// Where the overlay is mounted (inside the supervisor's or the init's
+    /// mount namespace only; nobody else sees it).
     pub merged: PathBuf,
+    #[serde(default)]
+    pub driver: crate::rootfs::driver::Driver,
 }
 
 /// Files written for the container and bind-mounted over the image's.

@@ -54,6 +54,7 @@ pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
 fn describe(op: &MountOp) -> String {
     match op {
         MountOp::Overlay { .. } => "mount the overlay rootfs".into(),
+        MountOp::FuseOverlay { .. } => "use the FUSE overlay rootfs".into(),
         MountOp::Proc { target } => format!("mount proc on {target}"),
         MountOp::Sys { target } => format!("mount sysfs on {target}"),
         MountOp::Tmpfs { target, .. } => format!("mount tmpfs on {target}"),
@@ -85,6 +86,19 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             work,
             volatile,
         } => overlay(lower, upper, work, *volatile, ctx.merged),
+        MountOp::FuseOverlay { .. } => {
+            // Mounted by the supervisor's FUSE server in the namespace
+            // ours was copied from; a plain dir here would mean the init
+            // is about to run on the empty mount point.
+            let st = nix::sys::statfs::statfs(ctx.merged).context("statfs the mount point")?;
+            if st.filesystem_type() != nix::sys::statfs::FUSE_SUPER_MAGIC {
+                bail!(
+                    "the FUSE overlay is not mounted on {}",
+                    ctx.merged.display()
+                );
+            }
+            Ok(())
+        }
         MountOp::Proc { target } => {
             let t = dir_at(&at(target)?)?;
             mount(
