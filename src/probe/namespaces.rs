@@ -165,6 +165,14 @@ pub fn overlay_for_auto(root: &Path) -> Option<Check> {
 /// Mount a test overlay; `Err` when the user namespace setup failed
 /// before the overlay was tried.
 fn try_overlay(root: &Path) -> Result<Check, Check> {
+    // The mount options name the upper dir by its full path.
+    if root.to_string_lossy().contains([',', ':']) {
+        return Ok(Check::no(
+            "no (the storage root's path has a ',' or ':')",
+            "overlayfs mount options cannot carry those; a --root without them lets the \
+             kernel overlay serve",
+        ));
+    }
     let dir = match tempfile::Builder::new()
         .prefix("probe-overlay-")
         .tempdir_in(root)

@@ -16,4 +16,5 @@ mod live;
 mod run;
 mod run_process;
 mod sandbox;
+mod storage_driver;
 mod testbed;
