@@ -267,6 +267,12 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
     let user =
         spec::exec_user_in_layers(spec::user_spec(cfg, a.user.as_deref()), &image.lower_dirs)?;
     let id = record::new_id()?;
+    let dir = record::container_dir(paths.root(), &id);
+    let storage_driver = driver::fit_to_image(
+        setting,
+        storage_driver,
+        sandbox::kernel_overlay_refuses(&image.lower_dirs, &dir.join("upper"), &dir.join("work")),
+    );
     let hostname = a
         .hostname
         .clone()

@@ -158,6 +158,26 @@ pub fn resolve(root: &Path, setting: Setting, source: &Source) -> anyhow::Result
     }
 }
 
+/// `auto` for one image: the driver picked for the store, unless the
+/// kernel overlay refuses this image (`kernel_refuses`: too many layers for
+/// its options) and ours can serve it. Says so on stderr when it switches.
+pub fn fit_to_image(setting: Setting, picked: Driver, kernel_refuses: Option<String>) -> Driver {
+    match kernel_refuses {
+        Some(why)
+            if setting == Setting::Auto
+                && picked == Driver::Overlay
+                && crate::probe::fuse_device_problem().is_none() =>
+        {
+            eprintln!(
+                "burrow: warning: the kernel overlay cannot mount this image ({why}); this \
+                 container uses fuse-overlay"
+            );
+            Driver::FuseOverlay
+        }
+        _ => picked,
+    }
+}
+
 /// What the probe found about the kernel overlay on one store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Probed {
@@ -261,6 +281,30 @@ mod tests {
         for d in [Driver::Overlay, Driver::FuseOverlay] {
             let json = serde_json::to_string(&d).unwrap();
             assert_eq!(json, format!("\"{}\"", d.name()));
+        }
+    }
+
+    #[test]
+    fn auto_moves_an_image_the_kernel_overlay_refuses_to_ours() {
+        let no = || Some("too many layers".to_string());
+        assert_eq!(
+            fit_to_image(Setting::Auto, Driver::Overlay, None),
+            Driver::Overlay
+        );
+        // An explicit choice is kept (and fails with the kernel's reason).
+        assert_eq!(
+            fit_to_image(Setting::Overlay, Driver::Overlay, no()),
+            Driver::Overlay
+        );
+        assert_eq!(
+            fit_to_image(Setting::Auto, Driver::FuseOverlay, no()),
+            Driver::FuseOverlay
+        );
+        if crate::probe::fuse_device_problem().is_none() {
+            assert_eq!(
+                fit_to_image(Setting::Auto, Driver::Overlay, no()),
+                Driver::FuseOverlay
+            );
         }
     }
 

@@ -236,8 +236,6 @@ fn mask(p: &Path) -> anyhow::Result<()> {
 
 /// The kernel overlay with `userxattr` (whiteouts as 0:0 char devices and
 /// opaque dirs as user.overlay.opaque, as the image store writes them).
-/// When the lower dirs share a parent, mount from there with short
-/// relative names: the options must fit in one page.
 fn overlay(
     lower: &[PathBuf],
     upper: &Path,
@@ -246,16 +244,37 @@ fn overlay(
     merged: &Path,
 ) -> anyhow::Result<()> {
     fs::create_dir_all(merged).context("create the mount point")?;
+    let (dir, opts) = overlay_options(lower, upper, work, volatile)?;
+    if let Some(p) = &dir {
+        std::env::set_current_dir(p).with_context(|| format!("enter {}", p.display()))?;
+    }
+    let r = mount(
+        Some("overlay"),
+        merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    );
+    let _ = std::env::set_current_dir("/");
+    r.context("mount overlay (kernel >= 5.11 needed for overlay in a user namespace)")
+}
+
+/// The kernel overlay's mount options, and the dir to mount from: when the
+/// lower dirs share a parent, they are named relative to it, since the
+/// options must fit in one page.
+fn overlay_options(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    volatile: bool,
+) -> anyhow::Result<(Option<PathBuf>, String)> {
     let parent = lower.first().and_then(|p| p.parent());
     let common = parent.filter(|p| lower.iter().all(|l| l.parent() == Some(*p)));
     let names: Vec<String> = match common {
-        Some(p) => {
-            std::env::set_current_dir(p).with_context(|| format!("enter {}", p.display()))?;
-            lower
-                .iter()
-                .map(|l| l.file_name().unwrap_or_default().to_string_lossy().into())
-                .collect()
-        }
+        Some(_) => lower
+            .iter()
+            .map(|l| l.file_name().unwrap_or_default().to_string_lossy().into())
+            .collect(),
         None => lower.iter().map(|l| l.to_string_lossy().into()).collect(),
     };
     for p in names
@@ -281,15 +300,16 @@ fn overlay(
     if opts.len() >= 4000 {
         bail!("too many layers for one overlay mount ({})", lower.len());
     }
-    let r = mount(
-        Some("overlay"),
-        merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(opts.as_str()),
-    );
-    let _ = std::env::set_current_dir("/");
-    r.context("mount overlay (kernel >= 5.11 needed for overlay in a user namespace)")
+    Ok((common.map(Path::to_path_buf), opts))
+}
+
+/// Why the kernel overlay cannot be given these layers and dirs (the
+/// options must fit in a page, no path may have a ',' or ':'); `auto` picks
+/// our FUSE overlay, which has no such limits, for such an image.
+pub fn kernel_overlay_refuses(lower: &[PathBuf], upper: &Path, work: &Path) -> Option<String> {
+    overlay_options(lower, upper, work, true)
+        .err()
+        .map(|e| format!("{e:#}"))
 }
 
 fn sys(target: &Path, network: Network) -> anyhow::Result<()> {
@@ -387,4 +407,37 @@ fn pivot(new_root: &Path) -> anyhow::Result<()> {
     umount2(".", MntFlags::MNT_DETACH).context("detach the old root")?;
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_options_name_layers_from_their_parent_and_fit_a_page() {
+        let lower: Vec<PathBuf> = (0..3)
+            .map(|i| format!("/s/layers/{i:064x}").into())
+            .collect();
+        let (dir, opts) = overlay_options(
+            &lower,
+            Path::new("/s/c/upper"),
+            Path::new("/s/c/work"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(dir.as_deref(), Some(Path::new("/s/layers")));
+        assert!(opts.starts_with(&format!("lowerdir={:064x}:", 0)), "{opts}");
+        let refuses = |l: &[PathBuf], u: &str| {
+            kernel_overlay_refuses(l, Path::new(u), Path::new("/s/c/work"))
+        };
+        assert_eq!(refuses(&lower, "/s/c/upper"), None);
+        // Docker allows 127 layers; one page of options does not.
+        let many: Vec<PathBuf> = (0..100)
+            .map(|i| format!("/s/layers/{i:064x}").into())
+            .collect();
+        assert!(refuses(&many, "/s/c/upper")
+            .unwrap()
+            .contains("too many layers"));
+        assert!(refuses(&lower, "/s,t/upper").unwrap().contains("','"));
+    }
 }

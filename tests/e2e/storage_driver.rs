@@ -194,6 +194,118 @@ fn auto_falls_back_to_fuse_overlay_where_the_kernel_overlay_cannot_mount() {
     }
 }
 
+/// busybox with 99 more one-file layers, as a docker archive: more lower
+/// dirs than the kernel overlay's mount options can name.
+fn many_layer_archive(env: &TestEnv, img: &str) -> std::path::PathBuf {
+    use sha2::Digest;
+    let saved = env.dir().join("bb.tar");
+    env.burrow(&["save", "-o", saved.to_str().unwrap(), img])
+        .ok();
+    let mut files = BTreeMap::new();
+    let mut ar = tar::Archive::new(std::fs::File::open(&saved).unwrap());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut body).unwrap();
+        files.insert(name, body);
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let config_name = manifest[0]["Config"].as_str().unwrap().to_string();
+    let mut config: serde_json::Value = serde_json::from_slice(&files[&config_name]).unwrap();
+    let mut layers: Vec<String> = manifest[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    for i in 0..99 {
+        let mut b = tar::Builder::new(Vec::new());
+        let body = format!("{i}\n");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, format!("layers/{i:02}"), body.as_bytes())
+            .unwrap();
+        let tar = b.into_inner().unwrap();
+        let digest = hex::encode(sha2::Sha256::digest(&tar));
+        config["rootfs"]["diff_ids"]
+            .as_array_mut()
+            .unwrap()
+            .push(format!("sha256:{digest}").into());
+        let name = format!("extra/{digest}.tar");
+        files.insert(name.clone(), tar);
+        layers.push(name);
+    }
+    files.insert("many.json".into(), serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!([{
+        "Config": "many.json", "RepoTags": ["many:1"], "Layers": layers,
+    }]);
+    files.insert(
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    let mut out = tar::Builder::new(Vec::new());
+    for name in layers
+        .iter()
+        .chain([&"many.json".to_string(), &"manifest.json".to_string()])
+    {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(files[name].len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.append_data(&mut h, name, &files[name][..]).unwrap();
+    }
+    env.write("many.tar", &out.into_inner().unwrap())
+}
+
+/// An image with more layers than the kernel overlay takes in one mount:
+/// `auto` gives it our FUSE overlay, and says why; `overlay` fails.
+#[test]
+fn auto_gives_an_image_with_too_many_layers_the_fuse_overlay() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let archive = many_layer_archive(&env, &img);
+    env.burrow(&["load", "-i", archive.to_str().unwrap()]).ok();
+    let vars = clean(&env);
+    let out = burrow_env(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "many:1",
+            "sh",
+            "-c",
+            &format!("{ROOT_TYPE}; cat /layers/00 /layers/98"),
+        ],
+        &vars,
+    );
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        "fuse.burrow-overlay\n0\n98\n",
+        "{}",
+        out.describe()
+    );
+    assert!(out.stderr.contains("too many layers"), "{}", out.describe());
+    let out = burrow_env(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "--storage-driver",
+            "overlay",
+            "many:1",
+            "true",
+        ],
+        &vars,
+    );
+    out.fails(125);
+    assert!(out.stderr.contains("too many layers"), "{}", out.describe());
+}
+
 /// The upper dir's entries as the tests compare them: kind, mode, owner,
 /// content; whiteouts and opaque markers as the kernel overlay writes them.
 fn upper_tree(upper: &Path) -> BTreeMap<String, String> {
