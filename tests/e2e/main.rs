@@ -8,6 +8,7 @@ mod cli;
 mod confine;
 mod docs;
 mod fuse_overlay;
+mod fuse_root;
 mod images;
 mod images_archive;
 mod images_registry;
