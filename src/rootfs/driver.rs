@@ -258,7 +258,9 @@ fn save(file: &Path, p: &Probed) {
     let Ok(body) = serde_json::to_vec(p) else {
         return;
     };
-    let tmp = file.with_file_name(format!(".{CACHE}.tmp-{}", std::process::id()));
+    // Named as the store's temp files are, so a writer killed here leaves
+    // nothing the next store open does not sweep.
+    let tmp = file.with_file_name(format!("{}{CACHE}", crate::image::tmp_prefix()));
     let ok = fs::File::create(&tmp).and_then(|mut f| f.write_all(&body));
     if ok.is_ok() {
         let _ = fs::rename(&tmp, file);
