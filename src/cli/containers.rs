@@ -251,7 +251,7 @@ fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Value {
             },
         },
         "GraphDriver": {
-            "Name": "overlay",
+            "Name": r.config.storage_driver.name(),
             "Data": {
                 "UpperDir": dir.join("upper"),
                 "WorkDir": dir.join("work"),

@@ -27,9 +27,9 @@ pub fn resolve(paths: &Paths, reference: &str) -> anyhow::Result<ResolvedImage> 
             image::pull(paths, reference, &PullOptions::default())?
         }
     };
-    // Parsed from the bytes: serde_json reading a bare File does one
-    // read(2) per byte.
-    let config = serde_json::from_slice(&store.read_blob(&rec.config_digest)?)
+    // Parsed from the bytes (serde_json reading a bare File does one
+    // read(2) per byte), as the store parses it: `history` may be missing.
+    let config = crate::image::parse_config(&store.read_blob(&rec.config_digest)?)
         .with_context(|| format!("parse the config of image {}", rec.short_id()))?;
     Ok(ResolvedImage {
         lower_dirs: store.layer_dirs(&rec)?,

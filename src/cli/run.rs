@@ -12,6 +12,7 @@ use crate::container::lifecycle::{self, NewContainer};
 use crate::container::record::{self, RunConfig};
 use crate::container::{mounts, spec};
 use crate::paths::Paths;
+use crate::rootfs::driver::{self, Setting};
 use crate::sandbox::confine::{Confinement, SecurityOpts};
 use crate::sandbox::idmap::{self, HostUser};
 use crate::sandbox::userns::{self, Mapping};
@@ -23,6 +24,26 @@ pub enum NetworkArg {
     None,
     /// The host's network
     Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageDriverArg {
+    /// The kernel's overlayfs in the user namespace (fastest)
+    Overlay,
+    /// burrow's own overlay on FUSE (where the kernel's cannot mount)
+    FuseOverlay,
+    /// overlay where it mounts, else fuse-overlay
+    Auto,
+}
+
+impl From<StorageDriverArg> for Setting {
+    fn from(a: StorageDriverArg) -> Setting {
+        match a {
+            StorageDriverArg::Overlay => Setting::Overlay,
+            StorageDriverArg::FuseOverlay => Setting::FuseOverlay,
+            StorageDriverArg::Auto => Setting::Auto,
+        }
+    }
 }
 
 /// Flags shared by `run` and `create`.
@@ -87,6 +108,11 @@ pub struct ContainerArgs {
     /// Network: none (loopback only; the default until burrow has a user-space network) or host
     #[arg(long, value_enum, default_value_t = NetworkArg::None, value_name = "MODE")]
     pub network: NetworkArg,
+
+    /// Root file system driver [env: BURROW_STORAGE_DRIVER; config: storage_driver in
+    /// ~/.config/burrow/burrow.toml; default: auto]
+    #[arg(long, value_enum, value_name = "DRIVER")]
+    pub storage_driver: Option<StorageDriverArg>,
 
     /// Set a label on the container: KEY=VALUE (or KEY)
     #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]")]
@@ -235,6 +261,9 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
     if let Some(name) = &a.name {
         crate::container::names::validate(name).map_err(anyhow::Error::msg)?;
     }
+    // Before a pull: a driver that cannot work here fails at once.
+    let (setting, source) = driver::setting(a.storage_driver.map(Setting::from))?;
+    let storage_driver = driver::resolve(paths.ensure_root()?, setting, &source)?;
 
     let mut extras = extras(a)?;
     let image = image_source::resolve(paths, image_ref)?;
@@ -245,6 +274,12 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
     let user =
         spec::exec_user_in_layers(spec::user_spec(cfg, a.user.as_deref()), &image.lower_dirs)?;
     let id = record::new_id()?;
+    let dir = record::container_dir(paths.root(), &id);
+    let storage_driver = driver::fit_to_image(
+        setting,
+        storage_driver,
+        sandbox::kernel_overlay_refuses(&image.lower_dirs, &dir.join("upper"), &dir.join("work")),
+    );
     let hostname = a
         .hostname
         .clone()
@@ -276,6 +311,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         auto_remove: a.rm,
         init,
         security,
+        storage_driver,
     };
     lifecycle::create(
         paths,

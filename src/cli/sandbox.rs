@@ -108,6 +108,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
             upper: merged.clone(),
             work: merged.clone(),
             merged: merged.clone(),
+            driver: Default::default(),
         },
         process: ProcessSpec {
             args: args.command.clone(),

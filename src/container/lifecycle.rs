@@ -10,6 +10,7 @@ use anyhow::Context;
 use super::names;
 use super::record::{self, ProcRef, Record, RunConfig, Status};
 use crate::paths::Paths;
+use crate::rootfs::driver::Driver;
 use crate::sandbox::confine::Confinement;
 use crate::sandbox::idmap::{self, HostUser, IdMapChoice, IdMapMode};
 use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, Rootfs};
@@ -174,6 +175,23 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
     if let Some(w) = confine.landlock_warning() {
         eprintln!("burrow: {w}");
     }
+    let driver = rec.config.storage_driver;
+    if driver == Driver::FuseOverlay {
+        if let Some(problem) = crate::probe::fuse_device_problem() {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(crate::error::Coded::new(
+                crate::error::EXIT_BURROW,
+                format!(
+                    "container {} uses the fuse-overlay storage driver, which needs /dev/fuse: \
+                     {problem}",
+                    crate::text::escape_control(&rec.name)
+                ),
+            )
+            .into());
+        }
+    }
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
     Ok(LaunchSpec {
@@ -182,6 +200,7 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
             upper: dir.join("upper"),
             work: dir.join("work"),
             merged: dir.join("merged"),
+            driver,
         },
         process,
         hostname: rec.config.hostname.clone(),

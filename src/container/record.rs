@@ -30,6 +30,9 @@ pub struct RunConfig {
     /// `--privileged`, `--cap-add`, `--cap-drop`, `--security-opt`.
     #[serde(default)]
     pub security: crate::sandbox::confine::SecurityOpts,
+    /// The root's driver, fixed at create (`auto` resolved then).
+    #[serde(default)]
+    pub storage_driver: crate::rootfs::driver::Driver,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,6 +327,7 @@ mod tests {
                 auto_remove: false,
                 init: true,
                 security: Default::default(),
+                storage_driver: Default::default(),
             },
         }
     }

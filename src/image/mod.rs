@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-pub use blobs::short;
+pub use blobs::{short, tmp_prefix};
 pub use helper::child_main as helper_main;
 pub use helper::{remove_tree as remove_owned_tree, OwnerMode};
 pub use pull::{pull, pull_with, PullOptions};

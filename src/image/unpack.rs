@@ -492,8 +492,12 @@ impl<'a> Unpacker<'a> {
             let Some(name) = key.strip_prefix("SCHILY.xattr.") else {
                 continue;
             };
-            // A layer must not forge overlay metadata or reach trusted.*.
-            if name.starts_with("user.overlay.") || name.starts_with("trusted.") {
+            // A layer must not forge overlay metadata (the kernel's, or
+            // the owners our FUSE overlay keeps) or reach trusted.*.
+            if name.starts_with("user.overlay.")
+                || name.starts_with("user.burrow.")
+                || name.starts_with("trusted.")
+            {
                 tracing::warn!(
                     "ignoring xattr {} in a layer",
                     crate::text::escape_control(name)

@@ -252,3 +252,28 @@ fn a_dir_replaced_by_a_symlink_is_not_trusted_any_more() {
     assert!(err.contains("symlink"), "{err}");
     assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_layer_cannot_forge_overlay_or_ownership_xattrs() {
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([
+        ("SCHILY.xattr.user.burrow.override", &b"0:0:4755"[..]),
+        ("SCHILY.xattr.user.overlay.opaque", &b"y"[..]),
+        ("SCHILY.xattr.user.kept", &b"1"[..]),
+    ])
+    .unwrap();
+    let mut h = raw_header(tar::EntryType::Regular, "f", 1, 0o644);
+    h.set_cksum();
+    b.append(&h, &b"x"[..]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("layer");
+    fs::create_dir(&l).unwrap();
+    unpack(&b.into_inner().unwrap()[..], &l, OPTS).unwrap();
+    let f = l.join("f");
+    if xattr::get(&f, "user.kept").unwrap().is_none() {
+        eprintln!("skip: no user xattrs on the temp dir's file system");
+        return;
+    }
+    assert!(xattr::get(&f, "user.burrow.override").unwrap().is_none());
+    assert!(xattr::get(&f, "user.overlay.opaque").unwrap().is_none());
+}

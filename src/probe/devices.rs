@@ -48,6 +48,18 @@ fn unusable(path: &str, err: &std::io::Error, module: &str) -> Check {
     )
 }
 
+/// Why /dev/fuse cannot be opened, with what to do, in one phrase; `None`
+/// when it can (the fuse-overlay driver checks this before it starts).
+pub fn fuse_device_problem() -> Option<String> {
+    const DEV: &str = "/dev/fuse";
+    let e = OpenOptions::new().read(true).write(true).open(DEV).err()?;
+    let c = unusable(DEV, &e, "fuse");
+    Some(match c.hint {
+        Some(h) => format!("{}; {h}", c.value),
+        None => c.value,
+    })
+}
+
 /// Open /dev/fuse and mount a FUSE file system on it inside a user
 /// namespace (Linux 4.18+ allows that without fusermount).
 pub fn fuse(userns_ok: bool) -> Check {

@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::paths::Paths;
 use crate::sandbox::idmap::{HostUser, IdMapMode};
 
-pub use storage::fs_type_name;
+pub use devices::fuse_device_problem;
+pub use storage::{fs_type_name, fs_type_of};
 
 /// One line of the report: a yes/no, what was found, and what to do.
 #[derive(Debug, Clone, Serialize)]
@@ -99,8 +100,12 @@ pub struct LandlockReport {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DriverReport {
-    /// "overlay", or "none" when no driver works here.
+    /// What `auto` picks: "overlay", "fuse-overlay", or "none" when no
+    /// driver works here.
     pub driver: &'static str,
+    /// The setting in force (`--storage-driver`'s environment variable or
+    /// config file): "overlay", "fuse-overlay" or "auto".
+    pub setting: String,
     #[serde(flatten)]
     pub check: Check,
 }
@@ -131,7 +136,8 @@ pub fn collect(paths: &Paths) -> Report {
     let user_namespaces = namespaces::user_namespaces();
     let id_map = namespaces::id_map(&user, user_namespaces.ok);
     let overlay = namespaces::overlay(paths.root(), user_namespaces.ok);
-    let rootfs_driver = pick_driver(&overlay);
+    let fuse = devices::fuse(user_namespaces.ok);
+    let rootfs_driver = pick_driver(&overlay, &fuse);
     Report {
         user: UserReport {
             name: user.name.clone(),
@@ -141,7 +147,7 @@ pub fn collect(paths: &Paths) -> Report {
         kernel: crate::sys::kernel_release(),
         id_map,
         overlay,
-        fuse: devices::fuse(user_namespaces.ok),
+        fuse,
         tun: devices::tun(user_namespaces.ok),
         seccomp: confinement::seccomp(),
         landlock: confinement::landlock(),
@@ -153,23 +159,72 @@ pub fn collect(paths: &Paths) -> Report {
     }
 }
 
-/// What `--storage-driver auto` would use. Our FUSE overlay is not built
-/// yet, so the kernel overlay is the only driver for now.
-fn pick_driver(overlay: &Check) -> DriverReport {
-    if overlay.ok {
-        DriverReport {
-            driver: "overlay",
-            check: Check::yes("overlay (kernel overlayfs in the user namespace)"),
-        }
-    } else {
-        DriverReport {
-            driver: "none",
-            check: Check::no(
-                "none: the kernel overlay cannot mount here",
-                "see the Overlay line; a storage root on a local disk (--root) often helps",
+/// For `--storage-driver auto`: can the kernel overlay mount on the store
+/// at `root`? `None` when user namespaces themselves fail.
+pub fn overlay_check(root: &std::path::Path) -> Option<Check> {
+    namespaces::overlay_for_auto(root)
+}
+
+/// What `--storage-driver auto` picks: the kernel overlay where it mounts,
+/// else our FUSE overlay; `setting` (from `rootfs::driver::setting`) says
+/// what the user asked for, when that is not `auto`.
+fn pick_driver(overlay: &Check, fuse: &Check) -> DriverReport {
+    let (driver, check) = if overlay.ok {
+        (
+            "overlay",
+            Check::yes("overlay (auto: the kernel's overlayfs in the user namespace)"),
+        )
+    } else if fuse.ok {
+        (
+            "fuse-overlay",
+            Check::warn(
+                "fuse-overlay (auto: burrow's FUSE overlay; the kernel overlay cannot mount here)",
+                "it works, more slowly; see the Kernel overlay line for what would let the \
+                 kernel's serve",
             ),
+        )
+    } else {
+        (
+            "none",
+            Check::no(
+                "none: neither the kernel overlay nor FUSE works here",
+                "see the Kernel overlay and FUSE lines; a storage root on a local disk \
+                 (--root) often helps",
+            ),
+        )
+    };
+    let mut report = DriverReport {
+        driver,
+        setting: "auto".into(),
+        check,
+    };
+    match crate::rootfs::driver::setting(None) {
+        Ok((crate::rootfs::driver::Setting::Auto, _)) => {}
+        Ok((s, source)) => {
+            report.setting = s.name().into();
+            let ok = match s {
+                crate::rootfs::driver::Setting::Overlay => overlay.ok,
+                _ => fuse.ok,
+            };
+            report.check = Check {
+                ok,
+                value: format!("{} (set by {source}; auto would pick {driver})", s.name()),
+                hint: (!ok).then(|| {
+                    format!(
+                        "{} does not work here (see above); unset {source} or set it to auto",
+                        s.name()
+                    )
+                }),
+            };
+        }
+        Err(e) => {
+            report.check = Check::no(
+                format!("{} (auto would pick {driver})", crate::error::one_line(&e)),
+                "fix the setting: overlay, fuse-overlay or auto",
+            );
         }
     }
+    report
 }
 
 /// The mode `burrow run` will use for this user, in a short phrase.

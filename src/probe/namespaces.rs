@@ -151,17 +151,47 @@ pub fn overlay(root: &Path, userns_ok: bool) -> Check {
     if !userns_ok {
         return Check::no("unknown", "needs user namespaces (see above)");
     }
+    match try_overlay(root) {
+        Ok(c) | Err(c) => c,
+    }
+}
+
+/// The overlay probe for `--storage-driver auto`: `None` when the user
+/// namespace itself could not be made (then no driver helps).
+pub fn overlay_for_auto(root: &Path) -> Option<Check> {
+    try_overlay(root).ok()
+}
+
+/// Mount a test overlay; `Err` when the user namespace setup failed
+/// before the overlay was tried.
+fn try_overlay(root: &Path) -> Result<Check, Check> {
+    // The mount options name the upper dir by its full path.
+    if root.to_string_lossy().contains([',', ':']) {
+        return Ok(Check::no(
+            "no (the storage root's path has a ',' or ':')",
+            "overlayfs mount options cannot carry those; a --root without them lets the \
+             kernel overlay serve",
+        ));
+    }
     let dir = match tempfile::Builder::new()
         .prefix("probe-overlay-")
         .tempdir_in(root)
     {
         Ok(d) => d,
-        Err(e) => return Check::no(format!("no ({e})"), "the storage root must be writable"),
+        Err(e) => {
+            return Ok(Check::no(
+                format!("no ({e})"),
+                "the storage root must be writable",
+            ))
+        }
     };
     let d = dir.path();
     for sub in ["lower", "upper", "work", "merged"] {
         if let Err(e) = fs::create_dir(d.join(sub)) {
-            return Check::no(format!("no ({e})"), "the storage root must be writable");
+            return Ok(Check::no(
+                format!("no ({e})"),
+                "the storage root must be writable",
+            ));
         }
     }
     let opts = format!(
@@ -172,6 +202,7 @@ pub fn overlay(root: &Path, userns_ok: bool) -> Check {
     );
     let merged = d.join("merged");
     tracing::debug!(%opts, "probe: mounting overlay in a user namespace");
+    let mut userns_failed = false;
     let result = sys::in_child(|| {
         enter_single_userns(CloneFlags::CLONE_NEWNS)?;
         mount(
@@ -185,9 +216,10 @@ pub fn overlay(root: &Path, userns_ok: bool) -> Check {
     });
     // overlayfs leaves work/work with mode 000; open it up so it can go.
     let _ = crate::fsutil::make_removable(&d.join("work"));
-    match result {
+    let check = match result {
         Ok(()) => Check::yes("yes (overlayfs in a user namespace, userxattr)"),
         Err(f) => {
+            userns_failed = f.step != "mount overlay";
             let fs_type = super::storage::fs_type_of(root);
             let hint = if matches!(
                 fs_type.as_str(),
@@ -199,12 +231,18 @@ pub fn overlay(root: &Path, userns_ok: bool) -> Check {
                 )
             } else if f.errno == Errno::EINVAL {
                 "the kernel refused the options: Linux 5.11 or newer is needed for overlay in \
-                 a user namespace"
+                 a user namespace, and the storage root's file system must be able to hold an \
+                 upper dir"
                     .into()
             } else {
                 "the kernel overlay is not usable here".into()
             };
             Check::no(format!("no ({f})"), hint)
         }
+    };
+    if userns_failed {
+        Err(check)
+    } else {
+        Ok(check)
     }
 }

@@ -23,15 +23,7 @@ pub struct RegistriesConf {
 
 impl RegistriesConf {
     pub fn path() -> Option<PathBuf> {
-        std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .filter(|d| !d.is_empty())
-                    .map(|h| PathBuf::from(h).join(".config"))
-            })
-            .map(|d| d.join("burrow/registries.json"))
+        crate::config::dir().map(|d| d.join("registries.json"))
     }
 
     /// The settings; a missing file means none, a broken one is an error

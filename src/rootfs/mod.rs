@@ -1,6 +1,8 @@
 //! Root file system drivers: the trees a container sees as `/`.
+//! `driver` says which one a container gets.
 //!
 //! `fuse` is our own overlay file system served over FUSE, for machines
 //! where the kernel's overlayfs cannot be mounted in a user namespace.
 
+pub mod driver;
 pub mod fuse;

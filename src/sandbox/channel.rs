@@ -26,6 +26,8 @@ pub enum Msg {
     SetupFailed { message: String },
     /// supervisor -> caller: the container ended.
     Exited { code: i32 },
+    /// FUSE server -> supervisor: the container's root is mounted.
+    Mounted,
 }
 
 pub struct Channel {

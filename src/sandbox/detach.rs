@@ -93,18 +93,25 @@ pub(super) fn collect(
     sfd: &SignalFd,
     mut readers: Vec<(OutStream, std::fs::File)>,
     monitor: &mut dyn Monitor,
+    fuse: Option<&mut super::fuse_root::FuseServer>,
 ) -> anyhow::Result<i32> {
     let mut buf = vec![0u8; 32 * 1024];
     let mut open: Vec<bool> = vec![true; readers.len()];
+    let mut watch = super::fuse_root::Watch::new(fuse);
     loop {
         match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(drain_then(code, &mut readers, monitor)),
+            Ok(WaitStatus::Exited(_, code)) => {
+                let code = drain_then(code, &mut readers, monitor);
+                return Ok(logged(watch.outcome(code), code, monitor));
+            }
             Ok(WaitStatus::Signaled(_, sig, _)) => {
-                return Ok(drain_then(128 + sig as i32, &mut readers, monitor))
+                let code = drain_then(128 + sig as i32, &mut readers, monitor);
+                return Ok(logged(watch.outcome(code), code, monitor));
             }
             Ok(_) => {}
             Err(e) => return Err(e).context("wait for the container init"),
         }
+        watch.check(init);
         // Closed streams are left out: poll reports HUP for them forever.
         let live: Vec<usize> = (0..readers.len()).filter(|i| open[*i]).collect();
         let ready: Vec<bool> = {
@@ -143,6 +150,15 @@ pub(super) fn collect(
             }
         }
     }
+}
+
+/// The container's code; why it was stopped (its FUSE root was lost)
+/// goes to the log, where `burrow logs` shows it.
+fn logged(outcome: anyhow::Result<i32>, code: i32, monitor: &mut dyn Monitor) -> i32 {
+    if let Err(e) = outcome {
+        monitor.output(OutStream::Stderr, format!("burrow: {e:#}\n").as_bytes());
+    }
+    code
 }
 
 /// What the command wrote just before it ended, then its code.

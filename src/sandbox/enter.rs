@@ -84,7 +84,6 @@ pub fn enter(
     for (name, flag) in NAMESPACES {
         ns.push((open(&format!("ns/{name}"))?, flag));
     }
-    let root = open("root")?;
     // Forwarded while we wait, as for `run`.
     let forwarded = launch::forwarded_signals();
     let mut old = SigSet::empty();
@@ -94,7 +93,7 @@ pub fn enter(
     let joiner = match sys::fork().context("fork")? {
         ForkResult::Child => {
             drop(r);
-            let code = match join(&ns, &root) {
+            let code = match join(&ns, target) {
                 Ok(()) => run_in(p, id_map, confinement, detach, w),
                 Err(e) => {
                     let _ = nix::unistd::write(&w, format!("{e:#}").as_bytes());
@@ -128,10 +127,21 @@ pub fn enter(
 }
 
 /// In the joiner: every namespace, then the container's root.
-fn join(ns: &[(File, CloneFlags)], root: &File) -> anyhow::Result<()> {
+fn join(ns: &[(File, CloneFlags)], target: i32) -> anyhow::Result<()> {
+    let mut root = None;
     for (f, flag) in ns {
         setns(f, *flag).with_context(|| format!("join the container's namespace ({flag:?})"))?;
+        if *flag == CloneFlags::CLONE_NEWUSER {
+            // Opened from inside the user namespace (and still through
+            // the host's /proc): a FUSE root lets no one outside it in.
+            let path = format!("/proc/{target}/root");
+            root = Some(
+                File::open(&path)
+                    .with_context(|| format!("open {path} of the container's init"))?,
+            );
+        }
     }
+    let root = root.context("the container's user namespace was not joined")?;
     nix::unistd::fchdir(root.as_raw_fd()).context("enter the container's root")?;
     nix::unistd::chroot(".").context("chroot into the container's root")?;
     Ok(())

@@ -11,7 +11,7 @@ use super::channel::{self, Channel, Msg};
 use super::detach::{self, Monitor, Started};
 use super::plan::{self, MountPlan, PlanInput};
 use super::userns::{self, Mapping, UserNs};
-use super::{child, idmap, relay, Exit, LaunchSpec};
+use super::{child, fuse_root, idmap, relay, Exit, LaunchSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
 
@@ -201,10 +201,23 @@ fn supervisor(
         let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     }
     let mut deleter = None;
+    let mut fuse = None;
     let result = match monitor.as_mut() {
-        Some(m) => supervise(spec, plan, userns, &chan, &mut deleter, Some(&mut **m)),
-        None => supervise(spec, plan, userns, &chan, &mut deleter, None),
+        Some(m) => supervise(
+            spec,
+            plan,
+            userns,
+            &chan,
+            &mut deleter,
+            &mut fuse,
+            Some(&mut **m),
+        ),
+        None => supervise(spec, plan, userns, &chan, &mut deleter, &mut fuse, None),
     };
+    // The container is gone: its FUSE root goes before its dir is moved.
+    if let Some(f) = fuse.as_mut() {
+        f.stop();
+    }
     if let Some(m) = monitor {
         match &result {
             Ok(code) => m.exited(*code),
@@ -294,12 +307,15 @@ fn supervise(
     userns: &UserNs,
     chan: &Channel,
     deleter: &mut Option<std::fs::File>,
+    fuse: &mut Option<fuse_root::FuseServer>,
     monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<i32> {
     userns.join()?;
     if let Some(dir) = &spec.remove_after {
         *deleter = Some(spawn_deleter(dir, chan)?);
     }
+    // After the deleter: it must not hold the mount namespace made here.
+    *fuse = fuse_root::start(plan, &spec.rootfs.merged)?;
     unshare(CloneFlags::CLONE_NEWPID).context("create a pid namespace")?;
     let mut sigs = forwarded_signals();
     sigs.add(Signal::SIGCHLD);
@@ -353,26 +369,32 @@ fn supervise(
                 m.started(init.as_raw());
                 chan.send(&Msg::Started { pid: init.as_raw() })?;
             }
-            detach::collect(init, &sfd, p.into_readers(pty), m)
+            detach::collect(init, &sfd, p.into_readers(pty), m, fuse.as_mut())
         }
         _ => {
             if !failed {
                 chan.send(&Msg::Started { pid: init.as_raw() })?;
             }
-            wait_forwarding(init, &sfd)
+            wait_forwarding(init, &sfd, fuse.as_mut())
         }
     }
 }
 
 /// Wait for the init to end, passing on every signal the caller sends.
-pub(super) fn wait_forwarding(init: Pid, sfd: &SignalFd) -> anyhow::Result<i32> {
+pub(super) fn wait_forwarding(
+    init: Pid,
+    sfd: &SignalFd,
+    fuse: Option<&mut fuse_root::FuseServer>,
+) -> anyhow::Result<i32> {
+    let mut watch = fuse_root::Watch::new(fuse);
     loop {
         match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(WaitStatus::Exited(_, code)) => return watch.outcome(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return watch.outcome(128 + sig as i32),
             Ok(_) => {}
             Err(e) => return Err(e).context("wait for the container init"),
         }
+        watch.check(init);
         match sfd.read_signal() {
             Ok(Some(info)) => {
                 let sig = Signal::try_from(info.ssi_signo as i32).ok();

@@ -42,6 +42,7 @@ mod child;
 pub mod confine;
 mod detach;
 mod enter;
+mod fuse_root;
 pub mod hostplan;
 pub mod idmap;
 pub mod landlock;
@@ -62,6 +63,7 @@ pub use confine::Confinement;
 pub use detach::{Monitor, OutStream, Started};
 pub use enter::enter;
 pub use launch::{launch, launch_detached, launch_noting, TRASH_PREFIX};
+pub use mounts::kernel_overlay_refuses;
 pub use plan::{MountOp, MountPlan, MountRequest};
 
 use idmap::{HostUser, IdMapMode};
@@ -95,16 +97,19 @@ pub enum Network {
     Host,
 }
 
-/// The root filesystem: the kernel overlay of `lower_dirs` (top-most
-/// first) with a private upper dir.
+/// The root filesystem: an overlay of `lower_dirs` (top-most first) with
+/// a private upper dir, by the kernel's overlayfs or by our FUSE overlay
+/// (served by the supervisor, `fuse_root`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rootfs {
     pub lower_dirs: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
-    /// Where the overlay is mounted (inside the init's mount namespace
-    /// only; nobody else sees it).
+    /// Where the overlay is mounted (inside the supervisor's or the init's
+    /// mount namespace only; nobody else sees it).
     pub merged: PathBuf,
+    #[serde(default)]
+    pub driver: crate::rootfs::driver::Driver,
 }
 
 /// Files written for the container and bind-mounted over the image's.

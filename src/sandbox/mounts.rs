@@ -54,6 +54,7 @@ pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
 fn describe(op: &MountOp) -> String {
     match op {
         MountOp::Overlay { .. } => "mount the overlay rootfs".into(),
+        MountOp::FuseOverlay { .. } => "use the FUSE overlay rootfs".into(),
         MountOp::Proc { target } => format!("mount proc on {target}"),
         MountOp::Sys { target } => format!("mount sysfs on {target}"),
         MountOp::Tmpfs { target, .. } => format!("mount tmpfs on {target}"),
@@ -85,8 +86,27 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             work,
             volatile,
         } => {
-            let lower = super::mountpoints::with_layer(lower, ctx.merged);
-            overlay(&lower, upper, work, *volatile, ctx.merged)
+            let stacked = super::mountpoints::with_layer(lower, ctx.merged);
+            // One more lower dir can overflow the options' page.
+            overlay(&stacked, upper, work, *volatile, ctx.merged).or_else(|e| {
+                if stacked.len() == lower.len() {
+                    return Err(e);
+                }
+                overlay(lower, upper, work, *volatile, ctx.merged)
+            })
+        }
+        MountOp::FuseOverlay { .. } => {
+            // Mounted by the supervisor's FUSE server in the namespace
+            // ours was copied from; a plain dir here would mean the init
+            // is about to run on the empty mount point.
+            let st = nix::sys::statfs::statfs(ctx.merged).context("statfs the mount point")?;
+            if st.filesystem_type() != nix::sys::statfs::FUSE_SUPER_MAGIC {
+                bail!(
+                    "the FUSE overlay is not mounted on {}",
+                    ctx.merged.display()
+                );
+            }
+            Ok(())
         }
         MountOp::Proc { target } => {
             let t = dir_at(&at(target)?)?;
@@ -225,8 +245,6 @@ fn mask(p: &Path) -> anyhow::Result<()> {
 
 /// The kernel overlay with `userxattr` (whiteouts as 0:0 char devices and
 /// opaque dirs as user.overlay.opaque, as the image store writes them).
-/// When the lower dirs share a parent, mount from there with short
-/// relative names: the options must fit in one page.
 pub(super) fn overlay(
     lower: &[PathBuf],
     upper: &Path,
@@ -235,16 +253,37 @@ pub(super) fn overlay(
     merged: &Path,
 ) -> anyhow::Result<()> {
     fs::create_dir_all(merged).context("create the mount point")?;
+    let (dir, opts) = overlay_options(lower, upper, work, volatile)?;
+    if let Some(p) = &dir {
+        std::env::set_current_dir(p).with_context(|| format!("enter {}", p.display()))?;
+    }
+    let r = mount(
+        Some("overlay"),
+        merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    );
+    let _ = std::env::set_current_dir("/");
+    r.context("mount overlay (kernel >= 5.11 needed for overlay in a user namespace)")
+}
+
+/// The kernel overlay's mount options, and the dir to mount from: when the
+/// lower dirs share a parent, they are named relative to it, since the
+/// options must fit in one page.
+fn overlay_options(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    volatile: bool,
+) -> anyhow::Result<(Option<PathBuf>, String)> {
     let parent = lower.first().and_then(|p| p.parent());
     let common = parent.filter(|p| lower.iter().all(|l| l.parent() == Some(*p)));
     let names: Vec<String> = match common {
-        Some(p) => {
-            std::env::set_current_dir(p).with_context(|| format!("enter {}", p.display()))?;
-            lower
-                .iter()
-                .map(|l| l.file_name().unwrap_or_default().to_string_lossy().into())
-                .collect()
-        }
+        Some(_) => lower
+            .iter()
+            .map(|l| l.file_name().unwrap_or_default().to_string_lossy().into())
+            .collect(),
         None => lower.iter().map(|l| l.to_string_lossy().into()).collect(),
     };
     for p in names
@@ -270,15 +309,16 @@ pub(super) fn overlay(
     if opts.len() >= 4000 {
         bail!("too many layers for one overlay mount ({})", lower.len());
     }
-    let r = mount(
-        Some("overlay"),
-        merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(opts.as_str()),
-    );
-    let _ = std::env::set_current_dir("/");
-    r.context("mount overlay (kernel >= 5.11 needed for overlay in a user namespace)")
+    Ok((common.map(Path::to_path_buf), opts))
+}
+
+/// Why the kernel overlay cannot be given these layers and dirs (the
+/// options must fit in a page, no path may have a ',' or ':'); `auto` picks
+/// our FUSE overlay, which has no such limits, for such an image.
+pub fn kernel_overlay_refuses(lower: &[PathBuf], upper: &Path, work: &Path) -> Option<String> {
+    overlay_options(lower, upper, work, true)
+        .err()
+        .map(|e| format!("{e:#}"))
 }
 
 fn sys(target: &Path, network: Network) -> anyhow::Result<()> {
@@ -376,4 +416,37 @@ fn pivot(new_root: &Path) -> anyhow::Result<()> {
     umount2(".", MntFlags::MNT_DETACH).context("detach the old root")?;
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_options_name_layers_from_their_parent_and_fit_a_page() {
+        let lower: Vec<PathBuf> = (0..3)
+            .map(|i| format!("/s/layers/{i:064x}").into())
+            .collect();
+        let (dir, opts) = overlay_options(
+            &lower,
+            Path::new("/s/c/upper"),
+            Path::new("/s/c/work"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(dir.as_deref(), Some(Path::new("/s/layers")));
+        assert!(opts.starts_with(&format!("lowerdir={:064x}:", 0)), "{opts}");
+        let refuses = |l: &[PathBuf], u: &str| {
+            kernel_overlay_refuses(l, Path::new(u), Path::new("/s/c/work"))
+        };
+        assert_eq!(refuses(&lower, "/s/c/upper"), None);
+        // Docker allows 127 layers; one page of options does not.
+        let many: Vec<PathBuf> = (0..100)
+            .map(|i| format!("/s/layers/{i:064x}").into())
+            .collect();
+        assert!(refuses(&many, "/s/c/upper")
+            .unwrap()
+            .contains("too many layers"));
+        assert!(refuses(&lower, "/s,t/upper").unwrap().contains("','"));
+    }
 }

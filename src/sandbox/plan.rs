@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{EtcFiles, Network, Rootfs};
+use crate::rootfs::driver::Driver;
 
 /// A mount the user asked for (`-v`, `--mount`, `--tmpfs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +51,16 @@ pub enum MountOp {
         /// Skip the sync of the upper dir at unmount (tens of ms): only
         /// for containers thrown away when they exit.
         volatile: bool,
+    },
+    /// Our FUSE overlay as the new root: mounted and served by the
+    /// supervisor (`fuse_root`) before the init starts; the init checks
+    /// that it is there and pivots into it.
+    FuseOverlay {
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+        /// Only one id is mapped: owners and modes live in an xattr.
+        single_id: bool,
     },
     Proc {
         target: String,
@@ -205,11 +216,20 @@ pub fn dev_ops(sub_ids: bool) -> Vec<MountOp> {
 /// nodes, /sys, the /etc files, then the user's mounts (parents before
 /// children), the working dir, and read-only last.
 pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
-    let mut ops = vec![MountOp::Overlay {
-        lower: input.rootfs.lower_dirs.clone(),
-        upper: input.rootfs.upper.clone(),
-        work: input.rootfs.work.clone(),
-        volatile: input.throwaway,
+    let r = input.rootfs;
+    let mut ops = vec![match r.driver {
+        Driver::Overlay => MountOp::Overlay {
+            lower: r.lower_dirs.clone(),
+            upper: r.upper.clone(),
+            work: r.work.clone(),
+            volatile: input.throwaway,
+        },
+        Driver::FuseOverlay => MountOp::FuseOverlay {
+            lower: r.lower_dirs.clone(),
+            upper: r.upper.clone(),
+            work: r.work.clone(),
+            single_id: !input.sub_ids,
+        },
     }];
     ops.push(MountOp::Proc {
         target: "/proc".into(),
@@ -366,6 +386,7 @@ mod tests {
                 upper: "/c/upper".into(),
                 work: "/c/work".into(),
                 merged: "/c/merged".into(),
+                driver: Driver::Overlay,
             },
             EtcFiles {
                 hosts: "/c/hosts".into(),
@@ -398,6 +419,29 @@ mod tests {
         assert!(plan.ops.contains(&MountOp::EnsureDir {
             path: "/work".into()
         }));
+    }
+
+    #[test]
+    fn fuse_overlay_root_keeps_the_layers_and_the_id_mode() {
+        let (mut rootfs, etc) = fixtures();
+        rootfs.driver = Driver::FuseOverlay;
+        let mut i = input(&rootfs, &etc, &[], true);
+        i.sub_ids = false;
+        let plan = build(&i).unwrap();
+        assert_eq!(
+            plan.ops[0],
+            MountOp::FuseOverlay {
+                lower: rootfs.lower_dirs.clone(),
+                upper: "/c/upper".into(),
+                work: "/c/work".into(),
+                single_id: true,
+            }
+        );
+        assert!(!plan
+            .ops
+            .iter()
+            .any(|o| matches!(o, MountOp::Overlay { .. })));
+        assert_eq!(plan.ops.last(), Some(&MountOp::ReadOnlyRoot));
     }
 
     #[test]

@@ -44,6 +44,29 @@ fn both(test: impl Fn(&TestEnv, &str)) {
     }
 }
 
+/// The root is the driver the tests run on (tests/run runs this module
+/// again with BURROW_TEST_STORAGE_DRIVER=fuse-overlay), for both users.
+#[test]
+fn root_is_served_by_the_driver_under_test() {
+    both(|env, img| {
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            img,
+            "awk",
+            "$2==\"/\"{print $3}",
+            "/proc/mounts",
+        ]);
+        out.ok();
+        assert_eq!(
+            out.stdout.trim(),
+            root_fs_type_under_test(),
+            "{}",
+            out.describe()
+        );
+    });
+}
+
 #[test]
 fn echo_and_exit_codes() {
     both(|env, img| {

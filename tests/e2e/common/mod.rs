@@ -229,10 +229,28 @@ impl TestEnv {
             .env("LOGNAME", self.user.name())
             .env("LANG", "C.UTF-8")
             .current_dir(self.dir());
+        // tests/run runs the container tests a second time on our FUSE
+        // overlay by setting this; a test's own `env` still wins.
+        if let Some(d) = std::env::var_os(DRIVER_UNDER_TEST) {
+            cmd.env("BURROW_STORAGE_DRIVER", d);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd
+    }
+}
+
+/// Set (to `fuse-overlay`, say) to run every container of the tests on
+/// that storage driver: burrow gets it as BURROW_STORAGE_DRIVER.
+pub const DRIVER_UNDER_TEST: &str = "BURROW_TEST_STORAGE_DRIVER";
+
+/// The file system type a container's `/` shows in /proc/mounts under
+/// the driver the tests run on.
+pub fn root_fs_type_under_test() -> &'static str {
+    match std::env::var(DRIVER_UNDER_TEST).as_deref() {
+        Ok("fuse-overlay") => "fuse.burrow-overlay",
+        _ => "overlay",
     }
 }
 
