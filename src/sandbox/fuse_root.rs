@@ -51,7 +51,7 @@ fn wanted(plan: &MountPlan) -> Option<FuseOverlayConfig> {
             work,
             single_id,
         } => Some(FuseOverlayConfig {
-            lowers: lower.clone(),
+            lowers: super::mountpoints::with_layer(lower),
             upper: upper.clone(),
             work: work.clone(),
             single_id: *single_id,

@@ -86,7 +86,7 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             work,
             volatile,
         } => {
-            let stacked = super::mountpoints::with_layer(lower, ctx.merged);
+            let stacked = super::mountpoints::with_layer(lower);
             // One more lower dir can overflow the options' page.
             overlay(&stacked, upper, work, *volatile, ctx.merged).or_else(|e| {
                 if stacked.len() == lower.len() {
@@ -245,7 +245,7 @@ fn mask(p: &Path) -> anyhow::Result<()> {
 
 /// The kernel overlay with `userxattr` (whiteouts as 0:0 char devices and
 /// opaque dirs as user.overlay.opaque, as the image store writes them).
-pub(super) fn overlay(
+fn overlay(
     lower: &[PathBuf],
     upper: &Path,
     work: &Path,
@@ -383,13 +383,13 @@ fn remount_readonly(target: &Path) -> Result<(), nix::errno::Errno> {
 }
 
 /// A directory at `p` (made if missing).
-pub(super) fn dir_at(p: &Path) -> anyhow::Result<PathBuf> {
+fn dir_at(p: &Path) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(p).with_context(|| format!("create {}", p.display()))?;
     Ok(p.to_path_buf())
 }
 
 /// A file at `p` to mount over (made empty if missing, with its parents).
-pub(super) fn file_at(p: &Path) -> anyhow::Result<PathBuf> {
+fn file_at(p: &Path) -> anyhow::Result<PathBuf> {
     if let Some(parent) = p.parent() {
         fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
