@@ -333,6 +333,30 @@ pub fn fork() -> Result<ForkResult, Errno> {
     unsafe { nix::unistd::fork() }
 }
 
+/// fork(2) into a new pid namespace: the child is its pid 1. Each call
+/// makes a fresh namespace, so a supervisor can start one container init
+/// after another (`unshare(CLONE_NEWPID)` allows one: once that pid 1
+/// died, nothing can be forked into its namespace).
+///
+/// The raw clone syscall, as crun does: glibc has no fork with flags.
+/// The child runs on a copy of our stack like fork's child; glibc's
+/// atfork handlers do not run, which matters only with other threads
+/// (see `fork`). Returns the child's pid as seen from here.
+pub fn fork_new_pid_ns() -> Result<ForkResult, Errno> {
+    let flags = libc::CLONE_NEWPID as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: clone without CLONE_VM and with a null stack behaves as
+    // fork: the child gets a copy of our memory and continues here; the
+    // pointer arguments are null (no tid or tls writes).
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match ret {
+        r if r < 0 => Err(Errno::last()),
+        0 => Ok(ForkResult::Child),
+        pid => Ok(ForkResult::Parent {
+            child: nix::unistd::Pid::from_raw(pid as i32),
+        }),
+    }
+}
+
 /// Make `fd` (a terminal) the controlling terminal of this session
 /// (TIOCSCTTY); call after setsid().
 pub fn set_controlling_tty(fd: &impl AsRawFd) -> Result<(), Errno> {

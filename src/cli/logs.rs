@@ -67,7 +67,7 @@ pub fn run(paths: &Paths, args: &LogsArgs) -> anyhow::Result<i32> {
     };
     loop {
         let running = record::find(root, &rec.id)
-            .map(|r| State::of(&r) == State::Running)
+            .map(|r| State::of(&r).is_live())
             .unwrap_or(false);
         print(&follower.poll().context("read the log")?, args.timestamps);
         if !running {
@@ -77,7 +77,7 @@ pub fn run(paths: &Paths, args: &LogsArgs) -> anyhow::Result<i32> {
     }
 }
 
-fn print(entries: &[Entry], timestamps: bool) {
+pub(crate) fn print(entries: &[Entry], timestamps: bool) {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     for e in entries {

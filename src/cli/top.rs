@@ -47,7 +47,7 @@ pub struct StatsArgs {
 /// The running container's init pid, or docker's "not running" (1).
 fn running_init(rec: &Record) -> anyhow::Result<i32> {
     match (State::of(rec), rec.init.filter(|i| i.alive())) {
-        (State::Running, Some(i)) => Ok(i.pid),
+        (State::Running | State::Paused, Some(i)) => Ok(i.pid),
         (State::Running, None) => bail!(Coded::new(
             1,
             format!(
@@ -111,7 +111,7 @@ pub fn stats(paths: &Paths, a: &StatsArgs) -> anyhow::Result<i32> {
     let recs: Vec<Record> = if a.containers.is_empty() {
         record::all(root)
             .into_iter()
-            .filter(|r| a.all || State::of(r) == State::Running)
+            .filter(|r| a.all || State::of(r).is_live())
             .collect()
     } else {
         a.containers
