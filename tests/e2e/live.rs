@@ -8,7 +8,7 @@ use crate::run::{containers_left, ready};
 
 const TICK: &str = "while true; do echo tick; sleep 0.2; done";
 
-fn both(test: impl Fn(&TestEnv, &str)) {
+pub(crate) fn both(test: impl Fn(&TestEnv, &str)) {
     for user in [User::Sub, User::NoSub] {
         let Some((env, img)) = ready(user) else {
             return;
@@ -18,7 +18,7 @@ fn both(test: impl Fn(&TestEnv, &str)) {
 }
 
 /// `run -d`, returning the id it printed.
-fn detach(env: &TestEnv, args: &[&str]) -> String {
+pub(crate) fn detach(env: &TestEnv, args: &[&str]) -> String {
     let mut all = vec!["run", "-d"];
     all.extend_from_slice(args);
     let out = env.burrow(&all);
@@ -29,7 +29,7 @@ fn detach(env: &TestEnv, args: &[&str]) -> String {
 }
 
 /// Poll until `check` holds or 10 s passed.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -63,7 +63,7 @@ fn env_processes(env: &TestEnv) -> Vec<String> {
 }
 
 /// Nothing of a container is left: no record, no process, no mount.
-fn assert_nothing_left(env: &TestEnv) {
+pub(crate) fn assert_nothing_left(env: &TestEnv) {
     assert_eq!(containers_left(env), Vec::<String>::new());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -204,12 +204,12 @@ fn detached_container_lives_on() {
 }
 
 /// The record of a container, as JSON.
-fn record_of(env: &TestEnv, id: &str) -> serde_json::Value {
+pub(crate) fn record_of(env: &TestEnv, id: &str) -> serde_json::Value {
     let p = env.root().join("containers").join(id).join("config.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-fn ps_status(env: &TestEnv, name: &str) -> String {
+pub(crate) fn ps_status(env: &TestEnv, name: &str) -> String {
     let f = format!("name={name}");
     let out = env.burrow(&["ps", "-a", "-f", &f, "--format", "{{.Status}}"]);
     out.ok().stdout.trim().to_string()
@@ -295,7 +295,7 @@ fn killed_supervisor_or_init_is_shown_truthfully() {
     assert_nothing_left(&env);
 }
 
-fn nix_kill(pid: i32) {
+pub(crate) fn nix_kill(pid: i32) {
     let ok = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
