@@ -90,7 +90,7 @@ pub struct PruneArgs {
 
 /// Run `act` on each named container; docker's convention: print each
 /// name that worked, one line per failure, exit 1 if any failed.
-fn each(
+pub(super) fn each(
     paths: &Paths,
     names: &[String],
     mut act: impl FnMut(&Record) -> anyhow::Result<()>,

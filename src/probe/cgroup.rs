@@ -46,12 +46,13 @@ pub fn delegation() -> Check {
                 "no ({shape}: {} has no memory/cpu/pids controller)",
                 dir.display()
             ),
-            "resource limits will be ignored with a warning (the controllers are on v1)",
+            "resource limits will be ignored with a warning (the controllers are on v1); \
+             pause works (the freezer needs no controller)",
         ),
         (false, _) => Check::no(
             format!("no ({shape}, {} is not delegated to you)", dir.display()),
-            "resource limits and pause will be ignored with a warning; with systemd, \
-             an admin can set Delegate=yes for user@.service",
+            "resource limits will be ignored with a warning and pause is not possible; \
+             with systemd, an admin can set Delegate=yes for user@.service",
         ),
     }
 }
