@@ -98,7 +98,7 @@ pub enum Command {
     Rename(containers::RenameArgs),
     /// Show a running container's processes
     Top(top::TopArgs),
-    /// Show containers' CPU, memory, network and process counts (from /proc)
+    /// Show containers' CPU, memory, network and process counts
     Stats(top::StatsArgs),
     /// Manage containers
     Container(containers::ContainerArgs),
