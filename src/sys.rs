@@ -357,6 +357,43 @@ pub fn fork_new_pid_ns() -> Result<ForkResult, Errno> {
     }
 }
 
+/// Give back what a process that now only waits does not need: the page
+/// table entries of its executable file mappings (the code that set the
+/// container up; what it runs later is faulted in again from the page
+/// cache, which every supervisor shares) and free heap pages.
+pub fn shed_memory() {
+    if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
+        for line in maps.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(range), Some(perms), Some(path)) = (f.next(), f.next(), f.nth(3)) else {
+                continue;
+            };
+            // Only code read from a file: never written, so nothing is lost.
+            if perms != "r-xp" || !path.starts_with('/') {
+                continue;
+            }
+            let Some((start, end)) = range.split_once('-').and_then(|(a, b)| {
+                Some((
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                ))
+            }) else {
+                continue;
+            };
+            // SAFETY: a private, read-only, executable file mapping holds no
+            // data of ours (no copy-on-write page: it was never writable);
+            // MADV_DONTNEED only drops its page table entries, and a later
+            // access reads the same bytes from the file again.
+            let _ = unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+            };
+        }
+    }
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    let _ = unsafe { libc::malloc_trim(0) };
+}
+
 /// Make `fd` (a terminal) the controlling terminal of this session
 /// (TIOCSCTTY); call after setsid().
 pub fn set_controlling_tty(fd: &impl AsRawFd) -> Result<(), Errno> {

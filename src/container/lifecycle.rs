@@ -207,7 +207,7 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
 
 /// Refuse to start a container whose monitor still runs.
 fn check_not_running(rec: &Record) -> anyhow::Result<()> {
-    if rec.status == Status::Running && rec.monitor.is_some_and(|m| m.alive()) {
+    if super::state::State::of(rec).is_live() {
         anyhow::bail!(
             "container {} is already running",
             crate::text::escape_control(&rec.name)

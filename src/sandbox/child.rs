@@ -62,6 +62,8 @@ pub fn container_init(
             // Not dumpable: the command cannot open /proc/1/exe (the host's
             // burrow binary), /proc/1/fd or ptrace this unconfined init.
             let _ = nix::sys::prctl::set_dumpable(false);
+            // It waits as long as the container runs (when /proc is there).
+            sys::shed_memory();
             sys::exit_now(tiny_init(child))
         }
         Err(e) => {

@@ -359,7 +359,11 @@ fn supervise(
             &winsize,
         )?;
         let code = match (&mut monitor, run.output) {
-            (Some(m), Some(readers)) => detach::collect(run.init, &sfd, readers, &mut **m)?,
+            (Some(m), Some(readers)) => {
+                // It waits from here on, for as long as the container runs.
+                sys::shed_memory();
+                detach::collect(run.init, &sfd, readers, &mut **m)?
+            }
             _ => wait_forwarding(run.init, &sfd)?,
         };
         let again = match &mut monitor {

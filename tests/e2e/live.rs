@@ -612,6 +612,14 @@ fn foreground_container_is_seen_by_other_commands() {
     env.burrow(&["stop", "-t", "5", "fg"]).ok();
     assert_eq!(fg.wait().unwrap().code(), Some(143));
     assert!(ps_status(&env, "fg").starts_with("Exited (143)"));
+    // Its output went to its terminal; `logs` says so instead of nothing.
+    let out = env.burrow(&["logs", "fg"]);
+    assert_eq!(out.ok().stdout, "");
+    assert!(
+        out.stderr.contains("ran in the foreground"),
+        "{}",
+        out.describe()
+    );
     env.burrow(&["rm", "fg"]).ok();
     assert_nothing_left(&env);
 }

@@ -84,7 +84,11 @@ fn pause_freezes_and_unpause_thaws_in_a_delegated_cgroup() {
         env.burrow(&["exec", "p", "true"]).ok();
         env.burrow(&["unpause", "p"]).fails(1);
         let stats = env.burrow(&["stats", "--no-stream", "p"]);
-        assert!(stats.ok().stdout.contains(&id[..12]), "{}", stats.describe());
+        assert!(
+            stats.ok().stdout.contains(&id[..12]),
+            "{}",
+            stats.describe()
+        );
 
         // stop, kill and rm -f work on a paused container.
         env.burrow(&["pause", "p"]).ok();
