@@ -35,8 +35,7 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
 /// Send `sig` to a running container: to its init when the supervisor is
 /// detached (the init forwards to the command), else to the foreground
 /// `burrow`, which forwards it. The user's signal ends its restart policy
-/// (docker counts a kill as a manual stop); a paused container is thawed
-/// first so that it can act on the signal.
+/// (docker counts a kill as a manual stop).
 pub fn signal(root: &Path, rec: &Record, sig: Signal) -> anyhow::Result<()> {
     let state = State::of(rec);
     if !state.is_live() {
@@ -50,7 +49,9 @@ pub fn signal(root: &Path, rec: &Record, sig: Signal) -> anyhow::Result<()> {
     }
     // Noted before the signal: the supervisor reads it when the init ends.
     let _ = record::update(root, &rec.id, |r| r.manually_stopped = true);
-    if state == State::Paused {
+    // As docker: a paused container is thawed for its stop signal and
+    // SIGKILL (others wait, pending, for `unpause`).
+    if state == State::Paused && (sig == Signal::SIGKILL || sig == stop_signal(rec)) {
         if let Some(cg) = &rec.cgroup {
             let _ = super::cgroup::set_frozen(cg, false);
         }
@@ -97,15 +98,20 @@ pub fn stop(root: &Path, rec: &Record, timeout: Duration) -> anyhow::Result<()> 
     if !State::of(rec).is_live() {
         return Ok(());
     }
-    let sig = match &rec.extras.stop_signal {
-        Some(s) => parse_signal(s).unwrap_or(Signal::SIGTERM),
-        None => Signal::SIGTERM,
-    };
-    let _ = signal(root, rec, sig);
+    let _ = signal(root, rec, stop_signal(rec));
     if wait_gone(rec, Some(timeout)) {
         return Ok(());
     }
     kill_and_wait(root, rec)
+}
+
+/// The image's STOPSIGNAL, else SIGTERM.
+fn stop_signal(rec: &Record) -> Signal {
+    rec.extras
+        .stop_signal
+        .as_deref()
+        .and_then(|s| parse_signal(s).ok())
+        .unwrap_or(Signal::SIGTERM)
 }
 
 /// SIGKILL and wait for the monitor to note the end.

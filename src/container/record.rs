@@ -299,11 +299,17 @@ pub fn find(root: &Path, wanted: &str) -> anyhow::Result<Record> {
     }
 }
 
+/// A minimal record for unit tests.
+#[cfg(test)]
+pub(crate) fn test_record(id: &str, name: &str) -> Record {
+    tests::record(id, name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(id: &str, name: &str) -> Record {
+    pub(super) fn record(id: &str, name: &str) -> Record {
         Record {
             id: id.into(),
             name: name.into(),

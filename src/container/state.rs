@@ -123,4 +123,29 @@ mod tests {
         assert_eq!(human_duration(5 * 3600), "5 hours");
         assert_eq!(human_duration(3 * 86400), "3 days");
     }
+
+    #[test]
+    fn restarting_holds_only_while_its_supervisor_lives() {
+        let mut r = crate::container::record::test_record("a1", "n");
+        r.status = Status::Restarting;
+        r.exit_code = Some(1);
+        r.finished_at = Some(100);
+        r.monitor = crate::container::record::ProcRef::of(std::process::id() as i32);
+        let s = State::of(&r);
+        assert_eq!(s, State::Restarting);
+        assert!(s.is_live());
+        assert_eq!(s.word(), "restarting");
+        assert_eq!(s.status_line(&r, 103), "Restarting (1) 3 seconds ago");
+        r.monitor = Some(crate::container::record::ProcRef {
+            pid: i32::MAX,
+            start: 1,
+        });
+        assert_eq!(
+            State::of(&r),
+            State::Exited {
+                code: None,
+                at: Some(100)
+            }
+        );
+    }
 }
