@@ -15,6 +15,8 @@ use crate::container::{mounts, spec};
 use crate::error::EXIT_BURROW;
 use crate::paths::Paths;
 use crate::sandbox::confine::{Confinement, SecurityOpts};
+use crate::sandbox::idmap::{self, HostUser};
+use crate::sandbox::userns::{self, Mapping};
 use crate::sandbox::{self, Network, ProcessSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,6 +156,11 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
              restarted container to; use -d, then 'burrow exec -it'"
         );
     }
+    // The id maps are written (by setuid helpers, in subuid mode) while
+    // the image is resolved and the record made.
+    let user = HostUser::current();
+    let mapping = Mapping::Root(idmap::choose(&user).mode);
+    userns::prepare_ahead(&mapping, &user);
     let rec = create_container(paths, &args.container)?;
     if !args.detach && !rec.extras.restart.is_none() {
         return attach_first_run(paths, rec);

@@ -19,6 +19,9 @@ mod records;
 pub mod remove;
 pub mod unpack;
 
+/// Names that start with it are temp files, swept once their writer is dead.
+pub use blobs::TMP_PREFIX;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -140,6 +140,11 @@ fn collect_garbage(store: &Store, recs: &Records, image: &ImageRecord) -> anyhow
         // The dir goes first: a layer dir never exists without its meta.
         helper::remove_tree(&store.owners, &dir)?;
         let _ = fs::remove_file(dir.with_extension("json"));
+        // The mount point layer built on it by a container (sandbox::mountpoints).
+        let init = dir.with_extension("init");
+        if init.exists() {
+            helper::remove_tree(&store.owners, &init)?;
+        }
         if !used_blobs.contains(&layer.digest) {
             let _ = fs::remove_file(store.blob_path(&layer.digest));
         }

@@ -6,7 +6,7 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
@@ -16,10 +16,6 @@ use serde::{Deserialize, Serialize};
 /// What the stages tell each other.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
-    /// supervisor -> caller: the user namespace exists; write its maps.
-    UserNsReady,
-    /// caller -> supervisor: maps written.
-    MapsWritten,
     /// init -> supervisor -> caller: the pty master is attached.
     Pty,
     /// supervisor -> caller: the command runs; `pid` is the init's pid.
@@ -106,15 +102,6 @@ impl Channel {
         }
         let msg = serde_json::from_slice(&buf[..len]).context("bad launcher message")?;
         Ok(Some((msg, fd)))
-    }
-
-    /// The next message, which must be `want`.
-    pub fn expect(&self, want: &Msg) -> anyhow::Result<()> {
-        match self.recv()? {
-            Some((m, _)) if &m == want => Ok(()),
-            Some((m, _)) => bail!("expected {want:?}, got {m:?}"),
-            None => bail!("the other stage exited before {want:?}"),
-        }
     }
 }
 

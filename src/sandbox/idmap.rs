@@ -38,7 +38,7 @@ pub struct IdMapChoice {
 }
 
 /// The user whose ids are mapped.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostUser {
     pub name: String,
     pub uid: u32,
@@ -46,7 +46,13 @@ pub struct HostUser {
 }
 
 impl HostUser {
+    /// Looked up once per process: a start asks several times.
     pub fn current() -> Self {
+        static CURRENT: std::sync::OnceLock<HostUser> = std::sync::OnceLock::new();
+        CURRENT.get_or_init(Self::look_up).clone()
+    }
+
+    fn look_up() -> Self {
         let uid = nix::unistd::getuid();
         let gid = nix::unistd::getgid();
         let name = nix::unistd::User::from_uid(uid)
@@ -91,7 +97,16 @@ fn helper(name: &str) -> Option<PathBuf> {
 /// Choose the mode for `user` from the files and helpers on this machine.
 /// Whether the helpers really work is proven by `probe::idmap`.
 pub fn choose(user: &HostUser) -> IdMapChoice {
-    choose_from(user, Path::new("/etc/subuid"), Path::new("/etc/subgid"))
+    // Once per process for the usual user: a start asks several times.
+    static CHOSEN: std::sync::OnceLock<(HostUser, IdMapChoice)> = std::sync::OnceLock::new();
+    match CHOSEN.get() {
+        Some((u, c)) if u == user => c.clone(),
+        _ => {
+            let c = choose_from(user, Path::new("/etc/subuid"), Path::new("/etc/subgid"));
+            let _ = CHOSEN.set((user.clone(), c.clone()));
+            c
+        }
+    }
 }
 
 pub fn choose_from(user: &HostUser, subuid: &Path, subgid: &Path) -> IdMapChoice {
@@ -148,14 +163,47 @@ pub fn choose_from(user: &HostUser, subuid: &Path, subgid: &Path) -> IdMapChoice
 /// Write the id maps of `pid`, a process that has just unshared its user
 /// namespace. Called from the parent user namespace.
 pub fn apply(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<()> {
+    start(pid, mode, user)?.finish()
+}
+
+/// newuidmap and newgidmap at work on a namespace's maps.
+pub struct Helpers {
+    running: Vec<(&'static str, std::process::Child)>,
+}
+
+impl Helpers {
+    /// Wait for them; the first failure is the error.
+    pub fn finish(self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        for (name, child) in self.running {
+            let r = finish_helper(name, child);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
+
+/// Begin writing the id maps of `pid` (see `apply`): in subuid mode the
+/// two setuid helpers are left running, for `Helpers::finish`.
+pub fn start(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<Helpers> {
+    let mut helpers = Helpers {
+        running: Vec::new(),
+    };
     match mode {
         IdMapMode::SubIds { uid, gid } => {
             // Both at once: each is a setuid exec, the slowest step of a
             // container's start.
             let u = spawn_helper("newuidmap", pid, user.uid, uid)?;
-            let g = spawn_helper("newgidmap", pid, user.gid, gid);
-            let u = finish_helper("newuidmap", u);
-            finish_helper("newgidmap", g?).and(u)?;
+            helpers.running.push(("newuidmap", u));
+            match spawn_helper("newgidmap", pid, user.gid, gid) {
+                Ok(g) => helpers.running.push(("newgidmap", g)),
+                Err(e) => {
+                    let _ = helpers.finish();
+                    return Err(e);
+                }
+            }
         }
         IdMapMode::Single => {
             let proc = PathBuf::from(format!("/proc/{pid}"));
@@ -165,7 +213,7 @@ pub fn apply(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<()> 
             write_map(&proc.join("gid_map"), &format!("0 {} 1", user.gid))?;
         }
     }
-    Ok(())
+    Ok(helpers)
 }
 
 /// Map the user's uid and gid to themselves, nothing else (`burrow

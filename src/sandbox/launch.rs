@@ -1,7 +1,6 @@
 //! The caller's side and the supervisor's side of a launch.
 
-use anyhow::{bail, Context};
-use nix::sched::{unshare, CloneFlags};
+use anyhow::Context;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -10,6 +9,7 @@ use nix::unistd::{ForkResult, Pid};
 use super::channel::{self, Channel, Msg};
 use super::detach::{self, Monitor, Started};
 use super::plan::{self, MountPlan, PlanInput};
+use super::userns::{self, Mapping, UserNs};
 use super::{child, idmap, relay, Exit, LaunchSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
@@ -109,10 +109,15 @@ fn run_stages(
 ) -> anyhow::Result<Exit> {
     let (ours, supervisor_pid) = fork_supervisor(spec, plan, None)?;
     let mut reap = Reap(Some(supervisor_pid));
-    handshake(spec, &ours, supervisor_pid, &mut reap)?;
     let outcome = relay::run(&ours, supervisor_pid, &spec.process, forwarded, on_started);
-    // The supervisor removes the container (--rm) before it exits.
-    reap.wait();
+    if outcome.is_ok() {
+        // It told us the end as its last act: not waiting for its exit
+        // (the namespaces' teardown) saves a start its tail. It dies with
+        // us (parent-death signal); init reaps it.
+        reap.0 = None;
+    } else {
+        reap.wait();
+    }
     outcome
 }
 
@@ -123,11 +128,17 @@ fn fork_supervisor(
     plan: &MountPlan,
     monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<(Channel, Pid)> {
+    let mapping = if spec.identity_map {
+        Mapping::Identity
+    } else {
+        Mapping::Root(spec.id_map.clone())
+    };
+    let userns = userns::for_launch(&mapping, &spec.host_user)?;
     let (ours, theirs) = channel::pair()?;
     let supervisor_pid = match sys::fork().context("fork the supervisor")? {
         ForkResult::Child => {
             drop(ours);
-            supervisor(spec, plan, theirs, monitor)
+            supervisor(spec, plan, &userns, theirs, monitor)
         }
         ForkResult::Parent { child } => child,
     };
@@ -145,7 +156,6 @@ pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::
     let plan = given_or_built(spec, &mut built)?;
     let (ours, supervisor_pid) = fork_supervisor(spec, plan, Some(monitor))?;
     let mut reap = Reap(Some(supervisor_pid));
-    handshake(spec, &ours, supervisor_pid, &mut reap)?;
     let mut failure = None;
     loop {
         match ours.recv()? {
@@ -175,36 +185,12 @@ pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::
     }
 }
 
-/// The id-map handshake with a freshly forked supervisor.
-fn handshake(
-    spec: &LaunchSpec,
-    ours: &Channel,
-    supervisor_pid: Pid,
-    reap: &mut Reap,
-) -> anyhow::Result<()> {
-    match ours.recv()? {
-        Some((Msg::UserNsReady, _)) => {}
-        Some((Msg::SetupFailed { message }, _)) => {
-            reap.wait();
-            bail!("{message}")
-        }
-        other => bail!("the supervisor stopped early ({other:?})"),
-    }
-    if spec.identity_map {
-        idmap::apply_identity(supervisor_pid, &spec.host_user)
-    } else {
-        idmap::apply(supervisor_pid, &spec.id_map, &spec.host_user)
-    }
-    .context("write the id maps")?;
-    ours.send(&Msg::MapsWritten)?;
-    Ok(())
-}
-
 /// The supervisor: owns the user namespace, forks the container init,
 /// forwards signals to it and reports its exit. Never returns.
 fn supervisor(
     spec: &LaunchSpec,
     plan: &MountPlan,
+    userns: &UserNs,
     chan: Channel,
     mut monitor: Option<&mut dyn Monitor>,
 ) -> ! {
@@ -215,8 +201,8 @@ fn supervisor(
     }
     let mut deleter = None;
     let result = match monitor.as_mut() {
-        Some(m) => supervise(spec, plan, &chan, &mut deleter, Some(&mut **m)),
-        None => supervise(spec, plan, &chan, &mut deleter, None),
+        Some(m) => supervise(spec, plan, userns, &chan, &mut deleter, Some(&mut **m)),
+        None => supervise(spec, plan, userns, &chan, &mut deleter, None),
     };
     if let Some(m) = monitor {
         match &result {
@@ -242,13 +228,14 @@ fn supervisor(
             EXIT_BURROW,
         ),
     };
-    let _ = chan.send(&msg);
     if let Some(trash) = trash {
         let told = deleter.is_some_and(|mut go| std::io::Write::write_all(&mut go, b"g").is_ok());
         if !told {
             let _ = crate::fsutil::remove_tree(&trash);
         }
     }
+    // Last: once the caller hears the end it may go without waiting for us.
+    let _ = chan.send(&msg);
     sys::exit_now(code)
 }
 
@@ -320,14 +307,12 @@ pub const TRASH_PREFIX: &str = ".trash-";
 fn supervise(
     spec: &LaunchSpec,
     plan: &MountPlan,
+    userns: &UserNs,
     chan: &Channel,
     deleter: &mut Option<std::fs::File>,
     mut monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<i32> {
-    unshare(CloneFlags::CLONE_NEWUSER)
-        .context("create a user namespace (see 'burrow info' for what blocks it)")?;
-    chan.send(&Msg::UserNsReady)?;
-    chan.expect(&Msg::MapsWritten)?;
+    userns.join()?;
     if let Some(dir) = &spec.remove_after {
         *deleter = Some(spawn_deleter(dir, chan)?);
     }

@@ -5,9 +5,11 @@
 //! registries: the caller gives it the lower dirs of the overlay, the
 //! process to run and the mounts to make.
 //!
-//! Processes (see DESIGN.md): the caller (host user) forks the supervisor,
-//! which unshares a user namespace and waits for the caller to write its id
-//! maps, then unshares a pid namespace and forks the container init. The
+//! Processes (see DESIGN.md): a short-lived holder unshares the user
+//! namespace and the caller writes its id maps (`userns`; `run` begins
+//! this before it resolves the image). The caller then forks the
+//! supervisor, which joins that namespace with setns, unshares a pid
+//! namespace and forks the container init. The
 //! init makes its own mount, uts, ipc (and net) namespaces, mounts the
 //! rootfs, pivots into it and execs the command (or forks it and stays as
 //! a tiny init that reaps zombies and forwards signals). Stages talk in
@@ -45,10 +47,12 @@ pub mod idmap;
 pub mod landlock;
 mod launch;
 pub mod masks;
+mod mountpoints;
 mod mounts;
 pub mod plan;
 mod relay;
 pub mod seccomp;
+pub mod userns;
 
 use std::path::PathBuf;
 

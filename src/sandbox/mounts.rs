@@ -84,7 +84,10 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             upper,
             work,
             volatile,
-        } => overlay(lower, upper, work, *volatile, ctx.merged),
+        } => {
+            let lower = super::mountpoints::with_layer(lower, ctx.merged);
+            overlay(&lower, upper, work, *volatile, ctx.merged)
+        }
         MountOp::Proc { target } => {
             let t = dir_at(&at(target)?)?;
             mount(
@@ -224,7 +227,7 @@ fn mask(p: &Path) -> anyhow::Result<()> {
 /// opaque dirs as user.overlay.opaque, as the image store writes them).
 /// When the lower dirs share a parent, mount from there with short
 /// relative names: the options must fit in one page.
-fn overlay(
+pub(super) fn overlay(
     lower: &[PathBuf],
     upper: &Path,
     work: &Path,
@@ -340,13 +343,13 @@ fn remount_readonly(target: &Path) -> Result<(), nix::errno::Errno> {
 }
 
 /// A directory at `p` (made if missing).
-fn dir_at(p: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn dir_at(p: &Path) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(p).with_context(|| format!("create {}", p.display()))?;
     Ok(p.to_path_buf())
 }
 
 /// A file at `p` to mount over (made empty if missing, with its parents).
-fn file_at(p: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn file_at(p: &Path) -> anyhow::Result<PathBuf> {
     if let Some(parent) = p.parent() {
         fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }

@@ -567,3 +567,58 @@ fn rmi_refuses_an_image_a_container_uses_and_force_only_untags() {
     out.ok();
     assert_eq!(out.stdout, "burrow fixture\n");
 }
+
+/// The mount points every container needs are made once per image, in a
+/// layer beside the image's top layer, not in each container's upper dir;
+/// `rmi` removes that layer with the image.
+#[test]
+fn mount_points_live_in_a_layer_of_their_own() {
+    both(|env, img| {
+        let layers = env.root().join("layers");
+        let init_layers = || -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(&layers)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "init"))
+                .collect()
+        };
+        let id = env
+            .burrow(&["create", img, "true"])
+            .ok()
+            .stdout
+            .trim()
+            .to_string();
+        env.burrow(&["start", "-a", &id]).ok();
+        let upper = env.root().join("containers").join(&id).join("upper");
+        let made: Vec<_> = std::fs::read_dir(&upper).unwrap().flatten().collect();
+        assert!(made.is_empty(), "upper dir holds {made:?}");
+        let built = init_layers();
+        assert_eq!(built.len(), 1, "{built:?}");
+        for p in [
+            "proc",
+            "sys",
+            "dev",
+            "etc/hosts",
+            "etc/hostname",
+            "etc/resolv.conf",
+        ] {
+            assert!(
+                built[0].join(p).exists(),
+                "{p} missing in {}",
+                built[0].display()
+            );
+        }
+        // The container still sees the image's /etc beside the mount points.
+        let out = env.burrow(&["run", "--rm", img, "sh", "-c", "cat /etc/motd; ls /etc"]);
+        out.ok();
+        assert!(
+            out.stdout.contains("hosts") && out.stdout.contains("passwd"),
+            "{}",
+            out.describe()
+        );
+        env.burrow(&["rm", &id]).ok();
+        env.burrow(&["rmi", img]).ok();
+        assert_eq!(init_layers(), Vec::<std::path::PathBuf>::new());
+    });
+}

@@ -1,0 +1,181 @@
+//! The container's user namespace, made and id-mapped by a short-lived
+//! holder process before the supervisor exists; the supervisor joins it
+//! with setns.
+//!
+//! Why a holder: in subuid mode the maps are written by the setuid
+//! newuidmap and newgidmap, the slowest step of a start. With the holder
+//! they run while the caller resolves the image and writes the record
+//! (`prepare_ahead`), not after the supervisor's fork.
+//!
+//! The caller's euid owns the namespace, which gives its forks every
+//! capability in it, so they may setns into it; the namespace lives on
+//! while an fd to it is open, after the holder is gone.
+
+use std::os::fd::OwnedFd;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context};
+use nix::errno::Errno;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid};
+
+use super::idmap::{self, HostUser, IdMapMode};
+use crate::sys;
+
+/// How the namespace maps ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapping {
+    /// Root inside is the user (subuid range or single id).
+    Root(IdMapMode),
+    /// The user's own uid and gid alone (`burrow sandbox`).
+    Identity,
+}
+
+/// A mapped user namespace, ready to join.
+pub struct UserNs {
+    fd: OwnedFd,
+}
+
+impl UserNs {
+    /// Join it. Must be called in a single-threaded process.
+    pub fn join(&self) -> anyhow::Result<()> {
+        setns(&self.fd, CloneFlags::CLONE_NEWUSER).context("join the container's user namespace")
+    }
+}
+
+/// The holder: a child that unshared its user namespace and waits to be
+/// killed. Killed and reaped on drop.
+struct Holder(Pid);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = kill(self.0, Signal::SIGKILL);
+        let _ = waitpid(self.0, None);
+    }
+}
+
+/// A namespace whose maps are being written.
+struct Pending {
+    // Field order is drop order: the helpers are waited for before the
+    // holder they write to goes.
+    helpers: Option<idmap::Helpers>,
+    fd: OwnedFd,
+    _holder: Holder,
+    mapping: Mapping,
+    user: HostUser,
+}
+
+impl Pending {
+    /// Fork the holder, open its namespace and start writing the maps.
+    ///
+    /// Must be called while this process has a single thread.
+    fn begin(mapping: &Mapping, user: &HostUser) -> anyhow::Result<Pending> {
+        let (ready_r, ready_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+        let parent = nix::unistd::getpid();
+        let holder = match sys::fork().context("fork")? {
+            ForkResult::Child => {
+                drop(ready_r);
+                // Gone with the caller, also if it died before this line.
+                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+                if nix::unistd::getppid() != parent {
+                    sys::exit_now(1);
+                }
+                let errno = match unshare(CloneFlags::CLONE_NEWUSER) {
+                    Ok(()) => 0,
+                    Err(e) => e as i32,
+                };
+                let _ = nix::unistd::write(&ready_w, &errno.to_ne_bytes());
+                drop(ready_w);
+                loop {
+                    nix::unistd::pause();
+                }
+            }
+            ForkResult::Parent { child } => Holder(child),
+        };
+        drop(ready_w);
+        let mut b = [0u8; 4];
+        let n = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&ready_r), &mut b)
+            .context("wait for the user namespace")?;
+        if n != 4 {
+            bail!("create a user namespace: its process died");
+        }
+        let errno = i32::from_ne_bytes(b);
+        if errno != 0 {
+            bail!(
+                "create a user namespace: {} (see 'burrow info' for what blocks it)",
+                Errno::from_raw(errno).desc()
+            );
+        }
+        let ns = format!("/proc/{}/ns/user", holder.0);
+        let fd: OwnedFd = std::fs::File::open(&ns)
+            .with_context(|| format!("open {ns}"))?
+            .into();
+        let helpers = match mapping {
+            Mapping::Identity => {
+                idmap::apply_identity(holder.0, user).context("write the id maps")?;
+                None
+            }
+            Mapping::Root(mode) => {
+                Some(idmap::start(holder.0, mode, user).context("write the id maps")?)
+            }
+        };
+        Ok(Pending {
+            helpers,
+            fd,
+            _holder: holder,
+            mapping: mapping.clone(),
+            user: user.clone(),
+        })
+    }
+
+    /// Wait for the maps; the holder goes, the namespace stays.
+    fn finish(self) -> anyhow::Result<UserNs> {
+        let Pending {
+            helpers,
+            fd,
+            _holder,
+            ..
+        } = self;
+        if let Some(h) = helpers {
+            h.finish().context("write the id maps")?;
+        }
+        Ok(UserNs { fd })
+    }
+}
+
+/// One namespace begun early by `prepare_ahead`, taken by the launch that
+/// asks for the same mapping. A command launches one container at most
+/// after preparing, so one slot is enough.
+static AHEAD: Mutex<Option<Pending>> = Mutex::new(None);
+
+/// Begin the namespace a launch will need, so that its maps are written
+/// while the caller does other work. A failure here is met (and reported)
+/// again by the launch. Left untaken, the holder dies with this process
+/// (its parent-death signal).
+///
+/// Must be called while this process has a single thread.
+pub fn prepare_ahead(mapping: &Mapping, user: &HostUser) {
+    if let Ok(p) = Pending::begin(mapping, user) {
+        if let Ok(mut slot) = AHEAD.lock() {
+            *slot = Some(p);
+        }
+    }
+}
+
+/// The namespace for a launch: the one prepared ahead when it matches,
+/// else a new one.
+///
+/// Must be called while this process has a single thread.
+pub fn for_launch(mapping: &Mapping, user: &HostUser) -> anyhow::Result<UserNs> {
+    let ahead = AHEAD.lock().ok().and_then(|mut s| s.take());
+    match ahead {
+        Some(p) if p.mapping == *mapping && p.user == *user => p.finish(),
+        other => {
+            drop(other);
+            Pending::begin(mapping, user)?.finish()
+        }
+    }
+}
