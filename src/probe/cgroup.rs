@@ -46,8 +46,16 @@ pub fn delegation() -> Check {
                 "no ({shape}: {} has no memory/cpu/pids controller)",
                 dir.display()
             ),
-            "resource limits will be ignored with a warning (the controllers are on v1); \
-             pause works (the freezer needs no controller)",
+            match crate::container::cgroup::delegated_dir() {
+                Ok(_) => {
+                    "resource limits will be ignored with a warning (the controllers are \
+                     on v1); pause works (the freezer needs no controller)"
+                }
+                Err(_) => {
+                    "resource limits will be ignored with a warning (the controllers are \
+                     on v1); pause needs a cgroup of your own, not the root one"
+                }
+            },
         ),
         (false, _) => Check::no(
             format!("no ({shape}, {} is not delegated to you)", dir.display()),
