@@ -57,10 +57,9 @@ v2=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2")
 if [ -n "$v2" ]; then
     for u in burrow-sub burrow-nosub; do
         d="$v2/burrow-test/$u"
-        if mkdir -p "$d" 2>/dev/null; then
-            chown "$u:$u" "$d" "$d/cgroup.procs" "$d/cgroup.threads" "$d/cgroup.subtree_control"
-        else
-            echo "setup: cannot make $d (is $v2 read-only?): the pause tests will fail" >&2
+        if ! { mkdir -p "$d" && chown "$u:$u" "$d" "$d/cgroup.procs" "$d/cgroup.threads" \
+                   "$d/cgroup.subtree_control"; } 2>/dev/null; then
+            echo "setup: cannot delegate $d (is $v2 read-only?): the pause tests will fail" >&2
         fi
     done
 fi
