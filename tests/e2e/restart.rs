@@ -90,14 +90,17 @@ fn a_killed_init_comes_back_but_a_stopped_one_does_not() {
     both(|env, img| {
         let id = detach(
             env,
+            // With a pty: each run gets a new one, read by the supervisor.
             &[
+                "-t",
                 "--name",
                 "u",
                 "--restart",
                 "unless-stopped",
                 img,
-                "sleep",
-                "1000",
+                "sh",
+                "-c",
+                "tty; exec sleep 1000",
             ],
         );
         let first = record_of(env, &id)["init"]["pid"].as_i64().unwrap();
@@ -108,6 +111,14 @@ fn a_killed_init_comes_back_but_a_stopped_one_does_not() {
         });
         assert!(ps_status(env, "u").starts_with("Up"));
         env.burrow(&["exec", "u", "true"]).ok();
+        eventually("both runs' tty lines", || {
+            env.burrow(&["logs", "u"])
+                .ok()
+                .stdout
+                .matches("/dev/pts/")
+                .count()
+                == 2
+        });
         env.burrow(&["stop", "-t", "1", "u"]).ok();
         let s = ps_status(env, "u");
         assert!(
