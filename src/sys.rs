@@ -333,6 +333,115 @@ pub fn fork() -> Result<ForkResult, Errno> {
     unsafe { nix::unistd::fork() }
 }
 
+/// fork(2) into a new pid namespace: the child is its pid 1. Each call
+/// makes a fresh namespace, so a supervisor can start one container init
+/// after another (`unshare(CLONE_NEWPID)` allows one: once that pid 1
+/// died, nothing can be forked into its namespace). Returns the child's
+/// pid as seen from here.
+///
+/// glibc has no fork with flags, so this is the raw clone syscall (as
+/// crun does), whose child skips glibc's fork handlers: with other threads
+/// around (a FUSE server's), one of them could hold a malloc lock that the
+/// child would then wait on forever. So a threaded caller goes through a
+/// middle child made by glibc's fork (single-threaded, a consistent heap),
+/// which clones the init with CLONE_PARENT, so that it is still our child,
+/// and exits.
+pub fn fork_new_pid_ns() -> Result<ForkResult, Errno> {
+    if thread_count() <= 1 {
+        return clone_new_pid_ns(0);
+    }
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    match fork()? {
+        ForkResult::Child => {
+            drop(r);
+            let said = match clone_new_pid_ns(libc::CLONE_PARENT as libc::c_ulong) {
+                Ok(ForkResult::Child) => return Ok(ForkResult::Child),
+                Ok(ForkResult::Parent { child }) => child.as_raw(),
+                Err(e) => -(e as i32),
+            };
+            let _ = nix::unistd::write(&w, &said.to_ne_bytes());
+            exit_now(0)
+        }
+        ForkResult::Parent { child: middle } => {
+            drop(w);
+            let mut b = [0u8; 4];
+            let n = nix::unistd::read(r.as_raw_fd(), &mut b);
+            let _ = waitpid(middle, None);
+            match (n, i32::from_ne_bytes(b)) {
+                (Ok(4), pid) if pid > 0 => Ok(ForkResult::Parent {
+                    child: Pid::from_raw(pid),
+                }),
+                (Ok(4), err) => Err(Errno::from_raw(-err)),
+                _ => Err(Errno::ECHILD),
+            }
+        }
+    }
+}
+
+/// The raw clone with CLONE_NEWPID (and `more` flags): fork semantics.
+fn clone_new_pid_ns(more: libc::c_ulong) -> Result<ForkResult, Errno> {
+    let flags = libc::CLONE_NEWPID as libc::c_ulong | libc::SIGCHLD as libc::c_ulong | more;
+    // SAFETY: clone without CLONE_VM and with a null stack behaves as
+    // fork: the child gets a copy of our memory and continues here; the
+    // pointer arguments are null (no tid or tls writes). Callers have a
+    // single thread (see fork_new_pid_ns), so the copy is consistent.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match ret {
+        r if r < 0 => Err(Errno::last()),
+        0 => Ok(ForkResult::Child),
+        pid => Ok(ForkResult::Parent {
+            child: Pid::from_raw(pid as i32),
+        }),
+    }
+}
+
+/// How many threads this process has (field 20 of /proc/self/stat); 0
+/// when it cannot be read, which the callers treat as one.
+fn thread_count() -> usize {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().nth(17))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Give back what a process that now only waits does not need: the page
+/// table entries of its executable file mappings (the code that set the
+/// container up; what it runs later is faulted in again from the page
+/// cache, which every supervisor shares) and free heap pages.
+pub fn shed_memory() {
+    if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
+        for line in maps.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(range), Some(perms), Some(path)) = (f.next(), f.next(), f.nth(3)) else {
+                continue;
+            };
+            // Only code read from a file: never written, so nothing is lost.
+            if perms != "r-xp" || !path.starts_with('/') {
+                continue;
+            }
+            let Some((start, end)) = range.split_once('-').and_then(|(a, b)| {
+                Some((
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                ))
+            }) else {
+                continue;
+            };
+            // SAFETY: a private, read-only, executable file mapping holds no
+            // data of ours (no copy-on-write page: it was never writable);
+            // MADV_DONTNEED only drops its page table entries, and a later
+            // access reads the same bytes from the file again.
+            let _ = unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+            };
+        }
+    }
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    let _ = unsafe { libc::malloc_trim(0) };
+}
+
 /// Make `fd` (a terminal) the controlling terminal of this session
 /// (TIOCSCTTY); call after setsid().
 pub fn set_controlling_tty(fd: &impl AsRawFd) -> Result<(), Errno> {
@@ -570,5 +679,40 @@ mod launcher_tests {
         .unwrap();
         use std::os::unix::fs::MetadataExt;
         assert_ne!(std::fs::metadata(&f).unwrap().uid(), 4242);
+    }
+
+    /// One init after another, each pid 1 of its own namespace and our
+    /// child, from a single-threaded and from a threaded process.
+    #[test]
+    fn each_init_gets_a_fresh_pid_namespace() {
+        in_child(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+                .map_err(|e| ChildFailure::new("unshare", e))?;
+            let one_init = || -> Result<(), ChildFailure> {
+                match fork_new_pid_ns().map_err(|e| ChildFailure::new("clone", e))? {
+                    ForkResult::Child => exit_now(if std::process::id() == 1 { 7 } else { 1 }),
+                    ForkResult::Parent { child } => {
+                        match waitpid(child, None).map_err(|e| ChildFailure::new("wait", e))? {
+                            WaitStatus::Exited(_, 7) => Ok(()),
+                            _ => Err(ChildFailure::new("not pid 1", Errno::EINVAL)),
+                        }
+                    }
+                }
+            };
+            one_init()?;
+            one_init()?;
+            // A thread makes the next ones go through the middle child.
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let t = std::thread::spawn(move || rx.recv());
+            if thread_count() < 2 {
+                return Err(ChildFailure::new("no second thread", Errno::EINVAL));
+            }
+            one_init()?;
+            one_init()?;
+            drop(tx);
+            let _ = t.join();
+            Ok(())
+        })
+        .unwrap();
     }
 }

@@ -90,7 +90,7 @@ pub struct PruneArgs {
 
 /// Run `act` on each named container; docker's convention: print each
 /// name that worked, one line per failure, exit 1 if any failed.
-fn each(
+pub(super) fn each(
     paths: &Paths,
     names: &[String],
     mut act: impl FnMut(&Record) -> anyhow::Result<()>,
@@ -113,14 +113,16 @@ fn each(
 }
 
 pub fn stop(paths: &Paths, a: &StopArgs) -> anyhow::Result<i32> {
+    let root = paths.root().to_path_buf();
     each(paths, &a.containers, |r| {
-        control::stop(r, Duration::from_secs(a.time))
+        control::stop(&root, r, Duration::from_secs(a.time))
     })
 }
 
 pub fn kill(paths: &Paths, a: &KillArgs) -> anyhow::Result<i32> {
     let sig = control::parse_signal(&a.signal)?;
-    each(paths, &a.containers, |r| control::signal(r, sig))
+    let root = paths.root().to_path_buf();
+    each(paths, &a.containers, |r| control::signal(&root, r, sig))
 }
 
 pub fn rm(paths: &Paths, a: &RmArgs) -> anyhow::Result<i32> {
@@ -133,7 +135,7 @@ pub fn rm(paths: &Paths, a: &RmArgs) -> anyhow::Result<i32> {
 pub fn restart(paths: &Paths, a: &StopArgs) -> anyhow::Result<i32> {
     let root = paths.root().to_path_buf();
     each(paths, &a.containers, |r| {
-        control::stop(r, Duration::from_secs(a.time))?;
+        control::stop(&root, r, Duration::from_secs(a.time))?;
         let fresh = record::find(&root, &r.id)?;
         lifecycle::start_detached(paths, fresh).map(|_| ())
     })
@@ -152,7 +154,7 @@ pub fn wait(paths: &Paths, a: &WaitArgs) -> anyhow::Result<i32> {
                 continue;
             }
         };
-        if State::of(&rec) == State::Running {
+        if State::of(&rec).is_live() {
             control::wait_gone(&rec, None);
         }
         let now = record::find(root, &rec.id).unwrap_or(rec);
@@ -193,7 +195,8 @@ fn rfc3339(secs: Option<u64>) -> String {
 /// Docker's inspect shape for the common fields.
 fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Value {
     let s = State::of(r);
-    let running = s == State::Running;
+    // Docker: a paused container is running too.
+    let running = matches!(s, State::Running | State::Paused);
     let exit_code = match s {
         State::Exited { code, .. } => code.unwrap_or(-1),
         _ => 0,
@@ -208,12 +211,12 @@ fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Value {
         "State": {
             "Status": s.word(),
             "Running": running,
-            "Paused": false,
-            "Restarting": false,
+            "Paused": s == State::Paused,
+            "Restarting": s == State::Restarting,
             "OOMKilled": false,
             "Dead": matches!(s, State::Exited { code: None, .. }),
             "Pid": if running { r.init.map(|i| i.pid).unwrap_or(0) } else { 0 },
-            "ExitCode": exit_code,
+            "ExitCode": if s == State::Restarting { r.exit_code.unwrap_or(0) } else { exit_code },
             "Error": if matches!(s, State::Exited { code: None, .. }) {
                 "its supervisor is gone (killed, or the machine restarted)"
             } else { "" },
@@ -223,6 +226,7 @@ fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Value {
         "Image": r.image_id,
         "LogPath": crate::container::supervisor::log_path(&dir),
         "Name": format!("/{}", r.name),
+        "RestartCount": r.restart_count,
         "Config": {
             "Hostname": r.config.hostname,
             "User": format!("{}:{}", p.uid, p.gid),
@@ -237,6 +241,10 @@ fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Value {
         },
         "HostConfig": {
             "AutoRemove": r.config.auto_remove,
+            "RestartPolicy": {
+                "Name": r.extras.restart.name(),
+                "MaximumRetryCount": r.extras.restart.max_retries(),
+            },
             "ReadonlyRootfs": r.config.read_only,
             "NetworkMode": match r.config.network {
                 crate::sandbox::Network::None => "none",
@@ -283,7 +291,7 @@ fn prune(paths: &Paths) -> anyhow::Result<i32> {
     let root = paths.root();
     println!("Deleted Containers:");
     for r in record::all(root) {
-        if State::of(&r) == State::Running {
+        if State::of(&r).is_live() {
             continue;
         }
         if control::remove(root, &r, false)? {

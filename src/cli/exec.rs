@@ -58,6 +58,26 @@ pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
     let rec = record::find(root, name).map_err(not_found)?;
     let init = match (State::of(&rec), rec.init.filter(|i| i.alive())) {
         (State::Running, Some(init)) => init,
+        (State::Paused, _) => {
+            return Err(Coded::new(
+                1,
+                format!(
+                    "container {} is paused, unpause the container before exec",
+                    crate::text::escape_control(&rec.name)
+                ),
+            )
+            .into())
+        }
+        (State::Restarting, _) => {
+            return Err(Coded::new(
+                1,
+                format!(
+                    "container {} is restarting, wait until the container is running",
+                    crate::text::escape_control(&rec.name)
+                ),
+            )
+            .into())
+        }
         (State::Running, None) => {
             return Err(Coded::new(
                 1,

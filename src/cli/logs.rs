@@ -54,6 +54,15 @@ pub fn run(paths: &Paths, args: &LogsArgs) -> anyhow::Result<i32> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let path = log_path(&record::container_dir(root, &rec.id));
+    if !rec.detached && rec.started_at.is_some() && !path.exists() {
+        // Its output went straight to the caller's terminal or pipes:
+        // teeing it would cost every foreground run a copy in between.
+        eprintln!(
+            "burrow: note: {} ran in the foreground: its output went to the terminal that \
+             started it, not to a log (containers started with -d or 'burrow start' keep one)",
+            crate::text::escape_control(&rec.name)
+        );
+    }
     // Follow from here first, so nothing written meanwhile is lost.
     let mut follower = if args.follow {
         Some(Follower::at_end(&path).context("open the log")?)
@@ -67,7 +76,7 @@ pub fn run(paths: &Paths, args: &LogsArgs) -> anyhow::Result<i32> {
     };
     loop {
         let running = record::find(root, &rec.id)
-            .map(|r| State::of(&r) == State::Running)
+            .map(|r| State::of(&r).is_live())
             .unwrap_or(false);
         print(&follower.poll().context("read the log")?, args.timestamps);
         if !running {
@@ -77,7 +86,7 @@ pub fn run(paths: &Paths, args: &LogsArgs) -> anyhow::Result<i32> {
     }
 }
 
-fn print(entries: &[Entry], timestamps: bool) {
+pub(crate) fn print(entries: &[Entry], timestamps: bool) {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     for e in entries {

@@ -16,6 +16,7 @@ mod images;
 mod info;
 mod login;
 mod logs;
+mod pause;
 mod ps;
 mod pull;
 mod run;
@@ -89,11 +90,15 @@ pub enum Command {
     Wait(containers::WaitArgs),
     /// Stop and start containers again
     Restart(containers::StopArgs),
+    /// Freeze all processes of running containers (cgroup v2 freezer)
+    Pause(pause::PauseArgs),
+    /// Thaw paused containers
+    Unpause(pause::PauseArgs),
     /// Rename a container
     Rename(containers::RenameArgs),
     /// Show a running container's processes
     Top(top::TopArgs),
-    /// Show containers' CPU, memory, network and process counts (from /proc)
+    /// Show containers' CPU, memory, network and process counts
     Stats(top::StatsArgs),
     /// Manage containers
     Container(containers::ContainerArgs),
@@ -204,6 +209,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rm(args) => containers::rm(&paths, &args),
         Command::Wait(args) => containers::wait(&paths, &args),
         Command::Restart(args) => containers::restart(&paths, &args),
+        Command::Pause(args) => pause::pause(&paths, &args),
+        Command::Unpause(args) => pause::unpause(&paths, &args),
         Command::Rename(args) => containers::rename(&paths, &args),
         Command::Top(args) => top::top(&paths, &args),
         Command::Stats(args) => top::stats(&paths, &args),

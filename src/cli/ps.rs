@@ -77,7 +77,7 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
             let s = State::of(&r);
             (r, s)
         })
-        .filter(|(_, s)| show_all || *s == State::Running || has_status_filter(&filters))
+        .filter(|(_, s)| show_all || s.is_live() || has_status_filter(&filters))
         .filter(|(r, s)| filters.iter().all(|f| matches(f, r, s)))
         .collect();
     if let Some(n) = limit {

@@ -10,7 +10,9 @@ use clap::{Args, ValueEnum};
 use super::image_source;
 use crate::container::lifecycle::{self, NewContainer};
 use crate::container::record::{self, RunConfig};
+use crate::container::restart::RestartPolicy;
 use crate::container::{mounts, spec};
+use crate::error::EXIT_BURROW;
 use crate::paths::Paths;
 use crate::rootfs::driver::{self, Setting};
 use crate::sandbox::confine::{Confinement, SecurityOpts};
@@ -114,6 +116,11 @@ pub struct ContainerArgs {
     #[arg(long, value_enum, value_name = "DRIVER")]
     pub storage_driver: Option<StorageDriverArg>,
 
+    /// Restart policy, kept by the detached supervisor while it lives:
+    /// no, on-failure[:N], always, unless-stopped
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: String,
+
     /// Set a label on the container: KEY=VALUE (or KEY)
     #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]")]
     pub label: Vec<String>,
@@ -168,12 +175,22 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
         // The supervisor would remove it, but nobody could read its logs.
         tracing::debug!("--rm with -d: removed when it exits");
     }
+    let c = &args.container;
+    if !args.detach && c.restart != "no" && (c.interactive || c.tty) {
+        bail!(
+            "--restart with -i or -t in the foreground: burrow has no daemon to attach a \
+             restarted container to; use -d, then 'burrow exec -it'"
+        );
+    }
     // The id maps are written (by setuid helpers, in subuid mode) while
     // the image is resolved and the record made.
     let user = HostUser::current();
     let mapping = Mapping::Root(idmap::choose(&user).mode);
     userns::prepare_ahead(&mapping, &user);
     let rec = create_container(paths, &args.container)?;
+    if !args.detach && !rec.extras.restart.is_none() {
+        return attach_first_run(paths, rec);
+    }
     if args.detach {
         let id = rec.id.clone();
         lifecycle::start_detached(paths, rec)?;
@@ -183,9 +200,47 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
     lifecycle::start(paths, rec, args.container.interactive)
 }
 
-/// `--label` and `--log-opt` into the record's extras.
+/// A container with a restart policy in the foreground, as docker's
+/// client does it: its supervisor is detached (it restarts the command
+/// after we are gone), and we print its output until the first run ends
+/// and return that run's exit code.
+pub fn attach_first_run(paths: &Paths, rec: record::Record) -> anyhow::Result<i32> {
+    use crate::container::{log, state::State, supervisor::log_path};
+    let root = paths.ensure_root()?.to_path_buf();
+    let path = log_path(&record::container_dir(&root, &rec.id));
+    let mut follower = log::Follower::at_end(&path).context("open the log")?;
+    lifecycle::start_detached(paths, rec.clone())?;
+    loop {
+        let now = record::find(&root, &rec.id).ok();
+        let ended = now
+            .as_ref()
+            .is_none_or(|r| r.restart_count > 0 || !matches!(State::of(r), State::Running));
+        super::logs::print(&follower.poll().context("read the log")?, false);
+        if ended {
+            return Ok(now.and_then(|r| r.exit_code).unwrap_or(EXIT_BURROW));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `--restart`, checked against the other flags.
+fn restart_policy(a: &ContainerArgs) -> anyhow::Result<RestartPolicy> {
+    let policy = RestartPolicy::parse(&a.restart).map_err(anyhow::Error::msg)?;
+    if policy.is_none() {
+        return Ok(policy);
+    }
+    if a.rm {
+        bail!("conflicting options: --restart and --rm (a container that is removed when it exits cannot restart)");
+    }
+    Ok(policy)
+}
+
+/// `--label`, `--log-opt` and `--restart` into the record's extras.
 fn extras(a: &ContainerArgs) -> anyhow::Result<record::Extras> {
-    let mut x = record::Extras::default();
+    let mut x = record::Extras {
+        restart: restart_policy(a)?,
+        ..Default::default()
+    };
     for l in &a.label {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         if k.is_empty() {

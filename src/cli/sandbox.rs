@@ -142,6 +142,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
         confinement: confine,
         plan: Some(plan),
         identity_map: true,
+        cgroup: None,
     };
     let result = sandbox::launch(&spec);
     let _ = std::fs::remove_dir(&merged);

@@ -26,8 +26,7 @@ pub struct StartArgs {
 pub fn run(paths: &Paths, args: &StartArgs) -> anyhow::Result<i32> {
     let root = paths.ensure_root()?;
     let rec = record::find(root, &args.container).map_err(|e| Coded::new(1, format!("{e:#}")))?;
-    let running =
-        crate::container::state::State::of(&rec) == crate::container::state::State::Running;
+    let running = crate::container::state::State::of(&rec).is_live();
     if running && !args.attach && !args.interactive {
         // As docker: starting a running container changes nothing.
         println!("{}", crate::text::escape_control(&args.container));
@@ -38,6 +37,10 @@ pub fn run(paths: &Paths, args: &StartArgs) -> anyhow::Result<i32> {
         lifecycle::start_detached(paths, rec)?;
         println!("{}", crate::text::escape_control(&args.container));
         return Ok(0);
+    }
+    if !rec.extras.restart.is_none() && !args.interactive {
+        // Its policy needs a detached supervisor; we follow the first run.
+        return super::run::attach_first_run(paths, rec);
     }
     lifecycle::start(paths, rec, args.interactive)
 }

@@ -7,9 +7,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::container::control::not_found;
-use crate::container::procs;
 use crate::container::record::{self, Record};
 use crate::container::state::State;
+use crate::container::{cgroup, procs};
 use crate::error::Coded;
 use crate::paths::Paths;
 
@@ -47,7 +47,7 @@ pub struct StatsArgs {
 /// The running container's init pid, or docker's "not running" (1).
 fn running_init(rec: &Record) -> anyhow::Result<i32> {
     match (State::of(rec), rec.init.filter(|i| i.alive())) {
-        (State::Running, Some(i)) => Ok(i.pid),
+        (State::Running | State::Paused, Some(i)) => Ok(i.pid),
         (State::Running, None) => bail!(Coded::new(
             1,
             format!(
@@ -111,7 +111,7 @@ pub fn stats(paths: &Paths, a: &StatsArgs) -> anyhow::Result<i32> {
     let recs: Vec<Record> = if a.containers.is_empty() {
         record::all(root)
             .into_iter()
-            .filter(|r| a.all || State::of(r) == State::Running)
+            .filter(|r| a.all || State::of(r).is_live())
             .collect()
     } else {
         a.containers
@@ -120,26 +120,37 @@ pub fn stats(paths: &Paths, a: &StatsArgs) -> anyhow::Result<i32> {
             .collect::<anyhow::Result<_>>()?
     };
     let inits: Vec<Option<i32>> = recs.iter().map(|r| running_init(r).ok()).collect();
-    // CPU use over a short sample, as `docker stats --no-stream` does.
-    let sample = |inits: &[Option<i32>]| -> Vec<u64> {
-        inits
-            .iter()
-            .map(|i| {
-                i.map_or(0, |i| {
-                    procs::pids_of(i).iter().map(|p| procs::cpu_ticks(*p)).sum()
-                })
-            })
-            .collect()
-    };
-    let before = sample(&inits);
-    let t = std::time::Instant::now();
-    std::thread::sleep(Duration::from_millis(500));
-    let after = sample(&inits);
-    let secs = t.elapsed().as_secs_f64();
     let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
         .unwrap_or(100) as f64;
+    // CPU use over a short sample, as `docker stats --no-stream` does: from
+    // the container's cgroup when it has one (it counts processes that
+    // ended meanwhile too), else from its processes in /proc.
+    let sample = || -> Vec<f64> {
+        recs.iter()
+            .zip(&inits)
+            .map(|(r, i)| {
+                let cgroup = r.cgroup.as_deref().and_then(cgroup::cpu_usage);
+                match (cgroup, i) {
+                    (Some(used), Some(_)) => used.as_secs_f64(),
+                    (_, Some(i)) => {
+                        let t: u64 = procs::pids_of(*i)
+                            .iter()
+                            .map(|p| procs::cpu_ticks(*p))
+                            .sum();
+                        t as f64 / ticks
+                    }
+                    (_, None) => 0.0,
+                }
+            })
+            .collect()
+    };
+    let before = sample();
+    let t = std::time::Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = sample();
+    let secs = t.elapsed().as_secs_f64();
     let mem_total = procs::status_kib_meminfo();
     println!(
         "{:<14}{:<22}{:<9}{:<22}{:<9}{:<22}PIDS",
@@ -150,7 +161,7 @@ pub fn stats(paths: &Paths, a: &StatsArgs) -> anyhow::Result<i32> {
         let (cpu, mem, net, pids) = match inits[i] {
             Some(init) => {
                 let pids = procs::pids_of(init);
-                let cpu = (after[i].saturating_sub(before[i])) as f64 / ticks / secs * 100.0;
+                let cpu = (after[i] - before[i]).max(0.0) / secs * 100.0;
                 let mem: u64 = pids.iter().map(|p| procs::status_kib(*p, "VmRSS")).sum();
                 (cpu, mem * 1024, procs::net_io(init), pids.len())
             }

@@ -34,9 +34,11 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
 
 /// Send `sig` to a running container: to its init when the supervisor is
 /// detached (the init forwards to the command), else to the foreground
-/// `burrow`, which forwards it.
-pub fn signal(rec: &Record, sig: Signal) -> anyhow::Result<()> {
-    if State::of(rec) != State::Running {
+/// `burrow`, which forwards it. The user's signal ends its restart policy
+/// (docker counts a kill as a manual stop).
+pub fn signal(root: &Path, rec: &Record, sig: Signal) -> anyhow::Result<()> {
+    let state = State::of(rec);
+    if !state.is_live() {
         bail!(Coded::new(
             1,
             format!(
@@ -45,18 +47,31 @@ pub fn signal(rec: &Record, sig: Signal) -> anyhow::Result<()> {
             )
         ));
     }
+    // Noted before the signal: the supervisor reads it when the init ends.
+    let _ = record::update(root, &rec.id, |r| r.manually_stopped = true);
+    // As docker: a paused container is thawed for its stop signal and
+    // SIGKILL (others wait, pending, for `unpause`).
+    if state == State::Paused && (sig == Signal::SIGKILL || sig == stop_signal(rec)) {
+        if let Some(cg) = &rec.cgroup {
+            let _ = super::cgroup::set_frozen(cg, false);
+        }
+    }
     let target = if rec.detached {
         // The init forwards to the command. Gone (or a zombie not yet
-        // reaped): the container is ending, and its supervisor, which
-        // notes the end, must never get the signal instead.
+        // reaped): the container is ending or waits to restart; SIGTERM
+        // to its supervisor ends a restart delay (never the user's signal
+        // there: SIGKILL would keep it from noting the end).
         match rec.init.filter(|i| i.alive()) {
-            Some(init) => init,
-            None => return Ok(()),
+            Some(init) => (init, sig),
+            None => match rec.monitor {
+                Some(m) => (m, Signal::SIGTERM),
+                None => return Ok(()),
+            },
         }
     } else {
-        rec.monitor.context("no process to signal")?
+        (rec.monitor.context("no process to signal")?, sig)
     };
-    match kill(Pid::from_raw(target.pid), sig) {
+    match kill(Pid::from_raw(target.0.pid), target.1) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
         Err(e) => Err(e).with_context(|| format!("send {sig} to the container")),
     }
@@ -79,24 +94,31 @@ pub fn wait_gone(rec: &Record, timeout: Option<Duration>) -> bool {
 }
 
 /// `stop`: the stop signal, `timeout` to end, then SIGKILL.
-pub fn stop(rec: &Record, timeout: Duration) -> anyhow::Result<()> {
-    if State::of(rec) != State::Running {
+pub fn stop(root: &Path, rec: &Record, timeout: Duration) -> anyhow::Result<()> {
+    if !State::of(rec).is_live() {
         return Ok(());
     }
-    let sig = match &rec.extras.stop_signal {
-        Some(s) => parse_signal(s).unwrap_or(Signal::SIGTERM),
-        None => Signal::SIGTERM,
-    };
-    let _ = signal(rec, sig);
+    let _ = signal(root, rec, stop_signal(rec));
     if wait_gone(rec, Some(timeout)) {
         return Ok(());
     }
-    kill_and_wait(rec)
+    kill_and_wait(root, rec)
+}
+
+/// The image's STOPSIGNAL, else SIGTERM.
+fn stop_signal(rec: &Record) -> Signal {
+    rec.extras
+        .stop_signal
+        .as_deref()
+        .and_then(|s| parse_signal(s).ok())
+        .unwrap_or(Signal::SIGTERM)
 }
 
 /// SIGKILL and wait for the monitor to note the end.
-fn kill_and_wait(rec: &Record) -> anyhow::Result<()> {
-    let _ = signal(rec, Signal::SIGKILL);
+fn kill_and_wait(root: &Path, rec: &Record) -> anyhow::Result<()> {
+    // The record as it is now: a restart may have started a new init.
+    let now = record::read(&record::container_dir(root, &rec.id));
+    let _ = signal(root, now.as_ref().unwrap_or(rec), Signal::SIGKILL);
     if wait_gone(rec, Some(Duration::from_secs(10))) {
         return Ok(());
     }
@@ -115,7 +137,7 @@ fn kill_and_wait(rec: &Record) -> anyhow::Result<()> {
 /// `rm`: refuse a running container unless `force`, which kills it first.
 /// Returns false when another command removed it meanwhile.
 pub fn remove(root: &Path, rec: &Record, force: bool) -> anyhow::Result<bool> {
-    if State::of(rec) == State::Running {
+    if State::of(rec).is_live() {
         if !force {
             bail!(Coded::new(
                 1,
@@ -125,7 +147,11 @@ pub fn remove(root: &Path, rec: &Record, force: bool) -> anyhow::Result<bool> {
                 )
             ));
         }
-        kill_and_wait(rec)?;
+        kill_and_wait(root, rec)?;
+    }
+    if let Some(cg) = &rec.cgroup {
+        // Its supervisor removes it, unless it was killed.
+        let _ = std::fs::remove_dir(cg);
     }
     let Some(trash) = record::take_out(root, &rec.id)? else {
         return Ok(false);

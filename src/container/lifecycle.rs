@@ -66,6 +66,9 @@ pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Re
         init: None,
         detached: false,
         extras: new.extras,
+        restart_count: 0,
+        manually_stopped: false,
+        cgroup: None,
     };
     let dir = match new.name {
         Some(name) => {
@@ -215,12 +218,15 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         confinement: confine,
         plan: None,
         identity_map: false,
+        // Quietly none where our cgroup is not delegated: only pause and
+        // stats need it, and they say why they cannot.
+        cgroup: super::cgroup::make_for(&rec.id),
     })
 }
 
 /// Refuse to start a container whose monitor still runs.
 fn check_not_running(rec: &Record) -> anyhow::Result<()> {
-    if rec.status == Status::Running && rec.monitor.is_some_and(|m| m.alive()) {
+    if super::state::State::of(rec).is_live() {
         anyhow::bail!(
             "container {} is already running",
             crate::text::escape_control(&rec.name)
@@ -246,6 +252,9 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
             r.monitor = ProcRef::of(std::process::id() as i32);
             r.init = None;
             r.detached = false;
+            r.cgroup = spec.cgroup.clone();
+            r.manually_stopped = false;
+            r.restart_count = 0;
         })?;
     }
     let id = rec.id.clone();
@@ -284,6 +293,6 @@ pub fn start_detached(paths: &Paths, rec: Record) -> anyhow::Result<sandbox::Sta
     check_not_running(&rec)?;
     let root = paths.ensure_root()?.to_path_buf();
     let spec = launch_spec(paths, &rec, false)?;
-    let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec);
+    let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec, spec.cgroup.clone());
     sandbox::launch_detached(&spec, &mut monitor)
 }

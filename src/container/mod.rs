@@ -2,6 +2,7 @@
 //! `root/containers/<id>/`, logs and names, and the meaning of an image's
 //! config for the process they run.
 
+pub mod cgroup;
 pub mod control;
 pub mod lifecycle;
 pub mod log;
@@ -9,6 +10,7 @@ pub mod mounts;
 pub mod names;
 pub mod procs;
 pub mod record;
+pub mod restart;
 pub mod spec;
 pub mod state;
 pub mod supervisor;

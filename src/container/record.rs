@@ -40,6 +40,8 @@ pub struct RunConfig {
 pub enum Status {
     Created,
     Running,
+    /// Ended; its supervisor starts it again after a delay (`--restart`).
+    Restarting,
     Exited,
 }
 
@@ -89,6 +91,9 @@ pub struct Extras {
     /// The image's STOPSIGNAL.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--restart`, applied by the detached supervisor while it lives.
+    #[serde(default)]
+    pub restart: super::restart::RestartPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +130,15 @@ pub struct Record {
     pub detached: bool,
     #[serde(default)]
     pub extras: Extras,
+    /// Restarts by the policy since the last start by the user.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// `stop` or `kill` by the user: the policy restarts it no more.
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// The container's own cgroup (for pause and stats), when placed.
+    #[serde(default)]
+    pub cgroup: Option<PathBuf>,
 }
 
 /// The containers dir of a store root.
@@ -288,11 +302,17 @@ pub fn find(root: &Path, wanted: &str) -> anyhow::Result<Record> {
     }
 }
 
+/// A minimal record for unit tests.
+#[cfg(test)]
+pub(crate) fn test_record(id: &str, name: &str) -> Record {
+    tests::record(id, name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(id: &str, name: &str) -> Record {
+    pub(super) fn record(id: &str, name: &str) -> Record {
         Record {
             id: id.into(),
             name: name.into(),
@@ -308,6 +328,9 @@ mod tests {
             init: None,
             detached: false,
             extras: Extras::default(),
+            restart_count: 0,
+            manually_stopped: false,
+            cgroup: None,
             config: RunConfig {
                 lower_dirs: vec![],
                 process: ProcessSpec {

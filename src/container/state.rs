@@ -8,6 +8,10 @@ use super::record::{Record, Status};
 pub enum State {
     Created,
     Running,
+    /// Running, frozen by `pause`.
+    Paused,
+    /// Ended; its supervisor starts it again after a delay.
+    Restarting,
     /// `code` is `None` when the monitor died without noting it.
     Exited {
         code: Option<i32>,
@@ -23,12 +27,21 @@ impl State {
                 code: rec.exit_code,
                 at: rec.finished_at,
             },
-            Status::Running if rec.monitor.is_some_and(|m| m.alive()) => State::Running,
-            Status::Running => State::Exited {
-                code: None,
-                at: rec.finished_at,
-            },
+            Status::Running | Status::Restarting if !rec.monitor.is_some_and(|m| m.alive()) => {
+                State::Exited {
+                    code: None,
+                    at: rec.finished_at,
+                }
+            }
+            Status::Restarting => State::Restarting,
+            Status::Running if super::cgroup::is_frozen(rec.cgroup.as_deref()) => State::Paused,
+            Status::Running => State::Running,
         }
+    }
+
+    /// Whether its supervisor lives: running, paused or restarting.
+    pub fn is_live(&self) -> bool {
+        matches!(self, State::Running | State::Paused | State::Restarting)
     }
 
     /// Docker's lower-case word: created, running, exited.
@@ -36,6 +49,8 @@ impl State {
         match self {
             State::Created => "created",
             State::Running => "running",
+            State::Paused => "paused",
+            State::Restarting => "restarting",
             State::Exited { .. } => "exited",
         }
     }
@@ -47,6 +62,15 @@ impl State {
             State::Running => format!(
                 "Up {}",
                 human_duration(now.saturating_sub(rec.started_at.unwrap_or(rec.created)))
+            ),
+            State::Paused => format!(
+                "Up {} (Paused)",
+                human_duration(now.saturating_sub(rec.started_at.unwrap_or(rec.created)))
+            ),
+            State::Restarting => format!(
+                "Restarting ({}) {} ago",
+                rec.exit_code.unwrap_or(0),
+                human_duration(now.saturating_sub(rec.finished_at.unwrap_or(now)))
             ),
             State::Exited { code: Some(c), at } => match at {
                 Some(t) => format!(
@@ -98,5 +122,30 @@ mod tests {
         assert_eq!(human_duration(3600), "About an hour");
         assert_eq!(human_duration(5 * 3600), "5 hours");
         assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+
+    #[test]
+    fn restarting_holds_only_while_its_supervisor_lives() {
+        let mut r = crate::container::record::test_record("a1", "n");
+        r.status = Status::Restarting;
+        r.exit_code = Some(1);
+        r.finished_at = Some(100);
+        r.monitor = crate::container::record::ProcRef::of(std::process::id() as i32);
+        let s = State::of(&r);
+        assert_eq!(s, State::Restarting);
+        assert!(s.is_live());
+        assert_eq!(s.word(), "restarting");
+        assert_eq!(s.status_line(&r, 103), "Restarting (1) 3 seconds ago");
+        r.monitor = Some(crate::container::record::ProcRef {
+            pid: i32::MAX,
+            start: 1,
+        });
+        assert_eq!(
+            State::of(&r),
+            State::Exited {
+                code: None,
+                at: Some(100)
+            }
+        );
     }
 }

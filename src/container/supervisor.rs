@@ -3,11 +3,12 @@
 //! start and exit go into the record. Runs in the supervisor process.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::lifecycle::now;
 use super::log::{LogWriter, Rotation, Stream};
 use super::record::{self, ProcRef, Record, Status};
+use super::restart::{Backoff, RestartPolicy};
 use crate::sandbox::{Monitor, OutStream};
 
 /// The log file of a container dir.
@@ -19,10 +20,16 @@ pub struct RecordMonitor {
     root: PathBuf,
     id: String,
     log: Option<LogWriter>,
+    policy: RestartPolicy,
+    restarts: u32,
+    cgroup: Option<PathBuf>,
+    /// Whether `started` was called once already (later calls are restarts).
+    ran: bool,
+    backoff: Backoff,
 }
 
 impl RecordMonitor {
-    pub fn new(root: &Path, rec: &Record) -> RecordMonitor {
+    pub fn new(root: &Path, rec: &Record, cgroup: Option<PathBuf>) -> RecordMonitor {
         let rotation = rec.extras.log_max_size.map(|max_size| Rotation {
             max_size,
             max_files: rec.extras.log_max_file.unwrap_or(1),
@@ -33,6 +40,11 @@ impl RecordMonitor {
             id: rec.id.clone(),
             // Without a log the container still runs; `logs` says it is empty.
             log: LogWriter::open(&path, rotation).ok(),
+            policy: rec.extras.restart,
+            cgroup,
+            restarts: 0,
+            ran: false,
+            backoff: Backoff::default(),
         }
     }
 }
@@ -41,11 +53,21 @@ impl Monitor for RecordMonitor {
     fn started(&mut self, init: i32) {
         let me = ProcRef::of(std::process::id() as i32);
         let init = ProcRef::of(init);
+        let restart = std::mem::replace(&mut self.ran, true);
+        let restarts = self.restarts;
+        let cgroup = self.cgroup.clone();
         let _ = record::update(&self.root, &self.id, |r| {
+            r.cgroup = cgroup;
+            // A start by the user counts from zero and clears its stop.
+            r.restart_count = if restart { restarts } else { 0 };
+            r.manually_stopped &= restart;
             r.status = Status::Running;
             r.started_at = Some(now());
             r.finished_at = None;
-            r.exit_code = None;
+            // A restart keeps the last run's code (`run` without -d reads it).
+            if !restart {
+                r.exit_code = None;
+            }
             r.monitor = me;
             r.init = init;
             r.detached = true;
@@ -61,6 +83,27 @@ impl Monitor for RecordMonitor {
             // A full disk loses output, never the container.
             let _ = log.write(stream, data, SystemTime::now());
         }
+    }
+
+    fn restart_delay(&mut self, code: i32, ran: Duration) -> Option<Duration> {
+        // The record says whether the user stopped it (or removed it).
+        let rec = record::read(&record::container_dir(&self.root, &self.id)).ok()?;
+        if !self
+            .policy
+            .should_restart(code, self.restarts, rec.manually_stopped)
+        {
+            return None;
+        }
+        let delay = self.backoff.next(ran);
+        self.restarts += 1;
+        let noted = record::update(&self.root, &self.id, |r| {
+            r.status = Status::Restarting;
+            r.exit_code = Some(code);
+            r.finished_at = Some(now());
+            r.init = None;
+        });
+        // Stopped meanwhile (the flag is set before the signal): no restart.
+        noted.ok().filter(|r| !r.manually_stopped).map(|_| delay)
     }
 
     fn exited(&mut self, code: i32) {

@@ -2,29 +2,9 @@
 //! (--memory, --cpus, --pids-limit) and pause cannot be enforced.
 
 use std::fs;
-use std::path::PathBuf;
 
 use super::Check;
-
-/// Where cgroup2 is mounted, from /proc/self/mountinfo.
-fn cgroup2_mount() -> Option<PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|line| {
-        // Fields after " - " are: fstype source options.
-        let (left, right) = line.split_once(" - ")?;
-        (right.split_whitespace().next()? == "cgroup2")
-            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
-            .flatten()
-    })
-}
-
-/// Our cgroup's path in the v2 hierarchy ("0::/user.slice/...").
-fn own_cgroup() -> Option<String> {
-    let content = fs::read_to_string("/proc/self/cgroup").ok()?;
-    content
-        .lines()
-        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
-}
+use crate::container::cgroup::{own_path as own_cgroup, v2_mount as cgroup2_mount};
 
 pub fn delegation() -> Check {
     let Some(mount) = cgroup2_mount() else {
@@ -66,12 +46,21 @@ pub fn delegation() -> Check {
                 "no ({shape}: {} has no memory/cpu/pids controller)",
                 dir.display()
             ),
-            "resource limits will be ignored with a warning (the controllers are on v1)",
+            match crate::container::cgroup::delegated_dir() {
+                Ok(_) => {
+                    "resource limits will be ignored with a warning (the controllers are \
+                     on v1); pause works (the freezer needs no controller)"
+                }
+                Err(_) => {
+                    "resource limits will be ignored with a warning (the controllers are \
+                     on v1); pause needs a cgroup of your own, not the root one"
+                }
+            },
         ),
         (false, _) => Check::no(
             format!("no ({shape}, {} is not delegated to you)", dir.display()),
-            "resource limits and pause will be ignored with a warning; with systemd, \
-             an admin can set Delegate=yes for user@.service",
+            "resource limits will be ignored with a warning and pause is not possible; \
+             with systemd, an admin can set Delegate=yes for user@.service",
         ),
     }
 }

@@ -33,7 +33,7 @@ pub fn container_init(
     chan: Channel,
 ) -> ! {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    let tty = match setup(spec, plan, winsize, &chan) {
+    let tty = match join_cgroup(spec).and_then(|()| setup(spec, plan, winsize, &chan)) {
         Ok(tty) => tty,
         Err(e) => {
             let _ = chan.send(&Msg::SetupFailed {
@@ -62,6 +62,8 @@ pub fn container_init(
             // Not dumpable: the command cannot open /proc/1/exe (the host's
             // burrow binary), /proc/1/fd or ptrace this unconfined init.
             let _ = nix::sys::prctl::set_dumpable(false);
+            // It waits as long as the container runs (when /proc is there).
+            sys::shed_memory();
             sys::exit_now(tiny_init(child))
         }
         Err(e) => {
@@ -71,6 +73,16 @@ pub fn container_init(
             sys::exit_now(EXIT_BURROW)
         }
     }
+}
+
+/// Move into the container's cgroup first: everything it forks follows.
+fn join_cgroup(spec: &LaunchSpec) -> anyhow::Result<()> {
+    if let Some(dir) = &spec.cgroup {
+        // "0": the writer itself (our pid is 1 in our own pid namespace).
+        std::fs::write(dir.join("cgroup.procs"), "0")
+            .with_context(|| format!("move into the cgroup {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Namespaces, hostname, loopback, mounts and the pty. Returns the pty

@@ -28,6 +28,11 @@ pub trait Monitor {
     fn started(&mut self, init: i32);
     /// A chunk of output, in the order read.
     fn output(&mut self, stream: OutStream, data: &[u8]);
+    /// The command ended with `code` after running for `ran`: the delay
+    /// before a new init runs it again (a restart policy), or `None` to
+    /// end; `exited` follows then.
+    fn restart_delay(&mut self, code: i32, ran: std::time::Duration)
+        -> Option<std::time::Duration>;
     /// The container ended with this code (128 + signal when killed).
     fn exited(&mut self, code: i32);
 }
@@ -159,6 +164,30 @@ fn logged(outcome: anyhow::Result<i32>, code: i32, monitor: &mut dyn Monitor) ->
         monitor.output(OutStream::Stderr, format!("burrow: {e:#}\n").as_bytes());
     }
     code
+}
+
+/// Sleep `delay` before a restart; false when a signal came meanwhile
+/// (`stop` or `kill` of a restarting container: no restart then).
+pub(super) fn wait_delay(delay: std::time::Duration, sfd: &SignalFd) -> bool {
+    let end = std::time::Instant::now() + delay;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        if let Ok(Some(info)) = sfd.read_signal() {
+            if info.ssi_signo != Signal::SIGCHLD as u32 {
+                return false;
+            }
+        }
+    }
 }
 
 /// What the command wrote just before it ended, then its code.

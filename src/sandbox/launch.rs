@@ -1,7 +1,6 @@
 //! The caller's side and the supervisor's side of a launch.
 
 use anyhow::Context;
-use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -228,6 +227,9 @@ fn supervisor(
             ),
         }
     }
+    if let Some(dir) = &spec.cgroup {
+        remove_cgroup(dir);
+    }
     // Out of the containers dir before the caller hears the end.
     let trash = spec.remove_after.as_deref().map(to_trash);
     let (msg, code) = match result {
@@ -250,6 +252,20 @@ fn supervisor(
     sys::exit_now(code)
 }
 
+/// Remove the container's cgroup; its last processes are gone once the
+/// init was reaped (a pid namespace's end waits for them), but the
+/// kernel may take a moment to say so.
+fn remove_cgroup(dir: &std::path::Path) {
+    for _ in 0..50 {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => return,
+        }
+    }
+}
+
 /// `--rm`: the container dir leaves `containers/` at once, renamed to a
 /// dot-name that listings skip. Returns where it is now.
 fn to_trash(dir: &std::path::Path) -> std::path::PathBuf {
@@ -264,8 +280,8 @@ fn to_trash(dir: &std::path::Path) -> std::path::PathBuf {
 /// For `--rm`: a detached child that deletes the container's files once
 /// told to (a byte on the returned pipe), so the caller does not wait for
 /// a tree of dirs to go. It stays in the user namespace, where files of
-/// mapped ids are ours to delete, and is forked before the pid namespace:
-/// once the container's init is gone nothing can be forked into that one.
+/// mapped ids are ours to delete, and is forked early, before the caller
+/// can be told anything.
 fn spawn_deleter(dir: &std::path::Path, chan: &Channel) -> anyhow::Result<std::fs::File> {
     let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     match sys::fork().context("fork the deleter")? {
@@ -308,25 +324,19 @@ fn supervise(
     chan: &Channel,
     deleter: &mut Option<std::fs::File>,
     fuse: &mut Option<fuse_root::FuseServer>,
-    monitor: Option<&mut dyn Monitor>,
+    mut monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<i32> {
     userns.join()?;
     if let Some(dir) = &spec.remove_after {
         *deleter = Some(spawn_deleter(dir, chan)?);
     }
     // After the deleter: it must not hold the mount namespace made here.
+    // Served across restarts: the mount outlives each init.
     *fuse = fuse_root::start(plan, &spec.rootfs.merged)?;
-    unshare(CloneFlags::CLONE_NEWPID).context("create a pid namespace")?;
     let mut sigs = forwarded_signals();
     sigs.add(Signal::SIGCHLD);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None).context("block signals")?;
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
-    let (mine, theirs) = channel::pair()?;
-    // Detached: the command's stdout and stderr are pipes to us.
-    let pipes = match monitor {
-        Some(_) => Some(detach::OutputPipes::new()?),
-        None => None,
-    };
     // The pty gets the caller's size before the command starts, so that
     // its first look (stty size) is right; later changes go through the
     // relay.
@@ -335,11 +345,75 @@ fn supervise(
     } else {
         None
     };
-    let init = match sys::fork().context("fork the container init")? {
+    // One init per run: the monitor's restart policy may ask for more.
+    // Only the first run talks to the caller (a detached one is gone).
+    let mut first = true;
+    loop {
+        let ran_from = std::time::Instant::now();
+        let run = start_init(
+            spec,
+            plan,
+            chan,
+            first,
+            deleter,
+            &mut monitor,
+            &sfd,
+            &winsize,
+        )?;
+        let code = match (&mut monitor, run.output) {
+            (Some(m), Some(readers)) => {
+                // It waits from here on, for as long as the container runs.
+                sys::shed_memory();
+                detach::collect(run.init, &sfd, readers, &mut **m, fuse.as_mut())?
+            }
+            _ => wait_forwarding(run.init, &sfd, fuse.as_mut())?,
+        };
+        let again = match &mut monitor {
+            // A first start that failed is reported, never retried.
+            Some(m) if !(first && run.failed) => m.restart_delay(code, ran_from.elapsed()),
+            _ => None,
+        };
+        match again {
+            Some(delay) if detach::wait_delay(delay, &sfd) => first = false,
+            _ => return Ok(code),
+        }
+    }
+}
+
+/// One container init that was started.
+struct Run {
+    init: Pid,
+    /// Its setup or exec failed (and was reported).
+    failed: bool,
+    /// Detached: its stdout and stderr (and pty), for the monitor.
+    output: Option<Vec<(detach::OutStream, std::fs::File)>>,
+}
+
+/// Fork a container init in a pid namespace of its own and pass on its
+/// messages until the command runs (or failed to): to the caller on the
+/// `first` run, to the monitor's log on later ones.
+#[allow(clippy::too_many_arguments)]
+fn start_init(
+    spec: &LaunchSpec,
+    plan: &MountPlan,
+    chan: &Channel,
+    first: bool,
+    deleter: &mut Option<std::fs::File>,
+    monitor: &mut Option<&mut dyn Monitor>,
+    sfd: &SignalFd,
+    winsize: &Option<libc::winsize>,
+) -> anyhow::Result<Run> {
+    let (mine, theirs) = channel::pair()?;
+    // Detached: the command's stdout and stderr are pipes to us.
+    let pipes = match monitor {
+        Some(_) => Some(detach::OutputPipes::new()?),
+        None => None,
+    };
+    let init = match sys::fork_new_pid_ns().context("fork the container init")? {
         ForkResult::Child => {
             // The init keeps only its own channel.
             drop(mine);
-            drop(sfd);
+            let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(sfd));
             drop(deleter.take());
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
             if let Some(p) = pipes {
@@ -361,23 +435,30 @@ fn supervise(
             pty = fd;
             continue;
         }
-        chan.send_with_fd(&msg, fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd))?;
-    }
-    match (monitor, pipes) {
-        (Some(m), Some(p)) => {
-            if !failed {
-                m.started(init.as_raw());
-                chan.send(&Msg::Started { pid: init.as_raw() })?;
+        match (&msg, &mut *monitor) {
+            _ if first => {
+                chan.send_with_fd(&msg, fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd))?
             }
-            detach::collect(init, &sfd, p.into_readers(pty), m, fuse.as_mut())
-        }
-        _ => {
-            if !failed {
-                chan.send(&Msg::Started { pid: init.as_raw() })?;
-            }
-            wait_forwarding(init, &sfd, fuse.as_mut())
+            (Msg::ExecFailed { message, .. } | Msg::SetupFailed { message }, Some(m)) => m.output(
+                detach::OutStream::Stderr,
+                format!("burrow: restart: {message}\n").as_bytes(),
+            ),
+            _ => {}
         }
     }
+    if !failed {
+        if let Some(m) = monitor {
+            m.started(init.as_raw());
+        }
+        if first {
+            chan.send(&Msg::Started { pid: init.as_raw() })?;
+        }
+    }
+    Ok(Run {
+        init,
+        failed,
+        output: pipes.map(|p| p.into_readers(pty)),
+    })
 }
 
 /// Wait for the init to end, passing on every signal the caller sends.

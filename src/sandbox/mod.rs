@@ -149,6 +149,9 @@ pub struct LaunchSpec {
     /// Map the user to itself alone, not to root (`burrow sandbox`: the
     /// command keeps its own uid); `id_map` is then not used.
     pub identity_map: bool,
+    /// A cgroup (v2) dir the init moves into before anything else (for
+    /// pause); removed once the container ended for good.
+    pub cgroup: Option<PathBuf>,
 }
 
 /// How a launched container ended.

@@ -8,7 +8,7 @@ use crate::run::{containers_left, ready};
 
 pub(crate) const TICK: &str = "while true; do echo tick; sleep 0.2; done";
 
-fn both(test: impl Fn(&TestEnv, &str)) {
+pub(crate) fn both(test: impl Fn(&TestEnv, &str)) {
     for user in [User::Sub, User::NoSub] {
         let Some((env, img)) = ready(user) else {
             return;
@@ -612,6 +612,14 @@ fn foreground_container_is_seen_by_other_commands() {
     env.burrow(&["stop", "-t", "5", "fg"]).ok();
     assert_eq!(fg.wait().unwrap().code(), Some(143));
     assert!(ps_status(&env, "fg").starts_with("Exited (143)"));
+    // Its output went to its terminal; `logs` says so instead of nothing.
+    let out = env.burrow(&["logs", "fg"]);
+    assert_eq!(out.ok().stdout, "");
+    assert!(
+        out.stderr.contains("ran in the foreground"),
+        "{}",
+        out.describe()
+    );
     env.burrow(&["rm", "fg"]).ok();
     assert_nothing_left(&env);
 }

@@ -14,6 +14,8 @@ mod images_archive;
 mod images_registry;
 mod info;
 mod live;
+mod pause;
+mod restart;
 mod run;
 mod run_process;
 mod sandbox;

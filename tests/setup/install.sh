@@ -50,4 +50,18 @@ make_user burrow-nosub
 echo "burrow-sub:200000:65536" >> /etc/subuid
 echo "burrow-sub:200000:65536" >> /etc/subgid
 
+# A cgroup v2 dir delegated to each test user (owner of the dir and of the files systemd's
+# Delegate=yes hands over), for the pause tests: they move burrow into it before dropping root.
+v2=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+    /proc/self/mountinfo)
+if [ -n "$v2" ]; then
+    for u in burrow-sub burrow-nosub; do
+        d="$v2/burrow-test/$u"
+        if ! { mkdir -p "$d" && chown "$u:$u" "$d" "$d/cgroup.procs" "$d/cgroup.threads" \
+                   "$d/cgroup.subtree_control"; } 2>/dev/null; then
+            echo "setup: cannot delegate $d (is $v2 read-only?): the pause tests will fail" >&2
+        fi
+    done
+fi
+
 "$here/fixtures.sh"

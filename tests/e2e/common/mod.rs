@@ -218,6 +218,26 @@ impl TestEnv {
         )
     }
 
+    /// `burrow --root <store> ARGS` as the test user, moved (by root, before
+    /// it drops to the user) into the cgroup `cg`.
+    pub fn burrow_in_cgroup(&self, cg: &Path, args: &[&str]) -> Outcome {
+        let mut inner = self.command(burrow_bin(), &[]);
+        inner.arg("--root").arg(self.root()).args(args);
+        let mut cmd = Command::new("sh");
+        cmd.env_clear()
+            .arg("-c")
+            .arg("echo $$ > \"$0/cgroup.procs\" && exec \"$@\"")
+            .arg(cg)
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        run(cmd, args, None)
+    }
+
     /// Any program as the test user, in the same environment as burrow.
     pub fn command(&self, program: impl AsRef<OsStr>, env: &[(&str, &str)]) -> Command {
         let home = self.dir().join("home");
