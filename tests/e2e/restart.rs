@@ -103,6 +103,10 @@ fn a_killed_init_comes_back_but_a_stopped_one_does_not() {
                 "tty; exec sleep 1000",
             ],
         );
+        // Killed once it has spoken: a kill before `tty` ran leaves one line.
+        eventually("the first run's tty line", || {
+            env.burrow(&["logs", "u"]).ok().stdout.contains("/dev/pts/")
+        });
         let first = record_of(env, &id)["init"]["pid"].as_i64().unwrap();
         nix_kill(first as i32);
         eventually("a new init", || {
