@@ -118,7 +118,9 @@ impl Real {
     }
 
     fn long(root: &Path, rel: &Path) -> Real {
-        let mut dir: Option<OwnedFd> = None;
+        let Ok(mut dir) = open_path(root) else {
+            return Real::plain(root.join(rel));
+        };
         let mut rest = rel.as_os_str().as_bytes();
         while rest.len() >= SHORT {
             // The longest leading piece that ends before a '/' and fits.
@@ -126,27 +128,39 @@ impl Real {
                 break;
             };
             let piece = Path::new(OsStr::from_bytes(&rest[..cut]));
-            let at = match &dir {
-                None => root.join(piece),
-                Some(fd) => fd_path(fd).join(piece),
-            };
-            match open_path(&at) {
+            match open_path(&fd_path(&dir).join(piece)) {
                 Ok(fd) => {
-                    dir = Some(fd);
+                    dir = fd;
                     rest = &rest[cut + 1..];
                 }
-                // The call on the result fails the same way (or with
-                // ENAMETOOLONG when even that is too long).
-                Err(_) => break,
+                Err(_) => return Real::broken(dir, piece, rel),
             }
         }
-        match dir {
-            None => Real::plain(root.join(rel)),
-            Some(fd) => Real {
-                path: fd_path(&fd).join(OsStr::from_bytes(rest)),
-                _dir: Some(fd),
-            },
+        Real {
+            path: fd_path(&dir).join(OsStr::from_bytes(rest)),
+            _dir: Some(dir),
         }
+    }
+
+    /// A dir in `piece` (below `dir`) cannot be opened: a short path
+    /// through that dir, so the call fails on it as it would on the whole
+    /// path (ENOENT, ENOTDIR, EACCES), not with ENAMETOOLONG.
+    fn broken(mut dir: OwnedFd, piece: &Path, rel: &Path) -> Real {
+        for comp in piece.components() {
+            match open_path(&fd_path(&dir).join(comp)) {
+                Ok(fd) => dir = fd,
+                Err(_) => {
+                    let mut path = fd_path(&dir).join(comp);
+                    path.push(rel.file_name().unwrap_or_default());
+                    return Real {
+                        path,
+                        _dir: Some(dir),
+                    };
+                }
+            }
+        }
+        // Opened after all (a race): the plain path fails as before.
+        Real::plain(fd_path(&dir).join(piece))
     }
 }
 
