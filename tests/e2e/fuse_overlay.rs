@@ -467,3 +467,24 @@ fn real_paths_longer_than_path_max_work() {
     );
     assert!(!out.stderr.contains("panicked"), "{}", out.describe());
 }
+
+/// fstat(2) of a file open across its unlink (the kernel asks for its
+/// attributes without a handle): nlink 0, not ENOENT. pjdfstest unlink/14.
+#[test]
+fn an_open_unlinked_file_can_be_fstated() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let d = build(&env, "unlinked");
+    let script = format!(
+        "{}cd m
+{}{OURS_END}",
+        ours(""),
+        "python3 -c 'import os\nfd = os.open(\"x\", os.O_CREAT | os.O_WRONLY, 0o644)\n\
+         os.write(fd, b\"hi\"); ro = os.open(\"x\", os.O_RDONLY); os.unlink(\"x\")\n\
+         print(\"nlink\", os.fstat(ro).st_nlink, os.pread(ro, 2, 0))'\n"
+    );
+    let out = in_userns(&env, &d, &script);
+    out.ok();
+    assert!(out.stdout.contains("nlink 0 b'hi'"), "{}", out.describe());
+}
