@@ -418,3 +418,73 @@ cat a
     assert!(s.ends_with("ok\na\n"), "{}", out.describe());
     assert!(!out.stderr.contains("panicked"), "{}", out.describe());
 }
+
+/// Paths longer than PATH_MAX in the real layers (reached on the mount by
+/// walking down one dir at a time) still work: lookup, read, copy-up,
+/// create. Regression for pjdfstest */03.t (ENAMETOOLONG from the server).
+#[test]
+fn real_paths_longer_than_path_max_work() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let d = build(&env, "deep");
+    // 22 levels of 201 bytes: over 4096 below any of the layer dirs,
+    // walked one chdir at a time (sh's cd keeps a logical path and fails).
+    let py = |top: &str, then: &str| {
+        format!(
+            "python3 -c 'import os, stat\nos.chdir(\"{top}\")\nfor _ in range(22):\n    \
+             os.makedirs(\"p\" * 200, exist_ok=True); os.chdir(\"p\" * 200)\n{then}'\n"
+        )
+    };
+    let script = format!(
+        "{}{}cd m\n{}{OURS_END}{}",
+        py("l2", "open(\"f\", \"w\").write(\"low\")"),
+        ours(""),
+        py(
+            ".",
+            "print(open(\"f\").read())\nopen(\"f\", \"a\").write(\" more\")\nprint(open(\"f\").read())\n\
+             os.mkdir(\"new\"); open(\"new/g\", \"w\").write(\"n\"); print(open(\"new/g\").read())\n\
+             os.unlink(\"f\"); print(sorted(os.listdir()))"
+        ),
+        py(
+            "u",
+            "print(\"upper:\", sorted(os.listdir()), open(\"new/g\").read())\n\
+             print(\"f whited out:\", stat.S_ISCHR(os.lstat(\"f\").st_mode))"
+        ),
+    );
+    let out = in_userns(&env, &d, &script);
+    out.ok();
+    let s = &out.stdout;
+    assert!(
+        s.starts_with("low\nlow more\nn\n['new']\n"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        s.contains("upper: ['f', 'new'] n\nf whited out: True\n"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+}
+
+/// fstat(2) of a file open across its unlink (the kernel asks for its
+/// attributes without a handle): nlink 0, not ENOENT. pjdfstest unlink/14.
+#[test]
+fn an_open_unlinked_file_can_be_fstated() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let d = build(&env, "unlinked");
+    let script = format!(
+        "{}cd m
+{}{OURS_END}",
+        ours(""),
+        "python3 -c 'import os\nfd = os.open(\"x\", os.O_CREAT | os.O_WRONLY, 0o644)\n\
+         os.write(fd, b\"hi\"); ro = os.open(\"x\", os.O_RDONLY); os.unlink(\"x\")\n\
+         print(\"nlink\", os.fstat(ro).st_nlink, os.pread(ro, 2, 0))'\n"
+    );
+    let out = in_userns(&env, &d, &script);
+    out.ok();
+    assert!(out.stdout.contains("nlink 0 b'hi'"), "{}", out.describe());
+}

@@ -18,14 +18,11 @@ use super::layers::{Layers, UPPER};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// The dir (under the work dir) where copies are assembled.
-pub fn tmp_dir(layers: &Layers) -> PathBuf {
-    layers.work.join("burrow-tmp")
-}
-
 fn tmp_name(layers: &Layers) -> PathBuf {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    tmp_dir(layers).join(format!("c{}-{n}", std::process::id()))
+    layers
+        .tmp_dir()
+        .join(format!("c{}-{n}", std::process::id()))
 }
 
 /// Make sure dir `rel` and all its parents exist in the upper dir.

@@ -5,8 +5,12 @@
 use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::stat::{mknod, Mode, SFlag};
 
@@ -38,12 +42,48 @@ impl Layers {
     }
 
     /// The real path of `rel` (relative to the mount root) in `layer`.
-    pub fn real(&self, layer: usize, rel: &Path) -> PathBuf {
+    pub fn real(&self, layer: usize, rel: &Path) -> Real {
+        let root = &self.dirs[layer];
         if rel.as_os_str().is_empty() {
-            self.dirs[layer].clone()
-        } else {
-            self.dirs[layer].join(rel)
+            return Real::plain(root.clone());
         }
+        let full = root.join(rel);
+        if full.as_os_str().len() < SHORT {
+            return Real::plain(full);
+        }
+        Real::long(root, rel)
+    }
+
+    /// Our scratch dir in the work dir (emptied at mount): copies are
+    /// assembled there, and the shared whiteout lives there.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.work.join("burrow-tmp")
+    }
+
+    /// Put a whiteout at `rel` in the upper dir. As the kernel overlay
+    /// does, it is a new name for one shared whiteout in the work dir:
+    /// a link is far cheaper than allocating an inode per deleted name
+    /// (deleting a lower tree makes one whiteout per entry).
+    pub fn whiteout(&self, rel: &Path) -> io::Result<()> {
+        let dst = self.real(UPPER, rel);
+        let shared = self.tmp_dir().join("whiteout");
+        match std::fs::hard_link(&shared, &dst) {
+            Ok(()) => return Ok(()),
+            // None yet, or it has as many links as the fs allows.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::EMLINK)) => {}
+            Err(_) => return make_whiteout(&dst),
+        }
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let tmp = shared.with_file_name(format!("whiteout-{}-{n}", std::process::id()));
+        if make_whiteout(&tmp)
+            .and_then(|()| std::fs::rename(&tmp, &shared))
+            .is_err()
+        {
+            let _ = std::fs::remove_file(&tmp);
+            return make_whiteout(&dst);
+        }
+        std::fs::hard_link(&shared, &dst).or_else(|_| make_whiteout(&dst))
     }
 
     /// lstat `rel` in `layer`; `None` when it does not exist there (or a
@@ -56,6 +96,97 @@ impl Layers {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Paths up to this long are used as they are; longer ones (the kernel
+/// takes at most PATH_MAX, 4096 bytes) go through a dir fd.
+const SHORT: usize = 3800;
+
+/// A real file's path, usable in any path-based call: for a path too long
+/// for the kernel, `/proc/self/fd/N/rest` with N an O_PATH fd of a dir
+/// near the end, opened by walking down in pieces (and held here).
+#[derive(Debug)]
+pub struct Real {
+    path: PathBuf,
+    _dir: Option<OwnedFd>,
+}
+
+impl Real {
+    fn plain(path: PathBuf) -> Real {
+        Real { path, _dir: None }
+    }
+
+    fn long(root: &Path, rel: &Path) -> Real {
+        let Ok(mut dir) = open_path(root) else {
+            return Real::plain(root.join(rel));
+        };
+        let mut rest = rel.as_os_str().as_bytes();
+        while rest.len() >= SHORT {
+            // The longest leading piece that ends before a '/' and fits.
+            let Some(cut) = rest[..SHORT].iter().rposition(|&b| b == b'/') else {
+                break;
+            };
+            let piece = Path::new(OsStr::from_bytes(&rest[..cut]));
+            match open_path(&fd_path(&dir).join(piece)) {
+                Ok(fd) => {
+                    dir = fd;
+                    rest = &rest[cut + 1..];
+                }
+                Err(_) => return Real::broken(dir, piece, rel),
+            }
+        }
+        Real {
+            path: fd_path(&dir).join(OsStr::from_bytes(rest)),
+            _dir: Some(dir),
+        }
+    }
+
+    /// A dir in `piece` (below `dir`) cannot be opened: a short path
+    /// through that dir, so the call fails on it as it would on the whole
+    /// path (ENOENT, ENOTDIR, EACCES), not with ENAMETOOLONG.
+    fn broken(mut dir: OwnedFd, piece: &Path, rel: &Path) -> Real {
+        for comp in piece.components() {
+            match open_path(&fd_path(&dir).join(comp)) {
+                Ok(fd) => dir = fd,
+                Err(_) => {
+                    let mut path = fd_path(&dir).join(comp);
+                    path.push(rel.file_name().unwrap_or_default());
+                    return Real {
+                        path,
+                        _dir: Some(dir),
+                    };
+                }
+            }
+        }
+        // Opened after all (a race): the plain path fails as before.
+        Real::plain(fd_path(&dir).join(piece))
+    }
+}
+
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// An O_PATH fd for the dir at `p` (symlinks not followed).
+fn open_path(p: &Path) -> io::Result<OwnedFd> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(p)?;
+    Ok(f.into())
+}
+
+impl std::ops::Deref for Real {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for Real {
+    fn as_ref(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -95,11 +226,33 @@ mod tests {
     fn real_paths_and_private_names() {
         let l = Layers::new("/u".into(), vec!["/l1".into(), "/l2".into()], "/w".into());
         assert_eq!(l.count(), 3);
-        assert_eq!(l.real(0, Path::new("")), PathBuf::from("/u"));
-        assert_eq!(l.real(2, Path::new("a/b")), PathBuf::from("/l2/a/b"));
+        assert_eq!(&*l.real(0, Path::new("")), Path::new("/u"));
+        assert_eq!(&*l.real(2, Path::new("a/b")), Path::new("/l2/a/b"));
         assert!(is_private_xattr(OsStr::new("user.overlay.opaque")));
         assert!(is_private_xattr(OsStr::new("user.burrow.override")));
         assert!(!is_private_xattr(OsStr::new("user.mime_type")));
+    }
+
+    #[test]
+    fn whiteouts_share_one_inode() {
+        let d = tempfile::tempdir().unwrap();
+        let (u, w) = (d.path().join("u"), d.path().join("w"));
+        std::fs::create_dir_all(&u).unwrap();
+        std::fs::create_dir_all(w.join("burrow-tmp")).unwrap();
+        let l = Layers::new(u.clone(), vec![], w);
+        if l.whiteout(Path::new("a")).is_err() {
+            eprintln!("skip: no mknod 0:0 here");
+            return;
+        }
+        l.whiteout(Path::new("b")).unwrap();
+        let (a, b) = (
+            std::fs::symlink_metadata(u.join("a")).unwrap(),
+            std::fs::symlink_metadata(u.join("b")).unwrap(),
+        );
+        assert!(is_whiteout(&a) && is_whiteout(&b));
+        assert_eq!(a.ino(), b.ino(), "one shared whiteout");
+        // An existing name is an error, as mknod would give.
+        assert!(l.whiteout(Path::new("a")).is_err());
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub fn serve(cfg: FuseOverlayConfig, target: &Path) -> anyhow::Result<FuseHandle
     check_dir("mount point", target)?;
     let layers = layers::Layers::new(cfg.upper.clone(), cfg.lowers.clone(), cfg.work.clone());
     // Leftovers of an interrupted copy-up are garbage; start empty.
-    let tmp = copyup::tmp_dir(&layers);
+    let tmp = layers.tmp_dir();
     let _ = crate::fsutil::remove_tree(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("create {}", tmp.display()))?;
 

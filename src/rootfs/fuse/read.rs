@@ -41,9 +41,26 @@ impl OverlayFs {
             return Ok(self.attr(ino, &meta, std::path::Path::new("/nonexistent")));
         }
         let t = self.table();
-        let (_, real) = self.real(&t, ino)?;
+        let (_, real) = match self.real(&t, ino) {
+            Ok(r) => r,
+            // fstat(2) of an open file whose last name is gone comes
+            // without a handle: use one the file is open with.
+            Err(e) => {
+                drop(t);
+                return match self.open_handle_of(ino) {
+                    Some(fh) => self.getattr(ino, Some(fh)),
+                    None => Err(e),
+                };
+            }
+        };
         let meta = fs::symlink_metadata(&real).map_err(err)?;
         Ok(self.attr(ino, &meta, &real))
+    }
+
+    /// Some open handle of node `ino` (a scan: only for unlinked files).
+    fn open_handle_of(&self, ino: u64) -> Option<u64> {
+        let h = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        h.iter().find(|(_, h)| h.ino == ino).map(|(fh, _)| *fh)
     }
 
     pub fn readlink(&self, ino: u64) -> R<Vec<u8>> {

@@ -15,16 +15,18 @@ use fuser::{Errno, FileAttr, FileType, INodeNo};
 
 use super::copyup;
 use super::inode::{key_of, Table};
-use super::layers::{Layers, UPPER};
+use super::layers::{Layers, Real, UPPER};
 use super::merge::{self, Entry, Found};
 use super::ownership;
 
 pub type R<T> = Result<T, Errno>;
 
 /// How long the kernel may cache names and attributes. Only this mount
-/// changes the tree (lowers are read-only, the upper is ours), so the
-/// kernel's own view stays right; the limit bounds surprises from outside.
-pub const TTL: Duration = Duration::from_secs(5);
+/// changes the tree (lowers are read-only, the upper is ours, and every
+/// change through us updates or drops the kernel's copy), so its view
+/// stays right; the limit only bounds surprises from outside (someone
+/// writing into the upper dir of a live container).
+pub const TTL: Duration = Duration::from_secs(3600);
 
 pub fn err(e: io::Error) -> Errno {
     Errno::from(e)
@@ -119,7 +121,7 @@ impl OverlayFs {
     }
 
     /// A node's path and the real file behind it.
-    pub fn real(&self, t: &Table, ino: u64) -> R<(PathBuf, PathBuf)> {
+    pub fn real(&self, t: &Table, ino: u64) -> R<(PathBuf, Real)> {
         let node = t.get(ino).ok_or(Errno::ENOENT)?;
         let rel = node.path().ok_or(Errno::ENOENT)?.to_path_buf();
         let real = self.layers.real(node.layer, &rel);

@@ -15,7 +15,7 @@ use nix::sys::time::TimeSpec;
 
 use super::copyup::{copy_up, copy_up_dirs, copy_up_file};
 use super::inode::{key_of, Table};
-use super::layers::{is_whiteout, make_whiteout, set_opaque, UPPER};
+use super::layers::{is_whiteout, set_opaque, UPPER};
 use super::merge::{self, child_path};
 use super::ownership::{self, Override};
 use super::state::{err, OverlayFs, R};
@@ -79,7 +79,7 @@ impl OverlayFs {
                 }
             }
             NewKind::Node { kind, rdev } => {
-                mknod(&real, kind, Mode::from_bits_truncate(perm), rdev)
+                mknod(&*real, kind, Mode::from_bits_truncate(perm), rdev)
                     .map_err(|e| err(e.into()))?
             }
             NewKind::Symlink(target) => std::os::unix::fs::symlink(target, &real).map_err(err)?,
@@ -187,7 +187,7 @@ impl OverlayFs {
         }
         if merge::shown_below(&self.layers, &prel, &pstack, UPPER, name).map_err(err)? {
             copy_up_dirs(&self.layers, &mut t, &prel).map_err(err)?;
-            make_whiteout(&self.layers.real(UPPER, &found.rel)).map_err(err)?;
+            self.layers.whiteout(&found.rel).map_err(err)?;
         }
         t.remove_name(&found.rel);
         Ok(())
@@ -257,7 +257,7 @@ impl OverlayFs {
             set_opaque(&to).map_err(err)?;
         }
         if merge::shown_below(&self.layers, &prel, &pstack, UPPER, name).map_err(err)? {
-            make_whiteout(&self.layers.real(UPPER, &src.rel)).map_err(err)?;
+            self.layers.whiteout(&src.rel).map_err(err)?;
         }
         if dst.is_some() {
             t.remove_name(&to_rel);
@@ -307,7 +307,7 @@ impl OverlayFs {
             match fh {
                 Some(f) => f.set_len(size).map_err(err)?,
                 None => {
-                    nix::unistd::truncate(&real, size as libc::off_t).map_err(|e| err(e.into()))?
+                    nix::unistd::truncate(&*real, size as libc::off_t).map_err(|e| err(e.into()))?
                 }
             }
         }
@@ -322,7 +322,7 @@ impl OverlayFs {
             };
             utimensat(
                 None,
-                &real,
+                &*real,
                 &ts(&a.atime),
                 &ts(&a.mtime),
                 UtimensatFlags::NoFollowSymlink,
