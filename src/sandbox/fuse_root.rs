@@ -60,6 +60,13 @@ fn wanted(plan: &MountPlan) -> Option<FuseOverlayConfig> {
     })
 }
 
+/// Whether the plan's root is our FUSE overlay (served by `start`).
+pub(super) fn serves(plan: &MountPlan) -> bool {
+    plan.ops
+        .iter()
+        .any(|op| matches!(op, MountOp::FuseOverlay { .. }))
+}
+
 /// When the plan's root is our FUSE overlay: a private mount namespace for
 /// the supervisor, and the server mounted on `merged` in it. Returns once
 /// the tree is mounted.

@@ -280,8 +280,8 @@ fn to_trash(dir: &std::path::Path) -> std::path::PathBuf {
 /// For `--rm`: a detached child that deletes the container's files once
 /// told to (a byte on the returned pipe), so the caller does not wait for
 /// a tree of dirs to go. It stays in the user namespace, where files of
-/// mapped ids are ours to delete, and is forked early, before the caller
-/// can be told anything.
+/// mapped ids are ours to delete (the init has a pid namespace of its
+/// own), and is forked before the caller can be told anything.
 fn spawn_deleter(dir: &std::path::Path, chan: &Channel) -> anyhow::Result<std::fs::File> {
     let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     match sys::fork().context("fork the deleter")? {
@@ -290,6 +290,8 @@ fn spawn_deleter(dir: &std::path::Path, chan: &Channel) -> anyhow::Result<std::f
             drop(go_w);
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
             let _ = nix::sys::prctl::set_pdeathsig(None);
+            // Forked after the supervisor blocked them for its signalfd.
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
             // Out of the caller's session and stdio: nobody waits for it.
             let _ = nix::unistd::setsid();
             if let Ok(null) = std::fs::OpenOptions::new()
@@ -327,10 +329,13 @@ fn supervise(
     mut monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<i32> {
     userns.join()?;
-    if let Some(dir) = &spec.remove_after {
-        *deleter = Some(spawn_deleter(dir, chan)?);
+    // The deleter must not hold a FUSE root's mount namespace (made next),
+    // so with one it comes first; else after the init, off the start's path.
+    if fuse_root::serves(plan) {
+        if let Some(dir) = &spec.remove_after {
+            *deleter = Some(spawn_deleter(dir, chan)?);
+        }
     }
-    // After the deleter: it must not hold the mount namespace made here.
     // Served across restarts: the mount outlives each init.
     *fuse = fuse_root::start(plan, &spec.rootfs.merged)?;
     let mut sigs = forwarded_signals();
@@ -360,6 +365,9 @@ fn supervise(
             &sfd,
             &winsize,
         )?;
+        if let (None, Some(dir)) = (&deleter, &spec.remove_after) {
+            *deleter = Some(spawn_deleter(dir, chan)?);
+        }
         let code = match (&mut monitor, run.output) {
             (Some(m), Some(readers)) => {
                 // It waits from here on, for as long as the container runs.

@@ -33,9 +33,11 @@ pub enum Mapping {
     Identity,
 }
 
-/// A mapped user namespace, ready to join.
+/// A mapped user namespace, ready to join. Its holder goes when it is
+/// dropped: after the supervisor's fork, so its exit is off the start's path.
 pub struct UserNs {
     fd: OwnedFd,
+    _holder: Holder,
 }
 
 impl UserNs {
@@ -131,7 +133,7 @@ impl Pending {
         })
     }
 
-    /// Wait for the maps; the holder goes, the namespace stays.
+    /// Wait for the maps.
     fn finish(self) -> anyhow::Result<UserNs> {
         let Pending {
             helpers,
@@ -142,7 +144,7 @@ impl Pending {
         if let Some(h) = helpers {
             h.finish().context("write the id maps")?;
         }
-        Ok(UserNs { fd })
+        Ok(UserNs { fd, _holder })
     }
 }
 
