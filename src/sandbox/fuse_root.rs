@@ -19,7 +19,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{umount2, MntFlags};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
@@ -75,14 +75,7 @@ pub(super) fn start(plan: &MountPlan, merged: &Path) -> anyhow::Result<Option<Fu
         return Ok(None);
     };
     unshare(CloneFlags::CLONE_NEWNS).context("create a mount namespace for the FUSE overlay")?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .context("make mounts private")?;
+    super::mounts::make_private()?;
     let (mine, theirs) = channel::pair()?;
     let supervisor = nix::unistd::getpid();
     let pid = match sys::fork().context("fork the FUSE overlay server")? {

@@ -81,8 +81,9 @@ pub(super) fn plan_for(spec: &LaunchSpec) -> anyhow::Result<MountPlan> {
     })?)
 }
 
-/// Kills and reaps the supervisor if the caller gives up early.
-struct Reap(Option<Pid>);
+/// Kills and reaps a child when dropped (the supervisor if the caller
+/// gives up early, the user namespace's holder).
+pub(super) struct Reap(pub(super) Option<Pid>);
 
 impl Reap {
     fn wait(&mut self) {

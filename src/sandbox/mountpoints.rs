@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use crate::rootfs::fuse::{is_opaque, is_whiteout};
+
 /// Directories made at the root.
 const DIRS: [&str; 3] = ["proc", "sys", "dev"];
 /// Files made in /etc (bind targets of the container's /etc files).
@@ -101,15 +103,6 @@ fn look_up(dirs: &[PathBuf], name: &str) -> anyhow::Result<(Found, Vec<PathBuf>)
         }
     }
     Ok((found, below))
-}
-
-fn is_whiteout(m: &fs::Metadata) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    m.file_type().is_char_device() && m.rdev() == 0
-}
-
-fn is_opaque(dir: &Path) -> bool {
-    xattr::get(dir, "user.overlay.opaque").is_ok_and(|v| v.as_deref() == Some(b"y"))
 }
 
 /// The layer dirs that make up the merged root.

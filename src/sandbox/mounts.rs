@@ -22,14 +22,7 @@ pub struct Ctx<'a> {
 /// Make our mounts private, apply the plan under `merged`, pivot_root into
 /// it. On return `/` is the container's root and the host is gone.
 pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .context("make mounts private")?;
+    make_private()?;
     let mut read_only = false;
     for op in &plan.ops {
         if *op == MountOp::ReadOnlyRoot {
@@ -49,6 +42,19 @@ pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
         .context("make the root read-only")?;
     }
     pivot(ctx.merged)
+}
+
+/// Stop mount events from flowing between this mount namespace and the
+/// one it was copied from.
+pub(super) fn make_private() -> anyhow::Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("make mounts private")
 }
 
 fn describe(op: &MountOp) -> String {

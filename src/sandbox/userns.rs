@@ -17,11 +17,11 @@ use std::sync::Mutex;
 use anyhow::{bail, Context};
 use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, Pid};
+use nix::sys::signal::Signal;
+use nix::unistd::ForkResult;
 
 use super::idmap::{self, HostUser, IdMapMode};
+use super::launch::Reap;
 use crate::sys;
 
 /// How the namespace maps ids.
@@ -37,7 +37,7 @@ pub enum Mapping {
 /// dropped: after the supervisor's fork, so its exit is off the start's path.
 pub struct UserNs {
     fd: OwnedFd,
-    _holder: Holder,
+    _holder: Reap,
 }
 
 impl UserNs {
@@ -47,24 +47,13 @@ impl UserNs {
     }
 }
 
-/// The holder: a child that unshared its user namespace and waits to be
-/// killed. Killed and reaped on drop.
-struct Holder(Pid);
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = kill(self.0, Signal::SIGKILL);
-        let _ = waitpid(self.0, None);
-    }
-}
-
 /// A namespace whose maps are being written.
 struct Pending {
     // Field order is drop order: the helpers are waited for before the
     // holder they write to goes.
     helpers: Option<idmap::Helpers>,
     fd: OwnedFd,
-    _holder: Holder,
+    _holder: Reap,
     mapping: Mapping,
     user: HostUser,
 }
@@ -77,7 +66,7 @@ impl Pending {
         let (ready_r, ready_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
         let parent = nix::unistd::getpid();
-        let holder = match sys::fork().context("fork")? {
+        let pid = match sys::fork().context("fork")? {
             ForkResult::Child => {
                 drop(ready_r);
                 // Gone with the caller, also if it died before this line.
@@ -95,8 +84,10 @@ impl Pending {
                     nix::unistd::pause();
                 }
             }
-            ForkResult::Parent { child } => Holder(child),
+            ForkResult::Parent { child } => child,
         };
+        // The holder: it unshares its user namespace and waits to be killed.
+        let holder = Reap(Some(pid));
         drop(ready_w);
         let mut b = [0u8; 4];
         let n = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&ready_r), &mut b)
@@ -111,17 +102,17 @@ impl Pending {
                 Errno::from_raw(errno).desc()
             );
         }
-        let ns = format!("/proc/{}/ns/user", holder.0);
+        let ns = format!("/proc/{pid}/ns/user");
         let fd: OwnedFd = std::fs::File::open(&ns)
             .with_context(|| format!("open {ns}"))?
             .into();
         let helpers = match mapping {
             Mapping::Identity => {
-                idmap::apply_identity(holder.0, user).context("write the id maps")?;
+                idmap::apply_identity(pid, user).context("write the id maps")?;
                 None
             }
             Mapping::Root(mode) => {
-                Some(idmap::start(holder.0, mode, user).context("write the id maps")?)
+                Some(idmap::start(pid, mode, user).context("write the id maps")?)
             }
         };
         Ok(Pending {

@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 use anyhow::{bail, Context};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-pub use layers::OPAQUE_XATTR;
+pub use layers::{is_opaque, is_whiteout, OPAQUE_XATTR};
 pub use ownership::OVERRIDE_XATTR;
 
 /// What to merge.
