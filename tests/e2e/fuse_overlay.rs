@@ -127,6 +127,15 @@ python3 -c "import os; os.close(os.open('ro-created', os.O_RDONLY | os.O_CREAT |
 echo "ro-created: $(stat -c %a ro-created)"
 fallocate -l 1M a
 echo "fallocated: $(stat -c %s a)"
+# set-id bits go on chown, truncate and write, as Linux drops them
+echo s > sid; chmod 6755 sid; chown 0:0 sid; k1=$(stat -c %a sid)
+chmod 6745 sid; chown 0 sid; k2=$(stat -c %a sid)
+chmod 4755 sid; truncate -s 1 sid; k3=$(stat -c %a sid)
+chmod 6755 sid; echo x >> sid; k4=$(stat -c %a sid)
+echo "set-id: $k1 $k2 $k3 $k4"
+# appends and a write-only file with no read permission
+printf 1 > wo; chmod 200 wo; printf 2 >> wo; chmod 600 wo
+echo "wo: $(cat wo) sid: $(tr '\n' . < sid)"
 "#;
 
 /// A canonical description of an upper dir: kind, mode, content or
@@ -217,6 +226,8 @@ fn union_operations_match_the_kernel_overlay() {
     assert!(s.contains("modes: 600 640 "), "{s}");
     assert!(s.contains("ro-created: 640"), "{s}");
     assert!(s.contains("fallocated: 1048576"), "{s}");
+    assert!(s.contains("set-id: 755 2745 755 755"), "{s}");
+    assert!(s.contains("wo: 12 sid: sx."), "{s}");
     assert!(!fuse.stderr.contains("panicked"), "{}", fuse.describe());
 
     let (ku, fu) = (snapshot(&kd.join("u")), snapshot(&fd.join("u")));

@@ -81,11 +81,16 @@ impl Filesystem for OverlayFs {
             InitFlags::FUSE_MAX_PAGES,
             // Symlink targets never change in place (a new one is a new node).
             InitFlags::FUSE_CACHE_SYMLINKS,
+            // We clear set-id bits ourselves (see setattr), so the kernel
+            // need not fetch fresh attributes before every chown.
+            InitFlags::FUSE_HANDLE_KILLPRIV,
         ] {
             let _ = config.add_capabilities(cap);
         }
-        // Not FUSE_WRITEBACK_CACHE: measured, it saves the WRITEs of small
-        // files but adds a SETATTR (times) per unlink, no gain overall.
+        // Written data stays in the page cache (a later read of it costs no
+        // round trip) and goes out in large WRITEs. Safe: only this mount
+        // changes the files. The kernel then keeps mtime and size itself.
+        let _ = config.add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE);
         let _ = config.set_max_write(1 << 20);
         let _ = config.set_max_background(64);
         Ok(())
@@ -122,7 +127,7 @@ impl Filesystem for OverlayFs {
         size: Option<u64>,
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
-        _ctime: Option<SystemTime>,
+        ctime: Option<SystemTime>,
         fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
@@ -130,6 +135,15 @@ impl Filesystem for OverlayFs {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        // With FUSE_HANDLE_KILLPRIV the kill of set-id bits is ours, as the
+        // kernel does it: on chown, on truncate, and on a write, for which
+        // the kernel sends a SETATTR that sets nothing.
+        let nothing = [mode, uid, gid].iter().all(Option::is_none)
+            && size.is_none()
+            && atime.is_none()
+            && mtime.is_none()
+            && ctime.is_none();
+        let kill_privs = uid.is_some() || gid.is_some() || size.is_some() || nothing;
         let a = SetAttr {
             mode,
             uid,
@@ -137,6 +151,7 @@ impl Filesystem for OverlayFs {
             size,
             atime,
             mtime,
+            kill_privs,
         };
         let h = fh.and_then(|f| self.handle(f.0).ok());
         let file = h

@@ -82,12 +82,7 @@ impl OverlayFs {
             let watch = (node.layer != UPPER).then(|| node.copied.clone());
             (self.real(&t, ino)?.1, watch)
         };
-        let file = OpenOptions::new()
-            .read(acc != libc::O_WRONLY)
-            .write(acc != libc::O_RDONLY)
-            .custom_flags(
-                flags & !(libc::O_ACCMODE | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY),
-            )
+        let file = real_open_options(flags, libc::O_CREAT | libc::O_EXCL)
             .open(real)
             .map_err(err)?;
         Ok(self.add_handle(ino, file, watch))
@@ -329,4 +324,17 @@ impl OverlayFs {
         let rel = copy_up(&self.layers, &mut t, ino).map_err(err)?;
         xattr::remove(self.layers.real(UPPER, &rel), name).map_err(err)
     }
+}
+
+/// How the server opens the real file behind a FUSE open of `flags`, less
+/// the flags in `drop`. With the writeback cache the kernel reads pages of
+/// write-only files too (to fill partial pages) and places appends itself,
+/// so a writer is opened read-write and without O_APPEND.
+pub fn real_open_options(flags: i32, drop: i32) -> OpenOptions {
+    let acc = flags & libc::O_ACCMODE;
+    let mut o = OpenOptions::new();
+    o.read(true)
+        .write(acc != libc::O_RDONLY)
+        .custom_flags(flags & !(libc::O_ACCMODE | libc::O_NOCTTY | libc::O_APPEND | drop));
+    o
 }

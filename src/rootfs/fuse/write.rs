@@ -4,7 +4,7 @@
 //! dirs made over whiteouts.
 
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -44,6 +44,9 @@ pub struct SetAttr {
     pub size: Option<u64>,
     pub atime: Option<TimeOrNow>,
     pub mtime: Option<TimeOrNow>,
+    /// Clear set-user-ID (and set-group-ID with group execute) of a
+    /// regular file, as Linux does on chown, truncate and write.
+    pub kill_privs: bool,
 }
 
 impl OverlayFs {
@@ -84,18 +87,10 @@ impl OverlayFs {
             }
             NewKind::Symlink(target) => std::os::unix::fs::symlink(target, &real).map_err(err)?,
             NewKind::File { flags } => {
-                let acc = flags & libc::O_ACCMODE;
                 // O_CREAT|O_EXCL by hand: std refuses to create without
                 // write access, and open(O_RDONLY|O_CREAT) is valid POSIX.
-                let f = OpenOptions::new()
-                    .read(acc != libc::O_WRONLY)
-                    .write(acc != libc::O_RDONLY)
+                let f = super::read::real_open_options(flags | libc::O_CREAT | libc::O_EXCL, 0)
                     .mode(perm)
-                    .custom_flags(
-                        (flags & !(libc::O_ACCMODE | libc::O_NOCTTY))
-                            | libc::O_CREAT
-                            | libc::O_EXCL,
-                    )
                     .open(&real)
                     .map_err(err)?;
                 file = Some(f);
@@ -274,16 +269,7 @@ impl OverlayFs {
         let meta = fs::symlink_metadata(&real).map_err(err)?;
         let is_link = meta.file_type().is_symlink();
         if let Some(mode) = a.mode {
-            if !is_link {
-                fs::set_permissions(&real, fs::Permissions::from_mode(mode & 0o7777))
-                    .map_err(err)?;
-            }
-            if self.single_id {
-                if let Some(mut o) = ownership::read(&real) {
-                    o.mode = mode & 0o7777;
-                    ownership::write(&real, &o).map_err(err)?;
-                }
-            }
+            self.set_mode(&real, is_link, mode)?;
         }
         if a.uid.is_some() || a.gid.is_some() {
             if self.single_id {
@@ -330,7 +316,34 @@ impl OverlayFs {
             .map_err(|e| err(e.into()))?;
         }
         let meta = fs::symlink_metadata(&real).map_err(err)?;
+        let attr = self.attr(ino, &meta, &real);
+        let perm = u32::from(attr.perm);
+        let kept = if perm & libc::S_IXGRP != 0 {
+            perm & !(libc::S_ISUID | libc::S_ISGID)
+        } else {
+            perm & !libc::S_ISUID
+        };
+        if !a.kill_privs || !meta.is_file() || kept == perm {
+            return Ok(attr);
+        }
+        self.set_mode(&real, false, kept)?;
+        let meta = fs::symlink_metadata(&real).map_err(err)?;
         Ok(self.attr(ino, &meta, &real))
+    }
+
+    /// chmod the real file (a symlink has no mode of its own), and in
+    /// single-id mode the recorded mode too.
+    fn set_mode(&self, real: &Path, is_link: bool, mode: u32) -> R<()> {
+        if !is_link {
+            fs::set_permissions(real, fs::Permissions::from_mode(mode & 0o7777)).map_err(err)?;
+        }
+        if self.single_id {
+            if let Some(mut o) = ownership::read(real) {
+                o.mode = mode & 0o7777;
+                ownership::write(real, &o).map_err(err)?;
+            }
+        }
+        Ok(())
     }
 }
 
