@@ -84,6 +84,8 @@ impl Filesystem for OverlayFs {
             // We clear set-id bits ourselves (see setattr), so the kernel
             // need not fetch fresh attributes before every chown.
             InitFlags::FUSE_HANDLE_KILLPRIV,
+            // OPEN is answered with ENOSYS (see open).
+            InitFlags::FUSE_NO_OPEN_SUPPORT,
         ] {
             let _ = config.add_capabilities(cap);
         }
@@ -107,7 +109,9 @@ impl Filesystem for OverlayFs {
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        self.table().forget(ino.0, nlookup);
+        if self.table().forget(ino.0, nlookup) {
+            self.files.forget(ino.0);
+        }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -268,18 +272,17 @@ impl Filesystem for OverlayFs {
         entry(reply, OverlayFs::link(self, ino.0, newparent.0, newname));
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match OverlayFs::open(self, ino.0, flags.0) {
-            // Only this mount changes the files: the page cache stays valid.
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-            Err(e) => reply.error(e),
-        }
+    fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // ENOSYS: the kernel stops sending OPEN and RELEASE for files (two
+        // round trips per open(2)), keeps their page cache, and sends I/O
+        // without a handle; files.rs opens the real files for it.
+        reply.error(Errno::ENOSYS);
     }
 
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -287,7 +290,7 @@ impl Filesystem for OverlayFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match OverlayFs::read(self, fh.0, offset, size) {
+        match OverlayFs::read(self, ino.0, fh.0, offset, size) {
             Ok(v) => reply.data(&v),
             Err(e) => reply.error(e),
         }
@@ -296,7 +299,7 @@ impl Filesystem for OverlayFs {
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -305,7 +308,7 @@ impl Filesystem for OverlayFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match OverlayFs::write(self, fh.0, offset, data) {
+        match OverlayFs::write(self, ino.0, fh.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
@@ -341,18 +344,18 @@ impl Filesystem for OverlayFs {
     fn fsync(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        empty(reply, OverlayFs::fsync(self, fh.0, datasync));
+        empty(reply, OverlayFs::fsync(self, ino.0, fh.0, datasync));
     }
 
     fn fallocate(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         length: u64,
@@ -361,7 +364,7 @@ impl Filesystem for OverlayFs {
     ) {
         empty(
             reply,
-            OverlayFs::fallocate(self, fh.0, offset, length, mode),
+            OverlayFs::fallocate(self, ino.0, fh.0, offset, length, mode),
         );
     }
 
@@ -492,7 +495,7 @@ impl Filesystem for OverlayFs {
     ) {
         match self.make(parent.0, name, mode, NewKind::File { flags }, caller(req)) {
             Ok((attr, Some(file))) => {
-                let fh = self.add_handle(attr.ino.0, file, None);
+                let fh = self.add_handle(attr.ino.0, file);
                 reply.created(
                     &TTL,
                     &attr,

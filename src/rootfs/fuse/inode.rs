@@ -141,23 +141,31 @@ impl Table {
         ino
     }
 
-    /// The kernel dropped `n` lookups of `ino`.
-    pub fn forget(&mut self, ino: u64, n: u64) {
+    /// The live node named `rel`, if any.
+    pub fn by_name(&self, rel: &Path) -> Option<u64> {
+        self.by_name.get(rel).copied()
+    }
+
+    /// The kernel dropped `n` lookups of `ino`; true when that was the last.
+    pub fn forget(&mut self, ino: u64, n: u64) -> bool {
         if ino == ROOT {
-            return;
+            return false;
         }
-        if let Some(node) = self.nodes.get_mut(&ino) {
-            node.lookups = node.lookups.saturating_sub(n);
-            if node.lookups == 0 {
-                if let Some(node) = self.nodes.remove(&ino) {
-                    for name in node.names {
-                        if self.by_name.get(&name) == Some(&ino) {
-                            self.by_name.remove(&name);
-                        }
-                    }
+        let Some(node) = self.nodes.get_mut(&ino) else {
+            return false;
+        };
+        node.lookups = node.lookups.saturating_sub(n);
+        if node.lookups > 0 {
+            return false;
+        }
+        if let Some(node) = self.nodes.remove(&ino) {
+            for name in node.names {
+                if self.by_name.get(&name) == Some(&ino) {
+                    self.by_name.remove(&name);
                 }
             }
         }
+        true
     }
 
     /// A name went away (unlink, rmdir, or replaced by a rename).

@@ -6,6 +6,7 @@
 //! we are) the caller's process opens /dev/fuse and calls mount(2) itself.
 
 mod copyup;
+mod files;
 mod fs;
 mod inode;
 mod layers;

@@ -2,8 +2,8 @@
 //! file contents, merged directory listings, xattrs, statfs.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -47,6 +47,11 @@ impl OverlayFs {
             // without a handle: use one the file is open with.
             Err(e) => {
                 drop(t);
+                if let Some(h) = self.files.get(ino) {
+                    let f = h.file.read().unwrap_or_else(|p| p.into_inner());
+                    let meta = f.metadata().map_err(err)?;
+                    return Ok(self.attr(ino, &meta, std::path::Path::new("/nonexistent")));
+                }
                 return match self.open_handle_of(ino) {
                     Some(fh) => self.getattr(ino, Some(fh)),
                     None => Err(e),
@@ -69,31 +74,12 @@ impl OverlayFs {
         Ok(target.into_os_string().into_encoded_bytes())
     }
 
-    /// Open a file; writing (or truncating) copies it up first.
-    pub fn open(&self, ino: u64, flags: i32) -> R<u64> {
-        let acc = flags & libc::O_ACCMODE;
-        let writes = acc != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
-        let (real, watch) = {
-            let mut t = self.table();
-            if writes {
-                copy_up(&self.layers, &mut t, ino).map_err(err)?;
-            }
-            let node = t.get(ino).ok_or(Errno::ENOENT)?;
-            let watch = (node.layer != UPPER).then(|| node.copied.clone());
-            (self.real(&t, ino)?.1, watch)
-        };
-        let file = real_open_options(flags, libc::O_CREAT | libc::O_EXCL)
-            .open(real)
-            .map_err(err)?;
-        Ok(self.add_handle(ino, file, watch))
-    }
-
-    pub fn add_handle(&self, ino: u64, file: File, watch: Option<Arc<AtomicBool>>) -> u64 {
+    pub fn add_handle(&self, ino: u64, file: File) -> u64 {
         let fh = self.fh();
         let h = Handle {
             ino,
             file: std::sync::RwLock::new(file),
-            watch,
+            watch: None,
             reopened: AtomicBool::new(false),
         };
         self.handles
@@ -110,9 +96,8 @@ impl OverlayFs {
             .remove(&fh);
     }
 
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
-        let h = self.handle(fh)?;
-        self.follow_copy_up(&h)?;
+    pub fn read(&self, ino: u64, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
+        let h = self.io_handle(ino, fh, false)?;
         let f = h.file.read().unwrap_or_else(|p| p.into_inner());
         let mut buf = vec![0u8; size as usize];
         let mut done = 0;
@@ -129,17 +114,17 @@ impl OverlayFs {
         Ok(buf)
     }
 
-    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> R<u32> {
-        let h = self.handle(fh)?;
+    pub fn write(&self, ino: u64, fh: u64, offset: u64, data: &[u8]) -> R<u32> {
+        let h = self.io_handle(ino, fh, true)?;
         let f = h.file.read().unwrap_or_else(|p| p.into_inner());
         f.write_all_at(data, offset).map_err(err)?;
         Ok(data.len() as u32)
     }
 
     /// fallocate(2) on the open (upper: opened for writing) file.
-    pub fn fallocate(&self, fh: u64, offset: u64, length: u64, mode: i32) -> R<()> {
+    pub fn fallocate(&self, ino: u64, fh: u64, offset: u64, length: u64, mode: i32) -> R<()> {
         use std::os::fd::AsRawFd;
-        let h = self.handle(fh)?;
+        let h = self.io_handle(ino, fh, true)?;
         let f = h.file.read().unwrap_or_else(|p| p.into_inner());
         let flags = nix::fcntl::FallocateFlags::from_bits(mode).ok_or(Errno::EOPNOTSUPP)?;
         nix::fcntl::fallocate(
@@ -151,8 +136,8 @@ impl OverlayFs {
         .map_err(|e| err(e.into()))
     }
 
-    pub fn fsync(&self, fh: u64, datasync: bool) -> R<()> {
-        let h = self.handle(fh)?;
+    pub fn fsync(&self, ino: u64, fh: u64, datasync: bool) -> R<()> {
+        let h = self.io_handle(ino, fh, false)?;
         let f = h.file.read().unwrap_or_else(|p| p.into_inner());
         if datasync {
             f.sync_data()
@@ -324,17 +309,4 @@ impl OverlayFs {
         let rel = copy_up(&self.layers, &mut t, ino).map_err(err)?;
         xattr::remove(self.layers.real(UPPER, &rel), name).map_err(err)
     }
-}
-
-/// How the server opens the real file behind a FUSE open of `flags`, less
-/// the flags in `drop`. With the writeback cache the kernel reads pages of
-/// write-only files too (to fill partial pages) and places appends itself,
-/// so a writer is opened read-write and without O_APPEND.
-pub fn real_open_options(flags: i32, drop: i32) -> OpenOptions {
-    let acc = flags & libc::O_ACCMODE;
-    let mut o = OpenOptions::new();
-    o.read(true)
-        .write(acc != libc::O_RDONLY)
-        .custom_flags(flags & !(libc::O_ACCMODE | libc::O_NOCTTY | libc::O_APPEND | drop));
-    o
 }

@@ -56,6 +56,8 @@ pub struct OverlayFs {
     pub table: Mutex<Table>,
     pub handles: Mutex<HashMap<u64, Arc<Handle>>>,
     pub dirs: Mutex<HashMap<u64, Arc<DirHandle>>>,
+    /// Real files for I/O that comes without a handle (files.rs).
+    pub files: super::files::NodeFiles,
     next_fh: AtomicU64,
     /// Our own ids: new files get the requester's ids when they differ.
     pub uid: u32,
@@ -76,6 +78,7 @@ impl OverlayFs {
             table: Mutex::new(Table::new(root_stack)),
             handles: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
+            files: Default::default(),
             next_fh: AtomicU64::new(1),
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),

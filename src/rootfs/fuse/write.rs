@@ -4,7 +4,7 @@
 //! dirs made over whiteouts.
 
 use std::ffi::OsStr;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -89,8 +89,19 @@ impl OverlayFs {
             NewKind::File { flags } => {
                 // O_CREAT|O_EXCL by hand: std refuses to create without
                 // write access, and open(O_RDONLY|O_CREAT) is valid POSIX.
-                let f = super::read::real_open_options(flags | libc::O_CREAT | libc::O_EXCL, 0)
+                // With the writeback cache the kernel also reads pages of a
+                // write-only file (to fill partial ones) and places appends
+                // itself: open read-write, without O_APPEND.
+                let acc = flags & libc::O_ACCMODE;
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(acc != libc::O_RDONLY)
                     .mode(perm)
+                    .custom_flags(
+                        (flags & !(libc::O_ACCMODE | libc::O_NOCTTY | libc::O_APPEND))
+                            | libc::O_CREAT
+                            | libc::O_EXCL,
+                    )
                     .open(&real)
                     .map_err(err)?;
                 file = Some(f);
@@ -168,6 +179,9 @@ impl OverlayFs {
         {
             return Err(Errno::ENOTEMPTY);
         }
+        if !dir {
+            self.keep_open_if_last_name(&t, &found);
+        }
         if found.layer == UPPER {
             let real = self.layers.real(UPPER, &found.rel);
             if dir {
@@ -228,7 +242,7 @@ impl OverlayFs {
                         clear_whiteouts(&self.layers.real(UPPER, &d.rel)).map_err(err)?;
                     }
                 }
-                (false, false) => {}
+                (false, false) => self.keep_open_if_last_name(&t, d),
             }
         }
         if src.layer != UPPER {

@@ -1,0 +1,158 @@
+//! Real files opened per node, for I/O the kernel sends without a handle.
+//!
+//! The server answers OPEN with ENOSYS, so the kernel stops sending OPEN and
+//! RELEASE for files (two round trips per open(2); reading a tree is mostly
+//! those) and its reads, writes and syncs then come with handle 0. The real
+//! file is opened here on first use and kept: up to `KEEP` of them, and
+//! besides those every file whose last name went while the kernel holds it
+//! (it can no longer be opened by name) until the kernel forgets the node.
+//! Writing copies the file up first, as opening it for writing would.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use fuser::Errno;
+
+use super::copyup::copy_up;
+use super::inode::Table;
+use super::layers::UPPER;
+use super::merge::Found;
+use super::state::{err, Handle, OverlayFs, R};
+
+/// Open files kept beyond the pinned ones; past this, unpinned ones go.
+const KEEP: usize = 512;
+
+/// A lower file's copied-up flag: its reader then reopens the upper copy.
+type Watch = Option<Arc<AtomicBool>>;
+
+struct Entry {
+    handle: Arc<Handle>,
+    writable: bool,
+    pinned: bool,
+}
+
+#[derive(Default)]
+pub struct NodeFiles {
+    map: Mutex<HashMap<u64, Entry>>,
+}
+
+impl NodeFiles {
+    fn map(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(
+        &self,
+        ino: u64,
+        file: File,
+        writable: bool,
+        pinned: bool,
+        watch: Watch,
+    ) -> Arc<Handle> {
+        let handle = Arc::new(Handle {
+            ino,
+            file: RwLock::new(file),
+            watch,
+            reopened: AtomicBool::new(false),
+        });
+        let mut m = self.map();
+        if m.len() >= KEEP {
+            m.retain(|_, e| e.pinned);
+        }
+        let e = Entry {
+            handle: handle.clone(),
+            writable,
+            pinned,
+        };
+        m.insert(ino, e);
+        handle
+    }
+
+    /// The file kept for `ino`, if any (a node whose names are all gone).
+    pub fn get(&self, ino: u64) -> Option<Arc<Handle>> {
+        self.map().get(&ino).map(|e| e.handle.clone())
+    }
+
+    /// The kernel forgot `ino`: nothing can use its file any more.
+    pub fn forget(&self, ino: u64) {
+        self.map().remove(&ino);
+    }
+}
+
+impl OverlayFs {
+    /// The real file for I/O on `ino`: the handle `fh` when the kernel sent
+    /// one (files made by CREATE), else the node's kept file.
+    pub fn io_handle(&self, ino: u64, fh: u64, write: bool) -> R<Arc<Handle>> {
+        if fh != 0 {
+            let h = self.handle(fh)?;
+            self.follow_copy_up(&h)?;
+            return Ok(h);
+        }
+        let kept = self
+            .files
+            .map()
+            .get(&ino)
+            .filter(|e| e.writable || !write)
+            .map(|e| e.handle.clone());
+        if let Some(h) = kept {
+            self.follow_copy_up(&h)?;
+            return Ok(h);
+        }
+        let (real, watch, upper) = {
+            let mut t = self.table();
+            if write {
+                copy_up(&self.layers, &mut t, ino).map_err(err)?;
+            }
+            let node = t.get(ino).ok_or(Errno::EIO)?;
+            let upper = node.layer == UPPER;
+            let watch = (!upper).then(|| node.copied.clone());
+            (self.real(&t, ino)?.1, watch, upper)
+        };
+        let (file, writable) = open_real(&real, upper, write)?;
+        Ok(self.files.insert(ino, file, writable, false, watch))
+    }
+
+    /// Before `found` (a file) loses a name: if that is its last name and
+    /// the kernel still holds its node, keep the real file open, as the
+    /// kernel may read or write it later through an open file.
+    pub fn keep_open_if_last_name(&self, t: &Table, found: &Found) {
+        let upper = found.layer == UPPER;
+        if upper && found.meta.nlink() > 1 {
+            return;
+        }
+        let Some(ino) = t.by_name(&found.rel) else {
+            return;
+        };
+        if t.get(ino).is_none_or(|n| n.lookups == 0) {
+            return;
+        }
+        if let Some(e) = self.files.map().get_mut(&ino) {
+            e.pinned = true;
+            return;
+        }
+        let real = self.layers.real(found.layer, &found.rel);
+        if let Ok((file, writable)) = open_real(&real, upper, false) {
+            self.files.insert(ino, file, writable, true, None);
+        }
+    }
+}
+
+/// Open a real file for I/O: an upper one read-write where it can be (one
+/// fd then serves readers and writers), a lower one read-only.
+fn open_real(real: &Path, upper: bool, write: bool) -> R<(File, bool)> {
+    if upper {
+        match OpenOptions::new().read(true).write(true).open(real) {
+            Ok(f) => return Ok((f, true)),
+            Err(e) if write => return Err(err(e)),
+            Err(_) => {}
+        }
+    }
+    if write {
+        return Err(Errno::EROFS);
+    }
+    Ok((File::open(real).map_err(err)?, false))
+}
