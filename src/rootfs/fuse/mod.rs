@@ -106,6 +106,12 @@ pub fn serve(cfg: FuseOverlayConfig, target: &Path) -> anyhow::Result<FuseHandle
     let _ = crate::fsutil::remove_tree(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("create {}", tmp.display()))?;
 
+    // The server keeps real files open per node (files.rs): allow it as
+    // many as the hard limit does, not the usual soft 1024.
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
     let fs = state::OverlayFs::new(layers, cfg.single_id).context("read the layers")?;
     let dev = OpenOptions::new()
         .read(true)
