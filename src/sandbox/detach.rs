@@ -48,6 +48,11 @@ pub struct Started {
 /// nothing we print lands on the caller's screen after it returned.
 pub(super) fn detach_self() {
     let _ = nix::unistd::setsid();
+    stdio_to_null();
+}
+
+/// Point stdin, stdout and stderr at /dev/null.
+pub(super) fn stdio_to_null() {
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

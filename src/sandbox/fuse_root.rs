@@ -143,15 +143,7 @@ fn server(cfg: FuseOverlayConfig, merged: &Path, chan: Channel, supervisor: Pid)
 /// a reader waiting after the container ended), no other inherited fd but
 /// its channel, and takes the signals the supervisor blocks.
 fn quiet(chan: &Channel) {
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        for fd in 0..3 {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-        }
-    }
+    super::detach::stdio_to_null();
     let keep = chan.as_raw_fd();
     let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map(|d| {

@@ -294,16 +294,7 @@ fn spawn_deleter(dir: &std::path::Path, chan: &Channel) -> anyhow::Result<std::f
             // Forked after the supervisor blocked them for its signalfd.
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
             // Out of the caller's session and stdio: nobody waits for it.
-            let _ = nix::unistd::setsid();
-            if let Ok(null) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-            {
-                for fd in 0..3 {
-                    let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd);
-                }
-            }
+            detach::detach_self();
             let mut b = [0u8; 1];
             let told = matches!(
                 std::io::Read::read(&mut std::fs::File::from(go_r), &mut b),
