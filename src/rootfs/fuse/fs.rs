@@ -142,7 +142,9 @@ impl Filesystem for OverlayFs {
         // With FUSE_HANDLE_KILLPRIV the kill of set-id bits is ours, as the
         // kernel does it: on chown, on truncate, and on a write, for which
         // the kernel sends a SETATTR that sets nothing.
-        let nothing = [mode, uid, gid].iter().all(Option::is_none)
+        let nothing = mode.is_none()
+            && uid.is_none()
+            && gid.is_none()
             && size.is_none()
             && atime.is_none()
             && mtime.is_none()

@@ -26,34 +26,18 @@ pub struct DirItem {
 impl OverlayFs {
     pub fn getattr(&self, ino: u64, fh: Option<u64>) -> R<FileAttr> {
         if let Some(h) = fh.and_then(|fh| self.handle(fh).ok()) {
-            // The handle also works for a file whose last name is gone.
-            self.follow_copy_up(&h)?;
-            let meta = h
-                .file
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .metadata()
-                .map_err(err)?;
-            let t = self.table();
-            if let Ok((_, real)) = self.real(&t, ino) {
-                return Ok(self.attr(ino, &meta, &real));
-            }
-            return Ok(self.attr(ino, &meta, std::path::Path::new("/nonexistent")));
+            return self.attr_of_open(ino, &h);
         }
         let t = self.table();
         let (_, real) = match self.real(&t, ino) {
             Ok(r) => r,
             // fstat(2) of an open file whose last name is gone comes
-            // without a handle: use one the file is open with.
+            // without a handle: use the file kept for the node, or a
+            // handle the file is open with.
             Err(e) => {
                 drop(t);
-                if let Some(h) = self.files.get(ino) {
-                    let f = h.file.read().unwrap_or_else(|p| p.into_inner());
-                    let meta = f.metadata().map_err(err)?;
-                    return Ok(self.attr(ino, &meta, std::path::Path::new("/nonexistent")));
-                }
-                return match self.open_handle_of(ino) {
-                    Some(fh) => self.getattr(ino, Some(fh)),
+                return match self.files.get(ino).or_else(|| self.open_handle_of(ino)) {
+                    Some(h) => self.attr_of_open(ino, &h),
                     None => Err(e),
                 };
             }
@@ -62,10 +46,27 @@ impl OverlayFs {
         Ok(self.attr(ino, &meta, &real))
     }
 
+    /// Attributes through an open file (which works after its last name is
+    /// gone too). No copy-up to follow: handles from CREATE are upper files,
+    /// and a node without a name cannot be copied up.
+    fn attr_of_open(&self, ino: u64, h: &Handle) -> R<FileAttr> {
+        let meta = h
+            .file
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .metadata()
+            .map_err(err)?;
+        let t = self.table();
+        if let Ok((_, real)) = self.real(&t, ino) {
+            return Ok(self.attr(ino, &meta, &real));
+        }
+        Ok(self.attr(ino, &meta, std::path::Path::new("/nonexistent")))
+    }
+
     /// Some open handle of node `ino` (a scan: only for unlinked files).
-    fn open_handle_of(&self, ino: u64) -> Option<u64> {
+    fn open_handle_of(&self, ino: u64) -> Option<Arc<Handle>> {
         let h = self.handles.lock().unwrap_or_else(|p| p.into_inner());
-        h.iter().find(|(_, h)| h.ino == ino).map(|(fh, _)| *fh)
+        h.values().find(|h| h.ino == ino).cloned()
     }
 
     pub fn readlink(&self, ino: u64) -> R<Vec<u8>> {
