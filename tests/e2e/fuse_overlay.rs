@@ -520,3 +520,40 @@ fn an_open_unlinked_file_can_be_fstated() {
     // name is gone (a whiteout now hides the lower file).
     assert!(out.stdout.contains("lower b'a\\n'"), "{}", out.describe());
 }
+
+/// After a burst of requests the server polls /dev/fuse for a moment
+/// (poll.rs), then goes back to sleeping: an idle mount takes no CPU.
+#[test]
+fn an_idle_mount_takes_no_cpu_after_a_burst() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let d = build(&env, "idle");
+    // CPU ticks (user + system) of all the server's threads.
+    let ticks = "t=0; for s in /proc/$pid/task/*/stat; do set -- $(sed 's/.*) //' $s); \
+                 t=$((t + ${12} + ${13})); done; echo $t";
+    let script = format!(
+        "{}cd m
+i=0; while [ $i -lt 2000 ]; do echo $i > f$i; i=$((i+1)); done
+ls -l >/dev/null; cat f* >/dev/null
+echo \"threads: $(cat /proc/$pid/task/*/comm | tr '\\n' ' ')\"
+sleep 0.5; a=$({ticks}); sleep 2; b=$({ticks})
+echo \"idle ticks: $((b - a))\"
+{OURS_END}",
+        ours("")
+    );
+    let out = in_userns(&env, &d, &script);
+    out.ok();
+    let idle: u64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("idle ticks: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no tick count: {}", out.describe()));
+    // A thread still polling would take about 200 ticks (2 s) here.
+    assert!(idle <= 20, "{idle} ticks while idle; {}", out.describe());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus > 1 {
+        assert!(out.stdout.contains("fuse-poll"), "{}", out.describe());
+    }
+}

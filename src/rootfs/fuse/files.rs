@@ -87,6 +87,8 @@ impl OverlayFs {
     /// The real file for I/O on `ino`: the handle `fh` when the kernel sent
     /// one (files made by CREATE), else the node's kept file.
     pub fn io_handle(&self, ino: u64, fh: u64, write: bool) -> R<Arc<Handle>> {
+        // I/O on a kept file skips the table: count it here (poll.rs).
+        self.activity.tick();
         if fh != 0 {
             let h = self.handle(fh)?;
             self.follow_copy_up(&h)?;

@@ -12,6 +12,7 @@ mod inode;
 mod layers;
 mod merge;
 pub mod ownership;
+mod poll;
 mod read;
 mod state;
 mod write;
@@ -45,6 +46,7 @@ pub struct FuseOverlayConfig {
 pub struct FuseHandle {
     target: PathBuf,
     thread: Option<JoinHandle<std::io::Result<()>>>,
+    poller: Option<poll::Poller>,
 }
 
 impl FuseHandle {
@@ -71,6 +73,7 @@ impl FuseHandle {
                 Err(_) => bail!("the FUSE overlay's serving thread panicked"),
             }
         }
+        self.poller.take();
         Ok(())
     }
 }
@@ -113,11 +116,15 @@ pub fn serve(cfg: FuseOverlayConfig, target: &Path) -> anyhow::Result<FuseHandle
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
     let fs = state::OverlayFs::new(layers, cfg.single_id).context("read the layers")?;
+    let activity = fs.activity.clone();
     let dev = OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/fuse")
         .context("open /dev/fuse")?;
+    // The same open file as fuser's own thread reads: poll.rs sets its
+    // O_NONBLOCK flag.
+    let polled = dev.try_clone().context("duplicate the /dev/fuse fd")?;
     let opts = format!(
         "fd={},rootmode=40000,user_id={},group_id={},allow_other,default_permissions",
         dev.as_raw_fd(),
@@ -153,8 +160,10 @@ pub fn serve(cfg: FuseOverlayConfig, target: &Path) -> anyhow::Result<FuseHandle
         .name("fuse-overlay".into())
         .spawn(move || session.run())
         .context("start the FUSE overlay thread")?;
+    let poller = poll::start(polled, activity).context("start the FUSE overlay's poller")?;
     Ok(FuseHandle {
         target: target.to_path_buf(),
         thread: Some(thread),
+        poller,
     })
 }

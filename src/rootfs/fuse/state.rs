@@ -58,6 +58,8 @@ pub struct OverlayFs {
     pub dirs: Mutex<HashMap<u64, Arc<DirHandle>>>,
     /// Real files for I/O that comes without a handle (files.rs).
     pub files: super::files::NodeFiles,
+    /// Requests served, for poll.rs.
+    pub activity: super::poll::Activity,
     next_fh: AtomicU64,
     /// Our own ids: new files get the requester's ids when they differ.
     pub uid: u32,
@@ -79,6 +81,7 @@ impl OverlayFs {
             handles: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             files: Default::default(),
+            activity: Default::default(),
             next_fh: AtomicU64::new(1),
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
@@ -87,8 +90,10 @@ impl OverlayFs {
     }
 
     /// The table, even when a thread panicked while holding it (its data
-    /// is a cache of the disk and stays usable).
+    /// is a cache of the disk and stays usable). Nearly every request takes
+    /// it, so this is where requests are counted (poll.rs).
     pub fn table(&self) -> MutexGuard<'_, Table> {
+        self.activity.tick();
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
