@@ -48,7 +48,8 @@ impl From<StorageDriverArg> for Setting {
     }
 }
 
-/// Flags shared by `run` and `create`.
+// Flags shared by `run` and `create` (a plain comment: a doc comment
+// would become their help text once the subcommands are deferred).
 #[derive(Debug, Args)]
 pub struct ContainerArgs {
     /// Name the container (default: a generated name)
