@@ -41,14 +41,7 @@ pub(super) fn enter_single_userns(extra: CloneFlags) -> Result<(), ChildFailure>
 pub fn user_namespaces() -> Check {
     let result = sys::in_child(|| {
         enter_single_userns(CloneFlags::CLONE_NEWNS)?;
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .map_err(|e| ChildFailure::new("make mounts private", e))?;
+        crate::sandbox::make_private().map_err(|e| ChildFailure::new("make mounts private", e))?;
         mount(
             Some("tmpfs"),
             "/tmp",

@@ -75,7 +75,7 @@ pub(super) fn start(plan: &MountPlan, merged: &Path) -> anyhow::Result<Option<Fu
         return Ok(None);
     };
     unshare(CloneFlags::CLONE_NEWNS).context("create a mount namespace for the FUSE overlay")?;
-    super::mounts::make_private()?;
+    super::mounts::make_private().context("make mounts private")?;
     let (mine, theirs) = channel::pair()?;
     let supervisor = nix::unistd::getpid();
     let pid = match sys::fork().context("fork the FUSE overlay server")? {

@@ -64,6 +64,7 @@ pub use detach::{Monitor, OutStream, Started};
 pub use enter::enter;
 pub use launch::{launch, launch_detached, launch_noting, TRASH_PREFIX};
 pub use mounts::kernel_overlay_refuses;
+pub(crate) use mounts::make_private;
 pub use plan::{MountOp, MountPlan, MountRequest};
 
 use idmap::{HostUser, IdMapMode};

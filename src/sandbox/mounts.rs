@@ -22,7 +22,7 @@ pub struct Ctx<'a> {
 /// Make our mounts private, apply the plan under `merged`, pivot_root into
 /// it. On return `/` is the container's root and the host is gone.
 pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
-    make_private()?;
+    make_private().context("make mounts private")?;
     let mut read_only = false;
     for op in &plan.ops {
         if *op == MountOp::ReadOnlyRoot {
@@ -45,8 +45,9 @@ pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// Stop mount events from flowing between this mount namespace and the
-/// one it was copied from.
-pub(super) fn make_private() -> anyhow::Result<()> {
+/// one it was copied from (the container init, the FUSE root's server,
+/// the user namespace probe).
+pub(crate) fn make_private() -> nix::Result<()> {
     mount(
         None::<&str>,
         "/",
@@ -54,7 +55,6 @@ pub(super) fn make_private() -> anyhow::Result<()> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .context("make mounts private")
 }
 
 fn describe(op: &MountOp) -> String {
