@@ -1,8 +1,10 @@
 //! `burrow sandbox -- CMD [ARGS]`: run a host program confined, with no
 //! image: the host read-only, the working directory writable, a private
-//! /tmp, no network, no secrets, the default seccomp profile and a
-//! Landlock profile that matches the mounts. Runs through the same
-//! launcher as containers, with a plan of its own (`sandbox::hostplan`).
+//! /tmp, an empty private home with only the allowed dirs in it, no host
+//! sockets, no network, an environment allow-list, the default seccomp
+//! profile and a Landlock profile that matches the mounts. Runs through
+//! the same launcher as containers, with a plan of its own
+//! (`sandbox::hostplan`).
 
 use std::path::{Path, PathBuf};
 
@@ -16,17 +18,36 @@ use crate::sandbox::confine::Confinement;
 use crate::sandbox::hostplan::{self, HostPlanInput};
 use crate::sandbox::idmap::{HostUser, IdMapMode};
 use crate::sandbox::{self, landlock, seccomp, EtcFiles, LaunchSpec, Network, ProcessSpec, Rootfs};
+use crate::text::escape_control;
 
 #[derive(Debug, Args)]
-#[command(override_usage = "burrow sandbox [OPTIONS] -- COMMAND [ARG...]")]
+#[command(
+    override_usage = "burrow sandbox [OPTIONS] -- COMMAND [ARG...]",
+    after_help = "The home directory (from the password database, and $HOME if it differs) is \
+                  an empty private dir: tools that need something from it must be given it, \
+                  e.g. --allow-read ~/.cargo --allow-read ~/.rustup, or --allow-write ~/.npm. \
+                  /run and /var/run are empty too, so no host socket (session bus, ssh-agent, \
+                  docker.sock) is reachable. The working directory may not be the home \
+                  directory, above it, or hold shell startup files, unless --allow-write names \
+                  it.\n\nThe environment passed in: PATH HOME USER LOGNAME SHELL TERM COLORTERM \
+                  NO_COLOR LANG LANGUAGE LC_* TZ COLUMNS LINES EDITOR VISUAL PAGER, and PWD; \
+                  anything else (tokens such as GITHUB_TOKEN) only with --env NAME."
+)]
 pub struct SandboxArgs {
-    /// Let the command write DIR (and what is below it)
-    #[arg(long, value_name = "DIR")]
+    /// Let the command write PATH (and what is below it); inside the home,
+    /// the real PATH is mounted into the empty private home
+    #[arg(long, value_name = "PATH")]
     pub allow_write: Vec<PathBuf>,
 
-    /// Let the command read DIR, even one of the hidden secrets (~/.ssh...)
-    #[arg(long, value_name = "DIR")]
+    /// Let the command read PATH (and what is below it), e.g. ~/.cargo or
+    /// ~/.gitconfig: nothing of the home is readable unless named
+    #[arg(long, value_name = "PATH")]
     pub allow_read: Vec<PathBuf>,
+
+    /// Pass the host's variable NAME, or set NAME to VALUE (only an
+    /// allow-list of the host's environment is passed by default)
+    #[arg(short, long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
 
     /// Network: none (loopback only, the default) or host
     #[arg(long, value_enum, default_value_t = NetworkArg::None, value_name = "MODE")]
@@ -52,30 +73,130 @@ pub struct SandboxArgs {
     pub command: Vec<String>,
 }
 
-/// An existing dir, made absolute.
+/// The host's variables passed to the command without `--env`: what
+/// programs need to find themselves, talk to the terminal and format
+/// text. Tokens and keys (GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, SSH_AUTH_SOCK)
+/// are not; nor is TMPDIR (the sandbox has its own /tmp) or
+/// XDG_RUNTIME_DIR (hidden).
+const ENV_PASSED: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "COLORTERM",
+    "NO_COLOR",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "COLUMNS",
+    "LINES",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+];
+
+/// The command's environment: the allow-listed host variables (and
+/// LC_*), then `--env` entries, HOME when the host has none, and PWD.
+fn environment(
+    host: impl Iterator<Item = (String, String)>,
+    extra: &[String],
+    home: &Path,
+    cwd: &Path,
+) -> Vec<String> {
+    let host: Vec<(String, String)> = host.collect();
+    let mut env: Vec<String> = host
+        .iter()
+        .filter(|(k, _)| ENV_PASSED.contains(&k.as_str()) || k.starts_with("LC_"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let lookup = |n: &str| host.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let extra = crate::container::spec::resolve_from_caller(extra, lookup);
+    fn set(env: &mut Vec<String>, entry: String) {
+        let name = entry.split('=').next().unwrap_or_default().to_string();
+        env.retain(|e| e.split('=').next() != Some(name.as_str()));
+        env.push(entry);
+    }
+    for e in extra {
+        set(&mut env, e);
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        set(&mut env, format!("HOME={}", home.display()));
+    }
+    set(&mut env, format!("PWD={}", cwd.display()));
+    env
+}
+
+/// An existing path, made absolute and canonical.
 fn existing(p: &Path, flag: &str) -> anyhow::Result<PathBuf> {
-    p.canonicalize().with_context(|| {
-        format!(
-            "{flag} {}",
-            crate::text::escape_control(&p.display().to_string())
-        )
-    })
+    p.canonicalize()
+        .with_context(|| format!("{flag} {}", escape_control(&p.display().to_string())))
+}
+
+/// The user's home dirs: from the password database (a program cannot
+/// steer that one), and `$HOME` too when it names another dir. Canonical,
+/// existing ones only. The first is the command's HOME when it has none.
+fn homes() -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
+    let uid = nix::unistd::getuid();
+    let passwd = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .filter(|d| d.is_absolute());
+    let env = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute());
+    let Some(first) = passwd.clone().or_else(|| env.clone()) else {
+        anyhow::bail!(
+            "cannot tell your home directory (no password database entry for uid {uid} and \
+             HOME is unset), so sandbox cannot hide it"
+        );
+    };
+    let mut all: Vec<PathBuf> = Vec::new();
+    for h in passwd.into_iter().chain(env) {
+        if let Ok(c) = h.canonicalize() {
+            if !all.contains(&c) {
+                all.push(c);
+            }
+        }
+    }
+    Ok((first, all))
+}
+
+/// The dirs under an emptied home that the Landlock profile grants
+/// (npm-install's ~/.npm, cargo-build's ~/.cargo/registry): mounted back,
+/// writable when the profile lets them be written.
+fn profile_dirs(
+    profile: &landlock::Profile,
+    vars: &landlock::Vars,
+    homes: &[PathBuf],
+    input: &mut HostPlanInput,
+) {
+    for rule in &profile.paths {
+        let Ok(p) = vars.expand(&rule.path).canonicalize() else {
+            continue;
+        };
+        if !homes.iter().any(|h| p.starts_with(h) && p != *h) {
+            continue;
+        }
+        let writes = rule.access.iter().any(|a| a == "write" || a == "all");
+        let list = if writes {
+            &mut input.allow_write
+        } else {
+            &mut input.allow_read
+        };
+        if !list.contains(&p) {
+            list.push(p);
+        }
+    }
 }
 
 pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
     let cwd = std::env::current_dir().context("the working directory")?;
-    if cwd == Path::new("/") {
-        // The working dir is made writable: here that would be everything.
-        anyhow::bail!(
-            "the working directory is /, which sandbox would make writable; cd to the \
-             directory the command may write"
-        );
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/".into());
+    let (home, homes) = homes()?;
     let mut input = HostPlanInput {
-        home: home.clone(),
+        homes: homes.clone(),
         cwd: cwd.clone(),
         ..Default::default()
     };
@@ -85,14 +206,53 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
     for d in &args.allow_read {
         input.allow_read.push(existing(d, "--allow-read")?);
     }
-    if let Some(rt) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        if rt.is_dir() && !cwd.starts_with(&rt) {
-            input.hide.push(rt);
+    // The working dir is made writable: never a home, whose startup
+    // files run later outside the sandbox, unless named explicitly.
+    if let Some(why) = hostplan::refuse_cwd(&cwd, &homes, &input.allow_write) {
+        let d = escape_control(&cwd.display().to_string());
+        anyhow::bail!(
+            "the working directory {d} cannot be made writable: {why}; cd into a project \
+             directory, or name it with --allow-write {d} to allow it"
+        );
+    }
+    // burrow's own store (other containers' records and environment) and
+    // runtime dirs.
+    let xdg_runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    for p in [
+        Some(paths.root().to_path_buf()),
+        Some(paths.runtime().to_path_buf()),
+        xdg_runtime,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Ok(c) = p.canonicalize() {
+            input.hide.push(c);
         }
     }
-    let confine = confinement(paths, args, &input)?;
+    // With the host's network, its resolver config, which /run may hold
+    // (systemd-resolved's stub-resolv.conf).
+    if args.network == NetworkArg::Host {
+        if let Ok(r) = Path::new("/etc/resolv.conf").canonicalize() {
+            if hostplan::SOCKET_DIRS.iter().any(|d| r.starts_with(d)) {
+                input.allow_read.push(r);
+            }
+        }
+    }
+    let env = environment(std::env::vars(), &args.env, &home, &cwd);
+    let program_home = env
+        .iter()
+        .find_map(|e| e.strip_prefix("HOME="))
+        .map(PathBuf::from)
+        .unwrap_or(home);
+    let vars = landlock::Vars {
+        home: program_home,
+        cwd: cwd.clone(),
+        tmpdir: "/tmp".into(),
+    };
+    let confine = confinement(paths, args, &mut input, &vars)?;
     if let Some(w) = confine.landlock_warning() {
-        eprintln!("burrow: {w}");
+        warn_once(paths, &w);
     }
     let plan = hostplan::build(&input);
 
@@ -112,7 +272,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
         },
         process: ProcessSpec {
             args: args.command.clone(),
-            env: std::env::vars().map(|(k, v)| format!("{k}={v}")).collect(),
+            env,
             cwd: cwd.to_string_lossy().into_owned(),
             uid: user.uid,
             gid: user.gid,
@@ -149,6 +309,21 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
     result.map(|e| e.code)
 }
 
+/// Say what Landlock cannot enforce on this kernel once per store and
+/// kernel (the text names the ABI); later, only at `--log-level info`.
+/// `burrow info` tells it any time.
+fn warn_once(paths: &Paths, warning: &str) {
+    let marker = paths.root().join("landlock-warning");
+    if std::fs::read_to_string(&marker).is_ok_and(|s| s == warning) {
+        tracing::info!("{warning}");
+        return;
+    }
+    eprintln!("burrow: {warning} (said once; 'burrow info' tells it again)");
+    if paths.ensure_root().is_ok() {
+        let _ = std::fs::write(&marker, warning);
+    }
+}
+
 /// `name` as execve with a PATH search would find it, made absolute.
 fn find_program(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
@@ -163,11 +338,13 @@ fn find_program(name: &str) -> Option<PathBuf> {
 
 /// No capabilities (the command runs as the user, not root), no_new_privs,
 /// the seccomp profile, and the Landlock profile with the allowed dirs
-/// granted and no longer excepted.
+/// granted and no longer excepted. The dirs under the home that the
+/// profile grants, and the program itself, join the plan's binds.
 fn confinement(
     paths: &Paths,
     args: &SandboxArgs,
-    input: &HostPlanInput,
+    input: &mut HostPlanInput,
+    vars: &landlock::Vars,
 ) -> anyhow::Result<Confinement> {
     let caps = CapSet::empty();
     let source = match args.seccomp.as_deref() {
@@ -184,28 +361,32 @@ fn confinement(
         None => None,
     };
     let mut profile = landlock::Profile::load(&args.profile)?;
+    let homes = input.homes.clone();
+    profile_dirs(&profile, vars, &homes, input);
     let allowed: Vec<&PathBuf> = input.allow_read.iter().chain(&input.allow_write).collect();
-    let home = input.home.to_string_lossy().into_owned();
     for rule in &mut profile.paths {
         rule.except.retain(|e| {
-            let e = PathBuf::from(e.replace("$HOME", &home));
+            let e = vars.expand(e);
             !allowed
                 .iter()
                 .any(|a| **a == e || e.canonicalize().ok().as_ref() == Some(*a))
         });
     }
-    // No network: TCP refused by Landlock too (ABI >= 4), not only by
-    // the empty network namespace.
-    if args.network == NetworkArg::None && profile.net.is_none() {
-        profile.net = Some(landlock::Net::default());
-    }
+    // No Landlock TCP rule for `--network none`: the empty network
+    // namespace is the wall, and its errors (ENETUNREACH, a refused
+    // connection on loopback, a failed DNS lookup) make tools give up at
+    // once, where Landlock's EACCES had wget retrying for minutes.
     for d in &input.allow_write {
         profile.allow(d, &["read", "write", "execute"]);
     }
     // The program itself, wherever it lives (a profile such as
-    // untrusted-binary grants only the system dirs and the working dir).
+    // untrusted-binary grants only the system dirs and the working dir);
+    // in the emptied home, mounted in.
     if let Some(program) = args.command.first().and_then(|c| find_program(c)) {
         profile.allow(&program, &["read", "execute"]);
+        if homes.iter().any(|h| program.starts_with(h)) && !input.allow_read.contains(&program) {
+            input.allow_read.push(program);
+        }
     }
     for d in &input.allow_read {
         profile.allow(d, &["read", "execute"]);
@@ -218,4 +399,50 @@ fn confinement(
         landlock: Some(profile),
         masked_paths: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_is_an_allow_list_plus_env_flags() {
+        let host = [
+            ("PATH", "/usr/bin"),
+            ("GITHUB_TOKEN", "t"),
+            ("AWS_SECRET_ACCESS_KEY", "k"),
+            ("SSH_AUTH_SOCK", "/run/user/1/agent"),
+            ("TMPDIR", "/var/tmp/x"),
+            ("LC_ALL", "C"),
+            ("TERM", "xterm"),
+            ("PWD", "/elsewhere"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let env = |extra: &[&str]| {
+            let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            environment(
+                host.clone().into_iter(),
+                &extra,
+                Path::new("/home/me"),
+                Path::new("/home/me/p"),
+            )
+        };
+        assert_eq!(
+            env(&[]),
+            [
+                "PATH=/usr/bin",
+                "LC_ALL=C",
+                "TERM=xterm",
+                "HOME=/home/me",
+                "PWD=/home/me/p"
+            ]
+        );
+        let e = env(&["GITHUB_TOKEN", "TERM=dumb", "NOT_SET", "HOME=/h"]);
+        assert!(e.contains(&"GITHUB_TOKEN=t".to_string()), "{e:?}");
+        assert!(e.contains(&"TERM=dumb".to_string()), "{e:?}");
+        assert!(!e.iter().any(|v| v.starts_with("TERM=xterm")), "{e:?}");
+        assert!(!e.iter().any(|v| v.starts_with("NOT_SET")), "{e:?}");
+        assert!(!e.iter().any(|v| v.starts_with("AWS_")), "{e:?}");
+        assert!(e.contains(&"HOME=/h".to_string()), "{e:?}");
+    }
 }

@@ -1,95 +1,142 @@
 //! The mount plan of `burrow sandbox`: the host's own tree, read-only,
 //! with the working directory and the allowed dirs writable, a private
-//! /tmp, a new /proc, a minimal /dev, and the user's secrets hidden.
+//! /tmp, a new /proc, a minimal /dev, and the user's home and the host's
+//! sockets out of sight.
+//!
+//! The home is an allow-list, not a list of known secrets: it becomes an
+//! empty private tmpfs, and only the working dir and the dirs named by
+//! `--allow-read`/`--allow-write` are mounted back into it. Credentials
+//! have too many places (~/.vault-token, ~/.pgpass, ~/.config/rclone,
+//! shell histories, burrow's own store...) for a deny-list to keep up.
+//! /run (and /var/run when it is a dir of its own) is emptied the same way:
+//! a Landlock older than ABI 9 cannot stop a connect() to a socket by path,
+//! so the sockets there (the session bus, ssh-agent, docker.sock) must not
+//! be reachable at all.
 //! Pure: computed from paths and what exists, applied by `mounts::apply`.
 
 use std::path::{Path, PathBuf};
 
 use super::plan::{dev_ops, MountOp, MountPlan};
 
-/// Under $HOME: keys, tokens, credentials, browser profiles and shell
-/// histories. Hidden unless named by `--allow-read` or `--allow-write`;
-/// profiles/landlock/default.json excepts the same paths.
-pub const SECRETS: &[&str] = &[
-    ".ssh",
-    ".gnupg",
-    ".aws",
-    ".azure",
-    ".kube",
-    ".docker",
-    ".config/gh",
-    ".config/gcloud",
-    ".config/hub",
-    ".config/git/credentials",
-    ".git-credentials",
-    ".netrc",
-    ".npmrc",
-    ".pypirc",
-    ".cargo/credentials",
-    ".cargo/credentials.toml",
-    ".password-store",
-    ".local/share/keyrings",
-    ".mozilla",
-    ".thunderbird",
-    ".config/google-chrome",
-    ".config/chromium",
-    ".config/BraveSoftware",
-    ".config/microsoft-edge",
-    ".bash_history",
-    ".zsh_history",
-    ".python_history",
-    ".psql_history",
-    ".mysql_history",
+/// Files and dirs whose presence marks a dir as someone's home: shell
+/// startup files and desktop autostart, which a program must not write
+/// (they run later, unconfined). A working dir holding one is refused.
+pub const STARTUP_FILES: &[&str] = &[
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".zlogin",
+    ".cshrc",
+    ".tcshrc",
+    ".login",
+    ".kshrc",
+    ".mkshrc",
+    ".config/fish",
+    ".config/autostart",
+    ".config/environment.d",
+    ".config/systemd/user",
+    ".xinitrc",
+    ".xprofile",
+    ".xsession",
+    ".xsessionrc",
+    ".pam_environment",
 ];
 
-/// What the plan is made from (absolute host paths).
+/// Host dirs of sockets that stay reachable from a read-only host root
+/// and are emptied: the system's and the users' runtime dirs.
+pub const SOCKET_DIRS: &[&str] = &["/run", "/var/run"];
+
+/// What the plan is made from (absolute, canonical host paths).
 #[derive(Debug, Clone, Default)]
 pub struct HostPlanInput {
-    pub home: PathBuf,
+    /// Home dirs replaced by an empty private tmpfs: the user's from the
+    /// password database, and `$HOME` when it names another dir.
+    pub homes: Vec<PathBuf>,
     pub cwd: PathBuf,
     pub allow_write: Vec<PathBuf>,
     pub allow_read: Vec<PathBuf>,
-    /// Hidden too: the user's runtime dir ($XDG_RUNTIME_DIR), whose
-    /// sockets (ssh-agent, gpg-agent, the session bus) a read-only mount
-    /// does not stop.
+    /// Hidden too, after the binds (an empty read-only dir or /dev/null):
+    /// burrow's store (other containers' environment) and runtime dirs.
     pub hide: Vec<PathBuf>,
 }
 
 impl HostPlanInput {
-    /// The secrets under `home` that exist and are not allowed.
-    pub fn hidden_secrets(&self) -> Vec<PathBuf> {
-        let allowed = |p: &Path| {
-            self.allow_read
-                .iter()
-                .chain(&self.allow_write)
-                .any(|a| a == p || same_file(a, p))
-                // The working dir inside a secret keeps it visible.
-                || self.cwd.starts_with(p)
-        };
-        SECRETS
+    /// Named exactly by an allow flag: shown as the flag says.
+    fn named(&self, p: &Path) -> bool {
+        self.allow_read
             .iter()
-            .map(|s| self.home.join(s))
+            .chain(&self.allow_write)
+            .any(|a| a == p)
+    }
+
+    /// The dirs emptied by a private tmpfs: the homes and the socket
+    /// dirs that exist (not through a symlink: /var/run -> /run is
+    /// emptied once) and that no flag names.
+    fn emptied(&self) -> Vec<PathBuf> {
+        let socket_dirs = SOCKET_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
+        let mut out: Vec<PathBuf> = Vec::new();
+        for p in self.homes.iter().cloned().chain(socket_dirs) {
+            if p.parent().is_some() && !self.named(&p) && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The hidden paths that exist, do not hold the working dir and are
+    /// not named by a flag.
+    fn masked(&self) -> Vec<PathBuf> {
+        self.hide
+            .iter()
             .filter(|p| std::fs::symlink_metadata(p).is_ok())
-            .filter(|p| !allowed(p))
+            .filter(|p| !self.cwd.starts_with(p) && !self.named(p))
+            .cloned()
             .collect()
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
+/// Why `cwd` may not be the sandbox's writable working dir, if it may
+/// not: it is `/`, one of `homes` or above one, or it holds shell startup
+/// or autostart files. Naming it with `--allow-write` (in `allow_write`)
+/// overrides all but `/`.
+pub fn refuse_cwd(cwd: &Path, homes: &[PathBuf], allow_write: &[PathBuf]) -> Option<String> {
+    if cwd.parent().is_none() {
+        return Some("it is /: everything would be writable".into());
     }
+    if allow_write.iter().any(|a| a == cwd) {
+        return None;
+    }
+    if let Some(h) = homes.iter().find(|h| h.starts_with(cwd)) {
+        return Some(if h == cwd {
+            "it is your home directory".into()
+        } else {
+            format!("it holds your home directory {}", h.display())
+        });
+    }
+    STARTUP_FILES
+        .iter()
+        .find(|f| std::fs::symlink_metadata(cwd.join(f)).is_ok())
+        .map(|f| format!("it holds shell startup or autostart files ({f})"))
 }
 
 fn target(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// The plan: host root read-only, /proc, /dev, a private /tmp, the binds
-/// (parents first, so a bind at /a does not hide one at /a/b), then the
-/// masks, which must come after the binds (a bind of $HOME would bring
-/// its secrets back), then Docker's /proc and /sys masks.
+/// The plan: host root read-only, /proc, /dev, a private /tmp; then, from
+/// the top of the tree down (so that a bind at /a does not cover one at
+/// /a/b, and a dir mounted back into the emptied home stays), the emptied
+/// dirs and the binds; then the masks, which must come after the binds (a
+/// bind of a dir holding the store would bring it back), then Docker's
+/// /proc and /sys masks.
 pub fn build(input: &HostPlanInput) -> MountPlan {
     let mut ops = vec![
         MountOp::HostRoot,
@@ -103,19 +150,35 @@ pub fn build(input: &HostPlanInput) -> MountPlan {
         options: "mode=1777".into(),
         noexec: false,
     });
-    let mut binds: Vec<(PathBuf, bool)> = vec![(input.cwd.clone(), false)];
-    binds.extend(input.allow_write.iter().map(|p| (p.clone(), false)));
-    binds.extend(input.allow_read.iter().map(|p| (p.clone(), true)));
-    binds.sort_by_key(|(p, _)| p.components().count());
+    // (path, op): the tmpfs of an emptied dir before a bind of the same
+    // path, as the stable sort keeps them.
+    let mut layered: Vec<(PathBuf, MountOp)> = input
+        .emptied()
+        .into_iter()
+        .map(|p| {
+            let op = MountOp::Tmpfs {
+                target: target(&p),
+                options: "mode=0755".into(),
+                noexec: false,
+            };
+            (p, op)
+        })
+        .collect();
+    let binds = std::iter::once((&input.cwd, false))
+        .chain(input.allow_write.iter().map(|p| (p, false)))
+        .chain(input.allow_read.iter().map(|p| (p, true)));
     for (p, readonly) in binds {
-        ops.push(MountOp::Bind {
+        let op = MountOp::Bind {
             source: p.clone(),
-            target: target(&p),
+            target: target(p),
             readonly,
-        });
+        };
+        layered.push((p.clone(), op));
     }
-    for p in input.hidden_secrets().iter().chain(&input.hide) {
-        ops.push(MountOp::Mask { path: target(p) });
+    layered.sort_by_key(|(p, _)| p.components().count());
+    ops.extend(layered.into_iter().map(|(_, op)| op));
+    for p in input.masked() {
+        ops.push(MountOp::Mask { path: target(&p) });
     }
     ops.extend(super::plan::mask_ops());
     MountPlan { ops }
@@ -125,53 +188,61 @@ pub fn build(input: &HostPlanInput) -> MountPlan {
 mod tests {
     use super::*;
 
+    fn tmpfs(p: &Path) -> MountOp {
+        MountOp::Tmpfs {
+            target: target(p),
+            options: "mode=0755".into(),
+            noexec: false,
+        }
+    }
+
+    fn bind(p: &Path, readonly: bool) -> MountOp {
+        MountOp::Bind {
+            source: p.to_path_buf(),
+            target: target(p),
+            readonly,
+        }
+    }
+
     #[test]
-    fn secrets_are_masked_after_the_binds_unless_allowed() {
+    fn the_home_is_emptied_and_the_allowed_dirs_come_back_into_it() {
         let home = tempfile::tempdir().unwrap();
         let h = home.path();
-        std::fs::create_dir_all(h.join(".ssh")).unwrap();
-        std::fs::create_dir_all(h.join(".aws")).unwrap();
-        std::fs::write(h.join(".netrc"), "x").unwrap();
+        for d in [".ssh", ".aws", "proj", ".local/share/burrow"] {
+            std::fs::create_dir_all(h.join(d)).unwrap();
+        }
+        std::fs::write(h.join(".vault-token"), "x").unwrap();
+        let store = h.join(".local/share/burrow");
         let input = HostPlanInput {
-            home: h.to_path_buf(),
-            cwd: h.to_path_buf(),
-            allow_read: vec![h.join(".aws")],
+            homes: vec![h.to_path_buf()],
+            cwd: h.join("proj"),
+            allow_read: vec![h.join(".aws"), h.join(".local")],
+            hide: vec![store.clone(), h.join("gone")],
             ..Default::default()
         };
         let plan = build(&input);
         assert_eq!(plan.ops[0], MountOp::HostRoot);
         let pos = |op: &MountOp| plan.ops.iter().position(|o| o == op);
-        let ssh = pos(&MountOp::Mask {
-            path: target(&h.join(".ssh")),
+        let home_tmpfs = pos(&tmpfs(h)).expect("home emptied");
+        let cwd = pos(&bind(&h.join("proj"), false)).unwrap();
+        let aws = pos(&bind(&h.join(".aws"), true)).unwrap();
+        assert!(home_tmpfs < cwd && home_tmpfs < aws, "{:?}", plan.ops);
+        // Nothing else of the home is mounted back: no deny-list needed.
+        assert!(!plan.ops.iter().any(|o| matches!(o,
+            MountOp::Bind { source, .. } if source.ends_with(".ssh") || source == h)));
+        // The store under an allowed dir is masked after its bind; a
+        // hidden path that does not exist needs no mask.
+        let local = pos(&bind(&h.join(".local"), true)).unwrap();
+        let masked = pos(&MountOp::Mask {
+            path: target(&store),
         })
         .unwrap();
-        let cwd = pos(&MountOp::Bind {
-            source: h.to_path_buf(),
-            target: target(h),
-            readonly: false,
-        })
-        .unwrap();
-        assert!(cwd < ssh);
+        assert!(local < masked);
         assert!(pos(&MountOp::Mask {
-            path: target(&h.join(".netrc"))
-        })
-        .is_some());
-        // Allowed: not masked, bound read-only.
-        assert!(pos(&MountOp::Mask {
-            path: target(&h.join(".aws"))
+            path: target(&h.join("gone"))
         })
         .is_none());
-        assert!(pos(&MountOp::Bind {
-            source: h.join(".aws"),
-            target: target(&h.join(".aws")),
-            readonly: true
-        })
-        .is_some());
-        // Missing secrets need no mask.
-        assert!(pos(&MountOp::Mask {
-            path: target(&h.join(".gnupg"))
-        })
-        .is_none());
+        // The private /tmp and /run come before the binds.
         let tmp = pos(&MountOp::Tmpfs {
             target: "/tmp".into(),
             options: "mode=1777".into(),
@@ -179,5 +250,57 @@ mod tests {
         })
         .unwrap();
         assert!(tmp < cwd);
+        if Path::new("/run").is_dir() {
+            assert!(pos(&tmpfs(Path::new("/run"))).unwrap() < cwd);
+        }
+    }
+
+    #[test]
+    fn a_home_named_by_a_flag_is_shown_as_named() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path().to_path_buf();
+        let input = HostPlanInput {
+            homes: vec![h.clone()],
+            cwd: h.clone(),
+            allow_write: vec![h.clone()],
+            ..Default::default()
+        };
+        let plan = build(&input);
+        assert!(!plan.ops.contains(&tmpfs(&h)));
+        assert!(plan.ops.contains(&bind(&h, false)));
+        // An allowed dir above the home does not uncover it.
+        let input = HostPlanInput {
+            homes: vec![h.clone()],
+            cwd: home.path().parent().unwrap().join("elsewhere"),
+            allow_read: vec![h.parent().unwrap().to_path_buf()],
+            ..Default::default()
+        };
+        let plan = build(&input);
+        let pos = |op: &MountOp| plan.ops.iter().position(|o| o == op);
+        assert!(pos(&bind(h.parent().unwrap(), true)).unwrap() < pos(&tmpfs(&h)).unwrap());
+    }
+
+    #[test]
+    fn homes_and_startup_dirs_are_refused_as_the_working_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().join("home/me");
+        let proj = home.join("proj");
+        let other = d.path().join("other");
+        std::fs::create_dir_all(&proj).unwrap();
+        std::fs::create_dir_all(other.join(".config/autostart")).unwrap();
+        let homes = vec![home.clone()];
+        let refused = |cwd: &Path, allow: &[PathBuf]| refuse_cwd(cwd, &homes, allow);
+        assert_eq!(
+            refused(&home, &[]).as_deref(),
+            Some("it is your home directory")
+        );
+        assert!(refused(d.path(), &[]).unwrap().contains("holds your home"));
+        assert!(refused(Path::new("/"), &[]).unwrap().contains("it is /"));
+        assert!(refused(Path::new("/"), &[PathBuf::from("/")]).is_some());
+        assert!(refused(&other, &[]).unwrap().contains(".config/autostart"));
+        assert_eq!(refused(&proj, &[]), None);
+        // Named with --allow-write: the user asked for it.
+        assert_eq!(refused(&home, std::slice::from_ref(&home)), None);
+        assert!(refused(&home, std::slice::from_ref(&proj)).is_some());
     }
 }

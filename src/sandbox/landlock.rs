@@ -139,7 +139,8 @@ impl Vars {
         Vars { home, cwd, tmpdir }
     }
 
-    fn expand(&self, s: &str) -> PathBuf {
+    /// `s` with `$HOME`, `$CWD` and `$TMPDIR` replaced.
+    pub fn expand(&self, s: &str) -> PathBuf {
         let s = s
             .replace("$HOME", &self.home.to_string_lossy())
             .replace("$CWD", &self.cwd.to_string_lossy())

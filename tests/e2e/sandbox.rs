@@ -1,8 +1,9 @@
 //! `burrow sandbox`: a host program confined. Each wall (writing outside
-//! the allowed dirs, reading ~/.ssh, reaching the network) is checked to
-//! hold by default and to open with its override.
+//! the allowed dirs, reading the home, the host's sockets, the caller's
+//! environment, reaching the network) is checked to hold by default and to
+//! open with its override.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
@@ -33,22 +34,18 @@ fn both(test: impl Fn(&TestEnv)) {
 #[test]
 fn exit_code_and_own_ids_pass_through() {
     both(|env| {
-        let out = sandbox(
-            env,
-            env.dir(),
-            &["--", "sh", "-c", "id -u; id -g; exit 7"],
-            &[],
-        );
+        let work = env.mkdir("work");
+        let out = sandbox(env, &work, &["--", "sh", "-c", "id -u; id -g; exit 7"], &[]);
         assert_eq!(out.code, 7, "{}", out.describe());
         let (uid, gid) = env.user.ids();
         assert_eq!(out.stdout, format!("{uid}\n{gid}\n"), "{}", out.describe());
         // From /, the working dir would make everything writable.
         let out = sandbox(env, Path::new("/"), &["--", "true"], &[]);
         out.fails(125);
-        let out = sandbox(env, env.dir(), &["--", "/no/such/program"], &[]);
+        let out = sandbox(env, &work, &["--", "/no/such/program"], &[]);
         assert_eq!(out.code, 127, "{}", out.describe());
         let probe = probe_bin().display().to_string();
-        let out = sandbox(env, env.dir(), &["--", &probe, "status"], &[]);
+        let out = sandbox(env, &work, &["--", &probe, "status"], &[]);
         out.ok();
         assert!(
             out.stdout.contains("capeff 0000000000000000"),
@@ -104,8 +101,9 @@ fn writes_outside_the_allowed_dirs_fail() {
 }
 
 #[test]
-fn secrets_are_hidden_unless_allowed() {
+fn the_home_is_hidden_unless_allowed() {
     both(|env| {
+        // $HOME (the harness's, a scratch dir) holds a key and a note.
         let home = env.dir().join("home");
         let ssh = home.join(".ssh");
         std::fs::create_dir_all(&ssh).unwrap();
@@ -114,57 +112,339 @@ fn secrets_are_hidden_unless_allowed() {
         for p in [&ssh, &ssh.join("id_ed25519"), &home.join("notes")] {
             env.user.chown(p);
         }
-        let h = home.display().to_string();
-        let vars = [("HOME", h.as_str())];
-        let script = "cat ~/notes; cat ~/.ssh/id_ed25519";
-        // The working dir holds $HOME, so only the mask hides .ssh.
-        let out = sandbox(env, env.dir(), &["--", "sh", "-c", script], &vars);
-        assert!(out.stdout.contains("plain"), "{}", out.describe());
+        let work = env.mkdir("work");
+        let script = "cat ~/notes; cat ~/.ssh/id_ed25519; echo scratch > ~/new && cat ~/new";
+        // An allow-list: not even the plain note is there; the home is a
+        // private scratch dir that the host never sees.
+        let out = sandbox(env, &work, &["--", "sh", "-c", script], &[]);
+        assert!(!out.stdout.contains("plain"), "{}", out.describe());
         assert!(!out.stdout.contains("SECRET-KEY"), "{}", out.describe());
+        assert!(out.stdout.contains("scratch"), "{}", out.describe());
+        assert!(!home.join("new").exists());
         let sd = ssh.display().to_string();
         let out = sandbox(
             env,
-            env.dir(),
+            &work,
             &["--allow-read", &sd, "--", "sh", "-c", script],
-            &vars,
+            &[],
         );
         assert!(out.stdout.contains("SECRET-KEY"), "{}", out.describe());
+        assert!(!out.stdout.contains("plain"), "{}", out.describe());
         // Read only, even when allowed.
         let out = sandbox(
             env,
-            env.dir(),
+            &work,
             &["--allow-read", &sd, "--", "sh", "-c", "echo x > ~/.ssh/new"],
-            &vars,
+            &[],
         );
         assert_ne!(out.code, 0, "{}", out.describe());
         assert!(!ssh.join("new").exists());
     });
 }
 
+/// Files made in the test user's real home (the password database's, not
+/// the harness's $HOME), removed again when dropped, even after a failed
+/// assertion.
+struct InRealHome {
+    made: Vec<PathBuf>,
+}
+
+impl InRealHome {
+    fn home(user: User) -> PathBuf {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        let line = passwd
+            .lines()
+            .find(|l| l.starts_with(&format!("{}:", user.name())))
+            .expect("test user in /etc/passwd");
+        PathBuf::from(line.split(':').nth(5).unwrap())
+    }
+
+    /// Write `rel` (and its missing parent dirs) in `user`'s home.
+    fn write(&mut self, user: User, rel: &str, content: &str) -> PathBuf {
+        let home = Self::home(user);
+        let p = home.join(rel);
+        let mut top = p.clone();
+        while top.parent() != Some(&home) {
+            top = top.parent().unwrap().to_path_buf();
+        }
+        if !top.exists() && !self.made.contains(&top) {
+            self.made.push(top);
+        }
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        let mut q = p.clone();
+        while q != home {
+            user.chown(&q);
+            q = q.parent().unwrap().to_path_buf();
+        }
+        p
+    }
+}
+
+impl Drop for InRealHome {
+    fn drop(&mut self) {
+        for p in &self.made {
+            let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
+        }
+    }
+}
+
+/// Regression (security review, item 6): secrets off the old fixed list,
+/// burrow's store, and the real home when $HOME points elsewhere or is
+/// unset were all readable.
 #[test]
-fn the_network_is_out_of_reach() {
+fn secrets_of_the_real_home_and_the_store_stay_hidden() {
     both(|env| {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port().to_string();
-        let vars = [("PROBE_PORT", port.as_str())];
-        let probe = probe_bin().display().to_string();
+        let mut made = InRealHome { made: vec![] };
+        let tag = format!("{}", std::process::id());
+        let secrets = [
+            ".ssh/id_ed25519",
+            ".docker/config.json",
+            ".config/containers/auth.json",
+            ".local/share/containers/auth.json",
+            ".vault-token",
+            ".pgpass",
+            ".my.cnf",
+            ".s3cfg",
+            ".terraform.d/credentials.tfrc.json",
+            ".config/rclone/rclone.conf",
+            ".config/sops/age/keys.txt",
+            ".bash_history",
+            ".zsh_history",
+        ];
+        let mut paths = Vec::new();
+        for s in secrets {
+            paths.push(made.write(env.user, s, &format!("SECRET-{s}\n")));
+        }
+        let proj = format!("burrow-e2e-proj-{tag}");
+        made.write(env.user, &format!("{proj}/README"), "project\n");
+        let proj = InRealHome::home(env.user).join(proj);
+        // Another container's record in burrow's store.
+        let record = env.root().join("containers/c0ffee/config.json");
+        std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+        std::fs::write(&record, "SECRET-STORE GITHUB_TOKEN=x\n").unwrap();
+        paths.push(record);
+        let script: String = paths
+            .iter()
+            .map(|p| format!("cat {} 2>/dev/null; ", p.display()))
+            .collect::<String>()
+            + "cat README";
+        // $HOME pointing elsewhere (the harness's scratch home), then unset.
+        for (what, unset_home) in [("HOME elsewhere", false), ("HOME unset", true)] {
+            let mut cmd = env.command(burrow_bin(), &[]);
+            if unset_home {
+                cmd.env_remove("HOME");
+            }
+            cmd.current_dir(&proj)
+                .arg("--root")
+                .arg(env.root())
+                .args(["sandbox", "--", "sh", "-c", &script]);
+            let out = run(cmd, &[what], None);
+            out.ok();
+            // The working dir inside the home is there, nothing else.
+            assert!(out.stdout.contains("project"), "{what}: {}", out.describe());
+            assert!(!out.stdout.contains("SECRET"), "{what}: {}", out.describe());
+        }
+        // Named, a secret can be read.
+        let pg = paths[5].display().to_string();
+        let mut cmd = env.command(burrow_bin(), &[]);
+        cmd.current_dir(&proj).arg("--root").arg(env.root()).args([
+            "sandbox",
+            "--allow-read",
+            &pg,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        let out = run(cmd, &["allow-read"], None);
+        assert_eq!(
+            out.stdout,
+            "SECRET-.pgpass\nproject\n",
+            "{}",
+            out.describe()
+        );
+    });
+}
+
+/// Regression (security review, item 5): started in the home, the program
+/// could write ~/.bashrc, which the user's next shell runs unconfined.
+#[test]
+fn a_home_as_the_working_dir_is_refused() {
+    both(|env| {
+        let home = InRealHome::home(env.user);
+        let bashrc = home.join(".bashrc");
+        let before = std::fs::read(&bashrc).ok();
+        let script = "echo 'echo PWNED' >> .bashrc; echo ran";
+        // The harness's $HOME is a scratch dir: the password database
+        // decides what the home is.
+        let out = sandbox(env, &home, &["--", "sh", "-c", script], &[]);
+        let after = std::fs::read(&bashrc).ok();
+        if after != before {
+            match &before {
+                Some(b) => std::fs::write(&bashrc, b).unwrap(),
+                None => std::fs::remove_file(&bashrc).unwrap(),
+            }
+        }
+        assert_eq!(after, before, "~/.bashrc was changed: {}", out.describe());
+        out.fails(125);
+        assert!(
+            out.stderr
+                .contains(&format!("--allow-write {}", home.display())),
+            "{}",
+            out.describe()
+        );
+        // Above the home, and a dir holding startup files.
+        let out = sandbox(env, home.parent().unwrap(), &["--", "true"], &[]);
+        out.fails(125);
+        let other = env.mkdir("other");
+        std::fs::create_dir_all(other.join(".config/autostart")).unwrap();
+        let out = sandbox(env, &other, &["--", "sh", "-c", "echo x > y"], &[]);
+        out.fails(125);
+        assert!(!other.join("y").exists());
+        // Named explicitly, it is the user's choice.
+        let od = other.display().to_string();
         let out = sandbox(
             env,
-            env.dir(),
-            &["--", &probe, "try", "connect-loopback"],
+            &other,
+            &["--allow-write", &od, "--", "sh", "-c", "echo x > y"],
+            &[],
+        );
+        out.ok();
+        assert!(other.join("y").exists());
+    });
+}
+
+/// Regression (security review, item 6): the caller's whole environment,
+/// tokens included, went into the sandbox.
+#[test]
+fn the_environment_is_an_allow_list() {
+    both(|env| {
+        let work = env.mkdir("work");
+        let vars = [
+            ("GITHUB_TOKEN", "ghp-SECRET"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-SECRET"),
+            ("LC_TIME", "C"),
+        ];
+        let out = sandbox(env, &work, &["--", "env"], &vars);
+        out.ok();
+        assert!(!out.stdout.contains("SECRET"), "{}", out.describe());
+        for want in ["PATH=", "LANG=C.UTF-8", "LC_TIME=C", "USER=", "HOME="] {
+            assert!(out.stdout.contains(want), "{want}: {}", out.describe());
+        }
+        assert!(
+            out.stdout.contains(&format!("PWD={}\n", work.display())),
+            "{}",
+            out.describe()
+        );
+        let out = sandbox(
+            env,
+            &work,
+            &["--env", "GITHUB_TOKEN", "-e", "FOO=bar", "--", "env"],
             &vars,
         );
         out.ok();
         assert!(
-            out.stdout.starts_with("connect-loopback "),
+            out.stdout.contains("GITHUB_TOKEN=ghp-SECRET\n"),
             "{}",
             out.describe()
         );
-        assert!(!out.stdout.contains(" ok"), "{}", out.describe());
+        assert!(out.stdout.contains("FOO=bar\n"), "{}", out.describe());
+        assert!(!out.stdout.contains("aws-SECRET"), "{}", out.describe());
+    });
+}
+
+/// Regression (security review, item 6): Landlock ABI < 9 cannot stop a
+/// connect() to a socket by path, and /run/user/UID (the session bus,
+/// ssh-agent, podman's socket) was in reach.
+#[test]
+fn host_sockets_are_out_of_reach() {
+    let python = Path::new("/usr/bin/python3");
+    if !python.exists() {
+        skip("no /usr/bin/python3 to connect to a UNIX socket with");
+        return;
+    }
+    both(|env| {
+        let (uid, _) = env.user.ids();
+        let dir = PathBuf::from(format!("/run/user/{uid}"));
+        let made_parent = !Path::new("/run/user").exists();
+        let made_dir = !dir.exists();
+        if made_dir {
+            std::fs::create_dir_all(&dir).unwrap();
+            env.user.chown(&dir);
+        }
+        let sock = dir.join(format!("burrow-e2e-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&sock);
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        env.user.chown(&sock);
+        let work = env.mkdir("work");
+        let connect = format!(
+            "import socket\ns = socket.socket(socket.AF_UNIX)\n\
+             try:\n    s.connect({:?}); print('CONNECTED')\n\
+             except OSError as e: print('refused', e.strerror)",
+            sock.display().to_string()
+        );
+        let var_run = connect.replace("/run/user", "/var/run/user");
+        let mut seen = Vec::new();
+        for code in [&connect, &var_run] {
+            let out = sandbox(env, &work, &["--", "/usr/bin/python3", "-c", code], &[]);
+            out.ok();
+            seen.push(out.stdout.clone());
+            // The listener is the witness: nothing came in.
+            let accepted = listener.accept();
+            assert!(accepted.is_err(), "{}", out.describe());
+        }
+        let _ = std::fs::remove_file(&sock);
+        if made_dir {
+            let _ = std::fs::remove_dir(&dir);
+        }
+        if made_parent {
+            let _ = std::fs::remove_dir("/run/user");
+        }
+        for s in seen {
+            assert!(s.starts_with("refused"), "{s}");
+        }
+    });
+}
+
+/// Issue #20 item 11: without a network the errors are those of a machine
+/// without one (a refused connection, no route), not Landlock's EACCES,
+/// which tools such as wget retry for minutes.
+#[test]
+fn the_network_is_out_of_reach() {
+    both(|env| {
+        let work = env.mkdir("work");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port().to_string();
+        let vars = [("PROBE_PORT", port.as_str())];
+        let probe = probe_bin().display().to_string();
+        // Loopback of its own, where nobody listens: the port is not
+        // even passed in (an allow-listed environment), then it is.
+        for args in [&[][..], &["--env", "PROBE_PORT"][..]] {
+            let args = [args, &["--", &probe, "try", "connect-loopback"]].concat();
+            let out = sandbox(env, &work, &args, &vars);
+            out.ok();
+            assert_eq!(
+                out.stdout,
+                "connect-loopback ECONNREFUSED\n",
+                "{}",
+                out.describe()
+            );
+        }
         let out = sandbox(
             env,
-            env.dir(),
-            &["--network", "host", "--", &probe, "try", "connect-loopback"],
+            &work,
+            &[
+                "--network",
+                "host",
+                "-e",
+                "PROBE_PORT",
+                "--",
+                &probe,
+                "try",
+                "connect-loopback",
+            ],
             &vars,
         );
         out.ok();
@@ -172,15 +452,51 @@ fn the_network_is_out_of_reach() {
     });
 }
 
+/// Issue #20 item 11: what Landlock cannot enforce here is said once, not
+/// on every call; `--log-level info` says it again.
+#[test]
+fn the_landlock_warning_is_said_once() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let work = env.mkdir("work");
+    let first = sandbox(&env, &work, &["--", "true"], &[]);
+    first.ok();
+    let warned = first.stderr.contains("warning: Landlock");
+    let second = sandbox(&env, &work, &["--", "true"], &[]);
+    second.ok();
+    assert!(!second.stderr.contains("Landlock"), "{}", second.describe());
+    let mut cmd = env.command(burrow_bin(), &[]);
+    cmd.current_dir(&work).arg("--root").arg(env.root()).args([
+        "--log-level",
+        "info",
+        "sandbox",
+        "--",
+        "true",
+    ]);
+    let third = run(cmd, &["--log-level info"], None);
+    third.ok();
+    assert_eq!(
+        third.stderr.contains("Landlock"),
+        warned,
+        "{}",
+        third.describe()
+    );
+    if !warned {
+        skip("this kernel's Landlock enforces all the sandbox asks: no warning to check");
+    }
+}
+
 #[test]
 fn seccomp_holds_in_the_sandbox() {
     both(|env| {
+        let work = env.mkdir("work");
         let probe = probe_bin().display().to_string();
-        let out = sandbox(env, env.dir(), &["--", &probe, "try", "keyctl"], &[]);
+        let out = sandbox(env, &work, &["--", &probe, "try", "keyctl"], &[]);
         assert_eq!(out.stdout, "keyctl EPERM\n", "{}", out.describe());
         let out = sandbox(
             env,
-            env.dir(),
+            &work,
             &["--seccomp", "unconfined", "--", &probe, "try", "keyctl"],
             &[],
         );
@@ -193,6 +509,7 @@ fn profiles_and_the_terminal() {
     let Some(env) = TestEnv::new(User::NoSub) else {
         return;
     };
+    let work = env.mkdir("work");
     // A profile file that grants no write: Landlock refuses what the
     // mounts allow.
     let ro = env.write(
@@ -203,7 +520,7 @@ fn profiles_and_the_terminal() {
     let rp = ro.display().to_string();
     let out = sandbox(
         &env,
-        env.dir(),
+        &work,
         &["--profile", &rp, "--", "sh", "-c", script],
         &[],
     );
@@ -213,15 +530,17 @@ fn profiles_and_the_terminal() {
         "{}",
         out.describe()
     );
-    let out = sandbox(&env, env.dir(), &["--", "sh", "-c", script], &[]);
+    let out = sandbox(&env, &work, &["--", "sh", "-c", script], &[]);
     assert_eq!(out.stdout, "WROTE\n", "{}", out.describe());
-    let out = sandbox(&env, env.dir(), &["--profile", "nope", "--", "true"], &[]);
+    let out = sandbox(&env, &work, &["--profile", "nope", "--", "true"], &[]);
     out.fails(125);
-    // A terminal passes through (script(1) gives burrow one).
+    // A terminal passes through (script(1) gives burrow one). It runs
+    // in the scratch dir, which holds $HOME: allowed by naming it.
     let probe = probe_bin();
     let args = format!(
-        "sandbox --allow-read {} -- sh -c \
+        "sandbox --allow-write {} --allow-read {} -- sh -c \
          'test -t 0 && test -t 1 && echo IS-TTY; {} try tiocsti; exit 4'",
+        env.dir().display(),
         probe.parent().unwrap().display(),
         probe.display()
     );
