@@ -311,14 +311,13 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
 
 /// Say what Landlock cannot enforce on this kernel once per store and
 /// kernel (the text names the ABI); later, only at `--log-level info`.
-/// `burrow info` tells it any time.
 fn warn_once(paths: &Paths, warning: &str) {
     let marker = paths.root().join("landlock-warning");
     if std::fs::read_to_string(&marker).is_ok_and(|s| s == warning) {
         tracing::info!("{warning}");
         return;
     }
-    eprintln!("burrow: {warning} (said once; 'burrow info' tells it again)");
+    eprintln!("burrow: {warning} (said once; --log-level info says it every time)");
     if paths.ensure_root().is_ok() {
         let _ = std::fs::write(&marker, warning);
     }

@@ -274,12 +274,12 @@ fn a_home_as_the_working_dir_is_refused() {
     both(|env| {
         let home = InRealHome::home(env.user);
         let bashrc = home.join(".bashrc");
-        let before = std::fs::read(&bashrc).ok();
+        let before = std::fs::read_to_string(&bashrc).ok();
         let script = "echo 'echo PWNED' >> .bashrc; echo ran";
         // The harness's $HOME is a scratch dir: the password database
         // decides what the home is.
         let out = sandbox(env, &home, &["--", "sh", "-c", script], &[]);
-        let after = std::fs::read(&bashrc).ok();
+        let after = std::fs::read_to_string(&bashrc).ok();
         if after != before {
             match &before {
                 Some(b) => std::fs::write(&bashrc, b).unwrap(),
