@@ -128,10 +128,33 @@ fn environment(
     env
 }
 
+/// A variable whose name and value are text (`std::env::vars` would panic
+/// on one that is not).
+fn utf8((k, v): (std::ffi::OsString, std::ffi::OsString)) -> Option<(String, String)> {
+    Some((k.into_string().ok()?, v.into_string().ok()?))
+}
+
 /// An existing path, made absolute and canonical.
 fn existing(p: &Path, flag: &str) -> anyhow::Result<PathBuf> {
     p.canonicalize()
         .with_context(|| format!("{flag} {}", escape_control(&p.display().to_string())))
+}
+
+/// The symlinks met when following `p` itself (not its parent dirs), as
+/// (link, what it points to), so that the emptied home can have them again.
+fn links_to(p: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    let mut cur = p.to_path_buf();
+    // As many as the kernel follows.
+    for _ in 0..40 {
+        let Ok(to) = std::fs::read_link(&cur) else {
+            break;
+        };
+        let next = cur.parent().map_or_else(|| to.clone(), |d| d.join(&to));
+        out.push((cur, to));
+        cur = next;
+    }
+    out
 }
 
 /// The user's home dirs: from the password database (a program cannot
@@ -202,9 +225,11 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
     };
     for d in &args.allow_write {
         input.allow_write.push(existing(d, "--allow-write")?);
+        input.links.extend(links_to(&cwd.join(d)));
     }
     for d in &args.allow_read {
         input.allow_read.push(existing(d, "--allow-read")?);
+        input.links.extend(links_to(&cwd.join(d)));
     }
     // The working dir is made writable: never a home, whose startup
     // files run later outside the sandbox, unless named explicitly.
@@ -239,7 +264,17 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    let env = environment(std::env::vars(), &args.env, &home, &cwd);
+    if let Some(bad) = args
+        .env
+        .iter()
+        .find(|e| e.split('=').next().unwrap_or("").is_empty())
+    {
+        anyhow::bail!(
+            "--env {}: no variable name (NAME or NAME=VALUE)",
+            escape_control(bad)
+        );
+    }
+    let env = environment(std::env::vars_os().filter_map(utf8), &args.env, &home, &cwd);
     let program_home = env
         .iter()
         .find_map(|e| e.strip_prefix("HOME="))
@@ -323,16 +358,17 @@ fn warn_once(paths: &Paths, warning: &str) {
     }
 }
 
-/// `name` as execve with a PATH search would find it, made absolute.
+/// `name` as execve with a PATH search would find it (absolute, not
+/// canonical: it may be a symlink).
 fn find_program(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
-        return Path::new(name).canonicalize().ok();
+        return std::path::absolute(name).ok().filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .and_then(|p| p.canonicalize().ok())
+        .and_then(|p| std::path::absolute(p).ok())
 }
 
 /// No capabilities (the command runs as the user, not root), no_new_privs,
@@ -381,10 +417,17 @@ fn confinement(
     // The program itself, wherever it lives (a profile such as
     // untrusted-binary grants only the system dirs and the working dir);
     // in the emptied home, mounted in.
-    if let Some(program) = args.command.first().and_then(|c| find_program(c)) {
-        profile.allow(&program, &["read", "execute"]);
-        if homes.iter().any(|h| program.starts_with(h)) && !input.allow_read.contains(&program) {
-            input.allow_read.push(program);
+    if let Some(found) = args.command.first().and_then(|c| find_program(c)) {
+        if let Ok(program) = found.canonicalize() {
+            profile.allow(&program, &["read", "execute"]);
+            if homes
+                .iter()
+                .any(|h| program.starts_with(h) || found.starts_with(h))
+                && !input.allow_read.contains(&program)
+            {
+                input.allow_read.push(program);
+                input.links.extend(links_to(&found));
+            }
         }
     }
     for d in &input.allow_read {

@@ -51,6 +51,15 @@ pub const STARTUP_FILES: &[&str] = &[
 /// and are emptied: the system's and the users' runtime dirs.
 pub const SOCKET_DIRS: &[&str] = &["/run", "/var/run"];
 
+/// Sockets outside /run that give root to their group's members (LXD's,
+/// Incus'), hidden as well: a Landlock older than ABI 9 does not stop a
+/// connect() to them.
+pub const SOCKETS_ELSEWHERE: &[&str] = &[
+    "/var/snap/lxd/common/lxd/unix.socket",
+    "/var/lib/lxd/unix.socket",
+    "/var/lib/incus/unix.socket",
+];
+
 /// What the plan is made from (absolute, canonical host paths).
 #[derive(Debug, Clone, Default)]
 pub struct HostPlanInput {
@@ -63,6 +72,10 @@ pub struct HostPlanInput {
     /// Hidden too, after the binds (an empty read-only dir or /dev/null):
     /// burrow's store (other containers' environment) and runtime dirs.
     pub hide: Vec<PathBuf>,
+    /// Symlinks by which an allowed path was named (`~/.gitconfig ->
+    /// dotfiles/.gitconfig`), as (link, what it points to): made again in
+    /// the emptied home, where the bind is at the link's target.
+    pub links: Vec<(PathBuf, PathBuf)>,
 }
 
 impl HostPlanInput {
@@ -94,8 +107,10 @@ impl HostPlanInput {
     /// The hidden paths that exist, do not hold the working dir and are
     /// not named by a flag.
     fn masked(&self) -> Vec<PathBuf> {
+        let elsewhere: Vec<PathBuf> = SOCKETS_ELSEWHERE.iter().map(PathBuf::from).collect();
         self.hide
             .iter()
+            .chain(&elsewhere)
             .filter(|p| std::fs::symlink_metadata(p).is_ok())
             .filter(|p| !self.cwd.starts_with(p) && !self.named(p))
             .cloned()
@@ -174,6 +189,23 @@ pub fn build(input: &HostPlanInput) -> MountPlan {
             readonly,
         };
         layered.push((p.clone(), op));
+    }
+    for (link, to) in &input.links {
+        let emptied = input.emptied();
+        if !emptied.iter().any(|e| link.starts_with(e) && link != e) {
+            continue; // the host's own link is there
+        }
+        if let Some(parent) = link.parent() {
+            let op = MountOp::EnsureDir {
+                path: target(parent),
+            };
+            layered.push((link.clone(), op));
+        }
+        let op = MountOp::Symlink {
+            link: target(link),
+            to: target(to),
+        };
+        layered.push((link.clone(), op));
     }
     layered.sort_by_key(|(p, _)| p.components().count());
     ops.extend(layered.into_iter().map(|(_, op)| op));
@@ -278,6 +310,39 @@ mod tests {
         let plan = build(&input);
         let pos = |op: &MountOp| plan.ops.iter().position(|o| o == op);
         assert!(pos(&bind(h.parent().unwrap(), true)).unwrap() < pos(&tmpfs(&h)).unwrap());
+    }
+
+    #[test]
+    fn links_naming_allowed_paths_are_made_again_in_the_emptied_home() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path().to_path_buf();
+        let dotfiles = h.join("dotfiles/.gitconfig");
+        let input = HostPlanInput {
+            homes: vec![h.clone()],
+            cwd: h.join("proj"),
+            allow_read: vec![dotfiles.clone()],
+            links: vec![
+                (h.join(".config/git/config"), "../../dotfiles/x".into()),
+                ("/etc/outside".into(), "/elsewhere".into()),
+            ],
+            ..Default::default()
+        };
+        let plan = build(&input);
+        let pos = |op: &MountOp| plan.ops.iter().position(|o| o == op);
+        let dir = pos(&MountOp::EnsureDir {
+            path: target(&h.join(".config/git")),
+        })
+        .unwrap();
+        let link = pos(&MountOp::Symlink {
+            link: target(&h.join(".config/git/config")),
+            to: "../../dotfiles/x".into(),
+        })
+        .unwrap();
+        assert!(pos(&tmpfs(&h)).unwrap() < dir && dir < link);
+        assert!(!plan
+            .ops
+            .iter()
+            .any(|o| matches!(o, MountOp::Symlink { link, .. } if link == "/etc/outside")));
     }
 
     #[test]

@@ -139,6 +139,23 @@ fn the_home_is_hidden_unless_allowed() {
         );
         assert_ne!(out.code, 0, "{}", out.describe());
         assert!(!ssh.join("new").exists());
+        // Named by a symlink (dotfiles), it is found where it is named.
+        let dotfiles = home.join("dotfiles");
+        std::fs::create_dir_all(&dotfiles).unwrap();
+        std::fs::write(dotfiles.join("gitconfig"), "[user] name = me\n").unwrap();
+        std::os::unix::fs::symlink("dotfiles/gitconfig", home.join(".gitconfig")).unwrap();
+        for p in [&dotfiles, &dotfiles.join("gitconfig")] {
+            env.user.chown(p);
+        }
+        let gc = home.join(".gitconfig").display().to_string();
+        let out = sandbox(
+            env,
+            &work,
+            &["--allow-read", &gc, "--", "sh", "-c", "cat ~/.gitconfig"],
+            &[],
+        );
+        out.ok();
+        assert_eq!(out.stdout, "[user] name = me\n", "{}", out.describe());
     });
 }
 
