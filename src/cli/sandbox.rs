@@ -28,7 +28,8 @@ use crate::text::escape_control;
                   e.g. --allow-read ~/.cargo --allow-read ~/.rustup, or --allow-write ~/.npm. \
                   /run and /var/run are empty too, so no host socket (session bus, ssh-agent, \
                   docker.sock) is reachable. The working directory may not be the home \
-                  directory, above it, or hold shell startup files, unless --allow-write names \
+                  directory, above it, a dir of it whose files run later (~/.config, ~/.ssh, \
+                  ~/bin, ~/.local/bin) or hold shell startup files, unless --allow-write names \
                   it.\n\nThe environment passed in: PATH HOME USER LOGNAME SHELL TERM COLORTERM \
                   NO_COLOR LANG LANGUAGE LC_* TZ COLUMNS LINES EDITOR VISUAL PAGER, and PWD; \
                   anything else (tokens such as GITHUB_TOKEN) only with --env NAME."

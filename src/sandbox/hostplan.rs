@@ -47,6 +47,23 @@ pub const STARTUP_FILES: &[&str] = &[
     ".pam_environment",
 ];
 
+/// What else in a home runs later, outside the sandbox, when written: a
+/// working dir at or above one of these (~/.config, ~/.ssh, ~/bin) is
+/// refused like the home itself. Programs on the PATH, ssh's rc and
+/// ProxyCommand, desktop entries, user units, git's and gpg's helpers.
+pub const RUN_LATER: &[&str] = &[
+    "bin",
+    ".local/bin",
+    ".local/share/applications",
+    ".ssh",
+    ".gnupg",
+    ".config/autostart",
+    ".config/systemd",
+    ".config/environment.d",
+    ".config/fish",
+    ".config/git",
+];
+
 /// Host dirs of sockets that stay reachable from a read-only host root
 /// and are emptied: the system's and the users' runtime dirs.
 pub const SOCKET_DIRS: &[&str] = &["/run", "/var/run"];
@@ -119,9 +136,10 @@ impl HostPlanInput {
 }
 
 /// Why `cwd` may not be the sandbox's writable working dir, if it may
-/// not: it is `/`, one of `homes` or above one, or it holds shell startup
-/// or autostart files. Naming it with `--allow-write` (in `allow_write`)
-/// overrides all but `/`.
+/// not: it is `/`, one of `homes` or above one, at or above a dir of a home
+/// whose contents run later ([`RUN_LATER`]), or it holds shell startup or
+/// autostart files (someone's home). Naming it with `--allow-write` (in
+/// `allow_write`) overrides all but `/`.
 pub fn refuse_cwd(cwd: &Path, homes: &[PathBuf], allow_write: &[PathBuf]) -> Option<String> {
     if cwd.parent().is_none() {
         return Some("it is /: everything would be writable".into());
@@ -135,6 +153,13 @@ pub fn refuse_cwd(cwd: &Path, homes: &[PathBuf], allow_write: &[PathBuf]) -> Opt
         } else {
             format!("it holds your home directory {}", h.display())
         });
+    }
+    let run_later = homes
+        .iter()
+        .flat_map(|h| RUN_LATER.iter().map(move |f| h.join(f)))
+        .find(|p| p.starts_with(cwd));
+    if let Some(p) = run_later {
+        return Some(format!("{} is run later, outside the sandbox", p.display()));
     }
     STARTUP_FILES
         .iter()
@@ -364,6 +389,15 @@ mod tests {
         assert!(refused(Path::new("/"), &[PathBuf::from("/")]).is_some());
         assert!(refused(&other, &[]).unwrap().contains(".config/autostart"));
         assert_eq!(refused(&proj, &[]), None);
+        // Dirs of the home whose contents run later, and their parents.
+        for d in [".config", ".config/autostart", ".ssh", "bin", ".local"] {
+            let why = refused(&home.join(d), &[]).unwrap_or_default();
+            assert!(why.contains("is run later"), "{d}: {why}");
+        }
+        assert_eq!(refused(&home.join(".cache/x"), &[]), None);
+        // A project's own bin/ is no home's.
+        std::fs::create_dir_all(proj.join("bin")).unwrap();
+        assert_eq!(refused(&proj.join("bin"), &[]), None);
         // Named with --allow-write: the user asked for it.
         assert_eq!(refused(&home, std::slice::from_ref(&home)), None);
         assert!(refused(&home, std::slice::from_ref(&proj)).is_some());

@@ -311,9 +311,18 @@ fn a_home_as_the_working_dir_is_refused() {
             "{}",
             out.describe()
         );
-        // Above the home, and a dir holding startup files.
+        // Above the home, a dir of it whose files run later, and a dir
+        // holding startup files.
         let out = sandbox(env, home.parent().unwrap(), &["--", "true"], &[]);
         out.fails(125);
+        let mut made = InRealHome { made: vec![] };
+        made.write(env.user, ".config/keep", "");
+        let config = home.join(".config");
+        let autostart = "mkdir -p autostart && echo x > autostart/evil.desktop";
+        let out = sandbox(env, &config, &["--", "sh", "-c", autostart], &[]);
+        out.fails(125);
+        assert!(!config.join("autostart").exists(), "{}", out.describe());
+        drop(made);
         let other = env.mkdir("other");
         std::fs::create_dir_all(other.join(".config/autostart")).unwrap();
         let out = sandbox(env, &other, &["--", "sh", "-c", "echo x > y"], &[]);
