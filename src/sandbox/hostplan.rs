@@ -167,6 +167,20 @@ pub fn refuse_cwd(cwd: &Path, homes: &[PathBuf], allow_write: &[PathBuf]) -> Opt
         .map(|f| format!("it holds shell startup or autostart files ({f})"))
 }
 
+/// The symlinks directly in `dir`, as (link, what it points to).
+fn top_links(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut out: Vec<(PathBuf, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        .filter_map(|e| Some((e.path(), std::fs::read_link(e.path()).ok()?)))
+        .collect();
+    out.sort();
+    out
+}
+
 fn target(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -215,8 +229,15 @@ pub fn build(input: &HostPlanInput) -> MountPlan {
         };
         layered.push((p.clone(), op));
     }
-    for (link, to) in &input.links {
-        let emptied = input.emptied();
+    // The symlinks at the top of an emptied socket dir are kept: they are
+    // no sockets, and NixOS has its system there (/run/current-system).
+    let emptied = input.emptied();
+    let kept: Vec<(PathBuf, PathBuf)> = emptied
+        .iter()
+        .filter(|d| SOCKET_DIRS.iter().any(|s| Path::new(s) == *d))
+        .flat_map(|d| top_links(d))
+        .collect();
+    for (link, to) in input.links.iter().chain(&kept) {
         if !emptied.iter().any(|e| link.starts_with(e) && link != e) {
             continue; // the host's own link is there
         }
@@ -368,6 +389,20 @@ mod tests {
             .ops
             .iter()
             .any(|o| matches!(o, MountOp::Symlink { link, .. } if link == "/etc/outside")));
+    }
+
+    #[test]
+    fn only_the_symlinks_at_the_top_of_a_dir_are_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::create_dir_all(p.join("user/1000")).unwrap();
+        std::os::unix::net::UnixListener::bind(p.join("docker.sock")).unwrap();
+        std::os::unix::fs::symlink("/nix/store/x-system", p.join("current-system")).unwrap();
+        std::os::unix::fs::symlink("/dev/shm", p.join("user/1000/shm")).unwrap();
+        assert_eq!(
+            top_links(p),
+            [(p.join("current-system"), "/nix/store/x-system".into())]
+        );
     }
 
     #[test]
