@@ -160,7 +160,8 @@ fn links_to(p: &Path) -> Vec<(PathBuf, PathBuf)> {
 
 /// The user's home dirs: from the password database (a program cannot
 /// steer that one), and `$HOME` too when it names another dir. Canonical,
-/// existing ones only. The first is the command's HOME when it has none.
+/// existing ones only, not `/`. The first is the command's HOME when it
+/// has none.
 fn homes() -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
     let uid = nix::unistd::getuid();
     let passwd = nix::unistd::User::from_uid(uid)
@@ -179,7 +180,8 @@ fn homes() -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
     };
     let mut all: Vec<PathBuf> = Vec::new();
     for h in passwd.into_iter().chain(env) {
-        if let Ok(c) = h.canonicalize() {
+        // `/` as a home (some service accounts) cannot be emptied.
+        if let Some(c) = h.canonicalize().ok().filter(|c| c.parent().is_some()) {
             if !all.contains(&c) {
                 all.push(c);
             }
@@ -216,12 +218,18 @@ fn profile_dirs(
     }
 }
 
-pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
-    let cwd = std::env::current_dir().context("the working directory")?;
-    let (home, homes) = homes()?;
+/// The mount plan's input from the flags and the host: the allowed paths
+/// (and the symlinks they were named by), the checked working dir, and
+/// what to hide besides the homes.
+fn plan_input(
+    paths: &Paths,
+    args: &SandboxArgs,
+    cwd: &Path,
+    homes: &[PathBuf],
+) -> anyhow::Result<HostPlanInput> {
     let mut input = HostPlanInput {
-        homes: homes.clone(),
-        cwd: cwd.clone(),
+        homes: homes.to_vec(),
+        cwd: cwd.to_path_buf(),
         ..Default::default()
     };
     for d in &args.allow_write {
@@ -234,7 +242,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
     }
     // The working dir is made writable: never a home, whose startup
     // files run later outside the sandbox, unless named explicitly.
-    if let Some(why) = hostplan::refuse_cwd(&cwd, &homes, &input.allow_write) {
+    if let Some(why) = hostplan::refuse_cwd(cwd, homes, &input.allow_write) {
         let d = escape_control(&cwd.display().to_string());
         anyhow::bail!(
             "the working directory {d} cannot be made writable: {why}; cd into a project \
@@ -242,7 +250,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
         );
     }
     // burrow's own store (other containers' records and environment) and
-    // runtime dirs.
+    // runtime dirs, wherever they are; they may be made only later.
     let xdg_runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
     for p in [
         Some(paths.root().to_path_buf()),
@@ -251,10 +259,9 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
     ]
     .into_iter()
     .flatten()
+    .filter(|p| p.is_absolute())
     {
-        if let Ok(c) = p.canonicalize() {
-            input.hide.push(c);
-        }
+        input.hide.push(p.canonicalize().unwrap_or(p));
     }
     // With the host's network, its resolver config, which /run may hold
     // (systemd-resolved's stub-resolv.conf).
@@ -265,6 +272,13 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    Ok(input)
+}
+
+pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
+    let cwd = std::env::current_dir().context("the working directory")?;
+    let (home, homes) = homes()?;
+    let mut input = plan_input(paths, args, &cwd, &homes)?;
     if let Some(bad) = args
         .env
         .iter()
@@ -276,13 +290,20 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
         );
     }
     let env = environment(std::env::vars_os().filter_map(utf8), &args.env, &home, &cwd);
+    // Landlock's $HOME: the command's HOME when it is an emptied home,
+    // never `/` or a dir the sandbox shows (a "$HOME" rule would grant it).
     let program_home = env
         .iter()
         .find_map(|e| e.strip_prefix("HOME="))
-        .map(PathBuf::from)
-        .unwrap_or(home);
+        .map(PathBuf::from);
+    let ll_home = program_home
+        .into_iter()
+        .chain([home])
+        .filter_map(|h| h.canonicalize().ok())
+        .find(|h| homes.contains(h))
+        .unwrap_or_else(|| "/nonexistent".into());
     let vars = landlock::Vars {
-        home: program_home,
+        home: ll_home,
         cwd: cwd.clone(),
         tmpdir: "/tmp".into(),
     };
@@ -407,6 +428,11 @@ fn confinement(
                 .iter()
                 .any(|a| **a == e || e.canonicalize().ok().as_ref() == Some(*a))
         });
+        // Expanded here, with the home chosen above, not from the
+        // command's HOME in the init.
+        let text = |p: &str| vars.expand(p).to_string_lossy().into_owned();
+        rule.path = text(&rule.path);
+        rule.except = rule.except.iter().map(|e| text(e)).collect();
     }
     // No Landlock TCP rule for `--network none`: the empty network
     // namespace is the wall, and its errors (ENETUNREACH, a refused
