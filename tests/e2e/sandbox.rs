@@ -315,13 +315,14 @@ fn a_home_as_the_working_dir_is_refused() {
         // holding startup files.
         let out = sandbox(env, home.parent().unwrap(), &["--", "true"], &[]);
         out.fails(125);
+        // (~/bin, on the PATH: a dir no other test here makes.)
         let mut made = InRealHome { made: vec![] };
-        made.write(env.user, ".config/keep", "");
-        let config = home.join(".config");
-        let autostart = "mkdir -p autostart && echo x > autostart/evil.desktop";
-        let out = sandbox(env, &config, &["--", "sh", "-c", autostart], &[]);
+        made.write(env.user, "bin/keep", "");
+        let bin = home.join("bin");
+        let trojan = "printf '#!/bin/sh\\necho PWNED\\n' > ls && chmod +x ls";
+        let out = sandbox(env, &bin, &["--", "sh", "-c", trojan], &[]);
         out.fails(125);
-        assert!(!config.join("autostart").exists(), "{}", out.describe());
+        assert!(!bin.join("ls").exists(), "{}", out.describe());
         drop(made);
         let other = env.mkdir("other");
         std::fs::create_dir_all(other.join(".config/autostart")).unwrap();
@@ -380,9 +381,49 @@ fn the_environment_is_an_allow_list() {
     });
 }
 
+/// `/run/user/UID` for a test user, with what the test put in it; removed
+/// again when dropped (with the dirs the test had to make).
+struct RunUserDir {
+    dir: PathBuf,
+    made: Vec<PathBuf>,
+}
+
+impl RunUserDir {
+    fn new(user: User) -> RunUserDir {
+        let (uid, _) = user.ids();
+        let dir = PathBuf::from(format!("/run/user/{uid}"));
+        let mut made = Vec::new();
+        for d in [Path::new("/run/user"), &dir] {
+            if !d.exists() {
+                std::fs::create_dir(d).unwrap();
+                made.push(d.to_path_buf());
+            }
+        }
+        user.chown(&dir);
+        RunUserDir { dir, made }
+    }
+}
+
+impl Drop for RunUserDir {
+    fn drop(&mut self) {
+        let tag = format!("burrow-e2e-{}", std::process::id());
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&tag) {
+                    let p = e.path();
+                    let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+                }
+            }
+        }
+        for d in self.made.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
 /// Regression (security review, item 6): Landlock ABI < 9 cannot stop a
 /// connect() to a socket by path, and /run/user/UID (the session bus,
-/// ssh-agent, podman's socket) was in reach.
+/// ssh-agent, podman's socket and its auth.json) was in reach.
 #[test]
 fn host_sockets_are_out_of_reach() {
     let python = Path::new("/usr/bin/python3");
@@ -391,45 +432,36 @@ fn host_sockets_are_out_of_reach() {
         return;
     }
     both(|env| {
-        let (uid, _) = env.user.ids();
-        let dir = PathBuf::from(format!("/run/user/{uid}"));
-        let made_parent = !Path::new("/run/user").exists();
-        let made_dir = !dir.exists();
-        if made_dir {
-            std::fs::create_dir_all(&dir).unwrap();
-            env.user.chown(&dir);
-        }
-        let sock = dir.join(format!("burrow-e2e-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&sock);
+        let run_user = RunUserDir::new(env.user);
+        let tag = format!("burrow-e2e-{}", std::process::id());
+        let sock = run_user.dir.join(format!("{tag}.sock"));
         let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         listener.set_nonblocking(true).unwrap();
         env.user.chown(&sock);
+        // podman keeps its registry logins here.
+        let auth = run_user.dir.join(format!("{tag}-containers/auth.json"));
+        std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+        std::fs::write(&auth, "SECRET-PODMAN\n").unwrap();
+        env.user.chown(auth.parent().unwrap());
+        env.user.chown(&auth);
         let work = env.mkdir("work");
         let connect = format!(
             "import socket\ns = socket.socket(socket.AF_UNIX)\n\
              try:\n    s.connect({:?}); print('CONNECTED')\n\
-             except OSError as e: print('refused', e.strerror)",
-            sock.display().to_string()
+             except OSError as e: print('refused', e.strerror)\n\
+             try:\n    print(open({:?}).read())\n\
+             except OSError as e: print('unread', e.strerror)",
+            sock.display().to_string(),
+            auth.display().to_string(),
         );
         let var_run = connect.replace("/run/user", "/var/run/user");
-        let mut seen = Vec::new();
         for code in [&connect, &var_run] {
             let out = sandbox(env, &work, &["--", "/usr/bin/python3", "-c", code], &[]);
             out.ok();
-            seen.push(out.stdout.clone());
             // The listener is the witness: nothing came in.
-            let accepted = listener.accept();
-            assert!(accepted.is_err(), "{}", out.describe());
-        }
-        let _ = std::fs::remove_file(&sock);
-        if made_dir {
-            let _ = std::fs::remove_dir(&dir);
-        }
-        if made_parent {
-            let _ = std::fs::remove_dir("/run/user");
-        }
-        for s in seen {
-            assert!(s.starts_with("refused"), "{s}");
+            assert!(listener.accept().is_err(), "{}", out.describe());
+            assert!(out.stdout.starts_with("refused"), "{}", out.describe());
+            assert!(!out.stdout.contains("SECRET"), "{}", out.describe());
         }
     });
 }
