@@ -71,7 +71,10 @@ pub fn run(paths: &Paths, args: &LogsArgs) -> anyhow::Result<i32> {
     };
     match tail {
         // From the end backwards: only what is printed is read.
-        Some(n) => print(&log::tail(&path, since, n).context("read the log")?, args.timestamps),
+        Some(n) => print(
+            &log::tail(&path, since, n).context("read the log")?,
+            args.timestamps,
+        ),
         None => {
             let mut out = Printer::new(args.timestamps);
             log::for_each(&path, since, |e| out.entry(e)).context("read the log")?;

@@ -105,6 +105,10 @@ pub fn cpu_usage(dir: &Path) -> Option<Duration> {
         .map(Duration::from_micros)
 }
 
+/// A limit as the user gave it ("--memory 64m"), its controller, and the
+/// files to write (the last one may be missing).
+type Wanted = (String, &'static str, Vec<(&'static str, String)>);
+
 /// Where a container's limits went.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -123,14 +127,20 @@ pub struct Applied {
 /// counts address space, not memory): they are named in the warning.
 pub fn apply_limits(dir: Option<&Path>, limits: &Limits) -> Applied {
     let mut applied = Applied::default();
-    // (what, controller, files and values; the last one may be missing)
-    let mut wanted: Vec<(String, &str, Vec<(&str, String)>)> = Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
     if let Some(n) = limits.pids {
-        wanted.push((format!("--pids-limit {n}"), "pids", vec![("pids.max", n.to_string())]));
+        wanted.push((
+            format!("--pids-limit {n}"),
+            "pids",
+            vec![("pids.max", n.to_string())],
+        ));
     }
     if let Some(m) = limits.memory {
         // Docker's --memory alone allows as much swap again.
-        let files = vec![("memory.max", m.to_string()), ("memory.swap.max", m.to_string())];
+        let files = vec![
+            ("memory.max", m.to_string()),
+            ("memory.swap.max", m.to_string()),
+        ];
         wanted.push((format!("--memory {}", show_memory(m)), "memory", files));
     }
     if let Some(n) = limits.nano_cpus {
@@ -173,7 +183,10 @@ fn write_limit(dir: &Path, controller: &str, files: &[(&str, String)]) -> Result
             parent.display()
         ));
     }
-    let _ = fs::write(parent.join("cgroup.subtree_control"), format!("+{controller}"));
+    let _ = fs::write(
+        parent.join("cgroup.subtree_control"),
+        format!("+{controller}"),
+    );
     let last = files.len() - 1;
     for (i, (file, value)) in files.iter().enumerate() {
         // Never created: a file the kernel does not show is a controller
@@ -267,10 +280,16 @@ mod tests {
         let applied = apply_limits(Some(&dir), &limits());
         assert_eq!(applied.nproc, Some(50));
         let w = applied.warning.unwrap();
-        assert!(w.starts_with("burrow: warning: --memory 64m is not enforced: "), "{w}");
+        assert!(
+            w.starts_with("burrow: warning: --memory 64m is not enforced: "),
+            "{w}"
+        );
         assert!(w.contains("while it holds processes"), "{w}");
         assert!(!w.contains("--cpus") && !w.contains("--pids"), "{w}");
-        assert_eq!(fs::read_to_string(dir.join("cpu.max")).unwrap(), "150000 100000");
+        assert_eq!(
+            fs::read_to_string(dir.join("cpu.max")).unwrap(),
+            "150000 100000"
+        );
     }
 
     #[test]
@@ -278,7 +297,10 @@ mod tests {
         let applied = apply_limits(None, &limits());
         assert_eq!(applied.nproc, Some(50));
         let w = applied.warning.unwrap();
-        assert!(w.contains("--memory 64m and --cpus 1.5 are not enforced"), "{w}");
+        assert!(
+            w.contains("--memory 64m and --cpus 1.5 are not enforced"),
+            "{w}"
+        );
         assert_eq!(w.lines().count(), 1);
         let only_pids = Limits {
             pids: Some(2048),

@@ -69,7 +69,9 @@ impl Entry {
         if start < text.len() {
             pieces.push(text[start..].to_vec());
         }
-        pieces.into_iter().map(move |text| Entry { stream, time, text })
+        pieces
+            .into_iter()
+            .map(move |text| Entry { stream, time, text })
     }
 }
 
@@ -141,7 +143,13 @@ fn decode_head(h: &[u8; HEAD]) -> Option<(Stream, usize, SystemTime)> {
     };
     let len = u32::from_le_bytes(h[1..5].try_into().ok()?) as usize;
     let ns = u64::from_le_bytes(h[5..13].try_into().ok()?);
-    (len <= MAX_PAYLOAD).then(|| (stream, len, SystemTime::UNIX_EPOCH + Duration::from_nanos(ns)))
+    (len <= MAX_PAYLOAD).then(|| {
+        (
+            stream,
+            len,
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(ns),
+        )
+    })
 }
 
 pub struct LogWriter {
@@ -412,7 +420,11 @@ fn after(e: &Entry, since: Option<SystemTime>) -> bool {
 
 /// Every entry at or after `since`, oldest first, handed to `f` one at a
 /// time (a log of any size is read in little memory).
-pub fn for_each(path: &Path, since: Option<SystemTime>, mut f: impl FnMut(&Entry)) -> io::Result<()> {
+pub fn for_each(
+    path: &Path,
+    since: Option<SystemTime>,
+    mut f: impl FnMut(&Entry),
+) -> io::Result<()> {
     for file in files_in_order(path) {
         each_in_file(&file, &mut |e| {
             if after(&e, since) {
@@ -798,7 +810,10 @@ mod tests {
             assert_eq!(tail(&path, None, n).unwrap(), want, "-n {n}");
         }
         assert_eq!(texts(&tail(&path, None, 2).unwrap()), "n4\nn5\n");
-        assert_eq!(texts(&tail(&path, None, 8).unwrap()), "bb\nc\ndn0\nn1\nn2\nn3\nn4\nn5\n");
+        assert_eq!(
+            texts(&tail(&path, None, 8).unwrap()),
+            "bb\nc\ndn0\nn1\nn2\nn3\nn4\nn5\n"
+        );
         assert_eq!(texts(&tail(&path, Some(t(8)), 100).unwrap()), "n4\nn5\n");
         // The unfinished last line comes along with -n 0.
         w.write(Stream::Stdout, b"half", t(20)).unwrap();

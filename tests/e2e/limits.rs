@@ -51,7 +51,11 @@ fn pids_limit_bounds_a_fork_bomb() {
         assert_eq!(nproc(&out.stdout), ("50".into(), "50".into()));
         let n = started(&out.stdout);
         // Some started (the shell could fork), never more than the limit.
-        assert!((10..=50).contains(&n), "{n} sleeps started: {}", out.describe());
+        assert!(
+            (10..=50).contains(&n),
+            "{n} sleeps started: {}",
+            out.describe()
+        );
         // It ended with its shell: the sleeps were not waited for.
         assert!(t.elapsed() < Duration::from_secs(9), "{:?}", t.elapsed());
         // Without a limit the same loop starts them all.
@@ -81,7 +85,10 @@ fn pids_limit_defaults_to_2048_and_inspect_keeps_the_limits() {
         env.burrow(&["rm", &id]).ok();
         let out = env.burrow(&["create", "--pids-limit", "0", img, "true"]);
         let id = out.ok().stdout.trim().to_string();
-        assert_eq!(inspect(env, &id)["HostConfig"]["PidsLimit"], serde_json::Value::Null);
+        assert_eq!(
+            inspect(env, &id)["HostConfig"]["PidsLimit"],
+            serde_json::Value::Null
+        );
         env.burrow(&["rm", &id]).ok();
     });
 }
@@ -124,7 +131,18 @@ fn limits_in_a_delegated_cgroup() {
         let script = "grep processes /proc/self/limits; sleep 30";
         let out = env.burrow_in_cgroup(
             &cg,
-            &["run", "-d", "--pids-limit", "40", "--memory", "64m", img, "sh", "-c", script],
+            &[
+                "run",
+                "-d",
+                "--pids-limit",
+                "40",
+                "--memory",
+                "64m",
+                img,
+                "sh",
+                "-c",
+                script,
+            ],
         );
         let id = out.ok().stdout.trim().to_string();
         let own = own_cgroup(env, &id);
@@ -144,7 +162,11 @@ fn limits_in_a_delegated_cgroup() {
         } else {
             // This machine's cgroup v2 has no pids controller (it is on v1):
             // the limit falls back to RLIMIT_NPROC.
-            assert!(out.stderr.contains("not delegated to"), "{}", out.describe());
+            assert!(
+                out.stderr.contains("not delegated to"),
+                "{}",
+                out.describe()
+            );
             eventually("the limit in the log", || {
                 let logs = env.burrow(&["logs", &id]);
                 logs.code == 0 && logs.stdout.contains("Max processes")
@@ -215,7 +237,12 @@ fn a_flood_of_newlines_is_logged_compactly_and_rotated_by_default() {
     // 2 MiB of newlines: 149 MB as one JSON object per line.
     let id = detach(
         &env,
-        &[&img, "sh", "-c", "head -c 2097152 /dev/zero | tr '\\0' '\\n'"],
+        &[
+            &img,
+            "sh",
+            "-c",
+            "head -c 2097152 /dev/zero | tr '\\0' '\\n'",
+        ],
     );
     wait_ok(&env, &id);
     let total: u64 = log_files(&env, &id).iter().map(|f| f.1).sum();
@@ -223,7 +250,10 @@ fn a_flood_of_newlines_is_logged_compactly_and_rotated_by_default() {
     let all = env.burrow(&["logs", &id]);
     assert_eq!(all.ok().stdout.len(), 2 << 20);
     assert!(all.stdout.bytes().all(|b| b == b'\n'));
-    assert_eq!(env.burrow(&["logs", "-n", "5", &id]).ok().stdout, "\n\n\n\n\n");
+    assert_eq!(
+        env.burrow(&["logs", "-n", "5", &id]).ok().stdout,
+        "\n\n\n\n\n"
+    );
     env.burrow(&["rm", &id]).ok();
 
     // More than 5 x 20 MiB: five files of 20 MiB at most are kept.
