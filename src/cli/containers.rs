@@ -246,12 +246,15 @@ fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Value {
                 "MaximumRetryCount": r.extras.restart.max_retries(),
             },
             "ReadonlyRootfs": r.config.read_only,
+            "PidsLimit": r.extras.limits.pids,
+            "Memory": r.extras.limits.memory.unwrap_or(0),
+            "NanoCpus": r.extras.limits.nano_cpus.unwrap_or(0),
             "NetworkMode": match r.config.network {
                 crate::sandbox::Network::None => "none",
                 crate::sandbox::Network::Host => "host",
             },
             "LogConfig": {
-                "Type": "json-file",
+                "Type": "local",
                 "Config": {
                     "max-size": r.extras.log_max_size.map(|s| s.to_string()),
                     "max-file": r.extras.log_max_file.map(|s| s.to_string()),

@@ -1,5 +1,5 @@
 //! `burrow logs`: what a container wrote, stdout to stdout and stderr to
-//! stderr, from its json-file log.
+//! stderr, from its log (container/log.rs).
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -69,8 +69,17 @@ pub fn run(paths: &Paths, args: &LogsArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
-    let entries = log::read_all(&path).context("read the log")?;
-    print(&log::select(entries, since, tail), args.timestamps);
+    match tail {
+        // From the end backwards: only what is printed is read.
+        Some(n) => print(
+            &log::tail(&path, since, n).context("read the log")?,
+            args.timestamps,
+        ),
+        None => {
+            let mut out = Printer::new(args.timestamps);
+            log::for_each(&path, since, |e| out.entry(e)).context("read the log")?;
+        }
+    }
     let Some(follower) = &mut follower else {
         return Ok(0);
     };
@@ -87,17 +96,53 @@ pub fn run(paths: &Paths, args: &LogsArgs) -> anyhow::Result<i32> {
 }
 
 pub(crate) fn print(entries: &[Entry], timestamps: bool) {
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    let mut out = Printer::new(timestamps);
     for e in entries {
-        let w: &mut dyn Write = match e.stream {
-            Stream::Stdout => &mut out,
-            Stream::Stderr => &mut err,
-        };
-        if timestamps {
-            let _ = write!(w, "{} ", humantime::format_rfc3339_nanos(e.time));
-        }
-        let _ = w.write_all(e.text.as_bytes());
+        out.entry(e);
     }
-    let _ = out.flush();
+}
+
+/// Writes entries to our stdout and stderr. Stdout is buffered (a log of
+/// a million short lines is not a million writes) and flushed before
+/// anything goes to stderr, so the two keep their order on one terminal.
+struct Printer {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    err: std::io::StderrLock<'static>,
+    timestamps: bool,
+}
+
+impl Printer {
+    fn new(timestamps: bool) -> Printer {
+        Printer {
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
+            err: std::io::stderr().lock(),
+            timestamps,
+        }
+    }
+
+    fn entry(&mut self, e: &Entry) {
+        let w: &mut dyn Write = match e.stream {
+            Stream::Stdout => &mut self.out,
+            Stream::Stderr => {
+                let _ = self.out.flush();
+                &mut self.err
+            }
+        };
+        if !self.timestamps {
+            let _ = w.write_all(&e.text);
+            return;
+        }
+        // A record may hold many lines: each gets the time.
+        let time = humantime::format_rfc3339_nanos(e.time);
+        for line in e.text.split_inclusive(|b| *b == b'\n') {
+            let _ = write!(w, "{time} ");
+            let _ = w.write_all(line);
+        }
+    }
+}
+
+impl Drop for Printer {
+    fn drop(&mut self) {
+        let _ = self.out.flush();
+    }
 }

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::image_source;
 use crate::container::lifecycle::{self, NewContainer};
+use crate::container::limits::Limits;
 use crate::container::record::{self, RunConfig};
 use crate::container::restart::RestartPolicy;
 use crate::container::{mounts, spec};
@@ -126,9 +127,21 @@ pub struct ContainerArgs {
     #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]")]
     pub label: Vec<String>,
 
-    /// Log options: max-size=SIZE (e.g. 10m), max-file=N
+    /// Log options: max-size=SIZE (e.g. 10m), max-file=N [default: max-size=20m, max-file=5]
     #[arg(long = "log-opt", value_name = "OPT=VALUE")]
     pub log_opt: Vec<String>,
+
+    /// Most processes at once (-1: no limit) [default: 2048]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+
+    /// Memory limit (e.g. 512m, 1g); needs a delegated cgroup
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+
+    /// CPUs the container may use (e.g. 1.5); needs a delegated cgroup
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
 
     /// Give every capability inside the user namespace, with no seccomp
     /// filter and no masked paths (never host root)
@@ -236,10 +249,19 @@ fn restart_policy(a: &ContainerArgs) -> anyhow::Result<RestartPolicy> {
     Ok(policy)
 }
 
-/// `--label`, `--log-opt` and `--restart` into the record's extras.
+/// `--label`, `--log-opt`, `--restart` and the limits into the record's
+/// extras.
 fn extras(a: &ContainerArgs) -> anyhow::Result<record::Extras> {
+    let ncpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut x = record::Extras {
         restart: restart_policy(a)?,
+        limits: Limits::from_flags(
+            a.pids_limit.as_deref(),
+            a.memory.as_deref(),
+            a.cpus.as_deref(),
+            ncpus,
+        )
+        .map_err(anyhow::Error::msg)?,
         ..Default::default()
     };
     for l in &a.label {
@@ -253,17 +275,26 @@ fn extras(a: &ContainerArgs) -> anyhow::Result<record::Extras> {
         x.labels.insert(k.to_string(), v.to_string());
     }
     for o in &a.log_opt {
+        let bad = |why: &str| {
+            anyhow::anyhow!(
+                "invalid --log-opt {:?}: {why}",
+                crate::text::escape_control(o)
+            )
+        };
         match o.split_once('=') {
             Some(("max-size", v)) => {
-                x.log_max_size =
-                    Some(crate::container::log::parse_size(v).map_err(anyhow::Error::msg)?)
+                let size = crate::container::log::parse_size(v)
+                    .ok()
+                    .filter(|s| *s >= 1024)
+                    .ok_or_else(|| bad("a size of at least 1k, such as 10m"))?;
+                x.log_max_size = Some(size);
             }
             Some(("max-file", v)) => {
                 let n: u32 = v
                     .parse()
                     .ok()
-                    .filter(|n| *n > 0)
-                    .with_context(|| format!("invalid max-file {v:?}: a number from 1"))?;
+                    .filter(|n| (1..=999).contains(n))
+                    .ok_or_else(|| bad("a number of files from 1 to 999"))?;
                 x.log_max_file = Some(n);
             }
             _ => bail!(

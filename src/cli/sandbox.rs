@@ -360,6 +360,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
         plan: Some(plan),
         identity_map: true,
         cgroup: None,
+        nproc_limit: None,
     };
     let result = sandbox::launch(&spec);
     let _ = std::fs::remove_dir(&merged);

@@ -4,7 +4,8 @@
 //! delegated (writable by the user): `<ours>/burrow-<short id>`. Only the
 //! container's init moves into it, so our own cgroup keeps its processes
 //! and gains a child, which the v2 rules allow as long as it enables no
-//! controllers for its children (it cannot while it holds processes).
+//! domain controllers (memory) for its children: it cannot while it holds
+//! processes. The threaded ones (pids, cpu) it can, for `apply_limits`.
 
 use std::fs;
 use std::io;
@@ -12,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::unistd::{access, AccessFlags};
+
+use super::limits::{show_cpus, show_memory, Limits};
 
 /// Where cgroup2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified
 /// in the hybrid layout), from /proc/self/mountinfo.
@@ -100,4 +103,215 @@ pub fn cpu_usage(dir: &Path) -> Option<Duration> {
         .find_map(|l| l.strip_prefix("usage_usec "))
         .and_then(|v| v.trim().parse().ok())
         .map(Duration::from_micros)
+}
+
+/// A limit as the user gave it ("--memory 64m"), its controller, and the
+/// files to write (the last one may be missing).
+type Wanted = (String, &'static str, Vec<(&'static str, String)>);
+
+/// Where a container's limits went.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The pids limit for the init to set as RLIMIT_NPROC, where no cgroup
+    /// took it.
+    pub nproc: Option<u64>,
+    /// One line for stderr naming the limits not enforced, and why.
+    pub warning: Option<String>,
+}
+
+/// Write the limits into the container's cgroup (`dir`, made by
+/// `make_for`) where it has the controller for them. The pids limit falls
+/// back to RLIMIT_NPROC, which since Linux 5.14 counts the processes of
+/// one user id in the container's user namespace, not the user's others.
+/// Memory and CPU have no such fallback (RLIMIT_AS is per process and
+/// counts address space, not memory): they are named in the warning.
+pub fn apply_limits(dir: Option<&Path>, limits: &Limits) -> Applied {
+    let mut applied = Applied::default();
+    let mut wanted: Vec<Wanted> = Vec::new();
+    if let Some(n) = limits.pids {
+        wanted.push((
+            format!("--pids-limit {n}"),
+            "pids",
+            vec![("pids.max", n.to_string())],
+        ));
+    }
+    if let Some(m) = limits.memory {
+        // Docker's --memory alone allows as much swap again.
+        let files = vec![
+            ("memory.max", m.to_string()),
+            ("memory.swap.max", m.to_string()),
+        ];
+        wanted.push((format!("--memory {}", show_memory(m)), "memory", files));
+    }
+    if let Some(n) = limits.nano_cpus {
+        // A quota per 100 ms period: 1.5 CPUs is 150 ms of CPU time.
+        let files = vec![("cpu.max", format!("{} 100000", n / 10_000))];
+        wanted.push((format!("--cpus {}", show_cpus(n)), "cpu", files));
+    }
+    let mut missed: Vec<(String, String)> = Vec::new();
+    for (what, controller, files) in wanted {
+        let result = match dir {
+            Some(d) => write_limit(d, controller, &files).map_err(|why| why.to_string()),
+            None => Err(match delegated_dir() {
+                Err(why) => format!("no cgroup is delegated to you ({why}); {HOW_TO_DELEGATE}"),
+                Ok(d) => format!("no cgroup could be made in {}", d.display()),
+            }),
+        };
+        match result {
+            Ok(()) => {}
+            Err(_) if controller == "pids" => applied.nproc = limits.pids,
+            Err(why) => missed.push((what, why)),
+        }
+    }
+    if !missed.is_empty() {
+        applied.warning = Some(warning(&missed));
+    }
+    applied
+}
+
+/// Enable `controller` for the container's cgroup (in our own cgroup's
+/// subtree_control) and write its files. The kernel enables the threaded
+/// controllers (pids, cpu) for a cgroup with processes, but not memory:
+/// cgroup v2 gives domain controllers only to cgroups without processes
+/// of their own, and ours holds burrow.
+fn write_limit(dir: &Path, controller: &str, files: &[(&str, String)]) -> Result<(), String> {
+    let parent = dir.parent().unwrap_or(dir);
+    let offered = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+    if !offered.split_whitespace().any(|c| c == controller) {
+        return Err(format!(
+            "the {controller} controller is not delegated to {}",
+            parent.display()
+        ));
+    }
+    let _ = fs::write(
+        parent.join("cgroup.subtree_control"),
+        format!("+{controller}"),
+    );
+    let last = files.len() - 1;
+    for (i, (file, value)) in files.iter().enumerate() {
+        // Never created: a file the kernel does not show is a controller
+        // the cgroup lacks.
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(dir.join(file))
+            .and_then(|mut f| io::Write::write_all(&mut f, value.as_bytes()));
+        match written {
+            Ok(()) => {}
+            // memory.swap.max is missing without swap accounting.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && i == last && i > 0 => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(format!(
+                    "{} cannot hand the {controller} controller to a child while it holds \
+                     processes (cgroup v2 allows that for pids and cpu only)",
+                    parent.display()
+                ))
+            }
+            Err(e) => return Err(format!("write {}: {e}", dir.join(file).display())),
+        }
+    }
+    Ok(())
+}
+
+/// "burrow: warning: --memory 512m and --cpus 1.5 are not enforced: WHY",
+/// one clause per distinct reason.
+fn warning(missed: &[(String, String)]) -> String {
+    let mut reasons: Vec<(Vec<&str>, &str)> = Vec::new();
+    for (what, why) in missed {
+        match reasons.iter_mut().find(|(_, w)| *w == why.as_str()) {
+            Some((whats, _)) => whats.push(what),
+            None => reasons.push((vec![what.as_str()], why.as_str())),
+        }
+    }
+    let clauses: Vec<String> = reasons
+        .iter()
+        .map(|(whats, why)| {
+            let verb = if whats.len() == 1 { "is" } else { "are" };
+            format!("{} {verb} not enforced: {why}", whats.join(" and "))
+        })
+        .collect();
+    format!("burrow: warning: {}", clauses.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cgroup dir as the kernel shows one: our own (offering
+    /// `controllers`) and the container's under it, with `files`.
+    fn fake(controllers: &str, files: &[&str]) -> (tempfile::TempDir, PathBuf) {
+        let own = tempfile::tempdir().unwrap();
+        fs::write(own.path().join("cgroup.controllers"), controllers).unwrap();
+        fs::write(own.path().join("cgroup.subtree_control"), "").unwrap();
+        let dir = own.path().join("burrow-0123456789ab");
+        fs::create_dir(&dir).unwrap();
+        for f in files {
+            fs::write(dir.join(f), "max").unwrap();
+        }
+        (own, dir)
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            pids: Some(50),
+            memory: Some(64 << 20),
+            nano_cpus: Some(1_500_000_000),
+        }
+    }
+
+    #[test]
+    fn a_cgroup_with_the_controllers_takes_every_limit() {
+        let files = ["pids.max", "memory.max", "memory.swap.max", "cpu.max"];
+        let (_own, dir) = fake("cpu io memory pids", &files);
+        assert_eq!(apply_limits(Some(&dir), &limits()), Applied::default());
+        let read = |f: &str| fs::read_to_string(dir.join(f)).unwrap();
+        assert_eq!(read("pids.max"), "50");
+        assert_eq!(read("memory.max"), (64u64 << 20).to_string());
+        assert_eq!(read("memory.swap.max"), (64u64 << 20).to_string());
+        assert_eq!(read("cpu.max"), "150000 100000");
+    }
+
+    #[test]
+    fn without_memory_for_children_it_says_so_and_pids_fall_back() {
+        // The kernel gave our cgroup no pids controller, and memory only
+        // to itself (it holds processes): pids.max and memory.max are not
+        // in the container's cgroup.
+        let (_own, dir) = fake("cpu memory", &["cpu.max"]);
+        let applied = apply_limits(Some(&dir), &limits());
+        assert_eq!(applied.nproc, Some(50));
+        let w = applied.warning.unwrap();
+        assert!(
+            w.starts_with("burrow: warning: --memory 64m is not enforced: "),
+            "{w}"
+        );
+        assert!(w.contains("while it holds processes"), "{w}");
+        assert!(!w.contains("--cpus") && !w.contains("--pids"), "{w}");
+        assert_eq!(
+            fs::read_to_string(dir.join("cpu.max")).unwrap(),
+            "150000 100000"
+        );
+    }
+
+    #[test]
+    fn without_a_cgroup_only_the_pids_limit_holds() {
+        let applied = apply_limits(None, &limits());
+        assert_eq!(applied.nproc, Some(50));
+        let w = applied.warning.unwrap();
+        assert!(
+            w.contains("--memory 64m and --cpus 1.5 are not enforced"),
+            "{w}"
+        );
+        assert_eq!(w.lines().count(), 1);
+        let only_pids = Limits {
+            pids: Some(2048),
+            ..Limits::default()
+        };
+        assert_eq!(
+            apply_limits(None, &only_pids),
+            Applied {
+                nproc: Some(2048),
+                warning: None
+            }
+        );
+    }
 }

@@ -197,6 +197,13 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
     }
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
+    // Quietly none where our cgroup is not delegated: pause and stats say
+    // why they cannot, the limits below warn.
+    let cgroup = super::cgroup::make_for(&rec.id);
+    let limits = super::cgroup::apply_limits(cgroup.as_deref(), &rec.extras.limits);
+    if let Some(warning) = &limits.warning {
+        eprintln!("{warning}");
+    }
     Ok(LaunchSpec {
         rootfs: Rootfs {
             lower_dirs: rec.config.lower_dirs.clone(),
@@ -218,9 +225,8 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         confinement: confine,
         plan: None,
         identity_map: false,
-        // Quietly none where our cgroup is not delegated: only pause and
-        // stats need it, and they say why they cannot.
-        cgroup: super::cgroup::make_for(&rec.id),
+        cgroup,
+        nproc_limit: limits.nproc,
     })
 }
 

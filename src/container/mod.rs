@@ -5,6 +5,7 @@
 pub mod cgroup;
 pub mod control;
 pub mod lifecycle;
+pub mod limits;
 pub mod log;
 pub mod mounts;
 pub mod names;

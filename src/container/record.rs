@@ -94,6 +94,9 @@ pub struct Extras {
     /// `--restart`, applied by the detached supervisor while it lives.
     #[serde(default)]
     pub restart: super::restart::RestartPolicy,
+    /// `--pids-limit`, `--memory`, `--cpus`.
+    #[serde(default)]
+    pub limits: super::limits::Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

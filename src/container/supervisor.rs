@@ -30,10 +30,7 @@ pub struct RecordMonitor {
 
 impl RecordMonitor {
     pub fn new(root: &Path, rec: &Record, cgroup: Option<PathBuf>) -> RecordMonitor {
-        let rotation = rec.extras.log_max_size.map(|max_size| Rotation {
-            max_size,
-            max_files: rec.extras.log_max_file.unwrap_or(1),
-        });
+        let rotation = Rotation::from_opts(rec.extras.log_max_size, rec.extras.log_max_file);
         let path = log_path(&record::container_dir(root, &rec.id));
         RecordMonitor {
             root: root.to_path_buf(),

@@ -1,5 +1,5 @@
-//! Is a cgroup v2 subtree delegated to us? Without one, resource limits
-//! (--memory, --cpus, --pids-limit) and pause cannot be enforced.
+//! Is a cgroup v2 subtree delegated to us? Without one, --memory, --cpus
+//! and pause cannot be enforced (--pids-limit falls back to RLIMIT_NPROC).
 
 use std::fs;
 
@@ -10,8 +10,8 @@ pub fn delegation() -> Check {
     let Some(mount) = cgroup2_mount() else {
         return Check::no(
             "no (cgroup v2 is not mounted; v1 only)",
-            "resource limits will be ignored with a warning; ask an admin for cgroup v2 \
-             (systemd.unified_cgroup_hierarchy=1)",
+            "--memory and --cpus will be ignored with a warning, --pids-limit becomes \
+             RLIMIT_NPROC; ask an admin for cgroup v2 (systemd.unified_cgroup_hierarchy=1)",
         );
     };
     let hybrid = mount != std::path::Path::new("/sys/fs/cgroup");
@@ -48,19 +48,22 @@ pub fn delegation() -> Check {
             ),
             match crate::container::cgroup::delegated_dir() {
                 Ok(_) => {
-                    "resource limits will be ignored with a warning (the controllers are \
-                     on v1); pause works (the freezer needs no controller)"
+                    "the controllers are on v1: --memory and --cpus will be ignored \
+                     with a warning, --pids-limit becomes RLIMIT_NPROC; pause works (the \
+                     freezer needs no controller)"
                 }
                 Err(_) => {
-                    "resource limits will be ignored with a warning (the controllers are \
-                     on v1); pause needs a cgroup of your own, not the root one"
+                    "the controllers are on v1: --memory and --cpus will be ignored \
+                     with a warning, --pids-limit becomes RLIMIT_NPROC; pause needs a cgroup \
+                     of your own, not the root one"
                 }
             },
         ),
         (false, _) => Check::no(
             format!("no ({shape}, {} is not delegated to you)", dir.display()),
-            "resource limits will be ignored with a warning and pause is not possible; \
-             with systemd, an admin can set Delegate=yes for user@.service",
+            "--memory and --cpus will be ignored with a warning, --pids-limit becomes \
+             RLIMIT_NPROC, and pause is not possible; with systemd, an admin can set \
+             Delegate=yes for user@.service",
         ),
     }
 }

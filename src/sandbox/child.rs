@@ -33,7 +33,10 @@ pub fn container_init(
     chan: Channel,
 ) -> ! {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    let tty = match join_cgroup(spec).and_then(|()| setup(spec, plan, winsize, &chan)) {
+    let tty = match join_cgroup(spec)
+        .and_then(|()| limit_processes(spec))
+        .and_then(|()| setup(spec, plan, winsize, &chan))
+    {
         Ok(tty) => tty,
         Err(e) => {
             let _ = chan.send(&Msg::SetupFailed {
@@ -81,6 +84,20 @@ fn join_cgroup(spec: &LaunchSpec) -> anyhow::Result<()> {
         // "0": the writer itself (our pid is 1 in our own pid namespace).
         std::fs::write(dir.join("cgroup.procs"), "0")
             .with_context(|| format!("move into the cgroup {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// `--pids-limit` without a cgroup: RLIMIT_NPROC, soft and hard (raising
+/// the hard limit takes CAP_SYS_RESOURCE in the host's user namespace).
+/// Since Linux 5.14 it counts the processes of one uid in our user
+/// namespace, so the user's processes outside do not use it up.
+fn limit_processes(spec: &LaunchSpec) -> anyhow::Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Some(n) = spec.nproc_limit {
+        // Never above the hard limit we were given: that would fail.
+        let n = n.min(getrlimit(Resource::RLIMIT_NPROC)?.1);
+        setrlimit(Resource::RLIMIT_NPROC, n, n).context("set RLIMIT_NPROC (--pids-limit)")?;
     }
     Ok(())
 }

@@ -76,6 +76,7 @@ pub fn enter(
     detach: bool,
 ) -> anyhow::Result<i32> {
     let target = joinable(init);
+    let nproc = nproc_limit_of(target);
     let open = |what: &str| {
         File::open(format!("/proc/{target}/{what}"))
             .with_context(|| format!("open /proc/{target}/{what} of the container's init"))
@@ -94,7 +95,10 @@ pub fn enter(
         ForkResult::Child => {
             drop(r);
             let code = match join(&ns, target) {
-                Ok(()) => run_in(p, id_map, confinement, detach, w),
+                Ok(()) => {
+                    same_nproc_limit(nproc);
+                    run_in(p, id_map, confinement, detach, w)
+                }
                 Err(e) => {
                     let _ = nix::unistd::write(&w, format!("{e:#}").as_bytes());
                     EXIT_BURROW
@@ -124,6 +128,25 @@ pub fn enter(
         return Err(crate::error::Coded::new(code, msg).into());
     }
     Ok(code)
+}
+
+/// The container's RLIMIT_NPROC (`--pids-limit` without a cgroup), from
+/// /proc/PID/limits: "Max processes  SOFT  HARD  processes".
+fn nproc_limit_of(pid: i32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max processes"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The exec'd command counts with the container's processes (same uid in
+/// the same user namespace, which we joined): it gets their limit too, or
+/// it could fork past it.
+fn same_nproc_limit(limit: Option<u64>) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let (Some(n), Ok((_, hard))) = (limit, getrlimit(Resource::RLIMIT_NPROC)) {
+        let n = n.min(hard);
+        let _ = setrlimit(Resource::RLIMIT_NPROC, n, n);
+    }
 }
 
 /// In the joiner: every namespace, then the container's root.

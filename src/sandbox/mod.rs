@@ -153,6 +153,9 @@ pub struct LaunchSpec {
     /// A cgroup (v2) dir the init moves into before anything else (for
     /// pause); removed once the container ended for good.
     pub cgroup: Option<PathBuf>,
+    /// RLIMIT_NPROC for the container's processes, where no cgroup holds
+    /// their number (`--pids-limit`).
+    pub nproc_limit: Option<u64>,
 }
 
 /// How a launched container ended.

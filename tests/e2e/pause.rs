@@ -9,7 +9,7 @@ use crate::common::*;
 use crate::live::{assert_nothing_left, both, eventually, ps_status, record_of};
 
 /// The cgroup v2 mount, from our mountinfo.
-fn v2_mount() -> Option<PathBuf> {
+pub(crate) fn v2_mount() -> Option<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     info.lines().find_map(|l| {
         let (left, right) = l.split_once(" - ")?;
@@ -19,7 +19,7 @@ fn v2_mount() -> Option<PathBuf> {
 }
 
 /// The cgroup install.sh delegated to this env's user.
-fn delegated(env: &TestEnv) -> Option<PathBuf> {
+pub(crate) fn delegated(env: &TestEnv) -> Option<PathBuf> {
     let Some(mount) = v2_mount() else {
         skip("no cgroup v2 hierarchy on this machine: pause cannot work here");
         return None;
