@@ -8,6 +8,7 @@ mod completion;
 mod containers;
 mod create;
 mod exec;
+mod format;
 mod fuse_overlay;
 mod history;
 mod image;
@@ -22,6 +23,7 @@ mod pull;
 mod run;
 mod sandbox;
 mod start;
+mod stats;
 mod top;
 mod version;
 
@@ -101,8 +103,8 @@ pub enum Command {
     Rename(containers::RenameArgs),
     /// Show a running container's processes
     Top(top::TopArgs),
-    /// Show containers' CPU, memory, network and process counts
-    Stats(top::StatsArgs),
+    /// Show containers' CPU, memory, network and block I/O, refreshed every second
+    Stats(stats::StatsArgs),
     /// Manage containers
     Container(containers::ContainerArgs),
     /// Run a host program confined: host read-only, no network, no secrets
@@ -218,7 +220,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Unpause(args) => pause::unpause(&paths, &args),
         Command::Rename(args) => containers::rename(&paths, &args),
         Command::Top(args) => top::top(&paths, &args),
-        Command::Stats(args) => top::stats(&paths, &args),
+        Command::Stats(args) => stats::stats(&paths, &args),
         Command::Container(args) => containers::group(&paths, &args),
         Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Info(args) => info::run(&paths, &args),
