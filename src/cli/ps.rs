@@ -87,12 +87,21 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
     let t = now();
     // Docker measures sizes for -s, or when the template shows them.
     let want_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
+    // Image sizes as `images` shows them, so both tables agree.
+    let image_sizes: std::collections::HashMap<String, u64> = if want_size {
+        crate::image::Store::open(paths)
+            .and_then(|s| s.images())
+            .map(|imgs| imgs.iter().map(|i| (i.id.clone(), i.size())).collect())
+            .unwrap_or_default()
+    } else {
+        Default::default()
+    };
     let rows: Vec<Row> = rows
         .iter()
         .map(|(r, s)| {
             let mut row = row(r, s, t, !args.no_trunc);
             if want_size {
-                row.size = size_of(root, r);
+                row.size = size_of(root, r, image_sizes.get(&r.image_id).copied());
             }
             row
         })
@@ -192,10 +201,12 @@ fn du(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// Docker's SIZE: "12B (virtual 4.2MB)".
-fn size_of(root: &std::path::Path, r: &Record) -> String {
+/// Docker's SIZE: "12B (virtual 4.2MB)": the writable layer, and that
+/// plus the image's size as `images` gives it (measured from the layers
+/// only when the image is gone from the store).
+fn size_of(root: &std::path::Path, r: &Record, image: Option<u64>) -> String {
     let upper = du(&record::container_dir(root, &r.id).join("upper"));
-    let image: u64 = r.config.lower_dirs.iter().map(|d| du(d)).sum();
+    let image = image.unwrap_or_else(|| r.config.lower_dirs.iter().map(|d| du(d)).sum());
     format!(
         "{} (virtual {})",
         crate::units::human_size(upper),
