@@ -218,8 +218,9 @@ fn sizes_round_like_docker_and_ps_agrees_with_images() {
     let Some((env, img)) = ready(User::NoSub) else {
         return;
     };
-    let image_size = env.burrow(&["images", "--format", "{{.Size}}", &img]);
-    let image_size = image_size.ok().stdout.trim().to_string();
+    let out = env.burrow(&["images", "--format", "json", &img]);
+    let v: serde_json::Value = serde_json::from_str(out.ok().stdout.trim()).unwrap();
+    let image_size = v["Size"].as_str().unwrap().to_string();
     assert_docker_size(&image_size);
     // A container that wrote nothing, and one that wrote 12345 bytes.
     env.burrow(&["run", "--name", "none", &img, "true"]).ok();
@@ -354,7 +355,7 @@ fn go_templates_on_ps_images_inspect_version_info_and_stats() {
 }
 
 #[test]
-fn top_level_inspect_help_verbs_and_usage_errors() {
+fn top_level_inspect_finds_containers_then_images() {
     let Some((env, img)) = ready(User::Sub) else {
         return;
     };
@@ -388,6 +389,14 @@ fn top_level_inspect_help_verbs_and_usage_errors() {
     env.burrow(&["inspect", "--type", "volume", "done"])
         .fails(125);
 
+    env.burrow(&["rm", "done"]).ok();
+}
+
+#[test]
+fn help_verbs_bare_burrow_and_missing_arguments() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
     // burrow help VERB, and bare burrow: help on stdout, exit 0.
     let out = env.burrow(&["help", "ps"]);
     out.ok();
@@ -419,5 +428,4 @@ fn top_level_inspect_help_verbs_and_usage_errors() {
         assert!(out.stderr.contains(wanted), "{}", out.describe());
         assert!(out.stderr.starts_with("burrow: "), "{}", out.describe());
     }
-    env.burrow(&["rm", "done"]).ok();
 }
