@@ -8,7 +8,7 @@ use crate::probe::{self, Check, Report};
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Format: text (default), json, or a Go template ('{{.rootfs_driver.check.value}}')
+    /// Format: text (default), json, or a Go template ('{{.rootfsDriver.driver}}')
     #[arg(long, short = 'f', value_name = "FORMAT")]
     pub format: Option<String>,
 }
