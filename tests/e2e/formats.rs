@@ -193,6 +193,10 @@ fn stats_streams_every_running_container_with_docker_columns_and_sizes() {
     for name in ["sa", "sb"] {
         assert!(streamed.contains(name), "{name} missing:\n{streamed}");
     }
+    // On a terminal the table is redrawn in place (clear, home), as top does.
+    let (_, screen) = env.burrow_in_terminal("stats & p=$!; sleep 2.5; kill $p", b"");
+    let redraws = screen.matches("\x1b[2J\x1b[H").count();
+    assert!(redraws >= 2, "{redraws} redraws:\n{screen:?}");
 
     // --format, with a named container and Docker's field names.
     let out = env.burrow(&[
