@@ -18,3 +18,4 @@ pub mod rootfs;
 pub mod sandbox;
 pub mod sys;
 pub mod text;
+pub mod units;

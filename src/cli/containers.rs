@@ -77,6 +77,9 @@ pub enum ContainerCommand {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Format each container with a Go template ('{{.State.Pid}}', '{{json .Config}}')
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
@@ -193,7 +196,7 @@ fn rfc3339(secs: Option<u64>) -> String {
 }
 
 /// Docker's inspect shape for the common fields.
-fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Value {
+pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Value {
     let s = State::of(r);
     // Docker: a paused container is running too.
     let running = matches!(s, State::Running | State::Paused);
@@ -286,7 +289,7 @@ fn inspect(paths: &Paths, a: &InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    super::inspect::print(&out, a.format.as_deref())?;
     Ok(missing.unwrap_or(0))
 }
 

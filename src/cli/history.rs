@@ -3,11 +3,12 @@
 
 use clap::Args;
 
-use super::images::{human_size, since};
+use super::images::since;
 use super::Format;
 use crate::image::Store;
 use crate::paths::Paths;
 use crate::text::escape_control;
+use crate::units::human_size;
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {

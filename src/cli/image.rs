@@ -33,6 +33,9 @@ pub struct TagArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Format each image with a Go template ('{{.Os}}/{{.Architecture}}', '{{json .Config}}')
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
     /// Images to inspect, by name or id prefix
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
@@ -158,12 +161,12 @@ pub fn inspect(paths: &Paths, args: &InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    super::inspect::print(&out, args.format.as_deref())?;
     Ok(failed.unwrap_or(0))
 }
 
 /// The common fields of `docker image inspect`, in its shape.
-fn docker_json(
+pub(super) fn docker_json(
     store: &Store,
     image: &crate::image::ImageRecord,
 ) -> anyhow::Result<serde_json::Value> {

@@ -3,7 +3,6 @@
 use anyhow::bail;
 use clap::Args;
 
-use super::Format;
 use crate::image::{ImageRecord, Store};
 use crate::paths::Paths;
 use crate::text::escape_control;
@@ -26,9 +25,9 @@ pub struct ImagesArgs {
     #[arg(long, short = 'f', value_name = "FILTER")]
     pub filter: Vec<String>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Format: table (default), json, or a Go template ('{{.Repository}}:{{.Tag}}')
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 /// One row: an image under one of its names.
@@ -58,16 +57,32 @@ pub fn run(paths: &Paths, args: &ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    match args.format {
-        Format::Json => {
-            for r in &rows {
-                println!("{}", serde_json::to_string(&json_row(r))?);
-            }
-        }
-        Format::Text => print!("{}", table(&rows, args.digests)),
-    }
+    let rows: Vec<serde_json::Value> = rows.iter().map(json_row).collect();
+    let default = if args.digests {
+        "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    } else {
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    };
+    // "text" was burrow's name for the table before templates came.
+    let format = args.format.as_deref().filter(|f| *f != "text");
+    print!("{}", super::format::rows(format, default, HEADER, &rows)?);
     Ok(0)
 }
+
+/// Docker's column titles for each field of a row.
+const HEADER: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+];
 
 fn rows_of(image: &ImageRecord) -> Vec<Row<'_>> {
     let digest = image
@@ -112,61 +127,18 @@ pub fn familiar(name: &str) -> String {
     n.strip_prefix("library/").unwrap_or(n).to_string()
 }
 
-fn table(rows: &[Row], digests: bool) -> String {
-    let mut cells: Vec<Vec<String>> = Vec::new();
-    let mut head = vec!["REPOSITORY", "TAG"];
-    if digests {
-        head.push("DIGEST");
-    }
-    head.extend(["IMAGE ID", "CREATED", "SIZE"]);
-    cells.push(head.iter().map(|s| s.to_string()).collect());
-    for r in rows {
-        let mut line = vec![escape_control(&r.repository), escape_control(&r.tag)];
-        if digests {
-            line.push(r.digest.clone());
-        }
-        line.push(r.image.short_id().to_string());
-        line.push(created_since(r.image));
-        line.push(human_size(r.image.size()));
-        cells.push(line);
-    }
-    let widths: Vec<usize> = (0..cells[0].len())
-        .map(|c| {
-            cells
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for line in &cells {
-        let mut s = String::new();
-        for (i, cell) in line.iter().enumerate() {
-            if i + 1 == line.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}   ", w = widths[i]));
-            }
-        }
-        out.push_str(s.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 fn json_row(r: &Row) -> serde_json::Value {
-    let size = human_size(r.image.size());
+    let size = crate::units::human_size(r.image.size());
     serde_json::json!({
         "Containers": "N/A",
         "CreatedAt": r.image.created.clone().unwrap_or_default(),
         "CreatedSince": created_since(r.image),
         "Digest": r.digest,
         "ID": r.image.short_id(),
-        "Repository": r.repository,
+        "Repository": escape_control(&r.repository),
         "SharedSize": "N/A",
         "Size": size,
-        "Tag": r.tag,
+        "Tag": escape_control(&r.tag),
         "UniqueSize": "N/A",
         "VirtualSize": size,
     })
@@ -298,29 +270,6 @@ pub fn human_duration(secs: u64) -> String {
     }
 }
 
-/// docker's units.HumanSizeWithPrecision(size, 3): decimal units.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < UNITS.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    // Three significant digits, trailing zeros dropped (Go's %.3g).
-    let int_digits = if v < 1.0 {
-        1
-    } else {
-        (v.log10().floor() as i32 + 1).max(1)
-    };
-    let decimals = (3 - int_digits).max(0) as usize;
-    let mut s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{s}{}", UNITS[u])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,16 +280,6 @@ mod tests {
         assert_eq!(rfc3339_secs(Some("1970-01-01T00:01:00.123456789Z")), 60);
         assert_eq!(rfc3339_secs(Some("garbage")), 0);
         assert_eq!(since(None), "N/A");
-    }
-
-    #[test]
-    fn sizes_like_docker() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(4_264_000), "4.26MB");
-        assert_eq!(human_size(7_800_000), "7.8MB");
-        assert_eq!(human_size(123_400), "123kB");
-        assert_eq!(human_size(1_000_000_000), "1GB");
     }
 
     #[test]

@@ -3,23 +3,26 @@
 
 use clap::Args;
 
-use super::Format;
 use crate::paths::Paths;
 use crate::probe::{self, Check, Report};
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Output format
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Format: text (default), json, or a Go template ('{{.rootfsDriver.driver}}')
+    #[arg(long, short = 'f', value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 pub fn run(paths: &Paths, args: &InfoArgs) -> anyhow::Result<i32> {
     paths.ensure_root()?;
     let report = probe::collect(paths);
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Text => print!("{}", render(&report)),
+    match args.format.as_deref() {
+        Some("json") => println!("{}", serde_json::to_string_pretty(&report)?),
+        None | Some("text") => print!("{}", render(&report)),
+        Some(tpl) => {
+            let v = serde_json::to_value(&report)?;
+            print!("{}", super::format::objects(tpl, &[v])?);
+        }
     }
     Ok(0)
 }

@@ -8,12 +8,14 @@ mod completion;
 mod containers;
 mod create;
 mod exec;
+mod format;
 mod fuse_overlay;
 mod history;
 mod image;
 mod image_source;
 mod images;
 mod info;
+mod inspect;
 mod login;
 mod logs;
 mod pause;
@@ -22,6 +24,7 @@ mod pull;
 mod run;
 mod sandbox;
 mod start;
+mod stats;
 mod top;
 mod version;
 
@@ -101,8 +104,10 @@ pub enum Command {
     Rename(containers::RenameArgs),
     /// Show a running container's processes
     Top(top::TopArgs),
-    /// Show containers' CPU, memory, network and process counts
-    Stats(top::StatsArgs),
+    /// Show containers' CPU, memory, network and block I/O, refreshed every second
+    Stats(stats::StatsArgs),
+    /// Show containers' and images' details as JSON, or through a Go template
+    Inspect(inspect::InspectArgs),
     /// Manage containers
     Container(containers::ContainerArgs),
     /// Run a host program confined: host read-only, no network, no secrets
@@ -164,38 +169,119 @@ pub fn command() -> clap::Command {
 /// Parse the process arguments. Help and version print and return `Err(0)`;
 /// a usage error prints one line and returns `Err(125)` as Docker does.
 pub fn parse() -> Result<Cli, i32> {
-    match Cli::try_parse() {
+    match Cli::try_parse_from(help_verb_as_flag(std::env::args_os().collect())) {
         Ok(cli) => Ok(cli),
         Err(err) => Err(report_usage_error(&err)),
     }
 }
 
+/// `burrow help VERB...` is `burrow VERB... --help`, as in Docker (clap's
+/// own help subcommand would also put a `help` page among the man pages).
+fn help_verb_as_flag(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    // The verb is the first word that is neither a global option nor the
+    // value of one.
+    let mut i = 1;
+    while let Some(a) = args.get(i).and_then(|a| a.to_str()) {
+        if a == "--root" || a == "--log-level" {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if args.get(i).is_some_and(|a| a == "help") {
+        args.remove(i);
+        args.push("--help".into());
+    }
+    args
+}
+
 fn report_usage_error(err: &clap::Error) -> i32 {
     use clap::error::ErrorKind;
     match err.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             // clap's own rendering is the help text itself.
             let _ = err.print();
-            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                EXIT_BURROW
-            } else {
-                0
+            0
+        }
+        // Bare `burrow` or `burrow image`: the help, on stdout, as Docker
+        // prints its usage and exits 0.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            print!("{}", err.render());
+            0
+        }
+        // The same after a global option (`burrow --root DIR`).
+        ErrorKind::MissingSubcommand => {
+            let mut cmd = command();
+            for verb in command_path(err).split_whitespace().skip(1) {
+                match cmd.find_subcommand(verb) {
+                    Some(sub) => cmd = sub.clone(),
+                    None => break,
+                }
             }
+            let _ = cmd.print_help();
+            0
         }
         _ => {
-            eprintln!("burrow: {} (see 'burrow --help')", usage_error_line(err));
+            eprintln!(
+                "burrow: {} (see '{} --help')",
+                usage_error_line(err),
+                command_path(err)
+            );
             EXIT_BURROW
         }
     }
 }
 
-/// The first line of clap's message, without its "error: " prefix.
+/// One line from clap's message, without its "error: " prefix; for a
+/// missing argument, the argument's name (clap puts it on a line of its
+/// own, under "the following required arguments were not provided:").
 fn usage_error_line(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() == ErrorKind::MissingRequiredArgument {
+        let missing = match err.get(ContextKind::InvalidArg) {
+            Some(ContextValue::Strings(names)) => names.join(", "),
+            Some(ContextValue::String(name)) => name.clone(),
+            _ => "an argument".into(),
+        };
+        return crate::text::escape_control(&format!(
+            "\"{}\" requires {missing}",
+            command_path(err)
+        ));
+    }
     let rendered = err.render().to_string();
     let first = rendered.lines().next().unwrap_or("invalid arguments");
     crate::text::escape_control(first.trim_start_matches("error: ").trim())
+}
+
+/// clap's usage line for the command in error, without "Usage: ".
+fn usage(err: &clap::Error) -> Option<String> {
+    match err.get(clap::error::ContextKind::Usage) {
+        Some(clap::error::ContextValue::StyledStr(u)) => {
+            let u = u.to_string();
+            Some(u.trim().trim_start_matches("Usage:").trim().to_string())
+        }
+        _ => None,
+    }
+}
+
+/// "burrow rm" for an error in `burrow rm`'s arguments: the usage line's
+/// leading words (the verbs), before its options and arguments.
+fn command_path(err: &clap::Error) -> String {
+    let usage = usage(err).unwrap_or_default();
+    let words: Vec<&str> = usage
+        .split_whitespace()
+        .take_while(|w| {
+            w.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+        .collect();
+    if words.is_empty() {
+        "burrow".into()
+    } else {
+        words.join(" ")
+    }
 }
 
 /// Run the parsed command; `Ok` carries the exit code.
@@ -218,7 +304,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Unpause(args) => pause::unpause(&paths, &args),
         Command::Rename(args) => containers::rename(&paths, &args),
         Command::Top(args) => top::top(&paths, &args),
-        Command::Stats(args) => top::stats(&paths, &args),
+        Command::Stats(args) => stats::stats(&paths, &args),
+        Command::Inspect(args) => inspect::run(&paths, &args),
         Command::Container(args) => containers::group(&paths, &args),
         Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Info(args) => info::run(&paths, &args),
@@ -267,6 +354,31 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn missing_argument_is_named_on_one_line() {
+        let err = Cli::try_parse_from(["burrow", "rm"]).unwrap_err();
+        let line = usage_error_line(&err);
+        assert!(
+            line.starts_with("\"burrow rm\" requires <CONTAINER>..."),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+        assert_eq!(command_path(&err), "burrow rm");
+    }
+
+    #[test]
+    fn help_verb_becomes_the_help_flag() {
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            help_verb_as_flag(args(&["burrow", "--root", "/r", "help", "image", "ls"])),
+            args(&["burrow", "--root", "/r", "image", "ls", "--help"])
+        );
+        assert_eq!(
+            help_verb_as_flag(args(&["burrow", "ps", "help"])),
+            args(&["burrow", "ps", "help"])
+        );
     }
 
     #[test]

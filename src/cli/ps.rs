@@ -41,7 +41,7 @@ pub struct PsArgs {
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
 
-    /// Format: table (default), json, or a Go template such as '{{.ID}} {{.Names}}'
+    /// Format: table (default), json, or a Go template ('{{.Names}}', 'table {{.ID}}\t{{.Status}}')
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
@@ -57,6 +57,7 @@ struct Row {
     state: &'static str,
     names: String,
     labels: String,
+    networks: &'static str,
     size: String,
 }
 
@@ -84,12 +85,23 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
         rows.truncate(n);
     }
     let t = now();
+    // Docker measures sizes for -s, or when the template shows them.
+    let want_size = args.size || args.format.as_deref().is_some_and(|f| f.contains(".Size"));
+    // Image sizes as `images` shows them, so both tables agree.
+    let image_sizes: std::collections::HashMap<String, u64> = if want_size {
+        crate::image::Store::open(paths)
+            .and_then(|s| s.images())
+            .map(|imgs| imgs.iter().map(|i| (i.id.clone(), i.size())).collect())
+            .unwrap_or_default()
+    } else {
+        Default::default()
+    };
     let rows: Vec<Row> = rows
         .iter()
         .map(|(r, s)| {
             let mut row = row(r, s, t, !args.no_trunc);
-            if args.size {
-                row.size = size_of(root, r);
+            if want_size {
+                row.size = size_of(root, r, image_sizes.get(&r.image_id).copied());
             }
             row
         })
@@ -100,22 +112,39 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    match args.format.as_deref() {
-        None | Some("table") => print_table(&rows, args.size),
-        Some("json") => {
-            for r in &rows {
-                println!("{}", to_json(r));
-            }
-        }
-        Some(tpl) => {
-            let tpl = tpl.strip_prefix("table ").unwrap_or(tpl);
-            for r in &rows {
-                println!("{}", render(tpl, r)?);
-            }
-        }
-    }
+    let rows: Vec<serde_json::Value> = rows.iter().map(to_json).collect();
+    let default = if args.size {
+        concat!(
+            "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t",
+            "{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+        )
+    } else {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    };
+    print!(
+        "{}",
+        super::format::rows(args.format.as_deref(), default, HEADER, &rows)?
+    );
     Ok(0)
 }
+
+/// Docker's column titles for each field of a row.
+const HEADER: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+];
 
 fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
     let mut command = r.config.process.args.join(" ");
@@ -149,6 +178,10 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
         state: s.word(),
         names: r.name.clone(),
         labels: crate::text::escape_control(&labels),
+        networks: match r.config.network {
+            crate::sandbox::Network::None => "none",
+            crate::sandbox::Network::Host => "host",
+        },
         size: String::new(),
     }
 }
@@ -168,71 +201,17 @@ fn du(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// Docker's SIZE: "12B (virtual 4.2MB)".
-fn size_of(root: &std::path::Path, r: &Record) -> String {
+/// Docker's SIZE: "12B (virtual 4.2MB)": the writable layer, and that
+/// plus the image's size as `images` gives it (measured from the layers
+/// only when the image is gone from the store).
+fn size_of(root: &std::path::Path, r: &Record, image: Option<u64>) -> String {
     let upper = du(&record::container_dir(root, &r.id).join("upper"));
-    let image: u64 = r.config.lower_dirs.iter().map(|d| du(d)).sum();
+    let image = image.unwrap_or_else(|| r.config.lower_dirs.iter().map(|d| du(d)).sum());
     format!(
         "{} (virtual {})",
-        crate::container::procs::human_bytes(upper, false),
-        crate::container::procs::human_bytes(upper + image, false)
+        crate::units::human_size(upper),
+        crate::units::human_size(upper + image)
     )
-}
-
-fn print_table(rows: &[Row], size: bool) {
-    let mut head = vec![
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ];
-    if size {
-        head.push("SIZE");
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let mut c = vec![
-                r.id.clone(),
-                r.image.clone(),
-                r.command.clone(),
-                r.running_for.clone(),
-                r.status.clone(),
-                String::new(),
-                r.names.clone(),
-            ];
-            if size {
-                c.push(r.size.clone());
-            }
-            c
-        })
-        .collect();
-    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-    for c in &cells {
-        for (i, v) in c.iter().enumerate() {
-            widths[i] = widths[i].max(v.chars().count());
-        }
-    }
-    let line = |vals: Vec<&str>| {
-        let mut s = String::new();
-        for (i, v) in vals.iter().enumerate() {
-            if i + 1 == vals.len() {
-                s.push_str(v);
-            } else {
-                let pad = widths[i] - v.chars().count() + 3;
-                s.push_str(v);
-                s.push_str(&" ".repeat(pad));
-            }
-        }
-        println!("{}", s.trim_end());
-    };
-    line(head.to_vec());
-    for c in &cells {
-        line(c.iter().map(String::as_str).collect());
-    }
 }
 
 fn to_json(r: &Row) -> serde_json::Value {
@@ -248,42 +227,10 @@ fn to_json(r: &Row) -> serde_json::Value {
         "RunningFor": r.running_for,
         "State": r.state,
         "Status": r.status,
+        "Mounts": "",
+        "Networks": r.networks,
+        "LocalVolumes": "0",
     })
-}
-
-/// The Go-template subset: `{{.Field}}` and `{{json .}}`.
-fn render(tpl: &str, r: &Row) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut rest = tpl;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find("}}") else {
-            bail!("bad --format: unclosed {{{{");
-        };
-        let field = rest[start + 2..start + end].trim();
-        out.push_str(&match field {
-            ".ID" => r.id.clone(),
-            ".Image" => r.image.clone(),
-            ".Command" => r.command.clone(),
-            ".CreatedAt" => r.created_at.clone(),
-            ".RunningFor" => r.running_for.clone(),
-            ".Status" => r.status.clone(),
-            ".State" => r.state.to_string(),
-            ".Names" => r.names.clone(),
-            ".Size" => r.size.clone(),
-            ".Labels" => r.labels.clone(),
-            ".Ports" => String::new(),
-            "json ." => to_json(r).to_string(),
-            other => bail!(
-                "bad --format: unknown field {:?} (known: .ID .Image .Command .CreatedAt \
-                 .RunningFor .Status .State .Names .Labels .Ports .Size, json .)",
-                crate::text::escape_control(other)
-            ),
-        });
-        rest = &rest[start + end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out.replace("\\t", "\t").replace("\\n", "\n"))
 }
 
 enum Filter {

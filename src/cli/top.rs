@@ -1,15 +1,13 @@
-//! `burrow top` and `burrow stats --no-stream`: a running container's
-//! processes and their use, read from /proc (no cgroups needed).
-
-use std::time::Duration;
+//! `burrow top`: a running container's processes, as the host's ps(1)
+//! shows them, filtered to the container's pids.
 
 use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::container::control::not_found;
+use crate::container::procs;
 use crate::container::record::{self, Record};
 use crate::container::state::State;
-use crate::container::{cgroup, procs};
 use crate::error::Coded;
 use crate::paths::Paths;
 
@@ -28,24 +26,8 @@ pub struct TopArgs {
     pub ps_args: Vec<String>,
 }
 
-#[derive(Debug, Args)]
-pub struct StatsArgs {
-    /// Print one sample and exit (the only mode burrow has)
-    #[arg(long, required = true)]
-    pub no_stream: bool,
-    /// Show every container, not only running ones
-    #[arg(short, long)]
-    pub all: bool,
-    /// Do not truncate ids
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// The containers [default: all running]
-    #[arg(value_name = "CONTAINER")]
-    pub containers: Vec<String>,
-}
-
 /// The running container's init pid, or docker's "not running" (1).
-fn running_init(rec: &Record) -> anyhow::Result<i32> {
+pub(super) fn running_init(rec: &Record) -> anyhow::Result<i32> {
     match (State::of(rec), rec.init.filter(|i| i.alive())) {
         (State::Running | State::Paused, Some(i)) => Ok(i.pid),
         (State::Running, None) => bail!(Coded::new(
@@ -102,94 +84,6 @@ pub fn top(paths: &Paths, a: &TopArgs) -> anyhow::Result<i32> {
         if pid.is_some_and(|p| pids.contains(&p)) {
             println!("{line}");
         }
-    }
-    Ok(0)
-}
-
-pub fn stats(paths: &Paths, a: &StatsArgs) -> anyhow::Result<i32> {
-    let root = paths.root();
-    let recs: Vec<Record> = if a.containers.is_empty() {
-        record::all(root)
-            .into_iter()
-            .filter(|r| a.all || State::of(r).is_live())
-            .collect()
-    } else {
-        a.containers
-            .iter()
-            .map(|c| record::find(root, c).map_err(not_found))
-            .collect::<anyhow::Result<_>>()?
-    };
-    let inits: Vec<Option<i32>> = recs.iter().map(|r| running_init(r).ok()).collect();
-    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
-    // CPU use over a short sample, as `docker stats --no-stream` does: from
-    // the container's cgroup when it has one (it counts processes that
-    // ended meanwhile too), else from its processes in /proc.
-    let sample = || -> Vec<f64> {
-        recs.iter()
-            .zip(&inits)
-            .map(|(r, i)| {
-                let cgroup = r.cgroup.as_deref().and_then(cgroup::cpu_usage);
-                match (cgroup, i) {
-                    (Some(used), Some(_)) => used.as_secs_f64(),
-                    (_, Some(i)) => {
-                        let t: u64 = procs::pids_of(*i)
-                            .iter()
-                            .map(|p| procs::cpu_ticks(*p))
-                            .sum();
-                        t as f64 / ticks
-                    }
-                    (_, None) => 0.0,
-                }
-            })
-            .collect()
-    };
-    let before = sample();
-    let t = std::time::Instant::now();
-    std::thread::sleep(Duration::from_millis(500));
-    let after = sample();
-    let secs = t.elapsed().as_secs_f64();
-    let mem_total = procs::status_kib_meminfo();
-    println!(
-        "{:<14}{:<22}{:<9}{:<22}{:<9}{:<22}PIDS",
-        "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O"
-    );
-    for (i, r) in recs.iter().enumerate() {
-        let id = if a.no_trunc { &r.id[..] } else { &r.id[..12] };
-        let (cpu, mem, net, pids) = match inits[i] {
-            Some(init) => {
-                let pids = procs::pids_of(init);
-                let cpu = (after[i] - before[i]).max(0.0) / secs * 100.0;
-                let mem: u64 = pids.iter().map(|p| procs::status_kib(*p, "VmRSS")).sum();
-                (cpu, mem * 1024, procs::net_io(init), pids.len())
-            }
-            None => (0.0, 0, (0, 0), 0),
-        };
-        let mem_pct = if mem_total > 0 {
-            mem as f64 / (mem_total * 1024) as f64 * 100.0
-        } else {
-            0.0
-        };
-        println!(
-            "{:<14}{:<22}{:<9}{:<22}{:<9}{:<22}{}",
-            id,
-            r.name,
-            format!("{cpu:.2}%"),
-            format!(
-                "{} / {}",
-                procs::human_bytes(mem, true),
-                procs::human_bytes(mem_total * 1024, true)
-            ),
-            format!("{mem_pct:.2}%"),
-            format!(
-                "{} / {}",
-                procs::human_bytes(net.0, false),
-                procs::human_bytes(net.1, false)
-            ),
-            pids
-        );
     }
     Ok(0)
 }

@@ -3,13 +3,11 @@
 use clap::Args;
 use serde::Serialize;
 
-use super::Format;
-
 #[derive(Debug, Args)]
 pub struct VersionArgs {
-    /// Output format
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Format: text (default), json, or a Go template ('{{.Version}}', '{{.Client.Version}}')
+    #[arg(long, short = 'f', value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -28,9 +26,18 @@ pub fn run(args: &VersionArgs) -> anyhow::Result<i32> {
         arch: crate::sys::oci_arch(),
         kernel_version: crate::sys::kernel_release(),
     };
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&info)?),
-        Format::Text => {
+    match args.format.as_deref() {
+        Some("json") => println!("{}", serde_json::to_string_pretty(&info)?),
+        Some(tpl) if tpl != "text" => {
+            // Docker's scripts ask for {{.Client.Version}} or
+            // {{.Server.Version}}; burrow has no server, so both are this
+            // binary (as podman answers too).
+            let mut v = serde_json::to_value(&info)?;
+            v["Client"] = serde_json::to_value(&info)?;
+            v["Server"] = serde_json::to_value(&info)?;
+            print!("{}", super::format::objects(tpl, &[v])?);
+        }
+        _ => {
             println!("burrow:");
             println!(" Version:        {}", info.version);
             println!(" OS/Arch:        {}/{}", info.os, info.arch);

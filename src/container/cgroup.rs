@@ -95,6 +95,19 @@ pub fn set_frozen(dir: &Path, frozen: bool) -> io::Result<()> {
     }
 }
 
+/// Bytes read and written by the cgroup's processes on every device
+/// (io.stat's rbytes and wbytes), when the io controller is on for it.
+pub fn io_bytes(dir: &Path) -> Option<(u64, u64)> {
+    let stat = fs::read_to_string(dir.join("io.stat")).ok()?;
+    let mut total = (0, 0);
+    for word in stat.split_whitespace() {
+        let num = |key: &str| word.strip_prefix(key).and_then(|v| v.parse::<u64>().ok());
+        total.0 += num("rbytes=").unwrap_or(0);
+        total.1 += num("wbytes=").unwrap_or(0);
+    }
+    Some(total)
+}
+
 /// CPU time used in the cgroup (cpu.stat's usage_usec, present without
 /// controllers too).
 pub fn cpu_usage(dir: &Path) -> Option<Duration> {

@@ -7,6 +7,7 @@ mod common;
 mod cli;
 mod confine;
 mod docs;
+mod formats;
 mod fuse_overlay;
 mod fuse_root;
 mod images;
