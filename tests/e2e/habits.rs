@@ -1,0 +1,101 @@
+//! Docker habits a newcomer tripped on (issue #20), as the unprivileged
+//! test users: each test pins one thing that did not work.
+
+use crate::common::*;
+use crate::run::ready;
+
+/// burrow as the test user, killed after `secs` if it has not ended: a hang
+/// fails the test instead of stalling the suite. Output goes to files, so
+/// a container process left holding them does not keep us waiting.
+fn burrow_timed(env: &TestEnv, secs: u64, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
+    use std::io::Write;
+    use std::process::Stdio;
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let mut cmd = env.command(burrow_bin(), &[]);
+    cmd.arg("--root").arg(env.root()).args(args);
+    cmd.stdin(Stdio::piped())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap());
+    let mut child = cmd.spawn().expect("spawn burrow");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("burrow {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut s = String::new();
+        f.rewind().unwrap();
+        f.read_to_string(&mut s).unwrap();
+        s
+    };
+    Outcome {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: status.code().unwrap_or(-1),
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+#[test]
+fn an_unknown_flag_before_the_image_is_a_usage_error_before_any_pull() {
+    for user in [User::Sub, User::NoSub] {
+        let Some(env) = TestEnv::new(user) else {
+            return;
+        };
+        let img = registry().image("busybox");
+        for (args, flag) in [
+            (
+                vec!["run", "-d", "-p", "8080:80", "--name", "web", &img],
+                "'-p'",
+            ),
+            (vec!["create", "--publish-all", &img], "'--publish-all'"),
+        ] {
+            let out = env.burrow(&args);
+            out.fails(125);
+            assert!(out.stderr.contains(flag), "{}", out.describe());
+            assert!(!out.stderr.contains("Unable to find"), "{}", out.describe());
+        }
+        // Nothing was pulled, nothing was created.
+        let images = env.burrow(&["images", "-q"]);
+        images.ok();
+        assert_eq!(images.stdout.trim(), "", "{}", images.describe());
+        let ps = env.burrow(&["ps", "-aq"]);
+        ps.ok();
+        assert_eq!(ps.stdout.trim(), "", "{}", ps.describe());
+    }
+}
+
+#[test]
+fn it_with_input_that_is_not_a_terminal_is_refused() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        let out = burrow_timed(&env, 20, &["run", "-it", "--rm", &img, "sh"], Some(b"ls\n"));
+        out.fails(1);
+        assert_eq!(out.stderr.trim(), "burrow: the input device is not a TTY");
+
+        env.burrow(&["run", "-d", "--name", "bg", &img, "sleep", "60"])
+            .ok();
+        let out = burrow_timed(&env, 20, &["exec", "-it", "bg", "sh"], Some(b"ls\n"));
+        out.fails(1);
+        assert_eq!(out.stderr.trim(), "burrow: the input device is not a TTY");
+        // -i alone reads the pipe, as docker does.
+        let out = burrow_timed(&env, 20, &["exec", "-i", "bg", "cat"], Some(b"piped\n"));
+        out.ok();
+        assert_eq!(out.stdout, "piped\n");
+        env.burrow(&["rm", "-f", "bg"]).ok();
+    }
+}
