@@ -99,3 +99,45 @@ fn it_with_input_that_is_not_a_terminal_is_refused() {
         env.burrow(&["rm", "-f", "bg"]).ok();
     }
 }
+
+#[test]
+fn image_prune_removes_the_untagged_images_that_images_shows() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        env.burrow(&["create", "--name", "keeper", &img, "true"])
+            .ok();
+        env.burrow(&["rmi", "-f", &img]).ok();
+        let images = env.burrow(&["images"]);
+        images.ok();
+        assert!(images.stdout.contains("<none>"), "{}", images.describe());
+        let dangling = env.burrow(&["images", "-q", "-f", "dangling=true"]);
+        dangling.ok();
+        assert_eq!(
+            dangling.stdout.lines().count(),
+            1,
+            "{}",
+            dangling.describe()
+        );
+
+        // In use by a container: kept.
+        env.burrow(&["image", "prune", "-f"]).ok();
+        assert_eq!(env.burrow(&["images", "-q"]).stdout, dangling.stdout);
+        env.burrow(&["rm", "keeper"]).ok();
+        let out = env.burrow(&["image", "prune", "-f"]);
+        out.ok();
+        let id = dangling.stdout.trim();
+        assert!(
+            out.stdout.starts_with("Deleted Images:") && out.stdout.contains(id),
+            "{}",
+            out.describe()
+        );
+        let images = env.burrow(&["images", "-q"]);
+        assert_eq!(images.stdout, "", "{}", images.describe());
+        let layers = std::fs::read_dir(env.root().join("layers"))
+            .unwrap()
+            .count();
+        assert_eq!(layers, 0, "layers left after the last image went");
+    }
+}
