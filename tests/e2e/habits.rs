@@ -141,3 +141,64 @@ fn image_prune_removes_the_untagged_images_that_images_shows() {
         assert_eq!(layers, 0, "layers left after the last image went");
     }
 }
+
+/// A child of the busybox fixture (one more layer, made by umoci), pushed
+/// to the test registry once; its reference.
+fn child_of_busybox() -> String {
+    static CHILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CHILD
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let layout = dir.path().join("oci");
+            let bundle = dir.path().join("bundle");
+            let sh = |script: &str| {
+                let out = std::process::Command::new("sh")
+                    .args(["-ec", script, "sh"])
+                    .arg(fixture_layout("busybox"))
+                    .arg(&layout)
+                    .arg(&bundle)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+            };
+            sh(
+                "cp -r \"$1\" \"$2\" && umoci unpack --image \"$2:latest\" \"$3\" \
+                && echo child > \"$3/rootfs/child\" \
+                && umoci repack --image \"$2:child\" \"$3\"",
+            );
+            registry().push_layout(&layout, "child", "habits/child:latest");
+            format!("{}/habits/child:latest", registry().addr())
+        })
+        .clone()
+}
+
+#[test]
+fn ps_ancestor_matches_every_spelling_the_id_and_descendants() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        let child = child_of_busybox();
+        env.burrow(&["pull", "-q", &child]).ok();
+        // Started from the reference without its tag.
+        let untagged = img.trim_end_matches(":latest");
+        let id = |args: &[&str]| env.burrow(args).ok().stdout.trim().to_string();
+        let a = id(&["create", "--name", "a", untagged, "true"]);
+        let b = id(&["create", "--name", "b", &child, "true"]);
+        let busybox_id = id(&["images", "-q", &img]);
+        let ps = |filter: &str| {
+            let out = env.burrow(&["ps", "-aq", "--no-trunc", "-f", filter]);
+            out.ok();
+            let mut ids: Vec<String> = out.stdout.lines().map(String::from).collect();
+            ids.sort();
+            ids
+        };
+        let mut both = vec![a.clone(), b.clone()];
+        both.sort();
+        assert_eq!(ps(&format!("ancestor={img}")), both);
+        assert_eq!(ps(&format!("ancestor={untagged}")), both);
+        assert_eq!(ps(&format!("ancestor={busybox_id}")), both);
+        assert_eq!(ps(&format!("ancestor={child}")), vec![b.clone()]);
+        assert_eq!(ps("ancestor=nothing-like-it"), Vec::<String>::new());
+    }
+}
