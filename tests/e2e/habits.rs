@@ -202,3 +202,61 @@ fn ps_ancestor_matches_every_spelling_the_id_and_descendants() {
         assert_eq!(ps("ancestor=nothing-like-it"), Vec::<String>::new());
     }
 }
+
+#[test]
+fn bind_mounts_take_relative_paths_and_make_a_missing_dir_for_v() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        // burrow runs in env.dir(): ./site is env.dir()/site.
+        env.mkdir("site");
+        env.write("site/index.html", b"hello from the host\n");
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            "-v",
+            "./site:/www:ro",
+            &img,
+            "cat",
+            "/www/index.html",
+        ]);
+        out.ok();
+        assert_eq!(out.stdout, "hello from the host\n");
+
+        let made = env.dir().join("new/deep");
+        assert!(!made.exists());
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            "-v",
+            "./new/deep:/data",
+            &img,
+            "sh",
+            "-c",
+            "echo x > /data/f",
+        ]);
+        out.ok();
+        assert_eq!(std::fs::read_to_string(made.join("f")).unwrap(), "x\n");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&made).unwrap().uid(), user.ids().0);
+
+        // --mount never makes its source, as docker refuses there.
+        let missing = env.dir().join("missing");
+        let spec = format!("type=bind,source={},target=/m", missing.display());
+        let out = env.burrow(&["run", "--rm", "--mount", &spec, &img, "true"]);
+        out.fails(125);
+        assert!(out.stderr.contains("does not exist"), "{}", out.describe());
+        assert!(!missing.exists());
+
+        // A bare name would be a named volume: said plainly, nothing made.
+        let out = env.burrow(&["run", "--rm", "-v", "cache:/c", &img, "true"]);
+        out.fails(125);
+        assert!(
+            out.stderr.contains("named volumes are not built yet"),
+            "{}",
+            out.describe()
+        );
+        assert!(!env.dir().join("cache").exists());
+    }
+}
