@@ -260,3 +260,64 @@ fn bind_mounts_take_relative_paths_and_make_a_missing_dir_for_v() {
         assert!(!env.dir().join("cache").exists());
     }
 }
+
+#[test]
+fn unshare_lets_the_user_remove_what_a_container_chowned() {
+    // Subuid mode: the container's uid 1000 is a subordinate id on the host.
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    env.mkdir("data");
+    env.burrow(&[
+        "run",
+        "--rm",
+        "-v",
+        "./data:/data",
+        &img,
+        "sh",
+        "-c",
+        "mkdir /data/sub && echo x > /data/sub/f && chown -R 1000:1000 /data/sub",
+    ])
+    .ok();
+    let sub = env.dir().join("data/sub");
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&sub).unwrap().uid();
+    assert_ne!(owner, User::Sub.ids().0, "chowned to a subordinate id");
+    // The user's own rm cannot empty a dir a subordinate id owns...
+    let mut rm = env.command("rm", &[]);
+    rm.args(["-rf", "data/sub"]);
+    let rm = run(rm, &["rm"], None);
+    assert_ne!(rm.code, 0, "{}", rm.describe());
+    assert!(sub.join("f").exists());
+    // ...burrow unshare can, as root of the containers' namespace.
+    let out = env.burrow(&["unshare", "sh", "-c", "id -u; rm -rf data/sub"]);
+    out.ok();
+    assert_eq!(out.stdout, "0\n");
+    assert!(!sub.exists());
+
+    for user in [User::Sub, User::NoSub] {
+        let Some(env) = TestEnv::new(user) else {
+            return;
+        };
+        let out = env.burrow(&["unshare", "cat", "/proc/self/uid_map"]);
+        out.ok();
+        let first: Vec<&str> = out
+            .stdout
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            first,
+            ["0", &user.ids().0.to_string(), "1"],
+            "{}",
+            out.stdout
+        );
+        assert_eq!(
+            out.stdout.lines().count(),
+            if user == User::Sub { 2 } else { 1 }
+        );
+        env.burrow(&["unshare", "no-such-command"]).fails(127);
+    }
+}
