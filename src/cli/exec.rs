@@ -43,7 +43,6 @@ pub struct ExecArgs {
         value_name = "CONTAINER COMMAND [ARG...]",
         required = true,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         num_args = 2..
     )]
     pub container_and_command: Vec<String>,
@@ -54,6 +53,9 @@ pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
         .container_and_command
         .split_first()
         .context("a container and a command are needed")?;
+    if !a.detach {
+        super::run::refuse_tty_without_terminal(a.interactive, a.tty)?;
+    }
     let root = paths.root();
     let rec = record::find(root, name).map_err(not_found)?;
     let init = match (State::of(&rec), rec.init.filter(|i| i.alive())) {

@@ -26,6 +26,7 @@ mod sandbox;
 mod start;
 mod stats;
 mod top;
+mod unshare;
 mod version;
 
 use std::path::PathBuf;
@@ -112,6 +113,8 @@ pub enum Command {
     Container(containers::ContainerArgs),
     /// Run a host program confined: host read-only, no network, no secrets
     Sandbox(sandbox::SandboxArgs),
+    /// Run a host command in the containers' user namespace (remove files they chowned)
+    Unshare(unshare::UnshareArgs),
     /// Show what this machine lets an unprivileged user do, and what to fix
     Info(info::InfoArgs),
     /// Show burrow's version and build
@@ -308,6 +311,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Inspect(args) => inspect::run(&paths, &args),
         Command::Container(args) => containers::group(&paths, &args),
         Command::Sandbox(args) => sandbox::run(&paths, &args),
+        Command::Unshare(args) => unshare::run(&args),
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),

@@ -9,6 +9,8 @@ use serde_json::json;
 use crate::container::lifecycle::now;
 use crate::container::record::{self, Record};
 use crate::container::state::{self, State};
+use crate::image::lineage::Ancestor;
+use crate::image::Records;
 use crate::paths::Paths;
 
 #[derive(Debug, Args)]
@@ -65,10 +67,16 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
     let root = paths.root();
     let mut recs = record::all(root);
     recs.sort_by_key(|r| std::cmp::Reverse((r.created, r.created_nanos)));
+    // The image records, for ancestor= (docker matches descendants too).
+    let images = if args.filter.iter().any(|f| f.starts_with("ancestor=")) {
+        Records::load(root)?
+    } else {
+        Records::default()
+    };
     let filters = args
         .filter
         .iter()
-        .map(|f| parse_filter(f))
+        .map(|f| parse_filter(f, &images))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let limit = if args.latest { Some(1) } else { args.last };
     let show_all = args.all || limit.is_some();
@@ -79,7 +87,7 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
             (r, s)
         })
         .filter(|(_, s)| show_all || s.is_live() || has_status_filter(&filters))
-        .filter(|(r, s)| filters.iter().all(|f| matches(f, r, s)))
+        .filter(|(r, s)| filters.iter().all(|f| matches(f, r, s, &images)))
         .collect();
     if let Some(n) = limit {
         rows.truncate(n);
@@ -237,12 +245,12 @@ enum Filter {
     Id(String),
     Name(String),
     Status(String),
-    Ancestor(String),
+    Ancestor(Ancestor),
     Label(String, Option<String>),
     Exited(i32),
 }
 
-fn parse_filter(f: &str) -> anyhow::Result<Filter> {
+fn parse_filter(f: &str, images: &Records) -> anyhow::Result<Filter> {
     let Some((k, v)) = f.split_once('=') else {
         bail!("bad filter {:?}: KEY=VALUE", crate::text::escape_control(f));
     };
@@ -264,7 +272,7 @@ fn parse_filter(f: &str) -> anyhow::Result<Filter> {
             }
             Filter::Status(v.into())
         }
-        "ancestor" => Filter::Ancestor(v.into()),
+        "ancestor" => Filter::Ancestor(Ancestor::resolve(images, v)),
         "label" => match v.split_once('=') {
             Some((lk, lv)) => Filter::Label(lk.into(), Some(lv.into())),
             None => Filter::Label(v.into(), None),
@@ -287,19 +295,12 @@ fn has_status_filter(filters: &[Filter]) -> bool {
         .any(|f| matches!(f, Filter::Status(_) | Filter::Exited(_)))
 }
 
-fn matches(f: &Filter, r: &Record, s: &State) -> bool {
+fn matches(f: &Filter, r: &Record, s: &State, images: &Records) -> bool {
     match f {
         Filter::Id(v) => r.id.starts_with(v.as_str()),
         Filter::Name(v) => r.name.contains(v.as_str()),
         Filter::Status(v) => s.word() == v,
-        Filter::Ancestor(v) => {
-            r.image == *v
-                || r.image_id == *v
-                || r.image_id
-                    .trim_start_matches("sha256:")
-                    .starts_with(v.as_str())
-                || r.image.split(':').next() == Some(v.as_str())
-        }
+        Filter::Ancestor(a) => a.matches(images, &r.image, &r.image_id),
         Filter::Label(k, v) => match (r.extras.labels.get(k), v) {
             (Some(have), Some(want)) => have == want,
             (Some(_), None) => true,

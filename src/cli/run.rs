@@ -166,7 +166,6 @@ pub struct ContainerArgs {
         value_name = "IMAGE [COMMAND] [ARG...]",
         required = true,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         num_args = 1..
     )]
     pub image_and_command: Vec<String>,
@@ -196,6 +195,9 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
              restarted container to; use -d, then 'burrow exec -it'"
         );
     }
+    if !args.detach {
+        refuse_tty_without_terminal(c.interactive, c.tty)?;
+    }
     // The id maps are written (by setuid helpers, in subuid mode) while
     // the image is resolved and the record made.
     let user = HostUser::current();
@@ -212,6 +214,17 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     lifecycle::start(paths, rec, args.container.interactive)
+}
+
+/// `-it` with standard input that is not a terminal (a pipe, a file): the
+/// relay would wait for a terminal forever, so refuse as docker does, with
+/// its words and exit code 1.
+pub fn refuse_tty_without_terminal(interactive: bool, tty: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if interactive && tty && !std::io::stdin().is_terminal() {
+        return Err(crate::error::Coded::new(1, "the input device is not a TTY").into());
+    }
+    Ok(())
 }
 
 /// A container with a restart policy in the foreground, as docker's
@@ -411,4 +424,45 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         },
         id,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cli, Command};
+    use clap::Parser;
+
+    fn image_and_command(args: &[&str]) -> Result<Vec<String>, String> {
+        match Cli::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Command::Run(r) => Ok(r.container.image_and_command),
+            Command::Create(c) => Ok(c.container.image_and_command),
+            Command::Exec(e) => Ok(e.container_and_command),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn flags_after_the_image_belong_to_the_command() {
+        let got = image_and_command(&["burrow", "run", "-d", "busybox", "ls", "-l", "--x"]);
+        assert_eq!(got.unwrap(), ["busybox", "ls", "-l", "--x"]);
+        let got = image_and_command(&["burrow", "exec", "-i", "web", "sh", "-c", "echo"]);
+        assert_eq!(got.unwrap(), ["web", "sh", "-c", "echo"]);
+    }
+
+    #[test]
+    fn an_unknown_flag_before_the_image_is_a_usage_error_naming_it() {
+        for (args, flag) in [
+            (
+                &["burrow", "run", "-d", "-p", "8080:80", "busybox"][..],
+                "'-p'",
+            ),
+            (&["burrow", "create", "--bogus", "busybox"], "'--bogus'"),
+            (&["burrow", "exec", "-Z", "web", "sh"], "'-Z'"),
+        ] {
+            let err = image_and_command(args).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
 }

@@ -21,12 +21,7 @@ pub fn parse_volume(spec: &str) -> anyhow::Result<MountRequest> {
             escape_control(spec)
         ),
     };
-    if !host.starts_with('/') {
-        bail!(
-            "volume {:?}: the host path must be absolute (named volumes are not supported yet)",
-            escape_control(spec)
-        );
-    }
+    let host = host_path(host, spec)?;
     let mut readonly = false;
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
@@ -40,7 +35,59 @@ pub fn parse_volume(spec: &str) -> anyhow::Result<MountRequest> {
             ),
         }
     }
-    bind(host, target, readonly)
+    // docker makes a missing host dir for -v (not for --mount).
+    if !host.exists() {
+        std::fs::create_dir_all(&host).with_context(|| {
+            format!(
+                "volume {:?}: create the host directory {}",
+                escape_control(spec),
+                escape_control(&host.display().to_string())
+            )
+        })?;
+    }
+    bind(&host, target, readonly)
+}
+
+/// The host side of `-v`: an absolute path, or one relative to the working
+/// directory when it starts with `.` (docker since 23.0). A bare name would
+/// be a named volume, which burrow does not have yet.
+fn host_path(host: &str, spec: &str) -> anyhow::Result<PathBuf> {
+    if host.starts_with('/') {
+        return Ok(PathBuf::from(host));
+    }
+    if host == "." || host == ".." || host.starts_with("./") || host.starts_with("../") {
+        let cwd = std::env::current_dir().context("read the working directory")?;
+        return Ok(normalize(&cwd.join(host)));
+    }
+    if host.contains('/') || host.is_empty() {
+        bail!(
+            "volume {:?}: {:?} is not a host path; give an absolute one or start it with ./",
+            escape_control(spec),
+            escape_control(host)
+        );
+    }
+    bail!(
+        "volume {:?}: named volumes are not built yet; for a host directory give its path \
+         (/abs/dir or ./dir)",
+        escape_control(spec)
+    )
+}
+
+/// `a/./b/../c` as `a/c`, without asking the file system (the path may not
+/// exist yet, and a symlink is followed by the mount later, as docker does).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// `--mount type=bind,source=..,target=..[,readonly]` or `type=tmpfs,...`.
@@ -108,9 +155,9 @@ fn check(target: &str) -> anyhow::Result<()> {
     check_target(target).map_err(|e| anyhow::anyhow!("{}", escape_control(&e.to_string())))
 }
 
-fn bind(source: &str, target: &str, readonly: bool) -> anyhow::Result<MountRequest> {
+fn bind(source: impl AsRef<Path>, target: &str, readonly: bool) -> anyhow::Result<MountRequest> {
     check(target)?;
-    let source = PathBuf::from(source);
+    let source = source.as_ref().to_path_buf();
     if let Err(e) = Path::new(&source).metadata() {
         bail!(
             "bind source {} does not exist or cannot be read: {}",
@@ -130,6 +177,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn relative_paths_are_normalized() {
+        assert_eq!(normalize(Path::new("/w/./a/../b")), PathBuf::from("/w/b"));
+        assert_eq!(normalize(Path::new("/w/..")), PathBuf::from("/"));
+    }
+
+    #[test]
     fn volumes() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
@@ -141,14 +194,15 @@ mod tests {
                 readonly: true
             }
         );
-        let e = format!(
-            "{:#}",
-            parse_volume(&format!("{d}/nope:/data")).unwrap_err()
-        );
-        assert!(e.contains("does not exist"), "{e}");
+        // A missing host dir is made, as docker does for -v.
+        let made = parse_volume(&format!("{d}/new/dir:/data")).unwrap();
+        assert!(dir.path().join("new/dir").is_dir(), "{made:?}");
         let e = format!("{:#}", parse_volume(&format!("{d}:data")).unwrap_err());
         assert!(e.contains("not absolute"), "{e}");
-        assert!(parse_volume("named:/data").is_err());
+        let e = format!("{:#}", parse_volume("named:/data").unwrap_err());
+        assert!(e.contains("named volumes are not built yet"), "{e}");
+        let e = format!("{:#}", parse_volume("a/b:/data").unwrap_err());
+        assert!(e.contains("not a host path"), "{e}");
         assert!(parse_volume(&format!("{d}:/x:bogus")).is_err());
     }
 
@@ -172,6 +226,13 @@ mod tests {
             }
         );
         assert!(parse_mount("type=volume,target=/t").is_err());
+        // --mount never makes the source.
+        let e = format!(
+            "{:#}",
+            parse_mount(&format!("type=bind,src={d}/nope,dst=/m")).unwrap_err()
+        );
+        assert!(e.contains("does not exist"), "{e}");
+        assert!(!dir.path().join("nope").exists());
         assert_eq!(
             parse_tmpfs("/run:size=1m").unwrap(),
             MountRequest::Tmpfs {

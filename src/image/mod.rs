@@ -13,6 +13,7 @@
 pub mod archive;
 mod blobs;
 mod helper;
+pub mod lineage;
 pub mod progress;
 mod pull;
 mod records;

@@ -55,9 +55,11 @@ impl ImageRecord {
         self.layers.iter().map(|l| l.unpacked_size).sum()
     }
 
-    /// No tag and no digest name: docker's "<none>:<none>".
+    /// No tag: `images` shows it with TAG `<none>`, and `image prune`
+    /// removes it. A digest name alone (kept from the pull, or a pull by
+    /// digest) does not keep an image, as the user cannot see one.
     pub fn is_dangling(&self) -> bool {
-        self.repo_tags.is_empty() && self.repo_digests.is_empty()
+        self.repo_tags.is_empty()
     }
 
     pub fn short_id(&self) -> &str {

@@ -82,6 +82,25 @@ pub fn find_range(content: &str, user: &HostUser) -> Option<SubIdRange> {
     })
 }
 
+/// The first block of 65536 ids that no line of these subuid/subgid files
+/// touches, as `START-END` for usermod: it begins at 100000 (shadow-utils'
+/// SUB_UID_MIN) or after the highest range given to anyone, so the
+/// suggested fix never overlaps another user's ids.
+pub fn first_free_range(files: &[&str]) -> String {
+    const COUNT: u64 = 65536;
+    let start = files
+        .iter()
+        .flat_map(|c| c.lines())
+        .filter_map(|line| {
+            let mut parts = line.trim().split(':').skip(1);
+            let start: u64 = parts.next()?.parse().ok()?;
+            let count: u64 = parts.next()?.parse().ok()?;
+            Some(start + count)
+        })
+        .fold(100_000, u64::max);
+    format!("{start}-{}", start + COUNT - 1)
+}
+
 /// Where the helpers are looked up: PATH first, then the usual places.
 fn helper(name: &str) -> Option<PathBuf> {
     let from_path = std::env::var_os("PATH")
@@ -114,16 +133,15 @@ pub fn choose_from(user: &HostUser, subuid: &Path, subgid: &Path) -> IdMapChoice
         mode: IdMapMode::Single,
         why_single: Some(why),
     };
+    let subuid_text = fs::read_to_string(subuid).unwrap_or_default();
+    let subgid_text = fs::read_to_string(subgid).unwrap_or_default();
+    let free = first_free_range(&[&subuid_text, &subgid_text]);
     let admin_fix = format!(
-        "ask an admin to run: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}",
+        "ask an admin to run: usermod --add-subuids {free} --add-subgids {free} {}",
         user.name
     );
-    let uid = fs::read_to_string(subuid)
-        .ok()
-        .and_then(|c| find_range(&c, user));
-    let gid = fs::read_to_string(subgid)
-        .ok()
-        .and_then(|c| find_range(&c, user));
+    let uid = find_range(&subuid_text, user);
+    let gid = find_range(&subgid_text, user);
     let (uid, gid) = match (uid, gid) {
         (Some(u), Some(g)) => (u, g),
         (None, _) => {
@@ -296,5 +314,21 @@ mod tests {
         let why = c.why_single.unwrap();
         assert!(why.contains("no entry for alice"), "{why}");
         assert!(why.contains("usermod --add-subuids"), "{why}");
+        // bob holds 100000-165535: the fix must not hand those out again.
+        assert!(
+            why.contains("--add-subuids 165536-231071 --add-subgids 165536-231071 alice"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn the_suggested_range_follows_every_range_of_both_files() {
+        assert_eq!(first_free_range(&["", ""]), "100000-165535");
+        assert_eq!(
+            first_free_range(&["a:100000:65536\nb:300000:10\n", "c:500000:65536\n# x\n"]),
+            "565536-631071"
+        );
+        // Lines below 100000 do not pull the start down.
+        assert_eq!(first_free_range(&["a:1000:10\n"]), "100000-165535");
     }
 }

@@ -20,6 +20,37 @@ fn sh_ok(env: &TestEnv, script: &str) -> bool {
     out.code == 0
 }
 
+/// The range `info` tells an admin to give must not overlap any range that
+/// /etc/subuid or /etc/subgid already gives (tests/setup gives 100000:65536
+/// to a placeholder and 200000:65536 to burrow-sub).
+fn assert_suggestion_is_free(hint: &str) {
+    let range = hint
+        .split("--add-subuids ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no range in {hint}"));
+    assert!(
+        hint.contains(&format!("--add-subgids {range} ")),
+        "the same range for gids: {hint}"
+    );
+    let (lo, hi) = range.split_once('-').unwrap();
+    let (lo, hi): (u64, u64) = (lo.parse().unwrap(), hi.parse().unwrap());
+    assert_eq!(hi - lo + 1, 65536, "{hint}");
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            let (Some(s), Some(c)) = (f.get(1), f.get(2)) else {
+                continue;
+            };
+            let (s, c): (u64, u64) = (s.parse().unwrap(), c.parse().unwrap());
+            assert!(
+                hi < s || lo >= s + c,
+                "suggested {range} overlaps {file}'s line {line}"
+            );
+        }
+    }
+}
+
 #[test]
 fn id_map_mode_differs_between_the_users() {
     let Some(sub) = TestEnv::new(User::Sub) else {
@@ -43,6 +74,7 @@ fn id_map_mode_differs_between_the_users() {
     let hint = b["idMap"]["hint"].as_str().unwrap();
     assert!(hint.contains("no entry for burrow-nosub"), "{hint}");
     assert!(hint.contains("usermod --add-subuids"), "{hint}");
+    assert_suggestion_is_free(hint);
     assert_eq!(a["user"]["name"], "burrow-sub");
     assert_eq!(b["user"]["uid"], User::NoSub.ids().0);
 }

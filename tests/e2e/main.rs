@@ -10,6 +10,7 @@ mod docs;
 mod formats;
 mod fuse_overlay;
 mod fuse_root;
+mod habits;
 mod images;
 mod images_archive;
 mod images_registry;

@@ -49,6 +49,11 @@ make_user burrow-sub
 make_user burrow-nosub
 echo "burrow-sub:200000:65536" >> /etc/subuid
 echo "burrow-sub:200000:65536" >> /etc/subgid
+# Someone else holds the first range useradd hands out (as on a shared machine), so
+# `info`'s suggested range for burrow-nosub must look past it. No account has this name.
+sed -i "/^burrow-other:/d" /etc/subuid /etc/subgid
+echo "burrow-other:100000:65536" >> /etc/subuid
+echo "burrow-other:100000:65536" >> /etc/subgid
 
 # A cgroup v2 dir delegated to each test user (owner of the dir and of the files systemd's
 # Delegate=yes hands over), for the pause tests: they move burrow into it before dropping root.

@@ -1,0 +1,323 @@
+//! Docker habits a newcomer tripped on (issue #20), as the unprivileged
+//! test users: each test pins one thing that did not work.
+
+use crate::common::*;
+use crate::run::ready;
+
+/// burrow as the test user, killed after `secs` if it has not ended: a hang
+/// fails the test instead of stalling the suite. Output goes to files, so
+/// a container process left holding them does not keep us waiting.
+fn burrow_timed(env: &TestEnv, secs: u64, args: &[&str], stdin: Option<&[u8]>) -> Outcome {
+    use std::io::Write;
+    use std::process::Stdio;
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let mut cmd = env.command(burrow_bin(), &[]);
+    cmd.arg("--root").arg(env.root()).args(args);
+    cmd.stdin(Stdio::piped())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap());
+    let mut child = cmd.spawn().expect("spawn burrow");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("burrow {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut s = String::new();
+        f.rewind().unwrap();
+        f.read_to_string(&mut s).unwrap();
+        s
+    };
+    Outcome {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: status.code().unwrap_or(-1),
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+#[test]
+fn an_unknown_flag_before_the_image_is_a_usage_error_before_any_pull() {
+    for user in [User::Sub, User::NoSub] {
+        let Some(env) = TestEnv::new(user) else {
+            return;
+        };
+        let img = registry().image("busybox");
+        for (args, flag) in [
+            (
+                vec!["run", "-d", "-p", "8080:80", "--name", "web", &img],
+                "'-p'",
+            ),
+            (vec!["create", "--publish-all", &img], "'--publish-all'"),
+        ] {
+            let out = env.burrow(&args);
+            out.fails(125);
+            assert!(out.stderr.contains(flag), "{}", out.describe());
+            assert!(!out.stderr.contains("Unable to find"), "{}", out.describe());
+        }
+        // Nothing was pulled, nothing was created.
+        let images = env.burrow(&["images", "-q"]);
+        images.ok();
+        assert_eq!(images.stdout.trim(), "", "{}", images.describe());
+        let ps = env.burrow(&["ps", "-aq"]);
+        ps.ok();
+        assert_eq!(ps.stdout.trim(), "", "{}", ps.describe());
+    }
+}
+
+#[test]
+fn it_with_input_that_is_not_a_terminal_is_refused() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        let out = burrow_timed(&env, 20, &["run", "-it", "--rm", &img, "sh"], Some(b"ls\n"));
+        out.fails(1);
+        assert_eq!(out.stderr.trim(), "burrow: the input device is not a TTY");
+
+        env.burrow(&["run", "-d", "--name", "bg", &img, "sleep", "60"])
+            .ok();
+        let out = burrow_timed(&env, 20, &["exec", "-it", "bg", "sh"], Some(b"ls\n"));
+        out.fails(1);
+        assert_eq!(out.stderr.trim(), "burrow: the input device is not a TTY");
+        // -i alone reads the pipe, as docker does.
+        let out = burrow_timed(&env, 20, &["exec", "-i", "bg", "cat"], Some(b"piped\n"));
+        out.ok();
+        assert_eq!(out.stdout, "piped\n");
+        env.burrow(&["rm", "-f", "bg"]).ok();
+    }
+}
+
+#[test]
+fn image_prune_removes_the_untagged_images_that_images_shows() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        env.burrow(&["create", "--name", "keeper", &img, "true"])
+            .ok();
+        env.burrow(&["rmi", "-f", &img]).ok();
+        let images = env.burrow(&["images"]);
+        images.ok();
+        assert!(images.stdout.contains("<none>"), "{}", images.describe());
+        let dangling = env.burrow(&["images", "-q", "-f", "dangling=true"]);
+        dangling.ok();
+        assert_eq!(
+            dangling.stdout.lines().count(),
+            1,
+            "{}",
+            dangling.describe()
+        );
+
+        // In use by a container: kept.
+        env.burrow(&["image", "prune", "-f"]).ok();
+        assert_eq!(env.burrow(&["images", "-q"]).stdout, dangling.stdout);
+        env.burrow(&["rm", "keeper"]).ok();
+        let out = env.burrow(&["image", "prune", "-f"]);
+        out.ok();
+        let id = dangling.stdout.trim();
+        assert!(
+            out.stdout.starts_with("Deleted Images:") && out.stdout.contains(id),
+            "{}",
+            out.describe()
+        );
+        let images = env.burrow(&["images", "-q"]);
+        assert_eq!(images.stdout, "", "{}", images.describe());
+        let layers = std::fs::read_dir(env.root().join("layers"))
+            .unwrap()
+            .count();
+        assert_eq!(layers, 0, "layers left after the last image went");
+    }
+}
+
+/// A child of the busybox fixture (one more layer, made by umoci), pushed
+/// to the test registry once; its reference.
+fn child_of_busybox() -> String {
+    static CHILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CHILD
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let layout = dir.path().join("oci");
+            let bundle = dir.path().join("bundle");
+            let sh = |script: &str| {
+                let out = std::process::Command::new("sh")
+                    .args(["-ec", script, "sh"])
+                    .arg(fixture_layout("busybox"))
+                    .arg(&layout)
+                    .arg(&bundle)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+            };
+            sh(
+                "cp -r \"$1\" \"$2\" && umoci unpack --image \"$2:latest\" \"$3\" \
+                && echo child > \"$3/rootfs/child\" \
+                && umoci repack --image \"$2:child\" \"$3\"",
+            );
+            registry().push_layout(&layout, "child", "habits/child:latest");
+            format!("{}/habits/child:latest", registry().addr())
+        })
+        .clone()
+}
+
+#[test]
+fn ps_ancestor_matches_every_spelling_the_id_and_descendants() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        let child = child_of_busybox();
+        env.burrow(&["pull", "-q", &child]).ok();
+        // Started from the reference without its tag.
+        let untagged = img.trim_end_matches(":latest");
+        let id = |args: &[&str]| env.burrow(args).ok().stdout.trim().to_string();
+        let a = id(&["create", "--name", "a", untagged, "true"]);
+        let b = id(&["create", "--name", "b", &child, "true"]);
+        let busybox_id = id(&["images", "-q", &img]);
+        let ps = |filter: &str| {
+            let out = env.burrow(&["ps", "-aq", "--no-trunc", "-f", filter]);
+            out.ok();
+            let mut ids: Vec<String> = out.stdout.lines().map(String::from).collect();
+            ids.sort();
+            ids
+        };
+        let mut both = vec![a.clone(), b.clone()];
+        both.sort();
+        assert_eq!(ps(&format!("ancestor={img}")), both);
+        assert_eq!(ps(&format!("ancestor={untagged}")), both);
+        assert_eq!(ps(&format!("ancestor={busybox_id}")), both);
+        assert_eq!(ps(&format!("ancestor={child}")), vec![b.clone()]);
+        assert_eq!(ps("ancestor=nothing-like-it"), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn bind_mounts_take_relative_paths_and_make_a_missing_dir_for_v() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        // burrow runs in env.dir(): ./site is env.dir()/site.
+        env.mkdir("site");
+        env.write("site/index.html", b"hello from the host\n");
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            "-v",
+            "./site:/www:ro",
+            &img,
+            "cat",
+            "/www/index.html",
+        ]);
+        out.ok();
+        assert_eq!(out.stdout, "hello from the host\n");
+
+        let made = env.dir().join("new/deep");
+        assert!(!made.exists());
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            "-v",
+            "./new/deep:/data",
+            &img,
+            "sh",
+            "-c",
+            "echo x > /data/f",
+        ]);
+        out.ok();
+        assert_eq!(std::fs::read_to_string(made.join("f")).unwrap(), "x\n");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&made).unwrap().uid(), user.ids().0);
+
+        // --mount never makes its source, as docker refuses there.
+        let missing = env.dir().join("missing");
+        let spec = format!("type=bind,source={},target=/m", missing.display());
+        let out = env.burrow(&["run", "--rm", "--mount", &spec, &img, "true"]);
+        out.fails(125);
+        assert!(out.stderr.contains("does not exist"), "{}", out.describe());
+        assert!(!missing.exists());
+
+        // A bare name would be a named volume: said plainly, nothing made.
+        let out = env.burrow(&["run", "--rm", "-v", "cache:/c", &img, "true"]);
+        out.fails(125);
+        assert!(
+            out.stderr.contains("named volumes are not built yet"),
+            "{}",
+            out.describe()
+        );
+        assert!(!env.dir().join("cache").exists());
+    }
+}
+
+#[test]
+fn unshare_lets_the_user_remove_what_a_container_chowned() {
+    // Subuid mode: the container's uid 1000 is a subordinate id on the host.
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    env.mkdir("data");
+    env.burrow(&[
+        "run",
+        "--rm",
+        "-v",
+        "./data:/data",
+        &img,
+        "sh",
+        "-c",
+        "mkdir /data/sub && echo x > /data/sub/f && chown -R 1000:1000 /data/sub",
+    ])
+    .ok();
+    let sub = env.dir().join("data/sub");
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&sub).unwrap().uid();
+    assert_ne!(owner, User::Sub.ids().0, "chowned to a subordinate id");
+    // The user's own rm cannot empty a dir a subordinate id owns...
+    let mut rm = env.command("rm", &[]);
+    rm.args(["-rf", "data/sub"]);
+    let rm = run(rm, &["rm"], None);
+    assert_ne!(rm.code, 0, "{}", rm.describe());
+    assert!(sub.join("f").exists());
+    // ...burrow unshare can, as root of the containers' namespace.
+    let out = env.burrow(&["unshare", "sh", "-c", "id -u; rm -rf data/sub"]);
+    out.ok();
+    assert_eq!(out.stdout, "0\n");
+    assert!(!sub.exists());
+
+    for user in [User::Sub, User::NoSub] {
+        let Some(env) = TestEnv::new(user) else {
+            return;
+        };
+        let out = env.burrow(&["unshare", "cat", "/proc/self/uid_map"]);
+        out.ok();
+        let first: Vec<&str> = out
+            .stdout
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            first,
+            ["0", &user.ids().0.to_string(), "1"],
+            "{}",
+            out.stdout
+        );
+        assert_eq!(
+            out.stdout.lines().count(),
+            if user == User::Sub { 2 } else { 1 }
+        );
+        env.burrow(&["unshare", "no-such-command"]).fails(127);
+    }
+}
