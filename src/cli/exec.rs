@@ -113,10 +113,19 @@ pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
         p.cwd = w.clone();
     }
     if let Some(u) = &a.user {
-        // The container's own passwd and group, as they are now.
-        let read =
-            |f: &str| std::fs::read_to_string(format!("/proc/{}/root/etc/{f}", init.pid)).ok();
-        let user = spec::exec_user(u, read("passwd").as_deref(), read("group").as_deref())?;
+        // The container's own passwd and group, as they are now, looked up
+        // inside its root: a symlinked /etc must not reach the host's.
+        // Through a process whose /proc entries are open to us: our tiny
+        // init is not dumpable.
+        let pid = crate::sandbox::joinable(init.pid);
+        let root = std::path::PathBuf::from(format!("/proc/{pid}/root"));
+        // One it cannot read counts as absent, as before: names fail.
+        let read = |f: &str| crate::rootfs::lookup::read_in_root(&root, f).ok().flatten();
+        let user = spec::exec_user(
+            u,
+            read("/etc/passwd").as_deref(),
+            read("/etc/group").as_deref(),
+        )?;
         p.uid = user.uid;
         p.gid = user.gid;
         p.additional_gids = user.additional_gids;

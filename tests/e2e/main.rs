@@ -14,6 +14,7 @@ mod images_archive;
 mod images_registry;
 mod info;
 mod live;
+mod lookups;
 mod pause;
 mod restart;
 mod run;
