@@ -18,3 +18,6 @@ pub mod rootfs;
 pub mod sandbox;
 pub mod sys;
 pub mod text;
+
+#[cfg(test)]
+mod fuzz_tests;
