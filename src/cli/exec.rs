@@ -114,18 +114,15 @@ pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
     }
     if let Some(u) = &a.user {
         // The container's own passwd and group, as they are now, looked up
-        // inside its root: a symlinked /etc must not reach the host's.
-        // Through a process whose /proc entries are open to us: our tiny
-        // init is not dumpable.
+        // inside its root (a symlinked /etc must not reach the host's),
+        // through a process whose /proc entries are open to us (our tiny
+        // init is not dumpable). One that cannot be read counts as absent,
+        // as before: names then fail, numbers work.
         let pid = crate::sandbox::joinable(init.pid);
-        let root = std::path::PathBuf::from(format!("/proc/{pid}/root"));
-        // One it cannot read counts as absent, as before: names fail.
-        let read = |f: &str| crate::rootfs::lookup::read_in_root(&root, f).ok().flatten();
-        let user = spec::exec_user(
-            u,
-            read("/etc/passwd").as_deref(),
-            read("/etc/group").as_deref(),
-        )?;
+        let files = crate::rootfs::lookup::read_in_container(pid, &["/etc/passwd", "/etc/group"])
+            .unwrap_or_default();
+        let read = |i: usize| files.get(i).cloned().flatten();
+        let user = spec::exec_user(u, read(0).as_deref(), read(1).as_deref())?;
         p.uid = user.uid;
         p.gid = user.gid;
         p.additional_gids = user.additional_gids;

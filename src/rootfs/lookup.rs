@@ -102,6 +102,80 @@ pub fn read_in_root(root: &Path, path: &str) -> io::Result<Option<String>> {
     read_capped(file).map(Some)
 }
 
+/// Read the regular files `paths` of the running container whose process
+/// is `pid` (one whose /proc entries are open to us), each as
+/// [`read_in_root`] does, from a child that joined the container's user
+/// namespace first: a FUSE root (our overlay) serves no process outside
+/// it, so a read from here would get EACCES. Call it single-threaded.
+pub fn read_in_container(pid: i32, paths: &[&str]) -> io::Result<Vec<Option<String>>> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::ForkResult;
+    let ns = File::open(format!("/proc/{pid}/ns/user"))?;
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    match crate::sys::fork().map_err(io::Error::from)? {
+        ForkResult::Child => {
+            drop(r);
+            let mut out = File::from(w);
+            let code = match child_reads(&ns, &root, paths, &mut out) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+            crate::sys::exit_now(code)
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            let mut bytes = Vec::new();
+            // At most the files' cap each, and their framing.
+            let cap = (MAX_FILE + 8) * paths.len() as u64;
+            let read = File::from(r).take(cap).read_to_end(&mut bytes);
+            let status = waitpid(child, None).map_err(io::Error::from)?;
+            read?;
+            if status != WaitStatus::Exited(child, 0) {
+                return Err(io::Error::other("the reader in the container failed"));
+            }
+            unframe(&bytes, paths.len())
+        }
+    }
+}
+
+/// In the child: join the user namespace, read, write each file framed:
+/// a flag byte (present or not), then its length and bytes.
+fn child_reads(ns: &File, root: &Path, paths: &[&str], out: &mut File) -> io::Result<()> {
+    use std::io::Write;
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWUSER).map_err(io::Error::from)?;
+    for p in paths {
+        match read_in_root(root, p)? {
+            Some(text) => {
+                out.write_all(&[1])?;
+                out.write_all(&(text.len() as u64).to_le_bytes())?;
+                out.write_all(text.as_bytes())?;
+            }
+            None => out.write_all(&[0])?,
+        }
+    }
+    Ok(())
+}
+
+fn unframe(mut bytes: &[u8], n: usize) -> io::Result<Vec<Option<String>>> {
+    let bad = || io::Error::other("a short answer from the reader in the container");
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (&flag, rest) = bytes.split_first().ok_or_else(bad)?;
+        bytes = rest;
+        if flag == 0 {
+            out.push(None);
+            continue;
+        }
+        let len = bytes.get(..8).ok_or_else(bad)?;
+        let len = u64::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
+        let text = bytes.get(8..8 + len).ok_or_else(bad)?;
+        out.push(Some(String::from_utf8(text.to_vec()).map_err(|_| bad())?));
+        bytes = &bytes[8 + len..];
+    }
+    Ok(out)
+}
+
 /// What a name is in the merged view of one dir.
 enum Entry {
     Absent,
@@ -289,6 +363,17 @@ mod tests {
         symlink("loop", ls[0].join("loop")).unwrap();
         let e = find_in_layers(&ls, "loop/x").unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+    }
+
+    #[test]
+    fn answers_of_the_reader_in_the_container_unframe() {
+        let mut b = vec![1];
+        b.extend_from_slice(&3u64.to_le_bytes());
+        b.extend_from_slice(b"a:b");
+        b.push(0);
+        assert_eq!(unframe(&b, 2).unwrap(), vec![Some("a:b".into()), None]);
+        assert!(unframe(&b, 3).is_err());
+        assert!(unframe(&b[..5], 1).is_err());
     }
 
     #[test]

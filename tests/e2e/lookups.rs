@@ -147,3 +147,38 @@ fn user_ids_above_4294967294_are_refused() {
     assert!(!out.stderr.contains("out of range"), "{}", out.describe());
     env.burrow(&["rm", "-f", "ids"]).ok();
 }
+
+/// The mount plan resolves `-v` targets inside the container's root (by
+/// hand, as the image's symlinks would resolve there): an image whose
+/// /etc points at a host dir gets its bind mount point made inside the
+/// image, never in that host dir. A guard: this held before issue 13.
+#[test]
+fn volume_targets_under_a_symlink_out_stay_in_the_image() {
+    for user in [User::Sub, User::NoSub] {
+        let Some(env) = TestEnv::new(user) else {
+            return;
+        };
+        let host = host_etc(&env);
+        import_with_etc_link(&env, "abs:v1", host.to_str().unwrap());
+        import_with_etc_link(&env, "rel:v1", &climbing_to(&host));
+        let src = env.mkdir("src");
+        let vol = format!("{}:/etc/x", src.display());
+        let file = format!(
+            "{}:/etc/passwd",
+            env.write("pw", b"v:x:1:1::/:/\n").display()
+        );
+        for img in ["abs:v1", "rel:v1"] {
+            // No program in the image: the run fails at exec, after the
+            // mounts were made.
+            let out = env.burrow(&["run", "--rm", "-v", &vol, "-v", &file, img, "/true"]);
+            assert_eq!(out.code, 127, "{}", out.describe());
+            assert!(out.stderr.contains("exec /true"), "{}", out.describe());
+            assert!(!host.join("x").exists(), "{img}: made x in the host dir");
+            assert_eq!(
+                std::fs::read(host.join("passwd")).unwrap(),
+                b"marker:x:4321:4321::/home/m:/bin/sh\n",
+                "{img}: the host's passwd changed"
+            );
+        }
+    }
+}
