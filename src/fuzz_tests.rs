@@ -125,7 +125,18 @@ fn fuzz_with(target: &str, config: Config, check: impl Fn(&[u8])) {
             check(&input);
             Ok(())
         })
-        .unwrap_or_else(|e| panic!("fuzz target {target}: {e}"));
+        .unwrap_or_else(|e| failed(target, e));
+}
+
+/// Say what failed and on which (shrunk) input, to add to the corpus.
+fn failed(target: &str, e: proptest::test_runner::TestError<Vec<u8>>) -> ! {
+    match e {
+        proptest::test_runner::TestError::Fail(why, input) => panic!(
+            "fuzz target {target}: {why}; minimal input: {:?}",
+            text(&input)
+        ),
+        other => panic!("fuzz target {target}: {other}"),
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -413,7 +424,7 @@ fn fuzz_unpack_tar_headers() {
             unpack_contained(&sb, &tar_of(&entries, &sb.outside()));
             Ok(())
         })
-        .unwrap_or_else(|e| panic!("fuzz target tar (built): {e}"));
+        .unwrap_or_else(|e| panic!("fuzz target tar (built): {e}; the input: {e:?}"));
 }
 
 /// A docker-archive with `manifest` as its manifest.json, a config and a
@@ -480,5 +491,5 @@ fn fuzz_docker_archive_manifest() {
             load(&m);
             Ok(())
         })
-        .unwrap_or_else(|e| panic!("fuzz target archive_manifest: {e}"));
+        .unwrap_or_else(|e| failed("archive_manifest", e));
 }
