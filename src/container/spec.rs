@@ -209,7 +209,7 @@ fn is_number(s: &str) -> bool {
 
 fn check_id(id: u32, what: &str) -> anyhow::Result<()> {
     if id > MAX_ID {
-        bail!("{what} id {id} is out of range (the largest is {MAX_ID})");
+        bail!("{what} id {id} is out of range (0 to {MAX_ID})");
     }
     Ok(())
 }
