@@ -19,3 +19,6 @@ pub mod sandbox;
 pub mod sys;
 pub mod text;
 pub mod units;
+
+#[cfg(test)]
+mod fuzz_tests;

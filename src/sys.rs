@@ -642,6 +642,80 @@ pub fn set_default_handler(sig: nix::sys::signal::Signal) -> Result<(), Errno> {
     unsafe { signal(sig, SigHandler::SigDfl) }.map(|_| ())
 }
 
+/// openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: open `path`
+/// below the directory `root`, every symlink (absolute or with `..`)
+/// resolved as if `root` were `/`, and no /proc magic link followed.
+/// `flags` are open(2) flags (O_CLOEXEC is added). ENOSYS before Linux 5.6.
+pub fn open_in_root(
+    root: &impl AsRawFd,
+    path: &std::path::Path,
+    flags: libc::c_int,
+) -> std::io::Result<OwnedFd> {
+    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    openat2(root, path, flags, 0, resolve)
+}
+
+/// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: open `path`
+/// below the directory `dir` only if no component of it (the last one
+/// included) is a symlink: ELOOP if one is, EXDEV if it climbs out.
+/// `mode` is for O_CREAT. ENOSYS before Linux 5.6.
+pub fn open_beneath_no_symlinks(
+    dir: &impl AsRawFd,
+    path: &std::path::Path,
+    flags: libc::c_int,
+    mode: u32,
+) -> std::io::Result<OwnedFd> {
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    openat2(dir, path, flags, mode, resolve)
+}
+
+fn openat2(
+    dir: &impl AsRawFd,
+    path: &std::path::Path,
+    flags: libc::c_int,
+    mode: u32,
+    resolve: u64,
+) -> std::io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open_how is plain data; all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    // The kernel refuses a mode without O_CREAT or O_TMPFILE.
+    if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        how.mode = u64::from(mode);
+    }
+    how.resolve = resolve;
+    let mut tries = 0;
+    loop {
+        // SAFETY: c_path is a NUL-terminated string and `how` a valid
+        // open_how of the size we pass; both outlive the call, which only
+        // reads them.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c_path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if ret >= 0 {
+            // SAFETY: the kernel just gave us this fd and nothing else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) });
+        }
+        let e = std::io::Error::last_os_error();
+        // EAGAIN: a rename raced the scoped lookup (a few more tries, not
+        // forever: the renames may be hostile); EINTR: a signal.
+        tries += 1;
+        if !matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) || tries > 16 {
+            return Err(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod launcher_tests {
     use super::*;

@@ -115,10 +115,16 @@ pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
         p.cwd = w.clone();
     }
     if let Some(u) = &a.user {
-        // The container's own passwd and group, as they are now.
-        let read =
-            |f: &str| std::fs::read_to_string(format!("/proc/{}/root/etc/{f}", init.pid)).ok();
-        let user = spec::exec_user(u, read("passwd").as_deref(), read("group").as_deref())?;
+        // The container's own passwd and group, as they are now, looked up
+        // inside its root (a symlinked /etc must not reach the host's),
+        // through a process whose /proc entries are open to us (our tiny
+        // init is not dumpable). One that cannot be read counts as absent,
+        // as before: names then fail, numbers work.
+        let pid = crate::sandbox::joinable(init.pid);
+        let files = crate::rootfs::lookup::read_in_container(pid, &["/etc/passwd", "/etc/group"])
+            .unwrap_or_default();
+        let read = |i: usize| files.get(i).cloned().flatten();
+        let user = spec::exec_user(u, read(0).as_deref(), read(1).as_deref())?;
         p.uid = user.uid;
         p.gid = user.gid;
         p.additional_gids = user.additional_gids;

@@ -3,13 +3,12 @@
 //! WorkingDir, and User looked up in the image's /etc/passwd and
 //! /etc/group. Pure functions over the config and the layer dirs.
 
-use std::fs;
-use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use oci_spec::image::Config;
 
+use crate::rootfs::lookup;
 use crate::text::escape_control;
 
 /// The default PATH Docker gives an image that sets none.
@@ -197,6 +196,24 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
         .collect()
 }
 
+/// The largest id a user or group may have: 4294967295 is `(uid_t)-1`,
+/// which setuid/setgid read as "leave unchanged", so the process would
+/// keep root.
+pub const MAX_ID: u32 = u32::MAX - 1;
+
+/// Digits with an optional sign: meant as an id, not a name.
+fn is_number(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn check_id(id: u32, what: &str) -> anyhow::Result<()> {
+    if id > MAX_ID {
+        bail!("{what} id {id} is out of range (0 to {MAX_ID})");
+    }
+    Ok(())
+}
+
 /// Resolve `user[:group]` (names or numbers) against the image's passwd
 /// and group files, as runc does: a number not in passwd is fine (gid 0,
 /// home /), a name that is not there is an error.
@@ -220,16 +237,27 @@ pub fn exec_user(
     let (uid, mut gid, home, name) = match (entry, u.parse::<u32>()) {
         (Some(e), _) => (e.uid, e.gid, e.home.clone(), Some(e.name.clone())),
         (None, Ok(n)) => (n, 0, "/".to_string(), None),
+        (None, Err(_)) if is_number(u) => bail!(
+            "user id {} is out of range (0 to {MAX_ID})",
+            escape_control(u)
+        ),
         (None, Err(_)) => bail!(
             "unable to find user {}: no matching entries in the image's /etc/passwd",
             escape_control(u)
         ),
     };
+    check_id(uid, "user")?;
     let mut additional = Vec::new();
     match g {
         Some(g) if !g.is_empty() => {
             gid = match groups.iter().find(|e| e.name == g) {
                 Some(e) => e.gid,
+                None if is_number(g) && g.parse::<u32>().is_err() => {
+                    bail!(
+                        "group id {} is out of range (0 to {MAX_ID})",
+                        escape_control(g)
+                    )
+                }
                 None => g.parse().map_err(|_| {
                     anyhow::anyhow!(
                         "unable to find group {}: no matching entries in the image's /etc/group",
@@ -250,6 +278,9 @@ pub fn exec_user(
             }
         }
     }
+    check_id(gid, "group")?;
+    // A bad entry in the image's /etc/group is not the user's doing.
+    additional.retain(|g| *g != u32::MAX);
     Ok(ExecUser {
         uid,
         gid,
@@ -258,36 +289,16 @@ pub fn exec_user(
     })
 }
 
-/// A file of the image, looked up through its layers (top-most first):
-/// the first layer that has it wins; a whiteout (0:0 char device) hides
-/// it.
-pub fn find_in_layers(layers: &[PathBuf], rel: &str) -> Option<PathBuf> {
-    for layer in layers {
-        let p = layer.join(rel.trim_start_matches('/'));
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_char_device() => return None,
-            Ok(m) if m.is_file() => return Some(p),
-            Ok(_) => return None,
-            Err(_) => {}
-        }
-    }
-    None
-}
-
-/// Read the image's passwd and group and resolve `user`.
+/// Read the image's passwd and group and resolve `user`. The files are
+/// looked up inside the image: a symlinked /etc never reaches the host's.
 pub fn exec_user_in_layers(user: &str, layers: &[PathBuf]) -> anyhow::Result<ExecUser> {
-    let read = |rel: &str| -> anyhow::Result<Option<String>> {
-        match find_in_layers(layers, rel) {
-            Some(p) => fs::read_to_string(&p)
-                .map(Some)
-                .with_context(|| format!("read the image's {rel}")),
-            None => Ok(None),
-        }
+    let read = |rel: &str| {
+        lookup::read_in_layers(layers, rel).with_context(|| format!("read the image's {rel}"))
     };
     exec_user(
         user,
-        read("etc/passwd")?.as_deref(),
-        read("etc/group")?.as_deref(),
+        read("/etc/passwd")?.as_deref(),
+        read("/etc/group")?.as_deref(),
     )
 }
 
@@ -415,6 +426,30 @@ mod tests {
     }
 
     #[test]
+    fn ids_above_the_largest_are_refused() {
+        for ok in ["0", "4294967294", "0:4294967294", "4294967294:0"] {
+            assert!(exec_user(ok, Some(PASSWD), Some(GROUP)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "4294967295",
+            "-1",
+            "99999999999",
+            "0:4294967295",
+            "0:-1",
+            "1000:99999999999",
+        ] {
+            let e = exec_user(bad, Some(PASSWD), Some(GROUP)).unwrap_err();
+            assert!(format!("{e}").contains("out of range"), "{bad}: {e}");
+        }
+        // Nor from the image's own files.
+        let passwd = "max:x:4294967295:0::/:/bin/sh\nmg:x:5:4294967295::/:/bin/sh\n";
+        for name in ["max", "mg"] {
+            let e = exec_user(name, Some(passwd), None).unwrap_err();
+            assert!(format!("{e}").contains("out of range"), "{name}: {e}");
+        }
+    }
+
+    #[test]
     fn user_default_from_image() {
         let c = cfg();
         assert_eq!(user_spec(Some(&c), None), "app");
@@ -423,7 +458,8 @@ mod tests {
     }
 
     #[test]
-    fn files_found_through_layers_and_whiteouts() {
+    fn users_are_looked_up_in_the_layers() {
+        use std::fs;
         let dir = tempfile::tempdir().unwrap();
         let top = dir.path().join("top");
         let base = dir.path().join("base");
@@ -431,18 +467,9 @@ mod tests {
         fs::create_dir_all(base.join("etc")).unwrap();
         fs::write(base.join("etc/passwd"), PASSWD).unwrap();
         fs::write(base.join("etc/group"), GROUP).unwrap();
-        fs::write(top.join("etc/group"), "g:x:5:\n").unwrap();
+        fs::write(top.join("etc/group"), "g:x:5:app\n").unwrap();
         let layers = vec![top.clone(), base.clone()];
-        assert_eq!(
-            find_in_layers(&layers, "/etc/passwd"),
-            Some(base.join("etc/passwd"))
-        );
-        assert_eq!(
-            find_in_layers(&layers, "etc/group"),
-            Some(top.join("etc/group"))
-        );
-        assert_eq!(find_in_layers(&layers, "etc/shadow"), None);
         let u = exec_user_in_layers("app", &layers).unwrap();
-        assert_eq!(u.uid, 1000);
+        assert_eq!((u.uid, u.additional_gids), (1000, vec![5]));
     }
 }

@@ -6,3 +6,4 @@
 
 pub mod driver;
 pub mod fuse;
+pub mod lookup;

@@ -35,7 +35,7 @@ const NAMESPACES: [(&str, CloneFlags); 6] = [
 /// reach the host binary through /proc/1/exe, which also closes its
 /// /proc entries to us), one of its children: they run the command, in
 /// the same namespaces.
-fn joinable(init: i32) -> i32 {
+pub fn joinable(init: i32) -> i32 {
     let open = |pid: i32| File::open(format!("/proc/{pid}/ns/user")).is_ok();
     if open(init) {
         return init;

@@ -61,7 +61,7 @@ use serde::{Deserialize, Serialize};
 
 pub use confine::Confinement;
 pub use detach::{Monitor, OutStream, Started};
-pub use enter::enter;
+pub use enter::{enter, joinable};
 pub use launch::{launch, launch_detached, launch_noting, TRASH_PREFIX};
 pub use mounts::kernel_overlay_refuses;
 pub(crate) use mounts::make_private;

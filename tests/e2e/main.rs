@@ -17,6 +17,7 @@ mod images_registry;
 mod info;
 mod limits;
 mod live;
+mod lookups;
 mod pause;
 mod restart;
 mod run;

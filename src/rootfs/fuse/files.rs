@@ -9,7 +9,7 @@
 //! Writing copies the file up first, as opening it for writing would.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -19,7 +19,7 @@ use fuser::Errno;
 
 use super::copyup::copy_up;
 use super::inode::Table;
-use super::layers::UPPER;
+use super::layers::{Layers, UPPER};
 use super::merge::Found;
 use super::state::{err, Handle, OverlayFs, R};
 
@@ -104,17 +104,17 @@ impl OverlayFs {
             self.follow_copy_up(&h)?;
             return Ok(h);
         }
-        let (real, watch, upper) = {
+        let (rel, layer, watch) = {
             let mut t = self.table();
             if write {
                 copy_up(&self.layers, &mut t, ino).map_err(err)?;
             }
             let node = t.get(ino).ok_or(Errno::EIO)?;
-            let upper = node.layer == UPPER;
-            let watch = (!upper).then(|| node.copied.clone());
-            (self.real(&t, ino)?.1, watch, upper)
+            let watch = (node.layer != UPPER).then(|| node.copied.clone());
+            (self.real(&t, ino)?.0, node.layer, watch)
         };
-        let (file, writable) = open_real(&real, upper, write)?;
+        // Opened after the lock is dropped: see Layers::open.
+        let (file, writable) = open_real(&self.layers, layer, &rel, write)?;
         Ok(self.files.insert(ino, file, writable, false, watch))
     }
 
@@ -136,25 +136,31 @@ impl OverlayFs {
             e.pinned = true;
             return;
         }
-        let real = self.layers.real(found.layer, &found.rel);
-        if let Ok((file, writable)) = open_real(&real, upper, false) {
+        if let Ok((file, writable)) = open_real(&self.layers, found.layer, &found.rel, false) {
             self.files.insert(ino, file, writable, true, None);
         }
     }
 }
 
 /// Open a real file for I/O: an upper one read-write where it can be (one
-/// fd then serves readers and writers), a lower one read-only.
-fn open_real(real: &Path, upper: bool, write: bool) -> R<(File, bool)> {
-    if upper {
-        match OpenOptions::new().read(true).write(true).open(real) {
+/// fd then serves readers and writers), a lower one read-only. No symlink
+/// is followed on the way (Layers::open).
+fn open_real(layers: &Layers, layer: usize, rel: &Path, write: bool) -> R<(File, bool)> {
+    if layer == UPPER {
+        match layers.open(layer, rel, libc::O_RDWR, 0) {
             Ok(f) => return Ok((f, true)),
             Err(e) if write => return Err(err(e)),
+            // ELOOP: a symlink was put in its place; reading it read-only
+            // would follow nothing either.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(err(e)),
             Err(_) => {}
         }
     }
     if write {
         return Err(Errno::EROFS);
     }
-    Ok((File::open(real).map_err(err)?, false))
+    Ok((
+        layers.open(layer, rel, libc::O_RDONLY, 0).map_err(err)?,
+        false,
+    ))
 }

@@ -3,7 +3,7 @@
 //! is a char device 0:0; an opaque dir carries `user.overlay.opaque` = "y".
 
 use std::ffi::OsStr;
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -11,6 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use nix::sys::stat::{mknod, Mode, SFlag};
 
@@ -23,6 +24,9 @@ pub const UPPER: usize = 0;
 #[derive(Debug, Clone)]
 pub struct Layers {
     dirs: Vec<PathBuf>,
+    /// An O_PATH fd of each dir, to open files relative to (None where it
+    /// could not be opened: opens then go by path).
+    fds: Arc<Vec<Option<OwnedFd>>>,
     pub work: PathBuf,
 }
 
@@ -30,7 +34,38 @@ impl Layers {
     pub fn new(upper: PathBuf, lowers: Vec<PathBuf>, work: PathBuf) -> Layers {
         let mut dirs = vec![upper];
         dirs.extend(lowers);
-        Layers { dirs, work }
+        let fds = Arc::new(dirs.iter().map(|d| open_path(d).ok()).collect());
+        Layers { dirs, fds, work }
+    }
+
+    /// Open the real file `rel` in `layer` (open(2) `flags`, `mode` for
+    /// O_CREAT) without following a symlink anywhere on the way: the
+    /// server looks a path up and opens it later, without the table lock,
+    /// and a symlink put in its place in between (a rename race, or a hand
+    /// in the upper dir) must not lead it out of the layer. Such a link
+    /// gives ELOOP. Before Linux 5.6, and for paths too long for one call,
+    /// only the last component is guarded (O_NOFOLLOW).
+    pub fn open(
+        &self,
+        layer: usize,
+        rel: &Path,
+        flags: libc::c_int,
+        mode: u32,
+    ) -> io::Result<File> {
+        let short = !rel.as_os_str().is_empty() && rel.as_os_str().len() < SHORT;
+        if let (true, Some(dir)) = (short, &self.fds[layer]) {
+            match crate::sys::open_beneath_no_symlinks(dir, rel, flags, mode) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+                other => return other.map(File::from),
+            }
+        }
+        let acc = flags & libc::O_ACCMODE;
+        std::fs::OpenOptions::new()
+            .read(acc != libc::O_WRONLY)
+            .write(acc != libc::O_RDONLY)
+            .mode(mode)
+            .custom_flags((flags & !libc::O_ACCMODE) | libc::O_NOFOLLOW)
+            .open(self.real(layer, rel))
     }
 
     pub fn count(&self) -> usize {

@@ -70,7 +70,10 @@ impl OverlayFs {
     }
 
     pub fn readlink(&self, ino: u64) -> R<Vec<u8>> {
-        let real = self.real(&self.table(), ino)?.1;
+        // The table stays locked while the real path is used: a rename
+        // through the mount cannot swap a dir on the way for a symlink.
+        let t = self.table();
+        let real = self.real(&t, ino)?.1;
         let target = fs::read_link(real).map_err(err)?;
         Ok(target.into_os_string().into_encoded_bytes())
     }
@@ -267,14 +270,16 @@ impl OverlayFs {
         if is_private_xattr(name) {
             return Err(errno(libc::ENODATA));
         }
-        let real = self.real(&self.table(), ino)?.1;
+        let t = self.table(); // held while the path is used, as in readlink
+        let real = self.real(&t, ino)?.1;
         xattr::get(real, name)
             .map_err(err)?
             .ok_or(errno(libc::ENODATA))
     }
 
     pub fn listxattr(&self, ino: u64) -> R<Vec<u8>> {
-        let real = self.real(&self.table(), ino)?.1;
+        let t = self.table(); // held while the path is used, as in readlink
+        let real = self.real(&t, ino)?.1;
         let mut out = Vec::new();
         for name in xattr::list(real).map_err(err)? {
             if !is_private_xattr(&name) {

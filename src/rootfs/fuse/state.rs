@@ -226,11 +226,15 @@ impl OverlayFs {
         if !w.load(Ordering::Acquire) || h.reopened.load(Ordering::Acquire) {
             return Ok(());
         }
-        let real = {
+        let (rel, layer) = {
             let t = self.table();
-            self.real(&t, h.ino)?.1
+            let layer = t.get(h.ino).ok_or(Errno::ENOENT)?.layer;
+            (self.real(&t, h.ino)?.0, layer)
         };
-        let f = File::open(real).map_err(err)?;
+        let f = self
+            .layers
+            .open(layer, &rel, libc::O_RDONLY, 0)
+            .map_err(err)?;
         *h.file.write().unwrap_or_else(|p| p.into_inner()) = f;
         h.reopened.store(true, Ordering::Release);
         Ok(())

@@ -4,9 +4,9 @@
 //! dirs made over whiteouts.
 
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use fuser::{Errno, FileAttr, TimeOrNow};
@@ -92,17 +92,21 @@ impl OverlayFs {
                 // With the writeback cache the kernel also reads pages of a
                 // write-only file (to fill partial ones) and places appends
                 // itself: open read-write, without O_APPEND.
-                let acc = flags & libc::O_ACCMODE;
-                let f = OpenOptions::new()
-                    .read(true)
-                    .write(acc != libc::O_RDONLY)
-                    .mode(perm)
-                    .custom_flags(
-                        (flags & !(libc::O_ACCMODE | libc::O_NOCTTY | libc::O_APPEND))
+                // No symlink followed on the way (Layers::open).
+                let acc = match flags & libc::O_ACCMODE {
+                    libc::O_RDONLY => libc::O_RDONLY,
+                    _ => libc::O_RDWR,
+                };
+                let f = self
+                    .layers
+                    .open(
+                        UPPER,
+                        &rel,
+                        acc | (flags & !(libc::O_ACCMODE | libc::O_NOCTTY | libc::O_APPEND))
                             | libc::O_CREAT
                             | libc::O_EXCL,
+                        perm,
                     )
-                    .open(&real)
                     .map_err(err)?;
                 file = Some(f);
             }
