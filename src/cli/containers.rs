@@ -28,6 +28,7 @@ pub struct KillArgs {
     /// The signal to send (name or number)
     #[arg(short, long, default_value = "KILL", value_name = "SIGNAL")]
     pub signal: String,
+    /// The containers (names, ids or unique id prefixes)
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
@@ -40,20 +41,24 @@ pub struct RmArgs {
     /// Remove anonymous volumes too (burrow makes none, so there is nothing more to remove)
     #[arg(short, long)]
     pub volumes: bool,
+    /// The containers (names, ids or unique id prefixes)
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
+    /// The containers (names, ids or unique id prefixes)
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RenameArgs {
+    /// The container (name, id or unique id prefix)
     #[arg(value_name = "CONTAINER")]
     pub container: String,
+    /// Its new name
     #[arg(value_name = "NEW_NAME")]
     pub new_name: String,
 }

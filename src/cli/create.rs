@@ -6,7 +6,6 @@ use super::run::{create_container, ContainerArgs};
 use crate::paths::Paths;
 
 #[derive(Debug, Args)]
-#[command(override_usage = "burrow create [OPTIONS] IMAGE [COMMAND] [ARG...]")]
 pub struct CreateArgs {
     #[command(flatten)]
     pub container: ContainerArgs,

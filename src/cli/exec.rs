@@ -1,6 +1,5 @@
 //! `burrow exec`: run a command in a running container.
 
-use anyhow::Context;
 use clap::Args;
 
 use crate::container::control::not_found;
@@ -12,7 +11,6 @@ use crate::paths::Paths;
 use crate::sandbox::idmap::{self, HostUser};
 
 #[derive(Debug, Args)]
-#[command(override_usage = "burrow exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
 pub struct ExecArgs {
     /// Keep stdin attached
     #[arg(short, long)]
@@ -38,21 +36,22 @@ pub struct ExecArgs {
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
 
-    /// The container, then the command and its arguments
+    /// The container: name, id or unique id prefix
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// The command and its arguments
     #[arg(
-        value_name = "CONTAINER COMMAND [ARG...]",
+        value_name = "COMMAND",
         required = true,
         trailing_var_arg = true,
-        num_args = 2..
+        allow_hyphen_values = true
     )]
-    pub container_and_command: Vec<String>,
+    pub command: Vec<String>,
 }
 
 pub fn run(paths: &Paths, a: &ExecArgs) -> anyhow::Result<i32> {
-    let (name, argv) = a
-        .container_and_command
-        .split_first()
-        .context("a container and a command are needed")?;
+    let (name, argv) = (&a.container, &a.command);
     if !a.detach {
         super::run::refuse_tty_without_terminal(a.interactive, a.tty)?;
     }

@@ -7,6 +7,7 @@ mod archive;
 mod completion;
 mod containers;
 mod create;
+mod examples;
 mod exec;
 mod format;
 mod fuse_overlay;
@@ -76,22 +77,58 @@ pub enum LogLevel {
 #[command(defer = true)]
 pub enum Command {
     /// Run a command in a new container (in the foreground, or detached with -d)
+    ///
+    /// Pulls the image when it is not in the store, makes a container from it (its own root, an
+    /// overlay of the image's layers, in new user, mount, pid, network, uts and ipc namespaces, with
+    /// Docker's default confinement) and runs the command in it: the image's own command when none is
+    /// given. In the foreground, burrow returns the command's exit code; with -d it prints the
+    /// container's id and a supervisor keeps the container, its log and its --restart policy.
+    /// Containers have no network but loopback by default; --network host shares the host's.
+    #[command(after_long_help = examples::RUN)]
     Run(run::RunArgs),
     /// Create a container to start later
+    ///
+    /// Makes the container as run would (pulling the image when needed) and prints its id, without
+    /// starting it; start runs it.
+    #[command(after_long_help = examples::CREATE)]
     Create(create::CreateArgs),
     /// Start a created or stopped container (detached; attached with -a)
+    ///
+    /// Starts the container's command again in its kept root file system; with -a, prints its output
+    /// and returns its exit code.
+    #[command(after_long_help = examples::START)]
     Start(start::StartArgs),
     /// Run a command in a running container
+    ///
+    /// Runs the command in the container's namespaces, root and confinement, with its environment
+    /// (plus -e) and as its user unless -u says otherwise. -it gives the command a terminal.
+    #[command(after_long_help = examples::EXEC)]
     Exec(exec::ExecArgs),
     /// List containers
+    ///
+    /// Lists running containers; -a adds stopped ones. Filters (-f) and Go templates (--format) work
+    /// as docker's.
+    #[command(after_long_help = examples::PS)]
     Ps(ps::PsArgs),
     /// Show what a container wrote
+    ///
+    /// Prints what a detached container wrote to its standard output and error, kept in its log
+    /// (rotated at 20MB x 5 unless --log-opt says otherwise). -f follows it, -n shows only the last
+    /// lines.
+    #[command(after_long_help = examples::LOGS)]
     Logs(logs::LogsArgs),
     /// Stop running containers (stop signal, then SIGKILL)
+    ///
+    /// Sends each container its stop signal (SIGTERM unless the image says otherwise), waits -t
+    /// seconds, then kills it. A stopped container keeps its root file system until rm.
+    #[command(after_long_help = examples::STOP)]
     Stop(containers::StopArgs),
     /// Send a signal to running containers
     Kill(containers::KillArgs),
     /// Remove containers
+    ///
+    /// Removes stopped containers with their root file system and log; -f stops a running one first.
+    #[command(after_long_help = examples::RM)]
     Rm(containers::RmArgs),
     /// Wait for containers to stop and print their exit codes
     Wait(containers::WaitArgs),
@@ -112,10 +149,20 @@ pub enum Command {
     /// Manage containers
     Container(containers::ContainerArgs),
     /// Run a host program confined: host read-only, no network, no secrets
+    ///
+    /// Runs a command from the host with the host's files read-only, the working directory writable,
+    /// an empty home and /run, no network, a short list of environment variables, and seccomp and
+    /// Landlock on. --allow-read and --allow-write open more paths, --env passes more variables.
+    #[command(after_long_help = examples::SANDBOX)]
     Sandbox(sandbox::SandboxArgs),
     /// Run a host command in the containers' user namespace (remove files they chowned)
     Unshare(unshare::UnshareArgs),
     /// Show what this machine lets an unprivileged user do, and what to fix
+    ///
+    /// Probes, as you, what burrow needs (user namespaces, id maps, overlayfs, FUSE, seccomp,
+    /// Landlock, cgroups) and says for each what works, what burrow does instead, and what an admin
+    /// can change.
+    #[command(after_long_help = examples::INFO)]
     Info(info::InfoArgs),
     /// Show burrow's version and build
     Version(version::VersionArgs),
@@ -125,10 +172,22 @@ pub enum Command {
     #[command(name = "__fuse-overlay", hide = true)]
     FuseOverlay(fuse_overlay::FuseOverlayArgs),
     /// Pull an image from a registry
+    ///
+    /// Fetches the image's manifest, config and layers into the store, checking every digest, and
+    /// unpacks the layers. Registries on 127.0.0.0/8 are reached over plain HTTP; credentials come
+    /// from burrow login or ~/.docker/config.json.
+    #[command(after_long_help = examples::PULL)]
     Pull(pull::PullArgs),
     /// List images
+    ///
+    /// Lists the images in the store, one line per tag; images without a tag show as <none>.
+    #[command(after_long_help = examples::IMAGES)]
     Images(images::ImagesArgs),
     /// Remove images
+    ///
+    /// Untags the image and removes it with the layers no other image uses, unless a container still
+    /// uses it (-f untags it all the same).
+    #[command(after_long_help = examples::RMI)]
     Rmi(image::RmiArgs),
     /// Give an image another name
     Tag(image::TagArgs),

@@ -161,18 +161,20 @@ pub struct ContainerArgs {
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,
 
-    /// The image, then the command and its arguments
+    /// The image: NAME[:TAG], NAME@DIGEST or an image id
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// The command and its arguments [default: the image's]
     #[arg(
-        value_name = "IMAGE [COMMAND] [ARG...]",
-        required = true,
+        value_name = "COMMAND",
         trailing_var_arg = true,
-        num_args = 1..
+        allow_hyphen_values = true
     )]
-    pub image_and_command: Vec<String>,
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
-#[command(override_usage = "burrow run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
 pub struct RunArgs {
     /// Run in the background and print the container's id
     #[arg(short, long)]
@@ -323,10 +325,7 @@ fn extras(a: &ContainerArgs) -> anyhow::Result<record::Extras> {
 /// compute the process and mounts, make the record. Bad input fails here,
 /// before anything is made.
 pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<record::Record> {
-    let (image_ref, args) = a
-        .image_and_command
-        .split_first()
-        .context("an image is needed")?;
+    let (image_ref, args) = (&a.image, &a.command);
     let network = match a.network {
         NetworkArg::None => Network::None,
         NetworkArg::Host => Network::Host,
@@ -432,15 +431,14 @@ mod tests {
     use clap::Parser;
 
     fn image_and_command(args: &[&str]) -> Result<Vec<String>, String> {
-        match Cli::try_parse_from(args)
-            .map_err(|e| e.to_string())?
-            .command
-        {
-            Command::Run(r) => Ok(r.container.image_and_command),
-            Command::Create(c) => Ok(c.container.image_and_command),
-            Command::Exec(e) => Ok(e.container_and_command),
+        let parsed = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        let (first, rest) = match parsed.command {
+            Command::Run(r) => (r.container.image, r.container.command),
+            Command::Create(c) => (c.container.image, c.container.command),
+            Command::Exec(e) => (e.container, e.command),
             _ => unreachable!(),
-        }
+        };
+        Ok([vec![first], rest].concat())
     }
 
     #[test]

@@ -83,7 +83,13 @@ pub fn enter(
     };
     let mut ns = Vec::new();
     for (name, flag) in NAMESPACES {
-        ns.push((open(&format!("ns/{name}"))?, flag));
+        let f = open(&format!("ns/{name}"))?;
+        // A namespace the container shares with us (the host's network
+        // under --network host) is not its own: joining it would need
+        // privileges over the host's, and we are in it already.
+        if !is_ours(&f, name) {
+            ns.push((f, flag));
+        }
     }
     // Forwarded while we wait, as for `run`.
     let forwarded = launch::forwarded_signals();
@@ -147,6 +153,16 @@ fn same_nproc_limit(limit: Option<u64>) {
         let n = n.min(hard);
         let _ = setrlimit(Resource::RLIMIT_NPROC, n, n);
     }
+}
+
+/// Is `ns` (an open /proc/PID/ns/NAME) the namespace this process is in?
+fn is_ours(ns: &File, name: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(mine) = std::fs::metadata(format!("/proc/self/ns/{name}")) else {
+        return false;
+    };
+    ns.metadata()
+        .is_ok_and(|m| m.dev() == mine.dev() && m.ino() == mine.ino())
 }
 
 /// In the joiner: every namespace, then the container's root.

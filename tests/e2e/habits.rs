@@ -321,3 +321,39 @@ fn unshare_lets_the_user_remove_what_a_container_chowned() {
         env.burrow(&["unshare", "no-such-command"]).fails(127);
     }
 }
+
+#[test]
+fn exec_reaches_a_container_on_the_host_network() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        env.burrow(&[
+            "run",
+            "-d",
+            "--network",
+            "host",
+            "--name",
+            "h",
+            &img,
+            "sleep",
+            "60",
+        ])
+        .ok();
+        // In the container's own pid namespace and root, on the host's network.
+        let out = env.burrow(&[
+            "exec",
+            "h",
+            "sh",
+            "-c",
+            "ps -o comm | grep -x sleep; cat /etc/motd",
+        ]);
+        out.ok();
+        assert_eq!(out.stdout, "sleep\nburrow fixture\n");
+        let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let out = env.burrow(&["exec", "h", "readlink", "/proc/self/ns/net"]);
+        out.ok();
+        assert_eq!(out.stdout.trim(), host_net.to_string_lossy());
+        env.burrow(&["rm", "-f", "h"]).ok();
+    }
+}

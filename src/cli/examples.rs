@@ -1,0 +1,66 @@
+//! The EXAMPLES of the common verbs, shown by `--help` (not `-h`) and in
+//! their man pages. Only flags that exist: clap refuses an unknown one, and
+//! tests/e2e/docs.rs parses every example line with burrow's own parser.
+
+pub const RUN: &str = "Examples:
+  burrow run --rm alpine echo hello
+  burrow run --rm -it debian:bookworm bash
+  burrow run -d --name ticker busybox sh -c 'while :; do date; sleep 1; done'
+  burrow run --rm -v ./site:/www:ro -w /www busybox ls
+  burrow run --rm -e GREETING=hi -u 1000 busybox env
+  burrow run --rm --network host alpine wget -qO- http://127.0.0.1:8000/";
+
+pub const CREATE: &str = "Examples:
+  burrow create --name job busybox sh -c 'date; sleep 5'
+  burrow start -a job";
+
+pub const START: &str = "Examples:
+  burrow start ticker
+  burrow start -a job      # print its output and wait for it";
+
+pub const EXEC: &str = "Examples:
+  burrow exec ticker ps
+  burrow exec -it ticker sh
+  burrow exec -e DEBUG=1 -u 1000 -w /tmp ticker env";
+
+pub const PS: &str = "Examples:
+  burrow ps
+  burrow ps -a -s
+  burrow ps -f status=exited -f ancestor=busybox
+  burrow ps --format 'table {{.ID}}\\t{{.Status}}'";
+
+pub const LOGS: &str = "Examples:
+  burrow logs ticker
+  burrow logs -f -n 10 ticker
+  burrow logs -t --since 5m ticker";
+
+pub const STOP: &str = "Examples:
+  burrow stop ticker
+  burrow stop -t 2 ticker job";
+
+pub const RM: &str = "Examples:
+  burrow rm job
+  burrow rm -f ticker      # stop it first";
+
+pub const PULL: &str = "Examples:
+  burrow pull alpine
+  burrow pull debian:bookworm
+  burrow pull -q 127.0.0.1:5000/team/tool@sha256:<digest>";
+
+pub const IMAGES: &str = "Examples:
+  burrow images
+  burrow images -q -f dangling=true
+  burrow images --format '{{.Repository}}:{{.Tag}} {{.Size}}'";
+
+pub const RMI: &str = "Examples:
+  burrow rmi alpine
+  burrow rmi -f busybox    # untag it even while a container uses it";
+
+pub const SANDBOX: &str = "Examples:
+  cd ~/src/project && burrow sandbox -- ./configure
+  burrow sandbox --allow-read ~/.cargo --allow-read ~/.rustup -- cargo build --offline
+  burrow sandbox --env GITHUB_TOKEN -- ./release.sh";
+
+pub const INFO: &str = "Examples:
+  burrow info
+  burrow info --format json";
