@@ -150,7 +150,7 @@ fn pull_ref(
 
     // 2. The config, which names the uncompressed layers.
     let config_desc = &image_manifest.config;
-    let config_path = match blobs::blob_path(root, &config_desc.digest) {
+    let config_path = match blobs::blob_path(root, &config_desc.digest)? {
         p if p.exists() => p,
         _ => {
             let mut stream = client.blob(&config_desc.digest)?;
@@ -338,12 +338,9 @@ pub(super) fn install_layer(
     fetch: Fetch,
 ) -> anyhow::Result<(Unpacked, bool)> {
     let root = store.root();
-    let dir = store.layer_dir(chain);
+    let dir = store.layer_dir(chain)?;
     let meta_path = dir.with_extension("json");
-    let _lock = blobs::lock(
-        root,
-        &format!("layer-{}", crate::reference::digest_hex(chain)),
-    )?;
+    let _lock = blobs::lock(root, &format!("layer-{}", crate::reference::digest_hex(chain)?))?;
     if dir.is_dir() {
         return Ok((read_meta(&meta_path, diff_id), false));
     }
@@ -381,7 +378,7 @@ fn unpack_verified(
     use std::os::unix::fs::PermissionsExt;
     // A layer without a "./" entry gets docker's root dir mode.
     fs::set_permissions(tmp, fs::Permissions::from_mode(0o755))?;
-    let blob = store.blob_path(digest);
+    let blob = store.blob_path(digest)?;
     let unpacked = if blob.exists() {
         helper::unpack_layer(&store.owners, LayerInput::File(&blob), tmp)?
     } else {
