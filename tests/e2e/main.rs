@@ -9,6 +9,7 @@ mod confine;
 mod docs;
 mod fuse_overlay;
 mod fuse_root;
+mod hostile_registry;
 mod images;
 mod images_archive;
 mod images_registry;
