@@ -400,7 +400,10 @@ mod tests {
         assert!(e.to_string().contains("only sha256"), "{e}");
         // Hostile text is escaped and cut in the message.
         let e = digest_hex(&format!("sha256:\x1b[2J{}", "x".repeat(500))).unwrap_err();
-        assert!(!e.to_string().contains('\x1b') && e.to_string().len() < 200, "{e}");
+        assert!(
+            !e.to_string().contains('\x1b') && e.to_string().len() < 200,
+            "{e}"
+        );
     }
 
     #[test]

@@ -340,7 +340,10 @@ pub(super) fn install_layer(
     let root = store.root();
     let dir = store.layer_dir(chain)?;
     let meta_path = dir.with_extension("json");
-    let _lock = blobs::lock(root, &format!("layer-{}", crate::reference::digest_hex(chain)?))?;
+    let _lock = blobs::lock(
+        root,
+        &format!("layer-{}", crate::reference::digest_hex(chain)?),
+    )?;
     if dir.is_dir() {
         return Ok((read_meta(&meta_path, diff_id), false));
     }

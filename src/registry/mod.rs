@@ -10,6 +10,7 @@ pub mod config;
 pub mod manifest;
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub struct Client {
     creds: Option<Credentials>,
     /// The Authorization header that worked last, shared by all threads.
     authorization: Mutex<Option<String>>,
+    /// The warning about a token realm elsewhere was given.
+    warned_realm: AtomicBool,
 }
 
 /// A blob body and the length the registry announced.
@@ -63,6 +66,7 @@ impl Client {
             registry: reference.registry.clone(),
             creds: auth::lookup(&reference.registry),
             authorization: Mutex::new(None),
+            warned_realm: AtomicBool::new(false),
         })
     }
 
@@ -222,7 +226,23 @@ impl Client {
         if let Some(s) = service {
             req = req.query("service", s);
         }
-        if let Some(c) = &self.creds {
+        // The user's password goes only where it is safe (auth.rs); a
+        // realm elsewhere over plain http gets an anonymous request.
+        let creds = match &self.creds {
+            Some(c) if auth::may_send_credentials(realm, &self.base) => Some(c),
+            Some(_) => {
+                if !self.warned_realm.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "not sending the credentials for {} to the token server {}: it is another host over plain http; asking for an anonymous token",
+                        self.registry,
+                        crate::text::escape_control(realm)
+                    );
+                }
+                None
+            }
+            None => None,
+        };
+        if let Some(c) = creds {
             req = req.set("Authorization", &c.basic_header());
         }
         let resp = match req.call() {
@@ -230,7 +250,7 @@ impl Client {
             Err(ureq::Error::Status(401 | 403, _)) if self.repository.is_empty() => {
                 bail!("{}: login refused (wrong username or password?)", self.registry)
             }
-            Err(ureq::Error::Status(code @ (401 | 403), _)) if self.creds.is_some() => bail!(
+            Err(ureq::Error::Status(code @ (401 | 403), _)) if creds.is_some() => bail!(
                 "{} refused a token (HTTP {code}); check the credentials in {}",
                 self.registry,
                 auth_files_hint()

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use super::images::entries;
 use super::images_registry::{
-    assert_store_clean, fake_registry, gzip, image_of, ok, serve, sha, small_image, status,
-    tar_of, Image, E, OCI_MANIFEST,
+    assert_store_clean, fake_registry, gzip, image_of, ok, serve, sha, small_image, status, tar_of,
+    Image, E, OCI_MANIFEST,
 };
 use crate::common::*;
 
@@ -101,8 +101,7 @@ fn pull_refuses_a_diff_id_that_names_a_path() {
         out.fails(125);
         assert!(
             out.stderr.contains("bad layer diff id")
-                && (out.stderr.contains("malformed digest")
-                    || out.stderr.contains("only sha256")),
+                && (out.stderr.contains("malformed digest") || out.stderr.contains("only sha256")),
             "{bad:?}:\n{}",
             out.describe()
         );
@@ -143,7 +142,8 @@ fn pull_refuses_a_layer_or_config_digest_that_names_a_path() {
 /// A docker-archive tar: manifest.json, the config, one layer.
 fn docker_archive(config: &[u8], layer: &[u8]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let manifest = br#"[{"Config":"config.json","RepoTags":["evil/load:1"],"Layers":["layer.tar"]}]"#;
+    let manifest =
+        br#"[{"Config":"config.json","RepoTags":["evil/load:1"],"Layers":["layer.tar"]}]"#;
     for (name, data) in [
         ("manifest.json", &manifest[..]),
         ("config.json", config),
@@ -206,11 +206,82 @@ fn a_record_from_an_older_burrow_cannot_make_rmi_delete_the_store() {
     let out = env.burrow(&["rmi", "evil:1"]);
     assert_eq!(out.code, 1, "{}", out.describe());
     assert!(
-        out.stderr.contains("ignoring image docker.io/library/evil:1")
+        out.stderr
+            .contains("ignoring image docker.io/library/evil:1")
             && out.stderr.contains("no such image"),
         "{}",
         out.describe()
     );
     assert!(record.exists(), "the container's record is gone");
     assert_eq!(sorted_layers(&env), before);
+}
+
+// --- Item 10: credentials only where they belong ------------------------------------------
+
+/// A one-route HTTP server on `ip`:<free port> answering every request
+/// with `body`; `seen` collects each request's lowercased header block.
+fn header_recorder(ip: &str, body: &'static [u8], seen: Arc<Mutex<Vec<String>>>) -> String {
+    let listener = TcpListener::bind((ip, 0)).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = String::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                headers.push_str(&h.to_ascii_lowercase());
+            }
+            seen.lock().unwrap().push(headers);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body);
+        }
+    });
+    addr
+}
+
+#[test]
+fn credentials_are_not_sent_to_a_token_realm_on_another_host_over_http() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    // 127.0.0.2 is another host as far as the registry's name goes.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let realm_host = header_recorder("127.0.0.2", br#"{"token":"anon"}"#, seen.clone());
+    let addr = serve(small_image(), move |_, headers, _| {
+        (!headers.contains("authorization: bearer anon")).then(|| {
+            let mut r = status(401);
+            r.headers.push((
+                "WWW-Authenticate".into(),
+                format!("Bearer realm=\"http://{realm_host}/token\",service=\"fake\""),
+            ));
+            r
+        })
+    });
+    // The user has credentials for the registry ("me:pw").
+    env.mkdir("home/.docker");
+    let config = format!(r#"{{"auths":{{"{addr}":{{"auth":"bWU6cHc="}}}}}}"#);
+    env.write("home/.docker/config.json", config.as_bytes());
+    let out = env.burrow(&["pull", "-q", &format!("{addr}/x:latest")]);
+    out.ok();
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty(), "the token server was never asked");
+    for h in seen.iter() {
+        assert!(
+            !h.contains("authorization:"),
+            "the token server on another host got credentials:\n{h}"
+        );
+    }
+    assert!(
+        out.stderr.contains("not sending the credentials"),
+        "{}",
+        out.describe()
+    );
 }
