@@ -174,12 +174,16 @@ pub struct Loaded {
 
 /// Load every image of a docker-archive or OCI archive tar.
 pub fn load(store: &Store, input: &mut dyn Read) -> anyhow::Result<Vec<Loaded>> {
-    let mut written = Vec::new();
-    let result = load_into(store, input, &mut written);
-    if result.is_err() {
-        drop_unused(store, &written);
-    }
-    result
+    // Ctrl-C stops the load between reads; what it wrote is removed.
+    crate::interrupt::during(|| {
+        let mut input = crate::interrupt::Checked(input);
+        let mut written = Vec::new();
+        let result = load_into(store, &mut input, &mut written);
+        if result.is_err() {
+            drop_unused(store, &written);
+        }
+        result
+    })
 }
 
 fn load_into(
@@ -494,12 +498,15 @@ pub fn import(
     if let Some(t) = tag {
         Reference::parse(t)?;
     }
-    let mut written = Vec::new();
-    let result = import_into(store, input, tag, source, &mut written);
-    if result.is_err() {
-        drop_unused(store, &written);
-    }
-    result
+    crate::interrupt::during(|| {
+        let mut input = crate::interrupt::Checked(input);
+        let mut written = Vec::new();
+        let result = import_into(store, &mut input, tag, source, &mut written);
+        if result.is_err() {
+            drop_unused(store, &written);
+        }
+        result
+    })
 }
 
 fn import_into(

@@ -63,6 +63,7 @@ fn stream_to_temp(
     let mut written = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
+        crate::interrupt::check()?;
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

@@ -162,6 +162,11 @@ impl Store {
         Ok(self.root.join("layers").join(hex))
     }
 
+    /// Bytes free for us on the store's file system, if it says.
+    pub fn free_space(&self) -> Option<u64> {
+        free_space(&self.root)
+    }
+
     fn sweep(&self) {
         for dir in [
             self.root.clone(),
@@ -200,6 +205,12 @@ pub fn parse_config(bytes: &[u8]) -> anyhow::Result<oci_spec::image::ImageConfig
         crate::reference::digest_hex(d).context("the image config names a bad layer diff id")?;
     }
     Ok(config)
+}
+
+/// Bytes an unprivileged user may still write on the file system of `path`.
+pub fn free_space(path: &Path) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(path).ok()?;
+    Some((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
 }
 
 /// Parts of an image were removed by a concurrent `rmi` before it could

@@ -15,6 +15,7 @@ use super::records::{ImageRecord, LayerRecord};
 use super::unpack::Unpacked;
 use super::{chain_ids, Store, Vanished};
 use crate::reference::Reference;
+use crate::registry::limits::{MAX_CONFIG, MAX_MANIFEST};
 use crate::registry::manifest::{self, Descriptor, Manifest, Platform};
 use crate::registry::{Client, ClientOptions};
 
@@ -41,7 +42,8 @@ pub fn pull(
 ) -> anyhow::Result<ImageRecord> {
     let store = Store::open(paths)?;
     let progress = progress::for_terminal(opts.quiet, opts.output);
-    pull_with(&store, reference, opts, progress.as_ref())
+    // Ctrl-C stops the pull and removes what it half-wrote.
+    crate::interrupt::during(|| pull_with(&store, reference, opts, progress.as_ref()))
 }
 
 pub fn pull_with(
@@ -134,6 +136,12 @@ fn pull_ref(
         Manifest::Image(m) => (m, top_digest.clone(), body.clone()),
         Manifest::Index(entries) => {
             let entry = manifest::choose(&entries, want)?;
+            if entry.size > MAX_MANIFEST {
+                bail!(
+                    "the index lists a manifest of {} bytes, more than the {MAX_MANIFEST} a manifest may have",
+                    entry.size
+                );
+            }
             let (b, ct) = client.manifest(&entry.digest)?;
             let got = blobs::sha256(&b);
             if got != entry.digest {
@@ -153,7 +161,15 @@ fn pull_ref(
     let config_path = match blobs::blob_path(root, &config_desc.digest)? {
         p if p.exists() => p,
         _ => {
-            let mut stream = client.blob(&config_desc.digest)?;
+            // Refused before a byte is fetched: a config is a small JSON file.
+            if config_desc.size > MAX_CONFIG {
+                bail!(
+                    "config {} declares {} bytes, more than the {MAX_CONFIG} a config may have",
+                    short(&config_desc.digest),
+                    config_desc.size
+                );
+            }
+            let mut stream = client.blob(&config_desc.digest, config_desc.size)?;
             blobs::write_verified(
                 root,
                 &config_desc.digest,
@@ -245,28 +261,40 @@ fn fetch_layers(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Unpacked>>> = Mutex::new(vec![None; jobs.len()]);
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let workers = WORKERS.min(jobs.len());
+    let running = AtomicUsize::new(workers);
     std::thread::scope(|s| {
-        for _ in 0..WORKERS.min(jobs.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= jobs.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                    return;
-                }
-                let (desc, diff_id, chain) = jobs[i];
-                match ensure_layer(store, client, desc, diff_id, chain, progress) {
-                    Ok(u) => {
-                        if let Ok(mut r) = results.lock() {
-                            r[i] = Some(u);
-                        }
-                    }
-                    Err(e) => {
-                        if let Ok(mut f) = failure.lock() {
-                            f.get_or_insert(e);
-                        }
+        for _ in 0..workers {
+            s.spawn(|| {
+                // Counted down however the worker ends, a panic included.
+                let _done = CountDown(&running);
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= jobs.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
                         return;
+                    }
+                    let (desc, diff_id, chain) = jobs[i];
+                    match ensure_layer(store, client, desc, diff_id, chain, progress) {
+                        Ok(u) => {
+                            if let Ok(mut r) = results.lock() {
+                                r[i] = Some(u);
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(e);
+                            }
+                            return;
+                        }
                     }
                 }
             });
+        }
+        // Ctrl-C reaches this thread; the workers blocked in a download
+        // are woken from here until they are done.
+        while running.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            crate::interrupt::poke_readers();
         }
     });
     if let Some(e) = failure.into_inner().ok().flatten() {
@@ -278,6 +306,15 @@ fn fetch_layers(
         .into_iter()
         .map(|u| u.context("a layer was not fetched"))
         .collect()
+}
+
+/// Decrements its counter when dropped.
+struct CountDown<'a>(&'a AtomicUsize);
+
+impl Drop for CountDown<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Make `layers/<chain>` exist for one layer of a pull. A layer not in
@@ -294,7 +331,14 @@ fn ensure_layer(
     let counted = |n: u64| progress.layer_bytes(&desc.digest, n);
     let open = || {
         progress.layer_begin(&desc.digest, desc.size);
-        let stream = client.blob(&desc.digest)?;
+        // A layer that cannot fit is refused before it is fetched.
+        if let Some(free) = store.free_space().filter(|f| desc.size > *f) {
+            bail!(
+                "it is {} bytes, more than the {free} bytes free on the store's file system",
+                desc.size
+            );
+        }
+        let stream = client.blob(&desc.digest, desc.size)?;
         blobs::TeeBlob::new(root, &desc.digest, desc.size, stream.reader, &counted)
     };
     let (unpacked, fresh) = install_layer(

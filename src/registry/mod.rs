@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod limits;
 pub mod manifest;
 
 use std::io::Read;
@@ -18,9 +19,7 @@ use anyhow::{anyhow, bail, Context};
 
 use crate::reference::Reference;
 use auth::{Challenge, Credentials};
-
-/// The largest manifest we read; real ones are a few KiB.
-const MAX_MANIFEST: u64 = 4 << 20;
+use limits::{Pace, Paced, MAX_MANIFEST, MAX_TOKEN};
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
@@ -41,6 +40,8 @@ pub struct Client {
     authorization: Mutex<Option<String>>,
     /// The warning about a token realm elsewhere was given.
     warned_realm: AtomicBool,
+    /// How slowly the registry may send.
+    pace: Pace,
 }
 
 /// A blob body and the length the registry announced.
@@ -54,9 +55,15 @@ impl Client {
         let plain =
             opts.insecure || reference.is_loopback() || opts.conf.is_insecure(&reference.registry);
         let scheme = if plain { "http" } else { "https" };
+        let pace = Pace::from_env()?;
+        // A read that waits a whole window has seen less than the pace.
+        let read_timeout = match pace.min_rate {
+            0 => Duration::from_secs(120),
+            _ => pace.window,
+        };
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(30))
-            .timeout_read(Duration::from_secs(120))
+            .timeout_read(read_timeout)
             .user_agent(concat!("burrow/", env!("CARGO_PKG_VERSION")))
             .build();
         Ok(Client {
@@ -67,6 +74,7 @@ impl Client {
             creds: auth::lookup(&reference.registry),
             authorization: Mutex::new(None),
             warned_realm: AtomicBool::new(false),
+            pace,
         })
     }
 
@@ -90,7 +98,7 @@ impl Client {
     /// Check the credentials: `/v2/` must answer 200 once we log in.
     pub fn check_login(&self) -> anyhow::Result<()> {
         let url = self.base.clone();
-        let header = match self.send(&url, None, None) {
+        let header = match self.send(&url, None, None, 0) {
             Ok(_) => return Ok(()),
             Err(ureq::Error::Status(401, resp)) => {
                 resp.header("WWW-Authenticate").unwrap_or("").to_string()
@@ -98,7 +106,7 @@ impl Client {
             Err(e) => return Err(self.explain(e, What::Manifest)),
         };
         let authz = self.answer(&header)?;
-        match self.send(&url, None, Some(&authz)) {
+        match self.send(&url, None, Some(&authz), 0) {
             Ok(_) => Ok(()),
             Err(ureq::Error::Status(401 | 403, _)) => {
                 bail!(
@@ -113,10 +121,10 @@ impl Client {
     /// Fetch a manifest by tag or digest: the body and its content type.
     pub fn manifest(&self, reference: &str) -> anyhow::Result<(Vec<u8>, String)> {
         let url = format!("{}{}/manifests/{reference}", self.base, self.repository);
-        let resp = self.get(&url, Some(manifest::ACCEPT), What::Manifest)?;
+        let resp = self.get(&url, Some(manifest::ACCEPT), What::Manifest, MAX_MANIFEST)?;
         let content_type = resp.content_type().to_string();
         let mut body = Vec::new();
-        resp.into_reader()
+        Paced::new(resp.into_reader(), self.pace)
             .take(MAX_MANIFEST + 1)
             .read_to_end(&mut body)
             .with_context(|| format!("read manifest {reference}"))?;
@@ -126,24 +134,31 @@ impl Client {
         Ok((body, content_type))
     }
 
-    /// Open a blob for streaming. The caller checks size and digest.
-    pub fn blob(&self, digest: &str) -> anyhow::Result<BlobStream> {
+    /// Open a blob of `size` bytes (as its descriptor says) for
+    /// streaming, paced. The caller checks size and digest.
+    pub fn blob(&self, digest: &str, size: u64) -> anyhow::Result<BlobStream> {
         let url = format!("{}{}/blobs/{digest}", self.base, self.repository);
-        let resp = self.get(&url, None, What::Blob)?;
+        let resp = self.get(&url, None, What::Blob, size)?;
         let length = resp
             .header("Content-Length")
             .and_then(|l| l.parse::<u64>().ok());
         Ok(BlobStream {
-            reader: Box::new(resp.into_reader()),
+            reader: Box::new(Paced::new(resp.into_reader(), self.pace)),
             length,
         })
     }
 
     /// GET with auth: try with what worked last; on 401, answer the
     /// challenge once and retry.
-    fn get(&self, url: &str, accept: Option<&str>, what: What) -> anyhow::Result<ureq::Response> {
+    fn get(
+        &self,
+        url: &str,
+        accept: Option<&str>,
+        what: What,
+        size: u64,
+    ) -> anyhow::Result<ureq::Response> {
         let known = self.authorization.lock().ok().and_then(|a| a.clone());
-        match self.send(url, accept, known.as_deref()) {
+        match self.send(url, accept, known.as_deref(), size) {
             Ok(r) => Ok(r),
             Err(ureq::Error::Status(401, resp)) => {
                 let header = resp.header("WWW-Authenticate").unwrap_or("").to_string();
@@ -151,7 +166,7 @@ impl Client {
                 if let Ok(mut a) = self.authorization.lock() {
                     *a = Some(authz.clone());
                 }
-                match self.send(url, accept, Some(&authz)) {
+                match self.send(url, accept, Some(&authz), size) {
                     Ok(r) => Ok(r),
                     Err(e) => Err(self.explain(e, what)),
                 }
@@ -166,6 +181,7 @@ impl Client {
         url: &str,
         accept: Option<&str>,
         authz: Option<&str>,
+        size: u64,
     ) -> Result<ureq::Response, ureq::Error> {
         let mut req = self.agent.get(url);
         if let Some(a) = accept {
@@ -174,7 +190,11 @@ impl Client {
         if let Some(a) = authz {
             req = req.set("Authorization", a);
         }
-        req.call()
+        // Headers trickled byte by byte meet this deadline.
+        if let Some(d) = self.pace.deadline(size) {
+            req = req.timeout(d);
+        }
+        crate::interrupt::blocking(|| req.call())
     }
 
     /// The Authorization header for a challenge: basic credentials, or a
@@ -245,7 +265,10 @@ impl Client {
         if let Some(c) = creds {
             req = req.set("Authorization", &c.basic_header());
         }
-        let resp = match req.call() {
+        if let Some(d) = self.pace.deadline(MAX_TOKEN) {
+            req = req.timeout(d);
+        }
+        let resp = match crate::interrupt::blocking(|| req.call()) {
             Ok(r) => r,
             Err(ureq::Error::Status(401 | 403, _)) if self.repository.is_empty() => {
                 bail!("{}: login refused (wrong username or password?)", self.registry)
@@ -269,8 +292,8 @@ impl Client {
             access_token: Option<String>,
         }
         let mut body = String::new();
-        resp.into_reader()
-            .take(1 << 20)
+        Paced::new(resp.into_reader(), self.pace)
+            .take(MAX_TOKEN)
             .read_to_string(&mut body)
             .context("read token")?;
         let t: Token = serde_json::from_str(&body).context("token answer is not JSON")?;
