@@ -24,7 +24,7 @@ use serde_json::json;
 
 use super::blobs::{self, short};
 use super::pull::{install_layer, Fetch};
-use super::records::{ImageRecord, LayerRecord, Records};
+use super::records::{ImageRecord, LayerRecord};
 use super::unpack::{self, Compression};
 use super::{chain_ids, parse_config, Store};
 use crate::reference::Reference;
@@ -213,23 +213,7 @@ fn load_into(
 /// After a failed load: remove the blobs it wrote that no image uses, so
 /// nothing half-made stays behind.
 fn drop_unused(store: &Store, written: &[String]) {
-    let Ok(records) = Records::load(store.root()) else {
-        return;
-    };
-    let used: std::collections::HashSet<&str> = records
-        .images
-        .iter()
-        .flat_map(|i| {
-            [i.config_digest.as_str(), i.manifest_digest.as_str()]
-                .into_iter()
-                .chain(i.layers.iter().map(|l| l.digest.as_str()))
-        })
-        .collect();
-    for d in written.iter().filter(|d| !used.contains(d.as_str())) {
-        if let Ok(p) = store.blob_path(d) {
-            let _ = fs::remove_file(p);
-        }
-    }
+    store.drop_unreferenced(written);
 }
 
 /// Extract the regular files of a tar (symlinks resolved, as old docker

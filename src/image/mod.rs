@@ -162,6 +162,33 @@ impl Store {
         Ok(self.root.join("layers").join(hex))
     }
 
+    /// Remove those of `digests` that no image record names (after a
+    /// failed pull or load: what it stored stays no longer).
+    pub(crate) fn drop_unreferenced(&self, digests: &[String]) {
+        let Ok(records) = Records::load(&self.root) else {
+            return;
+        };
+        let used: std::collections::HashSet<&str> = records
+            .images
+            .iter()
+            .flat_map(|i| {
+                [i.config_digest.as_str(), i.manifest_digest.as_str()]
+                    .into_iter()
+                    .chain(i.layers.iter().map(|l| l.digest.as_str()))
+                    .chain(
+                        i.repo_digests
+                            .iter()
+                            .filter_map(|d| d.rsplit_once('@').map(|(_, d)| d)),
+                    )
+            })
+            .collect();
+        for d in digests.iter().filter(|d| !used.contains(d.as_str())) {
+            if let Ok(p) = self.blob_path(d) {
+                let _ = fs::remove_file(p);
+            }
+        }
+    }
+
     /// Bytes free for us on the store's file system, if it says.
     pub fn free_space(&self) -> Option<u64> {
         free_space(&self.root)

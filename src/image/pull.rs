@@ -75,15 +75,20 @@ pub fn pull_with(
     let mut failures = Vec::new();
     for source in &sources {
         let client = Client::new(source, &opts)?;
-        let first = pull_ref(store, &r, &client, &want, progress);
+        let mut written = Vec::new();
+        let first = pull_ref(store, &r, &client, &want, progress, &mut written);
         // A concurrent rmi may delete shared layers between our unpacking
         // and our record; then everything missing is fetched again, once.
         let result = match first {
             Err(e) if e.downcast_ref::<Vanished>().is_some() => {
-                pull_ref(store, &r, &client, &want, progress)
+                pull_ref(store, &r, &client, &want, progress, &mut written)
             }
             other => other,
         };
+        if result.is_err() {
+            // The manifests and config of a pull that failed go too.
+            store.drop_unreferenced(&written);
+        }
         match result {
             Ok(record) => return Ok(record),
             Err(e) => {
@@ -111,6 +116,7 @@ fn pull_ref(
     client: &Client,
     want: &Platform,
     progress: &dyn Progress,
+    written: &mut Vec<String>,
 ) -> anyhow::Result<ImageRecord> {
     let root = store.root();
     progress.status(&format!(
@@ -153,11 +159,13 @@ fn pull_ref(
             }
         }
     };
+    written.extend([top_digest.clone(), manifest_digest.clone()]);
     blobs::write_bytes(root, &top_digest, &body)?;
     blobs::write_bytes(root, &manifest_digest, &manifest_body)?;
 
     // 2. The config, which names the uncompressed layers.
     let config_desc = &image_manifest.config;
+    written.push(config_desc.digest.clone());
     let config_path = match blobs::blob_path(root, &config_desc.digest)? {
         p if p.exists() => p,
         _ => {

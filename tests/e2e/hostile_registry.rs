@@ -285,3 +285,401 @@ fn credentials_are_not_sent_to_a_token_realm_on_another_host_over_http() {
         out.describe()
     );
 }
+
+// --- Item 9: registries that send too slowly or too much -----------------------------------
+
+/// How a raw reply's body goes out.
+enum Body {
+    /// All at once.
+    Bytes(Vec<u8>),
+    /// `fast` bytes at once, then one byte per `gap`.
+    Trickle {
+        data: Vec<u8>,
+        fast: usize,
+        gap: Duration,
+    },
+    /// `n` zero bytes, as fast as the client takes them.
+    Zeros(u64),
+}
+
+/// A registry serving `img` as repo "x" whose replies `tweak` may replace;
+/// every request path is logged in `log`.
+fn raw_registry(
+    img: Image,
+    log: Arc<Mutex<Vec<String>>>,
+    tweak: impl Fn(&str, &Image) -> Option<(u64, Body)> + Send + Sync + 'static,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let img = Arc::new(img);
+    let tweak = Arc::new(tweak);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (img, tweak, log) = (img.clone(), tweak.clone(), log.clone());
+            std::thread::spawn(move || answer(stream, &img, &*tweak, &log));
+        }
+    });
+    addr
+}
+
+fn answer(
+    mut stream: TcpStream,
+    img: &Image,
+    tweak: &dyn Fn(&str, &Image) -> Option<(u64, Body)>,
+    log: &Mutex<Vec<String>>,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    log.lock().unwrap().push(path.clone());
+    let honest = |body: &[u8]| Some((body.len() as u64, Body::Bytes(body.to_vec())));
+    let reply = tweak(&path, img).or_else(|| {
+        if path == "/v2/" {
+            return honest(b"{}");
+        }
+        if path.starts_with("/v2/x/manifests/") {
+            return honest(&img.manifest);
+        }
+        [&img.config]
+            .into_iter()
+            .chain(img.layers.iter())
+            .find(|b| path.ends_with(&sha(b)))
+            .and_then(|b| honest(b))
+    });
+    let Some((length, body)) = reply else {
+        let _ =
+            stream.write_all(b"HTTP/1.1 404 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {OCI_MANIFEST}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    match body {
+        Body::Bytes(b) => {
+            let _ = stream.write_all(&b);
+        }
+        Body::Trickle { data, fast, gap } => {
+            if stream.write_all(&data[..fast]).is_err() {
+                return;
+            }
+            for b in &data[fast..] {
+                std::thread::sleep(gap);
+                if stream.write_all(std::slice::from_ref(b)).is_err() {
+                    return;
+                }
+            }
+        }
+        Body::Zeros(n) => {
+            let chunk = vec![0u8; 64 << 10];
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(chunk.len() as u64) as usize;
+                if stream.write_all(&chunk[..k]).is_err() {
+                    return;
+                }
+                left -= k as u64;
+            }
+        }
+    }
+}
+
+/// Bytes that gzip cannot shrink, so a layer is as big on the wire as on disk.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// An image whose one layer is 64 KiB of noise.
+fn big_layer_image() -> Image {
+    image_of(&[tar_of(&[E::File("noise", &noise(64 << 10))])])
+}
+
+/// A burrow started as the test user, to be waited for with a limit.
+fn spawn_burrow(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = env.command(burrow_bin(), vars);
+    cmd.arg("--root")
+        .arg(env.root())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+/// Wait at most `limit`; a burrow still running then is killed and the
+/// test fails (the old code would have run on for hours).
+fn finish(mut child: std::process::Child, args: &[&str], limit: Duration) -> Outcome {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("burrow {args:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    Outcome {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Temp files and dirs anywhere a pull writes.
+fn temps(env: &TestEnv) -> Vec<String> {
+    [
+        entries(env, ""),
+        entries(env, "blobs/sha256"),
+        entries(env, "layers"),
+    ]
+    .concat()
+    .into_iter()
+    .filter(|n| n.starts_with(".tmp-"))
+    .collect()
+}
+
+#[test]
+fn a_trickling_registry_is_cut_off_by_the_minimum_rate() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    // The config trickles (read on the main thread), then a layer (read on
+    // a worker): one byte every 100 ms after the first few hundred.
+    let padded = |img: Image| with_config(img, |c| c["padding"] = json!("p".repeat(20 << 10)));
+    for what in ["config", "layer"] {
+        let img = padded(big_layer_image());
+        let target = match what {
+            "config" => sha(&img.config),
+            _ => sha(&img.layers[0]),
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let addr = raw_registry(img, log, move |path, img| {
+            let data = [&img.config]
+                .into_iter()
+                .chain(img.layers.iter())
+                .find(|b| sha(b) == target)?;
+            path.ends_with(&target).then(|| {
+                let body = Body::Trickle {
+                    data: data.clone(),
+                    fast: 300,
+                    gap: Duration::from_millis(100),
+                };
+                (data.len() as u64, body)
+            })
+        });
+        let name = format!("{addr}/x:latest");
+        let args = ["pull", "-q", name.as_str()];
+        let vars = [
+            ("BURROW_PULL_MIN_RATE", "1000"),
+            ("BURROW_PULL_RATE_WINDOW", "2"),
+        ];
+        let started = Instant::now();
+        let out = finish(
+            spawn_burrow(&env, &args, &vars),
+            &args,
+            Duration::from_secs(40),
+        );
+        out.fails(125);
+        assert!(
+            out.stderr.contains("slower than the minimum 1000 bytes/s"),
+            "{what}:\n{}",
+            out.describe()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+        assert_store_clean(&env);
+    }
+}
+
+#[test]
+fn manifests_over_4_mib_are_refused() {
+    // An index entry that declares more than 4 MiB: refused before the
+    // manifest is fetched.
+    let img = small_image();
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha(&img.manifest), "size": 5 << 20,
+            "platform": {"architecture": burrow::sys::oci_arch(), "os": "linux"}}]}))
+    .unwrap();
+    let manifest_digest = sha(&img.manifest);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let addr = raw_registry(img, log.clone(), move |path, _| {
+        path.ends_with("/manifests/latest")
+            .then(|| (index.len() as u64, Body::Bytes(index.clone())))
+    });
+    super::images_registry::pull_fails(
+        &addr,
+        "x:latest",
+        "more than the 4194304 a manifest may have",
+    );
+    let asked: Vec<String> = log.lock().unwrap().clone();
+    assert!(
+        !asked.iter().any(|p| p.ends_with(&manifest_digest)),
+        "the oversized manifest was fetched: {asked:?}"
+    );
+    // A manifest body over 4 MiB (refused before #13 too; pinned here).
+    let mut img = small_image();
+    let mut m: Value = serde_json::from_slice(&img.manifest).unwrap();
+    m["annotations"] = json!({"pad": "p".repeat(5 << 20)});
+    img.manifest = serde_json::to_vec(&m).unwrap();
+    let addr = raw_registry(img, Arc::new(Mutex::new(Vec::new())), |_, _| None);
+    super::images_registry::pull_fails(&addr, "x:latest", "larger than 4194304 bytes");
+}
+
+#[test]
+fn a_config_claiming_a_terabyte_is_refused_before_download() {
+    let mut img = small_image();
+    let mut m: Value = serde_json::from_slice(&img.manifest).unwrap();
+    m["config"]["size"] = json!(1u64 << 40);
+    img.manifest = serde_json::to_vec(&m).unwrap();
+    let config = sha(&img.config);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // Were it asked, it would send 64 MiB of zeros (bounded, for the old code).
+    let c = config.clone();
+    let addr = raw_registry(img, log.clone(), move |path, _| {
+        path.ends_with(&c)
+            .then(|| (1u64 << 40, Body::Zeros(64 << 20)))
+    });
+    super::images_registry::pull_fails(
+        &addr,
+        "x:latest",
+        "more than the 4194304 a config may have",
+    );
+    let asked: Vec<String> = log.lock().unwrap().clone();
+    assert!(
+        !asked.iter().any(|p| p.ends_with(&config)),
+        "the config was fetched: {asked:?}"
+    );
+}
+
+/// A gzip'd tar holding one file of `n` zero bytes: tiny on the wire.
+fn bomb_tar(n: usize) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(n as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "zeros", std::io::repeat(0).take(n as u64))
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_layer_cap() {
+    let tar = bomb_tar(64 << 20);
+    for user in [User::Sub, User::NoSub] {
+        let Some(env) = TestEnv::new(user) else {
+            return;
+        };
+        let vars = [("BURROW_MAX_LAYER_SIZE", "10000000")];
+        let img = image_of(&[tar.clone()]);
+        assert!(img.layers[0].len() < 1 << 20);
+        let addr = serve(img, |_, _, _| None);
+        let out = env.burrow_with(&["pull", "-q", &format!("{addr}/x:latest")], &vars, None);
+        out.fails(125);
+        assert!(
+            out.stderr.contains("expands to more than 10000000 bytes"),
+            "{user:?}:\n{}",
+            out.describe()
+        );
+        assert_store_clean(&env);
+        // The same through import.
+        let file = env.write("bomb.tar.gz", &gzip(&tar));
+        let out = env.burrow_with(&["import", file.to_str().unwrap(), "bomb:1"], &vars, None);
+        out.fails(125);
+        assert!(
+            out.stderr.contains("expands to more than 10000000 bytes"),
+            "{user:?}:\n{}",
+            out.describe()
+        );
+        assert_store_clean(&env);
+        let blobs = entries(&env, "blobs/sha256");
+        assert!(blobs.is_empty(), "the bomb's blob stayed: {blobs:?}");
+    }
+}
+
+#[test]
+fn sigint_during_a_slow_download_leaves_no_temp_file() {
+    for (user, what) in [
+        (User::Sub, "layer"),
+        (User::NoSub, "layer"),
+        (User::NoSub, "config"),
+    ] {
+        let Some(env) = TestEnv::new(user) else {
+            return;
+        };
+        let img = with_config(big_layer_image(), |c| {
+            c["padding"] = json!("p".repeat(20 << 10))
+        });
+        let target = match what {
+            "config" => sha(&img.config),
+            _ => sha(&img.layers[0]),
+        };
+        let addr = raw_registry(img, Arc::new(Mutex::new(Vec::new())), move |path, img| {
+            let data = [&img.config]
+                .into_iter()
+                .chain(img.layers.iter())
+                .find(|b| sha(b) == target)?;
+            path.ends_with(&target).then(|| {
+                let body = Body::Trickle {
+                    data: data.clone(),
+                    fast: data.len() / 2,
+                    gap: Duration::from_millis(200),
+                };
+                (data.len() as u64, body)
+            })
+        });
+        let name = format!("{addr}/x:latest");
+        let args = ["pull", "-q", name.as_str()];
+        let child = spawn_burrow(&env, &args, &[]);
+        // Wait for the download's temp file, then Ctrl-C.
+        let started = Instant::now();
+        while !temps(&env).iter().any(|_| true) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no temp file appeared"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        let out = finish(child, &args, Duration::from_secs(20));
+        assert_eq!(
+            temps(&env),
+            Vec::<String>::new(),
+            "{user:?} {what}: temp files left"
+        );
+        assert!(
+            entries(&env, "layers").is_empty(),
+            "{user:?} {what}: a layer dir was left"
+        );
+        out.fails(130);
+        assert!(out.stderr.contains("interrupted"), "{}", out.describe());
+    }
+}
