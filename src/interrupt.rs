@@ -2,15 +2,18 @@
 //! load, import): stop, remove what was half-written, exit 128+signal.
 //!
 //! The handler only records the signal. The copy loops check it between
-//! reads; a read blocked on the network is woken by the signal (no
-//! SA_RESTART), and `poke_readers` sends it again to the threads that are
-//! inside such a read, since the kernel delivers it to one thread only.
+//! reads. A read blocked on the network is woken by a signal (no
+//! SA_RESTART): a watchdog thread, alive for the length of `during`,
+//! sends SIGINT again to every thread inside `blocking` (the kernel
+//! delivers the user's to one thread only), and SIGALRM to one whose
+//! deadline passed (the registry's headers, which no reader of ours sees).
 //! The error then unwinds as any other: temp files are dropped, temp layer
 //! dirs removed, and `during` turns it into the exit code.
 
 use std::io;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use nix::sys::pthread::{pthread_kill, pthread_self, Pthread};
 use nix::sys::signal::{SigAction, Signal};
@@ -21,29 +24,58 @@ static CAUGHT: AtomicI32 = AtomicI32::new(0);
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
 /// The actions to restore, kept by the outermost `during`.
 static SAVED: Mutex<Vec<(Signal, SigAction)>> = Mutex::new(Vec::new());
-/// Threads inside a blocking read, to wake when a signal came.
-static READERS: Mutex<Vec<Pthread>> = Mutex::new(Vec::new());
+/// Threads inside a blocking read, with the time they must be done by.
+static READERS: Mutex<Vec<(Pthread, Option<Instant>)>> = Mutex::new(Vec::new());
 
 const SIGNALS: [Signal; 2] = [Signal::SIGINT, Signal::SIGTERM];
+/// Wakes a read whose deadline passed; its handler does nothing.
+const WAKE: Signal = Signal::SIGALRM;
+/// How often the watchdog looks.
+const TICK: Duration = Duration::from_millis(20);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     let _ = CAUGHT.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
 }
 
+extern "C" fn on_wake(_: libc::c_int) {}
+
 /// Run `work` with SIGINT and SIGTERM caught. When one came, the result
 /// is the error "interrupted" with exit code 128+signal, whatever `work`
 /// returned (its cleanup has run by then).
 pub fn during<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
-    if DEPTH.fetch_add(1, Ordering::SeqCst) == 0 {
+    let outermost = DEPTH.fetch_add(1, Ordering::SeqCst) == 0;
+    if outermost {
         let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
-        for sig in SIGNALS {
-            match crate::sys::catch_signal(sig, on_signal) {
+        let handlers: [(Signal, extern "C" fn(libc::c_int)); 3] = [
+            (SIGNALS[0], on_signal),
+            (SIGNALS[1], on_signal),
+            (WAKE, on_wake),
+        ];
+        for (sig, handler) in handlers {
+            match crate::sys::catch_signal(sig, handler) {
                 Ok(old) => saved.push((sig, old)),
                 Err(e) => tracing::debug!("cannot catch {sig}: {e}"),
             }
         }
     }
-    let result = work();
+    let result = if outermost {
+        // Scoped: joined before we return, so a pull leaves no thread.
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let dog = s.spawn(|| {
+                while !done.load(Ordering::SeqCst) {
+                    std::thread::park_timeout(TICK);
+                    poke_readers();
+                }
+            });
+            let result = work();
+            done.store(true, Ordering::SeqCst);
+            dog.thread().unpark();
+            result
+        })
+    } else {
+        work()
+    };
     if DEPTH.fetch_sub(1, Ordering::SeqCst) == 1 {
         let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
         for (sig, old) in saved.drain(..) {
@@ -76,31 +108,55 @@ pub fn check() -> io::Result<()> {
 }
 
 /// Run a read that may block for long (network), so that a signal wakes
-/// it: the thread is listed for `poke_readers` while inside.
+/// it: the thread is listed for the watchdog while inside.
 pub fn blocking<T, E: From<io::Error>>(read: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    blocking_until(None, read)
+}
+
+/// `blocking`, and the read fails with `ErrorKind::TimedOut` when it is
+/// not done `within` (measured from now). Only under `during`, whose
+/// watchdog wakes it; elsewhere the deadline is checked only afterwards.
+pub fn blocking_until<T, E: From<io::Error>>(
+    within: Option<Duration>,
+    read: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
     check()?;
     let me = pthread_self();
-    READERS.lock().unwrap_or_else(|e| e.into_inner()).push(me);
+    let deadline = within.map(|w| Instant::now() + w);
+    READERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((me, deadline));
     let result = read();
     let mut readers = READERS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(i) = readers.iter().position(|t| *t == me) {
+    if let Some(i) = readers.iter().position(|(t, _)| *t == me) {
         readers.swap_remove(i);
     }
     drop(readers);
     check()?;
+    if let (Some(w), Some(d)) = (within, deadline) {
+        if Instant::now() >= d && result.is_err() {
+            let msg = format!("no answer within {}s", w.as_secs());
+            return Err(io::Error::new(io::ErrorKind::TimedOut, msg).into());
+        }
+    }
     result
 }
 
-/// Once a signal came, send it again to every thread inside `blocking`
-/// (call it every few milliseconds until they are done: a thread about to
-/// block may miss one). The list's lock keeps each thread alive meanwhile.
-pub fn poke_readers() {
-    if !requested() {
-        return;
-    }
+/// Wake the threads inside `blocking` that must stop: all of them once a
+/// signal came, else those past their deadline. Called every tick, since a
+/// thread about to block may miss one. The list's lock keeps each thread
+/// alive meanwhile (it must take it to leave).
+fn poke_readers() {
+    let interrupted = requested();
+    let now = Instant::now();
     let readers = READERS.lock().unwrap_or_else(|e| e.into_inner());
-    for t in readers.iter() {
-        let _ = pthread_kill(*t, Signal::SIGINT);
+    for (t, deadline) in readers.iter() {
+        if interrupted {
+            let _ = pthread_kill(*t, Signal::SIGINT);
+        } else if deadline.is_some_and(|d| now >= d) {
+            let _ = pthread_kill(*t, WAKE);
+        }
     }
 }
 

@@ -269,40 +269,28 @@ fn fetch_layers(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Unpacked>>> = Mutex::new(vec![None; jobs.len()]);
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let workers = WORKERS.min(jobs.len());
-    let running = AtomicUsize::new(workers);
     std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                // Counted down however the worker ends, a panic included.
-                let _done = CountDown(&running);
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= jobs.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                        return;
+        for _ in 0..WORKERS.min(jobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= jobs.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    return;
+                }
+                let (desc, diff_id, chain) = jobs[i];
+                match ensure_layer(store, client, desc, diff_id, chain, progress) {
+                    Ok(u) => {
+                        if let Ok(mut r) = results.lock() {
+                            r[i] = Some(u);
+                        }
                     }
-                    let (desc, diff_id, chain) = jobs[i];
-                    match ensure_layer(store, client, desc, diff_id, chain, progress) {
-                        Ok(u) => {
-                            if let Ok(mut r) = results.lock() {
-                                r[i] = Some(u);
-                            }
+                    Err(e) => {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
                         }
-                        Err(e) => {
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(e);
-                            }
-                            return;
-                        }
+                        return;
                     }
                 }
             });
-        }
-        // Ctrl-C reaches this thread; the workers blocked in a download
-        // are woken from here until they are done.
-        while running.load(Ordering::SeqCst) > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            crate::interrupt::poke_readers();
         }
     });
     if let Some(e) = failure.into_inner().ok().flatten() {
@@ -314,15 +302,6 @@ fn fetch_layers(
         .into_iter()
         .map(|u| u.context("a layer was not fetched"))
         .collect()
-}
-
-/// Decrements its counter when dropped.
-struct CountDown<'a>(&'a AtomicUsize);
-
-impl Drop for CountDown<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// Make `layers/<chain>` exist for one layer of a pull. A layer not in

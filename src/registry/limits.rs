@@ -10,9 +10,11 @@
 //! rather than one overall deadline, which would either cut off a big
 //! layer on a slow link or let a trickle run for hours. Every window of
 //! `window` seconds must bring `min_rate * window` bytes, and a read that
-//! waits a whole window fails. The headers, which no reader of ours sees,
-//! are bounded by a deadline on the whole request: one window plus the
-//! time the expected size takes at the minimum rate.
+//! waits a whole window fails (interrupt.rs's watchdog wakes it). And the
+//! whole request, headers included (no reader of ours sees them), must be
+//! done within one window plus the time its expected size (the declared
+//! size of a blob, the cap of a manifest or token) takes at the minimum
+//! rate: a deadline ureq enforces.
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
@@ -71,7 +73,7 @@ impl Pace {
         Ok(pace)
     }
 
-    /// The deadline of a whole request whose body is at most `size`.
+    /// The deadline of a whole request whose body is `size` bytes.
     pub fn deadline(&self, size: u64) -> Option<Duration> {
         if self.min_rate == 0 {
             return None;
@@ -115,7 +117,9 @@ impl<R> Paced<R> {
 
 impl<R: Read> Read for Paced<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = crate::interrupt::blocking(|| self.inner.read(buf)).map_err(|e| {
+        // A read that waits a whole window is woken and fails.
+        let within = (self.pace.min_rate > 0).then_some(self.pace.window);
+        let n = crate::interrupt::blocking_until(within, || self.inner.read(buf)).map_err(|e| {
             match e.kind() {
                 // The socket's read timeout is one window.
                 io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock if self.pace.min_rate > 0 => {

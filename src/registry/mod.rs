@@ -190,7 +190,8 @@ impl Client {
         if let Some(a) = authz {
             req = req.set("Authorization", a);
         }
-        // Headers trickled byte by byte meet this deadline.
+        // The whole request, headers included, must average the minimum
+        // rate over the `size` bytes it is to bring (limits.rs).
         if let Some(d) = self.pace.deadline(size) {
             req = req.timeout(d);
         }
@@ -235,6 +236,7 @@ impl Client {
         }
     }
 
+    #[allow(clippy::result_large_err)] // ureq's own error type, used at once
     fn token(&self, realm: &str, service: Option<&str>, scope: &str) -> anyhow::Result<String> {
         if !realm.starts_with("https://") && !realm.starts_with("http://") {
             bail!("{} sent a bad token realm {realm:?}", self.registry);

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use super::images::entries;
 use super::images_registry::{
-    assert_store_clean, fake_registry, gzip, image_of, ok, serve, sha, small_image, status, tar_of,
-    Image, E, OCI_MANIFEST,
+    assert_store_clean, gzip, image_of, serve, sha, small_image, status, tar_of, Image, E,
+    OCI_MANIFEST,
 };
 use crate::common::*;
 
@@ -300,6 +300,10 @@ enum Body {
     },
     /// `n` zero bytes, as fast as the client takes them.
     Zeros(u64),
+    /// The first half, then nothing for a minute.
+    Silent(Vec<u8>),
+    /// The head (padded to 2 KiB) one byte per `gap`, then the body.
+    SlowHead { data: Vec<u8>, gap: Duration },
 }
 
 /// A registry serving `img` as repo "x" whose replies `tweak` may replace;
@@ -323,12 +327,10 @@ fn raw_registry(
     addr
 }
 
-fn answer(
-    mut stream: TcpStream,
-    img: &Image,
-    tweak: &dyn Fn(&str, &Image) -> Option<(u64, Body)>,
-    log: &Mutex<Vec<String>>,
-) {
+/// Decides a reply: its Content-Length and body, or None for the honest one.
+type Tweak = dyn Fn(&str, &Image) -> Option<(u64, Body)>;
+
+fn answer(mut stream: TcpStream, img: &Image, tweak: &Tweak, log: &Mutex<Vec<String>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
@@ -361,11 +363,22 @@ fn answer(
             stream.write_all(b"HTTP/1.1 404 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     };
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: {OCI_MANIFEST}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {OCI_MANIFEST}\r\nContent-Length: {length}\r\nConnection: close\r\n"
     );
-    if stream.write_all(head.as_bytes()).is_err() {
-        return;
+    if let Body::SlowHead { gap, .. } = &body {
+        head.push_str(&format!("X-Pad: {}\r\n\r\n", "p".repeat(2048)));
+        for b in head.as_bytes() {
+            std::thread::sleep(*gap);
+            if stream.write_all(std::slice::from_ref(b)).is_err() {
+                return;
+            }
+        }
+    } else {
+        head.push_str("\r\n");
+        if stream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
     }
     match body {
         Body::Bytes(b) => {
@@ -382,6 +395,13 @@ fn answer(
                 }
             }
         }
+        Body::Silent(data) => {
+            let _ = stream.write_all(&data[..data.len() / 2]);
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        Body::SlowHead { data, .. } => {
+            let _ = stream.write_all(&data);
+        }
         Body::Zeros(n) => {
             let chunk = vec![0u8; 64 << 10];
             let mut left = n;
@@ -393,6 +413,17 @@ fn answer(
                 left -= k as u64;
             }
         }
+    }
+}
+
+/// The full length of what a reply's body holds.
+fn img_len(body: &Body) -> u64 {
+    match body {
+        Body::Bytes(d)
+        | Body::Silent(d)
+        | Body::Trickle { data: d, .. }
+        | Body::SlowHead { data: d, .. } => d.len() as u64,
+        Body::Zeros(n) => *n,
     }
 }
 
@@ -466,9 +497,33 @@ fn a_trickling_registry_is_cut_off_by_the_minimum_rate() {
         return;
     };
     // The config trickles (read on the main thread), then a layer (read on
-    // a worker): one byte every 100 ms after the first few hundred.
+    // a worker): one byte every 100 ms after the first few hundred. Then a
+    // layer stops half-way, and one whose headers trickle.
     let padded = |img: Image| with_config(img, |c| c["padding"] = json!("p".repeat(20 << 10)));
-    for what in ["config", "layer"] {
+    let cases = [
+        (
+            "config",
+            "body",
+            "1000",
+            "slower than the minimum 1000 bytes/s",
+        ),
+        (
+            "layer",
+            "body",
+            "1000",
+            "slower than the minimum 1000 bytes/s",
+        ),
+        (
+            "layer",
+            "silent",
+            "1000",
+            "slower than the minimum 1000 bytes/s",
+        ),
+        // A high rate, so the request's deadline is 3 s (2 s and 128 KiB
+        // at 100 kB/s).
+        ("layer", "headers", "100000", "timed out"),
+    ];
+    for (what, how, rate, want) in cases {
         let img = padded(big_layer_image());
         let target = match what {
             "config" => sha(&img.config),
@@ -481,18 +536,24 @@ fn a_trickling_registry_is_cut_off_by_the_minimum_rate() {
                 .chain(img.layers.iter())
                 .find(|b| sha(b) == target)?;
             path.ends_with(&target).then(|| {
-                let body = Body::Trickle {
-                    data: data.clone(),
-                    fast: 300,
-                    gap: Duration::from_millis(100),
+                let gap = Duration::from_millis(100);
+                let data = data.clone();
+                let body = match how {
+                    "body" => Body::Trickle {
+                        data,
+                        fast: 300,
+                        gap,
+                    },
+                    "silent" => Body::Silent(data),
+                    _ => Body::SlowHead { data, gap },
                 };
-                (data.len() as u64, body)
+                (img_len(&body), body)
             })
         });
         let name = format!("{addr}/x:latest");
         let args = ["pull", "-q", name.as_str()];
         let vars = [
-            ("BURROW_PULL_MIN_RATE", "1000"),
+            ("BURROW_PULL_MIN_RATE", rate),
             ("BURROW_PULL_RATE_WINDOW", "2"),
         ];
         let started = Instant::now();
@@ -503,13 +564,13 @@ fn a_trickling_registry_is_cut_off_by_the_minimum_rate() {
         );
         out.fails(125);
         assert!(
-            out.stderr.contains("slower than the minimum 1000 bytes/s"),
-            "{what}:\n{}",
+            out.stderr.contains(want),
+            "{what} {how}:\n{}",
             out.describe()
         );
         assert!(
             started.elapsed() < Duration::from_secs(15),
-            "{what}: took {:?}",
+            "{what} {how}: took {:?}",
             started.elapsed()
         );
         assert_store_clean(&env);
@@ -563,7 +624,7 @@ fn a_config_claiming_a_terabyte_is_refused_before_download() {
     let c = config.clone();
     let addr = raw_registry(img, log.clone(), move |path, _| {
         path.ends_with(&c)
-            .then(|| (1u64 << 40, Body::Zeros(64 << 20)))
+            .then_some((1u64 << 40, Body::Zeros(64 << 20)))
     });
     super::images_registry::pull_fails(
         &addr,
@@ -597,7 +658,7 @@ fn a_gzip_bomb_stops_at_the_layer_cap() {
             return;
         };
         let vars = [("BURROW_MAX_LAYER_SIZE", "10000000")];
-        let img = image_of(&[tar.clone()]);
+        let img = image_of(std::slice::from_ref(&tar));
         assert!(img.layers[0].len() < 1 << 20);
         let addr = serve(img, |_, _, _| None);
         let out = env.burrow_with(&["pull", "-q", &format!("{addr}/x:latest")], &vars, None);

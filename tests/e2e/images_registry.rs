@@ -186,14 +186,14 @@ fn layer_replacing_a_dir_by_a_symlink_then_writing_is_refused() {
 // --- A fake registry --------------------------------------------------------------------
 
 pub(crate) struct Reply {
-    pub(crate) status: u16,
+    status: u16,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+    body: Vec<u8>,
     /// Send only this many body bytes, then close.
-    pub(crate) cut: Option<usize>,
+    cut: Option<usize>,
 }
 
-pub(crate) fn ok(body: &[u8], content_type: &str) -> Reply {
+fn ok(body: &[u8], content_type: &str) -> Reply {
     Reply {
         status: 200,
         headers: vec![("Content-Type".into(), content_type.into())],
@@ -212,10 +212,10 @@ pub(crate) fn status(code: u16) -> Reply {
 }
 
 /// Called with the path and the request headers (lowercased).
-pub(crate) type Handler = Arc<dyn Fn(&str, &str) -> Reply + Send + Sync>;
+type Handler = Arc<dyn Fn(&str, &str) -> Reply + Send + Sync>;
 
 /// Serve `handler` on 127.0.0.1:<free port> until the test process ends.
-pub(crate) fn fake_registry(handler: Handler) -> String {
+fn fake_registry(handler: Handler) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
