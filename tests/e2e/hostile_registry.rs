@@ -638,6 +638,27 @@ fn a_config_claiming_a_terabyte_is_refused_before_download() {
     );
 }
 
+#[test]
+fn a_layer_bigger_than_the_free_space_is_refused_before_download() {
+    let mut img = small_image();
+    let mut m: Value = serde_json::from_slice(&img.manifest).unwrap();
+    m["layers"][0]["size"] = json!(1u64 << 60);
+    img.manifest = serde_json::to_vec(&m).unwrap();
+    let layer = sha(&img.layers[0]);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = layer.clone();
+    let addr = raw_registry(img, log.clone(), move |path, _| {
+        path.ends_with(&l)
+            .then_some((1u64 << 60, Body::Zeros(64 << 20)))
+    });
+    super::images_registry::pull_fails(&addr, "x:latest", "bytes free on the store's file system");
+    let asked: Vec<String> = log.lock().unwrap().clone();
+    assert!(
+        !asked.iter().any(|p| p.ends_with(&layer)),
+        "the layer was fetched: {asked:?}"
+    );
+}
+
 /// A gzip'd tar holding one file of `n` zero bytes: tiny on the wire.
 fn bomb_tar(n: usize) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
@@ -686,10 +707,12 @@ fn a_gzip_bomb_stops_at_the_layer_cap() {
 
 #[test]
 fn sigint_during_a_slow_download_leaves_no_temp_file() {
-    for (user, what) in [
-        (User::Sub, "layer"),
-        (User::NoSub, "layer"),
-        (User::NoSub, "config"),
+    use nix::sys::signal::Signal::{SIGINT, SIGTERM};
+    for (user, what, signal) in [
+        (User::Sub, "layer", SIGINT),
+        (User::NoSub, "layer", SIGINT),
+        (User::NoSub, "config", SIGINT),
+        (User::NoSub, "layer", SIGTERM),
     ] {
         let Some(env) = TestEnv::new(user) else {
             return;
@@ -729,7 +752,7 @@ fn sigint_during_a_slow_download_leaves_no_temp_file() {
         }
         std::thread::sleep(Duration::from_millis(300));
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        nix::sys::signal::kill(pid, signal).unwrap();
         let out = finish(child, &args, Duration::from_secs(20));
         assert_eq!(
             temps(&env),
@@ -740,7 +763,7 @@ fn sigint_during_a_slow_download_leaves_no_temp_file() {
             entries(&env, "layers").is_empty(),
             "{user:?} {what}: a layer dir was left"
         );
-        out.fails(130);
+        out.fails(128 + signal as i32);
         assert!(out.stderr.contains("interrupted"), "{}", out.describe());
     }
 }
