@@ -6,7 +6,8 @@
 //! SA_RESTART): a watchdog thread, alive for the length of `during`,
 //! sends SIGINT again to every thread inside `blocking` (the kernel
 //! delivers the user's to one thread only), and SIGALRM to one whose
-//! deadline passed (the registry's headers, which no reader of ours sees).
+//! deadline passed (a download that sent nothing for a whole rate window,
+//! registry/limits.rs).
 //! The error then unwinds as any other: temp files are dropped, temp layer
 //! dirs removed, and `during` turns it into the exit code.
 
@@ -68,10 +69,9 @@ pub fn during<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> 
                     poke_readers();
                 }
             });
-            let result = work();
-            done.store(true, Ordering::SeqCst);
-            dog.thread().unpark();
-            result
+            // Stops the watchdog however `work` ends, a panic included.
+            let _stop = Stop(&done, dog.thread());
+            work()
         })
     } else {
         work()
@@ -85,6 +85,16 @@ pub fn during<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> 
     match CAUGHT.load(Ordering::SeqCst) {
         0 => result,
         sig => Err(crate::error::Coded::new(128 + sig, "interrupted").into()),
+    }
+}
+
+/// Tells the watchdog to end, when dropped.
+struct Stop<'a>(&'a AtomicBool, &'a std::thread::Thread);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+        self.1.unpark();
     }
 }
 
@@ -113,9 +123,9 @@ pub fn blocking<T, E: From<io::Error>>(read: impl FnOnce() -> Result<T, E>) -> R
     blocking_until(None, read)
 }
 
-/// `blocking`, and the read fails with `ErrorKind::TimedOut` when it is
-/// not done `within` (measured from now). Only under `during`, whose
-/// watchdog wakes it; elsewhere the deadline is checked only afterwards.
+/// `blocking`, and a read still blocked `within` from now is woken and
+/// fails with `ErrorKind::TimedOut`. Only under `during`, whose watchdog
+/// wakes it; elsewhere the deadline is checked once the read ends.
 pub fn blocking_until<T, E: From<io::Error>>(
     within: Option<Duration>,
     read: impl FnOnce() -> Result<T, E>,
@@ -171,5 +181,29 @@ impl<R: io::Read> io::Read for Checked<R> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted && requested() => Err(error()),
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_read_blocked_past_its_deadline_is_woken() {
+        let (mut quiet, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let started = Instant::now();
+        let result = during(|| {
+            let mut buf = [0u8; 1];
+            let r = blocking_until(Some(Duration::from_millis(100)), || quiet.read(&mut buf));
+            Ok(r)
+        })
+        .unwrap();
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The handlers are ours no more, and no reader stays listed.
+        assert_eq!(DEPTH.load(Ordering::SeqCst), 0);
+        assert!(READERS.lock().unwrap().is_empty());
     }
 }
