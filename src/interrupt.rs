@@ -202,8 +202,8 @@ mod tests {
         let err = result.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
-        // The handlers are ours no more, and no reader stays listed.
-        assert_eq!(DEPTH.load(Ordering::SeqCst), 0);
-        assert!(READERS.lock().unwrap().is_empty());
+        // This thread is listed no more (other tests may read meanwhile).
+        let me = pthread_self();
+        assert!(!READERS.lock().unwrap().iter().any(|(t, _)| *t == me));
     }
 }
