@@ -115,6 +115,18 @@ impl<R> Paced<R> {
     }
 }
 
+impl<R> Paced<R> {
+    fn stalled(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the registry sent nothing for {}s (set {MIN_RATE_ENV} to allow slower links)",
+                self.pace.window.as_secs()
+            ),
+        )
+    }
+}
+
 impl<R: Read> Read for Paced<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // A read that waits a whole window is woken and fails.
@@ -123,7 +135,7 @@ impl<R: Read> Read for Paced<R> {
             match e.kind() {
                 // The socket's read timeout is one window.
                 io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock if self.pace.min_rate > 0 => {
-                    self.too_slow()
+                    self.stalled()
                 }
                 _ => e,
             }

@@ -323,6 +323,12 @@ impl Client {
             ureq::Error::Status(code, _) => {
                 anyhow!("{}: registry error (HTTP {code})", self.registry)
             }
+            ureq::Error::Transport(t) if timed_out(&t) => anyhow!(
+                "{}: the registry answered too slowly (less than {} bytes/s; set {} to allow slower links)",
+                self.registry,
+                self.pace.min_rate,
+                limits::MIN_RATE_ENV
+            ),
             ureq::Error::Transport(t) => {
                 let hint = if self.base.starts_with("https") {
                     " (if it serves plain HTTP, use --tls-verify=false)"
@@ -333,6 +339,23 @@ impl Client {
             }
         }
     }
+}
+
+/// Whether a transport error is a timeout (ureq nests the io::Error).
+fn timed_out(t: &ureq::Transport) -> bool {
+    let mut source = std::error::Error::source(t);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    false
 }
 
 #[derive(Clone, Copy)]
