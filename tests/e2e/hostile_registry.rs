@@ -767,3 +767,45 @@ fn sigint_during_a_slow_download_leaves_no_temp_file() {
         assert!(out.stderr.contains("interrupted"), "{}", out.describe());
     }
 }
+
+#[test]
+fn sigint_during_a_load_from_a_stalled_pipe_leaves_no_temp_file() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let layer = tar_of(&[E::File("noise", &noise(256 << 10))]);
+    let config = serde_json::to_vec(&json!({
+        "architecture": burrow::sys::oci_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha(&layer)]},
+    }))
+    .unwrap();
+    let archive = docker_archive(&config, &layer);
+    let args = ["load"];
+    let mut cmd = env.command(burrow_bin(), &[]);
+    cmd.arg("--root")
+        .arg(env.root())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // Half the archive, then the pipe stays open and silent.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&archive[..archive.len() / 2]).unwrap();
+    let started = Instant::now();
+    while temps(&env).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no temp dir appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = finish(child, &args, Duration::from_secs(20));
+    drop(stdin);
+    assert_eq!(temps(&env), Vec::<String>::new(), "temp files left");
+    out.fails(130);
+    assert!(entries(&env, "blobs/sha256").is_empty());
+}
