@@ -10,6 +10,7 @@ pub mod container;
 pub mod error;
 pub mod fsutil;
 pub mod image;
+pub mod interrupt;
 pub mod paths;
 pub mod probe;
 pub mod reference;

@@ -257,15 +257,49 @@ fn is_tag(t: &str) -> bool {
 
 /// `sha256:` and 64 lowercase hex digits (the only algorithm we accept).
 pub fn is_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    })
+    digest_hex(d).is_ok()
 }
 
-/// The hex part of a `sha256:` digest (callers check with [`is_digest`]).
-pub fn digest_hex(d: &str) -> &str {
+/// A digest that is not `sha256:` and 64 lowercase hex digits. Shown
+/// escaped and cut short: it comes from a registry, an archive or a record.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BadDigest {
+    #[error("unsupported digest algorithm in {0:?} (only sha256 is supported)")]
+    Algorithm(String),
+    #[error("malformed digest {0:?} (expected sha256: and 64 lowercase hex digits)")]
+    Malformed(String),
+}
+
+/// The hex part of a digest, checked: `sha256:` and exactly 64 lowercase
+/// hex digits. Every digest or id that becomes a file name in the store
+/// (`blobs/sha256/<hex>`, `layers/<hex>`) goes through here, so a hostile
+/// `sha256:..` or `sha256:../x` can never name a path.
+pub fn digest_hex(d: &str) -> Result<&str, BadDigest> {
+    let shown = || {
+        let cut: String = d.chars().take(80).collect();
+        crate::text::escape_control(&cut)
+    };
+    let Some((algo, hex)) = d.split_once(':') else {
+        return Err(BadDigest::Malformed(shown()));
+    };
+    if algo != "sha256" {
+        let known = ["sha384", "sha512", "blake3"].contains(&algo);
+        return Err(if known {
+            BadDigest::Algorithm(shown())
+        } else {
+            BadDigest::Malformed(shown())
+        });
+    }
+    let lower_hex = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+    if hex.len() != 64 || !hex.bytes().all(lower_hex) {
+        return Err(BadDigest::Malformed(shown()));
+    }
+    Ok(hex)
+}
+
+/// The hex part of a digest for display and id-prefix matching only,
+/// never for a path (that is [`digest_hex`]).
+pub fn shown_hex(d: &str) -> &str {
     d.strip_prefix("sha256:").unwrap_or(d)
 }
 
@@ -338,6 +372,38 @@ mod tests {
             let err = Reference::parse(input).expect_err(input).to_string();
             assert!(err.contains(want), "{input:?}: {err}");
         }
+    }
+
+    #[test]
+    fn only_sha256_and_64_lowercase_hex_name_a_path() {
+        assert_eq!(digest_hex(D).unwrap(), &D[7..]);
+        for bad in [
+            "sha256:..",
+            "sha256:../x",
+            "sha256:",
+            "",
+            "..",
+            "sha256",
+            &D[7..],
+            &format!("sha256:{}", "A".repeat(64)),
+            &format!("sha256:{}", "g".repeat(64)),
+            &format!("sha256:{}/", "a".repeat(63)),
+            &format!("sha256:{}0", &D[7..]),
+            &format!("SHA256:{}", &D[7..]),
+        ] {
+            assert!(
+                matches!(digest_hex(bad), Err(BadDigest::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        let e = digest_hex(&format!("sha512:{}", "a".repeat(128))).unwrap_err();
+        assert!(e.to_string().contains("only sha256"), "{e}");
+        // Hostile text is escaped and cut in the message.
+        let e = digest_hex(&format!("sha256:\x1b[2J{}", "x".repeat(500))).unwrap_err();
+        assert!(
+            !e.to_string().contains('\x1b') && e.to_string().len() < 200,
+            "{e}"
+        );
     }
 
     #[test]

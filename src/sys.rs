@@ -207,6 +207,35 @@ pub fn oci_arch() -> &'static str {
     }
 }
 
+/// Catch `sig` with `handler` and return the action it replaces. The
+/// handler must be async-signal-safe: burrow's (interrupt.rs) only stores
+/// into an atomic. No SA_RESTART, so a blocking read fails with EINTR and
+/// the loop around it can see the flag.
+pub fn catch_signal(
+    sig: nix::sys::signal::Signal,
+    handler: extern "C" fn(libc::c_int),
+) -> Result<nix::sys::signal::SigAction, Errno> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    let action = SigAction::new(
+        SigHandler::Handler(handler),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does only async-signal-safe work (see above),
+    // so running it at any point of any thread is sound.
+    unsafe { sigaction(sig, &action) }
+}
+
+/// Put back an action that `catch_signal` returned.
+pub fn restore_signal(
+    sig: nix::sys::signal::Signal,
+    old: &nix::sys::signal::SigAction,
+) -> Result<(), Errno> {
+    // SAFETY: `old` is the action that was in force before ours: the
+    // default, ignore, or a handler that was already installed.
+    unsafe { nix::sys::signal::sigaction(sig, old) }.map(|_| ())
+}
+
 /// The running kernel's release string (uname -r).
 pub fn kernel_release() -> String {
     nix::sys::utsname::uname()

@@ -149,8 +149,24 @@ pub fn containers_dir(root: &Path) -> PathBuf {
     root.join("containers")
 }
 
+/// `containers/<id>`. Ids come from records (checked by `read`) or from
+/// `new_id`; should a bad one still arrive, it maps to a dot-name that no
+/// container has, never to `..` or a path with `/`.
 pub fn container_dir(root: &Path, id: &str) -> PathBuf {
+    if !is_valid_id(id) {
+        debug_assert!(false, "bad container id {id:?}");
+        return containers_dir(root).join(".bad-id");
+    }
     containers_dir(root).join(id)
+}
+
+/// 1 to 64 lowercase hex digits (ours are 64): always one plain path
+/// component, never `.`, `..` or a name with `/`.
+pub fn is_valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 /// 64 random hex digits.
@@ -248,10 +264,22 @@ pub fn write(dir: &Path, record: &Record) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Read a record; its id must be valid and the name of its dir, since
+/// every later path for the container is built from it.
 pub fn read(dir: &Path) -> anyhow::Result<Record> {
     let p = dir.join("config.json");
     let data = fs::read(&p).with_context(|| format!("read {}", p.display()))?;
-    serde_json::from_slice(&data).with_context(|| format!("parse {}", p.display()))
+    let rec: Record =
+        serde_json::from_slice(&data).with_context(|| format!("parse {}", p.display()))?;
+    let dir_name = dir.file_name().and_then(|n| n.to_str());
+    if !is_valid_id(&rec.id) || dir_name != Some(rec.id.as_str()) {
+        bail!(
+            "{} holds a record whose id {:?} is not its dir's name",
+            p.display(),
+            crate::text::escape_control(&rec.id)
+        );
+    }
+    Ok(rec)
 }
 
 /// Every record that can be read (half-made dirs without one are skipped).
@@ -277,6 +305,9 @@ pub fn create(root: &Path, record: &Record) -> anyhow::Result<PathBuf> {
             "the container name {:?} is already in use (remove that container or pick another name)",
             record.name
         );
+    }
+    if !is_valid_id(&record.id) {
+        bail!("bad container id {:?}", record.id);
     }
     let dir = container_dir(root, &record.id);
     fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -388,5 +419,23 @@ mod tests {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("config.json")]);
         assert_eq!(new_id().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn a_record_whose_id_could_name_another_path_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        create(root, &record("abc", "ok")).unwrap();
+        for bad in ["..", "../x", "", "ABC", "abc"] {
+            let d = containers_dir(root).join("f00");
+            fs::create_dir_all(&d).unwrap();
+            let r = record(bad, "evil");
+            fs::write(d.join("config.json"), serde_json::to_vec(&r).unwrap()).unwrap();
+            assert!(read(&d).is_err(), "{bad:?}");
+            let names: Vec<String> = all(root).into_iter().map(|r| r.name).collect();
+            assert_eq!(names, ["ok"], "{bad:?}");
+        }
+        assert!(create(root, &record("..", "x")).is_err());
+        assert!(!is_valid_id(&"a".repeat(65)));
     }
 }

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use super::blobs::{self, short};
 use super::pull::{install_layer, Fetch};
-use super::records::{ImageRecord, LayerRecord, Records};
+use super::records::{ImageRecord, LayerRecord};
 use super::unpack::{self, Compression};
 use super::{chain_ids, parse_config, Store};
 use crate::reference::Reference;
@@ -78,14 +78,17 @@ pub fn save(store: &Store, names: &[String], out: &mut dyn Write) -> anyhow::Res
                 append_blob(&mut tar, store, d)?;
             }
         }
-        let blob = |d: &str| format!("blobs/sha256/{}", crate::reference::digest_hex(d));
         let familiar: Vec<String> = tags.iter().map(|t| familiar(t)).collect();
         docker.push(DockerEntry {
-            config: blob(&image.config_digest),
+            config: archive_blob_name(&image.config_digest)?,
             repo_tags: Some(familiar),
-            layers: image.layers.iter().map(|l| blob(&l.digest)).collect(),
+            layers: image
+                .layers
+                .iter()
+                .map(|l| archive_blob_name(&l.digest))
+                .collect::<anyhow::Result<_>>()?,
         });
-        let size = fs::metadata(store.blob_path(&image.manifest_digest))?.len();
+        let size = fs::metadata(store.blob_path(&image.manifest_digest)?)?.len();
         let entry = |annotations: serde_json::Value| {
             json!({"mediaType": image.manifest_media_type, "digest": image.manifest_digest,
                    "size": size, "annotations": annotations})
@@ -137,7 +140,7 @@ fn append_blob(
     store: &Store,
     digest: &str,
 ) -> anyhow::Result<()> {
-    let path = store.blob_path(digest);
+    let path = store.blob_path(digest)?;
     let f = fs::File::open(&path).with_context(|| {
         format!(
             "blob {} is missing from the store; pull the image again",
@@ -145,9 +148,16 @@ fn append_blob(
         )
     })?;
     let mut h = header(f.metadata()?.len(), 0o644, tar::EntryType::Regular);
-    let name = format!("blobs/sha256/{}", crate::reference::digest_hex(digest));
-    tar.append_data(&mut h, name, f)
+    tar.append_data(&mut h, archive_blob_name(digest)?, f)
         .context("write the archive")
+}
+
+/// `blobs/sha256/<hex>`, a blob's name in an archive (OCI layout).
+fn archive_blob_name(digest: &str) -> anyhow::Result<String> {
+    Ok(format!(
+        "blobs/sha256/{}",
+        crate::reference::digest_hex(digest)?
+    ))
 }
 
 /// docker's short names in archives: `docker.io/library/alpine:1` is `alpine:1`.
@@ -164,12 +174,16 @@ pub struct Loaded {
 
 /// Load every image of a docker-archive or OCI archive tar.
 pub fn load(store: &Store, input: &mut dyn Read) -> anyhow::Result<Vec<Loaded>> {
-    let mut written = Vec::new();
-    let result = load_into(store, input, &mut written);
-    if result.is_err() {
-        drop_unused(store, &written);
-    }
-    result
+    // Ctrl-C stops the load between reads; what it wrote is removed.
+    crate::interrupt::during(|| {
+        let mut input = crate::interrupt::Checked(input);
+        let mut written = Vec::new();
+        let result = load_into(store, &mut input, &mut written);
+        if result.is_err() {
+            drop_unused(store, &written);
+        }
+        result
+    })
 }
 
 fn load_into(
@@ -199,21 +213,7 @@ fn load_into(
 /// After a failed load: remove the blobs it wrote that no image uses, so
 /// nothing half-made stays behind.
 fn drop_unused(store: &Store, written: &[String]) {
-    let Ok(records) = Records::load(store.root()) else {
-        return;
-    };
-    let used: std::collections::HashSet<&str> = records
-        .images
-        .iter()
-        .flat_map(|i| {
-            [i.config_digest.as_str(), i.manifest_digest.as_str()]
-                .into_iter()
-                .chain(i.layers.iter().map(|l| l.digest.as_str()))
-        })
-        .collect();
-    for d in written.iter().filter(|d| !used.contains(d.as_str())) {
-        let _ = fs::remove_file(store.blob_path(d));
-    }
+    store.drop_unreferenced(written);
 }
 
 /// Extract the regular files of a tar (symlinks resolved, as old docker
@@ -300,7 +300,7 @@ fn load_docker(
         let mut f = fs::File::open(file(files, l)?)?;
         let (digest, size) = blobs::write_hashed(store.root(), &mut f)?;
         written.push(digest.clone());
-        let (_, compression) = unpack::decompressed(fs::File::open(store.blob_path(&digest))?)?;
+        let (_, compression) = unpack::decompressed(fs::File::open(store.blob_path(&digest)?)?)?;
         layers.push((digest, size, compression));
     }
     finish(store, &config_bytes, layers, &tags, None, written)
@@ -313,10 +313,7 @@ fn load_oci(
     written: &mut Vec<String>,
 ) -> anyhow::Result<Vec<Loaded>> {
     let verified = |digest: &str| -> anyhow::Result<Vec<u8>> {
-        let path = file(
-            files,
-            &format!("blobs/sha256/{}", crate::reference::digest_hex(digest)),
-        )?;
+        let path = file(files, &archive_blob_name(digest)?)?;
         let data = fs::read(path)?;
         if blobs::sha256(&data) != digest {
             bail!(
@@ -345,10 +342,7 @@ fn load_oci(
         let config_bytes = verified(&m.config.digest)?;
         let mut layers = Vec::new();
         for l in &m.layers {
-            let path = file(
-                files,
-                &format!("blobs/sha256/{}", crate::reference::digest_hex(&l.digest)),
-            )?;
+            let path = file(files, &archive_blob_name(&l.digest)?)?;
             let (digest, size) = blobs::write_hashed(store.root(), &mut fs::File::open(path)?)?;
             written.push(digest.clone());
             if digest != l.digest {
@@ -357,7 +351,8 @@ fn load_oci(
                     short(&l.digest)
                 );
             }
-            let (_, compression) = unpack::decompressed(fs::File::open(store.blob_path(&digest))?)?;
+            let (_, compression) =
+                unpack::decompressed(fs::File::open(store.blob_path(&digest)?)?)?;
             layers.push((digest, size, compression));
         }
         let annotations = entry_annotations(&index_bytes, &entry.digest);
@@ -487,12 +482,15 @@ pub fn import(
     if let Some(t) = tag {
         Reference::parse(t)?;
     }
-    let mut written = Vec::new();
-    let result = import_into(store, input, tag, source, &mut written);
-    if result.is_err() {
-        drop_unused(store, &written);
-    }
-    result
+    crate::interrupt::during(|| {
+        let mut input = crate::interrupt::Checked(input);
+        let mut written = Vec::new();
+        let result = import_into(store, &mut input, tag, source, &mut written);
+        if result.is_err() {
+            drop_unused(store, &written);
+        }
+        result
+    })
 }
 
 fn import_into(
@@ -504,7 +502,7 @@ fn import_into(
 ) -> anyhow::Result<Loaded> {
     let (digest, size) = blobs::write_hashed(store.root(), input)?;
     written.push(digest.clone());
-    let blob = store.blob_path(&digest);
+    let blob = store.blob_path(&digest)?;
     let (diff_id, compression) = unpack::diff_id_of(&blob)?;
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let config = json!({

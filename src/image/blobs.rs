@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest, Sha256};
 
-use crate::reference::{digest_hex, is_digest};
+use crate::reference::{digest_hex, shown_hex};
 
 pub const TMP_PREFIX: &str = ".tmp-";
 
@@ -37,8 +37,10 @@ pub fn lock(root: &Path, name: &str) -> anyhow::Result<Flock<File>> {
         .with_context(|| format!("lock {}", path.display()))
 }
 
-pub fn blob_path(root: &Path, digest: &str) -> PathBuf {
-    root.join("blobs/sha256").join(digest_hex(digest))
+/// `blobs/sha256/<hex>`; a digest that is not sha256 and 64 lowercase hex
+/// digits is refused here, whatever the caller checked before.
+pub fn blob_path(root: &Path, digest: &str) -> anyhow::Result<PathBuf> {
+    Ok(root.join("blobs/sha256").join(digest_hex(digest)?))
 }
 
 /// Copy `reader` into a temp file in the blob dir, hashing as it goes.
@@ -61,6 +63,7 @@ fn stream_to_temp(
     let mut written = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
+        crate::interrupt::check()?;
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -97,9 +100,7 @@ pub fn write_verified(
     reader: &mut dyn Read,
     progress: &mut dyn FnMut(u64),
 ) -> anyhow::Result<PathBuf> {
-    if !is_digest(digest) {
-        bail!("unsupported digest {digest:?}");
-    }
+    let dest = blob_path(root, digest)?;
     let (tmp, got, written) = stream_to_temp(root, reader, size, "download", progress)?;
     if let Some(s) = size {
         if written != s {
@@ -110,7 +111,6 @@ pub fn write_verified(
         bail!("the data does not match its digest (got {got}); the registry sent wrong data");
     }
     tmp.as_file().sync_data().ok();
-    let dest = blob_path(root, digest);
     persist(tmp, &dest)?;
     Ok(dest)
 }
@@ -139,6 +139,7 @@ impl<'a> TeeBlob<'a> {
         inner: Box<dyn Read + Send + 'a>,
         progress: &'a (dyn Fn(u64) + Sync),
     ) -> anyhow::Result<TeeBlob<'a>> {
+        blob_path(root, digest)?;
         let dir = root.join("blobs/sha256");
         let tmp = tempfile::Builder::new()
             .prefix(&tmp_prefix())
@@ -188,7 +189,7 @@ impl<'a> TeeBlob<'a> {
 
     /// Store the verified blob under its digest.
     pub fn persist(self, root: &Path) -> anyhow::Result<PathBuf> {
-        let dest = blob_path(root, &self.digest);
+        let dest = blob_path(root, &self.digest)?;
         self.tmp
             .persist(&dest)
             .map_err(|e| e.error)
@@ -231,13 +232,13 @@ impl Read for TeeBlob<'_> {
 /// that names no digest: `import`, `load`). Returns the digest and size.
 pub fn write_hashed(root: &Path, reader: &mut dyn Read) -> anyhow::Result<(String, u64)> {
     let (tmp, digest, size) = stream_to_temp(root, reader, None, "reading the input", &mut |_| {})?;
-    persist(tmp, &blob_path(root, &digest))?;
+    persist(tmp, &blob_path(root, &digest)?)?;
     Ok((digest, size))
 }
 
 /// Store a small blob already in memory (manifests, configs).
 pub fn write_bytes(root: &Path, digest: &str, data: &[u8]) -> anyhow::Result<PathBuf> {
-    let path = blob_path(root, digest);
+    let path = blob_path(root, digest)?;
     if path.exists() {
         return Ok(path);
     }
@@ -257,7 +258,7 @@ pub fn sha256(data: &[u8]) -> String {
 
 /// The first 12 hex digits, as docker shows ids.
 pub fn short(digest: &str) -> &str {
-    let h = digest_hex(digest);
+    let h = shown_hex(digest);
     // get(): never split a character, whatever the string.
     h.get(..12).unwrap_or(h)
 }

@@ -91,14 +91,15 @@ impl Store {
     /// Record an image, under the records lock where removals collect
     /// garbage, only if all its parts are still in the store.
     pub(crate) fn insert_checked(&self, record: ImageRecord) -> anyhow::Result<ImageRecord> {
+        record.check_ids()?;
         Records::update(&self.root, |recs| {
             let blobs_there = [&record.config_digest, &record.manifest_digest]
                 .iter()
-                .all(|d| self.blob_path(d).exists());
+                .all(|d| self.blob_path(d).is_ok_and(|p| p.exists()));
             let layers_there = record
                 .layers
                 .iter()
-                .all(|l| self.layer_dir(&l.chain_id).is_dir());
+                .all(|l| self.layer_dir(&l.chain_id).is_ok_and(|p| p.is_dir()));
             if !(blobs_there && layers_there) {
                 return Err(anyhow::Error::new(Vanished));
             }
@@ -119,7 +120,7 @@ impl Store {
             .iter()
             .rev()
             .map(|l| {
-                let dir = self.layer_dir(&l.chain_id);
+                let dir = self.layer_dir(&l.chain_id)?;
                 if !dir.is_dir() {
                     bail!(
                         "layer {} of image {} is missing from the store; pull the image again",
@@ -137,7 +138,7 @@ impl Store {
         &self,
         image: &ImageRecord,
     ) -> anyhow::Result<oci_spec::image::ImageConfiguration> {
-        let path = self.blob_path(&image.config_digest);
+        let path = self.blob_path(&image.config_digest)?;
         let bytes = fs::read(&path)
             .with_context(|| format!("read the config of image {}", image.short_id()))?;
         parse_config(&bytes)
@@ -146,18 +147,52 @@ impl Store {
 
     /// A blob's bytes (manifests, configs).
     pub fn read_blob(&self, digest: &str) -> anyhow::Result<Vec<u8>> {
-        let p = self.blob_path(digest);
+        let p = self.blob_path(digest)?;
         fs::read(&p).with_context(|| format!("read blob {}", short(digest)))
     }
 
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
+    /// `blobs/sha256/<hex>`; refuses anything but a sha256 digest.
+    pub fn blob_path(&self, digest: &str) -> anyhow::Result<PathBuf> {
         blobs::blob_path(&self.root, digest)
     }
 
-    pub fn layer_dir(&self, chain_id: &str) -> PathBuf {
-        self.root
-            .join("layers")
-            .join(crate::reference::digest_hex(chain_id))
+    /// `layers/<hex>`; refuses anything but a sha256 chain id, so no id
+    /// (`sha256:..`) can make the store itself a layer.
+    pub fn layer_dir(&self, chain_id: &str) -> anyhow::Result<PathBuf> {
+        let hex = crate::reference::digest_hex(chain_id).context("a layer's chain id")?;
+        Ok(self.root.join("layers").join(hex))
+    }
+
+    /// Remove those of `digests` that no image record names (after a
+    /// failed pull or load: what it stored stays no longer).
+    pub(crate) fn drop_unreferenced(&self, digests: &[String]) {
+        let Ok(records) = Records::load(&self.root) else {
+            return;
+        };
+        let used: std::collections::HashSet<&str> = records
+            .images
+            .iter()
+            .flat_map(|i| {
+                [i.config_digest.as_str(), i.manifest_digest.as_str()]
+                    .into_iter()
+                    .chain(i.layers.iter().map(|l| l.digest.as_str()))
+                    .chain(
+                        i.repo_digests
+                            .iter()
+                            .filter_map(|d| d.rsplit_once('@').map(|(_, d)| d)),
+                    )
+            })
+            .collect();
+        for d in digests.iter().filter(|d| !used.contains(d.as_str())) {
+            if let Ok(p) = self.blob_path(d) {
+                let _ = fs::remove_file(p);
+            }
+        }
+    }
+
+    /// Bytes free for us on the store's file system, if it says.
+    pub fn free_space(&self) -> Option<u64> {
+        free_space(&self.root)
     }
 
     fn sweep(&self) {
@@ -190,7 +225,20 @@ pub fn parse_config(bytes: &[u8]) -> anyhow::Result<oci_spec::image::ImageConfig
         obj.entry("history")
             .or_insert_with(|| serde_json::json!([]));
     }
-    serde_json::from_value(v).map_err(|e| anyhow::anyhow!("the image config is not valid: {e}"))
+    let config: oci_spec::image::ImageConfiguration = serde_json::from_value(v)
+        .map_err(|e| anyhow::anyhow!("the image config is not valid: {e}"))?;
+    // Diff ids become layer dir names (the first chain id is the first
+    // diff id): check them here, so nothing downstream sees a bad one.
+    for d in config.rootfs().diff_ids() {
+        crate::reference::digest_hex(d).context("the image config names a bad layer diff id")?;
+    }
+    Ok(config)
+}
+
+/// Bytes an unprivileged user may still write on the file system of `path`.
+pub fn free_space(path: &Path) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(path).ok()?;
+    Some((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
 }
 
 /// Parts of an image were removed by a concurrent `rmi` before it could
@@ -269,7 +317,7 @@ mod tests {
         let err = store.insert_checked(record.clone()).unwrap_err();
         assert!(err.downcast_ref::<Vanished>().is_some(), "{err}");
         assert!(store.lookup("x.io/y:z").unwrap().is_none());
-        fs::create_dir(store.layer_dir(&chain)).unwrap();
+        fs::create_dir(store.layer_dir(&chain).unwrap()).unwrap();
         store.insert_checked(record).unwrap();
         assert!(store.lookup("x.io/y:z").unwrap().is_some());
     }

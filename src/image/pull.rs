@@ -15,6 +15,7 @@ use super::records::{ImageRecord, LayerRecord};
 use super::unpack::Unpacked;
 use super::{chain_ids, Store, Vanished};
 use crate::reference::Reference;
+use crate::registry::limits::{MAX_CONFIG, MAX_MANIFEST};
 use crate::registry::manifest::{self, Descriptor, Manifest, Platform};
 use crate::registry::{Client, ClientOptions};
 
@@ -41,7 +42,8 @@ pub fn pull(
 ) -> anyhow::Result<ImageRecord> {
     let store = Store::open(paths)?;
     let progress = progress::for_terminal(opts.quiet, opts.output);
-    pull_with(&store, reference, opts, progress.as_ref())
+    // Ctrl-C stops the pull and removes what it half-wrote.
+    crate::interrupt::during(|| pull_with(&store, reference, opts, progress.as_ref()))
 }
 
 pub fn pull_with(
@@ -73,15 +75,20 @@ pub fn pull_with(
     let mut failures = Vec::new();
     for source in &sources {
         let client = Client::new(source, &opts)?;
-        let first = pull_ref(store, &r, &client, &want, progress);
+        let mut written = Vec::new();
+        let first = pull_ref(store, &r, &client, &want, progress, &mut written);
         // A concurrent rmi may delete shared layers between our unpacking
         // and our record; then everything missing is fetched again, once.
         let result = match first {
             Err(e) if e.downcast_ref::<Vanished>().is_some() => {
-                pull_ref(store, &r, &client, &want, progress)
+                pull_ref(store, &r, &client, &want, progress, &mut written)
             }
             other => other,
         };
+        if result.is_err() {
+            // The manifests and config of a pull that failed go too.
+            store.drop_unreferenced(&written);
+        }
         match result {
             Ok(record) => return Ok(record),
             Err(e) => {
@@ -109,6 +116,7 @@ fn pull_ref(
     client: &Client,
     want: &Platform,
     progress: &dyn Progress,
+    written: &mut Vec<String>,
 ) -> anyhow::Result<ImageRecord> {
     let root = store.root();
     progress.status(&format!(
@@ -134,6 +142,12 @@ fn pull_ref(
         Manifest::Image(m) => (m, top_digest.clone(), body.clone()),
         Manifest::Index(entries) => {
             let entry = manifest::choose(&entries, want)?;
+            if entry.size > MAX_MANIFEST {
+                bail!(
+                    "the index lists a manifest of {} bytes, more than the {MAX_MANIFEST} a manifest may have",
+                    entry.size
+                );
+            }
             let (b, ct) = client.manifest(&entry.digest)?;
             let got = blobs::sha256(&b);
             if got != entry.digest {
@@ -145,15 +159,25 @@ fn pull_ref(
             }
         }
     };
+    written.extend([top_digest.clone(), manifest_digest.clone()]);
     blobs::write_bytes(root, &top_digest, &body)?;
     blobs::write_bytes(root, &manifest_digest, &manifest_body)?;
 
     // 2. The config, which names the uncompressed layers.
     let config_desc = &image_manifest.config;
-    let config_path = match blobs::blob_path(root, &config_desc.digest) {
+    written.push(config_desc.digest.clone());
+    let config_path = match blobs::blob_path(root, &config_desc.digest)? {
         p if p.exists() => p,
         _ => {
-            let mut stream = client.blob(&config_desc.digest)?;
+            // Refused before a byte is fetched: a config is a small JSON file.
+            if config_desc.size > MAX_CONFIG {
+                bail!(
+                    "config {} declares {} bytes, more than the {MAX_CONFIG} a config may have",
+                    short(&config_desc.digest),
+                    config_desc.size
+                );
+            }
+            let mut stream = client.blob(&config_desc.digest, config_desc.size)?;
             blobs::write_verified(
                 root,
                 &config_desc.digest,
@@ -294,7 +318,14 @@ fn ensure_layer(
     let counted = |n: u64| progress.layer_bytes(&desc.digest, n);
     let open = || {
         progress.layer_begin(&desc.digest, desc.size);
-        let stream = client.blob(&desc.digest)?;
+        // A layer that cannot fit is refused before it is fetched.
+        if let Some(free) = store.free_space().filter(|f| desc.size > *f) {
+            bail!(
+                "it is {} bytes, more than the {free} bytes free on the store's file system",
+                desc.size
+            );
+        }
+        let stream = client.blob(&desc.digest, desc.size)?;
         blobs::TeeBlob::new(root, &desc.digest, desc.size, stream.reader, &counted)
     };
     let (unpacked, fresh) = install_layer(
@@ -338,11 +369,11 @@ pub(super) fn install_layer(
     fetch: Fetch,
 ) -> anyhow::Result<(Unpacked, bool)> {
     let root = store.root();
-    let dir = store.layer_dir(chain);
+    let dir = store.layer_dir(chain)?;
     let meta_path = dir.with_extension("json");
     let _lock = blobs::lock(
         root,
-        &format!("layer-{}", crate::reference::digest_hex(chain)),
+        &format!("layer-{}", crate::reference::digest_hex(chain)?),
     )?;
     if dir.is_dir() {
         return Ok((read_meta(&meta_path, diff_id), false));
@@ -381,7 +412,7 @@ fn unpack_verified(
     use std::os::unix::fs::PermissionsExt;
     // A layer without a "./" entry gets docker's root dir mode.
     fs::set_permissions(tmp, fs::Permissions::from_mode(0o755))?;
-    let blob = store.blob_path(digest);
+    let blob = store.blob_path(digest)?;
     let unpacked = if blob.exists() {
         helper::unpack_layer(&store.owners, LayerInput::File(&blob), tmp)?
     } else {

@@ -65,6 +65,20 @@ impl ImageRecord {
     pub fn short_id(&self) -> &str {
         blobs::short(&self.id)
     }
+
+    /// Every digest and id in the record is a sha256 digest.
+    pub fn check_ids(&self) -> anyhow::Result<()> {
+        use crate::reference::digest_hex;
+        for d in [&self.id, &self.config_digest, &self.manifest_digest] {
+            digest_hex(d)?;
+        }
+        for l in &self.layers {
+            for d in [&l.digest, &l.diff_id, &l.chain_id] {
+                digest_hex(d)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -79,15 +93,36 @@ impl Records {
     pub fn load(root: &Path) -> anyhow::Result<Records> {
         let path = root.join("images.json");
         match fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).with_context(|| {
-                format!(
-                    "{} is damaged; move it away to start afresh",
-                    path.display()
-                )
-            }),
+            Ok(b) => {
+                let mut records: Records = serde_json::from_slice(&b).with_context(|| {
+                    format!(
+                        "{} is damaged; move it away to start afresh",
+                        path.display()
+                    )
+                })?;
+                records.drop_bad_ids();
+                Ok(records)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Records::default()),
             Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
         }
+    }
+
+    /// Leave out (with a warning) records whose ids could not name a file
+    /// in the store: an older burrow recorded what a hostile image said
+    /// (`sha256:..`). Dropped here, nothing downstream sees them, and the
+    /// next write removes them from the file.
+    fn drop_bad_ids(&mut self) {
+        self.images.retain(|i| match i.check_ids() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(
+                    "ignoring image {} in images.json: {e:#}",
+                    crate::text::escape_control(&i.repo_tags.join(", "))
+                );
+                false
+            }
+        });
     }
 
     /// Like `update`, then run `after` on the saved records while still
@@ -170,7 +205,7 @@ impl Records {
                 .images
                 .iter()
                 .filter(|i| {
-                    crate::reference::digest_hex(&i.id).starts_with(&hex.to_ascii_lowercase())
+                    crate::reference::shown_hex(&i.id).starts_with(&hex.to_ascii_lowercase())
                 })
                 .collect();
             match hits.len() {
@@ -207,9 +242,9 @@ mod tests {
             id: format!("sha256:{}", id_char.to_string().repeat(64)),
             repo_tags: tags.iter().map(|t| t.to_string()).collect(),
             repo_digests: vec![],
-            manifest_digest: String::new(),
+            manifest_digest: format!("sha256:{}", "d".repeat(64)),
             manifest_media_type: String::new(),
-            config_digest: String::new(),
+            config_digest: format!("sha256:{}", id_char.to_string().repeat(64)),
             layers: vec![],
             created: None,
             platform: "linux/amd64".into(),
@@ -282,5 +317,31 @@ mod tests {
             })
             .count();
         assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn records_with_ids_that_could_name_a_path_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = img('e', &["x.io/bad:1"]);
+        let chain = "sha256:..".to_string();
+        bad.layers.push(LayerRecord {
+            digest: chain.clone(),
+            media_type: String::new(),
+            size: 0,
+            diff_id: chain.clone(),
+            chain_id: chain,
+            unpacked_size: 0,
+        });
+        let records = Records {
+            images: vec![img('c', &["x.io/good:1"]), bad],
+        };
+        fs::write(
+            dir.path().join("images.json"),
+            serde_json::to_vec(&records).unwrap(),
+        )
+        .unwrap();
+        let r = Records::load(dir.path()).unwrap();
+        assert_eq!(r.images.len(), 1);
+        assert_eq!(r.images[0].repo_tags, ["x.io/good:1"]);
     }
 }

@@ -134,9 +134,16 @@ fn collect_garbage(store: &Store, recs: &Records, image: &ImageRecord) -> anyhow
         if used_chains.contains(layer.chain_id.as_str()) {
             continue;
         }
-        let hex = crate::reference::digest_hex(&layer.chain_id);
+        // Records are checked when read; a bad id here is skipped, never
+        // turned into a path to delete.
+        let (Ok(hex), Ok(dir)) = (
+            crate::reference::digest_hex(&layer.chain_id),
+            store.layer_dir(&layer.chain_id),
+        ) else {
+            tracing::warn!("not removing a layer with a bad chain id");
+            continue;
+        };
         let _lock = blobs::lock(root, &format!("layer-{hex}"))?;
-        let dir = store.layer_dir(&layer.chain_id);
         // The dir goes first: a layer dir never exists without its meta.
         helper::remove_tree(&store.owners, &dir)?;
         let _ = fs::remove_file(dir.with_extension("json"));
@@ -146,16 +153,22 @@ fn collect_garbage(store: &Store, recs: &Records, image: &ImageRecord) -> anyhow
             helper::remove_tree(&store.owners, &init)?;
         }
         if !used_blobs.contains(&layer.digest) {
-            let _ = fs::remove_file(store.blob_path(&layer.digest));
+            if let Ok(p) = store.blob_path(&layer.digest) {
+                let _ = fs::remove_file(p);
+            }
         }
     }
     for digest in blob_digests(image) {
-        if !used_blobs.contains(&digest) {
-            match fs::remove_file(store.blob_path(&digest)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).context(format!("remove blob {}", blobs::short(&digest))),
-            }
+        if used_blobs.contains(&digest) {
+            continue;
+        }
+        let Ok(path) = store.blob_path(&digest) else {
+            continue;
+        };
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context(format!("remove blob {}", blobs::short(&digest))),
         }
     }
     Ok(())

@@ -64,8 +64,9 @@ pub fn unpack(
     opts: UnpackOptions,
 ) -> anyhow::Result<Unpacked> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(16);
+    let cap = LayerCap::for_dir(dest);
     std::thread::scope(|s| {
-        let producer = s.spawn(move || produce(reader, tx));
+        let producer = s.spawn(move || produce(reader, cap, tx));
         let mut chunks = ChannelReader {
             rx,
             cur: Vec::new(),
@@ -99,10 +100,11 @@ pub fn unpack(
 /// diff id when the stream ended.
 fn produce(
     reader: impl Read,
+    cap: LayerCap,
     tx: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
 ) -> anyhow::Result<String> {
-    let (mut plain, _) = match decompressed(reader) {
-        Ok(p) => p,
+    let mut plain = match decompressed(reader) {
+        Ok((p, _)) => cap.wrap(p),
         Err(e) => {
             let _ = tx.send(Err(io::Error::other(format!("{e:#}"))));
             return Err(e);
@@ -191,12 +193,81 @@ pub fn decompressed<'a>(
     })
 }
 
+/// The largest plain tar a layer may expand to: what is free on the
+/// store's file system (a tar bigger than that cannot be unpacked anyway),
+/// or less through BURROW_MAX_LAYER_SIZE. It stops a decompression bomb
+/// with a clear error instead of a full disk.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerCap {
+    bytes: u64,
+    from_env: bool,
+}
+
+pub const MAX_LAYER_ENV: &str = "BURROW_MAX_LAYER_SIZE";
+
+impl LayerCap {
+    /// The cap for a layer unpacked into (or stored beside) `dir`.
+    pub fn for_dir(dir: &Path) -> LayerCap {
+        let free = super::free_space(dir).unwrap_or(u64::MAX);
+        let env = std::env::var(MAX_LAYER_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match env {
+            Some(e) if e < free => LayerCap {
+                bytes: e,
+                from_env: true,
+            },
+            _ => LayerCap {
+                bytes: free,
+                from_env: false,
+            },
+        }
+    }
+
+    fn wrap<'a>(self, inner: Box<dyn Read + 'a>) -> Box<dyn Read + 'a> {
+        Box::new(Capped {
+            inner,
+            cap: self,
+            seen: 0,
+        })
+    }
+}
+
+/// The plain tar, failing once it grows past the cap or burrow is
+/// interrupted.
+struct Capped<'a> {
+    inner: Box<dyn Read + 'a>,
+    cap: LayerCap,
+    seen: u64,
+}
+
+impl Read for Capped<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::interrupt::check()?;
+        let n = self.inner.read(buf)?;
+        self.seen += n as u64;
+        if self.seen > self.cap.bytes {
+            let why = if self.cap.from_env {
+                format!("the {MAX_LAYER_ENV} limit")
+            } else {
+                "the space free on the store's file system".to_string()
+            };
+            return Err(io::Error::other(format!(
+                "the layer expands to more than {} bytes, {why} (a decompression bomb?)",
+                self.cap.bytes
+            )));
+        }
+        Ok(n)
+    }
+}
+
 /// The diff id (sha256 of the plain tar) of a layer blob.
 pub fn diff_id_of(blob: &Path) -> anyhow::Result<(String, Compression)> {
     let f = File::open(blob).with_context(|| format!("open {}", blob.display()))?;
     let (plain, compression) = decompressed(f)?;
+    let dir = blob.parent().unwrap_or(Path::new("."));
     let mut hashing = HashingReader {
-        inner: plain,
+        inner: LayerCap::for_dir(dir).wrap(plain),
         hasher: Sha256::new(),
     };
     io::copy(&mut hashing, &mut io::sink()).context("read layer")?;

@@ -268,9 +268,60 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     out
 }
 
+/// `host[:port]` of an http(s) URL, lowercased, without any `user@`.
+fn authority(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..end];
+    let host = auth.rsplit('@').next().unwrap_or(auth);
+    Some(host.to_ascii_lowercase())
+}
+
+/// Whether the user's credentials may go to a bearer token `realm`
+/// (the rule containers/image follows): over https to any host, or over
+/// plain http only to the registry itself, which the user reaches over
+/// http on purpose (loopback, `insecure` in registries.json,
+/// `--tls-verify=false`). `registry_base` is the registry's API URL.
+pub fn may_send_credentials(realm: &str, registry_base: &str) -> bool {
+    if realm.starts_with("https://") {
+        return true;
+    }
+    realm.starts_with("http://")
+        && registry_base.starts_with("http://")
+        && authority(realm).is_some()
+        && authority(realm) == authority(registry_base)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_to_https_realms_or_the_plain_http_registry_itself() {
+        let reg = "http://127.0.0.1:5000/v2/";
+        assert!(may_send_credentials(
+            "https://auth.docker.io/token",
+            "https://registry-1.docker.io/v2/"
+        ));
+        assert!(may_send_credentials("https://other.example/token", reg));
+        assert!(may_send_credentials("http://127.0.0.1:5000/token?x=1", reg));
+        assert!(!may_send_credentials("http://127.0.0.2:5000/token", reg));
+        assert!(!may_send_credentials("http://127.0.0.1:5001/token", reg));
+        assert!(!may_send_credentials(
+            "http://127.0.0.1:5000@evil.example/token",
+            reg
+        ));
+        assert!(!may_send_credentials(
+            "http://127.0.0.1:5000.evil.example/",
+            reg
+        ));
+        // Plain http is never fine for a registry reached over https.
+        let tls = "https://registry.example/v2/";
+        assert!(!may_send_credentials("http://registry.example/token", tls));
+        assert!(!may_send_credentials("ftp://registry.example/token", tls));
+    }
 
     #[test]
     fn parses_docker_hub_challenge() {

@@ -7,9 +7,11 @@
 
 pub mod auth;
 pub mod config;
+pub mod limits;
 pub mod manifest;
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,9 +19,7 @@ use anyhow::{anyhow, bail, Context};
 
 use crate::reference::Reference;
 use auth::{Challenge, Credentials};
-
-/// The largest manifest we read; real ones are a few KiB.
-const MAX_MANIFEST: u64 = 4 << 20;
+use limits::{Pace, Paced, MAX_MANIFEST, MAX_TOKEN};
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
@@ -38,6 +38,10 @@ pub struct Client {
     creds: Option<Credentials>,
     /// The Authorization header that worked last, shared by all threads.
     authorization: Mutex<Option<String>>,
+    /// The warning about a token realm elsewhere was given.
+    warned_realm: AtomicBool,
+    /// How slowly the registry may send.
+    pace: Pace,
 }
 
 /// A blob body and the length the registry announced.
@@ -51,9 +55,15 @@ impl Client {
         let plain =
             opts.insecure || reference.is_loopback() || opts.conf.is_insecure(&reference.registry);
         let scheme = if plain { "http" } else { "https" };
+        let pace = Pace::from_env()?;
+        // A read that waits a whole window has seen less than the pace.
+        let read_timeout = match pace.min_rate {
+            0 => Duration::from_secs(120),
+            _ => pace.window,
+        };
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(30))
-            .timeout_read(Duration::from_secs(120))
+            .timeout_read(read_timeout)
             .user_agent(concat!("burrow/", env!("CARGO_PKG_VERSION")))
             .build();
         Ok(Client {
@@ -63,6 +73,8 @@ impl Client {
             registry: reference.registry.clone(),
             creds: auth::lookup(&reference.registry),
             authorization: Mutex::new(None),
+            warned_realm: AtomicBool::new(false),
+            pace,
         })
     }
 
@@ -86,7 +98,7 @@ impl Client {
     /// Check the credentials: `/v2/` must answer 200 once we log in.
     pub fn check_login(&self) -> anyhow::Result<()> {
         let url = self.base.clone();
-        let header = match self.send(&url, None, None) {
+        let header = match self.send(&url, None, None, 0) {
             Ok(_) => return Ok(()),
             Err(ureq::Error::Status(401, resp)) => {
                 resp.header("WWW-Authenticate").unwrap_or("").to_string()
@@ -94,7 +106,7 @@ impl Client {
             Err(e) => return Err(self.explain(e, What::Manifest)),
         };
         let authz = self.answer(&header)?;
-        match self.send(&url, None, Some(&authz)) {
+        match self.send(&url, None, Some(&authz), 0) {
             Ok(_) => Ok(()),
             Err(ureq::Error::Status(401 | 403, _)) => {
                 bail!(
@@ -109,10 +121,10 @@ impl Client {
     /// Fetch a manifest by tag or digest: the body and its content type.
     pub fn manifest(&self, reference: &str) -> anyhow::Result<(Vec<u8>, String)> {
         let url = format!("{}{}/manifests/{reference}", self.base, self.repository);
-        let resp = self.get(&url, Some(manifest::ACCEPT), What::Manifest)?;
+        let resp = self.get(&url, Some(manifest::ACCEPT), What::Manifest, MAX_MANIFEST)?;
         let content_type = resp.content_type().to_string();
         let mut body = Vec::new();
-        resp.into_reader()
+        Paced::new(resp.into_reader(), self.pace)
             .take(MAX_MANIFEST + 1)
             .read_to_end(&mut body)
             .with_context(|| format!("read manifest {reference}"))?;
@@ -122,24 +134,31 @@ impl Client {
         Ok((body, content_type))
     }
 
-    /// Open a blob for streaming. The caller checks size and digest.
-    pub fn blob(&self, digest: &str) -> anyhow::Result<BlobStream> {
+    /// Open a blob of `size` bytes (as its descriptor says) for
+    /// streaming, paced. The caller checks size and digest.
+    pub fn blob(&self, digest: &str, size: u64) -> anyhow::Result<BlobStream> {
         let url = format!("{}{}/blobs/{digest}", self.base, self.repository);
-        let resp = self.get(&url, None, What::Blob)?;
+        let resp = self.get(&url, None, What::Blob, size)?;
         let length = resp
             .header("Content-Length")
             .and_then(|l| l.parse::<u64>().ok());
         Ok(BlobStream {
-            reader: Box::new(resp.into_reader()),
+            reader: Box::new(Paced::new(resp.into_reader(), self.pace)),
             length,
         })
     }
 
     /// GET with auth: try with what worked last; on 401, answer the
     /// challenge once and retry.
-    fn get(&self, url: &str, accept: Option<&str>, what: What) -> anyhow::Result<ureq::Response> {
+    fn get(
+        &self,
+        url: &str,
+        accept: Option<&str>,
+        what: What,
+        size: u64,
+    ) -> anyhow::Result<ureq::Response> {
         let known = self.authorization.lock().ok().and_then(|a| a.clone());
-        match self.send(url, accept, known.as_deref()) {
+        match self.send(url, accept, known.as_deref(), size) {
             Ok(r) => Ok(r),
             Err(ureq::Error::Status(401, resp)) => {
                 let header = resp.header("WWW-Authenticate").unwrap_or("").to_string();
@@ -147,7 +166,7 @@ impl Client {
                 if let Ok(mut a) = self.authorization.lock() {
                     *a = Some(authz.clone());
                 }
-                match self.send(url, accept, Some(&authz)) {
+                match self.send(url, accept, Some(&authz), size) {
                     Ok(r) => Ok(r),
                     Err(e) => Err(self.explain(e, what)),
                 }
@@ -162,6 +181,7 @@ impl Client {
         url: &str,
         accept: Option<&str>,
         authz: Option<&str>,
+        size: u64,
     ) -> Result<ureq::Response, ureq::Error> {
         let mut req = self.agent.get(url);
         if let Some(a) = accept {
@@ -170,7 +190,12 @@ impl Client {
         if let Some(a) = authz {
             req = req.set("Authorization", a);
         }
-        req.call()
+        // The whole request, headers included, must average the minimum
+        // rate over the `size` bytes it is to bring (limits.rs).
+        if let Some(d) = self.pace.deadline(size) {
+            req = req.timeout(d);
+        }
+        crate::interrupt::blocking(|| req.call())
     }
 
     /// The Authorization header for a challenge: basic credentials, or a
@@ -211,6 +236,7 @@ impl Client {
         }
     }
 
+    #[allow(clippy::result_large_err)] // ureq's own error type, used at once
     fn token(&self, realm: &str, service: Option<&str>, scope: &str) -> anyhow::Result<String> {
         if !realm.starts_with("https://") && !realm.starts_with("http://") {
             bail!("{} sent a bad token realm {realm:?}", self.registry);
@@ -222,15 +248,34 @@ impl Client {
         if let Some(s) = service {
             req = req.query("service", s);
         }
-        if let Some(c) = &self.creds {
+        // The user's password goes only where it is safe (auth.rs); a
+        // realm elsewhere over plain http gets an anonymous request.
+        let creds = match &self.creds {
+            Some(c) if auth::may_send_credentials(realm, &self.base) => Some(c),
+            Some(_) => {
+                if !self.warned_realm.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "not sending the credentials for {} to the token server {}: it is another host over plain http; asking for an anonymous token",
+                        self.registry,
+                        crate::text::escape_control(realm)
+                    );
+                }
+                None
+            }
+            None => None,
+        };
+        if let Some(c) = creds {
             req = req.set("Authorization", &c.basic_header());
         }
-        let resp = match req.call() {
+        if let Some(d) = self.pace.deadline(MAX_TOKEN) {
+            req = req.timeout(d);
+        }
+        let resp = match crate::interrupt::blocking(|| req.call()) {
             Ok(r) => r,
             Err(ureq::Error::Status(401 | 403, _)) if self.repository.is_empty() => {
                 bail!("{}: login refused (wrong username or password?)", self.registry)
             }
-            Err(ureq::Error::Status(code @ (401 | 403), _)) if self.creds.is_some() => bail!(
+            Err(ureq::Error::Status(code @ (401 | 403), _)) if creds.is_some() => bail!(
                 "{} refused a token (HTTP {code}); check the credentials in {}",
                 self.registry,
                 auth_files_hint()
@@ -249,8 +294,8 @@ impl Client {
             access_token: Option<String>,
         }
         let mut body = String::new();
-        resp.into_reader()
-            .take(1 << 20)
+        Paced::new(resp.into_reader(), self.pace)
+            .take(MAX_TOKEN)
             .read_to_string(&mut body)
             .context("read token")?;
         let t: Token = serde_json::from_str(&body).context("token answer is not JSON")?;
@@ -278,6 +323,12 @@ impl Client {
             ureq::Error::Status(code, _) => {
                 anyhow!("{}: registry error (HTTP {code})", self.registry)
             }
+            ureq::Error::Transport(t) if timed_out(&t) => anyhow!(
+                "{}: the registry answered too slowly (less than {} bytes/s; set {} to allow slower links)",
+                self.registry,
+                self.pace.min_rate,
+                limits::MIN_RATE_ENV
+            ),
             ureq::Error::Transport(t) => {
                 let hint = if self.base.starts_with("https") {
                     " (if it serves plain HTTP, use --tls-verify=false)"
@@ -288,6 +339,23 @@ impl Client {
             }
         }
     }
+}
+
+/// Whether a transport error is a timeout (ureq nests the io::Error).
+fn timed_out(t: &ureq::Transport) -> bool {
+    let mut source = std::error::Error::source(t);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    false
 }
 
 #[derive(Clone, Copy)]

@@ -15,19 +15,19 @@ use sha2::{Digest, Sha256};
 use super::images::entries;
 use crate::common::*;
 
-fn sha(data: &[u8]) -> String {
+pub(crate) fn sha(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
 /// A tar entry, written byte by byte: the tar crate refuses hostile names.
-enum E<'a> {
+pub(crate) enum E<'a> {
     File(&'a str, &'a [u8]),
     Dir(&'a str),
     Sym(&'a str, &'a str),
     Hard(&'a str, &'a str),
 }
 
-fn tar_of(entries: &[E]) -> Vec<u8> {
+pub(crate) fn tar_of(entries: &[E]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for e in entries {
         let (kind, name, link, data): (_, &str, &str, &[u8]) = match e {
@@ -48,20 +48,20 @@ fn tar_of(entries: &[E]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(data).unwrap();
     gz.finish().unwrap()
 }
 
 /// The blobs of a one-platform image: (manifest, config, layers).
-struct Image {
-    manifest: Vec<u8>,
-    config: Vec<u8>,
-    layers: Vec<Vec<u8>>,
+pub(crate) struct Image {
+    pub(crate) manifest: Vec<u8>,
+    pub(crate) config: Vec<u8>,
+    pub(crate) layers: Vec<Vec<u8>>,
 }
 
-fn image_of(layer_tars: &[Vec<u8>]) -> Image {
+pub(crate) fn image_of(layer_tars: &[Vec<u8>]) -> Image {
     let layers: Vec<Vec<u8>> = layer_tars.iter().map(|t| gzip(t)).collect();
     let diff_ids: Vec<String> = layer_tars.iter().map(|t| sha(t)).collect();
     let config = serde_json::to_vec(&json!({
@@ -106,7 +106,7 @@ fn write_layout(dir: &Path, img: &Image) {
 }
 
 /// Nothing half-made: no layer dirs, no temp files, no image records.
-fn assert_store_clean(env: &TestEnv) {
+pub(crate) fn assert_store_clean(env: &TestEnv) {
     let layers = entries(env, "layers");
     assert!(layers.is_empty(), "layers left: {layers:?}");
     let temps: Vec<String> = [entries(env, ""), entries(env, "blobs/sha256")]
@@ -185,9 +185,9 @@ fn layer_replacing_a_dir_by_a_symlink_then_writing_is_refused() {
 
 // --- A fake registry --------------------------------------------------------------------
 
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
-    headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     body: Vec<u8>,
     /// Send only this many body bytes, then close.
     cut: Option<usize>,
@@ -202,7 +202,7 @@ fn ok(body: &[u8], content_type: &str) -> Reply {
     }
 }
 
-fn status(code: u16) -> Reply {
+pub(crate) fn status(code: u16) -> Reply {
     Reply {
         status: code,
         headers: vec![],
@@ -256,11 +256,11 @@ fn fake_registry(handler: Handler) -> String {
     addr
 }
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A registry serving `img` as repo "x", with `tweak` deciding replies
 /// first (None: the honest answer).
-fn serve(
+pub(crate) fn serve(
     img: Image,
     tweak: impl Fn(&str, &str, &Image) -> Option<Reply> + Send + Sync + 'static,
 ) -> String {
@@ -286,11 +286,11 @@ fn serve(
     }))
 }
 
-fn small_image() -> Image {
+pub(crate) fn small_image() -> Image {
     image_of(&[tar_of(&[E::File("hello", b"hello world")])])
 }
 
-fn pull_fails(addr: &str, reference: &str, want: &str) {
+pub(crate) fn pull_fails(addr: &str, reference: &str, want: &str) {
     let Some(env) = TestEnv::new(User::Sub) else {
         return;
     };
