@@ -357,3 +357,51 @@ fn exec_reaches_a_container_on_the_host_network() {
         env.burrow(&["rm", "-f", "h"]).ok();
     }
 }
+
+/// README's "Coming from Docker" table: every burrow command in it runs,
+/// in order, as each test user, with `busybox` read as the local fixture.
+#[test]
+fn the_coming_from_docker_table_is_true() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## Coming from Docker\n")
+        .nth(1)
+        .expect("README has a Coming from Docker section");
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let commands: Vec<String> = section
+        .lines()
+        .filter(|l| l.starts_with("| `docker"))
+        .filter_map(|l| {
+            let burrow = l.split(" | ").nth(1)?.trim();
+            Some(
+                burrow
+                    .strip_prefix("`burrow ")?
+                    .strip_suffix('`')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert!(commands.len() >= 15, "{commands:?}");
+    for user in [User::Sub, User::NoSub] {
+        let Some(env) = TestEnv::new(user) else {
+            return;
+        };
+        let img = registry().image("busybox");
+        for c in &commands {
+            let args: Vec<String> = c
+                .split(' ')
+                .map(|w| {
+                    if w == "busybox" {
+                        img.clone()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            let (code, shown) = env.burrow_in_terminal(&args.join(" "), b"exit\n");
+            assert_eq!(code, Some(0), "burrow {c} as {}:\n{shown}", user.name());
+        }
+        assert!(env.dir().join("site").is_dir(), "-v ./site made the dir");
+    }
+}
