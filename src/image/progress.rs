@@ -68,6 +68,10 @@ impl Progress for Quiet {
     fn layer_begin(&self, _: &str, _: u64) {}
     fn layer_bytes(&self, _: &str, _: u64) {}
     fn layer_end(&self, _: &str, _: &str) {}
+    /// -q asks for the name alone: a warning about the pull is only logged.
+    fn warn(&self, line: &str) {
+        tracing::info!("{line}");
+    }
 }
 
 /// Docker's non-terminal output: one line per event.

@@ -253,8 +253,16 @@ fn pull_ref(
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
+    // Docker's words: up to date when this name already gave this image.
+    let had = store.lookup(&r.to_string()).ok().flatten();
+    let up_to_date =
+        had.is_some_and(|h| h.id == record.id && h.repo_digests == record.repo_digests);
     let record = store.insert_checked(record)?;
-    progress.status(&format!("Status: Downloaded image for {r}"));
+    progress.status(&if up_to_date {
+        format!("Status: Image is up to date for {r}")
+    } else {
+        format!("Status: Downloaded newer image for {r}")
+    });
     Ok(record)
 }
 
@@ -342,7 +350,8 @@ fn ensure_layer(
         "Already exists"
     };
     progress.layer_end(&desc.digest, status);
-    if let Some(w) = devices_warning(&desc.digest, &unpacked) {
+    // Said once, when the layer is unpacked, not on every pull that finds it.
+    if let Some(w) = devices_warning(&desc.digest, &unpacked).filter(|_| fresh) {
         progress.warn(&w);
     }
     Ok(unpacked)

@@ -405,3 +405,50 @@ fn the_coming_from_docker_table_is_true() {
         assert!(env.dir().join("site").is_dir(), "-v ./site made the dir");
     }
 }
+
+#[test]
+fn a_pull_says_what_it_did_and_warns_once() {
+    // The Debian fixture's layer holds device nodes, which burrow leaves out.
+    let img = registry().image("debian");
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let first = env.burrow(&["pull", &img]);
+    first.ok();
+    assert!(
+        first
+            .stdout
+            .contains(&format!("Status: Downloaded newer image for {img}")),
+        "{}",
+        first.describe()
+    );
+    assert_eq!(
+        first.stderr.matches("device node").count(),
+        1,
+        "{}",
+        first.describe()
+    );
+    let again = env.burrow(&["pull", &img]);
+    again.ok();
+    assert!(
+        again
+            .stdout
+            .contains(&format!("Status: Image is up to date for {img}")),
+        "{}",
+        again.describe()
+    );
+    assert!(
+        !again.stderr.contains("device node"),
+        "{}",
+        again.describe()
+    );
+
+    // -q: the name alone, nothing on stderr.
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let quiet = env.burrow(&["pull", "-q", &img]);
+    quiet.ok();
+    assert_eq!(quiet.stdout, format!("{img}\n"));
+    assert_eq!(quiet.stderr, "", "{}", quiet.describe());
+}
