@@ -53,6 +53,7 @@ mod mounts;
 pub mod plan;
 mod relay;
 pub mod seccomp;
+mod streams;
 pub mod userns;
 
 use std::path::PathBuf;

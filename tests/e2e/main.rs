@@ -13,6 +13,7 @@ mod images;
 mod images_archive;
 mod images_registry;
 mod info;
+mod isolation;
 mod live;
 mod pause;
 mod restart;
