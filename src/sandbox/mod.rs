@@ -42,6 +42,7 @@ mod child;
 pub mod confine;
 mod detach;
 mod enter;
+pub mod exe;
 mod fuse_root;
 pub mod hostplan;
 pub mod idmap;

@@ -115,6 +115,73 @@ fn burrow_processes_exe_is_out_of_the_containers_reach() {
     }
 }
 
+/// CVE-2019-5736 as it was first shown: the command `exec` runs is a
+/// script whose interpreter is `/proc/self/exe`, so the container's
+/// process runs burrow's own binary (with the image's libraries: debian's
+/// glibc is the host's here), dumpable, in the container. burrow then
+/// runs from a sealed in-memory copy: what the container reaches is that
+/// copy, never the user's binary.
+#[test]
+fn a_script_run_by_proc_self_exe_reaches_only_a_sealed_copy() {
+    let Some((env, _)) = ready(User::Sub) else {
+        return;
+    };
+    let img = registry().image("debian");
+    env.burrow(&["pull", "-q", &img]).ok();
+    let bin = users_own_burrow(&env);
+    let before = sha256(&bin);
+    let meta = std::fs::metadata(&bin).unwrap();
+    let (dev, ino) = (meta.dev().to_string(), meta.ino().to_string());
+    let pm = probe_mount();
+    let as_user_bin = |args: &[&str]| {
+        let mut cmd = env.command(&bin, &[]);
+        cmd.arg("--root").arg(env.root()).args(args);
+        run(cmd, args, None)
+    };
+    detach(
+        &env,
+        &[
+            "--name", "g", "-v", &pm, &img, "/probe", "grab-exe", "60", &dev, &ino,
+        ],
+    );
+    env.burrow(&[
+        "exec",
+        "g",
+        "sh",
+        "-c",
+        "printf '#!/proc/self/exe\\n' >/s; chmod 755 /s",
+    ])
+    .ok();
+    let logs = || env.burrow(&["logs", "g"]).ok().stdout.clone();
+    let seen = |t: &str| t.contains("grabbed ") || t.contains("/memfd:burrow");
+    for _ in 0..40 {
+        // burrow runs inside and fails on its arguments ("/s").
+        let out = as_user_bin(&["exec", "g", "/s"]);
+        assert_ne!(out.code, 0, "{}", out.describe());
+        if seen(&logs()) {
+            break;
+        }
+    }
+    let text = logs();
+    if text.contains("grabbed ") {
+        eventually("the probe to try writing", || {
+            let t = logs();
+            t.contains("wrote") || t.contains("write-refused")
+        });
+    }
+    let text = logs();
+    env.burrow(&["rm", "-f", "g"]).ok();
+    assert_eq!(sha256(&bin), before, "burrow was overwritten:\n{text}");
+    assert!(
+        !text.contains("grabbed "),
+        "the user's burrow binary was reached:\n{text}"
+    );
+    assert!(
+        seen(&text),
+        "burrow was never seen running in the container:\n{text}"
+    );
+}
+
 /// The state of `pid` from /proc/PID/stat ('Z' for a zombie), if it exists.
 fn proc_state(pid: &str) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

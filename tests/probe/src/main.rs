@@ -224,11 +224,13 @@ fn write_file(path: &str, data: &[u8]) -> String {
 /// exe is the file DEV:INO (the host's burrow binary) is reported
 /// (`grabbed PID`), and the file is written through that handle as soon
 /// as the kernel lets it (`wrote`), or `write-refused ERRNO` at the end.
-/// Refused opens are reported once per pid (`denied PID ERRNO`).
+/// Refused opens are reported once per pid (`denied PID ERRNO`), and so
+/// are processes that run from a memfd (`opened PID /memfd:...`).
 fn grab_exe(secs: u64, dev: u64, ino: u64) {
     let me = std::process::id() as i32;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     let mut denied = std::collections::HashSet::new();
+    let mut memfds = std::collections::HashSet::new();
     let mut top = 1;
     let mut grabbed: Option<i32> = None;
     let mut last_refusal = String::new();
@@ -276,6 +278,12 @@ fn grab_exe(secs: u64, dev: u64, ino: u64) {
                 println!("grabbed {pid}");
                 grabbed = Some(fd);
                 break;
+            }
+            // A process running from an in-memory copy (burrow's sealed
+            // one): said once, it shows the road was taken.
+            let target = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if target.to_string_lossy().starts_with("/memfd:") && memfds.insert(pid) {
+                println!("opened {pid} {}", target.display());
             }
             // SAFETY: fd is ours and not used again.
             unsafe { libc::close(fd) };
