@@ -28,6 +28,7 @@ fn errno_name(e: i32) -> String {
         libc::EXDEV => "EXDEV",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ETXTBSY => "ETXTBSY",
         _ => return format!("errno{e}"),
     };
     name.to_string()
@@ -223,7 +224,8 @@ fn write_file(path: &str, data: &[u8]) -> String {
 /// every other process (O_PATH) as CVE-2019-5736 does; a process whose
 /// exe is the file DEV:INO (the host's burrow binary) is reported
 /// (`grabbed PID`), and the file is written through that handle as soon
-/// as the kernel lets it (`wrote`), or `write-refused ERRNO` at the end.
+/// as the kernel lets it (`wrote`); `write-refused ERRNO` when refused
+/// for another reason than ETXTBSY (something runs it), or at the end.
 /// Refused opens are reported once per pid (`denied PID ERRNO`), and so
 /// are processes that run from a memfd (`opened PID /memfd:...`).
 fn grab_exe(secs: u64, dev: u64, ino: u64) {
@@ -247,7 +249,13 @@ fn grab_exe(secs: u64, dev: u64, ino: u64) {
                 println!("wrote {}", if n == 5 { "ok".into() } else { errno_name(last_errno()) });
                 return;
             }
-            last_refusal = errno_name(last_errno());
+            let e = last_errno();
+            if e != libc::ETXTBSY {
+                // Not because something runs it: refused for good.
+                println!("write-refused {}", errno_name(e));
+                return;
+            }
+            last_refusal = errno_name(e);
             std::thread::sleep(std::time::Duration::from_millis(5));
             continue;
         }
