@@ -201,8 +201,9 @@ fn usage_error_line(err: &clap::Error) -> String {
 /// Run the parsed command; `Ok` carries the exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     init_logging(cli.log_level);
-    // Commands that start container processes run from a sealed copy of
-    // the binary, out of the containers' reach (CVE-2019-5736).
+    // Commands that start container processes run from a read-only mount
+    // (or a sealed copy) of the binary, out of the containers' reach
+    // (CVE-2019-5736, `sandbox::exe`).
     if matches!(
         cli.command,
         Command::Run(_)

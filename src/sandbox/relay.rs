@@ -67,7 +67,7 @@ struct Tty {
 
 /// Run until the supervisor reports the exit. `forwarded` are blocked in
 /// this process already; they are read here and sent to the supervisor.
-/// `streams`: the pipes that stand for our terminals (`streams`).
+/// `streams`: the pipes that stand for our terminals (see `streams`).
 pub fn run(
     chan: &Channel,
     supervisor: Pid,
