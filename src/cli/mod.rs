@@ -212,7 +212,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             | Command::Restart(_)
             | Command::Sandbox(_)
     ) {
-        crate::sandbox::exe::run_sealed();
+        crate::sandbox::exe::run_out_of_reach();
     }
     let paths = Paths::new(cli.root.clone());
     match cli.command {

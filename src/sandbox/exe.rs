@@ -45,14 +45,14 @@ fn seals() -> SealFlag {
     SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE
 }
 
-/// Re-execute this command from a sealed copy of the binary when the
-/// binary is one the user could write (and we do not run from the copy
-/// yet). Returns when none is needed, or (after a warning) when the copy
-/// cannot be made.
+/// Re-execute this command from a read-only mount of the binary (else a
+/// sealed copy) when the binary is one the user could write and we do
+/// not run from either yet. Returns when none is needed, or (after a
+/// warning) when neither can be made.
 ///
 /// Call before the command does anything: it starts again from `main`.
-pub fn run_sealed() {
-    if !needs_copy() {
+pub fn run_out_of_reach() {
+    if !needs_protection() {
         return;
     }
     if let Err(e) = reexec_read_only() {
@@ -60,16 +60,16 @@ pub fn run_sealed() {
     }
     if let Err(e) = reexec_from_copy() {
         tracing::warn!(
-            "cannot run from a sealed copy of burrow ({e:#}): a container could reach the \
-             burrow binary through /proc (CVE-2019-5736); install it read-only for the user \
-             (owned by root) to be safe"
+            "cannot run from a read-only mount or a sealed copy of burrow ({e:#}): a \
+             container could reach the burrow binary through /proc (CVE-2019-5736); install \
+             it read-only for the user (owned by root) to be safe"
         );
     }
 }
 
 /// Whether our binary is writable by the user (and not on a read-only
 /// mount, such as ours) and we do not run from a sealed copy already.
-fn needs_copy() -> bool {
+fn needs_protection() -> bool {
     let Ok(exe) = File::open("/proc/self/exe") else {
         return false;
     };
