@@ -745,6 +745,60 @@ fn openat2(
     }
 }
 
+/// A read-only bind mount of the file (or dir) at `path`, attached
+/// nowhere: open_tree(OPEN_TREE_CLONE), then mount_setattr(RDONLY)
+/// (Linux 5.12). Needs CAP_SYS_ADMIN over our mount namespace (one of a
+/// user namespace of ours). The fd is an O_PATH handle on it.
+pub fn read_only_clone(path: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: u64 = 1;
+    /// struct mount_attr (linux/mount.h).
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    // SAFETY: `path` is a valid NUL-terminated string for the call; the
+    // return value is checked before it is used as an fd.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    let fd = own_fd(fd as std::os::fd::RawFd);
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `fd` is ours, "" is a valid empty path (AT_EMPTY_PATH: the
+    // mount of `fd` itself), and `attr` lives across the call with the
+    // size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(fd)
+}
+
 #[cfg(test)]
 mod launcher_tests {
     use super::*;

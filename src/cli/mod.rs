@@ -349,6 +349,19 @@ fn command_path(err: &clap::Error) -> String {
 /// Run the parsed command; `Ok` carries the exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     init_logging(cli.log_level);
+    // Commands that start container processes run from a read-only mount
+    // (or a sealed copy) of the binary, out of the containers' reach
+    // (CVE-2019-5736, `sandbox::exe`).
+    if matches!(
+        cli.command,
+        Command::Run(_)
+            | Command::Start(_)
+            | Command::Exec(_)
+            | Command::Restart(_)
+            | Command::Sandbox(_)
+    ) {
+        crate::sandbox::exe::run_out_of_reach();
+    }
     let paths = Paths::new(cli.root.clone());
     match cli.command {
         Command::Run(args) => run::run(&paths, &args),

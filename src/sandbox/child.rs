@@ -33,6 +33,18 @@ pub fn container_init(
     chan: Channel,
 ) -> ! {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    // Not dumpable from the start, before the command (or anything it
+    // forks) can look: the container's processes, root there with every
+    // capability included, may not open our /proc/PID/exe (the host's
+    // burrow binary, CVE-2019-5736), fds or memory, nor ptrace us, as we
+    // run a binary exec'd outside the container's user namespace. The
+    // command's execve makes it dumpable again; the tiny init stays so.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        let _ = chan.send(&Msg::SetupFailed {
+            message: format!("make the container init non-dumpable: {e}"),
+        });
+        sys::exit_now(EXIT_BURROW)
+    }
     let tty = match join_cgroup(spec)
         .and_then(|()| limit_processes(spec))
         .and_then(|()| setup(spec, plan, winsize, &chan))
@@ -62,9 +74,6 @@ pub fn container_init(
             // channel closes: ours now, the command's at exec.
             drop(chan);
             drop(tty);
-            // Not dumpable: the command cannot open /proc/1/exe (the host's
-            // burrow binary), /proc/1/fd or ptrace this unconfined init.
-            let _ = nix::sys::prctl::set_dumpable(false);
             // It waits as long as the container runs (when /proc is there).
             sys::shed_memory();
             sys::exit_now(tiny_init(child))
@@ -155,9 +164,9 @@ fn become_command(spec: &LaunchSpec, tty: Option<OwnedFd>) -> (i32, String) {
     exec(&spec.process)
 }
 
-/// For `exec`, in the container's namespaces and root: stdin, working
-/// dir, the container's confinement and ids, then exec (no new session: the caller's terminal signals
-/// reach it as for any child). Only returns on failure.
+/// For `exec`, in the container's namespaces and root (its own session
+/// and stdio set up by the caller): stdin, working dir, the container's
+/// confinement and ids, then exec. Only returns on failure.
 pub(super) fn become_exec(
     p: &ProcessSpec,
     id_map: &IdMapMode,

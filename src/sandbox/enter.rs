@@ -7,7 +7,7 @@
 //! capabilities, no_new_privs, seccomp), applied as the init applies it.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use anyhow::Context;
 use nix::sched::{setns, CloneFlags};
@@ -16,6 +16,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
 use super::idmap::IdMapMode;
+use super::streams::{self, Live, Streams};
 use super::{child, launch, Confinement, ProcessSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
@@ -100,7 +101,16 @@ pub fn enter(
     let joiner = match sys::fork().context("fork")? {
         ForkResult::Child => {
             drop(r);
-            let code = match join(&ns, target) {
+            // Before anything of ours is seen from the container (our
+            // children go into its pid namespace): its processes, even
+            // root there with every capability, may not open our
+            // /proc/PID/exe (the host's burrow binary), fds or memory, as
+            // we run a binary exec'd outside its user namespace
+            // (CVE-2019-5736). The command's execve makes it dumpable again.
+            let code = match nix::sys::prctl::set_dumpable(false)
+                .context("make the exec helper non-dumpable")
+                .and_then(|()| join(&ns, target))
+            {
                 Ok(()) => {
                     same_nproc_limit(nproc);
                     run_in(p, id_map, confinement, detach, w)
@@ -198,27 +208,45 @@ fn run_in(
         // Nobody reads its output, and our caller must not wait for it.
         super::detach::detach_self();
     }
-    let pty = match p.tty {
+    let fail = |e: anyhow::Error| {
+        let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
+        EXIT_BURROW
+    };
+    // A pty with -t; else pipes for our terminals (none once detached).
+    let (pty, stdio) = match p.tty {
         true => match open_pty() {
-            Ok(pair) => Some(pair),
-            Err(e) => {
-                let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
-                return EXIT_BURROW;
-            }
+            Ok(pair) => (Some(pair), None),
+            Err(e) => return fail(e),
         },
-        false => None,
+        false => match streams::for_terminals(p.stdin) {
+            Ok(pair) => (None, Some(pair)),
+            Err(e) => return fail(e),
+        },
     };
     match sys::fork() {
         Ok(ForkResult::Child) => {
             if !detach {
                 let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
             }
-            if let Some((master, slave)) = pty {
-                drop(master);
-                if let Err(e) = attach_tty(&slave) {
-                    let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
-                    sys::exit_now(EXIT_BURROW)
+            let attached = match (pty, stdio) {
+                (Some((master, slave)), _) => {
+                    drop(master);
+                    attach_tty(&slave)
                 }
+                // Its own session and process group, as `run` gives the
+                // container: no signal to our caller's group (kill 0) and
+                // no controlling terminal (/dev/tty) reach the caller.
+                (None, Some((ends, streams))) => {
+                    drop(streams);
+                    nix::unistd::setsid()
+                        .context("setsid")
+                        .and_then(|_| ends.attach())
+                }
+                (None, None) => Ok(()),
+            };
+            if let Err(e) = attached {
+                let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
+                sys::exit_now(EXIT_BURROW)
             }
             let (code, message) = child::become_exec(p, id_map, confinement);
             let _ = nix::unistd::write(&report, message.as_bytes());
@@ -226,19 +254,27 @@ fn run_in(
         }
         Ok(ForkResult::Parent { child }) => {
             drop(report);
-            if let Some((master, slave)) = pty {
-                drop(slave);
-                relay_tty(master, p.stdin);
-            }
+            let (mut streams, _raw) = match (pty, stdio) {
+                (Some((master, slave)), _) => {
+                    drop(slave);
+                    let raw = match p.stdin {
+                        true => super::relay::RawMode::enter(),
+                        false => None,
+                    };
+                    (Streams::for_pty(master, p.stdin), raw)
+                }
+                (None, Some((ends, streams))) => {
+                    drop(ends);
+                    (streams, None)
+                }
+                (None, None) => (Streams::none(), None),
+            };
             // Detached, we stay as its parent (our caller does not wait
             // for us): an orphan would go to the host's reaper, not the
             // container's init. Signals forwarded to us go on to it.
-            wait_forwarding(child, &launch::forwarded_signals()).unwrap_or(EXIT_BURROW)
+            relay_and_wait(child, &mut streams, &launch::forwarded_signals()).unwrap_or(EXIT_BURROW)
         }
-        Err(e) => {
-            let _ = nix::unistd::write(&report, format!("fork: {e}").as_bytes());
-            EXIT_BURROW
-        }
+        Err(e) => fail(anyhow::anyhow!("fork: {e}")),
     }
 }
 
@@ -248,17 +284,85 @@ fn wait_forwarding(pid: Pid, forwarded: &SigSet) -> anyhow::Result<i32> {
     with_chld.add(Signal::SIGCHLD);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&with_chld), None).context("block signals")?;
     loop {
-        match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-            Ok(_) => {}
-            Err(e) => return Err(e).context("wait for the exec'd process"),
+        if let Some(code) = reaped(pid)? {
+            return Ok(code);
         }
         match with_chld.wait() {
             Ok(Signal::SIGCHLD) | Err(_) => {}
             Ok(sig) => {
                 let _ = kill(pid, sig);
             }
+        }
+    }
+}
+
+/// Its exit code (128 + signal) once `pid` ended.
+fn reaped(pid: Pid) -> anyhow::Result<Option<i32>> {
+    match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(128 + sig as i32)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(e).context("wait for the exec'd process"),
+    }
+}
+
+/// Copy `streams` while `pid` runs and pass on the blocked `forwarded`
+/// signals to it; returns its exit code once it ended and its pty (if
+/// any) was read to the end.
+fn relay_and_wait(pid: Pid, streams: &mut Streams, forwarded: &SigSet) -> anyhow::Result<i32> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    if streams.is_empty() {
+        return wait_forwarding(pid, forwarded);
+    }
+    let mut with_chld = *forwarded;
+    with_chld.add(Signal::SIGCHLD);
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&with_chld), None).context("block signals")?;
+    let sfd = SignalFd::with_flags(&with_chld, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .context("signalfd")?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut code = None;
+    loop {
+        if code.is_none() {
+            code = reaped(pid)?;
+        }
+        if let Some(code) = code {
+            streams.stop_input();
+            if !streams.waits_for_end() {
+                streams.drain(&mut buf);
+                return Ok(code);
+            }
+        }
+        let ready: Vec<Live> = {
+            let watched = streams.watch();
+            let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            fds.extend(
+                watched
+                    .iter()
+                    .map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)),
+            );
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e).context("poll"),
+            }
+            let is_ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            if is_ready(&fds[0]) {
+                while let Ok(Some(info)) = sfd.read_signal() {
+                    let sig = Signal::try_from(info.ssi_signo as i32).ok();
+                    if let Some(sig) = sig.filter(|s| *s != Signal::SIGCHLD) {
+                        let _ = kill(pid, sig);
+                    }
+                }
+            }
+            watched
+                .iter()
+                .zip(&fds[1..])
+                .filter(|(_, f)| is_ready(f))
+                .map(|((l, _), _)| *l)
+                .collect()
+        };
+        for l in ready {
+            streams.serve(l, &mut buf);
         }
     }
 }
@@ -291,56 +395,4 @@ fn attach_tty(slave: &std::os::fd::OwnedFd) -> anyhow::Result<()> {
         nix::unistd::dup2(slave.as_raw_fd(), fd).context("attach the tty")?;
     }
     Ok(())
-}
-
-/// Copy our stdin to the pty (with -i, our terminal raw) and the pty to
-/// our stdout until the command's side closes.
-fn relay_tty(mut master: File, stdin: bool) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::io::{Read, Write};
-    use std::os::fd::AsFd;
-    let _raw = if stdin {
-        super::relay::RawMode::enter()
-    } else {
-        None
-    };
-    let mut stdin_open = stdin;
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let input = std::io::stdin();
-        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if stdin_open {
-            fds.push(PollFd::new(input.as_fd(), PollFlags::POLLIN));
-        }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return,
-        }
-        let ready = |i: usize| {
-            fds.get(i)
-                .and_then(|f| f.revents())
-                .is_some_and(|r| !r.is_empty())
-        };
-        let (out_ready, in_ready) = (ready(0), ready(1));
-        drop(fds);
-        if out_ready {
-            match master.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(&buf[..n]);
-                    let _ = out.flush();
-                }
-            }
-        }
-        if in_ready {
-            match std::io::stdin().lock().read(&mut buf) {
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(n) => {
-                    let _ = master.write_all(&buf[..n]);
-                }
-            }
-        }
-    }
 }

@@ -10,7 +10,7 @@ use super::channel::{self, Channel, Msg};
 use super::detach::{self, Monitor, Started};
 use super::plan::{self, MountPlan, PlanInput};
 use super::userns::{self, Mapping, UserNs};
-use super::{child, fuse_root, idmap, relay, Exit, LaunchSpec};
+use super::{child, fuse_root, idmap, relay, streams, Exit, LaunchSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
 
@@ -108,9 +108,24 @@ fn run_stages(
     forwarded: &SigSet,
     on_started: &mut dyn FnMut(i32),
 ) -> anyhow::Result<Exit> {
-    let (ours, supervisor_pid) = fork_supervisor(spec, plan, None)?;
+    // The container gets pipes for our terminals (a pty with -t).
+    let (ends, mut streams) = match spec.process.tty {
+        true => (None, streams::Streams::none()),
+        false => {
+            let (ends, streams) = streams::for_terminals(spec.process.stdin)?;
+            (Some(ends), streams)
+        }
+    };
+    let (ours, supervisor_pid) = fork_supervisor(spec, plan, ends, None)?;
     let mut reap = Reap(Some(supervisor_pid));
-    let outcome = relay::run(&ours, supervisor_pid, &spec.process, forwarded, on_started);
+    let outcome = relay::run(
+        &ours,
+        supervisor_pid,
+        &spec.process,
+        forwarded,
+        &mut streams,
+        on_started,
+    );
     if outcome.is_ok() {
         // It told us the end as its last act: not waiting for its exit
         // (the namespaces' teardown) saves a start its tail. It dies with
@@ -123,10 +138,12 @@ fn run_stages(
 }
 
 /// Fork the supervisor; with a monitor it detaches and stays as the
-/// container's monitor. Returns our end of its channel and its pid.
+/// container's monitor. `stdio`: pipes that become its (and so the
+/// container's) stdio. Returns our end of its channel and its pid.
 fn fork_supervisor(
     spec: &LaunchSpec,
     plan: &MountPlan,
+    stdio: Option<streams::ChildEnds>,
     monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<(Channel, Pid)> {
     let mapping = if spec.identity_map {
@@ -139,6 +156,13 @@ fn fork_supervisor(
     let supervisor_pid = match sys::fork().context("fork the supervisor")? {
         ForkResult::Child => {
             drop(ours);
+            if let Some(Err(e)) = stdio.map(streams::ChildEnds::attach) {
+                // Never go on with the caller's terminal as stdio.
+                let _ = theirs.send(&Msg::SetupFailed {
+                    message: format!("{e:#}"),
+                });
+                sys::exit_now(EXIT_BURROW)
+            }
             supervisor(spec, plan, &userns, theirs, monitor)
         }
         ForkResult::Parent { child } => child,
@@ -155,7 +179,7 @@ fn fork_supervisor(
 pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::Result<Started> {
     let mut built = None;
     let plan = given_or_built(spec, &mut built)?;
-    let (ours, supervisor_pid) = fork_supervisor(spec, plan, Some(monitor))?;
+    let (ours, supervisor_pid) = fork_supervisor(spec, plan, None, Some(monitor))?;
     let mut reap = Reap(Some(supervisor_pid));
     let mut failure = None;
     loop {

