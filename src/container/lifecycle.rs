@@ -250,26 +250,25 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
     let root = paths.ensure_root()?.to_path_buf();
     let dir = record::container_dir(&root, &rec.id);
     let spec = launch_spec(paths, &rec, attach_stdin)?;
-    if !rec.config.auto_remove {
-        // We are the monitor: we write the exit below.
-        record::update(&root, &rec.id, |r| {
-            r.status = Status::Running;
-            r.started_at = Some(now());
-            r.monitor = ProcRef::of(std::process::id() as i32);
-            r.init = None;
-            r.detached = false;
-            r.cgroup = spec.cgroup.clone();
-            r.manually_stopped = false;
-            r.restart_count = 0;
-        })?;
-    }
+    // We are the monitor, with --rm too (ps, stop, exec and rm -f must
+    // reach a foreground container): signals sent to us reach the
+    // container, and if we die our supervisor and the container die with
+    // us (parent-death signals), so a dead monitor means a gone container.
+    record::update(&root, &rec.id, |r| {
+        r.status = Status::Running;
+        r.started_at = Some(now());
+        r.monitor = ProcRef::of(std::process::id() as i32);
+        r.init = None;
+        r.detached = false;
+        r.cgroup = spec.cgroup.clone();
+        r.manually_stopped = false;
+        r.restart_count = 0;
+    })?;
     let id = rec.id.clone();
-    let auto_remove = rec.config.auto_remove;
     let result = sandbox::launch_noting(&spec, &mut |init| {
-        if !auto_remove {
-            // For exec and top from other commands.
-            let _ = record::update(&root, &id, |r| r.init = ProcRef::of(init));
-        }
+        // For exec and top from other commands. A --rm container's record
+        // may be gone by now (its supervisor moves it out at the end).
+        let _ = record::update(&root, &id, |r| r.init = ProcRef::of(init));
     });
     if rec.config.auto_remove {
         // The supervisor removed it; if it never ran, do it here.

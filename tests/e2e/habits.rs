@@ -452,3 +452,68 @@ fn a_pull_says_what_it_did_and_warns_once() {
     assert_eq!(quiet.stdout, format!("{img}\n"));
     assert_eq!(quiet.stderr, "", "{}", quiet.describe());
 }
+
+/// Is a process with exactly this command line running (any user)?
+fn running(cmdline: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmdline)
+    })
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_foreground_rm_container_is_visible_and_every_verb_reaches_it() {
+    for (user, n) in [(User::Sub, 3131), (User::NoSub, 3132)] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        let spawn = |name: &str, secs: String| {
+            let mut cmd = env.command(burrow_bin(), &[]);
+            cmd.arg("--root")
+                .arg(env.root())
+                .args(["run", "--rm", "--name", name, &img, "sleep", &secs])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            cmd.spawn().unwrap()
+        };
+        let sleep = format!("sleep {n}");
+        let mut client = spawn("fg", n.to_string());
+        wait_for("the container to run", || {
+            env.burrow(&["ps", "--format", "{{.Names}} {{.Status}}"])
+                .stdout
+                .starts_with("fg Up")
+        });
+        let out = env.burrow(&["exec", "fg", "ps", "-o", "args"]);
+        out.ok();
+        assert!(out.stdout.contains(&sleep), "{}", out.describe());
+        env.burrow(&["stop", "-t", "2", "fg"]).ok();
+        wait_for("the client to end", || client.try_wait().unwrap().is_some());
+        assert!(
+            !running(&sleep),
+            "stop left the container's {sleep} running"
+        );
+        assert_eq!(env.burrow(&["ps", "-aq"]).stdout, "", "--rm removed it");
+
+        // The client killed outright: rm -f must really end it, or fail.
+        let mut client = spawn("fg2", (n + 10).to_string());
+        let sleep = format!("sleep {}", n + 10);
+        wait_for("the container to run", || running(&sleep));
+        client.kill().unwrap();
+        client.wait().unwrap();
+        env.burrow(&["rm", "-f", "fg2"]).ok();
+        wait_for("the container to end", || !running(&sleep));
+        assert_eq!(env.burrow(&["ps", "-aq"]).stdout, "");
+    }
+}
