@@ -417,10 +417,12 @@ fn bad_input_is_one_line_with_dockers_code() {
             "{}",
             out.describe()
         );
-        let nosrc = format!("{}/absent:/x", env.dir().display());
-        let out = env.burrow(&["run", "--rm", "-v", &nosrc, img, "true"]);
+        // -v makes a missing host dir, as docker does; --mount refuses.
+        let nosrc = format!("type=bind,source={}/absent,target=/x", env.dir().display());
+        let out = env.burrow(&["run", "--rm", "--mount", &nosrc, img, "true"]);
         out.fails(125);
         assert!(out.stderr.contains("does not exist"), "{}", out.describe());
+        assert!(!env.dir().join("absent").exists());
         let rel = format!("{}:relative", env.dir().display());
         env.burrow(&["run", "--rm", "-v", &rel, img, "true"])
             .fails(125);
