@@ -25,12 +25,22 @@ pub struct Paths {
     runtime_source: RuntimeSource,
 }
 
+/// The storage root as an absolute path: the container init and the
+/// helpers work from other directories, where a relative `--root` (or
+/// BURROW_ROOT) would name something else.
+fn absolute(p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        return p;
+    }
+    std::env::current_dir().map(|cwd| cwd.join(&p)).unwrap_or(p)
+}
+
 impl Paths {
     /// Resolve the storage root (`--root`/`BURROW_ROOT`, else
     /// `$XDG_DATA_HOME/burrow`, else `~/.local/share/burrow`) and the runtime
     /// dir. Nothing is created here.
     pub fn new(root: Option<PathBuf>) -> Self {
-        let root = root.unwrap_or_else(default_root);
+        let root = absolute(root.unwrap_or_else(default_root));
         let (runtime, runtime_source) = runtime_dir();
         Paths {
             root,

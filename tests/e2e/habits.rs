@@ -530,3 +530,24 @@ fn a_foreground_rm_container_is_visible_and_every_verb_reaches_it() {
         assert_eq!(env.burrow(&["ps", "-aq"]).stdout, "");
     }
 }
+
+#[test]
+fn a_relative_root_works() {
+    for user in [User::Sub, User::NoSub] {
+        let Some(env) = TestEnv::new(user) else {
+            return;
+        };
+        let img = registry().image("busybox");
+        // burrow runs in env.dir(): the store is env.dir()/rel.
+        let burrow = |args: &[&str]| {
+            let mut cmd = env.command(burrow_bin(), &[]);
+            cmd.args(["--root", "rel"]).args(args);
+            run(cmd, args, None)
+        };
+        burrow(&["pull", "-q", &img]).ok();
+        let out = burrow(&["run", "--rm", &img, "echo", "hi"]);
+        out.ok();
+        assert_eq!(out.stdout, "hi\n");
+        assert!(env.dir().join("rel/images.json").is_file());
+    }
+}
