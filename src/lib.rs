@@ -17,4 +17,6 @@ pub mod registry;
 pub mod rootfs;
 pub mod sandbox;
 pub mod sys;
+#[cfg(test)]
+mod testkit;
 pub mod text;
