@@ -34,6 +34,22 @@ pub fn not_on_this_kernel(what: &str) {
     eprintln!("skip (not on this kernel): {what}");
 }
 
+/// Processes (by pid) whose mount table names `path`: a container's
+/// mounts live in its own mount namespace, so every /proc/PID/mountinfo
+/// is read, not only ours.
+pub fn processes_mounting(path: &Path) -> Vec<String> {
+    let path = path.to_string_lossy();
+    let mut found = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(m) = std::fs::read_to_string(p.path().join("mountinfo")) {
+            if m.contains(&*path) {
+                found.push(p.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
+}
+
 /// The directory the fixture OCI layouts were built in.
 pub fn fixtures_root() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("BURROW_FIXTURES") {
