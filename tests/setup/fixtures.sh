@@ -1,11 +1,29 @@
 #!/usr/bin/env bash
 # Build the fixture images with tools no one here wrote: umoci makes OCI layouts from root
 # file systems, busybox-static fills one, mmdebstrap makes a Debian one. Run as root (umoci
-# keeps the owners it sees). Output, cached by this script's hash so only the first run pays:
+# keeps the owners it sees). Output, cached by a hash of this script and of the Debian
+# snapshot, so only the first run pays:
 #   $BURROW_FIXTURES (default /var/tmp/burrow-fixtures/<hash>)/oci/{busybox,debian}  (tag: latest)
+#
+#   tests/setup/fixtures.sh          build (as root), unless cached
+#   tests/setup/fixtures.sh --dir    print the output dir and exit: the e2e harness
+#                                    (tests/e2e/common) and the benches ask this, so all
+#                                    agree on the key
+# Env: BURROW_DEBIAN_SNAPSHOT  the Debian archive as of this snapshot.debian.org time
+#                              (YYYYMMDDTHHMMSSZ), so a rebuild gets the same packages;
+#      BURROW_DEBIAN_MIRROR    another mirror that serves that snapshot (a local copy).
 set -euo pipefail
-script_hash=$(sha256sum "$0" | cut -c1-16)
-out=${BURROW_FIXTURES:-/var/tmp/burrow-fixtures/$script_hash}
+snapshot=${BURROW_DEBIAN_SNAPSHOT:-20250315T000000Z}
+if ! [[ $snapshot =~ ^[0-9]{8}T[0-9]{6}Z$ ]]; then
+    echo "fixtures: BURROW_DEBIAN_SNAPSHOT=$snapshot is not a snapshot.debian.org time such as 20250315T000000Z" >&2
+    exit 1
+fi
+key=$({ cat "$0"; echo "debian-snapshot=$snapshot"; } | sha256sum | cut -c1-16)
+out=${BURROW_FIXTURES:-/var/tmp/burrow-fixtures/$key}
+if [ "${1:-}" = --dir ]; then
+    echo "$out"
+    exit 0
+fi
 [ -e "$out/done" ] && { echo "fixtures: cached in $out"; exit 0; }
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp/oci"
@@ -72,11 +90,13 @@ umoci config --image "$layout:latest" \
     --author "burrow tests" --architecture "$(dpkg --print-architecture)" --os linux
 umoci gc --layout "$layout"
 
-# --- debian: mmdebstrap minbase bookworm, one layer ----------------------------------------
+# --- debian: mmdebstrap minbase bookworm as of $snapshot, one layer ----------------------
 layout=$out.tmp/oci/debian
 bundle=$work/debian
-mirror=${BURROW_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-mmdebstrap --quiet --variant=minbase --mode=root bookworm "$work/debian.tar" "$mirror"
+mirror=${BURROW_DEBIAN_MIRROR:-http://snapshot.debian.org/archive/debian/$snapshot}
+# A snapshot's Release file may be past its Valid-Until date: that is the point of it.
+mmdebstrap --quiet --variant=minbase --mode=root --aptopt='Acquire::Check-Valid-Until "false"' \
+    bookworm "$work/debian.tar" "$mirror"
 umoci init --layout "$layout"
 umoci new --image "$layout:latest"
 umoci unpack --image "$layout:latest" "$bundle"
@@ -87,6 +107,7 @@ umoci config --image "$layout:latest" --config.cmd bash \
     --architecture "$(dpkg --print-architecture)" --os linux
 umoci gc --layout "$layout"
 
+echo "$snapshot" > "$out.tmp/debian-snapshot"
 chmod -R a+rX "$out.tmp"
 rm -rf "$out"
 mv "$out.tmp" "$out"

@@ -50,15 +50,28 @@ pub fn processes_mounting(path: &Path) -> Vec<String> {
     found
 }
 
-/// The directory the fixture OCI layouts were built in.
+/// The directory the fixture OCI layouts were built in, when they are.
+/// `tests/setup/fixtures.sh --dir` names it (its key hashes the script and
+/// the Debian snapshot it builds from), so the harness, the benches and the
+/// builder cannot disagree; BURROW_FIXTURES and BURROW_DEBIAN_SNAPSHOT
+/// reach the script from our environment.
 pub fn fixtures_root() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("BURROW_FIXTURES") {
-        return Some(PathBuf::from(dir));
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/fixtures.sh");
-    let hash = sha256_hex(&std::fs::read(script).ok()?);
-    let dir = PathBuf::from("/var/tmp/burrow-fixtures").join(&hash[..16]);
-    dir.join("done").exists().then_some(dir)
+    static ROOT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/fixtures.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg("--dir")
+            .stderr(Stdio::inherit())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim_end());
+        dir.join("done").exists().then_some(dir)
+    })
+    .clone()
 }
 
 /// The OCI layout of a fixture image ("busybox", "debian"), tag "latest".
@@ -67,21 +80,6 @@ pub fn fixture_layout(name: &str) -> PathBuf {
         .expect("fixtures are built (run tests/setup/install.sh as root)")
         .join("oci")
         .join(name)
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// A copy of the burrow binary that every test user can execute (the
