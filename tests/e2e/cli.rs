@@ -5,6 +5,7 @@ use crate::common::*;
 /// The verbs burrow has built. A verb in --help that is not in this list
 /// (an unbuilt docker verb, an internal one left unhidden) fails the test;
 /// so does a built one that went missing.
+#[rustfmt::skip]
 const BUILT: &[&str] = &[
     "run", "create", "start", "exec", "ps", "logs", "stop", "kill", "rm", "wait", "restart",
     "pause", "unpause", "rename", "top", "stats", "container", "sandbox", "info", "version",
@@ -13,6 +14,7 @@ const BUILT: &[&str] = &[
 ];
 
 /// Docker verbs burrow does not have: neither listed nor accepted.
+#[rustfmt::skip]
 const NOT_BUILT: &[&str] = &[
     "build", "push", "commit", "cp", "diff", "export", "inspect", "network", "volume", "port",
     "update", "attach", "search", "system",
@@ -121,7 +123,11 @@ fn unreadable_root_is_refused() {
     );
     let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o300, "burrow changed the mode");
-    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "nothing may be created");
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        0,
+        "nothing may be created"
+    );
 
     // A root inside a dir the user cannot enter (root's, mode 0700).
     let locked = env.dir().join("locked");

@@ -173,7 +173,12 @@ fn pull_hostile_layer(name: &str, layer: &[E], want: &str) {
     assert_eq!(found, ["secret"], "wrote outside:\n{}", out.describe());
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(&secret).unwrap();
-    assert_eq!(meta.nlink(), 1, "linked to a host file:\n{}", out.describe());
+    assert_eq!(
+        meta.nlink(),
+        1,
+        "linked to a host file:\n{}",
+        out.describe()
+    );
     assert_eq!(std::fs::read(&secret).unwrap(), b"host data");
     out.fails(125);
     assert!(out.stderr.contains(want), "{}", out.describe());

@@ -248,7 +248,11 @@ fn no_leaks_after_many_runs() {
     let left = crate::run::containers_left(&env);
     assert!(left.is_empty(), "left in containers/: {left:?}");
     let mounted = processes_mounting(env.dir());
-    assert!(mounted.is_empty(), "mounts of {:?} in {mounted:?}", env.dir());
+    assert!(
+        mounted.is_empty(),
+        "mounts of {:?} in {mounted:?}",
+        env.dir()
+    );
     // No temp files anywhere in the store.
     let found = Command::new("find")
         .arg(env.root())

@@ -73,7 +73,10 @@ fn writes_outside_the_allowed_dirs_fail() {
         let outside = env.mkdir("outside");
         // A name of this test's own in /tmp, so the host's /tmp can be
         // checked for it afterwards.
-        let tmp_name = format!("/tmp/{}-t", env.dir().file_name().unwrap().to_string_lossy());
+        let tmp_name = format!(
+            "/tmp/{}-t",
+            env.dir().file_name().unwrap().to_string_lossy()
+        );
         let script = format!(
             "echo in > {w}/in && echo ok-in; echo out > {o}/out && echo ok-out; \
              echo tmp > {tmp_name} && echo ok-tmp",
@@ -104,7 +107,10 @@ fn writes_outside_the_allowed_dirs_fail() {
             "out\n"
         );
         assert!(out.stdout.contains("ok-tmp"), "{}", out.describe());
-        assert!(!Path::new(&tmp_name).exists(), "{tmp_name} left on the host");
+        assert!(
+            !Path::new(&tmp_name).exists(),
+            "{tmp_name} left on the host"
+        );
     });
 }
 
@@ -137,7 +143,12 @@ fn secrets_are_hidden_unless_allowed() {
         // Read only, even when allowed.
         // The shell and $HOME work: the write beside .ssh succeeds.
         let write = "echo x > ~/.ssh/new; echo ssh=$?; echo y > ~/beside && echo beside-ok";
-        let out = sandbox(env, env.dir(), &["--allow-read", &sd, "--", "sh", "-c", write], &vars);
+        let out = sandbox(
+            env,
+            env.dir(),
+            &["--allow-read", &sd, "--", "sh", "-c", write],
+            &vars,
+        );
         assert_eq!(out.stdout, "ssh=2\nbeside-ok\n", "{}", out.describe());
         assert!(
             out.stderr.contains("Read-only file system"),
