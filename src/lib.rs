@@ -18,6 +18,8 @@ pub mod registry;
 pub mod rootfs;
 pub mod sandbox;
 pub mod sys;
+#[cfg(test)]
+mod testkit;
 pub mod text;
 pub mod units;
 

@@ -356,33 +356,82 @@ mod tests {
         assert!(find_in(text, "ghcr.io").unwrap().is_none());
     }
 
+    /// `save` and `remove` find their files through the environment
+    /// (DOCKER_CONFIG, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR). Changing it
+    /// here would reach every test running on other threads, so the work
+    /// runs in a child: this test binary again, running only
+    /// `save_and_remove_in_this_process` with its own environment.
     #[test]
     fn save_and_remove_keep_the_rest_of_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "--ignored", "--test-threads=1", "--nocapture"])
+            .arg("registry::auth::tests::save_and_remove_in_this_process")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("DOCKER_CONFIG", dir.path().join("docker"))
+            .env("BURROW_AUTH_TEST_DIR", dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}{err}");
+        // The filter matched the test: the child ran it, and it passed.
+        assert!(text.contains("1 passed"), "{text}");
+    }
+
+    #[test]
+    #[ignore = "run by save_and_remove_keep_the_rest_of_the_file in a child process"]
+    fn save_and_remove_in_this_process() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = PathBuf::from(std::env::var_os("BURROW_AUTH_TEST_DIR").unwrap());
+        let config = dir.join("docker/config.json");
+        std::fs::create_dir(dir.join("docker")).unwrap();
         std::fs::write(
-            &path,
+            &config,
             r#"{"auths":{"a.io":{"auth":"dTpw"}},"credsStore":"x"}"#,
         )
         .unwrap();
-        std::env::set_var("DOCKER_CONFIG", dir.path());
+        // A second file that also has docker.io: remove must clean both.
+        let podman = dir.join("auth.json");
+        std::fs::write(
+            &podman,
+            r#"{"auths":{"docker.io":{"auth":"dTpw"},"b.io":{"auth":"dTpw"}}}"#,
+        )
+        .unwrap();
+        std::env::set_var("REGISTRY_AUTH_FILE", &podman);
         let c = Credentials {
             username: "me".into(),
             password: "pw".into(),
         };
-        save("docker.io", &c).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(find_in(&text, "docker.io").unwrap(), Some(c));
+        assert_eq!(save("docker.io", &c).unwrap(), config);
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert_eq!(find_in(&text, "docker.io").unwrap(), Some(c.clone()));
         assert!(find_in(&text, "a.io").unwrap().is_some());
         assert!(text.contains("credsStore"));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert!(v["auths"]["https://index.docker.io/v1/"].is_object());
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        std::env::remove_var("DOCKER_CONFIG");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&config), 0o600);
+        // The first file searched wins a lookup: REGISTRY_AUTH_FILE's u:p.
+        assert_eq!(lookup("docker.io").unwrap().username, "u");
+
+        let mut changed = remove("docker.io").unwrap();
+        changed.sort();
+        let mut want = vec![config.clone(), podman.clone()];
+        want.sort();
+        assert_eq!(changed, want);
+        for (p, kept) in [(&config, "a.io"), (&podman, "b.io")] {
+            let text = std::fs::read_to_string(p).unwrap();
+            assert_eq!(find_in(&text, "docker.io").unwrap(), None, "{text}");
+            assert!(find_in(&text, kept).unwrap().is_some(), "{text}");
+            assert_eq!(mode(p), 0o600);
+        }
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains("credsStore"), "{text}");
+        assert!(lookup("docker.io").is_none());
+        // Nothing left to remove: no file is touched.
+        assert_eq!(remove("docker.io").unwrap(), Vec::<PathBuf>::new());
     }
 
     #[test]

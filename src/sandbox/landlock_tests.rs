@@ -153,7 +153,7 @@ fn landlock_abi_or_skip() -> Option<u32> {
     match crate::sys::landlock_abi() {
         Ok(a) => Some(a),
         Err(e) => {
-            println!("skip: no Landlock here ({e})");
+            crate::testkit::skip(&format!("no Landlock here ({e})"));
             None
         }
     }
@@ -239,8 +239,7 @@ fn applied_net_rules() {
         return;
     };
     if abi < 4 {
-        println!("skip: Landlock ABI {abi} has no network rules");
-        return;
+        return crate::testkit::skip(&format!("Landlock ABI {abi} has no network rules"));
     }
     let allowed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let denied = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -119,44 +119,82 @@ pub(crate) fn assert_store_clean(env: &TestEnv) {
     assert_eq!(out.ok().stdout, "", "an image record was written");
 }
 
+/// `{out}` in a layer's names and link targets: the absolute path (less
+/// its leading `/`) of a dir owned by the test user, which an escaped
+/// write could really reach; `{up}`: enough `..` to climb to `/` from
+/// wherever the layer is unpacked. So each escape aims at the dir checked.
+fn aim(layer: &[E], out: &str) -> Vec<u8> {
+    let fill = |s: &str| {
+        let t = s.replace("{up}", &"../".repeat(16)).replace("{out}", out);
+        assert!(t.len() <= 100, "tar name too long: {t}");
+        t
+    };
+    let owned: Vec<(String, String)> = layer
+        .iter()
+        .map(|e| match e {
+            E::File(n, _) | E::Dir(n) => (fill(n), String::new()),
+            E::Sym(n, l) | E::Hard(n, l) => (fill(n), fill(l)),
+        })
+        .collect();
+    let aimed: Vec<E> = layer
+        .iter()
+        .zip(&owned)
+        .map(|(e, (n, l))| match e {
+            E::File(_, d) => E::File(n, d),
+            E::Dir(_) => E::Dir(n),
+            E::Sym(..) => E::Sym(n, l),
+            E::Hard(..) => E::Hard(n, l),
+        })
+        .collect();
+    tar_of(&aimed)
+}
+
 fn pull_hostile_layer(name: &str, layer: &[E], want: &str) {
     let Some(env) = TestEnv::new(User::Sub) else {
         return;
     };
     let reg = registry();
-    // A dir the layer tries to reach, owned by the test user.
+    // The dir the layer aims at, owned by the test user, with one file
+    // (the hardlink test's target).
     let outside = env.mkdir("outside");
+    let secret = env.write("outside/secret", b"host data");
     let layout = env.dir().join("layout");
-    let tar = tar_of(layer);
-    // Let the layers name the outside dir literally.
-    write_layout(&layout, &image_of(&[tar]));
+    let out_rel = outside.to_str().unwrap().trim_start_matches('/');
+    write_layout(&layout, &image_of(&[aim(layer, out_rel)]));
     reg.push_layout(&layout, "latest", &format!("hostile/{name}:latest"));
     let img = format!("{}/hostile/{name}:latest", reg.addr());
     let out = env.burrow(&["pull", "-q", &img]);
+    // The real effect first: nothing was written or linked outside.
+    let mut found: Vec<String> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    assert_eq!(found, ["secret"], "wrote outside:\n{}", out.describe());
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&secret).unwrap();
+    assert_eq!(
+        meta.nlink(),
+        1,
+        "linked to a host file:\n{}",
+        out.describe()
+    );
+    assert_eq!(std::fs::read(&secret).unwrap(), b"host data");
     out.fails(125);
     assert!(out.stderr.contains(want), "{}", out.describe());
-    assert_eq!(
-        std::fs::read_dir(&outside).unwrap().count(),
-        0,
-        "wrote outside"
-    );
     assert_store_clean(&env);
 }
 
 #[test]
 fn layer_with_dot_dot_is_refused() {
-    pull_hostile_layer(
-        "dotdot",
-        &[E::File("../../../../../var/tmp/pwned", b"x")],
-        "'..'",
-    );
+    pull_hostile_layer("dotdot", &[E::File("{up}{out}/pwned", b"x")], "'..'");
 }
 
 #[test]
 fn layer_writing_through_a_symlink_is_refused() {
     pull_hostile_layer(
         "symlink",
-        &[E::Sym("link", "/var/tmp"), E::File("link/pwned", b"x")],
+        &[E::Sym("link", "/{out}"), E::File("link/pwned", b"x")],
         "symlink",
     );
 }
@@ -165,7 +203,7 @@ fn layer_writing_through_a_symlink_is_refused() {
 fn layer_hardlinking_out_is_refused() {
     pull_hostile_layer(
         "hardlink",
-        &[E::Hard("passwd", "/etc/passwd")],
+        &[E::Hard("stolen", "/{out}/secret")],
         "not in the layer",
     );
 }
@@ -176,7 +214,7 @@ fn layer_replacing_a_dir_by_a_symlink_then_writing_is_refused() {
         "swap",
         &[
             E::Dir("etc/"),
-            E::Sym("etc", "/var/tmp"),
+            E::Sym("etc", "/{out}"),
             E::File("etc/pwned", b"x"),
         ],
         "symlink",
@@ -344,6 +382,7 @@ fn index_entry_whose_digest_lies() {
 fn truncated_blob() {
     let img = small_image();
     let layer = sha(&img.layers[0]);
+    let half = img.layers[0].len() / 2;
     let addr = serve(img, move |path, _, img| {
         path.ends_with(&layer).then(|| {
             let mut r = ok(&img.layers[0], "application/octet-stream");
@@ -351,7 +390,9 @@ fn truncated_blob() {
             r
         })
     });
-    pull_fails(&addr, "x:latest", "layer");
+    // The truncation itself, not just any error about the layer.
+    let want = format!("download interrupted after {} bytes", half);
+    pull_fails(&addr, "x:latest", &want);
 }
 
 #[test]

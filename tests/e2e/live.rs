@@ -344,13 +344,29 @@ fn ps_answers_while_the_lock_is_held_and_rm_races() {
     let id = detach(&env, &["--name", "r", &img, "sh", "-c", TICK]);
     let lock = env.root().join("containers/.lock");
     // --no-fork: the lock dies with the process we kill.
+    assert!(lock.exists(), "no lock file at {lock:?}");
     let mut holder = std::process::Command::new("flock")
         .arg("--no-fork")
         .arg(&lock)
         .args(["sleep", "30"])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // Wait until it really holds the lock: a try by anyone else must
+    // find it taken (flock -n exits with -E's code on a conflict).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let probe = std::process::Command::new("flock")
+            .args(["-n", "-E", "75"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap();
+        if probe.code() == Some(75) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the holder never took {lock:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let t = Instant::now();
     let out = env.burrow(&["ps", "-q"]);
     assert_eq!(out.ok().stdout.trim(), &id[..12]);

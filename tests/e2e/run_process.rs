@@ -247,8 +247,12 @@ fn no_leaks_after_many_runs() {
     assert_no_processes(User::Sub, env.root().to_str().unwrap());
     let left = crate::run::containers_left(&env);
     assert!(left.is_empty(), "left in containers/: {left:?}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(env.dir().to_str().unwrap()), "{mounts}");
+    let mounted = processes_mounting(env.dir());
+    assert!(
+        mounted.is_empty(),
+        "mounts of {:?} in {mounted:?}",
+        env.dir()
+    );
     // No temp files anywhere in the store.
     let found = Command::new("find")
         .arg(env.root())

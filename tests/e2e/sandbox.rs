@@ -68,9 +68,15 @@ fn writes_outside_the_allowed_dirs_fail() {
     both(|env| {
         let work = env.mkdir("work");
         let outside = env.mkdir("outside");
+        // A name of this test's own in /tmp, so the host's /tmp can be
+        // checked for it afterwards.
+        let tmp_name = format!(
+            "/tmp/{}-t",
+            env.dir().file_name().unwrap().to_string_lossy()
+        );
         let script = format!(
             "echo in > {w}/in && echo ok-in; echo out > {o}/out && echo ok-out; \
-             echo tmp > /tmp/t && echo ok-tmp",
+             echo tmp > {tmp_name} && echo ok-tmp",
             w = work.display(),
             o = outside.display()
         );
@@ -96,6 +102,11 @@ fn writes_outside_the_allowed_dirs_fail() {
         assert_eq!(
             std::fs::read_to_string(outside.join("out")).unwrap(),
             "out\n"
+        );
+        assert!(out.stdout.contains("ok-tmp"), "{}", out.describe());
+        assert!(
+            !Path::new(&tmp_name).exists(),
+            "{tmp_name} left on the host"
         );
     });
 }
@@ -131,13 +142,20 @@ fn the_home_is_hidden_unless_allowed() {
         assert!(out.stdout.contains("SECRET-KEY"), "{}", out.describe());
         assert!(!out.stdout.contains("plain"), "{}", out.describe());
         // Read only, even when allowed.
+        // The shell and $HOME work: the write beside .ssh succeeds.
+        let write = "echo x > ~/.ssh/new; echo ssh=$?; echo y > ~/beside && echo beside-ok";
         let out = sandbox(
             env,
             &work,
-            &["--allow-read", &sd, "--", "sh", "-c", "echo x > ~/.ssh/new"],
+            &["--allow-read", &sd, "--", "sh", "-c", write],
             &[],
         );
-        assert_ne!(out.code, 0, "{}", out.describe());
+        assert_eq!(out.stdout, "ssh=2\nbeside-ok\n", "{}", out.describe());
+        assert!(
+            out.stderr.contains("Read-only file system"),
+            "{}",
+            out.describe()
+        );
         assert!(!ssh.join("new").exists());
         // Named by a symlink (dotfiles), it is found where it is named.
         let dotfiles = home.join("dotfiles");

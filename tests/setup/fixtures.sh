@@ -1,12 +1,46 @@
 #!/usr/bin/env bash
 # Build the fixture images with tools no one here wrote: umoci makes OCI layouts from root
 # file systems, busybox-static fills one, mmdebstrap makes a Debian one. Run as root (umoci
-# keeps the owners it sees). Output, cached by this script's hash so only the first run pays:
+# keeps the owners it sees). Output, cached by a hash of this script and of the Debian release
+# it was built from, so only the first run pays:
 #   $BURROW_FIXTURES (default /var/tmp/burrow-fixtures/<hash>)/oci/{busybox,debian}  (tag: latest)
+#
+#   tests/setup/fixtures.sh          build (as root), unless cached
+#   tests/setup/fixtures.sh --dir    print the output dir of the last build for this script and
+#                                    exit, without the network: the e2e harness
+#                                    (tests/e2e/common) and the benches ask this, so all agree
+# Env: BURROW_DEBIAN_MIRROR    the mirror mmdebstrap builds from (default deb.debian.org)
+#      BURROW_DEBIAN_RELEASE   the release's date to key the cache on; default: the Date of the
+#                              mirror's bookworm InRelease, so a new point release rebuilds
 set -euo pipefail
+mirror=${BURROW_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 script_hash=$(sha256sum "$0" | cut -c1-16)
-out=${BURROW_FIXTURES:-/var/tmp/burrow-fixtures/$script_hash}
-[ -e "$out/done" ] && { echo "fixtures: cached in $out"; exit 0; }
+# Where the last build for this script went (the key also holds the release's date).
+pointer=/var/tmp/burrow-fixtures/$script_hash.last
+if [ "${1:-}" = --dir ]; then
+    if [ -n "${BURROW_FIXTURES:-}" ]; then
+        echo "$BURROW_FIXTURES"
+    elif [ -f "$pointer" ]; then
+        cat "$pointer"
+    else
+        echo "/var/tmp/burrow-fixtures/$script_hash.not-built"
+    fi
+    exit 0
+fi
+release=${BURROW_DEBIAN_RELEASE:-$(curl -fsS --max-time 60 "$mirror/dists/bookworm/InRelease" \
+    | sed -n 's/^Date: //p' | head -n 1 || true)}
+if [ -z "$release" ]; then
+    if [ -f "$pointer" ] && [ -e "$(cat "$pointer")/done" ]; then
+        echo "fixtures: cannot read $mirror's release date; keeping $(cat "$pointer")"
+        exit 0
+    fi
+    echo "fixtures: cannot read $mirror/dists/bookworm/InRelease (set BURROW_DEBIAN_RELEASE)" >&2
+    exit 1
+fi
+key=$({ cat "$0"; echo "debian-release=$release"; } | sha256sum | cut -c1-16)
+out=${BURROW_FIXTURES:-/var/tmp/burrow-fixtures/$key}
+mkdir -p /var/tmp/burrow-fixtures
+[ -e "$out/done" ] && { echo "$out" > "$pointer"; echo "fixtures: cached in $out"; exit 0; }
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp/oci"
 work=$(mktemp -d)
@@ -72,10 +106,9 @@ umoci config --image "$layout:latest" \
     --author "burrow tests" --architecture "$(dpkg --print-architecture)" --os linux
 umoci gc --layout "$layout"
 
-# --- debian: mmdebstrap minbase bookworm, one layer ----------------------------------------
+# --- debian: mmdebstrap minbase bookworm (the release of $release), one layer ---------------
 layout=$out.tmp/oci/debian
 bundle=$work/debian
-mirror=${BURROW_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mmdebstrap --quiet --variant=minbase --mode=root bookworm "$work/debian.tar" "$mirror"
 umoci init --layout "$layout"
 umoci new --image "$layout:latest"
@@ -87,8 +120,10 @@ umoci config --image "$layout:latest" --config.cmd bash \
     --architecture "$(dpkg --print-architecture)" --os linux
 umoci gc --layout "$layout"
 
+echo "$release" > "$out.tmp/debian-release"
 chmod -R a+rX "$out.tmp"
 rm -rf "$out"
 mv "$out.tmp" "$out"
 touch "$out/done"
+echo "$out" > "$pointer"
 echo "fixtures: built in $out"

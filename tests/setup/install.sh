@@ -14,8 +14,16 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
+# Rust itself (1.85 or newer, with rustfmt and clippy) comes from rustup, not from here.
 packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 util-linux iproute2 bsdutils
-          podman bubblewrap fuse-overlayfs slirp4netns hyperfine ca-certificates)
+          podman bubblewrap fuse-overlayfs slirp4netns hyperfine ca-certificates
+          # cargo's linker and the static libc of tests/probe (built with crt-static)
+          gcc libc6-dev
+          # the e2e harness and the benches: python3 (registries, bench reports), curl
+          # (waiting for a registry), procps (ps, kill), e2fsprogs (tests/bench/fs's
+          # ext4 images), bc and time (tests/bench/pull), perl (prove, for
+          # tests/conformance/pjdfstest)
+          python3 curl procps e2fsprogs bc time perl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

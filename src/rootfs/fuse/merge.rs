@@ -175,9 +175,8 @@ mod tests {
         std::fs::write(l1.join("c"), "c").unwrap();
         std::fs::write(l1.join("d/new"), "y").unwrap();
         let l = Layers::new(u.clone(), vec![l1.clone(), l2.clone()], t.path().join("w"));
-        if make_whiteout(&l1.join("b")).is_err() || set_opaque(&l1.join("d")).is_err() {
-            eprintln!("skip: no mknod 0:0 or user xattrs here");
-            return;
+        if let Err(e) = make_whiteout(&l1.join("b")).and_then(|()| set_opaque(&l1.join("d"))) {
+            return crate::testkit::skip(&format!("no mknod 0:0 or user xattrs here ({e})"));
         }
         let root = list(&l, Path::new(""), &[0, 1, 2]).unwrap();
         assert_eq!(names(&root), ["a", "c", "d"]);
