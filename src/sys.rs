@@ -553,6 +553,20 @@ pub fn loopback_up() -> Result<(), Errno> {
 /// Make the mount at `path` and every mount below it read-only
 /// (mount_setattr with AT_RECURSIVE, Linux >= 5.12).
 pub fn make_readonly_recursive(path: &std::path::Path) -> Result<(), Errno> {
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let cpath = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(|_| Errno::EINVAL)?;
+    set_mount_readonly(libc::AT_FDCWD, &cpath, AT_RECURSIVE)
+}
+
+/// mount_setattr(2) setting MOUNT_ATTR_RDONLY on the mount at `dirfd` +
+/// `path` (Linux >= 5.12); `flags` as the call takes them.
+fn set_mount_readonly(
+    dirfd: std::os::fd::RawFd,
+    path: &std::ffi::CStr,
+    flags: libc::c_uint,
+) -> Result<(), Errno> {
+    /// struct mount_attr (linux/mount.h).
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -561,23 +575,21 @@ pub fn make_readonly_recursive(path: &std::path::Path) -> Result<(), Errno> {
         userns_fd: u64,
     }
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    const AT_RECURSIVE: libc::c_int = 0x8000;
-    let cpath = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(|_| Errno::EINVAL)?;
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_RDONLY,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
     };
-    // SAFETY: cpath is a valid C string and attr a valid mount_attr, both
-    // living across the call; the kernel only reads them.
+    // SAFETY: `path` is a valid C string and `attr` a valid mount_attr of
+    // the size passed, both living across the call; the kernel only reads
+    // them. A bad `dirfd` is an error the kernel returns, not UB.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            cpath.as_ptr(),
-            AT_RECURSIVE as libc::c_uint,
+            dirfd,
+            path.as_ptr(),
+            flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -751,15 +763,6 @@ fn openat2(
 /// user namespace of ours). The fd is an O_PATH handle on it.
 pub fn read_only_clone(path: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
     const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOUNT_ATTR_RDONLY: u64 = 1;
-    /// struct mount_attr (linux/mount.h).
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     // SAFETY: `path` is a valid NUL-terminated string for the call; the
     // return value is checked before it is used as an fd.
     let fd = unsafe {
@@ -774,28 +777,8 @@ pub fn read_only_clone(path: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
         return Err(Errno::last());
     }
     let fd = own_fd(fd as std::os::fd::RawFd);
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: `fd` is ours, "" is a valid empty path (AT_EMPTY_PATH: the
-    // mount of `fd` itself), and `attr` lives across the call with the
-    // size passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 {
-        return Err(Errno::last());
-    }
+    // "" with AT_EMPTY_PATH: the mount of `fd` itself.
+    set_mount_readonly(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH as libc::c_uint)?;
     Ok(fd)
 }
 
