@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use super::images::entries;
 use super::images_registry::{
-    assert_store_clean, gzip, image_of, serve, sha, small_image, status, tar_of, Image, E,
-    OCI_MANIFEST,
+    assert_store_clean, gzip, image_of, serve, sha, small_image, status, tar_of, temp_files, Image,
+    E, OCI_MANIFEST,
 };
 use crate::common::*;
 
@@ -65,11 +65,7 @@ fn assert_store_untouched(env: &TestEnv, layers_before: &[String], record: &Path
     let mut layers = entries(env, "layers");
     layers.sort();
     assert_eq!(layers, layers_before, "the layers changed");
-    let temps: Vec<String> = [entries(env, ""), entries(env, "blobs/sha256")]
-        .concat()
-        .into_iter()
-        .filter(|n| n.starts_with(".tmp-"))
-        .collect();
+    let temps = temp_files(env);
     assert!(temps.is_empty(), "temp files left: {temps:?}");
     let out = env.burrow(&["images", "-q"]);
     assert_eq!(out.ok().stdout.lines().count(), 1, "{}", out.stdout);
@@ -478,19 +474,6 @@ fn finish(mut child: std::process::Child, args: &[&str], limit: Duration) -> Out
     }
 }
 
-/// Temp files and dirs anywhere a pull writes.
-fn temps(env: &TestEnv) -> Vec<String> {
-    [
-        entries(env, ""),
-        entries(env, "blobs/sha256"),
-        entries(env, "layers"),
-    ]
-    .concat()
-    .into_iter()
-    .filter(|n| n.starts_with(".tmp-"))
-    .collect()
-}
-
 #[test]
 fn a_trickling_registry_is_cut_off_by_the_minimum_rate() {
     let Some(env) = TestEnv::new(User::NoSub) else {
@@ -743,7 +726,7 @@ fn sigint_during_a_slow_download_leaves_no_temp_file() {
         let child = spawn_burrow(&env, &args, &[]);
         // Wait for the download's temp file, then Ctrl-C.
         let started = Instant::now();
-        while !temps(&env).iter().any(|_| true) {
+        while !temp_files(&env).iter().any(|_| true) {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "no temp file appeared"
@@ -755,7 +738,7 @@ fn sigint_during_a_slow_download_leaves_no_temp_file() {
         nix::sys::signal::kill(pid, signal).unwrap();
         let out = finish(child, &args, Duration::from_secs(20));
         assert_eq!(
-            temps(&env),
+            temp_files(&env),
             Vec::<String>::new(),
             "{user:?} {what}: temp files left"
         );
@@ -793,7 +776,7 @@ fn sigint_during_a_load_from_a_stalled_pipe_leaves_no_temp_file() {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&archive[..archive.len() / 2]).unwrap();
     let started = Instant::now();
-    while temps(&env).is_empty() {
+    while temp_files(&env).is_empty() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "no temp dir appeared"
@@ -805,7 +788,7 @@ fn sigint_during_a_load_from_a_stalled_pipe_leaves_no_temp_file() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = finish(child, &args, Duration::from_secs(20));
     drop(stdin);
-    assert_eq!(temps(&env), Vec::<String>::new(), "temp files left");
+    assert_eq!(temp_files(&env), Vec::<String>::new(), "temp files left");
     out.fails(130);
     assert!(entries(&env, "blobs/sha256").is_empty());
 }

@@ -109,14 +109,23 @@ fn write_layout(dir: &Path, img: &Image) {
 pub(crate) fn assert_store_clean(env: &TestEnv) {
     let layers = entries(env, "layers");
     assert!(layers.is_empty(), "layers left: {layers:?}");
-    let temps: Vec<String> = [entries(env, ""), entries(env, "blobs/sha256")]
-        .concat()
-        .into_iter()
-        .filter(|n| n.starts_with(".tmp-"))
-        .collect();
+    let temps = temp_files(env);
     assert!(temps.is_empty(), "temp files left: {temps:?}");
     let out = env.burrow(&["images", "-q"]);
     assert_eq!(out.ok().stdout, "", "an image record was written");
+}
+
+/// Temp files and dirs anywhere a pull or load writes (half-made parts).
+pub(crate) fn temp_files(env: &TestEnv) -> Vec<String> {
+    [
+        entries(env, ""),
+        entries(env, "blobs/sha256"),
+        entries(env, "layers"),
+    ]
+    .concat()
+    .into_iter()
+    .filter(|n| n.starts_with(".tmp-"))
+    .collect()
 }
 
 /// `{out}` in a layer's names and link targets: the absolute path (less
