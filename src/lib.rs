@@ -13,6 +13,7 @@ pub mod image;
 pub mod interrupt;
 pub mod paths;
 pub mod probe;
+pub mod proc;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;
@@ -22,6 +23,7 @@ pub mod sys;
 mod testkit;
 pub mod text;
 pub mod units;
+pub mod userns;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -8,7 +8,7 @@ use crate::container::spec;
 use crate::container::state::State;
 use crate::error::Coded;
 use crate::paths::Paths;
-use crate::sandbox::idmap::{self, HostUser};
+use crate::userns::idmap::{self, HostUser};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {

@@ -17,9 +17,9 @@ use crate::error::EXIT_BURROW;
 use crate::paths::Paths;
 use crate::rootfs::driver::{self, Setting};
 use crate::sandbox::confine::{Confinement, SecurityOpts};
-use crate::sandbox::idmap::{self, HostUser};
-use crate::sandbox::userns::{self, Mapping};
 use crate::sandbox::{self, Network, ProcessSpec};
+use crate::userns::idmap::{self, HostUser};
+use crate::userns::{self, Mapping};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum NetworkArg {
@@ -353,8 +353,8 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
     // Profiles are checked (and the seccomp program cached) now: a bad
     // one fails before anything is made.
     let single = matches!(
-        crate::sandbox::idmap::choose(&crate::sandbox::idmap::HostUser::current()).mode,
-        crate::sandbox::idmap::IdMapMode::Single
+        crate::userns::idmap::choose(&crate::userns::idmap::HostUser::current()).mode,
+        crate::userns::idmap::IdMapMode::Single
     );
     Confinement::resolve(&security, single, paths.ensure_root().ok())?;
     if let Some(name) = &a.name {

@@ -8,8 +8,8 @@ use std::os::unix::process::CommandExt;
 use clap::Args;
 
 use crate::error::{Coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
-use crate::sandbox::idmap::{self, HostUser};
-use crate::sandbox::userns::{self, Mapping};
+use crate::userns::idmap::{self, HostUser};
+use crate::userns::{self, Mapping};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  burrow unshare rm -rf ./data     \

@@ -12,8 +12,8 @@ use super::record::{self, ProcRef, Record, RunConfig, Status};
 use crate::paths::Paths;
 use crate::rootfs::driver::Driver;
 use crate::sandbox::confine::Confinement;
-use crate::sandbox::idmap::{self, HostUser, IdMapChoice, IdMapMode};
 use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, Rootfs};
+use crate::userns::idmap::{self, HostUser, IdMapChoice, IdMapMode};
 
 /// What `create` (and `run`) hand over.
 pub struct NewContainer {

@@ -12,7 +12,7 @@ mod storage;
 use serde::Serialize;
 
 use crate::paths::Paths;
-use crate::sandbox::idmap::{HostUser, IdMapMode};
+use crate::userns::idmap::{HostUser, IdMapMode};
 
 pub use devices::fuse_device_problem;
 pub use storage::{fs_type_name, fs_type_of};

@@ -9,8 +9,8 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
 use super::{Check, IdMapReport};
-use crate::sandbox::idmap::{self, HostUser, IdMapMode};
 use crate::sys::{self, ChildFailure};
+use crate::userns::idmap::{self, HostUser, IdMapMode};
 
 fn read_sysctl(path: &str) -> Option<i64> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
@@ -41,7 +41,7 @@ pub(super) fn enter_single_userns(extra: CloneFlags) -> Result<(), ChildFailure>
 pub fn user_namespaces() -> Check {
     let result = sys::in_child(|| {
         enter_single_userns(CloneFlags::CLONE_NEWNS)?;
-        crate::sandbox::make_private().map_err(|e| ChildFailure::new("make mounts private", e))?;
+        crate::userns::make_private().map_err(|e| ChildFailure::new("make mounts private", e))?;
         mount(
             Some("tmpfs"),
             "/tmp",

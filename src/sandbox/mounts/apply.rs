@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::plan::{resolve_in_root, MountOp, MountPlan};
-use super::Network;
+use crate::sandbox::Network;
 
 /// Everything a mount needs besides the op.
 pub struct Ctx<'a> {
@@ -22,7 +22,7 @@ pub struct Ctx<'a> {
 /// Make our mounts private, apply the plan under `merged`, pivot_root into
 /// it. On return `/` is the container's root and the host is gone.
 pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
-    make_private().context("make mounts private")?;
+    crate::userns::make_private().context("make mounts private")?;
     let mut read_only = false;
     for op in &plan.ops {
         if *op == MountOp::ReadOnlyRoot {
@@ -42,19 +42,6 @@ pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
         .context("make the root read-only")?;
     }
     pivot(ctx.merged)
-}
-
-/// Stop mount events from flowing between this mount namespace and the
-/// one it was copied from (the container init, the FUSE root's server,
-/// the user namespace probe).
-pub(crate) fn make_private() -> nix::Result<()> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
 }
 
 fn describe(op: &MountOp) -> String {

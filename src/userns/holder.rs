@@ -21,7 +21,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::ForkResult;
 
 use super::idmap::{self, HostUser, IdMapMode};
-use super::launch::Reap;
+use crate::proc::Reap;
 use crate::sys;
 
 /// How the namespace maps ids.
