@@ -5,6 +5,16 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+/// The start of every temp name in the store (blobs, layers, records, the
+/// driver cache): a name made of it and a pid is swept once that process is
+/// gone (`image::blobs` sweeps), so a writer killed mid-way leaves nothing.
+pub const TMP_PREFIX: &str = ".tmp-";
+
+/// The prefix of this process's temp names.
+pub fn tmp_prefix() -> String {
+    format!("{TMP_PREFIX}{}-", std::process::id())
+}
+
 /// Give the owner rwx on every directory under `dir` (overlayfs and images
 /// leave dirs with mode 000), so that `remove_dir_all` can empty them.
 pub fn make_removable(dir: &Path) -> io::Result<()> {

@@ -294,7 +294,7 @@ fn inspect(paths: &Paths, a: &InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    super::inspect::print(&out, a.format.as_deref())?;
+    super::format::print_inspect(&out, a.format.as_deref())?;
     Ok(missing.unwrap_or(0))
 }
 

@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::Args;
 use serde_json::json;
 
-use crate::container::lifecycle::now;
+use crate::container::record::now;
 use crate::container::record::{self, Record};
 use crate::container::state::{self, State};
 use crate::image::lineage::Ancestor;

@@ -24,13 +24,6 @@ pub struct NewContainer {
     pub extras: record::Extras,
 }
 
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The hostname a container gets unless `--hostname` says otherwise:
 /// the short id, or the host's name with the host's network.
 pub fn default_hostname(id: &str, network: Network) -> String {
@@ -256,7 +249,7 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
     // us (parent-death signals), so a dead monitor means a gone container.
     record::update(&root, &rec.id, |r| {
         r.status = Status::Running;
-        r.started_at = Some(now());
+        r.started_at = Some(record::now());
         r.monitor = ProcRef::of(std::process::id() as i32);
         r.init = None;
         r.detached = false;
@@ -284,7 +277,7 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
         let _ = record::update(&root, &rec.id, |r| {
             r.status = Status::Exited;
             r.exit_code = Some(code);
-            r.finished_at = Some(now());
+            r.finished_at = Some(record::now());
         });
     }
     result.map(|e| e.code)

@@ -337,6 +337,14 @@ pub fn find(root: &Path, wanted: &str) -> anyhow::Result<Record> {
 }
 
 /// A minimal record for unit tests.
+/// Seconds since the epoch, as the records keep their times.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 pub(crate) fn test_record(id: &str, name: &str) -> Record {
     tests::record(id, name)

@@ -388,7 +388,7 @@ pub(super) fn install_layer(
         return Ok((read_meta(&meta_path, diff_id), false));
     }
     let tmp = tempfile::Builder::new()
-        .prefix(&blobs::tmp_prefix())
+        .prefix(&crate::fsutil::tmp_prefix())
         .tempdir_in(root.join("layers"))
         .context("create a temp dir for a layer")?
         .keep();
@@ -446,7 +446,7 @@ fn unpack_verified(
     }
     // The meta file goes first: a layer dir never exists without it.
     let mut f = tempfile::Builder::new()
-        .prefix(&blobs::tmp_prefix())
+        .prefix(&crate::fsutil::tmp_prefix())
         .tempfile_in(store.root().join("layers"))?;
     serde_json::to_writer(&mut f, &unpacked)?;
     f.persist(meta_path)

@@ -260,7 +260,7 @@ fn save(file: &Path, p: &Probed) {
     };
     // Named as the store's temp files are, so a writer killed here leaves
     // nothing the next store open does not sweep.
-    let tmp = file.with_file_name(format!("{}{CACHE}", crate::image::tmp_prefix()));
+    let tmp = file.with_file_name(format!("{}{CACHE}", crate::fsutil::tmp_prefix()));
     let ok = fs::File::create(&tmp).and_then(|mut f| f.write_all(&body));
     if ok.is_ok() {
         let _ = fs::rename(&tmp, file);

@@ -4,7 +4,7 @@
 //! (detached).
 
 use anyhow::Context;
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{ForkResult, Pid};
 
 use super::channel::{self, Channel, Msg};
@@ -15,23 +15,6 @@ use crate::error::EXIT_BURROW;
 use crate::proc::Reap;
 use crate::sys;
 use crate::userns::{self, idmap, Mapping};
-
-/// Signals the caller passes on to the container.
-pub(super) fn forwarded_signals() -> SigSet {
-    let mut s = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-    ] {
-        s.add(sig);
-    }
-    s
-}
 
 /// Run the container in the foreground and return how it ended. Its
 /// stdout and stderr are the caller's (or a pty relayed by the caller).
@@ -48,7 +31,7 @@ pub fn launch_noting(spec: &LaunchSpec, on_started: &mut dyn FnMut(i32)) -> anyh
     let plan = given_or_built(spec, &mut built)?;
     tracing::debug!("mount plan: {:#?}", plan.ops);
     // Blocked here, read from a signalfd in the relay loop.
-    let forwarded = forwarded_signals();
+    let forwarded = relay::forwarded_signals();
     let mut old = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
         .context("block signals")?;

@@ -16,7 +16,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
 use super::streams::{self, Live, Streams};
-use super::{caller, init, Confinement, ProcessSpec};
+use super::{init, Confinement, ProcessSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
 use crate::userns::idmap::IdMapMode;
@@ -93,7 +93,7 @@ pub fn enter(
         }
     }
     // Forwarded while we wait, as for `run`.
-    let forwarded = caller::forwarded_signals();
+    let forwarded = super::relay::forwarded_signals();
     let mut old = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
         .context("block signals")?;
@@ -272,7 +272,8 @@ fn run_in(
             // Detached, we stay as its parent (our caller does not wait
             // for us): an orphan would go to the host's reaper, not the
             // container's init. Signals forwarded to us go on to it.
-            relay_and_wait(child, &mut streams, &caller::forwarded_signals()).unwrap_or(EXIT_BURROW)
+            relay_and_wait(child, &mut streams, &super::relay::forwarded_signals())
+                .unwrap_or(EXIT_BURROW)
         }
         Err(e) => fail(anyhow::anyhow!("fork: {e}")),
     }

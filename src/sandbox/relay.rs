@@ -18,6 +18,23 @@ use super::streams::{Live, Streams};
 use super::{Exit, ProcessSpec};
 use crate::error::{Coded, EXIT_BURROW};
 
+/// Signals the caller passes on to the container.
+pub(super) fn forwarded_signals() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
+        s.add(sig);
+    }
+    s
+}
+
 /// Puts the caller's terminal back as it was.
 pub(super) struct RawMode {
     fd: OwnedFd,

@@ -8,7 +8,6 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
-use super::caller::forwarded_signals;
 use super::channel::{self, Channel, Msg};
 use super::detach::{self, Monitor};
 use super::mounts::MountPlan;
@@ -161,7 +160,7 @@ fn supervise(
     }
     // Served across restarts: the mount outlives each init.
     *fuse = fuse_root::start(plan, &spec.rootfs.merged)?;
-    let mut sigs = forwarded_signals();
+    let mut sigs = relay::forwarded_signals();
     sigs.add(Signal::SIGCHLD);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None).context("block signals")?;
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
