@@ -361,8 +361,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         crate::container::names::validate(name).map_err(anyhow::Error::msg)?;
     }
     // Before a pull: a driver that cannot work here fails at once.
-    let (setting, source) = driver::setting(a.storage_driver.map(Setting::from))?;
-    let storage_driver = driver::resolve(paths.ensure_root()?, setting, &source)?;
+    let driver_choice = driver::choose(paths, a.storage_driver.map(Setting::from))?;
 
     let mut extras = extras(a)?;
     let image = image_source::resolve(paths, image_ref)?;
@@ -374,11 +373,11 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         spec::exec_user_in_layers(spec::user_spec(cfg, a.user.as_deref()), &image.lower_dirs)?;
     let id = record::new_id()?;
     let dir = record::container_dir(paths.root(), &id);
-    let storage_driver = driver::fit_to_image(
-        setting,
-        storage_driver,
-        sandbox::kernel_overlay_refuses(&image.lower_dirs, &dir.join("upper"), &dir.join("work")),
-    );
+    let storage_driver = driver_choice.for_image(sandbox::kernel_overlay_refuses(
+        &image.lower_dirs,
+        &dir.join("upper"),
+        &dir.join("work"),
+    ));
     let hostname = a
         .hostname
         .clone()

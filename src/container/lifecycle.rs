@@ -173,7 +173,7 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
     }
     let driver = rec.config.storage_driver;
     if driver == Driver::FuseOverlay {
-        if let Some(problem) = crate::probe::fuse_device_problem() {
+        if let Some(problem) = crate::rootfs::host::fuse_device_problem() {
             if rec.config.auto_remove {
                 let _ = crate::fsutil::remove_tree(&dir);
             }
