@@ -258,8 +258,8 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
             "Memory": r.extras.limits.memory.unwrap_or(0),
             "NanoCpus": r.extras.limits.nano_cpus.unwrap_or(0),
             "NetworkMode": match r.config.network {
-                crate::sandbox::Network::None => "none",
-                crate::sandbox::Network::Host => "host",
+                crate::container::record::Network::None => "none",
+                crate::container::record::Network::Host => "host",
             },
             "LogConfig": {
                 "Type": "local",

@@ -13,7 +13,6 @@ mod format;
 mod fuse_overlay;
 mod history;
 mod image;
-mod image_source;
 mod images;
 mod info;
 mod inspect;

@@ -187,8 +187,8 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
         names: r.name.clone(),
         labels: crate::text::escape_control(&labels),
         networks: match r.config.network {
-            crate::sandbox::Network::None => "none",
-            crate::sandbox::Network::Host => "host",
+            crate::container::record::Network::None => "none",
+            crate::container::record::Network::Host => "host",
         },
         size: String::new(),
     }

@@ -11,7 +11,9 @@ use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::{MountRequest, Network, ProcessSpec};
+// The launcher's types a record keeps, named here for the record's readers.
+pub use crate::sandbox::confine::SecurityOpts;
+pub use crate::sandbox::{MountRequest, Network, ProcessSpec};
 
 /// What `create` decided and `start` runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +31,7 @@ pub struct RunConfig {
     pub init: bool,
     /// `--privileged`, `--cap-add`, `--cap-drop`, `--security-opt`.
     #[serde(default)]
-    pub security: crate::sandbox::confine::SecurityOpts,
+    pub security: SecurityOpts,
     /// The root's driver, fixed at create (`auto` resolved then).
     #[serde(default)]
     pub storage_driver: crate::rootfs::driver::Driver,
