@@ -145,7 +145,7 @@ pub fn restart(paths: &Paths, a: &StopArgs) -> anyhow::Result<i32> {
     each(paths, &a.containers, |r| {
         control::stop(&root, r, Duration::from_secs(a.time))?;
         let fresh = record::find(&root, &r.id)?;
-        lifecycle::start_detached(paths, fresh).map(|_| ())
+        lifecycle::start_detached(paths, fresh, None).map(|_| ())
     })
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
-use crate::container::create::{self, CreateRequest};
+use crate::container::create::{self, CreateRequest, PreparedUserNs};
 use crate::container::lifecycle;
 use crate::container::limits::Limits;
 use crate::container::record::{self, Network, SecurityOpts};
@@ -198,18 +198,18 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
     }
     // The id maps are written while the image is resolved and the record
     // made.
-    create::prepare_userns();
+    let userns = create::prepare_userns();
     let rec = create_container(paths, &args.container)?;
     if !args.detach && !rec.extras.restart.is_none() {
-        return attach_first_run(paths, rec);
+        return attach_first_run(paths, rec, Some(userns));
     }
     if args.detach {
         let id = rec.id.clone();
-        lifecycle::start_detached(paths, rec)?;
+        lifecycle::start_detached(paths, rec, Some(userns))?;
         println!("{id}");
         return Ok(0);
     }
-    lifecycle::start(paths, rec, args.container.interactive)
+    lifecycle::start(paths, rec, args.container.interactive, Some(userns))
 }
 
 /// `-it` with standard input that is not a terminal (a pipe, a file): the
@@ -227,12 +227,16 @@ pub fn refuse_tty_without_terminal(interactive: bool, tty: bool) -> anyhow::Resu
 /// client does it: its supervisor is detached (it restarts the command
 /// after we are gone), and we print its output until the first run ends
 /// and return that run's exit code.
-pub fn attach_first_run(paths: &Paths, rec: record::Record) -> anyhow::Result<i32> {
+pub fn attach_first_run(
+    paths: &Paths,
+    rec: record::Record,
+    userns: Option<PreparedUserNs>,
+) -> anyhow::Result<i32> {
     use crate::container::{log, state::State, supervisor::log_path};
     let root = paths.ensure_root()?.to_path_buf();
     let path = log_path(&record::container_dir(&root, &rec.id));
     let mut follower = log::Follower::at_end(&path).context("open the log")?;
-    lifecycle::start_detached(paths, rec.clone())?;
+    lifecycle::start_detached(paths, rec.clone(), userns)?;
     loop {
         let now = record::find(&root, &rec.id).ok();
         let ended = now

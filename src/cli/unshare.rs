@@ -24,7 +24,7 @@ pub fn run(args: &UnshareArgs) -> anyhow::Result<i32> {
     let user = HostUser::current();
     let mode = idmap::choose(&user).mode;
     // This process is still single-threaded: it may join a user namespace.
-    let ns = userns::for_launch(&Mapping::Root(mode), &user)?;
+    let ns = userns::for_launch(&Mapping::Root(mode), &user, None)?;
     ns.join()?;
     // We are in it for good; its holder process is no longer needed.
     drop(ns);

@@ -16,6 +16,7 @@ use crate::rootfs::driver::{self, Setting};
 use crate::sandbox::confine::{Confinement, SecurityOpts};
 use crate::sandbox::{self, MountRequest, Network, ProcessSpec};
 use crate::userns::idmap::{self, HostUser, IdMapMode};
+pub use crate::userns::PreparedUserNs;
 use crate::userns::{self, Mapping};
 
 /// What a new container should be, from the user's flags.
@@ -51,12 +52,12 @@ pub struct CreateRequest {
 
 /// Begin the user namespace a start will need, so that its id maps are
 /// written (by setuid helpers, in subuid mode) while the image is
-/// resolved and the record made. Must be called while this process has a
-/// single thread.
-pub fn prepare_userns() {
+/// resolved and the record made; hand it to `lifecycle::start`. Must be
+/// called while this process has a single thread.
+pub fn prepare_userns() -> PreparedUserNs {
     let user = HostUser::current();
     let mapping = Mapping::Root(idmap::choose(&user).mode);
-    userns::prepare_ahead(&mapping, &user);
+    userns::prepare(&mapping, &user)
 }
 
 /// Everything `create` does: check the confinement and the driver,

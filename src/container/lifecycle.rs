@@ -14,6 +14,7 @@ use crate::rootfs::driver::Driver;
 use crate::sandbox::confine::Confinement;
 use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, Rootfs};
 use crate::userns::idmap::{self, HostUser, IdMapChoice, IdMapMode};
+use crate::userns::PreparedUserNs;
 
 /// What `create` (and `run`) hand over.
 pub struct NewContainer {
@@ -238,7 +239,12 @@ fn check_not_running(rec: &Record) -> anyhow::Result<()> {
 /// ours (or a pty we relay). Returns the command's exit code.
 ///
 /// Must be called before this process starts any thread.
-pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i32> {
+pub fn start(
+    paths: &Paths,
+    rec: Record,
+    attach_stdin: bool,
+    userns: Option<PreparedUserNs>,
+) -> anyhow::Result<i32> {
     check_not_running(&rec)?;
     let root = paths.ensure_root()?.to_path_buf();
     let dir = record::container_dir(&root, &rec.id);
@@ -258,7 +264,7 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
         r.restart_count = 0;
     })?;
     let id = rec.id.clone();
-    let result = sandbox::launch_noting(&spec, &mut |init| {
+    let result = sandbox::launch_noting(&spec, userns, &mut |init| {
         // For exec and top from other commands. A --rm container's record
         // may be gone by now (its supervisor moves it out at the end).
         let _ = record::update(&root, &id, |r| r.init = ProcRef::of(init));
@@ -287,10 +293,14 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
 /// record; returns once the command runs.
 ///
 /// Must be called before this process starts any thread.
-pub fn start_detached(paths: &Paths, rec: Record) -> anyhow::Result<sandbox::Started> {
+pub fn start_detached(
+    paths: &Paths,
+    rec: Record,
+    userns: Option<PreparedUserNs>,
+) -> anyhow::Result<sandbox::Started> {
     check_not_running(&rec)?;
     let root = paths.ensure_root()?.to_path_buf();
     let spec = launch_spec(paths, &rec, false)?;
     let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec, spec.cgroup.clone());
-    sandbox::launch_detached(&spec, &mut monitor)
+    sandbox::launch_detached(&spec, userns, &mut monitor)
 }

@@ -7,26 +7,30 @@ use anyhow::Context;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{ForkResult, Pid};
 
-use super::channel::{self, Channel, Msg};
+use super::channel::{self, Channel, Msg, UnexpectedMessage};
 use super::detach::{Monitor, Started};
 use super::mounts::plan::{self, MountPlan, PlanInput};
 use super::{relay, streams, Exit, LaunchSpec};
 use crate::error::EXIT_BURROW;
 use crate::proc::Reap;
 use crate::sys;
-use crate::userns::{self, idmap, Mapping};
+use crate::userns::{self, idmap, Mapping, PreparedUserNs};
 
 /// Run the container in the foreground and return how it ended. Its
 /// stdout and stderr are the caller's (or a pty relayed by the caller).
 ///
 /// Must be called while this process has a single thread.
 pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
-    launch_noting(spec, &mut |_| {})
+    launch_noting(spec, None, &mut |_| {})
 }
 
 /// `launch`, calling `on_started` with the init's pid once the command
 /// runs (so later commands can find it: `exec`, `top`).
-pub fn launch_noting(spec: &LaunchSpec, on_started: &mut dyn FnMut(i32)) -> anyhow::Result<Exit> {
+pub fn launch_noting(
+    spec: &LaunchSpec,
+    ahead: Option<PreparedUserNs>,
+    on_started: &mut dyn FnMut(i32),
+) -> anyhow::Result<Exit> {
     let mut built = None;
     let plan = given_or_built(spec, &mut built)?;
     tracing::debug!("mount plan: {:#?}", plan.ops);
@@ -35,7 +39,7 @@ pub fn launch_noting(spec: &LaunchSpec, on_started: &mut dyn FnMut(i32)) -> anyh
     let mut old = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
         .context("block signals")?;
-    let result = run_stages(spec, plan, &forwarded, on_started);
+    let result = run_stages(spec, plan, ahead, &forwarded, on_started);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     result
 }
@@ -69,6 +73,7 @@ pub(super) fn plan_for(spec: &LaunchSpec) -> anyhow::Result<MountPlan> {
 fn run_stages(
     spec: &LaunchSpec,
     plan: &MountPlan,
+    ahead: Option<PreparedUserNs>,
     forwarded: &SigSet,
     on_started: &mut dyn FnMut(i32),
 ) -> anyhow::Result<Exit> {
@@ -80,7 +85,7 @@ fn run_stages(
             (Some(ends), streams)
         }
     };
-    let (ours, supervisor_pid) = fork_supervisor(spec, plan, ends, None)?;
+    let (ours, supervisor_pid) = fork_supervisor(spec, plan, ahead, ends, None)?;
     let mut reap = Reap(Some(supervisor_pid));
     let outcome = relay::run(
         &ours,
@@ -103,10 +108,12 @@ fn run_stages(
 
 /// Fork the supervisor; with a monitor it detaches and stays as the
 /// container's monitor. `stdio`: pipes that become its (and so the
-/// container's) stdio. Returns our end of its channel and its pid.
+/// container's) stdio; `ahead`: the user namespace begun while the
+/// container was made (`run`). Returns our end of its channel and its pid.
 fn fork_supervisor(
     spec: &LaunchSpec,
     plan: &MountPlan,
+    ahead: Option<PreparedUserNs>,
     stdio: Option<streams::ChildEnds>,
     monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<(Channel, Pid)> {
@@ -115,7 +122,7 @@ fn fork_supervisor(
     } else {
         Mapping::Root(spec.id_map.clone())
     };
-    let userns = userns::for_launch(&mapping, &spec.host_user)?;
+    let userns = userns::for_launch(&mapping, &spec.host_user, ahead)?;
     let (ours, theirs) = channel::pair()?;
     let supervisor_pid = match sys::fork().context("fork the supervisor")? {
         ForkResult::Child => {
@@ -140,35 +147,68 @@ fn fork_supervisor(
 /// once the command runs; the supervisor lives on until it ends.
 ///
 /// Must be called while this process has a single thread.
-pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::Result<Started> {
+pub fn launch_detached(
+    spec: &LaunchSpec,
+    ahead: Option<PreparedUserNs>,
+    monitor: &mut dyn Monitor,
+) -> anyhow::Result<Started> {
     let mut built = None;
     let plan = given_or_built(spec, &mut built)?;
-    let (ours, supervisor_pid) = fork_supervisor(spec, plan, None, Some(monitor))?;
+    let (ours, supervisor_pid) = fork_supervisor(spec, plan, ahead, None, Some(monitor))?;
     let mut reap = Reap(Some(supervisor_pid));
+    match wait_started(&ours)? {
+        StartReply::Started(init) => {
+            // It lives on: never kill or wait for it from here.
+            reap.0 = None;
+            Ok(Started {
+                supervisor: supervisor_pid.as_raw(),
+                init,
+            })
+        }
+        StartReply::Ended(e) => {
+            reap.wait();
+            Err(e)
+        }
+    }
+}
+
+/// How a detached start ended.
+enum StartReply {
+    /// The command runs; the init's pid.
+    Started(i32),
+    /// The supervisor ended without starting it: the first failure it
+    /// reported, or that it died.
+    Ended(anyhow::Error),
+}
+
+/// Wait for the supervisor's `Started`, keeping the first failure it
+/// reports before it ends. An error: the channel failed, or a message the
+/// supervisor never sends here came.
+fn wait_started(chan: &Channel) -> anyhow::Result<StartReply> {
     let mut failure = None;
     loop {
-        match ours.recv()? {
-            Some((Msg::Started { pid }, _)) => {
-                // It lives on: never kill or wait for it from here.
-                reap.0 = None;
-                return Ok(Started {
-                    supervisor: supervisor_pid.as_raw(),
-                    init: pid,
-                });
-            }
-            Some((Msg::ExecFailed { code, message }, _)) => {
-                failure.get_or_insert(crate::error::Coded::new(code, message));
-            }
-            Some((Msg::SetupFailed { message }, _)) => {
-                failure.get_or_insert(crate::error::Coded::new(EXIT_BURROW, message));
-            }
-            Some(_) => {}
+        let msg = match chan.recv()? {
+            Some((msg, _)) => msg,
             None => {
-                reap.wait();
-                return Err(match failure {
-                    Some(f) => f.into(),
+                return Ok(StartReply::Ended(match failure {
+                    Some(f) => anyhow::Error::from(f),
                     None => anyhow::anyhow!("the supervisor died before the container started"),
-                });
+                }))
+            }
+        };
+        match msg {
+            Msg::Started { pid } => return Ok(StartReply::Started(pid)),
+            Msg::ExecFailed { .. } | Msg::SetupFailed { .. } => {
+                failure = failure.or(msg.failure());
+            }
+            // Its end after a failure: the failure is the answer.
+            Msg::Exited { .. } => {}
+            Msg::Pty | Msg::Mounted => {
+                return Err(UnexpectedMessage {
+                    waiting_for: "the container's start",
+                    msg,
+                }
+                .into())
             }
         }
     }

@@ -13,10 +13,10 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
 use nix::unistd::Pid;
 
-use super::channel::{Channel, Msg};
+use super::channel::{Channel, Msg, UnexpectedMessage};
 use super::streams::{Live, Streams};
 use super::{Exit, ProcessSpec};
-use crate::error::{Coded, EXIT_BURROW};
+use crate::error::Coded;
 
 /// Signals the caller passes on to the container.
 pub(super) fn forwarded_signals() -> SigSet {
@@ -200,15 +200,18 @@ pub fn run(
                     master_open: true,
                 });
             }
-            Some((Msg::ExecFailed { code, message }, _)) => {
-                failure.get_or_insert(Coded::new(code, message));
-            }
-            Some((Msg::SetupFailed { message }, _)) => {
-                failure.get_or_insert(Coded::new(EXIT_BURROW, message));
+            Some((msg @ (Msg::ExecFailed { .. } | Msg::SetupFailed { .. }), _)) => {
+                failure = failure.or(msg.failure());
             }
             Some((Msg::Exited { code }, _)) => break Some(code),
             Some((Msg::Started { pid }, _)) => on_started(pid),
-            Some(_) => {}
+            Some((msg @ (Msg::Pty | Msg::Mounted), _)) => {
+                return Err(UnexpectedMessage {
+                    waiting_for: "the container's end",
+                    msg,
+                }
+                .into())
+            }
         }
     };
     if let Some(t) = &mut tty {

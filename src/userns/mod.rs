@@ -14,7 +14,7 @@ use nix::sched::{unshare, CloneFlags};
 
 use crate::sys::ChildFailure;
 
-pub use holder::{for_launch, prepare_ahead, Mapping, UserNs};
+pub use holder::{for_launch, prepare, Mapping, PreparedUserNs, UserNs};
 
 /// Stop mount events from flowing between this mount namespace and the
 /// one it was copied from (the container init, the FUSE root's server,
