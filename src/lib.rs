@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod container;
 pub mod error;
+pub mod exe;
 pub mod fsutil;
 pub mod image;
 pub mod interrupt;

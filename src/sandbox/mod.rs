@@ -37,7 +37,7 @@
 //! they can (the init from its start, `exec`'s helper before it joins),
 //! so they cannot open its /proc/PID/exe (the host's burrow binary) nor
 //! ptrace it; commands that start containers run from a read-only mount
-//! of the binary (`exe`), for the road through `#!/proc/self/exe`. A
+//! of the binary (`crate::exe`), for the road through `#!/proc/self/exe`. A
 //! container never gets the caller's terminal unless it asked for a tty
 //! (`streams`), and runs in a session of its own.
 //!
@@ -49,7 +49,6 @@ mod channel;
 pub mod confine;
 mod detach;
 mod enter;
-pub mod exe;
 mod fuse_root;
 mod init;
 pub mod mounts;
