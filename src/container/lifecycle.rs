@@ -2,7 +2,6 @@
 //! it in the foreground through the launcher.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -144,11 +143,7 @@ fn note_id_map_once(root: &Path, choice: &IdMapChoice) {
         return;
     }
     eprintln!("burrow: note: {text} (shown once; see 'burrow info')");
-    let tmp = root.join(format!(".id-map-mode.tmp-{}", std::process::id()));
-    let ok = fs::File::create(&tmp).and_then(|mut f| f.write_all(key.as_bytes()));
-    if ok.is_ok() {
-        let _ = fs::rename(&tmp, &file);
-    }
+    let _ = crate::fsutil::write_atomic(&file, key.as_bytes(), false);
 }
 
 /// The launcher's view of a container.

@@ -4,7 +4,7 @@
 //! friends extend it.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -256,14 +256,9 @@ pub fn rename(root: &Path, id: &str, name: &str) -> anyhow::Result<()> {
 /// on a busy disk) is skipped for a `--rm` container, whose record never
 /// outlives the command.
 pub fn write(dir: &Path, record: &Record) -> anyhow::Result<()> {
-    let tmp = dir.join(format!(".config.json.tmp-{}", std::process::id()));
-    let mut f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(&serde_json::to_vec_pretty(record)?)?;
-    if !record.config.auto_remove {
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join("config.json")).context("replace the container record")?;
-    Ok(())
+    let body = serde_json::to_vec_pretty(record)?;
+    crate::fsutil::write_atomic(&dir.join("config.json"), &body, !record.config.auto_remove)
+        .context("replace the container record")
 }
 
 /// Read a record; its id must be valid and the name of its dir, since

@@ -15,7 +15,6 @@
 //! stderr) once, not at every `run`.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -305,15 +304,7 @@ fn save(file: &Path, p: &Probed) {
     let Ok(body) = serde_json::to_vec(p) else {
         return;
     };
-    // Named as the store's temp files are, so a writer killed here leaves
-    // nothing the next store open does not sweep.
-    let tmp = file.with_file_name(format!("{}{CACHE}", crate::fsutil::tmp_prefix()));
-    let ok = fs::File::create(&tmp).and_then(|mut f| f.write_all(&body));
-    if ok.is_ok() {
-        let _ = fs::rename(&tmp, file);
-    } else {
-        let _ = fs::remove_file(&tmp);
-    }
+    let _ = crate::fsutil::write_atomic(file, &body, false);
 }
 
 #[cfg(test)]
