@@ -5,6 +5,39 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+/// The start of every temp name in the store (blobs, layers, records, the
+/// driver cache): a name made of it and a pid is swept once that process is
+/// gone (`image::blobs` sweeps), so a writer killed mid-way leaves nothing.
+pub const TMP_PREFIX: &str = ".tmp-";
+
+/// The prefix of this process's temp names.
+pub fn tmp_prefix() -> String {
+    format!("{TMP_PREFIX}{}-", std::process::id())
+}
+
+/// Replace `path` with `bytes` atomically: they are written to a temp name
+/// beside it (this process's `tmp_prefix`, so a writer killed mid-way
+/// leaves a name the store's sweep knows), synced when `sync`, then
+/// renamed over it. The temp file goes when a step fails.
+pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!("{}{name}", tmp_prefix()));
+    let written = fs::File::create(&tmp).and_then(|mut f| {
+        io::Write::write_all(&mut f, bytes)?;
+        if sync {
+            f.sync_all()?;
+        }
+        Ok(())
+    });
+    match written.and_then(|()| fs::rename(&tmp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
 /// Give the owner rwx on every directory under `dir` (overlayfs and images
 /// leave dirs with mode 000), so that `remove_dir_all` can empty them.
 pub fn make_removable(dir: &Path) -> io::Result<()> {
@@ -40,6 +73,19 @@ pub fn remove_tree(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_atomic_replaces_whole_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("note");
+        write_atomic(&file, b"first", true).unwrap();
+        write_atomic(&file, b"second", false).unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"second");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A failed write (no such dir) leaves nothing behind either.
+        assert!(write_atomic(&dir.path().join("gone/note"), b"x", false).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn removes_dirs_with_mode_000() {

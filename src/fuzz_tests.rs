@@ -254,7 +254,7 @@ fn fuzz_user_spec() {
 
 #[test]
 fn fuzz_seccomp_profile() {
-    use crate::sandbox::seccomp::profile::Profile;
+    use crate::sandbox::confine::seccomp::profile::Profile;
     // The shipped profiles too, as they are.
     let shipped = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -269,7 +269,7 @@ fn fuzz_seccomp_profile() {
 
 #[test]
 fn fuzz_landlock_profile() {
-    use crate::sandbox::landlock::Profile;
+    use crate::sandbox::confine::landlock::Profile;
     fuzz("landlock", |b| {
         check(Profile::parse(b, "fuzz.json"));
     });

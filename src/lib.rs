@@ -8,11 +8,13 @@ pub mod cli;
 pub mod config;
 pub mod container;
 pub mod error;
+pub mod exe;
 pub mod fsutil;
 pub mod image;
 pub mod interrupt;
 pub mod paths;
 pub mod probe;
+pub mod proc;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;
@@ -22,6 +24,7 @@ pub mod sys;
 mod testkit;
 pub mod text;
 pub mod units;
+pub mod userns;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -145,7 +145,7 @@ pub fn restart(paths: &Paths, a: &StopArgs) -> anyhow::Result<i32> {
     each(paths, &a.containers, |r| {
         control::stop(&root, r, Duration::from_secs(a.time))?;
         let fresh = record::find(&root, &r.id)?;
-        lifecycle::start_detached(paths, fresh).map(|_| ())
+        lifecycle::start_detached(paths, fresh, None).map(|_| ())
     })
 }
 
@@ -258,8 +258,8 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
             "Memory": r.extras.limits.memory.unwrap_or(0),
             "NanoCpus": r.extras.limits.nano_cpus.unwrap_or(0),
             "NetworkMode": match r.config.network {
-                crate::sandbox::Network::None => "none",
-                crate::sandbox::Network::Host => "host",
+                crate::container::record::Network::None => "none",
+                crate::container::record::Network::Host => "host",
             },
             "LogConfig": {
                 "Type": "local",
@@ -294,7 +294,7 @@ fn inspect(paths: &Paths, a: &InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    super::inspect::print(&out, a.format.as_deref())?;
+    super::format::print_inspect(&out, a.format.as_deref())?;
     Ok(missing.unwrap_or(0))
 }
 

@@ -67,6 +67,17 @@ fn json_lines(rows: &[Json]) -> String {
     rows.iter().map(|r| format!("{r}\n")).collect()
 }
 
+/// Docker's output: the JSON array, or each object through the template.
+pub fn print_inspect(objects: &[Json], format: Option<&str>) -> anyhow::Result<()> {
+    match format.map(str::trim) {
+        None | Some("") | Some("json") => {
+            println!("{}", serde_json::to_string_pretty(objects)?)
+        }
+        Some(tpl) => print!("{}", self::objects(tpl, objects)?),
+    }
+    Ok(())
+}
+
 /// Docker: a leading `table` asks for a header and aligned columns; `\t`
 /// and `\n` typed in the shell mean a tab and a newline.
 fn split_table(format: &str) -> (bool, String) {

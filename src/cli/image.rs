@@ -161,7 +161,7 @@ pub fn inspect(paths: &Paths, args: &InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    super::inspect::print(&out, args.format.as_deref())?;
+    super::format::print_inspect(&out, args.format.as_deref())?;
     Ok(failed.unwrap_or(0))
 }
 

@@ -44,7 +44,7 @@ pub fn run(paths: &Paths, args: &InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    print(&found, args.format.as_deref())?;
+    super::format::print_inspect(&found, args.format.as_deref())?;
     Ok(code)
 }
 
@@ -91,15 +91,4 @@ fn container(paths: &Paths, name: &str) -> anyhow::Result<Option<Value>> {
     }
     let r = record::find(root, name).map_err(crate::container::control::not_found)?;
     Ok(Some(super::containers::inspect_json(root, &r)))
-}
-
-/// Docker's output: the JSON array, or each object through the template.
-pub fn print(objects: &[Value], format: Option<&str>) -> anyhow::Result<()> {
-    match format.map(str::trim) {
-        None | Some("") | Some("json") => {
-            println!("{}", serde_json::to_string_pretty(objects)?)
-        }
-        Some(tpl) => print!("{}", super::format::objects(tpl, objects)?),
-    }
-    Ok(())
 }

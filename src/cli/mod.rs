@@ -13,7 +13,6 @@ mod format;
 mod fuse_overlay;
 mod history;
 mod image;
-mod image_source;
 mod images;
 mod info;
 mod inspect;
@@ -351,7 +350,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     init_logging(cli.log_level);
     // Commands that start container processes run from a read-only mount
     // (or a sealed copy) of the binary, out of the containers' reach
-    // (CVE-2019-5736, `sandbox::exe`).
+    // (CVE-2019-5736, `crate::exe`).
     if matches!(
         cli.command,
         Command::Run(_)
@@ -360,7 +359,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             | Command::Restart(_)
             | Command::Sandbox(_)
     ) {
-        crate::sandbox::exe::run_out_of_reach();
+        crate::exe::run_out_of_reach();
     }
     let paths = Paths::new(cli.root.clone());
     match cli.command {

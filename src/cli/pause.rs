@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::container::cgroup;
 use crate::container::record::Record;
-use crate::container::state::State;
+use crate::container::state::{self, State};
 use crate::error::{Coded, EXIT_BURROW};
 use crate::paths::Paths;
 
@@ -27,7 +27,7 @@ pub fn unpause(paths: &Paths, a: &PauseArgs) -> anyhow::Result<i32> {
 
 fn freeze(rec: &Record, frozen: bool) -> anyhow::Result<()> {
     let name = crate::text::escape_control(&rec.name);
-    let refuse = |why: &str| Coded::new(1, format!("container {name} {why}"));
+    let refuse = |why: &str| state::refusal(rec, why);
     match (State::of(rec), frozen) {
         (State::Running, true) | (State::Paused, false) => {}
         (State::Paused, true) => bail!(refuse("is already paused")),
@@ -35,7 +35,7 @@ fn freeze(rec: &Record, frozen: bool) -> anyhow::Result<()> {
         (State::Restarting, _) => {
             bail!(refuse("is restarting, wait until the container is running"))
         }
-        _ => bail!(refuse("is not running")),
+        _ => bail!(state::not_running(rec)),
     }
     let Some(dir) = &rec.cgroup else {
         let why = match cgroup::delegated_dir() {

@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::Args;
 use serde_json::json;
 
-use crate::container::lifecycle::now;
+use crate::container::record::now;
 use crate::container::record::{self, Record};
 use crate::container::state::{self, State};
 use crate::image::lineage::Ancestor;
@@ -187,8 +187,8 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
         names: r.name.clone(),
         labels: crate::text::escape_control(&labels),
         networks: match r.config.network {
-            crate::sandbox::Network::None => "none",
-            crate::sandbox::Network::Host => "host",
+            crate::container::record::Network::None => "none",
+            crate::container::record::Network::Host => "host",
         },
         size: String::new(),
     }

@@ -7,19 +7,15 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
-use super::image_source;
-use crate::container::lifecycle::{self, NewContainer};
+use crate::container::create::{self, CreateRequest, PreparedUserNs};
+use crate::container::lifecycle;
 use crate::container::limits::Limits;
-use crate::container::record::{self, RunConfig};
+use crate::container::record::{self, Network, SecurityOpts};
 use crate::container::restart::RestartPolicy;
 use crate::container::{mounts, spec};
 use crate::error::EXIT_BURROW;
 use crate::paths::Paths;
-use crate::rootfs::driver::{self, Setting};
-use crate::sandbox::confine::{Confinement, SecurityOpts};
-use crate::sandbox::idmap::{self, HostUser};
-use crate::sandbox::userns::{self, Mapping};
-use crate::sandbox::{self, Network, ProcessSpec};
+use crate::rootfs::driver::Setting;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum NetworkArg {
@@ -200,22 +196,20 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
     if !args.detach {
         refuse_tty_without_terminal(c.interactive, c.tty)?;
     }
-    // The id maps are written (by setuid helpers, in subuid mode) while
-    // the image is resolved and the record made.
-    let user = HostUser::current();
-    let mapping = Mapping::Root(idmap::choose(&user).mode);
-    userns::prepare_ahead(&mapping, &user);
+    // The id maps are written while the image is resolved and the record
+    // made.
+    let userns = create::prepare_userns();
     let rec = create_container(paths, &args.container)?;
     if !args.detach && !rec.extras.restart.is_none() {
-        return attach_first_run(paths, rec);
+        return attach_first_run(paths, rec, Some(userns));
     }
     if args.detach {
         let id = rec.id.clone();
-        lifecycle::start_detached(paths, rec)?;
+        lifecycle::start_detached(paths, rec, Some(userns))?;
         println!("{id}");
         return Ok(0);
     }
-    lifecycle::start(paths, rec, args.container.interactive)
+    lifecycle::start(paths, rec, args.container.interactive, Some(userns))
 }
 
 /// `-it` with standard input that is not a terminal (a pipe, a file): the
@@ -233,12 +227,16 @@ pub fn refuse_tty_without_terminal(interactive: bool, tty: bool) -> anyhow::Resu
 /// client does it: its supervisor is detached (it restarts the command
 /// after we are gone), and we print its output until the first run ends
 /// and return that run's exit code.
-pub fn attach_first_run(paths: &Paths, rec: record::Record) -> anyhow::Result<i32> {
+pub fn attach_first_run(
+    paths: &Paths,
+    rec: record::Record,
+    userns: Option<PreparedUserNs>,
+) -> anyhow::Result<i32> {
     use crate::container::{log, state::State, supervisor::log_path};
     let root = paths.ensure_root()?.to_path_buf();
     let path = log_path(&record::container_dir(&root, &rec.id));
     let mut follower = log::Follower::at_end(&path).context("open the log")?;
-    lifecycle::start_detached(paths, rec.clone())?;
+    lifecycle::start_detached(paths, rec.clone(), userns)?;
     loop {
         let now = record::find(&root, &rec.id).ok();
         let ended = now
@@ -321,11 +319,9 @@ fn extras(a: &ContainerArgs) -> anyhow::Result<record::Extras> {
     Ok(x)
 }
 
-/// Everything `create` does: resolve the image (pulling it if missing),
-/// compute the process and mounts, make the record. Bad input fails here,
-/// before anything is made.
+/// `create`'s flags as a request: parse and check them (mounts, env
+/// files, security and log options), then `container::create` makes it.
 pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<record::Record> {
-    let (image_ref, args) = (&a.image, &a.command);
     let network = match a.network {
         NetworkArg::None => Network::None,
         NetworkArg::Host => Network::Host,
@@ -347,82 +343,29 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         user_env.extend(spec::parse_env_file(&text));
     }
     user_env.extend(a.env.iter().cloned());
-    let user_env = spec::resolve_from_caller(&user_env, |n| std::env::var(n).ok());
+    let env = spec::resolve_from_caller(&user_env, |n| std::env::var(n).ok());
     let security =
         SecurityOpts::from_flags(a.privileged, &a.cap_add, &a.cap_drop, &a.security_opt)?;
-    // Profiles are checked (and the seccomp program cached) now: a bad
-    // one fails before anything is made.
-    let single = matches!(
-        crate::sandbox::idmap::choose(&crate::sandbox::idmap::HostUser::current()).mode,
-        crate::sandbox::idmap::IdMapMode::Single
-    );
-    Confinement::resolve(&security, single, paths.ensure_root().ok())?;
-    if let Some(name) = &a.name {
-        crate::container::names::validate(name).map_err(anyhow::Error::msg)?;
-    }
-    // Before a pull: a driver that cannot work here fails at once.
-    let (setting, source) = driver::setting(a.storage_driver.map(Setting::from))?;
-    let storage_driver = driver::resolve(paths.ensure_root()?, setting, &source)?;
-
-    let mut extras = extras(a)?;
-    let image = image_source::resolve(paths, image_ref)?;
-    let cfg = image.config.config().as_ref();
-    extras.stop_signal = cfg.and_then(|c| c.stop_signal().clone());
-    let argv = spec::command(cfg, a.entrypoint.as_deref(), args)?;
-    let cwd = spec::working_dir(cfg, a.workdir.as_deref())?;
-    let user =
-        spec::exec_user_in_layers(spec::user_spec(cfg, a.user.as_deref()), &image.lower_dirs)?;
-    let id = record::new_id()?;
-    let dir = record::container_dir(paths.root(), &id);
-    let storage_driver = driver::fit_to_image(
-        setting,
-        storage_driver,
-        sandbox::kernel_overlay_refuses(&image.lower_dirs, &dir.join("upper"), &dir.join("work")),
-    );
-    let hostname = a
-        .hostname
-        .clone()
-        .unwrap_or_else(|| lifecycle::default_hostname(&id, network));
-    if hostname.len() > 64 || hostname.contains(['\0', '/']) {
-        bail!(
-            "invalid hostname {:?}",
-            crate::text::escape_control(&hostname)
-        );
-    }
-    let env = spec::environment(cfg, &user_env, &hostname, &user.home, a.tty);
-    let init = !sandbox::is_init_command(&argv[0]);
-    let config = RunConfig {
-        lower_dirs: image.lower_dirs,
-        process: ProcessSpec {
-            args: argv,
-            env,
-            cwd,
-            uid: user.uid,
-            gid: user.gid,
-            additional_gids: user.additional_gids,
-            tty: a.tty,
-            stdin: a.interactive,
-        },
-        hostname,
-        mounts: mount_reqs,
-        read_only: a.read_only,
+    let req = CreateRequest {
+        image: a.image.clone(),
+        command: a.command.clone(),
+        entrypoint: a.entrypoint.clone(),
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        name: a.name.clone(),
+        hostname: a.hostname.clone(),
         network,
-        auto_remove: a.rm,
-        init,
+        mounts: mount_reqs,
+        env,
         security,
-        storage_driver,
+        storage_driver: a.storage_driver.map(Setting::from),
+        extras: extras(a)?,
+        tty: a.tty,
+        interactive: a.interactive,
+        read_only: a.read_only,
+        auto_remove: a.rm,
     };
-    lifecycle::create(
-        paths,
-        NewContainer {
-            name: a.name.clone(),
-            image: image_ref.clone(),
-            image_id: image.id,
-            config,
-            extras,
-        },
-        id,
-    )
+    create::create(paths, req)
 }
 
 #[cfg(test)]

@@ -13,12 +13,13 @@ use clap::Args;
 
 use super::run::NetworkArg;
 use crate::paths::Paths;
-use crate::sandbox::caps::CapSet;
+use crate::sandbox::confine::caps::CapSet;
 use crate::sandbox::confine::Confinement;
-use crate::sandbox::hostplan::{self, HostPlanInput};
-use crate::sandbox::idmap::{HostUser, IdMapMode};
-use crate::sandbox::{self, landlock, seccomp, EtcFiles, LaunchSpec, Network, ProcessSpec, Rootfs};
+use crate::sandbox::confine::{landlock, seccomp};
+use crate::sandbox::mounts::hostplan::{self, HostPlanInput};
+use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, ProcessSpec, Rootfs};
 use crate::text::escape_control;
+use crate::userns::idmap::{HostUser, IdMapMode};
 
 #[derive(Debug, Args)]
 #[command(

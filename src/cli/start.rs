@@ -34,13 +34,13 @@ pub fn run(paths: &Paths, args: &StartArgs) -> anyhow::Result<i32> {
     }
     if !args.attach && !args.interactive {
         // Detached, on its kept upper dir: the supervisor lives on.
-        lifecycle::start_detached(paths, rec)?;
+        lifecycle::start_detached(paths, rec, None)?;
         println!("{}", crate::text::escape_control(&args.container));
         return Ok(0);
     }
     if !rec.extras.restart.is_none() && !args.interactive {
         // Its policy needs a detached supervisor; we follow the first run.
-        return super::run::attach_first_run(paths, rec);
+        return super::run::attach_first_run(paths, rec, None);
     }
-    lifecycle::start(paths, rec, args.interactive)
+    lifecycle::start(paths, rec, args.interactive, None)
 }

@@ -7,8 +7,7 @@ use clap::Args;
 use crate::container::control::not_found;
 use crate::container::procs;
 use crate::container::record::{self, Record};
-use crate::container::state::State;
-use crate::error::Coded;
+use crate::container::state::{self, State};
 use crate::paths::Paths;
 
 #[derive(Debug, Args)]
@@ -30,21 +29,12 @@ pub struct TopArgs {
 pub(super) fn running_init(rec: &Record) -> anyhow::Result<i32> {
     match (State::of(rec), rec.init.filter(|i| i.alive())) {
         (State::Running | State::Paused, Some(i)) => Ok(i.pid),
-        (State::Running, None) => bail!(Coded::new(
-            1,
-            format!(
-                "container {} runs in the foreground of another burrow; its processes are \
-                 known only for containers started with -d or 'burrow start'",
-                crate::text::escape_control(&rec.name)
-            )
+        (State::Running, None) => bail!(state::refusal(
+            rec,
+            "runs in the foreground of another burrow; its processes are known only for \
+             containers started with -d or 'burrow start'"
         )),
-        _ => bail!(Coded::new(
-            1,
-            format!(
-                "container {} is not running",
-                crate::text::escape_control(&rec.name)
-            )
-        )),
+        _ => bail!(state::not_running(rec)),
     }
 }
 

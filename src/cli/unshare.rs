@@ -8,8 +8,8 @@ use std::os::unix::process::CommandExt;
 use clap::Args;
 
 use crate::error::{Coded, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
-use crate::sandbox::idmap::{self, HostUser};
-use crate::sandbox::userns::{self, Mapping};
+use crate::userns::idmap::{self, HostUser};
+use crate::userns::{self, Mapping};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  burrow unshare rm -rf ./data     \
@@ -24,7 +24,7 @@ pub fn run(args: &UnshareArgs) -> anyhow::Result<i32> {
     let user = HostUser::current();
     let mode = idmap::choose(&user).mode;
     // This process is still single-threaded: it may join a user namespace.
-    let ns = userns::for_launch(&Mapping::Root(mode), &user)?;
+    let ns = userns::for_launch(&Mapping::Root(mode), &user, None)?;
     ns.join()?;
     // We are in it for good; its holder process is no longer needed.
     drop(ns);

@@ -39,13 +39,7 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
 pub fn signal(root: &Path, rec: &Record, sig: Signal) -> anyhow::Result<()> {
     let state = State::of(rec);
     if !state.is_live() {
-        bail!(Coded::new(
-            1,
-            format!(
-                "container {} is not running",
-                crate::text::escape_control(&rec.name)
-            )
-        ));
+        bail!(super::state::not_running(rec));
     }
     // Noted before the signal: the supervisor reads it when the init ends.
     let _ = record::update(root, &rec.id, |r| r.manually_stopped = true);

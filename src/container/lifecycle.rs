@@ -2,7 +2,6 @@
 //! it in the foreground through the launcher.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -12,8 +11,9 @@ use super::record::{self, ProcRef, Record, RunConfig, Status};
 use crate::paths::Paths;
 use crate::rootfs::driver::Driver;
 use crate::sandbox::confine::Confinement;
-use crate::sandbox::idmap::{self, HostUser, IdMapChoice, IdMapMode};
 use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, Rootfs};
+use crate::userns::idmap::{self, HostUser, IdMapChoice, IdMapMode};
+use crate::userns::PreparedUserNs;
 
 /// What `create` (and `run`) hand over.
 pub struct NewContainer {
@@ -22,13 +22,6 @@ pub struct NewContainer {
     pub image_id: String,
     pub config: RunConfig,
     pub extras: record::Extras,
-}
-
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The hostname a container gets unless `--hostname` says otherwise:
@@ -150,11 +143,7 @@ fn note_id_map_once(root: &Path, choice: &IdMapChoice) {
         return;
     }
     eprintln!("burrow: note: {text} (shown once; see 'burrow info')");
-    let tmp = root.join(format!(".id-map-mode.tmp-{}", std::process::id()));
-    let ok = fs::File::create(&tmp).and_then(|mut f| f.write_all(key.as_bytes()));
-    if ok.is_ok() {
-        let _ = fs::rename(&tmp, &file);
-    }
+    let _ = crate::fsutil::write_atomic(&file, key.as_bytes(), false);
 }
 
 /// The launcher's view of a container.
@@ -180,7 +169,7 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
     }
     let driver = rec.config.storage_driver;
     if driver == Driver::FuseOverlay {
-        if let Some(problem) = crate::probe::fuse_device_problem() {
+        if let Some(problem) = crate::rootfs::host::fuse_device_problem() {
             if rec.config.auto_remove {
                 let _ = crate::fsutil::remove_tree(&dir);
             }
@@ -245,7 +234,12 @@ fn check_not_running(rec: &Record) -> anyhow::Result<()> {
 /// ours (or a pty we relay). Returns the command's exit code.
 ///
 /// Must be called before this process starts any thread.
-pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i32> {
+pub fn start(
+    paths: &Paths,
+    rec: Record,
+    attach_stdin: bool,
+    userns: Option<PreparedUserNs>,
+) -> anyhow::Result<i32> {
     check_not_running(&rec)?;
     let root = paths.ensure_root()?.to_path_buf();
     let dir = record::container_dir(&root, &rec.id);
@@ -256,7 +250,7 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
     // us (parent-death signals), so a dead monitor means a gone container.
     record::update(&root, &rec.id, |r| {
         r.status = Status::Running;
-        r.started_at = Some(now());
+        r.started_at = Some(record::now());
         r.monitor = ProcRef::of(std::process::id() as i32);
         r.init = None;
         r.detached = false;
@@ -265,7 +259,7 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
         r.restart_count = 0;
     })?;
     let id = rec.id.clone();
-    let result = sandbox::launch_noting(&spec, &mut |init| {
+    let result = sandbox::launch_noting(&spec, userns, &mut |init| {
         // For exec and top from other commands. A --rm container's record
         // may be gone by now (its supervisor moves it out at the end).
         let _ = record::update(&root, &id, |r| r.init = ProcRef::of(init));
@@ -284,7 +278,7 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
         let _ = record::update(&root, &rec.id, |r| {
             r.status = Status::Exited;
             r.exit_code = Some(code);
-            r.finished_at = Some(now());
+            r.finished_at = Some(record::now());
         });
     }
     result.map(|e| e.code)
@@ -294,10 +288,14 @@ pub fn start(paths: &Paths, rec: Record, attach_stdin: bool) -> anyhow::Result<i
 /// record; returns once the command runs.
 ///
 /// Must be called before this process starts any thread.
-pub fn start_detached(paths: &Paths, rec: Record) -> anyhow::Result<sandbox::Started> {
+pub fn start_detached(
+    paths: &Paths,
+    rec: Record,
+    userns: Option<PreparedUserNs>,
+) -> anyhow::Result<sandbox::Started> {
     check_not_running(&rec)?;
     let root = paths.ensure_root()?.to_path_buf();
     let spec = launch_spec(paths, &rec, false)?;
     let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec, spec.cgroup.clone());
-    sandbox::launch_detached(&spec, &mut monitor)
+    sandbox::launch_detached(&spec, userns, &mut monitor)
 }

@@ -4,6 +4,9 @@
 
 pub mod cgroup;
 pub mod control;
+pub mod create;
+pub mod exec;
+pub mod image_source;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::sandbox::plan::check_target;
+use crate::sandbox::mounts::plan::check_target;
 use crate::sandbox::MountRequest;
 use crate::text::escape_control;
 

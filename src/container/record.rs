@@ -4,14 +4,16 @@
 //! friends extend it.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::{MountRequest, Network, ProcessSpec};
+// The launcher's types a record keeps, named here for the record's readers.
+pub use crate::sandbox::confine::SecurityOpts;
+pub use crate::sandbox::{MountRequest, Network, ProcessSpec};
 
 /// What `create` decided and `start` runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +31,7 @@ pub struct RunConfig {
     pub init: bool,
     /// `--privileged`, `--cap-add`, `--cap-drop`, `--security-opt`.
     #[serde(default)]
-    pub security: crate::sandbox::confine::SecurityOpts,
+    pub security: SecurityOpts,
     /// The root's driver, fixed at create (`auto` resolved then).
     #[serde(default)]
     pub storage_driver: crate::rootfs::driver::Driver,
@@ -254,14 +256,9 @@ pub fn rename(root: &Path, id: &str, name: &str) -> anyhow::Result<()> {
 /// on a busy disk) is skipped for a `--rm` container, whose record never
 /// outlives the command.
 pub fn write(dir: &Path, record: &Record) -> anyhow::Result<()> {
-    let tmp = dir.join(format!(".config.json.tmp-{}", std::process::id()));
-    let mut f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(&serde_json::to_vec_pretty(record)?)?;
-    if !record.config.auto_remove {
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join("config.json")).context("replace the container record")?;
-    Ok(())
+    let body = serde_json::to_vec_pretty(record)?;
+    crate::fsutil::write_atomic(&dir.join("config.json"), &body, !record.config.auto_remove)
+        .context("replace the container record")
 }
 
 /// Read a record; its id must be valid and the name of its dir, since
@@ -337,6 +334,14 @@ pub fn find(root: &Path, wanted: &str) -> anyhow::Result<Record> {
 }
 
 /// A minimal record for unit tests.
+/// Seconds since the epoch, as the records keep their times.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 pub(crate) fn test_record(id: &str, name: &str) -> Record {
     tests::record(id, name)

@@ -2,7 +2,8 @@
 //! writer knew; the monitor's pid and start time say whether that still
 //! holds (a killed supervisor or a reboot leaves "running" records).
 
-use super::record::{Record, Status};
+use super::record::{ProcRef, Record, Status};
+use crate::error::Coded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -105,6 +106,39 @@ pub fn human_duration(secs: u64) -> String {
         _ if h < 24 * 30 * 3 => plural(h / 24 / 7, "week"),
         _ if h < 24 * 365 * 2 => plural(h / 24 / 30, "month"),
         _ => plural(h / 24 / 365, "year"),
+    }
+}
+
+/// Docker's refusal of a container in the wrong state: "container NAME
+/// WHY", exit code 1.
+pub fn refusal(rec: &Record, why: &str) -> Coded {
+    Coded::new(
+        1,
+        format!("container {} {why}", crate::text::escape_control(&rec.name)),
+    )
+}
+
+/// "container NAME is not running" (1).
+pub fn not_running(rec: &Record) -> Coded {
+    refusal(rec, "is not running")
+}
+
+/// The init of a running container (`exec` joins it); refused, with
+/// docker's words, when it is paused, restarting, still starting or not
+/// running.
+pub fn require_running(rec: &Record) -> Result<ProcRef, Coded> {
+    match (State::of(rec), rec.init.filter(|i| i.alive())) {
+        (State::Running, Some(init)) => Ok(init),
+        (State::Paused, _) => Err(refusal(rec, "is paused, unpause the container before exec")),
+        (State::Restarting, _) => Err(refusal(
+            rec,
+            "is restarting, wait until the container is running",
+        )),
+        (State::Running, None) => Err(refusal(
+            rec,
+            "is starting (its init is not known yet); try again",
+        )),
+        _ => Err(not_running(rec)),
     }
 }
 

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::lifecycle::now;
 use super::log::{LogWriter, Rotation, Stream};
+use super::record::now;
 use super::record::{self, ProcRef, Record, Status};
 use super::restart::{Backoff, RestartPolicy};
 use crate::sandbox::{Monitor, OutStream};

@@ -192,7 +192,7 @@ fn load_into(
     written: &mut Vec<String>,
 ) -> anyhow::Result<Vec<Loaded>> {
     let tmp = tempfile::Builder::new()
-        .prefix(&blobs::tmp_prefix())
+        .prefix(&crate::fsutil::tmp_prefix())
         .tempdir_in(store.root())
         .context("create a temp dir for the archive")?;
     let files = extract(input, tmp.path()).context("read the archive")?;

@@ -12,14 +12,8 @@ use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest, Sha256};
 
+use crate::fsutil::{tmp_prefix, TMP_PREFIX};
 use crate::reference::{digest_hex, shown_hex};
-
-pub const TMP_PREFIX: &str = ".tmp-";
-
-/// The prefix of this process's temp names.
-pub fn tmp_prefix() -> String {
-    format!("{TMP_PREFIX}{}-", std::process::id())
-}
 
 /// Take an exclusive flock on `locks/<name>.lock`, waiting for it.
 pub fn lock(root: &Path, name: &str) -> anyhow::Result<Flock<File>> {

@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 
 use super::unpack::{self, UnpackOptions, Unpacked};
-use crate::sandbox::idmap::{self, HostUser, IdMapMode};
+use crate::userns::idmap::{self, HostUser, IdMapMode};
 
 /// How layers get their owners on this machine.
 #[derive(Debug, Clone)]

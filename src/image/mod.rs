@@ -21,14 +21,14 @@ pub mod remove;
 pub mod unpack;
 
 /// Names that start with it are temp files, swept once their writer is dead.
-pub use blobs::TMP_PREFIX;
+pub use crate::fsutil::TMP_PREFIX;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-pub use blobs::{short, tmp_prefix};
+pub use blobs::short;
 pub use helper::child_main as helper_main;
 pub use helper::{remove_tree as remove_owned_tree, OwnerMode};
 pub use pull::{pull, pull_with, PullOptions};

@@ -126,39 +126,13 @@ fn pull_ref(
     ));
 
     // 1. The manifest, through the index when there is one.
-    let (body, content_type) = client.manifest(r.manifest_ref())?;
-    let top_digest = blobs::sha256(&body);
-    if let Some(d) = &r.digest {
-        if &top_digest != d {
-            bail!(
-                "the registry sent a manifest whose digest is {top_digest}, not the {d} asked for"
-            );
-        }
-    }
-    let (image_manifest, manifest_digest, manifest_body) = match manifest::parse(
-        &body,
-        &content_type,
-    )? {
-        Manifest::Image(m) => (m, top_digest.clone(), body.clone()),
-        Manifest::Index(entries) => {
-            let entry = manifest::choose(&entries, want)?;
-            if entry.size > MAX_MANIFEST {
-                bail!(
-                    "the index lists a manifest of {} bytes, more than the {MAX_MANIFEST} a manifest may have",
-                    entry.size
-                );
-            }
-            let (b, ct) = client.manifest(&entry.digest)?;
-            let got = blobs::sha256(&b);
-            if got != entry.digest {
-                bail!("the registry sent a manifest whose digest is {got}, not the {} the index lists", entry.digest);
-            }
-            match manifest::parse(&b, &ct)? {
-                Manifest::Image(m) => (m, got, b),
-                Manifest::Index(_) => bail!("an index inside an index is not supported"),
-            }
-        }
-    };
+    let Manifests {
+        top_digest,
+        top_body: body,
+        image: image_manifest,
+        digest: manifest_digest,
+        body: manifest_body,
+    } = fetch_manifest(client, r, want)?;
     written.extend([top_digest.clone(), manifest_digest.clone()]);
     blobs::write_bytes(root, &top_digest, &body)?;
     blobs::write_bytes(root, &manifest_digest, &manifest_body)?;
@@ -166,28 +140,7 @@ fn pull_ref(
     // 2. The config, which names the uncompressed layers.
     let config_desc = &image_manifest.config;
     written.push(config_desc.digest.clone());
-    let config_path = match blobs::blob_path(root, &config_desc.digest)? {
-        p if p.exists() => p,
-        _ => {
-            // Refused before a byte is fetched: a config is a small JSON file.
-            if config_desc.size > MAX_CONFIG {
-                bail!(
-                    "config {} declares {} bytes, more than the {MAX_CONFIG} a config may have",
-                    short(&config_desc.digest),
-                    config_desc.size
-                );
-            }
-            let mut stream = client.blob(&config_desc.digest, config_desc.size)?;
-            blobs::write_verified(
-                root,
-                &config_desc.digest,
-                Some(config_desc.size),
-                &mut stream.reader,
-                &mut |_| {},
-            )
-            .with_context(|| format!("config {}", short(&config_desc.digest)))?
-        }
-    };
+    let config_path = fetch_config(root, client, config_desc)?;
     let config_bytes = fs::read(&config_path).context("read the image config")?;
     let config = super::parse_config(&config_bytes)?;
     let diff_ids = config.rootfs().diff_ids().clone();
@@ -264,6 +217,89 @@ fn pull_ref(
         format!("Status: Downloaded newer image for {r}")
     });
     Ok(record)
+}
+
+/// The manifests a reference names: the one it points at (maybe an index)
+/// and the image manifest chosen for this platform, each with its digest
+/// checked.
+struct Manifests {
+    top_digest: String,
+    top_body: Vec<u8>,
+    image: manifest::ImageManifest,
+    digest: String,
+    body: Vec<u8>,
+}
+
+/// Fetch the manifest `r` names and, through it when it is an index, the
+/// one for `want`.
+fn fetch_manifest(client: &Client, r: &Reference, want: &Platform) -> anyhow::Result<Manifests> {
+    let (body, content_type) = client.manifest(r.manifest_ref())?;
+    let top_digest = blobs::sha256(&body);
+    if let Some(d) = &r.digest {
+        if &top_digest != d {
+            bail!(
+                "the registry sent a manifest whose digest is {top_digest}, not the {d} asked for"
+            );
+        }
+    }
+    let (image, digest, image_body) = match manifest::parse(&body, &content_type)? {
+        Manifest::Image(m) => (m, top_digest.clone(), body.clone()),
+        Manifest::Index(entries) => {
+            let entry = manifest::choose(&entries, want)?;
+            if entry.size > MAX_MANIFEST {
+                bail!(
+                    "the index lists a manifest of {} bytes, more than the {MAX_MANIFEST} a manifest may have",
+                    entry.size
+                );
+            }
+            let (b, ct) = client.manifest(&entry.digest)?;
+            let got = blobs::sha256(&b);
+            if got != entry.digest {
+                bail!("the registry sent a manifest whose digest is {got}, not the {} the index lists", entry.digest);
+            }
+            match manifest::parse(&b, &ct)? {
+                Manifest::Image(m) => (m, got, b),
+                Manifest::Index(_) => bail!("an index inside an index is not supported"),
+            }
+        }
+    };
+    Ok(Manifests {
+        top_digest,
+        top_body: body,
+        image,
+        digest,
+        body: image_body,
+    })
+}
+
+/// The image config's blob, fetched (and verified) unless the store has it.
+fn fetch_config(
+    root: &std::path::Path,
+    client: &Client,
+    config_desc: &Descriptor,
+) -> anyhow::Result<std::path::PathBuf> {
+    Ok(match blobs::blob_path(root, &config_desc.digest)? {
+        p if p.exists() => p,
+        _ => {
+            // Refused before a byte is fetched: a config is a small JSON file.
+            if config_desc.size > MAX_CONFIG {
+                bail!(
+                    "config {} declares {} bytes, more than the {MAX_CONFIG} a config may have",
+                    short(&config_desc.digest),
+                    config_desc.size
+                );
+            }
+            let mut stream = client.blob(&config_desc.digest, config_desc.size)?;
+            blobs::write_verified(
+                root,
+                &config_desc.digest,
+                Some(config_desc.size),
+                &mut stream.reader,
+                &mut |_| {},
+            )
+            .with_context(|| format!("config {}", short(&config_desc.digest)))?
+        }
+    })
 }
 
 /// Run the layer jobs on `WORKERS` scoped threads; the first error wins
@@ -388,7 +424,7 @@ pub(super) fn install_layer(
         return Ok((read_meta(&meta_path, diff_id), false));
     }
     let tmp = tempfile::Builder::new()
-        .prefix(&blobs::tmp_prefix())
+        .prefix(&crate::fsutil::tmp_prefix())
         .tempdir_in(root.join("layers"))
         .context("create a temp dir for a layer")?
         .keep();
@@ -446,7 +482,7 @@ fn unpack_verified(
     }
     // The meta file goes first: a layer dir never exists without it.
     let mut f = tempfile::Builder::new()
-        .prefix(&blobs::tmp_prefix())
+        .prefix(&crate::fsutil::tmp_prefix())
         .tempfile_in(store.root().join("layers"))?;
     serde_json::to_writer(&mut f, &unpacked)?;
     f.persist(meta_path)

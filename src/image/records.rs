@@ -155,7 +155,7 @@ impl Records {
 
     fn save(&self, root: &Path) -> anyhow::Result<()> {
         let mut tmp = tempfile::Builder::new()
-            .prefix(&blobs::tmp_prefix())
+            .prefix(&crate::fsutil::tmp_prefix())
             .tempfile_in(root)
             .context("create a temp file for images.json")?;
         let json = serde_json::to_vec_pretty(self)?;
@@ -313,7 +313,7 @@ mod tests {
                     .unwrap()
                     .file_name()
                     .to_string_lossy()
-                    .starts_with(blobs::TMP_PREFIX)
+                    .starts_with(crate::fsutil::TMP_PREFIX)
             })
             .count();
         assert_eq!(leftovers, 0);

@@ -386,19 +386,7 @@ impl<'a> Unpacker<'a> {
             return Ok(0);
         }
         if let Some(hidden) = name_str.strip_prefix(WHITEOUT) {
-            if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
-                bail!("bad whiteout name");
-            }
-            let target = parent.join(hidden);
-            self.forget(&target);
-            remove_existing(&target)?;
-            nix::sys::stat::mknod(
-                &target,
-                SFlag::S_IFCHR,
-                Mode::empty(),
-                nix::sys::stat::makedev(0, 0),
-            )
-            .context("create whiteout (a 0:0 character device; needs Linux >= 5.8)")?;
+            self.whiteout(&parent, hidden)?;
             return Ok(0);
         }
         let target = parent.join(&name);
@@ -407,46 +395,11 @@ impl<'a> Unpacker<'a> {
         }
         match kind {
             tar::EntryType::Directory => {
-                match fs::symlink_metadata(&target) {
-                    Ok(m) if m.is_dir() => {}
-                    Ok(_) => {
-                        remove_existing(&target)?;
-                        mkdir(&target)?;
-                    }
-                    Err(_) => mkdir(&target)?,
-                }
-                self.dirs.push(DirMeta {
-                    path: target.clone(),
-                    mode,
-                    owner,
-                    mtime,
-                });
-                self.xattrs(entry, &target)?;
+                self.directory(entry, target, mode, owner, mtime)?;
                 Ok(0)
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                remove_existing(&target)?;
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&target)
-                    .context("create file")?;
-                let n = copy_with(&mut self.buf, entry, &mut f).context("write file")?;
-                if let Some((u, g)) = owner {
-                    if let Err(e) = std::os::unix::fs::fchown(&f, Some(u), Some(g)) {
-                        self.warn_ids(u, g, &e);
-                    }
-                }
-                // After chown, which clears setuid bits.
-                f.set_permissions(fs::Permissions::from_mode(mode))
-                    .context("chmod")?;
-                self.xattrs(entry, &target)?;
-                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
-                f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
-                    .context("set mtime")?;
-                Ok(n)
+                self.regular_file(entry, &target, mode, owner, mtime)
             }
             tar::EntryType::Symlink => {
                 let link = entry
@@ -495,6 +448,86 @@ impl<'a> Unpacker<'a> {
             // anything else (sparse files, volume labels) is not an image's.
             other => bail!("unsupported tar entry type {other:?}"),
         }
+    }
+
+    /// A whiteout: `hidden` in `parent` is deleted in this layer, kept as
+    /// overlayfs marks it (a 0:0 character device).
+    fn whiteout(&mut self, parent: &Path, hidden: &str) -> anyhow::Result<()> {
+        if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
+            bail!("bad whiteout name");
+        }
+        let target = parent.join(hidden);
+        self.forget(&target);
+        remove_existing(&target)?;
+        nix::sys::stat::mknod(
+            &target,
+            SFlag::S_IFCHR,
+            Mode::empty(),
+            nix::sys::stat::makedev(0, 0),
+        )
+        .context("create whiteout (a 0:0 character device; needs Linux >= 5.8)")?;
+        Ok(())
+    }
+
+    /// A directory entry: made (or kept) now, its mode, owner and mtime
+    /// set at the end of the layer (`dirs`).
+    fn directory(
+        &mut self,
+        entry: &mut tar::Entry<'_, &mut dyn Read>,
+        target: PathBuf,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+        mtime: i64,
+    ) -> anyhow::Result<()> {
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                remove_existing(&target)?;
+                mkdir(&target)?;
+            }
+            Err(_) => mkdir(&target)?,
+        }
+        self.dirs.push(DirMeta {
+            path: target.clone(),
+            mode,
+            owner,
+            mtime,
+        });
+        self.xattrs(entry, &target)
+    }
+
+    /// A regular file: written through an fd opened without following a
+    /// link, then owned, moded and dated. Returns the bytes written.
+    fn regular_file(
+        &mut self,
+        entry: &mut tar::Entry<'_, &mut dyn Read>,
+        target: &Path,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+        mtime: i64,
+    ) -> anyhow::Result<u64> {
+        remove_existing(target)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(target)
+            .context("create file")?;
+        let n = copy_with(&mut self.buf, entry, &mut f).context("write file")?;
+        if let Some((u, g)) = owner {
+            if let Err(e) = std::os::unix::fs::fchown(&f, Some(u), Some(g)) {
+                self.warn_ids(u, g, &e);
+            }
+        }
+        // After chown, which clears setuid bits.
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .context("chmod")?;
+        self.xattrs(entry, target)?;
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
+        f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
+            .context("set mtime")?;
+        Ok(n)
     }
 
     /// Walk `rel` from the layer root, creating missing directories and

@@ -1,63 +1,18 @@
 //! /dev/fuse (our FUSE overlay) and /dev/net/tun (the userspace network).
 
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
 use super::Check;
+use crate::rootfs::host;
 use crate::sys::{self, ChildFailure};
 
 fn io_errno(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(0))
-}
-
-/// "crw------- root" for a device the user cannot open.
-fn describe(path: &Path) -> String {
-    match fs::metadata(path) {
-        Ok(m) => {
-            let owner = nix::unistd::User::from_uid(m.uid().into())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-                .unwrap_or_else(|| m.uid().to_string());
-            format!(
-                "mode {:04o}, owner {owner}",
-                m.permissions().mode() & 0o7777
-            )
-        }
-        Err(e) => e.to_string(),
-    }
-}
-
-fn unusable(path: &str, err: &std::io::Error, module: &str) -> Check {
-    let p = Path::new(path);
-    if err.kind() == std::io::ErrorKind::NotFound {
-        return Check::no(
-            format!("no ({path} does not exist)"),
-            format!("ask an admin to load the {module} module (modprobe {module})"),
-        );
-    }
-    Check::no(
-        format!("no ({path}: {err}; {})", describe(p)),
-        format!("ask an admin to run: chmod 0666 {path} (most distributions ship it so)"),
-    )
-}
-
-/// Why /dev/fuse cannot be opened, with what to do, in one phrase; `None`
-/// when it can (the fuse-overlay driver checks this before it starts).
-pub fn fuse_device_problem() -> Option<String> {
-    const DEV: &str = "/dev/fuse";
-    let e = OpenOptions::new().read(true).write(true).open(DEV).err()?;
-    let c = unusable(DEV, &e, "fuse");
-    Some(match c.hint {
-        Some(h) => format!("{}; {h}", c.value),
-        None => c.value,
-    })
 }
 
 /// Open /dev/fuse and mount a FUSE file system on it inside a user
@@ -65,7 +20,7 @@ pub fn fuse_device_problem() -> Option<String> {
 pub fn fuse(userns_ok: bool) -> Check {
     const DEV: &str = "/dev/fuse";
     if let Err(e) = OpenOptions::new().read(true).write(true).open(DEV) {
-        return unusable(DEV, &e, "fuse");
+        return host::device_unusable(DEV, &e, "fuse").into();
     }
     if !userns_ok {
         return Check::warn(
@@ -75,7 +30,7 @@ pub fn fuse(userns_ok: bool) -> Check {
     }
     let target = std::env::temp_dir();
     let result = sys::in_child(|| {
-        super::namespaces::enter_single_userns(CloneFlags::CLONE_NEWNS)?;
+        crate::userns::enter_single(CloneFlags::CLONE_NEWNS)?;
         let dev = OpenOptions::new()
             .read(true)
             .write(true)
@@ -107,13 +62,13 @@ pub fn fuse(userns_ok: bool) -> Check {
 pub fn tun(userns_ok: bool) -> Check {
     const DEV: &str = "/dev/net/tun";
     if let Err(e) = OpenOptions::new().read(true).write(true).open(DEV) {
-        return unusable(DEV, &e, "tun");
+        return host::device_unusable(DEV, &e, "tun").into();
     }
     if !userns_ok {
         return Check::warn("device usable", "needs user namespaces (see above)");
     }
     let result = sys::in_child(|| {
-        super::namespaces::enter_single_userns(CloneFlags::CLONE_NEWNET)?;
+        crate::userns::enter_single(CloneFlags::CLONE_NEWNET)?;
         let dev = OpenOptions::new()
             .read(true)
             .write(true)

@@ -12,10 +12,7 @@ mod storage;
 use serde::Serialize;
 
 use crate::paths::Paths;
-use crate::sandbox::idmap::{HostUser, IdMapMode};
-
-pub use devices::fuse_device_problem;
-pub use storage::{fs_type_name, fs_type_of};
+use crate::userns::idmap::{HostUser, IdMapMode};
 
 /// One line of the report: a yes/no, what was found, and what to do.
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +48,16 @@ impl Check {
             ok: true,
             value: value.into(),
             hint: Some(hint.into()),
+        }
+    }
+}
+
+impl From<crate::rootfs::host::Finding> for Check {
+    fn from(f: crate::rootfs::host::Finding) -> Check {
+        Check {
+            ok: f.ok,
+            value: f.value,
+            hint: f.hint,
         }
     }
 }
@@ -159,51 +166,44 @@ pub fn collect(paths: &Paths) -> Report {
     }
 }
 
-/// For `--storage-driver auto`: can the kernel overlay mount on the store
-/// at `root`? `None` when user namespaces themselves fail.
-pub fn overlay_check(root: &std::path::Path) -> Option<Check> {
-    namespaces::overlay_for_auto(root)
-}
-
 /// What `--storage-driver auto` picks: the kernel overlay where it mounts,
 /// else our FUSE overlay; `setting` (from `rootfs::driver::setting`) says
 /// what the user asked for, when that is not `auto`.
 fn pick_driver(overlay: &Check, fuse: &Check) -> DriverReport {
-    let (driver, check) = if overlay.ok {
-        (
+    use crate::rootfs::driver::{self, Driver};
+    let (driver, check) = match driver::auto_pick(overlay.ok, || fuse.ok) {
+        Some(Driver::Overlay) => (
             "overlay",
             Check::yes("overlay (auto: the kernel's overlayfs in the user namespace)"),
-        )
-    } else if fuse.ok {
-        (
+        ),
+        Some(Driver::FuseOverlay) => (
             "fuse-overlay",
             Check::warn(
                 "fuse-overlay (auto: burrow's FUSE overlay; the kernel overlay cannot mount here)",
                 "it works, more slowly; see the Kernel overlay line for what would let the \
                  kernel's serve",
             ),
-        )
-    } else {
-        (
+        ),
+        None => (
             "none",
             Check::no(
                 "none: neither the kernel overlay nor FUSE works here",
                 "see the Kernel overlay and FUSE lines; a storage root on a local disk \
                  (--root) often helps",
             ),
-        )
+        ),
     };
     let mut report = DriverReport {
         driver,
         setting: "auto".into(),
         check,
     };
-    match crate::rootfs::driver::setting(None) {
-        Ok((crate::rootfs::driver::Setting::Auto, _)) => {}
+    match driver::setting(None) {
+        Ok((driver::Setting::Auto, _)) => {}
         Ok((s, source)) => {
             report.setting = s.name().into();
             let ok = match s {
-                crate::rootfs::driver::Setting::Overlay => overlay.ok,
+                driver::Setting::Overlay => overlay.ok,
                 _ => fuse.ok,
             };
             report.check = Check {

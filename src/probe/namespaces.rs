@@ -9,39 +9,18 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
 use super::{Check, IdMapReport};
-use crate::sandbox::idmap::{self, HostUser, IdMapMode};
 use crate::sys::{self, ChildFailure};
+use crate::userns::idmap::{self, HostUser, IdMapMode};
 
 fn read_sysctl(path: &str) -> Option<i64> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// In a child: a new user and mount namespace, our id mapped to root, and
-/// a tmpfs mounted, which needs the capabilities the namespace should give.
-pub(super) fn enter_single_userns(extra: CloneFlags) -> Result<(), ChildFailure> {
-    let uid = nix::unistd::getuid();
-    let gid = nix::unistd::getgid();
-    unshare(CloneFlags::CLONE_NEWUSER | extra)
-        .map_err(|e| ChildFailure::new("unshare(CLONE_NEWUSER)", e))?;
-    let w = |file: &str, content: String| {
-        fs::write(format!("/proc/self/{file}"), content).map_err(|e| {
-            ChildFailure::new(
-                &format!("write /proc/self/{file}"),
-                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            )
-        })
-    };
-    w("setgroups", "deny".into())?;
-    w("uid_map", format!("0 {uid} 1"))?;
-    w("gid_map", format!("0 {gid} 1"))?;
-    Ok(())
-}
-
 /// Can this user make a user namespace and use the capabilities in it?
 pub fn user_namespaces() -> Check {
     let result = sys::in_child(|| {
-        enter_single_userns(CloneFlags::CLONE_NEWNS)?;
-        crate::sandbox::make_private().map_err(|e| ChildFailure::new("make mounts private", e))?;
+        crate::userns::enter_single(CloneFlags::CLONE_NEWNS)?;
+        crate::userns::make_private().map_err(|e| ChildFailure::new("make mounts private", e))?;
         mount(
             Some("tmpfs"),
             "/tmp",
@@ -144,98 +123,7 @@ pub fn overlay(root: &Path, userns_ok: bool) -> Check {
     if !userns_ok {
         return Check::no("unknown", "needs user namespaces (see above)");
     }
-    match try_overlay(root) {
-        Ok(c) | Err(c) => c,
-    }
-}
-
-/// The overlay probe for `--storage-driver auto`: `None` when the user
-/// namespace itself could not be made (then no driver helps).
-pub fn overlay_for_auto(root: &Path) -> Option<Check> {
-    try_overlay(root).ok()
-}
-
-/// Mount a test overlay; `Err` when the user namespace setup failed
-/// before the overlay was tried.
-fn try_overlay(root: &Path) -> Result<Check, Check> {
-    // The mount options name the upper dir by its full path.
-    if root.to_string_lossy().contains([',', ':']) {
-        return Ok(Check::no(
-            "no (the storage root's path has a ',' or ':')",
-            "overlayfs mount options cannot carry those; a --root without them lets the \
-             kernel overlay serve",
-        ));
-    }
-    let dir = match tempfile::Builder::new()
-        .prefix("probe-overlay-")
-        .tempdir_in(root)
-    {
-        Ok(d) => d,
-        Err(e) => {
-            return Ok(Check::no(
-                format!("no ({e})"),
-                "the storage root must be writable",
-            ))
-        }
-    };
-    let d = dir.path();
-    for sub in ["lower", "upper", "work", "merged"] {
-        if let Err(e) = fs::create_dir(d.join(sub)) {
-            return Ok(Check::no(
-                format!("no ({e})"),
-                "the storage root must be writable",
-            ));
-        }
-    }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
-        d.join("lower").display(),
-        d.join("upper").display(),
-        d.join("work").display()
-    );
-    let merged = d.join("merged");
-    tracing::debug!(%opts, "probe: mounting overlay in a user namespace");
-    let mut userns_failed = false;
-    let result = sys::in_child(|| {
-        enter_single_userns(CloneFlags::CLONE_NEWNS)?;
-        mount(
-            Some("overlay"),
-            &merged,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(opts.as_str()),
-        )
-        .map_err(|e| ChildFailure::new("mount overlay", e))
-    });
-    // overlayfs leaves work/work with mode 000; open it up so it can go.
-    let _ = crate::fsutil::make_removable(&d.join("work"));
-    let check = match result {
-        Ok(()) => Check::yes("yes (overlayfs in a user namespace, userxattr)"),
-        Err(f) => {
-            userns_failed = f.step != "mount overlay";
-            let fs_type = super::storage::fs_type_of(root);
-            let hint = if matches!(
-                fs_type.as_str(),
-                "nfs" | "gpfs" | "lustre" | "cifs" | "smb2"
-            ) {
-                format!(
-                    "the storage root is on {fs_type}, which cannot hold an overlay upper dir; \
-                     use --root on a local disk (e.g. /var/tmp or a scratch dir)"
-                )
-            } else if f.errno == Errno::EINVAL {
-                "the kernel refused the options: Linux 5.11 or newer is needed for overlay in \
-                 a user namespace, and the storage root's file system must be able to hold an \
-                 upper dir"
-                    .into()
-            } else {
-                "the kernel overlay is not usable here".into()
-            };
-            Check::no(format!("no ({f})"), hint)
-        }
-    };
-    if userns_failed {
-        Err(check)
-    } else {
-        Ok(check)
+    match crate::rootfs::host::overlay_mounts(root) {
+        Ok(c) | Err(c) => c.into(),
     }
 }

@@ -15,13 +15,14 @@
 //! stderr) once, not at every `run`.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::host;
 use crate::error::{Coded, EXIT_BURROW};
+use crate::paths::Paths;
 
 /// A concrete driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -134,15 +135,57 @@ pub fn setting(flag: Option<Setting>) -> anyhow::Result<(Setting, Source)> {
     }
 }
 
+/// The driver decision for a new container, in two steps: `choose`
+/// before the pull (a driver that cannot work here fails at once), then
+/// `for_image` once the image's layers are known (`auto` may move an image
+/// the kernel overlay refuses to ours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    setting: Setting,
+    driver: Driver,
+}
+
+/// The setting in force (`flag`, else the environment, else the config
+/// file, else `auto`) resolved to a driver for the store at `paths`.
+/// Must be called while this process has a single thread (`auto` may fork
+/// a probe).
+pub fn choose(paths: &Paths, flag: Option<Setting>) -> anyhow::Result<Choice> {
+    let (setting, source) = setting(flag)?;
+    let driver = resolve(paths.ensure_root()?, setting, &source)?;
+    Ok(Choice { setting, driver })
+}
+
+impl Choice {
+    /// The driver for one image; `kernel_refuses`: why the kernel overlay
+    /// cannot mount its layers, if it cannot
+    /// (`sandbox::kernel_overlay_refuses`).
+    pub fn for_image(self, kernel_refuses: Option<String>) -> Driver {
+        fit_to_image(self.setting, self.driver, kernel_refuses)
+    }
+}
+
+/// The `auto` rule, one place for new containers and for `burrow info`:
+/// the kernel overlay where it mounts, else ours where FUSE serves, else
+/// none. `fuse_ok` is asked only when the kernel overlay cannot serve.
+pub fn auto_pick(overlay_ok: bool, fuse_ok: impl FnOnce() -> bool) -> Option<Driver> {
+    if overlay_ok {
+        Some(Driver::Overlay)
+    } else if fuse_ok() {
+        Some(Driver::FuseOverlay)
+    } else {
+        None
+    }
+}
+
 /// The driver a new container gets. `fuse-overlay` (asked for, or picked
 /// by `auto`) needs a usable /dev/fuse: without one this fails with what
 /// to do. Must be called while this process has a single thread (`auto`
 /// may fork a probe).
-pub fn resolve(root: &Path, setting: Setting, source: &Source) -> anyhow::Result<Driver> {
+fn resolve(root: &Path, setting: Setting, source: &Source) -> anyhow::Result<Driver> {
     match setting {
         Setting::Overlay => Ok(Driver::Overlay),
         Setting::FuseOverlay => {
-            if let Some(problem) = crate::probe::fuse_device_problem() {
+            if let Some(problem) = host::fuse_device_problem() {
                 return Err(Coded::new(
                     EXIT_BURROW,
                     format!(
@@ -161,12 +204,12 @@ pub fn resolve(root: &Path, setting: Setting, source: &Source) -> anyhow::Result
 /// `auto` for one image: the driver picked for the store, unless the
 /// kernel overlay refuses this image (`kernel_refuses`: too many layers for
 /// its options) and ours can serve it. Says so on stderr when it switches.
-pub fn fit_to_image(setting: Setting, picked: Driver, kernel_refuses: Option<String>) -> Driver {
+fn fit_to_image(setting: Setting, picked: Driver, kernel_refuses: Option<String>) -> Driver {
     match kernel_refuses {
         Some(why)
             if setting == Setting::Auto
                 && picked == Driver::Overlay
-                && crate::probe::fuse_device_problem().is_none() =>
+                && host::fuse_device_problem().is_none() =>
         {
             eprintln!(
                 "burrow: warning: the kernel overlay cannot mount this image ({why}); this \
@@ -193,7 +236,7 @@ const CACHE: &str = "storage-driver-auto";
 
 fn cache_key(root: &Path) -> String {
     let dev = fs::metadata(root).map(|m| m.dev()).unwrap_or(0);
-    let fs_type = crate::probe::fs_type_of(root);
+    let fs_type = host::fs_type_of(root);
     format!(
         "{} dev={dev} fs={fs_type}",
         crate::sys::kernel_release().trim()
@@ -211,7 +254,7 @@ fn auto(root: &Path) -> anyhow::Result<Driver> {
     let probed = match cached {
         Some(p) => p,
         None => {
-            let Some(check) = crate::probe::overlay_check(root) else {
+            let Ok(check) = host::overlay_mounts(root) else {
                 // User namespaces fail: no driver helps, and the launch
                 // says why. Nothing is kept, so a fixed machine probes again.
                 return Ok(Driver::Overlay);
@@ -225,7 +268,7 @@ fn auto(root: &Path) -> anyhow::Result<Driver> {
                 },
             };
             save(&file, &p);
-            if !p.overlay_ok && crate::probe::fuse_device_problem().is_none() {
+            if !p.overlay_ok && host::fuse_device_problem().is_none() {
                 // Once per store (and kernel): the answer is kept above.
                 eprintln!(
                     "burrow: warning: the kernel overlay cannot mount here ({}); containers \
@@ -236,17 +279,20 @@ fn auto(root: &Path) -> anyhow::Result<Driver> {
             p
         }
     };
-    if probed.overlay_ok {
-        return Ok(Driver::Overlay);
-    }
-    match crate::probe::fuse_device_problem() {
-        None => Ok(Driver::FuseOverlay),
-        Some(problem) => Err(Coded::new(
+    let mut problem = None;
+    let fuse_ok = || {
+        problem = host::fuse_device_problem();
+        problem.is_none()
+    };
+    match auto_pick(probed.overlay_ok, fuse_ok) {
+        Some(d) => Ok(d),
+        None => Err(Coded::new(
             EXIT_BURROW,
             format!(
                 "no storage driver works here: the kernel overlay cannot mount ({}) and \
-                 fuse-overlay needs /dev/fuse: {problem} (see 'burrow info')",
-                probed.why
+                 fuse-overlay needs /dev/fuse: {} (see 'burrow info')",
+                probed.why,
+                problem.unwrap_or_default()
             ),
         )
         .into()),
@@ -258,15 +304,7 @@ fn save(file: &Path, p: &Probed) {
     let Ok(body) = serde_json::to_vec(p) else {
         return;
     };
-    // Named as the store's temp files are, so a writer killed here leaves
-    // nothing the next store open does not sweep.
-    let tmp = file.with_file_name(format!("{}{CACHE}", crate::image::tmp_prefix()));
-    let ok = fs::File::create(&tmp).and_then(|mut f| f.write_all(&body));
-    if ok.is_ok() {
-        let _ = fs::rename(&tmp, file);
-    } else {
-        let _ = fs::remove_file(&tmp);
-    }
+    let _ = crate::fsutil::write_atomic(file, &body, false);
 }
 
 #[cfg(test)]
@@ -302,7 +340,7 @@ mod tests {
             fit_to_image(Setting::Auto, Driver::FuseOverlay, no()),
             Driver::FuseOverlay
         );
-        if crate::probe::fuse_device_problem().is_none() {
+        if host::fuse_device_problem().is_none() {
             assert_eq!(
                 fit_to_image(Setting::Auto, Driver::Overlay, no()),
                 Driver::FuseOverlay

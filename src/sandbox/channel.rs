@@ -13,6 +13,8 @@ use nix::sys::socket::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Coded, EXIT_BURROW};
+
 /// What the stages tell each other.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
@@ -29,6 +31,40 @@ pub enum Msg {
     /// FUSE server -> supervisor: the container's root is mounted.
     Mounted,
 }
+
+impl Msg {
+    /// The failure a stage reports, as the caller returns it: the exec's
+    /// own code (126, 127), else burrow's (125). The one mapping of stage
+    /// failures to exit codes.
+    pub fn failure(&self) -> Option<Coded> {
+        match self {
+            Msg::ExecFailed { code, message } => Some(Coded::new(*code, message.clone())),
+            Msg::SetupFailed { message } => Some(Coded::new(EXIT_BURROW, message.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// A message a stage never sends at that point of the protocol: a bug in
+/// burrow, reported rather than dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnexpectedMessage {
+    /// What was being waited for.
+    pub waiting_for: &'static str,
+    pub msg: Msg,
+}
+
+impl std::fmt::Display for UnexpectedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unexpected {:?} while waiting for {}",
+            self.msg, self.waiting_for
+        )
+    }
+}
+
+impl std::error::Error for UnexpectedMessage {}
 
 pub struct Channel {
     fd: OwnedFd,
@@ -126,6 +162,36 @@ fn owned(fd: RawFd) -> OwnedFd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_map_to_their_exit_codes_once() {
+        let exec = Msg::ExecFailed {
+            code: 127,
+            message: "exec x: not found".into(),
+        };
+        let f = exec.failure().unwrap();
+        assert_eq!((f.code, f.to_string()), (127, "exec x: not found".into()));
+        let setup = Msg::SetupFailed {
+            message: "mount".into(),
+        };
+        assert_eq!(setup.failure().unwrap().code, EXIT_BURROW);
+        for m in [
+            Msg::Pty,
+            Msg::Mounted,
+            Msg::Exited { code: 0 },
+            Msg::Started { pid: 1 },
+        ] {
+            assert!(m.failure().is_none(), "{m:?}");
+        }
+        let e = UnexpectedMessage {
+            waiting_for: "the container's start",
+            msg: Msg::Mounted,
+        };
+        assert_eq!(
+            e.to_string(),
+            "unexpected Mounted while waiting for the container's start"
+        );
+    }
 
     #[test]
     fn messages_and_fds_cross() {

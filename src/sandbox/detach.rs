@@ -48,20 +48,7 @@ pub struct Started {
 /// nothing we print lands on the caller's screen after it returned.
 pub(super) fn detach_self() {
     let _ = nix::unistd::setsid();
-    stdio_to_null();
-}
-
-/// Point stdin, stdout and stderr at /dev/null.
-pub(super) fn stdio_to_null() {
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        for fd in 0..3 {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-        }
-    }
+    crate::proc::stdio_to_null();
 }
 
 /// The pipes for the command's stdout and stderr.

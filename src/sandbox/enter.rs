@@ -15,11 +15,11 @@ use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
-use super::idmap::IdMapMode;
 use super::streams::{self, Live, Streams};
-use super::{child, launch, Confinement, ProcessSpec};
+use super::{init, Confinement, ProcessSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
+use crate::userns::idmap::IdMapMode;
 
 /// Namespaces joined, in this order (the user namespace first).
 const NAMESPACES: [(&str, CloneFlags); 6] = [
@@ -93,7 +93,7 @@ pub fn enter(
         }
     }
     // Forwarded while we wait, as for `run`.
-    let forwarded = launch::forwarded_signals();
+    let forwarded = super::relay::forwarded_signals();
     let mut old = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
         .context("block signals")?;
@@ -248,7 +248,7 @@ fn run_in(
                 let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
                 sys::exit_now(EXIT_BURROW)
             }
-            let (code, message) = child::become_exec(p, id_map, confinement);
+            let (code, message) = init::become_exec(p, id_map, confinement);
             let _ = nix::unistd::write(&report, message.as_bytes());
             sys::exit_now(code)
         }
@@ -272,7 +272,8 @@ fn run_in(
             // Detached, we stay as its parent (our caller does not wait
             // for us): an orphan would go to the host's reaper, not the
             // container's init. Signals forwarded to us go on to it.
-            relay_and_wait(child, &mut streams, &launch::forwarded_signals()).unwrap_or(EXIT_BURROW)
+            relay_and_wait(child, &mut streams, &super::relay::forwarded_signals())
+                .unwrap_or(EXIT_BURROW)
         }
         Err(e) => fail(anyhow::anyhow!("fork: {e}")),
     }

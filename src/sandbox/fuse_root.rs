@@ -27,7 +27,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
 use super::channel::{self, Channel, Msg};
-use super::plan::{MountOp, MountPlan};
+use super::mounts::{mountpoints, MountOp, MountPlan};
 use crate::error::EXIT_BURROW;
 use crate::rootfs::fuse::{self, FuseOverlayConfig};
 use crate::sys;
@@ -51,7 +51,7 @@ fn wanted(plan: &MountPlan) -> Option<FuseOverlayConfig> {
             work,
             single_id,
         } => Some(FuseOverlayConfig {
-            lowers: super::mountpoints::with_layer(lower),
+            lowers: mountpoints::with_layer(lower),
             upper: upper.clone(),
             work: work.clone(),
             single_id: *single_id,
@@ -75,7 +75,7 @@ pub(super) fn start(plan: &MountPlan, merged: &Path) -> anyhow::Result<Option<Fu
         return Ok(None);
     };
     unshare(CloneFlags::CLONE_NEWNS).context("create a mount namespace for the FUSE overlay")?;
-    super::mounts::make_private().context("make mounts private")?;
+    crate::userns::make_private().context("make mounts private")?;
     let (mine, theirs) = channel::pair()?;
     let supervisor = nix::unistd::getpid();
     let pid = match sys::fork().context("fork the FUSE overlay server")? {
@@ -143,7 +143,7 @@ fn server(cfg: FuseOverlayConfig, merged: &Path, chan: Channel, supervisor: Pid)
 /// a reader waiting after the container ended), no other inherited fd but
 /// its channel, and takes the signals the supervisor blocks.
 fn quiet(chan: &Channel) {
-    super::detach::stdio_to_null();
+    crate::proc::stdio_to_null();
     let keep = chan.as_raw_fd();
     let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map(|d| {

@@ -5,20 +5,23 @@
 //! registries: the caller gives it the lower dirs of the overlay, the
 //! process to run and the mounts to make.
 //!
-//! Processes (see DESIGN.md): a short-lived holder unshares the user
-//! namespace and the caller writes its id maps (`userns`; `run` begins
-//! this before it resolves the image). The caller then forks the
-//! supervisor, which joins that namespace with setns, unshares a pid
-//! namespace and forks the container init. The
-//! init makes its own mount, uts, ipc (and net) namespaces, mounts the
-//! rootfs, pivots into it and execs the command (or forks it and stays as
-//! a tiny init that reaps zombies and forwards signals). Stages talk in
-//! typed messages over SOCK_SEQPACKET pairs (`channel`).
+//! Processes (see DESIGN.md), one file per stage: a short-lived holder
+//! unshares the user namespace and the caller writes its id maps
+//! (`crate::userns`; `run` begins this before it resolves the image). The
+//! caller (`caller`) then forks the supervisor (`supervisor`), which joins
+//! that namespace with setns, unshares a pid namespace and forks the
+//! container init (`init`). The init makes its own mount, uts, ipc (and
+//! net) namespaces, mounts the rootfs (`mounts`), pivots into it and execs
+//! the command (or forks it and stays as a tiny init that reaps zombies
+//! and forwards signals). `relay` passes a foreground container's streams
+//! and signals, `detach` serves a detached one's monitor, `fuse_root` its
+//! FUSE root, `enter` joins a running one (`exec`). Stages talk in typed
+//! messages over SOCK_SEQPACKET pairs (`channel`).
 //!
 //! Confinement (`confine`), resolved by the caller before fork
 //! (`Confinement::resolve`: caps, the seccomp program from the cache,
 //! the Landlock profile) and applied in the container init in this order:
-//! 1. `masks`: MASKED and READ_ONLY paths go into the mount plan (skipped
+//! 1. `mounts::masks`: MASKED and READ_ONLY paths go into the mount plan (skipped
 //!    with `--privileged`).
 //! 2. The ids are switched with keep-caps on, then `confine::apply`
 //!    calls `caps::apply(&CapSet)` (the mounts before it need
@@ -34,47 +37,37 @@
 //! they can (the init from its start, `exec`'s helper before it joins),
 //! so they cannot open its /proc/PID/exe (the host's burrow binary) nor
 //! ptrace it; commands that start containers run from a read-only mount
-//! of the binary (`exe`), for the road through `#!/proc/self/exe`. A
+//! of the binary (`crate::exe`), for the road through `#!/proc/self/exe`. A
 //! container never gets the caller's terminal unless it asked for a tty
 //! (`streams`), and runs in a session of its own.
 //!
 //! `burrow sandbox` uses the same stages with a plan of its own
-//! (`hostplan`: the host's / read-only) and the user mapped to itself.
+//! (`mounts::hostplan`: the host's / read-only) and the user mapped to itself.
 
-pub mod caps;
+mod caller;
 mod channel;
-mod child;
 pub mod confine;
 mod detach;
 mod enter;
-pub mod exe;
 mod fuse_root;
-pub mod hostplan;
-pub mod idmap;
-pub mod landlock;
-mod launch;
-pub mod masks;
-mod mountpoints;
-mod mounts;
-pub mod plan;
+mod init;
+pub mod mounts;
 mod relay;
-pub mod seccomp;
 mod streams;
-pub mod userns;
+mod supervisor;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use caller::{launch, launch_detached, launch_noting};
 pub use confine::Confinement;
 pub use detach::{Monitor, OutStream, Started};
 pub use enter::{enter, joinable};
-pub use launch::{launch, launch_detached, launch_noting, TRASH_PREFIX};
-pub use mounts::kernel_overlay_refuses;
-pub(crate) use mounts::make_private;
-pub use plan::{MountOp, MountPlan, MountRequest};
+pub use mounts::{kernel_overlay_refuses, MountOp, MountPlan, MountRequest};
+pub use supervisor::TRASH_PREFIX;
 
-use idmap::{HostUser, IdMapMode};
+use crate::userns::idmap::{HostUser, IdMapMode};
 
 /// The process to run inside the container, fully resolved (no image
 /// lookups left): argv, environment, working dir and ids.

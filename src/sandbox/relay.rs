@@ -13,10 +13,27 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
 use nix::unistd::Pid;
 
-use super::channel::{Channel, Msg};
+use super::channel::{Channel, Msg, UnexpectedMessage};
 use super::streams::{Live, Streams};
 use super::{Exit, ProcessSpec};
-use crate::error::{Coded, EXIT_BURROW};
+use crate::error::Coded;
+
+/// Signals the caller passes on to the container.
+pub(super) fn forwarded_signals() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
+        s.add(sig);
+    }
+    s
+}
 
 /// Puts the caller's terminal back as it was.
 pub(super) struct RawMode {
@@ -86,66 +103,21 @@ pub fn run(
         if !chan_open {
             break None;
         }
-        let (chan_ready, sig_ready, master_ready, in_ready, streams_ready) = {
-            let stdin = io::stdin();
-            let mut fds = vec![
-                PollFd::new(chan.as_fd(), PollFlags::POLLIN),
-                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
-            ];
-            let streams_at = fds.len();
-            let watched = streams.watch();
-            for (_, fd) in &watched {
-                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
-            }
-            let (mut master_at, mut stdin_at) = (None, None);
-            if let Some(t) = &tty {
-                if t.master_open {
-                    master_at = Some(fds.len());
-                    fds.push(PollFd::new(t.master.as_fd(), PollFlags::POLLIN));
-                }
-                if t.stdin_open {
-                    stdin_at = Some(fds.len());
-                    fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-                }
-            }
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e).context("poll"),
-            }
-            let ready = |i: Option<usize>| {
-                i.and_then(|i| fds.get(i))
-                    .and_then(|f| f.revents())
-                    .is_some_and(|r| !r.is_empty())
-            };
-            let streams_ready: Vec<Live> = (0..watched.len())
-                .filter(|i| ready(Some(streams_at + i)))
-                .map(|i| watched[i].0)
-                .collect();
-            (
-                ready(Some(0)),
-                ready(Some(1)),
-                ready(master_at),
-                ready(stdin_at),
-                streams_ready,
-            )
+        let Some(Ready {
+            chan: chan_ready,
+            signals: sig_ready,
+            master: master_ready,
+            stdin: in_ready,
+            streams: streams_ready,
+        }) = wait_ready(chan, &sfd, streams, tty.as_ref())?
+        else {
+            continue;
         };
         for l in streams_ready {
             streams.serve(l, &mut buf);
         }
         if sig_ready {
-            while let Ok(Some(info)) = sfd.read_signal() {
-                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
-                    continue;
-                };
-                match (sig, &tty) {
-                    (Signal::SIGWINCH, Some(t)) => pass_winsize(&t.master),
-                    (Signal::SIGWINCH, None) => {}
-                    _ => {
-                        let _ = kill(supervisor, sig);
-                    }
-                }
-            }
+            pass_signals(&sfd, tty.as_ref(), supervisor);
         }
         if master_ready {
             if let Some(t) = &mut tty {
@@ -183,15 +155,18 @@ pub fn run(
                     master_open: true,
                 });
             }
-            Some((Msg::ExecFailed { code, message }, _)) => {
-                failure.get_or_insert(Coded::new(code, message));
-            }
-            Some((Msg::SetupFailed { message }, _)) => {
-                failure.get_or_insert(Coded::new(EXIT_BURROW, message));
+            Some((msg @ (Msg::ExecFailed { .. } | Msg::SetupFailed { .. }), _)) => {
+                failure = failure.or(msg.failure());
             }
             Some((Msg::Exited { code }, _)) => break Some(code),
             Some((Msg::Started { pid }, _)) => on_started(pid),
-            Some(_) => {}
+            Some((msg @ (Msg::Pty | Msg::Mounted), _)) => {
+                return Err(UnexpectedMessage {
+                    waiting_for: "the container's end",
+                    msg,
+                }
+                .into())
+            }
         }
     };
     if let Some(t) = &mut tty {
@@ -207,6 +182,84 @@ pub fn run(
         None => Err(anyhow::anyhow!(
             "the supervisor died before the container ended"
         )),
+    }
+}
+
+/// Which of the relay's fds are ready to read.
+struct Ready {
+    chan: bool,
+    signals: bool,
+    master: bool,
+    stdin: bool,
+    streams: Vec<Live>,
+}
+
+/// Poll the channel, the signals, the container's streams and (with a
+/// tty) the pty master and our stdin. `None`: interrupted, poll again.
+fn wait_ready(
+    chan: &Channel,
+    sfd: &SignalFd,
+    streams: &Streams,
+    tty: Option<&Tty>,
+) -> anyhow::Result<Option<Ready>> {
+    let stdin = io::stdin();
+    let mut fds = vec![
+        PollFd::new(chan.as_fd(), PollFlags::POLLIN),
+        PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+    ];
+    let streams_at = fds.len();
+    let watched = streams.watch();
+    for (_, fd) in &watched {
+        fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+    }
+    let (mut master_at, mut stdin_at) = (None, None);
+    if let Some(t) = tty {
+        if t.master_open {
+            master_at = Some(fds.len());
+            fds.push(PollFd::new(t.master.as_fd(), PollFlags::POLLIN));
+        }
+        if t.stdin_open {
+            stdin_at = Some(fds.len());
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+    }
+    match poll(&mut fds, PollTimeout::NONE) {
+        Ok(_) => {}
+        Err(Errno::EINTR) => return Ok(None),
+        Err(e) => return Err(e).context("poll"),
+    }
+    let ready = |i: Option<usize>| {
+        i.and_then(|i| fds.get(i))
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty())
+    };
+    let streams_ready: Vec<Live> = (0..watched.len())
+        .filter(|i| ready(Some(streams_at + i)))
+        .map(|i| watched[i].0)
+        .collect();
+    Ok(Some(Ready {
+        chan: ready(Some(0)),
+        signals: ready(Some(1)),
+        master: ready(master_at),
+        stdin: ready(stdin_at),
+        streams: streams_ready,
+    }))
+}
+
+/// Pass on the signals read: SIGWINCH as the pty's new size, the others
+/// to the supervisor (which forwards them to the container).
+fn pass_signals(sfd: &SignalFd, tty: Option<&Tty>, supervisor: Pid) {
+    while let Ok(Some(info)) = sfd.read_signal() {
+        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+            continue;
+        };
+        match (sig, tty) {
+            (Signal::SIGWINCH, Some(t)) => pass_winsize(&t.master),
+            (Signal::SIGWINCH, None) => {}
+            _ => {
+                let _ = kill(supervisor, sig);
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! it is: it is what the user gave the container.
 //!
 //! A terminal stdin without `-i` is not piped: the command reads
-//! /dev/null then (`child`), as with Docker.
+//! /dev/null then (`init`), as with Docker.
 
 use std::fs::File;
 use std::io::{self, Read, Write};

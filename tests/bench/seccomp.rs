@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use burrow::sandbox::caps::CapSet;
-use burrow::sandbox::seccomp::{self, cache, Arch, Options, Source, DEFAULT_PROFILE};
+use burrow::sandbox::confine::caps::CapSet;
+use burrow::sandbox::confine::seccomp::{self, cache, Arch, Options, Source, DEFAULT_PROFILE};
 
 /// Time per call of `f`: the best of 5 rounds of `n` calls.
 fn per_iter(n: u32, f: impl Fn()) -> Duration {

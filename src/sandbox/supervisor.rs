@@ -1,4 +1,6 @@
-//! The caller's side and the supervisor's side of a launch.
+//! The supervisor: joins the container's user namespace, forks the
+//! container init in a new pid namespace, forwards signals to it, serves
+//! its FUSE root, restarts it (detached) and reports its end.
 
 use anyhow::Context;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
@@ -7,212 +9,16 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
 use super::channel::{self, Channel, Msg};
-use super::detach::{self, Monitor, Started};
-use super::plan::{self, MountPlan, PlanInput};
-use super::userns::{self, Mapping, UserNs};
-use super::{child, fuse_root, idmap, relay, streams, Exit, LaunchSpec};
+use super::detach::{self, Monitor};
+use super::mounts::MountPlan;
+use super::{fuse_root, init, relay, LaunchSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
-
-/// Signals the caller passes on to the container.
-pub(super) fn forwarded_signals() -> SigSet {
-    let mut s = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-    ] {
-        s.add(sig);
-    }
-    s
-}
-
-/// Run the container in the foreground and return how it ended. Its
-/// stdout and stderr are the caller's (or a pty relayed by the caller).
-///
-/// Must be called while this process has a single thread.
-pub fn launch(spec: &LaunchSpec) -> anyhow::Result<Exit> {
-    launch_noting(spec, &mut |_| {})
-}
-
-/// `launch`, calling `on_started` with the init's pid once the command
-/// runs (so later commands can find it: `exec`, `top`).
-pub fn launch_noting(spec: &LaunchSpec, on_started: &mut dyn FnMut(i32)) -> anyhow::Result<Exit> {
-    let mut built = None;
-    let plan = given_or_built(spec, &mut built)?;
-    tracing::debug!("mount plan: {:#?}", plan.ops);
-    // Blocked here, read from a signalfd in the relay loop.
-    let forwarded = forwarded_signals();
-    let mut old = SigSet::empty();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), Some(&mut old))
-        .context("block signals")?;
-    let result = run_stages(spec, plan, &forwarded, on_started);
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    result
-}
-
-/// The plan the spec brings (`sandbox`), else the container's own.
-fn given_or_built<'a>(
-    spec: &'a LaunchSpec,
-    built: &'a mut Option<MountPlan>,
-) -> anyhow::Result<&'a MountPlan> {
-    match &spec.plan {
-        Some(p) => Ok(p),
-        None => Ok(built.insert(plan_for(spec)?)),
-    }
-}
-
-/// The container's mount plan, from its spec.
-pub(super) fn plan_for(spec: &LaunchSpec) -> anyhow::Result<MountPlan> {
-    Ok(plan::build(&PlanInput {
-        rootfs: &spec.rootfs,
-        mounts: &spec.mounts,
-        read_only: spec.read_only,
-        network: spec.network,
-        etc: &spec.etc,
-        cwd: &spec.process.cwd,
-        sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
-        throwaway: spec.remove_after.is_some(),
-        masked_paths: spec.confinement.masked_paths,
-    })?)
-}
-
-/// Kills and reaps a child when dropped (the supervisor if the caller
-/// gives up early, the user namespace's holder).
-pub(super) struct Reap(pub(super) Option<Pid>);
-
-impl Reap {
-    fn wait(&mut self) {
-        if let Some(pid) = self.0.take() {
-            let _ = waitpid(pid, None);
-        }
-    }
-}
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0.take() {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-        }
-    }
-}
-
-fn run_stages(
-    spec: &LaunchSpec,
-    plan: &MountPlan,
-    forwarded: &SigSet,
-    on_started: &mut dyn FnMut(i32),
-) -> anyhow::Result<Exit> {
-    // The container gets pipes for our terminals (a pty with -t).
-    let (ends, mut streams) = match spec.process.tty {
-        true => (None, streams::Streams::none()),
-        false => {
-            let (ends, streams) = streams::for_terminals(spec.process.stdin)?;
-            (Some(ends), streams)
-        }
-    };
-    let (ours, supervisor_pid) = fork_supervisor(spec, plan, ends, None)?;
-    let mut reap = Reap(Some(supervisor_pid));
-    let outcome = relay::run(
-        &ours,
-        supervisor_pid,
-        &spec.process,
-        forwarded,
-        &mut streams,
-        on_started,
-    );
-    if outcome.is_ok() {
-        // It told us the end as its last act: not waiting for its exit
-        // (the namespaces' teardown) saves a start its tail. It dies with
-        // us (parent-death signal); init reaps it.
-        reap.0 = None;
-    } else {
-        reap.wait();
-    }
-    outcome
-}
-
-/// Fork the supervisor; with a monitor it detaches and stays as the
-/// container's monitor. `stdio`: pipes that become its (and so the
-/// container's) stdio. Returns our end of its channel and its pid.
-fn fork_supervisor(
-    spec: &LaunchSpec,
-    plan: &MountPlan,
-    stdio: Option<streams::ChildEnds>,
-    monitor: Option<&mut dyn Monitor>,
-) -> anyhow::Result<(Channel, Pid)> {
-    let mapping = if spec.identity_map {
-        Mapping::Identity
-    } else {
-        Mapping::Root(spec.id_map.clone())
-    };
-    let userns = userns::for_launch(&mapping, &spec.host_user)?;
-    let (ours, theirs) = channel::pair()?;
-    let supervisor_pid = match sys::fork().context("fork the supervisor")? {
-        ForkResult::Child => {
-            drop(ours);
-            if let Some(Err(e)) = stdio.map(streams::ChildEnds::attach) {
-                // Never go on with the caller's terminal as stdio.
-                let _ = theirs.send(&Msg::SetupFailed {
-                    message: format!("{e:#}"),
-                });
-                sys::exit_now(EXIT_BURROW)
-            }
-            supervisor(spec, plan, &userns, theirs, monitor)
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(theirs);
-    Ok((ours, supervisor_pid))
-}
-
-/// Start the container with its supervisor detached (own session, stdio
-/// on /dev/null, the container's output handed to `monitor`). Returns
-/// once the command runs; the supervisor lives on until it ends.
-///
-/// Must be called while this process has a single thread.
-pub fn launch_detached(spec: &LaunchSpec, monitor: &mut dyn Monitor) -> anyhow::Result<Started> {
-    let mut built = None;
-    let plan = given_or_built(spec, &mut built)?;
-    let (ours, supervisor_pid) = fork_supervisor(spec, plan, None, Some(monitor))?;
-    let mut reap = Reap(Some(supervisor_pid));
-    let mut failure = None;
-    loop {
-        match ours.recv()? {
-            Some((Msg::Started { pid }, _)) => {
-                // It lives on: never kill or wait for it from here.
-                reap.0 = None;
-                return Ok(Started {
-                    supervisor: supervisor_pid.as_raw(),
-                    init: pid,
-                });
-            }
-            Some((Msg::ExecFailed { code, message }, _)) => {
-                failure.get_or_insert(crate::error::Coded::new(code, message));
-            }
-            Some((Msg::SetupFailed { message }, _)) => {
-                failure.get_or_insert(crate::error::Coded::new(EXIT_BURROW, message));
-            }
-            Some(_) => {}
-            None => {
-                reap.wait();
-                return Err(match failure {
-                    Some(f) => f.into(),
-                    None => anyhow::anyhow!("the supervisor died before the container started"),
-                });
-            }
-        }
-    }
-}
+use crate::userns::UserNs;
 
 /// The supervisor: owns the user namespace, forks the container init,
 /// forwards signals to it and reports its exit. Never returns.
-fn supervisor(
+pub(super) fn run(
     spec: &LaunchSpec,
     plan: &MountPlan,
     userns: &UserNs,
@@ -354,7 +160,7 @@ fn supervise(
     }
     // Served across restarts: the mount outlives each init.
     *fuse = fuse_root::start(plan, &spec.rootfs.merged)?;
-    let mut sigs = forwarded_signals();
+    let mut sigs = relay::forwarded_signals();
     sigs.add(Signal::SIGCHLD);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None).context("block signals")?;
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
@@ -443,7 +249,7 @@ fn start_init(
             if let Some(p) = pipes {
                 p.attach_child();
             }
-            child::container_init(spec, plan, winsize.as_ref(), theirs)
+            init::container_init(spec, plan, winsize.as_ref(), theirs)
         }
         ForkResult::Parent { child } => child,
     };

@@ -125,7 +125,7 @@ fn build(lower: &[PathBuf], layer: &Path) -> anyhow::Result<()> {
     let pid = fs::read_link("/proc/self").context("read /proc/self")?;
     let tmp = parent.join(format!(
         "{}{}-{name}",
-        crate::image::TMP_PREFIX,
+        crate::fsutil::TMP_PREFIX,
         pid.display()
     ));
     let r = fill(lower, &tmp).and_then(|()| match fs::rename(&tmp, layer) {

@@ -495,8 +495,8 @@ mod tests {
     /// default profile.
     #[test]
     fn fast_path_agrees_with_linear_chains() {
-        use crate::sandbox::caps::CapSet;
-        use crate::sandbox::seccomp::{Profile, Target, DEFAULT_PROFILE};
+        use crate::sandbox::confine::caps::CapSet;
+        use crate::sandbox::confine::seccomp::{Profile, Target, DEFAULT_PROFILE};
         let p = Profile::parse(DEFAULT_PROFILE.as_bytes(), "default.json").unwrap();
         for caps in [CapSet::docker_default(), CapSet::all()] {
             let t = Target {

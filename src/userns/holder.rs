@@ -5,14 +5,13 @@
 //! Why a holder: in subuid mode the maps are written by the setuid
 //! newuidmap and newgidmap, the slowest step of a start. With the holder
 //! they run while the caller resolves the image and writes the record
-//! (`prepare_ahead`), not after the supervisor's fork.
+//! (`prepare`), not after the supervisor's fork.
 //!
 //! The caller's euid owns the namespace, which gives its forks every
 //! capability in it, so they may setns into it; the namespace lives on
 //! while an fd to it is open, after the holder is gone.
 
 use std::os::fd::OwnedFd;
-use std::sync::Mutex;
 
 use anyhow::{bail, Context};
 use nix::errno::Errno;
@@ -21,7 +20,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::ForkResult;
 
 use super::idmap::{self, HostUser, IdMapMode};
-use super::launch::Reap;
+use crate::proc::Reap;
 use crate::sys;
 
 /// How the namespace maps ids.
@@ -139,32 +138,30 @@ impl Pending {
     }
 }
 
-/// One namespace begun early by `prepare_ahead`, taken by the launch that
-/// asks for the same mapping. A command launches one container at most
-/// after preparing, so one slot is enough.
-static AHEAD: Mutex<Option<Pending>> = Mutex::new(None);
+/// A namespace begun early (`prepare`): its maps are written while the
+/// caller resolves the image and writes the record, then `for_launch`
+/// takes it (`run` hands it from creation to start). Dropped untaken, its
+/// holder is killed and reaped.
+pub struct PreparedUserNs(Option<Pending>);
 
-/// Begin the namespace a launch will need, so that its maps are written
-/// while the caller does other work. A failure here is met (and reported)
-/// again by the launch. Left untaken, the holder dies with this process
-/// (its parent-death signal).
+/// Begin the namespace a launch will need. A failure here is met (and
+/// reported) again by the launch.
 ///
 /// Must be called while this process has a single thread.
-pub fn prepare_ahead(mapping: &Mapping, user: &HostUser) {
-    if let Ok(p) = Pending::begin(mapping, user) {
-        if let Ok(mut slot) = AHEAD.lock() {
-            *slot = Some(p);
-        }
-    }
+pub fn prepare(mapping: &Mapping, user: &HostUser) -> PreparedUserNs {
+    PreparedUserNs(Pending::begin(mapping, user).ok())
 }
 
 /// The namespace for a launch: the one prepared ahead when it matches,
 /// else a new one.
 ///
 /// Must be called while this process has a single thread.
-pub fn for_launch(mapping: &Mapping, user: &HostUser) -> anyhow::Result<UserNs> {
-    let ahead = AHEAD.lock().ok().and_then(|mut s| s.take());
-    match ahead {
+pub fn for_launch(
+    mapping: &Mapping,
+    user: &HostUser,
+    ahead: Option<PreparedUserNs>,
+) -> anyhow::Result<UserNs> {
+    match ahead.and_then(|a| a.0) {
         Some(p) if p.mapping == *mapping && p.user == *user => p.finish(),
         other => {
             drop(other);

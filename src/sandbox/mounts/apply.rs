@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::plan::{resolve_in_root, MountOp, MountPlan};
-use super::Network;
+use crate::sandbox::Network;
 
 /// Everything a mount needs besides the op.
 pub struct Ctx<'a> {
@@ -22,7 +22,7 @@ pub struct Ctx<'a> {
 /// Make our mounts private, apply the plan under `merged`, pivot_root into
 /// it. On return `/` is the container's root and the host is gone.
 pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
-    make_private().context("make mounts private")?;
+    crate::userns::make_private().context("make mounts private")?;
     let mut read_only = false;
     for op in &plan.ops {
         if *op == MountOp::ReadOnlyRoot {
@@ -42,19 +42,6 @@ pub fn apply(plan: &MountPlan, ctx: &Ctx) -> anyhow::Result<()> {
         .context("make the root read-only")?;
     }
     pivot(ctx.merged)
-}
-
-/// Stop mount events from flowing between this mount namespace and the
-/// one it was copied from (the container init, the FUSE root's server,
-/// the user namespace probe).
-pub(crate) fn make_private() -> nix::Result<()> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
 }
 
 fn describe(op: &MountOp) -> String {
@@ -91,29 +78,8 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             upper,
             work,
             volatile,
-        } => {
-            let stacked = super::mountpoints::with_layer(lower);
-            // One more lower dir can overflow the options' page.
-            overlay(&stacked, upper, work, *volatile, ctx.merged).or_else(|e| {
-                if stacked.len() == lower.len() {
-                    return Err(e);
-                }
-                overlay(lower, upper, work, *volatile, ctx.merged)
-            })
-        }
-        MountOp::FuseOverlay { .. } => {
-            // Mounted by the supervisor's FUSE server in the namespace
-            // ours was copied from; a plain dir here would mean the init
-            // is about to run on the empty mount point.
-            let st = nix::sys::statfs::statfs(ctx.merged).context("statfs the mount point")?;
-            if st.filesystem_type() != nix::sys::statfs::FUSE_SUPER_MAGIC {
-                bail!(
-                    "the FUSE overlay is not mounted on {}",
-                    ctx.merged.display()
-                );
-            }
-            Ok(())
-        }
+        } => root_overlay(lower, upper, work, *volatile, ctx.merged),
+        MountOp::FuseOverlay { .. } => fuse_root_is_mounted(ctx.merged),
         MountOp::Proc { target } => {
             let t = dir_at(&at(target)?)?;
             mount(
@@ -130,42 +96,14 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             target,
             options,
             noexec,
-        } => {
-            let t = dir_at(&at(target)?)?;
-            let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-            if *noexec {
-                flags |= MsFlags::MS_NOEXEC;
-            }
-            mount(
-                Some("tmpfs"),
-                &t,
-                Some("tmpfs"),
-                flags,
-                Some(options.as_str()),
-            )?;
-            Ok(())
-        }
+        } => tmpfs(&dir_at(&at(target)?)?, options, *noexec),
         MountOp::Device { name } => {
             let t = file_at(&at(&format!("/dev/{name}"))?)?;
             let src = PathBuf::from(format!("/dev/{name}"));
             mount(Some(&src), &t, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
             Ok(())
         }
-        MountOp::Devpts { target, tty_gid } => {
-            let t = dir_at(&at(target)?)?;
-            let mut opts = String::from("newinstance,ptmxmode=0666,mode=0620");
-            if *tty_gid {
-                opts.push_str(",gid=5");
-            }
-            mount(
-                Some("devpts"),
-                &t,
-                Some("devpts"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-                Some(opts.as_str()),
-            )?;
-            Ok(())
-        }
+        MountOp::Devpts { target, tty_gid } => devpts(&dir_at(&at(target)?)?, *tty_gid),
         MountOp::Mqueue { target } => {
             // Best effort: some kernels refuse mqueue in a user namespace.
             let t = dir_at(&at(target)?)?;
@@ -199,18 +137,7 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             Ok(())
         }
         MountOp::Mask { path } => mask(&at(path)?),
-        MountOp::HostRoot => {
-            fs::create_dir_all(ctx.merged).context("create the mount point")?;
-            mount(
-                Some("/"),
-                ctx.merged,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )?;
-            crate::sys::make_readonly_recursive(ctx.merged)
-                .context("make the host's / read-only (mount_setattr, Linux >= 5.12)")
-        }
+        MountOp::HostRoot => host_root(ctx.merged),
         MountOp::ReadOnlyPath { path } => {
             let p = at(path)?;
             if fs::symlink_metadata(&p).is_err() {
@@ -223,6 +150,75 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// Hide `p` (a host path under the new root's /proc or /sys).
+/// The kernel overlay at `merged`, with the mount point layer stacked on
+/// the image's lower dirs when it fits.
+fn root_overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    volatile: bool,
+    merged: &Path,
+) -> anyhow::Result<()> {
+    let stacked = super::mountpoints::with_layer(lower);
+    // One more lower dir can overflow the options' page.
+    overlay(&stacked, upper, work, volatile, merged).or_else(|e| {
+        if stacked.len() == lower.len() {
+            return Err(e);
+        }
+        overlay(lower, upper, work, volatile, merged)
+    })
+}
+
+/// Mounted by the supervisor's FUSE server in the namespace ours was
+/// copied from; a plain dir here would mean the init is about to run on
+/// the empty mount point.
+fn fuse_root_is_mounted(merged: &Path) -> anyhow::Result<()> {
+    let st = nix::sys::statfs::statfs(merged).context("statfs the mount point")?;
+    if st.filesystem_type() != nix::sys::statfs::FUSE_SUPER_MAGIC {
+        bail!("the FUSE overlay is not mounted on {}", merged.display());
+    }
+    Ok(())
+}
+
+fn tmpfs(t: &Path, options: &str, noexec: bool) -> anyhow::Result<()> {
+    let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    if noexec {
+        flags |= MsFlags::MS_NOEXEC;
+    }
+    mount(Some("tmpfs"), t, Some("tmpfs"), flags, Some(options))?;
+    Ok(())
+}
+
+fn devpts(t: &Path, tty_gid: bool) -> anyhow::Result<()> {
+    let mut opts = String::from("newinstance,ptmxmode=0666,mode=0620");
+    if tty_gid {
+        opts.push_str(",gid=5");
+    }
+    mount(
+        Some("devpts"),
+        t,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some(opts.as_str()),
+    )?;
+    Ok(())
+}
+
+/// `burrow sandbox`: the host's / bound at `merged`, read-only all the way
+/// down.
+fn host_root(merged: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(merged).context("create the mount point")?;
+    mount(
+        Some("/"),
+        merged,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )?;
+    crate::sys::make_readonly_recursive(merged)
+        .context("make the host's / read-only (mount_setattr, Linux >= 5.12)")
+}
+
 fn mask(p: &Path) -> anyhow::Result<()> {
     match super::masks::mask_kind(p) {
         super::masks::Mask::Absent => Ok(()),

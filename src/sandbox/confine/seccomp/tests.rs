@@ -9,7 +9,7 @@ use nix::errno::Errno;
 
 use super::compile::{compile, Arch};
 use super::*;
-use crate::sandbox::caps::CapSet;
+use crate::sandbox::confine::caps::CapSet;
 use crate::sys::{in_child, probe_syscall, ChildFailure};
 
 fn manifest() -> PathBuf {

@@ -1,7 +1,7 @@
 //! Run from a sealed copy of ourselves (CVE-2019-5736, as runc does).
 //!
 //! Non-dumpable stages keep a container's processes out of their /proc
-//! (`child`, `enter`), but one road stays open: the command we execve
+//! (the sandbox's init and enter), but one road stays open: the command we execve
 //! may be a script whose interpreter is `/proc/self/exe`. The kernel
 //! resolves that in the process doing the execve, ours, so the
 //! container's process then runs the host's burrow binary, dumpable and

@@ -15,12 +15,11 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{Gid, Pid, Uid};
 
 use super::channel::{Channel, Msg};
-use super::idmap::IdMapMode;
-use super::mounts;
-use super::plan::MountPlan;
+use super::mounts::{self, MountPlan};
 use super::{Confinement, LaunchSpec, Network, ProcessSpec};
 use crate::error::{EXIT_BURROW, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
 use crate::sys;
+use crate::userns::idmap::IdMapMode;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -128,11 +127,11 @@ fn setup(
     if spec.network == Network::None {
         sys::loopback_up().context("bring up lo")?;
     }
-    let ctx = mounts::Ctx {
+    let ctx = mounts::apply::Ctx {
         merged: &spec.rootfs.merged,
         network: spec.network,
     };
-    mounts::apply(plan, &ctx)?;
+    mounts::apply::apply(plan, &ctx)?;
     if !spec.process.tty {
         return Ok(None);
     }
@@ -228,7 +227,7 @@ fn switch_and_confine(
     reset_signals()?;
     sys::cloexec_from(3).context("close inherited fds")?;
     // Last, as a custom seccomp profile may refuse calls made above.
-    let vars = super::landlock::Vars {
+    let vars = super::confine::landlock::Vars {
         home: p
             .env
             .iter()

@@ -23,10 +23,10 @@ pub use compile::Arch;
 pub use profile::{Action, Profile, Rule, Target};
 pub use seccompiler::BpfProgram;
 
-use crate::sandbox::caps::CapSet;
+use crate::sandbox::confine::caps::CapSet;
 
 /// The default profile, embedded at build time.
-pub const DEFAULT_PROFILE: &str = include_str!("../../../profiles/seccomp/default.json");
+pub const DEFAULT_PROFILE: &str = include_str!("../../../../profiles/seccomp/default.json");
 
 /// Calls faked in single-id mode: with only one id mapped, chown to any
 /// other id fails with EINVAL and breaks package managers; returning

@@ -10,8 +10,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{EtcFiles, Network, Rootfs};
 use crate::rootfs::driver::Driver;
+use crate::sandbox::{EtcFiles, Network, Rootfs};
 
 /// A mount the user asked for (`-v`, `--mount`, `--tmpfs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

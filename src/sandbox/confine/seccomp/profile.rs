@@ -301,7 +301,7 @@ impl Entry {
                 }
             }
             for c in f.caps.iter().flatten() {
-                crate::sandbox::caps::parse_cap(c).map_err(|e| e.to_string())?;
+                crate::sandbox::confine::caps::parse_cap(c).map_err(|e| e.to_string())?;
             }
             if let Some(k) = &f.min_kernel {
                 parse_kernel(k).ok_or_else(|| format!("bad minKernel {k:?}"))?;
@@ -315,7 +315,7 @@ impl Entry {
     /// arch matching drops the entry.
     fn applies(&self, t: &Target) -> bool {
         let has_cap = |c: &String| {
-            crate::sandbox::caps::parse_cap(c)
+            crate::sandbox::confine::caps::parse_cap(c)
                 .map(|cap| t.caps.contains(&cap.to_string()))
                 .unwrap_or(false)
         };

@@ -4,14 +4,17 @@
 //! `sandbox/mod.rs`): the seccomp program is compiled (or read from the
 //! cache) here, before fork, so the child only installs it.
 
+pub mod caps;
+pub mod landlock;
+pub mod seccomp;
+
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::caps::{self, CapSet};
-use super::landlock;
-use super::seccomp::{self, BpfProgram};
+use self::caps::CapSet;
+use self::seccomp::BpfProgram;
 
 /// What the user asked for; kept in the container record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

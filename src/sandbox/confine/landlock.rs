@@ -29,27 +29,27 @@ use serde::Deserialize;
 pub const EMBEDDED: &[(&str, &str)] = &[
     (
         "default",
-        include_str!("../../profiles/landlock/default.json"),
+        include_str!("../../../profiles/landlock/default.json"),
     ),
     (
         "container",
-        include_str!("../../profiles/landlock/container.json"),
+        include_str!("../../../profiles/landlock/container.json"),
     ),
     (
         "npm-install",
-        include_str!("../../profiles/landlock/npm-install.json"),
+        include_str!("../../../profiles/landlock/npm-install.json"),
     ),
     (
         "cargo-build",
-        include_str!("../../profiles/landlock/cargo-build.json"),
+        include_str!("../../../profiles/landlock/cargo-build.json"),
     ),
     (
         "pip-install",
-        include_str!("../../profiles/landlock/pip-install.json"),
+        include_str!("../../../profiles/landlock/pip-install.json"),
     ),
     (
         "untrusted-binary",
-        include_str!("../../profiles/landlock/untrusted-binary.json"),
+        include_str!("../../../profiles/landlock/untrusted-binary.json"),
     ),
 ];
 

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::compile::{from_bytes, to_bytes, Arch};
 use super::{BpfProgram, Options};
-use crate::sandbox::caps::CapSet;
+use crate::sandbox::confine::caps::CapSet;
 
 /// Hex sha256 over the profile bytes, the capability names, the arch, the
 /// kernel version (for `minKernel`), the options and burrow's version (a

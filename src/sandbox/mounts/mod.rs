@@ -1,0 +1,14 @@
+//! The container's mounts: a plan of plain operations built from the
+//! spec (`plan`, or `hostplan` for `burrow sandbox`), the masked and
+//! read-only paths (`masks`), the mount point layer stacked on an image's
+//! lower dirs (`mountpoints`), and the init's walk through the plan
+//! (`apply`).
+
+pub mod apply;
+pub mod hostplan;
+pub mod masks;
+pub(crate) mod mountpoints;
+pub mod plan;
+
+pub use apply::kernel_overlay_refuses;
+pub use plan::{MountOp, MountPlan, MountRequest};
