@@ -508,7 +508,15 @@ fn a_foreground_rm_container_is_visible_and_every_verb_reaches_it() {
                 .stdout
                 .starts_with("fg Up")
         });
-        let out = env.burrow(&["exec", "fg", "ps", "-o", "args"]);
+        // Up once the supervisor runs; exec once the init's pid is noted.
+        let mut out = None;
+        wait_for("exec to reach it", || {
+            let o = env.burrow(&["exec", "fg", "ps", "-o", "args"]);
+            let started = !o.stderr.contains("is starting");
+            out = Some(o);
+            started
+        });
+        let out = out.unwrap();
         out.ok();
         assert!(out.stdout.contains(&sleep), "{}", out.describe());
         env.burrow(&["stop", "-t", "2", "fg"]).ok();
