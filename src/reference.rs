@@ -421,4 +421,56 @@ mod tests {
         assert!(!is_loopback_host("128.0.0.1:5000"));
         assert!(!is_loopback_host("localhost.example.com"));
     }
+
+    /// Docker's limit: a name of 255 characters is fine, one more is not
+    /// (the tag does not count).
+    #[test]
+    fn names_of_up_to_255_characters() {
+        let name = format!("example.com/{}", "a".repeat(243));
+        assert_eq!(name.len(), 255);
+        let r = Reference::parse(&format!("{name}:v1")).unwrap();
+        assert_eq!(r.name(), name);
+        let e = Reference::parse(&format!("{name}a:v1")).unwrap_err();
+        assert!(matches!(e, ReferenceError::TooLong(_)), "{e}");
+    }
+
+    /// The first component is a registry when it is `localhost` or has a
+    /// port, even without a dot.
+    #[test]
+    fn localhost_and_ported_hosts_are_registries() {
+        let r = Reference::parse("localhost/foo").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("localhost", "foo")
+        );
+        let r = Reference::parse("myregistry:5000/foo").unwrap();
+        assert_eq!(r.registry, "myregistry:5000");
+        assert_eq!(r.repository, "foo");
+    }
+
+    /// Host labels are letters, digits and inner '-': nothing else.
+    #[test]
+    fn host_labels_take_only_letters_digits_and_dashes() {
+        let r = Reference::parse("my-reg.example.com/foo").unwrap();
+        assert_eq!(r.registry, "my-reg.example.com");
+        for bad in [
+            "my_reg.example.com/foo",
+            "my reg.example.com/foo",
+            "-reg.example.com/foo",
+        ] {
+            let e = Reference::parse(bad).unwrap_err();
+            assert!(matches!(e, ReferenceError::Host(..)), "{bad}: {e}");
+        }
+    }
+
+    /// A tag is letters, digits, '_', '.' and '-' only.
+    #[test]
+    fn tags_take_no_other_characters() {
+        assert!(is_tag("v1.2_rc-3"));
+        for bad in ["v1+x", "v1!", "v 1", "v1~"] {
+            assert!(!is_tag(bad), "{bad}");
+            let e = Reference::parse(&format!("alpine:{bad}")).unwrap_err();
+            assert!(matches!(e, ReferenceError::Tag(..)), "{bad}: {e}");
+        }
+    }
 }

@@ -268,3 +268,30 @@ fn applied_net_rules() {
     })
     .unwrap_or_else(|f| panic!("{f}"));
 }
+
+/// The coarse access names grant what they say and no more: "write" is
+/// Landlock's write set without connecting to UNIX sockets (which has a
+/// name of its own) and without reading or executing.
+#[test]
+fn coarse_access_names_grant_what_they_say() {
+    let write = parse_access("write").unwrap();
+    for a in [
+        AccessFs::WriteFile,
+        AccessFs::RemoveFile,
+        AccessFs::MakeDir,
+        AccessFs::Truncate,
+    ] {
+        assert!(write.contains(a), "write lacks {a:?}");
+    }
+    for a in [
+        AccessFs::ResolveUnix,
+        AccessFs::ReadFile,
+        AccessFs::ReadDir,
+        AccessFs::Execute,
+    ] {
+        assert!(!write.contains(a), "write grants {a:?}");
+    }
+    let read = parse_access("read").unwrap();
+    assert_eq!(read, AccessFs::ReadFile | AccessFs::ReadDir);
+    assert_eq!(parse_access("connect_unix").unwrap(), AccessFs::ResolveUnix);
+}

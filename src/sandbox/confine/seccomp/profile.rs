@@ -564,4 +564,44 @@ mod tests {
         assert_eq!(parse_kernel("6.18.44-fc"), Some((6, 18)));
         assert_eq!(parse_kernel("x"), None);
     }
+
+    /// Argument indexes run 0-5: 5 is the last good one.
+    #[test]
+    fn argument_index_five_is_the_last() {
+        let profile = |index: u32| {
+            format!(
+                r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+                {{"names":["read"],"action":"SCMP_ACT_ALLOW",
+                  "args":[{{"index":{index},"value":1,"op":"SCMP_CMP_EQ"}}]}}]}}"#
+            )
+        };
+        let p = Profile::parse(profile(5).as_bytes(), "p.json").unwrap();
+        let rules = p.resolve(&target(&[], "amd64"));
+        assert_eq!(
+            rules[0].conds,
+            vec![Cond {
+                index: 5,
+                cmp: Cmp::Eq(1)
+            }]
+        );
+        let e = err(&profile(6));
+        assert!(e.contains("argument index 6 out of range 0-5"), "{e}");
+    }
+
+    /// An entry is named by its first three calls; "..." only when it has more.
+    #[test]
+    fn errors_name_at_most_three_calls() {
+        let e = err(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+            {"names":["read","write","frobnicate"],"action":"SCMP_ACT_ALLOW"}]}"#);
+        assert!(
+            e.contains("syscalls[0] (read, write, frobnicate): unknown"),
+            "{e}"
+        );
+        let e = err(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+            {"names":["read","write","close","frobnicate"],"action":"SCMP_ACT_ALLOW"}]}"#);
+        assert!(
+            e.contains("syscalls[0] (read, write, close, ...): unknown"),
+            "{e}"
+        );
+    }
 }
