@@ -61,8 +61,9 @@ pub fn during<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> 
     }
     let result = if outermost {
         // Scoped: joined before we return, so a pull leaves no thread.
+        let threads_before = thread_count();
         let done = AtomicBool::new(false);
-        std::thread::scope(|s| {
+        let result = std::thread::scope(|s| {
             let dog = s.spawn(|| {
                 while !done.load(Ordering::SeqCst) {
                     std::thread::park_timeout(TICK);
@@ -72,7 +73,9 @@ pub fn during<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> 
             // Stops the watchdog however `work` ends, a panic included.
             let _stop = Stop(&done, dog.thread());
             work()
-        })
+        });
+        wait_for_threads(threads_before);
+        result
     } else {
         work()
     };
@@ -85,6 +88,24 @@ pub fn during<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> 
     match CAUGHT.load(Ordering::SeqCst) {
         0 => result,
         sig => Err(crate::error::Coded::new(128 + sig, "interrupted").into()),
+    }
+}
+
+/// How many threads this process has now.
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// A joined thread stays in the thread group until the kernel releases
+/// it, a moment after the join returns; a caller that unshares a user
+/// namespace next (as `run` may) would get EINVAL for a threaded process.
+/// So wait, briefly and boundedly, until only `n` threads are left.
+fn wait_for_threads(n: usize) {
+    for _ in 0..500 {
+        if thread_count() <= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
 
