@@ -66,9 +66,13 @@ impl Drop for Poller {
 
 /// Start switching `dev` (a duplicate of the fd one serving thread reads)
 /// between polling and blocking, by `activity`. None on a one-CPU machine,
-/// where polling would only take the CPU from the caller it waits for.
+/// where polling would only take the CPU from the caller it waits for, and
+/// with BURROW_FUSE_POLL=0 (a shared machine's user may rather not spend a
+/// CPU for speed; the tests measure the server's own cost with it).
 pub fn start(dev: File, activity: Activity) -> std::io::Result<Option<Poller>> {
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2
+        || std::env::var_os("BURROW_FUSE_POLL").is_some_and(|v| v == "0")
+    {
         return Ok(None);
     }
     let (stop_rx, stop_tx) = nix::unistd::pipe()?;
