@@ -149,7 +149,6 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
     }
 }
 
-/// Hide `p` (a host path under the new root's /proc or /sys).
 /// The kernel overlay at `merged`, with the mount point layer stacked on
 /// the image's lower dirs when it fits.
 fn root_overlay(
@@ -219,6 +218,7 @@ fn host_root(merged: &Path) -> anyhow::Result<()> {
         .context("make the host's / read-only (mount_setattr, Linux >= 5.12)")
 }
 
+/// Hide `p` (a host path under the new root's /proc or /sys).
 fn mask(p: &Path) -> anyhow::Result<()> {
     match super::masks::mask_kind(p) {
         super::masks::Mask::Absent => Ok(()),
