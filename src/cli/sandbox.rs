@@ -406,19 +406,12 @@ fn confinement(
     vars: &landlock::Vars,
 ) -> anyhow::Result<Confinement> {
     let caps = CapSet::empty();
-    let source = match args.seccomp.as_deref() {
-        None => Some(seccomp::Source::Default),
-        Some(v) => seccomp::Source::from_security_opt(v),
-    };
-    let seccomp = match source {
-        Some(s) => Some(seccomp::program(
-            &s,
-            &caps,
-            seccomp::Options::default(),
-            paths.ensure_root().ok(),
-        )?),
-        None => None,
-    };
+    let seccomp = seccomp::Source::from_option(args.seccomp.as_deref())
+        .map(|s| {
+            let cache = paths.ensure_root().ok();
+            seccomp::program(&s, &caps, seccomp::Options::default(), cache)
+        })
+        .transpose()?;
     let mut profile = landlock::Profile::load(&args.profile)?;
     let homes = input.homes.clone();
     profile_dirs(&profile, vars, &homes, input);

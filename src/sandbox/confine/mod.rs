@@ -134,22 +134,16 @@ impl Confinement {
         cache_root: Option<&Path>,
     ) -> anyhow::Result<Confinement> {
         let caps = CapSet::from_flags(opts.privileged, &opts.cap_add, &opts.cap_drop)?;
-        let source = match opts.seccomp.as_deref() {
-            _ if opts.privileged => None,
-            None => Some(seccomp::Source::Default),
-            Some(v) => seccomp::Source::from_security_opt(v),
+        let source = match opts.privileged {
+            true => None,
+            false => seccomp::Source::from_option(opts.seccomp.as_deref()),
         };
-        let seccomp = match source {
-            Some(s) => Some(seccomp::program(
-                &s,
-                &caps,
-                seccomp::Options {
-                    fake_chown: single_id,
-                },
-                cache_root,
-            )?),
-            None => None,
+        let options = seccomp::Options {
+            fake_chown: single_id,
         };
+        let seccomp = source
+            .map(|s| seccomp::program(&s, &caps, options, cache_root))
+            .transpose()?;
         let landlock = match &opts.landlock {
             Some(spec) => Some(landlock::Profile::load(spec)?),
             None => None,

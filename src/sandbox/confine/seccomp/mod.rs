@@ -103,6 +103,12 @@ impl Source {
         }
     }
 
+    /// The profile a process gets from an optional `seccomp=` value:
+    /// burrow's default when none was given.
+    pub fn from_option(value: Option<&str>) -> Option<Source> {
+        value.map_or(Some(Source::Default), Source::from_security_opt)
+    }
+
     /// The bytes and the name errors use for them.
     pub fn read(&self) -> Result<(std::borrow::Cow<'static, [u8]>, String), ProfileError> {
         match self {

@@ -567,6 +567,8 @@ fn real_programs_run_under_the_default_filter() {
 
 #[test]
 fn security_opt_values() {
+    assert_eq!(Source::from_option(None), Some(Source::Default));
+    assert_eq!(Source::from_option(Some("unconfined")), None);
     assert_eq!(Source::from_security_opt("unconfined"), None);
     assert_eq!(
         Source::from_security_opt("/p.json"),
