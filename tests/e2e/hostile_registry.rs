@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use super::images::entries;
 use super::images_registry::{
-    assert_store_clean, gzip, image_of, serve, sha, small_image, status, tar_of, temp_files, Image,
-    E, OCI_MANIFEST,
+    assert_store_clean, gzip, image_of, read_headers, serve, sha, small_image, status, tar_of,
+    temp_files, Image, E, OCI_MANIFEST,
 };
 use crate::common::*;
 
@@ -223,14 +223,7 @@ fn header_recorder(ip: &str, body: &'static [u8], seen: Arc<Mutex<Vec<String>>>)
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = String::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-                headers.push_str(&h.to_ascii_lowercase());
-            }
+            let headers = read_headers(&mut reader);
             seen.lock().unwrap().push(headers);
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -332,12 +325,7 @@ fn answer(mut stream: TcpStream, img: &Image, tweak: &Tweak, log: &Mutex<Vec<Str
     if reader.read_line(&mut line).is_err() {
         return;
     }
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-    }
+    read_headers(&mut reader);
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     log.lock().unwrap().push(path.clone());
     let honest = |body: &[u8]| Some((body.len() as u64, Body::Bytes(body.to_vec())));

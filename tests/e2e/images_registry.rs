@@ -115,6 +115,18 @@ pub(crate) fn assert_store_clean(env: &TestEnv) {
     assert_eq!(out.ok().stdout, "", "an image record was written");
 }
 
+/// A request's header lines, lower-cased, up to the blank line.
+pub(crate) fn read_headers(reader: &mut impl BufRead) -> String {
+    let mut headers = String::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            return headers;
+        }
+        headers.push_str(&h.to_ascii_lowercase());
+    }
+}
+
 /// Temp files and dirs anywhere a pull or load writes (half-made parts).
 pub(crate) fn temp_files(env: &TestEnv) -> Vec<String> {
     [
@@ -276,14 +288,7 @@ fn fake_registry(handler: Handler) -> String {
                     return;
                 }
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let mut headers = String::new();
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                    headers.push_str(&h.to_ascii_lowercase());
-                }
+                let headers = read_headers(&mut reader);
                 let r = handler(&path, &headers);
                 let mut head = format!(
                     "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
