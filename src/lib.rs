@@ -12,6 +12,7 @@ pub mod exe;
 pub mod fsutil;
 pub mod image;
 pub mod interrupt;
+pub mod net;
 pub mod paths;
 pub mod probe;
 pub mod proc;
