@@ -88,7 +88,8 @@ pub fn burrow_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let src = PathBuf::from(env!("CARGO_BIN_EXE_burrow"));
-        let dir = std::env::temp_dir().join(format!("burrow-e2e-bin-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("{BIN_DIR_PREFIX}{}", std::process::id()));
+        remove_stale_bin_copies();
         std::fs::create_dir_all(&dir).unwrap();
         let dst = dir.join("burrow");
         std::fs::copy(&src, &dst).unwrap();
@@ -97,6 +98,28 @@ pub fn burrow_bin() -> &'static Path {
         std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
         dst
     })
+}
+
+const BIN_DIR_PREFIX: &str = "burrow-e2e-bin-";
+
+/// The copies earlier test runs left (no teardown runs after the last
+/// test): 130 MB each, they filled the disk after a few hundred runs.
+fn remove_stale_bin_copies() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(BIN_DIR_PREFIX) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// What a burrow command did.
