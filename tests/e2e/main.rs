@@ -11,6 +11,7 @@ mod formats;
 mod fuse_overlay;
 mod fuse_root;
 mod habits;
+mod health;
 mod hostile_registry;
 mod images;
 mod images_archive;
