@@ -66,3 +66,13 @@ pub const SANDBOX: &str = "Examples:
 pub const INFO: &str = "Examples:
   burrow info
   burrow info --format json";
+
+pub const COMPOSE: &str = "Examples:
+  burrow compose config
+  burrow compose -f compose.yaml -f compose.prod.yaml config
+  burrow compose -p shop --env-file prod.env config --services";
+
+pub const COMPOSE_CONFIG: &str = "Examples:
+  burrow compose config
+  burrow compose --profile debug config --format json
+  burrow compose config -q      # only check the files";

@@ -190,7 +190,10 @@ fn a_check_past_its_timeout_is_killed_and_counts_as_a_failure() {
         let sleeps = || {
             let ps = env.burrow(&["exec", "t", "ps", "-o", "args"]);
             let out = ps.ok().stdout.clone();
-            (out.lines().filter(|l| l.trim() == "sleep 4242").count(), out)
+            (
+                out.lines().filter(|l| l.trim() == "sleep 4242").count(),
+                out,
+            )
         };
         until("several checks", || {
             health(env, "t")["Log"].as_array().map(Vec::len) >= Some(3)
