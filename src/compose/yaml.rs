@@ -190,17 +190,19 @@ const YAML11_BOOLS: &[&str] = &[
 /// A string as a plain scalar when it reads back as the same string,
 /// else double-quoted (JSON's escapes are YAML's).
 fn quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && !s.starts_with(|c: char| " ,[]{}#&*!|>'\"%@`".contains(c))
-        // `-`, `?` and `:` start a plain scalar unless a space follows.
-        && !(s.starts_with(['-', '?', ':'])
-            && s[1..].chars().next().is_none_or(char::is_whitespace))
-        && !s.ends_with([' ', ':'])
-        && !s.contains(": ")
-        && !s.contains(" #")
-        && !s.chars().any(|c| c.is_control())
+    // `-`, `?` and `:` start a plain scalar unless a space follows.
+    let indicator =
+        s.starts_with(['-', '?', ':']) && s[1..].chars().next().is_none_or(char::is_whitespace);
+    let awkward = s.is_empty()
+        || indicator
+        || s.starts_with(|c: char| " ,[]{}#&*!|>'\"%@`".contains(c))
+        || s.ends_with([' ', ':'])
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.chars().any(|c| c.is_control())
         // go-yaml quotes YAML 1.1's booleans too, for older readers.
-        && !YAML11_BOOLS.contains(&s)
+        || YAML11_BOOLS.contains(&s);
+    let plain = !awkward
         && matches!(
             YamlLoader::load_from_str(s).ok().as_deref(),
             Some([Yaml::String(back)]) if back == s

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::live::{assert_nothing_left, both, detach, env_processes, ps_status};
+use crate::live::{assert_nothing_left, both, detach, ps_status};
 
 /// Poll until `check` holds; the machine may be busy, so a minute.
 fn until(what: &str, mut check: impl FnMut() -> bool) {

@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod compose;
 mod confine;
 mod docs;
 mod formats;
