@@ -169,7 +169,7 @@ impl HealthFlags {
         if !any_flag {
             return Ok(None);
         }
-        let duration = |flag: &str, v: &Option<String>| -> anyhow::Result<u64> {
+        let duration = |flag: &str, field: &str, v: &Option<String>| -> anyhow::Result<u64> {
             let Some(v) = v else { return Ok(0) };
             let d = parse_go_duration(v).with_context(|| {
                 format!(
@@ -179,7 +179,7 @@ impl HealthFlags {
             })?;
             // The daemon's floor: 0 (the default) or at least 1 ms.
             if d != Duration::ZERO && d < Duration::from_millis(1) {
-                bail!("{flag} in Healthcheck cannot be less than 1ms");
+                bail!("{field} in Healthcheck cannot be less than 1ms");
             }
             Ok(d.as_nanos().min(u64::MAX as u128) as u64)
         };
@@ -193,10 +193,14 @@ impl HealthFlags {
                 Some(c) if !c.is_empty() => vec!["CMD-SHELL".into(), c.clone()],
                 _ => Vec::new(),
             },
-            interval: duration("health-interval", &self.interval)?,
-            timeout: duration("health-timeout", &self.timeout)?,
-            start_period: duration("health-start-period", &self.start_period)?,
-            start_interval: duration("health-start-interval", &self.start_interval)?,
+            interval: duration("health-interval", "Interval", &self.interval)?,
+            timeout: duration("health-timeout", "Timeout", &self.timeout)?,
+            start_period: duration("health-start-period", "StartPeriod", &self.start_period)?,
+            start_interval: duration(
+                "health-start-interval",
+                "StartInterval",
+                &self.start_interval,
+            )?,
             retries,
         }))
     }
