@@ -707,6 +707,28 @@ mod tests {
     }
 
     #[test]
+    fn extends_within_the_file_merges_and_refuses_a_cycle() {
+        let mut m = serde_json::json!({"services": {
+            "base": {"image": "b", "environment": {"A": "1"}, "depends_on": ["x"]},
+            "web": {"extends": "base", "environment": ["B=2"]},
+        }});
+        let mut w = Vec::new();
+        resolve_extends(&mut m, Path::new("/p"), &Vars::default(), None, &mut w).unwrap();
+        let web = &m["services"]["web"];
+        assert_eq!(web["image"], "b");
+        assert_eq!(web["environment"], serde_json::json!({"A": "1", "B": "2"}));
+        assert!(web.get("extends").is_none());
+        assert!(web.get("depends_on").is_none());
+        let mut m = serde_json::json!({"services": {
+            "a": {"image": "x", "extends": "b"},
+            "b": {"image": "x", "extends": {"service": "a"}},
+        }});
+        let e =
+            resolve_extends(&mut m, Path::new("/p"), &Vars::default(), None, &mut w).unwrap_err();
+        assert!(e.to_string().contains("extends makes a cycle"), "{e}");
+    }
+
+    #[test]
     fn profiles_filter_services() {
         let mut top = serde_json::json!({"services": {
             "always": {"image": "x"},
