@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod container;
 pub mod error;

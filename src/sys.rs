@@ -507,6 +507,15 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     check(unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) })
 }
 
+/// Close every fd from `first` up (a forked helper that keeps none of
+/// its parent's).
+pub fn close_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range only closes descriptors; the caller owns none of
+    // them past `first` any more (it is a fresh fork that holds no Rust
+    // owner of those fds it will use again).
+    check(unsafe { libc::close_range(first, u32::MAX, 0) })
+}
+
 /// Bring the loopback interface of the current network namespace up
 /// (SIOCGIFFLAGS/SIOCSIFFLAGS): a new namespace starts with `lo` down.
 pub fn loopback_up() -> Result<(), Errno> {

@@ -211,7 +211,7 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
     };
     let p = &r.config.process;
     let dir = record::container_dir(root, &r.id);
-    json!({
+    let mut v = json!({
         "Id": r.id,
         "Created": rfc3339(Some(r.created)),
         "Path": p.args.first().cloned().unwrap_or_default(),
@@ -278,7 +278,25 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
                     .map(|d| d.display().to_string()).collect::<Vec<_>>().join(":"),
             },
         },
-    })
+    });
+    add_health(&mut v, &dir, r);
+    v
+}
+
+/// Docker's `Config.Healthcheck` and, for a container with a check,
+/// `State.Health` (what the checker noted last).
+fn add_health(v: &mut serde_json::Value, dir: &std::path::Path, r: &Record) {
+    use crate::container::health::{self, Health};
+    let Some(cfg) = &r.extras.health else { return };
+    v["Config"]["Healthcheck"] = json!(cfg);
+    if cfg.command().is_none() {
+        return;
+    }
+    // Made at the first start, as Docker makes it.
+    let live = State::of(r).is_live();
+    if let Some(h) = health::read(dir).or_else(|| live.then(|| Health::restarted(None))) {
+        v["State"]["Health"] = json!(h);
+    }
 }
 
 fn inspect(paths: &Paths, a: &InspectArgs) -> anyhow::Result<i32> {

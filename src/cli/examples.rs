@@ -8,7 +8,8 @@ pub const RUN: &str = "Examples:
   burrow run -d --name ticker busybox sh -c 'while :; do date; sleep 1; done'
   burrow run --rm -v ./site:/www:ro -w /www busybox ls
   burrow run --rm -e GREETING=hi -u 1000 busybox env
-  burrow run --rm --network host alpine wget -qO- http://127.0.0.1:8000/";
+  burrow run --rm --network host alpine wget -qO- http://127.0.0.1:8000/
+  burrow run -d --name web --health-cmd 'wget -qO- localhost:80' --health-interval 5s nginx";
 
 pub const CREATE: &str = "Examples:
   burrow create --name job busybox sh -c 'date; sleep 5'
@@ -27,6 +28,7 @@ pub const PS: &str = "Examples:
   burrow ps
   burrow ps -a -s
   burrow ps -f status=exited -f ancestor=busybox
+  burrow ps -f health=unhealthy
   burrow ps --format 'table {{.ID}}\\t{{.Status}}'";
 
 pub const LOGS: &str = "Examples:
@@ -64,3 +66,13 @@ pub const SANDBOX: &str = "Examples:
 pub const INFO: &str = "Examples:
   burrow info
   burrow info --format json";
+
+pub const COMPOSE: &str = "Examples:
+  burrow compose config
+  burrow compose -f compose.yaml -f compose.prod.yaml config
+  burrow compose -p shop --env-file prod.env config --services";
+
+pub const COMPOSE_CONFIG: &str = "Examples:
+  burrow compose config
+  burrow compose --profile debug config --format json
+  burrow compose config -q      # only check the files";

@@ -5,6 +5,7 @@
 
 mod archive;
 mod completion;
+mod compose;
 mod containers;
 mod create;
 mod examples;
@@ -147,6 +148,12 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Manage containers
     Container(containers::ContainerArgs),
+    /// Define and run multi-container applications (compose files)
+    ///
+    /// Reads compose.yaml (or docker-compose.yml, with their override files, or the -f files) as
+    /// Docker Compose v2 does. config checks and prints the project's model.
+    #[command(after_long_help = examples::COMPOSE)]
+    Compose(compose::ComposeArgs),
     /// Run a host program confined: host read-only, no network, no secrets
     ///
     /// Runs a command from the host with the host's files read-only, the working directory writable,
@@ -381,6 +388,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Stats(args) => stats::stats(&paths, &args),
         Command::Inspect(args) => inspect::run(&paths, &args),
         Command::Container(args) => containers::group(&paths, &args),
+        Command::Compose(args) => compose::run(&args),
         Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Unshare(args) => unshare::run(&args),
         Command::Info(args) => info::run(&paths, &args),

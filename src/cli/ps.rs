@@ -6,6 +6,7 @@ use anyhow::bail;
 use clap::Args;
 use serde_json::json;
 
+use crate::container::health::{self, Health};
 use crate::container::record::now;
 use crate::container::record::{self, Record};
 use crate::container::state::{self, State};
@@ -39,7 +40,8 @@ pub struct PsArgs {
     #[arg(short, long)]
     pub size: bool,
 
-    /// Filter: id=, name=, status=, ancestor=, label=KEY[=VALUE], exited=CODE
+    /// Filter: id=, name=, status=, ancestor=, label=KEY[=VALUE], exited=CODE,
+    /// health=starting|healthy|unhealthy|none
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
 
@@ -87,7 +89,7 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
             (r, s)
         })
         .filter(|(_, s)| show_all || s.is_live() || has_status_filter(&filters))
-        .filter(|(r, s)| filters.iter().all(|f| matches(f, r, s, &images)))
+        .filter(|(r, s)| filters.iter().all(|f| matches(f, r, s, &images, root)))
         .collect();
     if let Some(n) = limit {
         rows.truncate(n);
@@ -107,7 +109,7 @@ pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
     let rows: Vec<Row> = rows
         .iter()
         .map(|(r, s)| {
-            let mut row = row(r, s, t, !args.no_trunc);
+            let mut row = row(r, s, t, !args.no_trunc, health_of(root, r, s));
             if want_size {
                 row.size = size_of(root, r, image_sizes.get(&r.image_id).copied());
             }
@@ -154,7 +156,27 @@ const HEADER: &[(&str, &str)] = &[
     ("LocalVolumes", "LOCAL VOLUMES"),
 ];
 
-fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
+/// Docker's "Up 3 seconds (healthy)": the health of a running container.
+fn with_health(status: String, s: &State, health: Option<&Health>) -> String {
+    match (s, health) {
+        (State::Running, Some(h)) => format!("{status} ({})", h.status.ps_word()),
+        _ => status,
+    }
+}
+
+/// A container's health for `ps`: none without a check, or before its
+/// first start (as Docker, which makes it at the start).
+fn health_of(root: &std::path::Path, r: &Record, s: &State) -> Option<Health> {
+    r.extras.health.as_ref()?.command()?;
+    match health::read(&record::container_dir(root, &r.id)) {
+        Some(h) => Some(h),
+        // Running, its checker not yet there: starting.
+        None if s.is_live() => Some(Health::restarted(None)),
+        None => None,
+    }
+}
+
+fn row(r: &Record, s: &State, now: u64, trunc: bool, health: Option<Health>) -> Row {
     let mut command = r.config.process.args.join(" ");
     if trunc && command.chars().count() > 20 {
         command = command.chars().take(19).collect::<String>() + "…";
@@ -182,7 +204,7 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
             "{} ago",
             state::human_duration(now.saturating_sub(r.created))
         ),
-        status: s.status_line(r, now),
+        status: with_health(s.status_line(r, now), s, health.as_ref()),
         state: s.word(),
         names: r.name.clone(),
         labels: crate::text::escape_control(&labels),
@@ -248,6 +270,7 @@ enum Filter {
     Ancestor(Ancestor),
     Label(String, Option<String>),
     Exited(i32),
+    Health(String),
 }
 
 fn parse_filter(f: &str, images: &Records) -> anyhow::Result<Filter> {
@@ -281,8 +304,15 @@ fn parse_filter(f: &str, images: &Records) -> anyhow::Result<Filter> {
             v.parse()
                 .map_err(|_| anyhow::anyhow!("bad exited filter {v:?}: a number"))?,
         ),
+        "health" => {
+            let known = ["starting", "healthy", "unhealthy", "none"];
+            if !known.contains(&v) {
+                bail!("bad health filter {v:?} (one of {})", known.join(", "));
+            }
+            Filter::Health(v.into())
+        }
         _ => bail!(
-            "unsupported filter {:?} (id, name, status, ancestor, label, exited)",
+            "unsupported filter {:?} (id, name, status, ancestor, label, exited, health)",
             crate::text::escape_control(k)
         ),
     })
@@ -295,7 +325,7 @@ fn has_status_filter(filters: &[Filter]) -> bool {
         .any(|f| matches!(f, Filter::Status(_) | Filter::Exited(_)))
 }
 
-fn matches(f: &Filter, r: &Record, s: &State, images: &Records) -> bool {
+fn matches(f: &Filter, r: &Record, s: &State, images: &Records, root: &std::path::Path) -> bool {
     match f {
         Filter::Id(v) => r.id.starts_with(v.as_str()),
         Filter::Name(v) => r.name.contains(v.as_str()),
@@ -307,5 +337,8 @@ fn matches(f: &Filter, r: &Record, s: &State, images: &Records) -> bool {
             (None, _) => false,
         },
         Filter::Exited(c) => matches!(s, State::Exited { code: Some(x), .. } if x == c),
+        Filter::Health(v) => {
+            health_of(root, r, s).map_or("none", |h| h.status.word()) == v.as_str()
+        }
     }
 }

@@ -139,6 +139,34 @@ pub struct ContainerArgs {
     #[arg(long, value_name = "N")]
     pub cpus: Option<String>,
 
+    /// Command to run to check health (run with /bin/sh -c)
+    #[arg(long, value_name = "CMD")]
+    pub health_cmd: Option<String>,
+
+    /// Time between health checks (ms|s|m|h) [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub health_interval: Option<String>,
+
+    /// Longest a health check may run (ms|s|m|h) [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+
+    /// Consecutive failures that make the container unhealthy [default: 3]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub health_retries: Option<i64>,
+
+    /// Time to start before failed checks count (ms|s|m|h) [default: 0s]
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+
+    /// Time between health checks during the start period (ms|s|m|h) [default: 5s]
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_interval: Option<String>,
+
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    pub no_healthcheck: bool,
+
     /// Give every capability inside the user namespace, with no seccomp
     /// filter and no masked paths (never host root)
     #[arg(long)]
@@ -275,6 +303,16 @@ fn extras(a: &ContainerArgs) -> anyhow::Result<record::Extras> {
             ncpus,
         )
         .map_err(anyhow::Error::msg)?,
+        health: crate::container::health::HealthFlags {
+            cmd: a.health_cmd.clone(),
+            interval: a.health_interval.clone(),
+            timeout: a.health_timeout.clone(),
+            start_period: a.health_start_period.clone(),
+            start_interval: a.health_start_interval.clone(),
+            retries: a.health_retries,
+            none: a.no_healthcheck,
+        }
+        .to_config()?,
         ..Default::default()
     };
     for l in &a.label {

@@ -79,6 +79,11 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
     let image = image_source::resolve(paths, &req.image)?;
     let cfg = image.config.config().as_ref();
     extras.stop_signal = cfg.and_then(|c| c.stop_signal().clone());
+    // `--health-*` over the image's HEALTHCHECK, as the daemon merges them.
+    extras.health = match extras.health.take() {
+        Some(flags) => Some(flags.merged_over(image.healthcheck.as_ref())),
+        None => image.healthcheck.clone(),
+    };
     let argv = spec::command(cfg, req.entrypoint.as_deref(), &req.command)?;
     let cwd = spec::working_dir(cfg, req.workdir.as_deref())?;
     let user =

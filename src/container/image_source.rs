@@ -13,6 +13,8 @@ pub struct ResolvedImage {
     pub id: String,
     pub lower_dirs: Vec<PathBuf>,
     pub config: oci_spec::image::ImageConfiguration,
+    /// Docker's `Healthcheck`, which the OCI config type leaves out.
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 pub fn resolve(paths: &Paths, reference: &str) -> anyhow::Result<ResolvedImage> {
@@ -29,11 +31,14 @@ pub fn resolve(paths: &Paths, reference: &str) -> anyhow::Result<ResolvedImage> 
     };
     // Parsed from the bytes (serde_json reading a bare File does one
     // read(2) per byte), as the store parses it: `history` may be missing.
-    let config = crate::image::parse_config(&store.read_blob(&rec.config_digest)?)
+    let bytes = store.read_blob(&rec.config_digest)?;
+    let config = crate::image::parse_config(&bytes)
         .with_context(|| format!("parse the config of image {}", rec.short_id()))?;
+    let healthcheck = super::health::HealthConfig::from_image_config(&bytes);
     Ok(ResolvedImage {
         lower_dirs: store.layer_dirs(&rec)?,
         config,
+        healthcheck,
         id: rec.id,
     })
 }

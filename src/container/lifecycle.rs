@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use super::health_probe::{Checker, ProbeSetup};
 use super::names;
 use super::record::{self, ProcRef, Record, RunConfig, Status};
 use crate::paths::Paths;
@@ -259,11 +260,16 @@ pub fn start(
         r.restart_count = 0;
     })?;
     let id = rec.id.clone();
+    // We run its health checks while it runs (the checker dies with us).
+    let health = probe_setup(&root, &rec, &spec);
+    let mut checker = None;
     let result = sandbox::launch_noting(&spec, userns, &mut |init| {
         // For exec and top from other commands. A --rm container's record
         // may be gone by now (its supervisor moves it out at the end).
         let _ = record::update(&root, &id, |r| r.init = ProcRef::of(init));
+        checker = health.as_ref().and_then(|h| Checker::spawn(h, init));
     });
+    drop(checker);
     if rec.config.auto_remove {
         // The supervisor removed it; if it never ran, do it here.
         if dir.exists() {
@@ -284,6 +290,21 @@ pub fn start(
     result.map(|e| e.code)
 }
 
+/// What the health checker of `rec` needs (None: it has no check): the
+/// confinement and id map its init gets, as `exec` gives them.
+fn probe_setup(root: &Path, rec: &Record, spec: &LaunchSpec) -> Option<ProbeSetup> {
+    let config = rec.extras.health.clone()?;
+    config.command()?;
+    Some(ProbeSetup {
+        root: root.to_path_buf(),
+        id: rec.id.clone(),
+        config,
+        process: rec.config.process.clone(),
+        id_map: spec.id_map.clone(),
+        confinement: spec.confinement.clone(),
+    })
+}
+
 /// Start a container with a detached supervisor that keeps its log and
 /// record; returns once the command runs.
 ///
@@ -296,6 +317,7 @@ pub fn start_detached(
     check_not_running(&rec)?;
     let root = paths.ensure_root()?.to_path_buf();
     let spec = launch_spec(paths, &rec, false)?;
-    let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec, spec.cgroup.clone());
+    let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec, spec.cgroup.clone())
+        .with_health(probe_setup(&root, &rec, &spec));
     sandbox::launch_detached(&spec, userns, &mut monitor)
 }

@@ -6,6 +6,8 @@ pub mod cgroup;
 pub mod control;
 pub mod create;
 pub mod exec;
+pub mod health;
+pub mod health_probe;
 pub mod image_source;
 pub mod lifecycle;
 pub mod limits;

@@ -99,6 +99,10 @@ pub struct Extras {
     /// `--pids-limit`, `--memory`, `--cpus`.
     #[serde(default)]
     pub limits: super::limits::Limits,
+    /// The health check: the image's `HEALTHCHECK` under `--health-*`
+    /// (merged at create; `None` or a `NONE` test: no check).
+    #[serde(default)]
+    pub health: Option<super::health::HealthConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

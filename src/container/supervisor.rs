@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::health_probe::{Checker, ProbeSetup};
 use super::log::{LogWriter, Rotation, Stream};
 use super::record::now;
 use super::record::{self, ProcRef, Record, Status};
@@ -26,6 +27,9 @@ pub struct RecordMonitor {
     /// Whether `started` was called once already (later calls are restarts).
     ran: bool,
     backoff: Backoff,
+    /// The container's health check, and its checker while it runs.
+    health: Option<ProbeSetup>,
+    checker: Option<Checker>,
 }
 
 impl RecordMonitor {
@@ -42,12 +46,21 @@ impl RecordMonitor {
             restarts: 0,
             ran: false,
             backoff: Backoff::default(),
+            health: None,
+            checker: None,
         }
+    }
+
+    /// Run the container's health check (if it has one) while it runs.
+    pub fn with_health(mut self, setup: Option<ProbeSetup>) -> RecordMonitor {
+        self.health = setup.filter(|s| s.config.command().is_some());
+        self
     }
 }
 
 impl Monitor for RecordMonitor {
     fn started(&mut self, init: i32) {
+        let init_pid = init;
         let me = ProcRef::of(std::process::id() as i32);
         let init = ProcRef::of(init);
         let restart = std::mem::replace(&mut self.ran, true);
@@ -69,6 +82,12 @@ impl Monitor for RecordMonitor {
             r.init = init;
             r.detached = true;
         });
+        // Last, so the checker holds none of the above.
+        self.checker = None;
+        self.checker = self
+            .health
+            .as_ref()
+            .and_then(|h| Checker::spawn(h, init_pid));
     }
 
     fn output(&mut self, stream: OutStream, data: &[u8]) {
@@ -83,6 +102,8 @@ impl Monitor for RecordMonitor {
     }
 
     fn restart_delay(&mut self, code: i32, ran: Duration) -> Option<Duration> {
+        // The checks end with the command; a restart starts them anew.
+        self.checker = None;
         // The record says whether the user stopped it (or removed it).
         let rec = record::read(&record::container_dir(&self.root, &self.id)).ok()?;
         if !self
@@ -104,6 +125,7 @@ impl Monitor for RecordMonitor {
     }
 
     fn exited(&mut self, code: i32) {
+        self.checker = None;
         let noted = record::update(&self.root, &self.id, |r| {
             r.status = Status::Exited;
             r.exit_code = Some(code);

@@ -177,17 +177,21 @@ fn is_ours(ns: &File, name: &str) -> bool {
 
 /// In the joiner: every namespace, then the container's root.
 fn join(ns: &[(File, CloneFlags)], target: i32) -> anyhow::Result<()> {
-    let mut root = None;
+    // Opened from inside the user namespace (and still through the host's
+    // /proc): a FUSE root lets no one outside it in.
+    let open_root = || {
+        let path = format!("/proc/{target}/root");
+        File::open(&path).with_context(|| format!("open {path} of the container's init"))
+    };
+    // In it already (the supervisor's health checks): open it now.
+    let mut root = match ns.first() {
+        Some((_, f)) if *f == CloneFlags::CLONE_NEWUSER => None,
+        _ => Some(open_root()?),
+    };
     for (f, flag) in ns {
         setns(f, *flag).with_context(|| format!("join the container's namespace ({flag:?})"))?;
         if *flag == CloneFlags::CLONE_NEWUSER {
-            // Opened from inside the user namespace (and still through
-            // the host's /proc): a FUSE root lets no one outside it in.
-            let path = format!("/proc/{target}/root");
-            root = Some(
-                File::open(&path)
-                    .with_context(|| format!("open {path} of the container's init"))?,
-            );
+            root = Some(open_root()?);
         }
     }
     let root = root.context("the container's user namespace was not joined")?;

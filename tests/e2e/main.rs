@@ -5,12 +5,14 @@
 mod common;
 
 mod cli;
+mod compose;
 mod confine;
 mod docs;
 mod formats;
 mod fuse_overlay;
 mod fuse_root;
 mod habits;
+mod health;
 mod hostile_registry;
 mod images;
 mod images_archive;
