@@ -11,8 +11,9 @@
 //! processes that are gone.
 
 pub mod archive;
-mod blobs;
+pub(crate) mod blobs;
 mod helper;
+pub mod layer_tar;
 pub mod lineage;
 pub mod progress;
 mod pull;
