@@ -64,3 +64,14 @@ pub const SANDBOX: &str = "Examples:
 pub const INFO: &str = "Examples:
   burrow info
   burrow info --format json";
+
+pub const COMMIT: &str = "Examples:
+  burrow commit web myweb:v2
+  burrow commit -c 'CMD [\"nginx\", \"-g\", \"daemon off;\"]' -c 'EXPOSE 80' -m 'add site' web myweb
+  SOURCE_DATE_EPOCH=0 burrow commit build out:repro    # same changes, same image id";
+
+pub const CP: &str = "Examples:
+  burrow cp web:/etc/nginx/nginx.conf .
+  burrow cp ./site web:/usr/share/nginx/html
+  burrow cp -a ./data web:/srv    # keep the files' owners
+  burrow cp web:/var/log - | tar -t";

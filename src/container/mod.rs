@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod control;
 pub mod create;
 pub mod exec;
+pub mod files;
 pub mod image_source;
 pub mod lifecycle;
 pub mod limits;

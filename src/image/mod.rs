@@ -11,6 +11,7 @@
 //! processes that are gone.
 
 pub mod archive;
+pub mod commit;
 pub(crate) mod blobs;
 mod helper;
 pub mod layer_tar;
