@@ -75,3 +75,13 @@ pub const CP: &str = "Examples:
   burrow cp ./site web:/usr/share/nginx/html
   burrow cp -a ./data web:/srv    # keep the files' owners
   burrow cp web:/var/log - | tar -t";
+
+pub const PUSH: &str = "Examples:
+  burrow tag myapp 127.0.0.1:5000/team/myapp:1.0
+  burrow push 127.0.0.1:5000/team/myapp:1.0
+  burrow push --all-tags registry.example.com/team/myapp";
+
+pub const SEARCH: &str = "Examples:
+  burrow search 127.0.0.1:5000/team
+  burrow search --filter is-official=true --limit 5 nginx
+  burrow search --format '{{.Name}}' 127.0.0.1:5000/";

@@ -23,6 +23,7 @@ mod logs;
 mod pause;
 mod ps;
 mod pull;
+mod push;
 mod run;
 mod sandbox;
 mod start;
@@ -179,6 +180,19 @@ pub enum Command {
     /// from burrow login or ~/.docker/config.json.
     #[command(after_long_help = examples::PULL)]
     Pull(pull::PullArgs),
+    /// Push an image to a registry
+    ///
+    /// Uploads the image's layers, config and manifest to the registry its name names, with the
+    /// credentials pull uses. Blobs the registry has are skipped, blobs it has in another repository
+    /// are mounted from there, the rest upload a few at a time; the tag is set last.
+    #[command(after_long_help = examples::PUSH)]
+    Push(push::PushArgs),
+    /// Search a registry for images
+    ///
+    /// REGISTRY/TERM lists the repositories of that registry's catalog whose name holds TERM; a bare
+    /// TERM asks Docker Hub's search.
+    #[command(after_long_help = examples::SEARCH)]
+    Search(push::SearchArgs),
     /// List images
     ///
     /// Lists the images in the store, one line per tag; images without a tag show as <none>.
@@ -419,6 +433,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Save(args) => archive::save(&paths, &args),
         Command::Load(args) => archive::load(&paths, &args),
         Command::Import(args) => archive::import(&paths, &args),
+        Command::Push(args) => push::push(&paths, &args),
+        Command::Search(args) => push::search(&args),
         Command::Commit(args) => commit::commit(&paths, &args),
         Command::Diff(args) => commit::diff(&paths, &args),
         Command::Export(args) => commit::export(&paths, &args),

@@ -18,6 +18,7 @@ pub mod layer_tar;
 pub mod lineage;
 pub mod progress;
 mod pull;
+pub mod push;
 mod records;
 pub mod remove;
 pub mod unpack;
