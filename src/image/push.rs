@@ -47,7 +47,7 @@ pub fn push(
     };
     say(format!("The push refers to repository [{}]", r.name()));
     let client = Client::new(&r, opts)?;
-    let from = mount_source(&image, &r);
+    let others = store.images()?;
     // Layers top-most first as Docker lists them, then the config.
     let mut blobs: Vec<(String, u64, bool)> = image
         .layers
@@ -81,6 +81,7 @@ pub fn push(
                 else {
                     return;
                 };
+                let from = mount_source(&others, &digest, &r);
                 match send_blob(store, &client, &digest, size, from.as_deref()) {
                     Ok(sent) if layer => say(format!(
                         "{}: {}",
@@ -136,14 +137,18 @@ fn send_blob(
     client.put_blob(digest, size, from, &open)
 }
 
-/// Another repository of the same registry the image came from or is
-/// tagged in: the registry can mount our blobs from there.
-fn mount_source(image: &ImageRecord, to: &Reference) -> Option<String> {
-    image
-        .repo_digests
+/// Another repository of the same registry that an image holding the
+/// blob came from or is tagged in: the registry can mount it from there.
+fn mount_source(images: &[ImageRecord], digest: &str, to: &Reference) -> Option<String> {
+    images
         .iter()
-        .filter_map(|d| d.rsplit_once('@').map(|(n, _)| n))
-        .chain(image.repo_tags.iter().map(|t| t.as_str()))
+        .filter(|i| i.config_digest == digest || i.layers.iter().any(|l| l.digest == digest))
+        .flat_map(|i| {
+            i.repo_digests
+                .iter()
+                .filter_map(|d| d.rsplit_once('@').map(|(n, _)| n))
+                .chain(i.repo_tags.iter().map(|t| t.as_str()))
+        })
         .filter_map(|n| Reference::parse(n).ok())
         .find(|r| r.registry == to.registry && r.repository != to.repository)
         .map(|r| r.repository)

@@ -15,6 +15,7 @@ mod hostile_registry;
 mod images;
 mod images_archive;
 mod images_registry;
+mod image_make;
 mod info;
 mod isolation;
 mod limits;

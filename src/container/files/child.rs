@@ -23,7 +23,7 @@ use crate::image::layer_tar;
 pub fn main(job: &str) -> anyhow::Result<i32> {
     let answer = match work(job) {
         Ok(v) => Answer::Ok(v),
-        Err(e) => Answer::Error(format!("{e:#}")),
+        Err(e) => Answer::Error(format!("{e:#}"), crate::error::exit_code(&e)),
     };
     println!("{}", serde_json::to_string(&answer)?);
     Ok(0)

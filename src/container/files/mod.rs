@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use super::record::{self, Record};
@@ -79,7 +79,8 @@ impl Job {
 #[serde(rename_all = "lowercase")]
 enum Answer {
     Ok(serde_json::Value),
-    Error(String),
+    /// The error line and its exit code (1 for Docker's "could not find").
+    Error(String, i32),
 }
 
 /// One line of `diff`: 'A', 'C' or 'D' and the path in the container.
@@ -226,7 +227,7 @@ fn run(mode: &IdMapMode, job: &Job) -> anyhow::Result<serde_json::Value> {
     let status = child.wait().context("wait for the file helper")?;
     match result? {
         Some(Answer::Ok(v)) => Ok(v),
-        Some(Answer::Error(e)) => Err(anyhow!(e)),
+        Some(Answer::Error(e, code)) => Err(crate::error::Coded::new(code, e).into()),
         None => bail!("the file helper ended without an answer ({status})"),
     }
 }
