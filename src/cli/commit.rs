@@ -61,7 +61,10 @@ pub fn commit(paths: &Paths, args: &CommitArgs) -> anyhow::Result<i32> {
     if let Some(r) = &args.reference {
         let parsed = crate::reference::Reference::parse(r)?;
         if parsed.digest.is_some() {
-            bail!("cannot name an image with a digest ({}); give a name:tag", escape_control(r));
+            bail!(
+                "cannot name an image with a digest ({}); give a name:tag",
+                escape_control(r)
+            );
         }
     }
     let mut changes = serde_json::Map::new();
@@ -86,12 +89,16 @@ pub fn commit(paths: &Paths, args: &CommitArgs) -> anyhow::Result<i32> {
         write_layer(&store, &c, epoch)?
     };
     let result = (|| {
-        let obj = config.as_object_mut().context("the base config is not an object")?;
+        let obj = config
+            .as_object_mut()
+            .context("the base config is not an object")?;
         let cfg = obj.entry("config").or_insert_with(|| json!({}));
         if cfg.is_null() {
             *cfg = json!({});
         }
-        let cfg = cfg.as_object_mut().context("the base config is not an object")?;
+        let cfg = cfg
+            .as_object_mut()
+            .context("the base config is not an object")?;
         container_settings(cfg, &c);
         for c in &args.change {
             commit::apply_change(cfg, c)?;

@@ -99,7 +99,12 @@ fn into(paths: &Paths, a: &CpArgs, name: &str, path: &str) -> anyhow::Result<i32
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| ".".into());
         let f = std::fs::File::create(tmp.path())?;
-        layer_tar::write_tree(&src, &name, &TarOptions::default(), std::io::BufWriter::new(f))?;
+        layer_tar::write_tree(
+            &src,
+            &name,
+            &TarOptions::default(),
+            std::io::BufWriter::new(f),
+        )?;
     }
     c.untar(tmp.path(), &dest, a.archive)?;
     Ok(0)

@@ -186,7 +186,10 @@ fn hub_search(term: &str, limit: usize, _tls_verify: bool) -> anyhow::Result<Vec
         results: Vec<Found>,
     }
     let mut body = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(resp.into_reader(), 16 << 20), &mut body)?;
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(resp.into_reader(), 16 << 20),
+        &mut body,
+    )?;
     let a: Answer = serde_json::from_str(&body)
         .map_err(|e| anyhow::anyhow!("the search answer is not valid: {e}"))?;
     Ok(a.results)

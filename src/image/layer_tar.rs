@@ -73,7 +73,11 @@ pub struct LayerDigests {
 
 /// Write the changes in `upper` as a gzip-compressed OCI layer to `out`,
 /// hashing both forms in the one pass.
-pub fn write_layer(upper: &Path, opts: &TarOptions, out: impl Write) -> anyhow::Result<LayerDigests> {
+pub fn write_layer(
+    upper: &Path,
+    opts: &TarOptions,
+    out: impl Write,
+) -> anyhow::Result<LayerDigests> {
     let opts = TarOptions {
         changes: true,
         ..opts.clone()
@@ -99,7 +103,12 @@ pub fn write_layer(upper: &Path, opts: &TarOptions, out: impl Write) -> anyhow::
 
 /// Write the tree at `path` as a plain tar to `out`, its own entry named
 /// `name` ("" for the root: only its contents go in, as `export` writes).
-pub fn write_tree(path: &Path, name: &str, opts: &TarOptions, out: impl Write) -> anyhow::Result<()> {
+pub fn write_tree(
+    path: &Path,
+    name: &str,
+    opts: &TarOptions,
+    out: impl Write,
+) -> anyhow::Result<()> {
     let mut tar = tar::Builder::new(out);
     let mut w = Walker::new(opts, path)?;
     if name.is_empty() {
@@ -146,7 +155,10 @@ impl<'a> Walker<'a> {
         for n in names {
             let name = format!("{prefix}{}", n.to_string_lossy());
             if n.to_str().is_none() {
-                tracing::warn!("{}: a name that is not UTF-8 is written lossily", path.display());
+                tracing::warn!(
+                    "{}: a name that is not UTF-8 is written lossily",
+                    path.display()
+                );
             }
             self.entry(tar, &path.join(&n), &name)?;
         }
@@ -369,12 +381,12 @@ mod tests {
         fs::create_dir(up.join("opq")).unwrap();
         let opaque = xattr::set(up.join("opq"), crate::rootfs::fuse::OPAQUE_XATTR, b"y").is_ok();
         let whiteout = nix::sys::stat::mknod(
-                &up.join("gone"),
-                nix::sys::stat::SFlag::S_IFCHR,
-                nix::sys::stat::Mode::empty(),
-                0,
-            )
-            .is_ok();
+            &up.join("gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .is_ok();
         let (plain, _) = layer_of(up, None);
         let got: Vec<String> = entries(&plain).into_iter().map(|e| e.0).collect();
         let mut want = vec!["etc/", "etc/a", "etc/b", "etc/l", "etc/z"];

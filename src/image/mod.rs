@@ -11,8 +11,8 @@
 //! processes that are gone.
 
 pub mod archive;
-pub mod commit;
 pub(crate) mod blobs;
+pub mod commit;
 mod helper;
 pub mod layer_tar;
 pub mod lineage;

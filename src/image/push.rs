@@ -28,7 +28,10 @@ pub fn push(
 ) -> anyhow::Result<()> {
     let r = Reference::parse(name)?;
     if r.digest.is_some() {
-        bail!("push a tag, not a digest ({})", crate::text::escape_control(name));
+        bail!(
+            "push a tag, not a digest ({})",
+            crate::text::escape_control(name)
+        );
     }
     let tagged = r.tagged().context("a tag is needed")?;
     let image = store
@@ -37,7 +40,10 @@ pub fn push(
     if image.manifest_media_type == manifest::OCI_INDEX
         || image.manifest_media_type == manifest::DOCKER_LIST
     {
-        bail!("{}: an index cannot be pushed; push a single-platform image", crate::text::escape_control(name));
+        bail!(
+            "{}: an index cannot be pushed; push a single-platform image",
+            crate::text::escape_control(name)
+        );
     }
     let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
     let say = |line: String| {
@@ -57,7 +63,12 @@ pub fn push(
         .collect();
     let config_path = store.blob_path(&image.config_digest)?;
     let config_size = std::fs::metadata(&config_path)
-        .with_context(|| format!("blob {} is missing from the store", short(&image.config_digest)))?
+        .with_context(|| {
+            format!(
+                "blob {} is missing from the store",
+                short(&image.config_digest)
+            )
+        })?
         .len();
     blobs.push((image.config_digest.clone(), config_size, false));
     for (d, _, _) in &blobs {
@@ -88,14 +99,17 @@ pub fn push(
                         short_id(&digest),
                         match sent {
                             Sent::Exists => "Layer already exists".to_string(),
-                            Sent::Mounted => format!("Mounted from {}", from.as_deref().unwrap_or("")),
+                            Sent::Mounted =>
+                                format!("Mounted from {}", from.as_deref().unwrap_or("")),
                             Sent::Pushed => "Pushed".to_string(),
                         }
                     )),
                     Ok(_) => {}
                     Err(e) => {
                         if let Ok(mut f) = failed.lock() {
-                            f.get_or_insert(e.context(format!("push {}", crate::text::escape_control(name))));
+                            f.get_or_insert(
+                                e.context(format!("push {}", crate::text::escape_control(name))),
+                            );
                         }
                     }
                 }
@@ -130,8 +144,8 @@ fn send_blob(
     }
     let path = store.blob_path(digest)?;
     let open = || -> anyhow::Result<Box<dyn std::io::Read + Send>> {
-        let f = std::fs::File::open(&path)
-            .with_context(|| format!("open blob {}", short(digest)))?;
+        let f =
+            std::fs::File::open(&path).with_context(|| format!("open blob {}", short(digest)))?;
         Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
     };
     client.put_blob(digest, size, from, &open)
@@ -156,5 +170,8 @@ fn mount_source(images: &[ImageRecord], digest: &str, to: &Reference) -> Option<
 
 /// Docker's 12-digit layer name.
 fn short_id(digest: &str) -> String {
-    crate::reference::shown_hex(digest).chars().take(12).collect()
+    crate::reference::shown_hex(digest)
+        .chars()
+        .take(12)
+        .collect()
 }

@@ -79,7 +79,12 @@ impl Client {
 
     /// Whether the registry has the blob in our repository.
     pub fn has_blob(&self, digest: &str) -> anyhow::Result<bool> {
-        match self.call("HEAD", &self.url(&format!("blobs/{digest}")), &[], &mut || Ok(None)) {
+        match self.call(
+            "HEAD",
+            &self.url(&format!("blobs/{digest}")),
+            &[],
+            &mut || Ok(None),
+        ) {
             Ok(_) => Ok(true),
             Err(e) if e.to_string().contains("blob unknown") => Ok(false),
             Err(e) => Err(e),
@@ -169,7 +174,10 @@ impl Client {
                 &[
                     ("Content-Type", "application/octet-stream".into()),
                     ("Content-Length", n.to_string()),
-                    ("Content-Range", format!("{offset}-{}", offset + n as u64 - 1)),
+                    (
+                        "Content-Range",
+                        format!("{offset}-{}", offset + n as u64 - 1),
+                    ),
                 ],
                 &mut || Ok(Some(Box::new(std::io::Cursor::new(chunk.clone())))),
             )?;
@@ -237,5 +245,9 @@ fn registry_message(body: &str) -> Option<String> {
     let e = v["errors"].get(0)?;
     let code = e["code"].as_str().unwrap_or("");
     let msg = e["message"].as_str().unwrap_or("");
-    Some(format!("{} {}", code.to_lowercase().replace('_', " "), msg).trim().to_string())
+    Some(
+        format!("{} {}", code.to_lowercase().replace('_', " "), msg)
+            .trim()
+            .to_string(),
+    )
 }

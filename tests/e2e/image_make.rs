@@ -23,11 +23,30 @@ fn commit_then_run(user: User) {
     let Some((env, img)) = env_with_busybox(user) else {
         return;
     };
-    env.burrow(&["run", "--name", "c1", "--network", "none", &img, "sh", "-c", CHANGES])
-        .ok();
+    env.burrow(&[
+        "run",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        CHANGES,
+    ])
+    .ok();
     let out = env.burrow(&[
-        "commit", "-c", "ENV FOO=bar", "-c", "EXPOSE 8080", "-m", "a message", "-a", "me",
-        "c1", "made/here:1",
+        "commit",
+        "-c",
+        "ENV FOO=bar",
+        "-c",
+        "EXPOSE 8080",
+        "-m",
+        "a message",
+        "-a",
+        "me",
+        "c1",
+        "made/here:1",
     ]);
     let id = out.ok().stdout.trim().to_string();
     assert!(id.starts_with("sha256:"), "{}", out.describe());
@@ -38,11 +57,21 @@ fn commit_then_run(user: User) {
     assert!(v["Config"]["ExposedPorts"]["8080/tcp"].is_object(), "{v}");
     assert_eq!(v["Config"]["Cmd"][2], CHANGES);
     let history = env.burrow(&["history", "--no-trunc", "made/here:1"]);
-    assert!(history.ok().stdout.contains("a message"), "{}", history.describe());
+    assert!(
+        history.ok().stdout.contains("a message"),
+        "{}",
+        history.describe()
+    );
     // The new image runs, with the file, its mode, its owner (33 only
     // where ids beyond root exist), the link and the deletion.
     let out = env.burrow(&[
-        "run", "--rm", "--network", "none", "made/here:1", "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "made/here:1",
+        "sh",
+        "-c",
         "stat -c '%u:%g %a %h' /made; cat /d/hl; test -e /etc/group && echo group; echo $FOO",
     ]);
     let owner = match user {
@@ -73,8 +102,18 @@ fn diff_lists_added_changed_and_deleted() {
         let Some((env, img)) = env_with_busybox(user) else {
             return;
         };
-        env.burrow(&["run", "--name", "c", "--network", "none", &img, "sh", "-c", CHANGES])
-            .ok();
+        env.burrow(&[
+            "run",
+            "--name",
+            "c",
+            "--network",
+            "none",
+            &img,
+            "sh",
+            "-c",
+            CHANGES,
+        ])
+        .ok();
         let out = env.burrow(&["diff", "c"]);
         assert_eq!(
             out.ok().stdout,
@@ -91,10 +130,21 @@ fn export_then_import_then_run() {
         let Some((env, img)) = env_with_busybox(user) else {
             return;
         };
-        env.burrow(&["run", "--name", "c", "--network", "none", &img, "sh", "-c", CHANGES])
-            .ok();
+        env.burrow(&[
+            "run",
+            "--name",
+            "c",
+            "--network",
+            "none",
+            &img,
+            "sh",
+            "-c",
+            CHANGES,
+        ])
+        .ok();
         let file = env.dir().join("root.tar");
-        env.burrow(&["export", "-o", file.to_str().unwrap(), "c"]).ok();
+        env.burrow(&["export", "-o", file.to_str().unwrap(), "c"])
+            .ok();
         // Owners as the container sees them, in the tar.
         let listing = std::process::Command::new("tar")
             .arg("-tvf")
@@ -102,12 +152,24 @@ fn export_then_import_then_run() {
             .output()
             .unwrap();
         let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
-        let made = listing.lines().find(|l| l.ends_with(" made") || l.contains(" made link to")).unwrap_or("");
+        let made = listing
+            .lines()
+            .find(|l| l.ends_with(" made") || l.contains(" made link to"))
+            .unwrap_or("");
         let owner = if user == User::Sub { "33/33" } else { "0/0" };
         assert!(made.contains(owner), "{made}\n{listing}");
         assert!(!listing.contains("etc/group"), "{listing}");
-        env.burrow(&["import", file.to_str().unwrap(), "imported:1"]).ok();
-        let out = env.burrow(&["run", "--rm", "--network", "none", "imported:1", "cat", "/made"]);
+        env.burrow(&["import", file.to_str().unwrap(), "imported:1"])
+            .ok();
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "imported:1",
+            "cat",
+            "/made",
+        ]);
         assert_eq!(out.ok().stdout, "hi\n");
     }
 }
@@ -117,8 +179,18 @@ fn cp_both_ways(user: User, running: bool) {
         return;
     };
     if running {
-        env.burrow(&["run", "-d", "--name", "c", "--network", "none", &img, "sleep", "300"])
-            .ok();
+        env.burrow(&[
+            "run",
+            "-d",
+            "--name",
+            "c",
+            "--network",
+            "none",
+            &img,
+            "sleep",
+            "300",
+        ])
+        .ok();
     } else {
         env.burrow(&["create", "--name", "c", "--network", "none", &img, "true"])
             .ok();
@@ -126,11 +198,14 @@ fn cp_both_ways(user: User, running: bool) {
     let src = env.write("host.txt", b"from the host\n");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o604)).unwrap();
-    env.burrow(&["cp", "-a", src.to_str().unwrap(), "c:/tmp/"]).ok();
-    env.burrow(&["cp", src.to_str().unwrap(), "c:/renamed"]).ok();
+    env.burrow(&["cp", "-a", src.to_str().unwrap(), "c:/tmp/"])
+        .ok();
+    env.burrow(&["cp", src.to_str().unwrap(), "c:/renamed"])
+        .ok();
     // Back out, checked on the host.
     let back = env.dir().join("back.txt");
-    env.burrow(&["cp", "c:/tmp/host.txt", back.to_str().unwrap()]).ok();
+    env.burrow(&["cp", "c:/tmp/host.txt", back.to_str().unwrap()])
+        .ok();
     assert_eq!(std::fs::read(&back).unwrap(), b"from the host\n");
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&back).unwrap().mode() & 0o7777, 0o604);
@@ -156,11 +231,16 @@ fn cp_both_ways(user: User, running: bool) {
         env.burrow(&["rm", "-f", "c"]).ok();
     } else {
         let out = env.burrow(&["diff", "c"]);
-        assert!(out.ok().stdout.contains("A /tmp/host.txt"), "{}", out.describe());
+        assert!(
+            out.ok().stdout.contains("A /tmp/host.txt"),
+            "{}",
+            out.describe()
+        );
     }
     // A missing source in the container: one line, Docker's exit code.
     if !running {
-        env.burrow(&["cp", "c:/nope", back.to_str().unwrap()]).fails(1);
+        env.burrow(&["cp", "c:/nope", back.to_str().unwrap()])
+            .fails(1);
     }
 }
 
@@ -192,8 +272,18 @@ fn push_then_pull_into_a_fresh_store() {
     let Some(b) = TestEnv::new(User::NoSub) else {
         return;
     };
-    a.burrow(&["run", "--name", "c", "--network", "none", &img, "sh", "-c", CHANGES])
-        .ok();
+    a.burrow(&[
+        "run",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        CHANGES,
+    ])
+    .ok();
     let target = format!("{}/pushed/made-{}:1", registry().addr(), std::process::id());
     a.burrow(&["commit", "c", &target]).ok();
     let first = a.burrow(&["push", &target]);
@@ -226,14 +316,31 @@ fn search_lists_the_registry_catalog() {
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(head, ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]);
-    let names: Vec<&str> = lines.map(|l| l.split_whitespace().next().unwrap()).collect();
+    let names: Vec<&str> = lines
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
     assert_eq!(names, [format!("{}/fixtures/busybox", reg.addr())]);
     let out = env.burrow(&[
-        "search", "--format", "{{.Name}}", "--limit", "1", &format!("{}/fixtures", reg.addr()),
+        "search",
+        "--format",
+        "{{.Name}}",
+        "--limit",
+        "1",
+        &format!("{}/fixtures", reg.addr()),
     ]);
     assert_eq!(out.ok().stdout.lines().count(), 1, "{}", out.describe());
-    let out = env.burrow(&["search", "--filter", "stars=1", &format!("{}/fixtures", reg.addr())]);
-    assert_eq!(out.ok().stdout.lines().count(), 1, "only the header: {}", out.describe());
+    let out = env.burrow(&[
+        "search",
+        "--filter",
+        "stars=1",
+        &format!("{}/fixtures", reg.addr()),
+    ]);
+    assert_eq!(
+        out.ok().stdout.lines().count(),
+        1,
+        "only the header: {}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -244,8 +351,18 @@ fn equal_changes_with_source_date_epoch_give_one_digest() {
         };
         let mut ids = Vec::new();
         for name in ["one", "two"] {
-            env.burrow(&["run", "--name", name, "--network", "none", &img, "sh", "-c", CHANGES])
-                .ok();
+            env.burrow(&[
+                "run",
+                "--name",
+                name,
+                "--network",
+                "none",
+                &img,
+                "sh",
+                "-c",
+                CHANGES,
+            ])
+            .ok();
             let out = env.burrow_with(&["commit", name], &[("SOURCE_DATE_EPOCH", "1000")], None);
             ids.push(out.ok().stdout.trim().to_string());
             std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -268,17 +385,24 @@ fn bad_input_is_one_line_and_leaves_nothing() {
     env.burrow(&["commit", "nope", "x/y:1"]).fails(1);
     env.burrow(&["diff", "nope"]).fails(1);
     env.burrow(&["export", "-o", "/dev/null", "nope"]).fails(1);
-    env.burrow(&["run", "--name", "c", "--network", "none", &img, "true"]).ok();
+    env.burrow(&["run", "--name", "c", "--network", "none", &img, "true"])
+        .ok();
     env.burrow(&["commit", "c", "Bad::Ref"]).fails(125);
-    env.burrow(&["commit", "-c", "RUN rm -rf /", "c", "x/y:1"]).fails(125);
+    env.burrow(&["commit", "-c", "RUN rm -rf /", "c", "x/y:1"])
+        .fails(125);
     // A closed port on loopback: one line, and no tag anywhere.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let target = format!("127.0.0.1:{port}/x/y:1");
     env.burrow(&["tag", &img, &target]).ok();
     let out = env.burrow(&["push", "-q", &target]);
     out.fails(125);
     assert!(out.stderr.contains("cannot reach"), "{}", out.describe());
-    env.burrow(&["search", &format!("127.0.0.1:{port}/x")]).fails(125);
+    env.burrow(&["search", &format!("127.0.0.1:{port}/x")])
+        .fails(125);
     env.burrow(&["push", "-q", "not/here:1"]).fails(1);
     env.burrow(&["rmi", &target]).ok();
     assert_eq!(

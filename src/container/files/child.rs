@@ -76,7 +76,10 @@ fn work(job: &str) -> anyhow::Result<serde_json::Value> {
         Job::Untar { dest, owners, .. } => {
             let dest = PathBuf::from(&dest);
             if !dest.is_dir() && !dest.parent().is_some_and(Path::is_dir) {
-                bail!("no such directory: {}", crate::text::escape_control(&dest.to_string_lossy()));
+                bail!(
+                    "no such directory: {}",
+                    crate::text::escape_control(&dest.to_string_lossy())
+                );
             }
             let target = Target::for_dest(&dest)?;
             let input = std::io::BufReader::new(input.expect("opened above"));

@@ -117,10 +117,7 @@ pub fn extract(input: impl Read, target: &Target, owners: bool) -> anyhow::Resul
             .unpack(&dest)
             .with_context(|| format!("write {}", dest.display()))?;
         if owners {
-            let (u, g) = (
-                entry.header().uid()? as u32,
-                entry.header().gid()? as u32,
-            );
+            let (u, g) = (entry.header().uid()? as u32, entry.header().gid()? as u32);
             std::os::unix::fs::lchown(&dest, Some(u), Some(g))
                 .with_context(|| format!("chown {} to {u}:{g}", dest.display()))?;
             // chown clears set-id bits: put the mode back.
@@ -175,9 +172,17 @@ mod tests {
         let tar = tar_of(&[("f", b"x")]);
         extract(&tar[..], &Target::for_dest(t.path()).unwrap(), false).unwrap();
         assert_eq!(fs::read(t.path().join("f")).unwrap(), b"x");
-        extract(&tar[..], &Target::for_dest(&t.path().join("g")).unwrap(), false).unwrap();
+        extract(
+            &tar[..],
+            &Target::for_dest(&t.path().join("g")).unwrap(),
+            false,
+        )
+        .unwrap();
         assert_eq!(fs::read(t.path().join("g")).unwrap(), b"x");
-        assert_eq!(fs::metadata(t.path().join("g")).unwrap().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(t.path().join("g")).unwrap().mode() & 0o777,
+            0o640
+        );
     }
 
     #[test]

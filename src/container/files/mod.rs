@@ -63,7 +63,10 @@ pub enum Job {
         owners: bool,
     },
     /// The names the upper dir changes.
-    Diff { upper: PathBuf, lowers: Vec<PathBuf> },
+    Diff {
+        upper: PathBuf,
+        lowers: Vec<PathBuf>,
+    },
 }
 
 impl Job {
@@ -239,7 +242,9 @@ fn talk(
 ) -> anyhow::Result<Option<Answer>> {
     let mut stdout = BufReader::new(child.stdout.take().context("helper stdout")?);
     let mut line = String::new();
-    stdout.read_line(&mut line).context("read from the file helper")?;
+    stdout
+        .read_line(&mut line)
+        .context("read from the file helper")?;
     if line.trim() == "ready" {
         if !joins {
             let pid = nix::unistd::Pid::from_raw(child.id() as i32);
