@@ -86,7 +86,7 @@ pub fn commit(paths: &Paths, args: &CommitArgs) -> anyhow::Result<i32> {
 
     let layer = {
         let _frozen = args.pause.then(|| Frozen::new(&c)).flatten();
-        write_layer(&store, &c, epoch)?
+        c.store_layer(&store, epoch)?
     };
     let result = (|| {
         let obj = config
@@ -130,25 +130,6 @@ pub fn commit(paths: &Paths, args: &CommitArgs) -> anyhow::Result<i32> {
             Err(e)
         }
     }
-}
-
-/// The new layer's blob, in the store under its digest.
-fn write_layer(
-    store: &Store,
-    c: &Container,
-    epoch: Option<i64>,
-) -> anyhow::Result<crate::image::layer_tar::LayerDigests> {
-    let dir = store.root().join("blobs/sha256");
-    let tmp = tempfile::Builder::new()
-        .prefix(&crate::fsutil::tmp_prefix())
-        .tempfile_in(&dir)
-        .with_context(|| format!("create a temp file in {}", dir.display()))?;
-    let d = c.write_layer(tmp.path(), epoch)?;
-    tmp.as_file().sync_data().ok();
-    tmp.persist(store.blob_path(&d.digest)?)
-        .map_err(|e| e.error)
-        .context("store the layer")?;
-    Ok(d)
 }
 
 fn store_drop(store: &Store, digest: &str) {

@@ -416,3 +416,71 @@ fn bad_input_is_one_line_and_leaves_nothing() {
 fn temp_files(env: &TestEnv) -> Vec<String> {
     crate::images_registry::temp_files(env)
 }
+
+#[test]
+fn search_reads_docker_hubs_answer_shape() {
+    // A stand-in for Docker Hub's search API on loopback (tests never
+    // reach Docker Hub): the same JSON, the same filters.
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let addr = crate::images_registry::fake_registry(std::sync::Arc::new(
+        move |path: &str, _: &str| {
+            log.lock().unwrap().push(path.to_string());
+            crate::images_registry::ok(
+            br#"{"num_results":3,"query":"nginx","results":[
+                {"name":"nginx","description":"Official build of Nginx.","star_count":20000,"is_official":true,"is_automated":false},
+                {"name":"someone/nginx-proxy","description":"A proxy","star_count":150,"is_official":false,"is_automated":false},
+                {"name":"other/nginx","description":"","star_count":3,"is_official":false,"is_automated":false}]}"#,
+            "application/json",
+        )
+        },
+    ));
+    let url = format!("http://{addr}/v1/search");
+    let search = |args: &[&str]| {
+        let mut all = vec!["search"];
+        all.extend_from_slice(args);
+        let out = env.burrow_with(&all, &[("BURROW_SEARCH_URL", &url)], None);
+        out.ok();
+        out.stdout
+    };
+    let table = search(&["nginx"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("OFFICIAL"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("nginx ") && lines[1].ends_with("[OK]"),
+        "{table}"
+    );
+    assert!(lines[1].contains("20000"), "{table}");
+    assert_eq!(
+        search(&["--filter", "stars=100", "--format", "{{.Name}}", "nginx"]),
+        "nginx\nsomeone/nginx-proxy\n"
+    );
+    assert_eq!(
+        search(&[
+            "--filter",
+            "is-official=true",
+            "--format",
+            "{{.Name}}",
+            "nginx"
+        ]),
+        "nginx\n"
+    );
+    assert_eq!(
+        search(&["--limit", "1", "--format", "{{.Name}}", "nginx"]),
+        "nginx\n"
+    );
+    let asked = seen.lock().unwrap().clone();
+    assert!(
+        asked.iter().all(|p| p.starts_with("/v1/search?q=nginx")),
+        "{asked:?}"
+    );
+    env.burrow(&["search", "--filter", "bogus=1", "nginx"])
+        .fails(125);
+}

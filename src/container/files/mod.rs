@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::record::{self, Record};
 use super::state;
 use crate::image::layer_tar::{LayerDigests, TarOptions};
+use crate::image::Store;
 use crate::userns::idmap::{self, HostUser, IdMapMode};
 
 pub use child::main as helper_main;
@@ -149,22 +150,9 @@ impl Container {
         ))
     }
 
-    /// The changes as a gzip layer written to `out` (a file the helper
-    /// can open).
-    pub fn write_layer(&self, out: &Path, epoch: Option<i64>) -> anyhow::Result<LayerDigests> {
-        let opts = TarOptions {
-            changes: true,
-            single_id: self.single_id(),
-            epoch,
-            one_file_system: false,
-        };
-        let job = Job::Layer {
-            upper: self.upper(),
-            out: out.to_path_buf(),
-            opts,
-        };
-        let v = run(&self.mode, &job)?;
-        serde_json::from_value(v).context("bad answer from the helper")
+    /// The changes as a gzip layer blob in the store.
+    pub fn store_layer(&self, store: &Store, epoch: Option<i64>) -> anyhow::Result<LayerDigests> {
+        store_layer(store, &self.upper(), epoch)
     }
 
     /// `diff`: what the container changed, sorted by path.
@@ -209,6 +197,41 @@ impl Container {
         };
         run(&self.mode, &job).map(drop)
     }
+}
+
+/// The changes in `upper` (an overlay upper dir, of a container or a
+/// build step) as a gzip OCI layer blob in the store's blobs, named by its
+/// digest once whole; owners are the containers' ids (read by the helper
+/// in their user namespace), whiteouts and opaque dirs OCI markers,
+/// mtimes clamped to `epoch` (SOURCE_DATE_EPOCH). `build` calls this.
+pub fn store_layer(
+    store: &Store,
+    upper: &Path,
+    epoch: Option<i64>,
+) -> anyhow::Result<LayerDigests> {
+    let mode = idmap::choose(&HostUser::current()).mode;
+    let dir = store.root().join("blobs/sha256");
+    let tmp = tempfile::Builder::new()
+        .prefix(&crate::fsutil::tmp_prefix())
+        .tempfile_in(&dir)
+        .with_context(|| format!("create a temp file in {}", dir.display()))?;
+    let job = Job::Layer {
+        upper: upper.to_path_buf(),
+        out: tmp.path().to_path_buf(),
+        opts: TarOptions {
+            changes: true,
+            single_id: mode == IdMapMode::Single,
+            epoch,
+            one_file_system: false,
+        },
+    };
+    let d: LayerDigests =
+        serde_json::from_value(run(&mode, &job)?).context("bad answer from the helper")?;
+    tmp.as_file().sync_data().ok();
+    tmp.persist(store.blob_path(&d.digest)?)
+        .map_err(|e| e.error)
+        .context("store the layer")?;
+    Ok(d)
 }
 
 /// Run a job in the helper and return its answer.
