@@ -36,7 +36,9 @@ pub fn push(paths: &Paths, a: &PushArgs) -> anyhow::Result<i32> {
         conf: crate::registry::config::RegistriesConf::load()?,
     };
     let tags: Vec<String> = if a.all_tags {
-        if r.tag.is_some() || r.digest.is_some() {
+        // Parsing fills in "latest": look at what was typed.
+        let last = a.image.rsplit('/').next().unwrap_or("");
+        if last.contains([':', '@']) {
             bail!("--all-tags takes a name without a tag");
         }
         let repo = r.name();

@@ -298,6 +298,13 @@ fn push_then_pull_into_a_fresh_store() {
     let text = again.ok().stdout.clone();
     assert!(text.contains("Layer already exists"), "{text}");
     assert!(!text.contains("Pushed"), "{text}");
+    // --all-tags pushes every tag of the repository.
+    let repo = target.trim_end_matches(":1").to_string();
+    a.burrow(&["tag", &target, &format!("{repo}:2")]).ok();
+    let all = a.burrow(&["push", "--all-tags", &repo]);
+    let text = all.ok().stdout.clone();
+    assert_eq!(text.matches(": digest: sha256:").count(), 2, "{text}");
+    assert!(text.contains("\n2: digest: "), "{text}");
     // Another user, another store: pull and run.
     b.burrow(&["pull", "-q", &target]).ok();
     assert_eq!(inspect(&a, &target)["Id"], inspect(&b, &target)["Id"]);
