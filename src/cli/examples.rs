@@ -76,3 +76,23 @@ pub const COMPOSE_CONFIG: &str = "Examples:
   burrow compose config
   burrow compose --profile debug config --format json
   burrow compose config -q      # only check the files";
+pub const COMMIT: &str = "Examples:
+  burrow commit web myweb:v2
+  burrow commit -c 'CMD [\"nginx\", \"-g\", \"daemon off;\"]' -c 'EXPOSE 80' -m 'add site' web myweb
+  SOURCE_DATE_EPOCH=0 burrow commit build out:repro    # same changes, same image id";
+
+pub const CP: &str = "Examples:
+  burrow cp web:/etc/nginx/nginx.conf .
+  burrow cp ./site web:/usr/share/nginx/html
+  burrow cp -a ./data web:/srv    # keep the files' owners
+  burrow cp web:/var/log - | tar -t";
+
+pub const PUSH: &str = "Examples:
+  burrow tag myapp 127.0.0.1:5000/team/myapp:1.0
+  burrow push 127.0.0.1:5000/team/myapp:1.0
+  burrow push --all-tags registry.example.com/team/myapp";
+
+pub const SEARCH: &str = "Examples:
+  burrow search 127.0.0.1:5000/team
+  burrow search --filter is-official=true --limit 5 nginx
+  burrow search --format '{{.Name}}' 127.0.0.1:5000/";

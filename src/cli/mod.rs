@@ -4,9 +4,11 @@
 //! command that is not built yet.
 
 mod archive;
+mod commit;
 mod completion;
 mod compose;
 mod containers;
+mod cp;
 mod create;
 mod examples;
 mod exec;
@@ -22,6 +24,7 @@ mod logs;
 mod pause;
 mod ps;
 mod pull;
+mod push;
 mod run;
 mod sandbox;
 mod start;
@@ -184,6 +187,19 @@ pub enum Command {
     /// from burrow login or ~/.docker/config.json.
     #[command(after_long_help = examples::PULL)]
     Pull(pull::PullArgs),
+    /// Push an image to a registry
+    ///
+    /// Uploads the image's layers, config and manifest to the registry its name names, with the
+    /// credentials pull uses. Blobs the registry has are skipped, blobs it has in another repository
+    /// are mounted from there, the rest upload a few at a time; the tag is set last.
+    #[command(after_long_help = examples::PUSH)]
+    Push(push::PushArgs),
+    /// Search a registry for images
+    ///
+    /// REGISTRY/TERM lists the repositories of that registry's catalog whose name holds TERM; a bare
+    /// TERM asks Docker Hub's search.
+    #[command(after_long_help = examples::SEARCH)]
+    Search(push::SearchArgs),
     /// List images
     ///
     /// Lists the images in the store, one line per tag; images without a tag show as <none>.
@@ -205,6 +221,25 @@ pub enum Command {
     Load(archive::LoadArgs),
     /// Make an image from a root file system tar
     Import(archive::ImportArgs),
+    /// Make an image of a container's changes
+    ///
+    /// Writes what the container changed (its files, with owners and modes as it sees them, and the
+    /// names it removed) as a new layer over its image, with the command and environment it was run
+    /// with and the -c changes in the config. With SOURCE_DATE_EPOCH set, equal changes give the
+    /// same image id.
+    #[command(after_long_help = examples::COMMIT)]
+    Commit(commit::CommitArgs),
+    /// List the files a container added (A), changed (C) and deleted (D)
+    Diff(commit::DiffArgs),
+    /// Write a container's root file system as a tar archive
+    Export(commit::ExportArgs),
+    /// Copy files between a container and the host
+    ///
+    /// Copies CONTAINER:SRC_PATH to a host path or HOST_PATH into CONTAINER:DEST_PATH, running or
+    /// stopped. - stands for a tar on standard input or output. Files copied in belong to the
+    /// container's root unless -a keeps their owners.
+    #[command(after_long_help = examples::CP)]
+    Cp(cp::CpArgs),
     /// Log in to a registry (credentials go to ~/.docker/config.json)
     Login(login::LoginArgs),
     /// Remove a registry's saved credentials
@@ -217,6 +252,9 @@ pub enum Command {
     /// Internal: remove a tree in a user namespace (run by burrow itself)
     #[command(name = "__rmtree", hide = true)]
     HelperRmtree { dir: PathBuf },
+    /// Internal: read or write a container's files as it sees them (run by burrow itself)
+    #[command(name = "__container-fs", hide = true)]
+    HelperContainerFs { job: String },
 }
 
 /// Output formats shared by the listing and inspecting verbs.
@@ -403,6 +441,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Save(args) => archive::save(&paths, &args),
         Command::Load(args) => archive::load(&paths, &args),
         Command::Import(args) => archive::import(&paths, &args),
+        Command::Push(args) => push::push(&paths, &args),
+        Command::Search(args) => push::search(&args),
+        Command::Commit(args) => commit::commit(&paths, &args),
+        Command::Diff(args) => commit::diff(&paths, &args),
+        Command::Export(args) => commit::export(&paths, &args),
+        Command::Cp(args) => cp::run(&paths, &args),
         Command::Login(args) => login::login(&args),
         Command::Logout(args) => login::logout(&args),
         Command::Image(args) => image::run_group(&paths, &args),
@@ -410,6 +454,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             crate::image::helper_main("__unpack", &[blob, dest])
         }
         Command::HelperRmtree { dir } => crate::image::helper_main("__rmtree", &[dir]),
+        Command::HelperContainerFs { job } => crate::container::files::helper_main(&job),
     }
 }
 

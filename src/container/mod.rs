@@ -8,6 +8,7 @@ pub mod create;
 pub mod exec;
 pub mod health;
 pub mod health_probe;
+pub mod files;
 pub mod image_source;
 pub mod lifecycle;
 pub mod limits;

@@ -11,11 +11,14 @@
 //! processes that are gone.
 
 pub mod archive;
-mod blobs;
+pub(crate) mod blobs;
+pub mod commit;
 mod helper;
+pub mod layer_tar;
 pub mod lineage;
 pub mod progress;
 mod pull;
+pub mod push;
 mod records;
 pub mod remove;
 pub mod unpack;

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod limits;
 pub mod manifest;
+pub mod push;
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -201,6 +202,12 @@ impl Client {
     /// The Authorization header for a challenge: basic credentials, or a
     /// bearer token from the realm (anonymous when we have no credentials).
     fn answer(&self, header: &str) -> anyhow::Result<String> {
+        self.answer_for(header, "pull")
+    }
+
+    /// The same, asking for `actions` ("pull", "pull,push") on our
+    /// repository when the challenge names no scope.
+    fn answer_for(&self, header: &str, actions: &str) -> anyhow::Result<String> {
         match auth::parse_challenge(header) {
             Some(Challenge::Basic) => match &self.creds {
                 Some(c) => Ok(c.basic_header()),
@@ -218,7 +225,7 @@ impl Client {
                 let scope = scope
                     .or_else(|| {
                         (!self.repository.is_empty())
-                            .then(|| format!("repository:{}:pull", self.repository))
+                            .then(|| format!("repository:{}:{actions}", self.repository))
                     })
                     .unwrap_or_default();
                 let token = self.token(&realm, service.as_deref(), &scope)?;

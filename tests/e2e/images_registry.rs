@@ -252,7 +252,7 @@ pub(crate) struct Reply {
     cut: Option<usize>,
 }
 
-fn ok(body: &[u8], content_type: &str) -> Reply {
+pub(crate) fn ok(body: &[u8], content_type: &str) -> Reply {
     Reply {
         status: 200,
         headers: vec![("Content-Type".into(), content_type.into())],
@@ -271,10 +271,10 @@ pub(crate) fn status(code: u16) -> Reply {
 }
 
 /// Called with the path and the request headers (lowercased).
-type Handler = Arc<dyn Fn(&str, &str) -> Reply + Send + Sync>;
+pub(crate) type Handler = Arc<dyn Fn(&str, &str) -> Reply + Send + Sync>;
 
 /// Serve `handler` on 127.0.0.1:<free port> until the test process ends.
-fn fake_registry(handler: Handler) -> String {
+pub(crate) fn fake_registry(handler: Handler) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {

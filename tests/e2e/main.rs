@@ -14,6 +14,7 @@ mod fuse_root;
 mod habits;
 mod health;
 mod hostile_registry;
+mod image_make;
 mod images;
 mod images_archive;
 mod images_registry;
