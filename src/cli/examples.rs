@@ -64,3 +64,17 @@ pub const SANDBOX: &str = "Examples:
 pub const INFO: &str = "Examples:
   burrow info
   burrow info --format json";
+
+pub const VOLUME: &str = "Examples:
+  burrow volume create data
+  burrow run --rm -v data:/d busybox sh -c 'echo hi > /d/f'
+  burrow run --rm -v data:/d:ro busybox cat /d/f
+  burrow volume create -o type=tmpfs -o o=size=64m scratch
+  burrow volume ls -f dangling=true
+  burrow volume rm data
+  burrow volume prune -f --all";
+
+pub const SYSTEM: &str = "Examples:
+  burrow system df
+  burrow system df -v
+  burrow system prune -f --volumes";

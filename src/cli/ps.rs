@@ -61,6 +61,8 @@ struct Row {
     labels: String,
     networks: &'static str,
     size: String,
+    mounts: String,
+    local_volumes: usize,
 }
 
 pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
@@ -155,6 +157,7 @@ const HEADER: &[(&str, &str)] = &[
 ];
 
 fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
+    let (mounts, local_volumes) = crate::container::volumes::ps_mounts(r, trunc);
     let mut command = r.config.process.args.join(" ");
     if trunc && command.chars().count() > 20 {
         command = command.chars().take(19).collect::<String>() + "…";
@@ -191,6 +194,8 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
             crate::container::record::Network::Host => "host",
         },
         size: String::new(),
+        mounts,
+        local_volumes,
     }
 }
 
@@ -235,9 +240,9 @@ fn to_json(r: &Row) -> serde_json::Value {
         "RunningFor": r.running_for,
         "State": r.state,
         "Status": r.status,
-        "Mounts": "",
+        "Mounts": r.mounts,
         "Networks": r.networks,
-        "LocalVolumes": "0",
+        "LocalVolumes": r.local_volumes.to_string(),
     })
 }
 

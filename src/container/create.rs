@@ -14,7 +14,9 @@ use super::spec;
 use crate::paths::Paths;
 use crate::rootfs::driver::{self, Setting};
 use crate::sandbox::confine::{Confinement, SecurityOpts};
-use crate::sandbox::{self, MountRequest, Network, ProcessSpec};
+use super::mounts::MountSpec;
+use super::volumes::{self, VolumesFrom};
+use crate::sandbox::{self, Network, ProcessSpec};
 use crate::userns::idmap::{self, HostUser, IdMapMode};
 pub use crate::userns::PreparedUserNs;
 use crate::userns::{self, Mapping};
@@ -34,7 +36,10 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub network: Network,
-    pub mounts: Vec<MountRequest>,
+    /// `-v`, `--mount`, `--tmpfs`: volumes are found or made at create.
+    pub mounts: Vec<MountSpec>,
+    /// `--volumes-from`.
+    pub volumes_from: Vec<VolumesFrom>,
     /// `NAME=value` strings, already resolved from the caller's
     /// environment (a bare `NAME` takes the caller's value).
     pub env: Vec<String>,
@@ -101,6 +106,12 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
     }
     let env = spec::environment(cfg, &req.env, &hostname, &user.home, req.tty);
     let init = !sandbox::is_init_command(&argv[0]);
+    // Volumes last: everything above can fail without making one.
+    let image_volumes: Vec<String> = cfg
+        .and_then(|c| c.volumes().clone())
+        .unwrap_or_default();
+    let root = paths.ensure_root()?;
+    let resolved = volumes::resolve(root, req.mounts, &req.volumes_from, &image_volumes)?;
     let config = RunConfig {
         lower_dirs: image.lower_dirs,
         process: ProcessSpec {
@@ -114,7 +125,7 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
             stdin: req.interactive,
         },
         hostname,
-        mounts: req.mounts,
+        mounts: resolved.mounts,
         read_only: req.read_only,
         network: req.network,
         auto_remove: req.auto_remove,
@@ -122,7 +133,7 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         security: req.security,
         storage_driver,
     };
-    lifecycle::create(
+    let made = lifecycle::create(
         paths,
         NewContainer {
             name: req.name,
@@ -132,5 +143,9 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
             extras,
         },
         id,
-    )
+    );
+    if made.is_err() {
+        volumes::undo(root, &resolved.made);
+    }
+    made
 }

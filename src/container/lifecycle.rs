@@ -269,6 +269,10 @@ pub fn start(
         if dir.exists() {
             let _ = crate::fsutil::remove_tree(&dir);
         }
+        // Its anonymous volumes go with it, as with docker run --rm.
+        if let Err(e) = super::volumes::remove_anonymous_of(&root, &rec) {
+            eprintln!("burrow: {}", crate::error::one_line(&e));
+        }
     } else {
         let code = match &result {
             Ok(e) => e.code,

@@ -18,3 +18,4 @@ pub mod restart;
 pub mod spec;
 pub mod state;
 pub mod supervisor;
+pub mod volumes;

@@ -30,12 +30,32 @@ pub enum MountRequest {
         /// always added.
         options: String,
     },
+    /// A volume (`-v NAME:/path`, `--mount type=volume`): a bind of its
+    /// data dir, or a tmpfs when the volume says so.
+    Volume {
+        /// The volume's name (the launcher only shows it).
+        name: String,
+        /// Its data dir on the host (or the host dir of a bind volume).
+        source: PathBuf,
+        target: String,
+        readonly: bool,
+        /// Copy what the root holds at `target` into `source` first, when
+        /// `source` is empty (Docker's copy on first use; not with
+        /// `volume-nocopy`).
+        #[serde(default)]
+        fill: bool,
+        /// A tmpfs volume: a fresh tmpfs with these options, no source.
+        #[serde(default)]
+        tmpfs: Option<String>,
+    },
 }
 
 impl MountRequest {
     pub fn target(&self) -> &str {
         match self {
-            MountRequest::Bind { target, .. } | MountRequest::Tmpfs { target, .. } => target,
+            MountRequest::Bind { target, .. }
+            | MountRequest::Tmpfs { target, .. }
+            | MountRequest::Volume { target, .. } => target,
         }
     }
 }
@@ -96,6 +116,12 @@ pub enum MountOp {
         source: PathBuf,
         target: String,
         readonly: bool,
+    },
+    /// Copy the root's content at `target` (owners, modes and times kept)
+    /// into the empty dir `source`, before `source` is bound there.
+    Fill {
+        source: PathBuf,
+        target: String,
     },
     /// mkdir -p inside the rootfs (the working directory).
     EnsureDir {
@@ -263,7 +289,7 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
     // Parents first: a mount at /a must not hide one at /a/b.
     user.sort_by_key(|m| Path::new(m.target()).components().count());
     for m in user {
-        ops.push(match m {
+        let op = match m {
             MountRequest::Bind {
                 source,
                 target,
@@ -282,7 +308,40 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
                 },
                 noexec: false,
             },
-        });
+            MountRequest::Volume {
+                tmpfs: Some(options),
+                target,
+                ..
+            } => MountOp::Tmpfs {
+                target: normalize(target),
+                options: if options.is_empty() {
+                    "mode=1777".into()
+                } else {
+                    options.clone()
+                },
+                noexec: false,
+            },
+            MountRequest::Volume {
+                source,
+                target,
+                readonly,
+                fill,
+                ..
+            } => {
+                if *fill {
+                    ops.push(MountOp::Fill {
+                        source: source.clone(),
+                        target: normalize(target),
+                    });
+                }
+                MountOp::Bind {
+                    source: source.clone(),
+                    target: normalize(target),
+                    readonly: *readonly,
+                }
+            }
+        };
+        ops.push(op);
     }
     ops.push(MountOp::EnsureDir {
         path: input.cwd.to_string(),
