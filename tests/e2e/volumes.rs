@@ -357,7 +357,8 @@ fn owners_inside_a_volume_are_the_containers_ids() {
                 img,
                 "sh",
                 "-c",
-                "touch /o/f /o/g && chown 33:33 /o/g",
+                "touch /o/f /o/g && chown 33:33 /o/g && mkdir -p /o/dir/sub && \
+                 touch /o/dir/sub/x && chown -R 33:33 /o/dir && chmod 700 /o/dir",
             ])
             .ok();
             let out = run(&[
