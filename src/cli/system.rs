@@ -71,10 +71,9 @@ fn layer_bytes<'a>(images: impl Iterator<Item = &'a crate::image::ImageRecord>) 
 
 /// "SIZE (PCT%)" as Docker prints reclaimable space.
 fn reclaimable(bytes: u64, total: u64) -> String {
-    if total > 0 {
-        format!("{} ({}%)", human_size(bytes), bytes * 100 / total)
-    } else {
-        human_size(bytes)
+    match (bytes * 100).checked_div(total) {
+        Some(pct) => format!("{} ({pct}%)", human_size(bytes)),
+        None => human_size(bytes),
     }
 }
 

@@ -311,9 +311,6 @@ fn prune(paths: &Paths, a: &PruneArgs) -> anyhow::Result<i32> {
         }
         println!();
     }
-    println!(
-        "Total reclaimed space: {}",
-        crate::units::human_size(freed)
-    );
+    println!("Total reclaimed space: {}", crate::units::human_size(freed));
     Ok(0)
 }

@@ -9,13 +9,13 @@ use anyhow::bail;
 
 use super::image_source;
 use super::lifecycle::{self, NewContainer};
+use super::mounts::MountSpec;
 use super::record::{self, Extras, Record, RunConfig};
 use super::spec;
+use super::volumes::{self, VolumesFrom};
 use crate::paths::Paths;
 use crate::rootfs::driver::{self, Setting};
 use crate::sandbox::confine::{Confinement, SecurityOpts};
-use super::mounts::MountSpec;
-use super::volumes::{self, VolumesFrom};
 use crate::sandbox::{self, Network, ProcessSpec};
 use crate::userns::idmap::{self, HostUser, IdMapMode};
 pub use crate::userns::PreparedUserNs;
@@ -107,9 +107,7 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
     let env = spec::environment(cfg, &req.env, &hostname, &user.home, req.tty);
     let init = !sandbox::is_init_command(&argv[0]);
     // Volumes last: everything above can fail without making one.
-    let image_volumes: Vec<String> = cfg
-        .and_then(|c| c.volumes().clone())
-        .unwrap_or_default();
+    let image_volumes: Vec<String> = cfg.and_then(|c| c.volumes().clone()).unwrap_or_default();
     let root = paths.ensure_root()?;
     let resolved = volumes::resolve(root, req.mounts, &req.volumes_from, &image_volumes)?;
     let config = RunConfig {

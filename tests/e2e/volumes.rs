@@ -94,8 +94,7 @@ fn a_named_volume_keeps_data_across_containers() {
 }
 
 /// `find PATH | stat` inside a container: name, owner, mode, type.
-const LISTING: &str =
-    "find /data | sort | while read f; do stat -c '%n %u:%g %a %F' \"$f\"; done";
+const LISTING: &str = "find /data | sort | while read f; do stat -c '%n %u:%g %a %F' \"$f\"; done";
 
 #[test]
 fn a_new_volume_is_filled_from_the_image_with_owners_and_modes() {
@@ -103,7 +102,16 @@ fn a_new_volume_is_filled_from_the_image_with_owners_and_modes() {
         let want = env.burrow(&["run", "--rm", img, "sh", "-c", LISTING]);
         want.ok();
         assert!(want.stdout.contains("/data/sgid-dir"), "{}", want.stdout);
-        let got = env.burrow(&["run", "--rm", "-v", "filled:/data", img, "sh", "-c", LISTING]);
+        let got = env.burrow(&[
+            "run",
+            "--rm",
+            "-v",
+            "filled:/data",
+            img,
+            "sh",
+            "-c",
+            LISTING,
+        ]);
         assert_eq!(got.ok().stdout, want.stdout);
         // Copied into the volume, not only seen through the image.
         let mp = mountpoint(env, "filled");
@@ -113,7 +121,14 @@ fn a_new_volume_is_filled_from_the_image_with_owners_and_modes() {
         );
         // A volume with files is not filled again.
         env.burrow(&[
-            "run", "--rm", "-v", "filled:/data", img, "sh", "-c", "rm /data/owned",
+            "run",
+            "--rm",
+            "-v",
+            "filled:/data",
+            img,
+            "sh",
+            "-c",
+            "rm /data/owned",
         ])
         .ok();
         let out = env.burrow(&["run", "--rm", "-v", "filled:/data", img, "ls", "/data"]);
@@ -203,7 +218,10 @@ fn image_with_volume(env: &TestEnv) -> String {
     let out = Command::new("skopeo")
         .args(["copy", "--quiet"])
         .arg(format!("oci:{image}"))
-        .arg(format!("docker-archive:{}:with/volume:1", archive.display()))
+        .arg(format!(
+            "docker-archive:{}:with/volume:1",
+            archive.display()
+        ))
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -235,7 +253,15 @@ fn an_images_volume_is_an_anonymous_volume_filled_from_it() {
 fn volumes_from_shares_the_mounts_with_their_mode() {
     both(|env, img| {
         let src = env.burrow(&[
-            "create", "--name", "src", "-v", "shared:/s", "-v", "/anon", img, "true",
+            "create",
+            "--name",
+            "src",
+            "-v",
+            "shared:/s",
+            "-v",
+            "/anon",
+            img,
+            "true",
         ]);
         src.ok();
         env.burrow(&[
@@ -362,16 +388,7 @@ fn owners_inside_a_volume_are_the_containers_ids() {
             ])
             .ok();
             let out = run(&[
-                "run",
-                "--rm",
-                "-v",
-                "own:/o",
-                img,
-                "stat",
-                "-c",
-                "%u:%g",
-                "/o/f",
-                "/o/g",
+                "run", "--rm", "-v", "own:/o", img, "stat", "-c", "%u:%g", "/o/f", "/o/g",
             ]);
             let host = std::fs::metadata(mountpoint(env, "own").join("g")).unwrap();
             let (uid, _) = env.user.ids();
@@ -409,10 +426,7 @@ fn read_only_volumes() {
             assert_eq!(out.code, 1, "{args:?}: {}", out.describe());
             assert!(out.stderr.contains("Read-only"), "{}", out.describe());
         }
-        assert_eq!(
-            std::fs::read_dir(mountpoint(env, "ro")).unwrap().count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(mountpoint(env, "ro")).unwrap().count(), 0);
         let id = env.burrow(&["create", "-v", "ro:/d:ro", img, "true"]);
         let id = id.ok().stdout.trim().to_string();
         let out = env.burrow(&["inspect", "--format", "{{json .Mounts}}", &id]);
@@ -509,7 +523,13 @@ fn system_df_shows_the_real_sizes_and_prune_frees_them() {
         let v = human(vol_bytes);
         assert_eq!(
             rows[3],
-            ["Local Volumes", "1", "0", v.as_str(), &format!("{v} (100%)")]
+            [
+                "Local Volumes",
+                "1",
+                "0",
+                v.as_str(),
+                &format!("{v} (100%)")
+            ]
         );
         assert_eq!(rows[4], ["Build Cache", "0", "0", "0B", "0B"]);
         let out = env.burrow(&["system", "df", "-v"]);
@@ -524,7 +544,10 @@ fn system_df_shows_the_real_sizes_and_prune_frees_them() {
         env.burrow(&["volume", "create"]).ok();
         let out = env.burrow(&["system", "prune", "-f", "--volumes"]);
         let text = out.ok().stdout.clone();
-        assert!(text.contains("Deleted Containers:\n") && text.contains(&id), "{text}");
+        assert!(
+            text.contains("Deleted Containers:\n") && text.contains(&id),
+            "{text}"
+        );
         assert!(text.contains("Deleted Volumes:\n"), "{text}");
         assert!(text.contains("Total reclaimed space: "), "{text}");
         assert_eq!(volumes(env), ["big"]);
@@ -543,17 +566,48 @@ fn bad_volume_input_is_one_line_and_makes_nothing() {
     };
     let env = &env;
     for (args, code, says) in [
-        (vec!["run", "--rm", "-v", "a$b:/d", &img, "true"], 125, "invalid volume name"),
-        (vec!["create", "-v", "x:/d", &img, "true"], 125, "invalid volume name"),
+        (
+            vec!["run", "--rm", "-v", "a$b:/d", &img, "true"],
+            125,
+            "invalid volume name",
+        ),
+        (
+            vec!["create", "-v", "x:/d", &img, "true"],
+            125,
+            "invalid volume name",
+        ),
         (vec!["volume", "create", "-bad"], 125, ""),
         (vec!["volume", "create", "a/b"], 125, "invalid volume name"),
-        (vec!["volume", "create", "-o", "type=nfs", "n1"], 125, "not supported"),
-        (vec!["volume", "create", "-o", "bogus=1", "n2"], 125, "invalid option key"),
-        (vec!["volume", "rm", "nosuch"], 1, "no such volume: nosuch"),
-        (vec!["volume", "inspect", "nosuch"], 1, "no such volume: nosuch"),
-        (vec!["volume", "ls", "--filter", "color=red"], 125, "invalid filter"),
         (
-            vec!["run", "--rm", "--mount", "type=volume,source=ok1,target=rel", &img, "true"],
+            vec!["volume", "create", "-o", "type=nfs", "n1"],
+            125,
+            "not supported",
+        ),
+        (
+            vec!["volume", "create", "-o", "bogus=1", "n2"],
+            125,
+            "invalid option key",
+        ),
+        (vec!["volume", "rm", "nosuch"], 1, "no such volume: nosuch"),
+        (
+            vec!["volume", "inspect", "nosuch"],
+            1,
+            "no such volume: nosuch",
+        ),
+        (
+            vec!["volume", "ls", "--filter", "color=red"],
+            125,
+            "invalid filter",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--mount",
+                "type=volume,source=ok1,target=rel",
+                &img,
+                "true",
+            ],
             125,
             "not absolute",
         ),
@@ -569,8 +623,11 @@ fn bad_volume_input_is_one_line_and_makes_nothing() {
         assert_eq!(volume_dirs(env), Vec::<String>::new(), "{args:?}");
     }
     // A create that fails after its volumes were made takes them back.
-    env.burrow(&["create", "--name", "taken", &img, "true"]).ok();
-    let out = env.burrow(&["create", "--name", "taken", "-v", "/anon", "-v", "fresh:/f", &img, "true"]);
+    env.burrow(&["create", "--name", "taken", &img, "true"])
+        .ok();
+    let out = env.burrow(&[
+        "create", "--name", "taken", "-v", "/anon", "-v", "fresh:/f", &img, "true",
+    ]);
     out.fails(125);
     assert_eq!(volume_dirs(env), Vec::<String>::new());
     // rm -f of a missing volume is quiet.

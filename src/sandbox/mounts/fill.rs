@@ -61,7 +61,8 @@ fn keep_meta(p: &Path, m: &fs::Metadata) {
     let _ = lchown(p, Some(m.uid()), Some(m.gid()));
     if !m.file_type().is_symlink() {
         let _ = fs::set_permissions(p, fs::Permissions::from_mode(m.mode() & 0o7777));
-        let times = fs::FileTimes::new().set_modified(m.modified().unwrap_or(std::time::UNIX_EPOCH));
+        let times =
+            fs::FileTimes::new().set_modified(m.modified().unwrap_or(std::time::UNIX_EPOCH));
         if let Ok(f) = fs::File::open(p) {
             let _ = f.set_times(times);
         }
