@@ -253,6 +253,8 @@ enum Filter {
     Ancestor(Ancestor),
     Label(String, Option<String>),
     Exited(i32),
+    /// A volume's name, or a mount's destination (as Docker's).
+    Volume(String),
 }
 
 fn parse_filter(f: &str, images: &Records) -> anyhow::Result<Filter> {
@@ -286,8 +288,9 @@ fn parse_filter(f: &str, images: &Records) -> anyhow::Result<Filter> {
             v.parse()
                 .map_err(|_| anyhow::anyhow!("bad exited filter {v:?}: a number"))?,
         ),
+        "volume" => Filter::Volume(v.into()),
         _ => bail!(
-            "unsupported filter {:?} (id, name, status, ancestor, label, exited)",
+            "unsupported filter {:?} (id, name, status, ancestor, label, exited, volume)",
             crate::text::escape_control(k)
         ),
     })
@@ -312,5 +315,9 @@ fn matches(f: &Filter, r: &Record, s: &State, images: &Records) -> bool {
             (None, _) => false,
         },
         Filter::Exited(c) => matches!(s, State::Exited { code: Some(x), .. } if x == c),
+        Filter::Volume(v) => {
+            crate::container::volumes::names_of(r).any(|n| n == v)
+                || r.config.mounts.iter().any(|m| m.target() == v)
+        }
     }
 }

@@ -633,3 +633,85 @@ fn bad_volume_input_is_one_line_and_makes_nothing() {
     // rm -f of a missing volume is quiet.
     env.burrow(&["volume", "rm", "-f", "nosuch"]).ok();
 }
+
+#[test]
+fn local_driver_options_give_a_tmpfs_or_a_host_dir() {
+    both(|env, img| {
+        env.burrow(&[
+            "volume",
+            "create",
+            "-o",
+            "type=tmpfs",
+            "-o",
+            "device=tmpfs",
+            "-o",
+            "o=size=1m",
+            "scratch",
+        ])
+        .ok();
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            "-v",
+            "scratch:/t",
+            img,
+            "sh",
+            "-c",
+            "awk '$2==\"/t\"{print $3}' /proc/mounts; echo x > /t/f",
+        ]);
+        assert_eq!(out.ok().stdout, "tmpfs\n");
+        // Nothing reached the store's dir.
+        assert_eq!(
+            std::fs::read_dir(mountpoint(env, "scratch"))
+                .unwrap()
+                .count(),
+            0
+        );
+        let host = env.mkdir("hostdir");
+        let device = format!("device={}", host.display());
+        env.burrow(&[
+            "volume",
+            "create",
+            "-o",
+            "type=none",
+            "-o",
+            "o=bind",
+            "-o",
+            &device,
+            "hd",
+        ])
+        .ok();
+        env.burrow(&[
+            "run",
+            "--rm",
+            "-v",
+            "hd:/h",
+            img,
+            "sh",
+            "-c",
+            "echo via-volume > /h/f",
+        ])
+        .ok();
+        assert_eq!(
+            std::fs::read_to_string(host.join("f")).unwrap(),
+            "via-volume\n"
+        );
+        let out = env.burrow(&["volume", "inspect", "--format", "{{json .Options}}", "hd"]);
+        let opts: serde_json::Value = serde_json::from_str(out.ok().stdout.trim()).unwrap();
+        assert_eq!(opts["type"], "none");
+        assert_eq!(opts["o"], "bind");
+        // ps finds containers by volume.
+        env.burrow(&["create", "--name", "user", "-v", "hd:/h", img, "true"])
+            .ok();
+        env.burrow(&["create", "--name", "other", img, "true"]).ok();
+        let out = env.burrow(&[
+            "ps",
+            "-a",
+            "--filter",
+            "volume=hd",
+            "--format",
+            "{{.Names}}",
+        ]);
+        assert_eq!(out.ok().stdout, "user\n");
+    });
+}
