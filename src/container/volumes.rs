@@ -387,3 +387,90 @@ pub fn ps_mounts(rec: &Record, trunc: bool) -> (String, usize) {
     }
     (names.join(","), volumes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::mounts::parse_volume;
+
+    fn specs(v: &[&str]) -> Vec<MountSpec> {
+        v.iter().map(|s| parse_volume(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn flags_win_over_volumes_from_and_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut src = record::test_record("abc", "src");
+        src.config.mounts = vec![
+            MountRequest::Bind {
+                source: "/host".into(),
+                target: "/data".into(),
+                readonly: false,
+            },
+            MountRequest::Bind {
+                source: "/host2".into(),
+                target: "/shared".into(),
+                readonly: false,
+            },
+            MountRequest::Tmpfs {
+                target: "/tmpfs".into(),
+                options: String::new(),
+            },
+        ];
+        record::create(root, &src).unwrap();
+        let from = [VolumesFrom::parse("src:ro").unwrap()];
+        let image = [
+            "/data".to_string(),
+            "/img".to_string(),
+            "/shared".to_string(),
+        ];
+        let r = resolve(root, specs(&["named:/data"]), &from, &image).unwrap();
+        let targets: Vec<(&str, &str)> = r
+            .mounts
+            .iter()
+            .map(|m| match m {
+                MountRequest::Volume { name, target, .. } if name == "named" => {
+                    ("named", &**target)
+                }
+                MountRequest::Volume { target, .. } => ("anonymous", target.as_str()),
+                MountRequest::Bind { target, .. } => ("bind", target.as_str()),
+                MountRequest::Tmpfs { target, .. } => ("tmpfs", target.as_str()),
+            })
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                ("named", "/data"),
+                ("bind", "/shared"),
+                ("anonymous", "/img")
+            ]
+        );
+        assert!(matches!(
+            &r.mounts[1],
+            MountRequest::Bind { readonly: true, .. }
+        ));
+        assert_eq!(r.made.len(), 2);
+        let anon = volume::get(root, &r.made[1]).unwrap().unwrap();
+        assert!(anon.anonymous());
+        // Undo takes back exactly what was made.
+        undo(root, &r.made);
+        assert!(volume::list(root).is_empty());
+    }
+
+    #[test]
+    fn an_error_makes_no_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let e = resolve(root, specs(&["a1:/x", "/x"]), &[], &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("duplicate mount point"), "{e:#}");
+        let from = [VolumesFrom::parse("gone").unwrap()];
+        let e = resolve(root, specs(&["a1:/x"]), &from, &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("no such container"), "{e:#}");
+        // A bad image VOLUME path after a good volume: the good one goes too.
+        let e = resolve(root, specs(&["a1:/x"]), &[], &["rel".into()]).unwrap_err();
+        assert!(format!("{e:#}").contains("not absolute"), "{e:#}");
+        assert!(volume::list(root).is_empty());
+        assert!(VolumesFrom::parse("c:bogus").is_err());
+    }
+}

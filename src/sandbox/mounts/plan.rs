@@ -438,6 +438,56 @@ mod tests {
         }
     }
 
+    #[test]
+    fn volumes_are_filled_then_bound_or_a_tmpfs() {
+        let (rootfs, etc) = fixtures();
+        let vol = |target: &str, fill: bool, tmpfs: Option<&str>| MountRequest::Volume {
+            name: "v".into(),
+            source: "/store/volumes/v/_data".into(),
+            target: target.into(),
+            readonly: true,
+            fill,
+            tmpfs: tmpfs.map(String::from),
+        };
+        let mounts = [
+            vol("/a", true, None),
+            vol("/b", false, None),
+            vol("/t", false, Some("size=1m")),
+        ];
+        let plan = build(&input(&rootfs, &etc, &mounts, false)).unwrap();
+        let user: Vec<&MountOp> = plan
+            .ops
+            .iter()
+            .filter(|o| {
+                matches!(o, MountOp::Fill { .. })
+                    || matches!(o, MountOp::Bind { source, .. } if source.starts_with("/store"))
+                    || matches!(o, MountOp::Tmpfs { target, .. } if target == "/t")
+            })
+            .collect();
+        let source = PathBuf::from("/store/volumes/v/_data");
+        let bind = |t: &str| MountOp::Bind {
+            source: source.clone(),
+            target: t.into(),
+            readonly: true,
+        };
+        assert_eq!(
+            user,
+            [
+                &MountOp::Fill {
+                    source: source.clone(),
+                    target: "/a".into()
+                },
+                &bind("/a"),
+                &bind("/b"),
+                &MountOp::Tmpfs {
+                    target: "/t".into(),
+                    options: "size=1m".into(),
+                    noexec: false
+                },
+            ]
+        );
+    }
+
     fn fixtures() -> (Rootfs, EtcFiles) {
         (
             Rootfs {
