@@ -90,6 +90,18 @@ fn a_named_volume_keeps_data_across_containers() {
         assert_eq!(v[0]["Driver"], "local");
         assert_eq!(v[0]["Scope"], "local");
         assert!(v[0]["CreatedAt"].as_str().unwrap().ends_with('Z'));
+        // The top-level inspect finds volumes too.
+        let out = env.burrow(&[
+            "inspect",
+            "--type",
+            "volume",
+            "-f",
+            "{{.Mountpoint}}",
+            "data",
+        ]);
+        assert_eq!(PathBuf::from(out.ok().stdout.trim()), mp);
+        let out = env.burrow(&["inspect", "-f", "{{.Name}}", "data"]);
+        assert_eq!(out.ok().stdout, "data\n");
     });
 }
 
