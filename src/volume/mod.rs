@@ -105,9 +105,27 @@ pub fn lock(root: &Path) -> anyhow::Result<Flock<fs::File>> {
         .write(true)
         .open(dir.join(".lock"))
         .context("open the volumes lock")?;
-    Flock::lock(f, FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .context("lock the volumes dir")
+    // Bounded, as the container store's: a stuck holder gives a clear
+    // line, not a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut f = f;
+    loop {
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(l),
+            Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
+                if std::time::Instant::now() >= deadline {
+                    bail!(
+                        "the volume store {} is locked by another burrow process (waited 10s; \
+                         try again)",
+                        dir.display()
+                    );
+                }
+                f = back;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err((_, e)) => return Err(e).context("lock the volumes dir"),
+        }
+    }
 }
 
 /// Read one volume; `None` when there is none of that name.
