@@ -27,6 +27,7 @@ mod testkit;
 pub mod text;
 pub mod units;
 pub mod userns;
+pub mod volume;
 
 #[cfg(test)]
 mod fuzz_tests;

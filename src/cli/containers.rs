@@ -38,7 +38,7 @@ pub struct RmArgs {
     /// Kill and remove a running container
     #[arg(short, long)]
     pub force: bool,
-    /// Remove anonymous volumes too (burrow makes none, so there is nothing more to remove)
+    /// Remove the container's anonymous volumes too (unless another container uses them)
     #[arg(short, long)]
     pub volumes: bool,
     /// The containers (names, ids or unique id prefixes)
@@ -136,7 +136,11 @@ pub fn kill(paths: &Paths, a: &KillArgs) -> anyhow::Result<i32> {
 pub fn rm(paths: &Paths, a: &RmArgs) -> anyhow::Result<i32> {
     let root = paths.root().to_path_buf();
     each(paths, &a.containers, |r| {
-        control::remove(&root, r, a.force).map(|_| ())
+        let removed = control::remove(&root, r, a.force)?;
+        if removed && a.volumes {
+            crate::container::volumes::remove_anonymous_of(&root, r)?;
+        }
+        Ok(())
     })
 }
 
@@ -269,6 +273,7 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
                 },
             },
         },
+        "Mounts": crate::container::volumes::inspect_mounts(r),
         "GraphDriver": {
             "Name": r.config.storage_driver.name(),
             "Data": {

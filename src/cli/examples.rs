@@ -96,3 +96,16 @@ pub const SEARCH: &str = "Examples:
   burrow search 127.0.0.1:5000/team
   burrow search --filter is-official=true --limit 5 nginx
   burrow search --format '{{.Name}}' 127.0.0.1:5000/";
+pub const VOLUME: &str = "Examples:
+  burrow volume create data
+  burrow run --rm -v data:/d busybox sh -c 'echo hi > /d/f'
+  burrow run --rm -v data:/d:ro busybox cat /d/f
+  burrow volume create -o type=tmpfs -o o=size=64m scratch
+  burrow volume ls -f dangling=true
+  burrow volume rm data
+  burrow volume prune -f --all";
+
+pub const SYSTEM: &str = "Examples:
+  burrow system df
+  burrow system df -v
+  burrow system prune -f --volumes";

@@ -1,7 +1,8 @@
-//! `burrow inspect`: containers and images by name or id, as Docker's
-//! top-level `inspect` shows them: a JSON array, or one line per object
-//! through `-f '{{.State.Pid}}'`. A name is looked up as a container
-//! first, then as an image, unless `--type` says which.
+//! `burrow inspect`: containers, images and volumes by name or id, as
+//! Docker's top-level `inspect` shows them: a JSON array, or one line per
+//! object through `-f '{{.State.Pid}}'`. A name is looked up as a
+//! container first, then as an image, then a volume, unless `--type` says
+//! which.
 
 use clap::{Args, ValueEnum};
 use serde_json::Value;
@@ -20,7 +21,7 @@ pub struct InspectArgs {
     /// Look only for this kind of object
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub kind: Option<Kind>,
-    /// Containers or images (names, ids or unique id prefixes)
+    /// Containers, images or volumes (names, ids or unique id prefixes)
     #[arg(required = true, value_name = "NAME|ID")]
     pub names: Vec<String>,
 }
@@ -29,6 +30,7 @@ pub struct InspectArgs {
 pub enum Kind {
     Container,
     Image,
+    Volume,
 }
 
 pub fn run(paths: &Paths, args: &InspectArgs) -> anyhow::Result<i32> {
@@ -56,12 +58,12 @@ fn find(
     name: &str,
     kind: Option<Kind>,
 ) -> anyhow::Result<Value> {
-    if kind != Some(Kind::Image) {
+    if kind.is_none() || kind == Some(Kind::Container) {
         if let Some(v) = container(paths, name)? {
             return Ok(v);
         }
     }
-    if kind != Some(Kind::Container) {
+    if kind.is_none() || kind == Some(Kind::Image) {
         if store.is_none() {
             *store = Some(Store::open(paths)?);
         }
@@ -71,10 +73,16 @@ fn find(
             return super::image::docker_json(store, &image);
         }
     }
+    if kind.is_none() || kind == Some(Kind::Volume) {
+        if let Some(v) = crate::volume::get(paths.root(), name)? {
+            return Ok(v.inspect_json());
+        }
+    }
     let what = match kind {
         None => "object",
         Some(Kind::Container) => "container",
         Some(Kind::Image) => "image",
+        Some(Kind::Volume) => "volume",
     };
     Err(Coded::new(1, format!("No such {what}: {}", escape_control(name))).into())
 }

@@ -29,9 +29,11 @@ mod run;
 mod sandbox;
 mod start;
 mod stats;
+mod system;
 mod top;
 mod unshare;
 mod version;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -246,6 +248,16 @@ pub enum Command {
     Logout(login::LogoutArgs),
     /// Manage images
     Image(image::ImageArgs),
+    /// Manage volumes: named and anonymous data dirs that outlive containers
+    ///
+    /// Volumes live in the store (volumes/NAME/_data) and are mounted with -v NAME:/path or
+    /// --mount type=volume. A new volume is filled from the image's files at that path on first use;
+    /// a volume in use by a container cannot be removed.
+    #[command(after_long_help = examples::VOLUME)]
+    Volume(volume::VolumeArgs),
+    /// Show disk usage (system df) and remove unused data (system prune)
+    #[command(after_long_help = examples::SYSTEM)]
+    System(system::SystemArgs),
     /// Internal: unpack a layer in a user namespace (run by burrow itself)
     #[command(name = "__unpack", hide = true)]
     HelperUnpack { blob: PathBuf, dest: PathBuf },
@@ -436,6 +448,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Pull(args) => pull::run(&paths, &args),
         Command::Images(args) => images::run(&paths, &args),
         Command::Rmi(args) => image::rmi(&paths, &args),
+        Command::Volume(args) => volume::run_group(&paths, &args),
+        Command::System(args) => system::run_group(&paths, &args),
         Command::Tag(args) => image::tag(&paths, &args),
         Command::History(args) => history::run(&paths, &args),
         Command::Save(args) => archive::save(&paths, &args),

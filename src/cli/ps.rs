@@ -63,6 +63,8 @@ struct Row {
     labels: String,
     networks: &'static str,
     size: String,
+    mounts: String,
+    local_volumes: usize,
 }
 
 pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
@@ -177,6 +179,7 @@ fn health_of(root: &std::path::Path, r: &Record, s: &State) -> Option<Health> {
 }
 
 fn row(r: &Record, s: &State, now: u64, trunc: bool, health: Option<Health>) -> Row {
+    let (mounts, local_volumes) = crate::container::volumes::ps_mounts(r, trunc);
     let mut command = r.config.process.args.join(" ");
     if trunc && command.chars().count() > 20 {
         command = command.chars().take(19).collect::<String>() + "…";
@@ -213,6 +216,8 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool, health: Option<Health>) -> 
             crate::container::record::Network::Host => "host",
         },
         size: String::new(),
+        mounts,
+        local_volumes,
     }
 }
 
@@ -257,9 +262,9 @@ fn to_json(r: &Row) -> serde_json::Value {
         "RunningFor": r.running_for,
         "State": r.state,
         "Status": r.status,
-        "Mounts": "",
+        "Mounts": r.mounts,
         "Networks": r.networks,
-        "LocalVolumes": "0",
+        "LocalVolumes": r.local_volumes.to_string(),
     })
 }
 
@@ -271,6 +276,8 @@ enum Filter {
     Label(String, Option<String>),
     Exited(i32),
     Health(String),
+    /// A volume's name, or a mount's destination (as Docker's).
+    Volume(String),
 }
 
 fn parse_filter(f: &str, images: &Records) -> anyhow::Result<Filter> {
@@ -311,8 +318,9 @@ fn parse_filter(f: &str, images: &Records) -> anyhow::Result<Filter> {
             }
             Filter::Health(v.into())
         }
+        "volume" => Filter::Volume(v.into()),
         _ => bail!(
-            "unsupported filter {:?} (id, name, status, ancestor, label, exited, health)",
+            "unsupported filter {:?} (id, name, status, ancestor, label, exited, health, volume)",
             crate::text::escape_control(k)
         ),
     })
@@ -339,6 +347,10 @@ fn matches(f: &Filter, r: &Record, s: &State, images: &Records, root: &std::path
         Filter::Exited(c) => matches!(s, State::Exited { code: Some(x), .. } if x == c),
         Filter::Health(v) => {
             health_of(root, r, s).map_or("none", |h| h.status.word()) == v.as_str()
+        }
+        Filter::Volume(v) => {
+            crate::container::volumes::names_of(r).any(|n| n == v)
+                || r.config.mounts.iter().any(|m| m.target() == v)
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::container::lifecycle;
 use crate::container::limits::Limits;
 use crate::container::record::{self, Network, SecurityOpts};
 use crate::container::restart::RestartPolicy;
+use crate::container::volumes::VolumesFrom;
 use crate::container::{mounts, spec};
 use crate::error::EXIT_BURROW;
 use crate::paths::Paths;
@@ -89,13 +90,19 @@ pub struct ContainerArgs {
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
 
-    /// Bind mount a host path: HOST-PATH:CONTAINER-PATH[:ro]
-    #[arg(short, long, value_name = "HOST:CONTAINER[:ro]")]
+    /// Mount a volume or a host path: NAME:PATH[:ro] (made when missing),
+    /// HOST-PATH:PATH[:ro] (a bind), or PATH (a new anonymous volume)
+    #[arg(short, long, value_name = "SOURCE:PATH[:ro]")]
     pub volume: Vec<String>,
 
-    /// Mount: type=bind,source=HOST,target=PATH[,readonly] or type=tmpfs,target=PATH
+    /// Mount: type=volume[,source=NAME],target=PATH[,readonly][,volume-nocopy],
+    /// type=bind,source=HOST,target=PATH[,readonly] or type=tmpfs,target=PATH
     #[arg(long, value_name = "SPEC")]
     pub mount: Vec<String>,
+
+    /// Mount the volumes (and binds) of another container: CONTAINER[:ro|rw]
+    #[arg(long, value_name = "CONTAINER[:ro|rw]")]
+    pub volumes_from: Vec<String>,
 
     /// Mount a tmpfs: PATH[:OPTIONS]
     #[arg(long, value_name = "PATH[:OPTIONS]")]
@@ -372,8 +379,13 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         mount_reqs.push(mounts::parse_mount(m)?);
     }
     for t in &a.tmpfs {
-        mount_reqs.push(mounts::parse_tmpfs(t)?);
+        mount_reqs.push(mounts::MountSpec::Ready(mounts::parse_tmpfs(t)?));
     }
+    let volumes_from = a
+        .volumes_from
+        .iter()
+        .map(|v| VolumesFrom::parse(v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut user_env = Vec::new();
     for f in &a.env_file {
         let text =
@@ -394,6 +406,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         hostname: a.hostname.clone(),
         network,
         mounts: mount_reqs,
+        volumes_from,
         env,
         security,
         storage_driver: a.storage_driver.map(Setting::from),

@@ -9,12 +9,14 @@ use anyhow::bail;
 
 use super::image_source;
 use super::lifecycle::{self, NewContainer};
+use super::mounts::MountSpec;
 use super::record::{self, Extras, Record, RunConfig};
 use super::spec;
+use super::volumes::{self, VolumesFrom};
 use crate::paths::Paths;
 use crate::rootfs::driver::{self, Setting};
 use crate::sandbox::confine::{Confinement, SecurityOpts};
-use crate::sandbox::{self, MountRequest, Network, ProcessSpec};
+use crate::sandbox::{self, Network, ProcessSpec};
 use crate::userns::idmap::{self, HostUser, IdMapMode};
 pub use crate::userns::PreparedUserNs;
 use crate::userns::{self, Mapping};
@@ -34,7 +36,10 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub network: Network,
-    pub mounts: Vec<MountRequest>,
+    /// `-v`, `--mount`, `--tmpfs`: volumes are found or made at create.
+    pub mounts: Vec<MountSpec>,
+    /// `--volumes-from`.
+    pub volumes_from: Vec<VolumesFrom>,
     /// `NAME=value` strings, already resolved from the caller's
     /// environment (a bare `NAME` takes the caller's value).
     pub env: Vec<String>,
@@ -106,6 +111,10 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
     }
     let env = spec::environment(cfg, &req.env, &hostname, &user.home, req.tty);
     let init = !sandbox::is_init_command(&argv[0]);
+    // Volumes last: everything above can fail without making one.
+    let image_volumes: Vec<String> = cfg.and_then(|c| c.volumes().clone()).unwrap_or_default();
+    let root = paths.ensure_root()?;
+    let resolved = volumes::resolve(root, req.mounts, &req.volumes_from, &image_volumes)?;
     let config = RunConfig {
         lower_dirs: image.lower_dirs,
         process: ProcessSpec {
@@ -119,7 +128,7 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
             stdin: req.interactive,
         },
         hostname,
-        mounts: req.mounts,
+        mounts: resolved.mounts,
         read_only: req.read_only,
         network: req.network,
         auto_remove: req.auto_remove,
@@ -127,7 +136,7 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         security: req.security,
         storage_driver,
     };
-    lifecycle::create(
+    let made = lifecycle::create(
         paths,
         NewContainer {
             name: req.name,
@@ -137,5 +146,9 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
             extras,
         },
         id,
-    )
+    );
+    if made.is_err() {
+        volumes::undo(root, &resolved.made);
+    }
+    made
 }

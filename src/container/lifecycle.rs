@@ -244,7 +244,17 @@ pub fn start(
     check_not_running(&rec)?;
     let root = paths.ensure_root()?.to_path_buf();
     let dir = record::container_dir(&root, &rec.id);
-    let spec = launch_spec(paths, &rec, attach_stdin)?;
+    let spec = match launch_spec(paths, &rec, attach_stdin) {
+        Ok(s) => s,
+        Err(e) => {
+            // A --rm container that cannot start is gone (launch_spec
+            // removed it): its anonymous volumes too.
+            if rec.config.auto_remove && !dir.exists() {
+                let _ = super::volumes::remove_anonymous_of(&root, &rec);
+            }
+            return Err(e);
+        }
+    };
     // We are the monitor, with --rm too (ps, stop, exec and rm -f must
     // reach a foreground container): signals sent to us reach the
     // container, and if we die our supervisor and the container die with
@@ -274,6 +284,10 @@ pub fn start(
         // The supervisor removed it; if it never ran, do it here.
         if dir.exists() {
             let _ = crate::fsutil::remove_tree(&dir);
+        }
+        // Its anonymous volumes go with it, as with docker run --rm.
+        if let Err(e) = super::volumes::remove_anonymous_of(&root, &rec) {
+            eprintln!("burrow: {}", crate::error::one_line(&e));
         }
     } else {
         let code = match &result {

@@ -131,6 +131,16 @@ impl Monitor for RecordMonitor {
             r.exit_code = Some(code);
             r.finished_at = Some(now());
         });
+        // A --rm container's anonymous volumes go now (its dir goes next);
+        // as root of the user namespace we can delete what it chowned.
+        if let Ok(rec) = &noted {
+            if rec.config.auto_remove {
+                if let Err(e) = super::volumes::remove_anonymous_of(&self.root, rec) {
+                    let line = format!("burrow: supervisor: {e:#}\n");
+                    self.output(OutStream::Stderr, line.as_bytes());
+                }
+            }
+        }
         // Gone already when removed (rm -f, --rm): nothing to note then.
         if let Err(e) = noted {
             if record::container_dir(&self.root, &self.id).exists() {

@@ -390,7 +390,10 @@ fn top_level_inspect_finds_containers_then_images() {
     let out = env.burrow(&["inspect", "-f", "{{.Name}}", "done", "nosuch"]);
     out.fails(1);
     assert_eq!(out.stdout, "/done\n");
-    env.burrow(&["inspect", "--type", "volume", "done"])
+    let out = env.burrow(&["inspect", "--type", "volume", "done"]);
+    out.fails(1);
+    assert_eq!(out.stderr, "burrow: No such volume: done\n");
+    env.burrow(&["inspect", "--type", "network", "done"])
         .fails(125);
 
     env.burrow(&["rm", "done"]).ok();

@@ -30,3 +30,4 @@ mod run_process;
 mod sandbox;
 mod storage_driver;
 mod testbed;
+mod volumes;

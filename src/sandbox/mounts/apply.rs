@@ -58,6 +58,7 @@ fn describe(op: &MountOp) -> String {
         MountOp::Bind { source, target, .. } => {
             format!("bind mount {} on {target}", source.display())
         }
+        MountOp::Fill { target, .. } => format!("fill the new volume at {target} from the image"),
         MountOp::EnsureDir { path } => format!("create working dir {path}"),
         MountOp::Mask { path } => format!("mask {path}"),
         MountOp::HostRoot => "bind the host's / read-only".into(),
@@ -128,6 +129,7 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             target,
             readonly,
         } => bind(source, &at(target)?, *readonly),
+        MountOp::Fill { source, target } => super::fill::fill(source, &at(target)?),
         MountOp::EnsureDir { path } => {
             let p = at(path)?;
             fs::create_dir_all(&p)?;

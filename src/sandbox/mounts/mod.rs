@@ -5,6 +5,7 @@
 //! (`apply`).
 
 pub mod apply;
+mod fill;
 pub mod hostplan;
 pub mod masks;
 pub(crate) mod mountpoints;

@@ -30,12 +30,32 @@ pub enum MountRequest {
         /// always added.
         options: String,
     },
+    /// A volume (`-v NAME:/path`, `--mount type=volume`): a bind of its
+    /// data dir, or a tmpfs when the volume says so.
+    Volume {
+        /// The volume's name (the launcher only shows it).
+        name: String,
+        /// Its data dir on the host (or the host dir of a bind volume).
+        source: PathBuf,
+        target: String,
+        readonly: bool,
+        /// Copy what the root holds at `target` into `source` first, when
+        /// `source` is empty (Docker's copy on first use; not with
+        /// `volume-nocopy`).
+        #[serde(default)]
+        fill: bool,
+        /// A tmpfs volume: a fresh tmpfs with these options, no source.
+        #[serde(default)]
+        tmpfs: Option<String>,
+    },
 }
 
 impl MountRequest {
     pub fn target(&self) -> &str {
         match self {
-            MountRequest::Bind { target, .. } | MountRequest::Tmpfs { target, .. } => target,
+            MountRequest::Bind { target, .. }
+            | MountRequest::Tmpfs { target, .. }
+            | MountRequest::Volume { target, .. } => target,
         }
     }
 }
@@ -96,6 +116,12 @@ pub enum MountOp {
         source: PathBuf,
         target: String,
         readonly: bool,
+    },
+    /// Copy the root's content at `target` (owners, modes and times kept)
+    /// into the empty dir `source`, before `source` is bound there.
+    Fill {
+        source: PathBuf,
+        target: String,
     },
     /// mkdir -p inside the rootfs (the working directory).
     EnsureDir {
@@ -263,7 +289,7 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
     // Parents first: a mount at /a must not hide one at /a/b.
     user.sort_by_key(|m| Path::new(m.target()).components().count());
     for m in user {
-        ops.push(match m {
+        let op = match m {
             MountRequest::Bind {
                 source,
                 target,
@@ -282,7 +308,40 @@ pub fn build(input: &PlanInput) -> Result<MountPlan, PlanError> {
                 },
                 noexec: false,
             },
-        });
+            MountRequest::Volume {
+                tmpfs: Some(options),
+                target,
+                ..
+            } => MountOp::Tmpfs {
+                target: normalize(target),
+                options: if options.is_empty() {
+                    "mode=1777".into()
+                } else {
+                    options.clone()
+                },
+                noexec: false,
+            },
+            MountRequest::Volume {
+                source,
+                target,
+                readonly,
+                fill,
+                ..
+            } => {
+                if *fill {
+                    ops.push(MountOp::Fill {
+                        source: source.clone(),
+                        target: normalize(target),
+                    });
+                }
+                MountOp::Bind {
+                    source: source.clone(),
+                    target: normalize(target),
+                    readonly: *readonly,
+                }
+            }
+        };
+        ops.push(op);
     }
     ops.push(MountOp::EnsureDir {
         path: input.cwd.to_string(),
@@ -377,6 +436,56 @@ mod tests {
             throwaway: false,
             masked_paths: true,
         }
+    }
+
+    #[test]
+    fn volumes_are_filled_then_bound_or_a_tmpfs() {
+        let (rootfs, etc) = fixtures();
+        let vol = |target: &str, fill: bool, tmpfs: Option<&str>| MountRequest::Volume {
+            name: "v".into(),
+            source: "/store/volumes/v/_data".into(),
+            target: target.into(),
+            readonly: true,
+            fill,
+            tmpfs: tmpfs.map(String::from),
+        };
+        let mounts = [
+            vol("/a", true, None),
+            vol("/b", false, None),
+            vol("/t", false, Some("size=1m")),
+        ];
+        let plan = build(&input(&rootfs, &etc, &mounts, false)).unwrap();
+        let user: Vec<&MountOp> = plan
+            .ops
+            .iter()
+            .filter(|o| {
+                matches!(o, MountOp::Fill { .. })
+                    || matches!(o, MountOp::Bind { source, .. } if source.starts_with("/store"))
+                    || matches!(o, MountOp::Tmpfs { target, .. } if target == "/t")
+            })
+            .collect();
+        let source = PathBuf::from("/store/volumes/v/_data");
+        let bind = |t: &str| MountOp::Bind {
+            source: source.clone(),
+            target: t.into(),
+            readonly: true,
+        };
+        assert_eq!(
+            user,
+            [
+                &MountOp::Fill {
+                    source: source.clone(),
+                    target: "/a".into()
+                },
+                &bind("/a"),
+                &bind("/b"),
+                &MountOp::Tmpfs {
+                    target: "/t".into(),
+                    options: "size=1m".into(),
+                    noexec: false
+                },
+            ]
+        );
     }
 
     fn fixtures() -> (Rootfs, EtcFiles) {
