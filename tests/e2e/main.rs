@@ -12,6 +12,7 @@ mod fuse_overlay;
 mod fuse_root;
 mod habits;
 mod hostile_registry;
+mod ids;
 mod images;
 mod images_archive;
 mod images_registry;
