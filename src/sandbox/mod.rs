@@ -50,7 +50,7 @@ pub mod confine;
 mod detach;
 mod enter;
 mod fuse_root;
-mod ids;
+pub mod ids;
 mod init;
 pub mod mounts;
 mod relay;

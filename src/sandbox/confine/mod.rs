@@ -139,7 +139,8 @@ impl Confinement {
         single_id: bool,
         cache_root: Option<&Path>,
     ) -> anyhow::Result<Confinement> {
-        Self::resolve_ids(opts, single_id, single_id, cache_root)
+        let emulate = single_id && crate::sandbox::ids::available();
+        Self::resolve_ids(opts, single_id, emulate, cache_root)
     }
 
     /// `resolve` for a process the supervisor cannot answer for (`exec`
@@ -299,7 +300,8 @@ mod tests {
         assert!(c.caps.contains(::caps::Capability::CAP_SYS_ADMIN));
         o.privileged = false;
         let c = Confinement::resolve(&o, true, None).unwrap();
-        assert!(c.seccomp.is_some() && c.masked_paths && c.fake_chown && c.emulate_ids);
+        assert!(c.seccomp.is_some() && c.masked_paths && c.fake_chown);
+        assert_eq!(c.emulate_ids, crate::sandbox::ids::available());
         let c = Confinement::resolve_unemulated(&o, true, None).unwrap();
         assert!(c.fake_chown && !c.emulate_ids);
         assert!(!c.caps.contains(::caps::Capability::CAP_SYS_ADMIN));

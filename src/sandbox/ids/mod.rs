@@ -19,11 +19,23 @@ use std::os::fd::OwnedFd;
 
 use anyhow::Context;
 
+/// The oldest kernel the emulation works on: user notification came in
+/// 5.0, letting a noted call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE, for
+/// execve and prctl) in 5.5. Older kernels keep the faked chown alone.
+pub const MIN_KERNEL: (u32, u32) = (5, 5);
+
+/// Whether this kernel can emulate ids.
+pub fn available() -> bool {
+    let release = crate::sys::kernel_release();
+    crate::sandbox::confine::seccomp::profile::parse_kernel(&release)
+        .is_some_and(|v| v >= MIN_KERNEL)
+}
+
 /// Install the notify filter on the calling thread and return its
 /// listener. Needs no_new_privs or CAP_SYS_ADMIN, like any filter.
 pub fn install() -> anyhow::Result<OwnedFd> {
     crate::sys::seccomp_set_notify_filter(&filter::program())
-        .context("install the id emulation filter (needs Linux 5.0 or later)")
+        .context("install the id emulation filter")
 }
 
 /// Serve `listener` on a new thread, starting every process from `base`.
