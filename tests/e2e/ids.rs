@@ -70,18 +70,25 @@ fn set_and_get_ids_round_trip_through_su_setpriv_and_id() {
 }
 
 /// What a process set is what its children start with, across fork and
-/// execve, in a subshell, a pipeline and a background job.
+/// execve, in a subshell, a pipeline and a background job; also a child
+/// that asks only once its parent has exited (an orphan, as a daemon
+/// started by `su app -c 'daemon &'` is).
 #[test]
 fn emulated_ids_are_inherited_across_fork_and_exec() {
     let Some((env, img)) = with_image(User::NoSub, "busybox") else {
         return;
     };
-    let inner = "id -u; sh -c \"id -g\"; (id -un); echo x | id -G; id -u & wait";
-    let out = sh(&env, &img, &format!("su nobody -s /bin/sh -c '{inner}'"));
+    let inner = "id -u; sh -c \"id -g\"; (id -un); echo x | id -G; id -u & wait; \
+                 (sleep 1; echo orphan $(id -u)) &";
+    let out = sh(
+        &env,
+        &img,
+        &format!("su nobody -s /bin/sh -c '{inner}'; sleep 2"),
+    );
     out.ok();
     assert_eq!(
         out.stdout,
-        "65534\n65534\nnobody\n65534\n65534\n",
+        "65534\n65534\nnobody\n65534\n65534\norphan 65534\n",
         "{}",
         out.describe()
     );

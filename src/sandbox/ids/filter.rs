@@ -2,7 +2,8 @@
 //! there: SECCOMP_RET_USER_NOTIF for the get*id/set*id families on every
 //! ABI a process can call the kernel with (the 32-bit compat one has both
 //! the 16-bit legacy calls and the `...32` ones), for execve/execveat
-//! (which reset saved ids and capabilities) and for
+//! (which reset saved ids and capabilities), exit_group (whose children
+//! must keep the ids it gave them once they are orphans) and for
 //! prctl(PR_SET_KEEPCAPS) (which keeps them across a switch away from
 //! root); ALLOW for the rest.
 //!
@@ -38,6 +39,8 @@ pub enum Call {
     SetGroups,
     /// execve, execveat: noted, then run.
     Exec,
+    /// exit_group: its children are given its ids, then it runs.
+    Exit,
     /// prctl, only with PR_SET_KEEPCAPS (the filter checks): noted, run.
     Prctl,
 }
@@ -61,6 +64,7 @@ const NAMES: &[(&str, Call)] = &[
     ("setgroups", Call::SetGroups),
     ("execve", Call::Exec),
     ("execveat", Call::Exec),
+    ("exit_group", Call::Exit),
 ];
 
 /// A call as one ABI numbers it; `narrow`: the 16-bit legacy form (ids

@@ -7,9 +7,12 @@
 //! time takes its thread-group leader's ids if it is a thread, else its
 //! parent's (/proc/TID/status and stat), as fork and clone would have
 //! given them; a task whose line of ancestors leaves the container takes
-//! the container's process ids. Known limit: a child that makes its first
-//! id call after its parent changed ids (or died) sees the parent's ids
-//! of that moment, not those of its fork.
+//! the container's process ids. A process that exits (exit_group) first
+//! hands its ids to its children that have none yet, so orphans (a daemon
+//! started by `su app -c 'x &'`) keep them. Known limits: a child that
+//! makes its first id call after its parent changed ids sees the parent's
+//! new ids, not those of its fork; a parent killed by a signal hands
+//! nothing on (its orphans take the container's ids).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -48,6 +51,8 @@ pub struct Emulator {
 /// kernel then reports POLLHUP). Runs on a thread of its own.
 pub fn serve(listener: OwnedFd, base: Creds) {
     let mut em = Emulator::new(base);
+    // Best effort: only a speed-up (Linux 6.6 and later).
+    let _ = sys::seccomp_notif_sync_wakeup(&listener);
     loop {
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
@@ -104,7 +109,7 @@ impl Emulator {
         e: Entry,
     ) -> Result<Option<i64>, Errno> {
         self.emulate(listener, n, e).map(|v| match e.call {
-            Call::Exec | Call::Prctl => None,
+            Call::Exec | Call::Prctl | Call::Exit => None,
             _ => Some(v),
         })
     }
@@ -131,6 +136,10 @@ impl Emulator {
                 // Noted before it runs: an execve that then fails (a PATH
                 // search) has reset the saved ids a little early.
                 self.update(tid, |c| c.exec());
+                return Ok(0);
+            }
+            Call::Exit => {
+                self.hand_down(tid);
                 return Ok(0);
             }
             Call::Prctl => {
@@ -186,6 +195,36 @@ impl Emulator {
         let v = c.apply(set)?;
         self.update(tid, |t| *t = c);
         Ok(i64::from(narrow(v, e.narrow)))
+    }
+
+    /// The process of `tid` exits: its children without ids of their own
+    /// take its ids now, before they are reparented. Only when those
+    /// differ from the container's (what an orphan would get anyway), as
+    /// it means reading the stat of every process on the machine (the
+    /// kernel's list of children, /proc/PID/task/TID/children, is not
+    /// built everywhere).
+    fn hand_down(&mut self, tid: i32) {
+        let leader = tgid(tid).unwrap_or(tid);
+        let creds = self.known(tid, 0);
+        if creds == self.base {
+            return;
+        }
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Some((ppid, start)) = stat(pid) else {
+                continue;
+            };
+            let tracked = self.tasks.get(&pid).is_some_and(|t| t.start == start);
+            if ppid == leader && !tracked {
+                let creds = creds.clone();
+                self.tasks.insert(pid, Tracked { start, creds });
+            }
+        }
     }
 
     /// Change a tracked task (`creds` tracked it).
