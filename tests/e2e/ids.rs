@@ -79,7 +79,7 @@ fn emulated_ids_are_inherited_across_fork_and_exec() {
         return;
     };
     let inner = "id -u; sh -c \"id -g\"; (id -un); echo x | id -G; id -u & wait; \
-                 (sleep 1; echo orphan $(id -u)) &";
+                 sh -c \"sleep 1; echo orphan \\$(id -u)\" &";
     let out = sh(
         &env,
         &img,
