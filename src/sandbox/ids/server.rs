@@ -420,6 +420,59 @@ mod tests {
         assert_eq!(narrow(70000, false), 70000);
     }
 
+    /// A 32-bit program's calls (int 0x80) reach the emulation too: the
+    /// `...32` calls with whole ids, the 16-bit legacy ones truncated as
+    /// the kernel does (65534 for an id above 65535).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn i386_calls_are_emulated_with_their_widths() {
+        use crate::sys::{in_child, int80, ChildFailure};
+        use std::os::fd::AsRawFd;
+        const GETUID: u32 = 24; // 16-bit
+        const SETUID: u32 = 23; // 16-bit
+        const GETUID32: u32 = 199;
+        const SETUID32: u32 = 213;
+        if in_child(|| {
+            let _ = int80(20, 0, 0, 0); // getpid
+            Ok(())
+        })
+        .is_err()
+        {
+            return crate::testkit::skip("this kernel runs no i386 code (no IA32 emulation)");
+        }
+        let (ours, theirs) = crate::sandbox::channel::pair().unwrap();
+        let server = std::thread::spawn(move || {
+            if let Ok(Some((_, Some(fd)))) = ours.recv() {
+                serve(fd, Creds::new(0, 0, vec![]));
+            }
+        });
+        let r = in_child(move || {
+            let fail = |what: &str| Err(ChildFailure::new(what, Errno::EINVAL));
+            nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
+            let l =
+                super::super::install().map_err(|_| ChildFailure::new("install", Errno::last()))?;
+            theirs
+                .send_with_fd(
+                    &crate::sandbox::channel::Msg::IdsListener,
+                    Some(l.as_raw_fd()),
+                )
+                .map_err(|_| ChildFailure::new("send", Errno::EIO))?;
+            if int80(SETUID32, 70000, 0, 0) != 0 || int80(GETUID32, 0, 0, 0) != 70000 {
+                return fail("setuid32/getuid32 70000");
+            }
+            if int80(GETUID, 0, 0, 0) != 65534 {
+                return fail("16-bit getuid of 70000");
+            }
+            // Not root any more: back to 0 is refused.
+            if int80(SETUID, 0, 0, 0) != -libc::EPERM {
+                return fail("16-bit setuid(0) after dropping root");
+            }
+            Ok(())
+        });
+        server.join().unwrap();
+        r.unwrap();
+    }
+
     #[test]
     fn a_new_task_inherits_from_its_tracked_parent() {
         // This test process's parent is not tracked: the base ids. Once
