@@ -791,6 +791,127 @@ pub fn read_only_clone(path: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
     Ok(fd)
 }
 
+// ---- seccomp user notification (emulated ids, sandbox::ids) ---------------
+
+/// Install `filter` on the calling thread with
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER and return the listener: the fd on
+/// which the calls the filter answers with SECCOMP_RET_USER_NOTIF arrive
+/// (close-on-exec, as the kernel makes it). Same preconditions as
+/// [`seccomp_set_filter`].
+pub fn seccomp_set_notify_filter(filter: &[libc::sock_filter]) -> Result<OwnedFd, Errno> {
+    let len = u16::try_from(filter.len()).map_err(|_| Errno::E2BIG)?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: as in seccomp_set_filter: prog points to `len` valid
+    // instructions that outlive the call and are only read.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(own_fd(ret as std::os::fd::RawFd))
+}
+
+/// The next notification from a seccomp listener (blocks until one
+/// comes). ENOENT: the caller died before it could be read.
+pub fn seccomp_notif_recv(listener: &impl AsRawFd) -> Result<libc::seccomp_notif, Errno> {
+    // SAFETY: seccomp_notif is plain old data (integers only), for which
+    // all zeroes is a valid value, as the kernel requires of the buffer.
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: n is a valid, writable seccomp_notif that the kernel
+        // fills; it lives across the call.
+        let ret = unsafe {
+            libc::ioctl(
+                listener.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_RECV,
+                &mut n as *mut libc::seccomp_notif,
+            )
+        };
+        match check(ret) {
+            Err(Errno::EINTR) => continue,
+            r => return r.map(|()| n),
+        }
+    }
+}
+
+/// Answer notification `id`: `error` 0 makes the call return `val`, else
+/// it fails with errno `error` (positive). `continue_call` lets the call
+/// run in the kernel as if unfiltered. ENOENT: the caller is gone.
+pub fn seccomp_notif_send(
+    listener: &impl AsRawFd,
+    id: u64,
+    val: i64,
+    error: i32,
+    continue_call: bool,
+) -> Result<(), Errno> {
+    let mut resp = libc::seccomp_notif_resp {
+        id,
+        val,
+        error: -error,
+        flags: if continue_call {
+            libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32
+        } else {
+            0
+        },
+    };
+    loop {
+        // SAFETY: resp is a valid seccomp_notif_resp that lives across the
+        // call; the kernel only reads it.
+        let ret = unsafe {
+            libc::ioctl(
+                listener.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                &mut resp as *mut libc::seccomp_notif_resp,
+            )
+        };
+        match check(ret) {
+            Err(Errno::EINTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Whether notification `id` is still pending: its caller has not died
+/// (and its pid not been reused) since the notification was read. Asked
+/// after opening the caller's memory and before trusting what it holds.
+pub fn seccomp_notif_id_valid(listener: &impl AsRawFd, id: u64) -> bool {
+    // SAFETY: the kernel reads one u64 through the pointer, which lives
+    // across the call.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+            &id as *const u64,
+        )
+    };
+    ret == 0
+}
+
+/// Ask the kernel to hand the CPU straight from a notifying task to the
+/// listener's reader and back (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux
+/// 6.6): a round trip then costs no trip through the scheduler's queue,
+/// which on a busy machine is most of its time. Older kernels say EINVAL.
+pub fn seccomp_notif_sync_wakeup(listener: &impl AsRawFd) -> Result<(), Errno> {
+    const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: libc::c_ulong = 1;
+    // SAFETY: this ioctl takes its flags by value; no memory is passed.
+    check(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    })
+}
+
 #[cfg(test)]
 mod launcher_tests {
     use super::*;

@@ -460,6 +460,7 @@ fn confinement(
         no_new_privs: true,
         seccomp,
         fake_chown: false,
+        emulate_ids: false,
         landlock: Some(profile),
         masked_paths: true,
     })

@@ -71,7 +71,9 @@ pub fn exec(paths: &Paths, req: &ExecRequest) -> anyhow::Result<i32> {
     // The same confinement `start` gives the container's init, from the
     // security options the container was created with.
     let single = mode == idmap::IdMapMode::Single;
+    // Not emulated ids: the supervisor has no channel to a process that
+    // joins from outside.
     let confinement =
-        crate::sandbox::Confinement::resolve(&rec.config.security, single, Some(root))?;
+        crate::sandbox::Confinement::resolve_unemulated(&rec.config.security, single, Some(root))?;
     crate::sandbox::enter(init.pid, &p, &mode, &confinement, req.detach)
 }

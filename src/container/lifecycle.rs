@@ -118,6 +118,15 @@ fn etc_files(dir: &Path) -> EtcFiles {
 /// Tell the user, once per store, which id-map mode containers get.
 fn note_id_map_once(root: &Path, choice: &IdMapChoice) {
     let (key, text) = match &choice.mode {
+        IdMapMode::Single if crate::sandbox::ids::available() => (
+            "single".to_string(),
+            format!(
+                "single-id mode: other user and group ids in containers are emulated (su, \
+                 setuid and apt work; to the kernel every process is you, so they are not a \
+                 security boundary) ({})",
+                choice.why_single.as_deref().unwrap_or("no subordinate ids")
+            ),
+        ),
         IdMapMode::Single => (
             "single".to_string(),
             format!(

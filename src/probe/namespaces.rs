@@ -69,8 +69,18 @@ pub fn id_map(user: &HostUser, userns_ok: bool) -> IdMapReport {
     let mode = super::id_map_mode_name(&choice.mode);
     let check = match (&choice.mode, userns_ok) {
         (_, false) => Check::no("unknown", "needs user namespaces (see above)"),
+        (IdMapMode::Single, true) if crate::sandbox::ids::available() => Check::warn(
+            "single id: you are root in the container; other ids are emulated (set*id and \
+             get*id answered by burrow, the kernel sees one user)",
+            choice.why_single.clone().unwrap_or_default(),
+        ),
         (IdMapMode::Single, true) => Check::warn(
-            "single id: you are root in the container, other ids are not mapped",
+            format!(
+                "single id: you are root in the container, other ids are not mapped \
+                 (emulating them needs Linux {}.{})",
+                crate::sandbox::ids::MIN_KERNEL.0,
+                crate::sandbox::ids::MIN_KERNEL.1
+            ),
             choice.why_single.clone().unwrap_or_default(),
         ),
         (IdMapMode::SubIds { uid, gid }, true) => match prove_helpers(&choice.mode, user) {

@@ -30,6 +30,9 @@ pub enum Msg {
     Exited { code: i32 },
     /// FUSE server -> supervisor: the container's root is mounted.
     Mounted,
+    /// init -> supervisor, with the fd: the listener of the id emulation
+    /// filter (single-id mode), sent right before execve.
+    IdsListener,
 }
 
 impl Msg {

@@ -58,13 +58,13 @@ pub fn container_init(
     };
     if !spec.init {
         // The command is pid 1 itself.
-        let (code, message) = become_command(spec, tty);
+        let (code, message) = become_command(spec, tty, &chan);
         let _ = chan.send(&Msg::ExecFailed { code, message });
         sys::exit_now(code)
     }
     match sys::fork() {
         Ok(nix::unistd::ForkResult::Child) => {
-            let (code, message) = become_command(spec, tty);
+            let (code, message) = become_command(spec, tty, &chan);
             let _ = chan.send(&Msg::ExecFailed { code, message });
             sys::exit_now(code)
         }
@@ -156,9 +156,17 @@ fn setup(
 
 /// Become the command: session, stdio, working dir, ids, then exec. Only
 /// returns on failure, with the exit code and message to report.
-fn become_command(spec: &LaunchSpec, tty: Option<OwnedFd>) -> (i32, String) {
-    if let Err(e) = prepare(spec, tty) {
-        return (EXIT_BURROW, format!("{e:#}"));
+fn become_command(spec: &LaunchSpec, tty: Option<OwnedFd>, chan: &Channel) -> (i32, String) {
+    let listener = match prepare(spec, tty) {
+        Ok(l) => l,
+        Err(e) => return (EXIT_BURROW, format!("{e:#}")),
+    };
+    // The id emulation's listener goes to the supervisor before the
+    // command can make an id call (which waits for an answer).
+    if let Some(l) = listener {
+        if let Err(e) = chan.send_with_fd(&Msg::IdsListener, Some(l.as_raw_fd())) {
+            return (EXIT_BURROW, format!("{e:#}"));
+        }
     }
     exec(&spec.process)
 }
@@ -178,7 +186,8 @@ pub(super) fn become_exec(
         }
         std::env::set_current_dir(&p.cwd)
             .with_context(|| format!("working directory {}", p.cwd))?;
-        switch_and_confine(p, Some(id_map), confinement)
+        // Resolved without id emulation (`resolve_unemulated`): no listener.
+        switch_and_confine(p, Some(id_map), confinement).map(drop)
     };
     if let Err(e) = prep() {
         return (EXIT_BURROW, format!("{e:#}"));
@@ -186,7 +195,8 @@ pub(super) fn become_exec(
     exec(p)
 }
 
-fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
+/// Returns the id emulation's listener, if any (see `switch_and_confine`).
+fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<Option<OwnedFd>> {
     let p = &spec.process;
     // Its own session: the caller's terminal signals reach the container
     // only through burrow's forwarding.
@@ -211,17 +221,18 @@ fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<()> {
 }
 
 /// Switch to the command's ids (`None`: keep ours), give it default
-/// signals and no inherited fds, then confine it, last.
+/// signals and no inherited fds, then confine it, last. Returns the id
+/// emulation's listener when the confinement emulates ids.
 fn switch_and_confine(
     p: &ProcessSpec,
     id_map: Option<&IdMapMode>,
     confinement: &Confinement,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<OwnedFd>> {
     // Keep the permitted caps across the switch away from uid 0: the
     // confinement sets them exactly afterwards.
     nix::sys::prctl::set_keepcaps(true).context("keep capabilities")?;
     if let Some(id_map) = id_map {
-        switch_ids(p, id_map)?;
+        switch_ids(p, id_map, confinement.emulate_ids)?;
     }
     // Rust ignores SIGPIPE and our stages block signals; exec keeps both.
     reset_signals()?;
@@ -240,8 +251,11 @@ fn switch_and_confine(
     super::confine::apply(confinement, &vars)
 }
 
-fn switch_ids(p: &ProcessSpec, id_map: &IdMapMode) -> anyhow::Result<()> {
+fn switch_ids(p: &ProcessSpec, id_map: &IdMapMode, emulated: bool) -> anyhow::Result<()> {
     match id_map {
+        // Only root is mapped; the supervisor starts the command's
+        // emulated ids at the ones asked for (`sandbox::ids`).
+        IdMapMode::Single if emulated => Ok(()),
         IdMapMode::Single => {
             // Only root is mapped; chown to other ids is faked by the
             // seccomp filter (confine::apply).

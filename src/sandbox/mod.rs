@@ -15,8 +15,9 @@
 //! the command (or forks it and stays as a tiny init that reaps zombies
 //! and forwards signals). `relay` passes a foreground container's streams
 //! and signals, `detach` serves a detached one's monitor, `fuse_root` its
-//! FUSE root, `enter` joins a running one (`exec`). Stages talk in typed
-//! messages over SOCK_SEQPACKET pairs (`channel`).
+//! FUSE root, `enter` joins a running one (`exec`), `ids` answers a
+//! single-id container's set*id/get*id calls (emulated ids). Stages talk
+//! in typed messages over SOCK_SEQPACKET pairs (`channel`).
 //!
 //! Confinement (`confine`), resolved by the caller before fork
 //! (`Confinement::resolve`: caps, the seccomp program from the cache,
@@ -29,7 +30,9 @@
 //! 3. no_new_privs (unless `no-new-privileges=false`), then
 //!    `landlock::apply(&plan, nnp)`; the caller warns (one line) about what
 //!    the kernel's ABI cannot enforce.
-//! 4. `seccomp::install(&prog, spec_allow)` last, right before execve.
+//! 4. `seccomp::install(&prog, spec_allow)` last, right before execve; in
+//!    single-id mode the id emulation's filter just before it, whose
+//!    listener goes to the supervisor before execve.
 //!    Without no_new_privs, Landlock and seccomp go before step 2 instead
 //!    (the kernel then needs CAP_SYS_ADMIN, which step 2 may drop).
 //!
@@ -50,6 +53,7 @@ pub mod confine;
 mod detach;
 mod enter;
 mod fuse_root;
+pub mod ids;
 mod init;
 pub mod mounts;
 mod relay;

@@ -11,7 +11,7 @@ use nix::unistd::{ForkResult, Pid};
 use super::channel::{self, Channel, Msg};
 use super::detach::{self, Monitor};
 use super::mounts::MountPlan;
-use super::{fuse_root, init, relay, LaunchSpec};
+use super::{fuse_root, ids, init, relay, LaunchSpec};
 use crate::error::EXIT_BURROW;
 use crate::sys;
 use crate::userns::UserNs;
@@ -260,6 +260,15 @@ fn start_init(
     let mut pty = None;
     while let Some((msg, fd)) = mine.recv()? {
         failed |= matches!(msg, Msg::ExecFailed { .. } | Msg::SetupFailed { .. });
+        if msg == Msg::IdsListener {
+            // Served for as long as this run's processes live.
+            if let Some(listener) = fd {
+                let p = &spec.process;
+                let base = ids::creds::Creds::new(p.uid, p.gid, p.additional_gids.clone());
+                ids::spawn(listener, base)?;
+            }
+            continue;
+        }
         if msg == Msg::Pty && monitor.is_some() {
             // Detached with a tty: the supervisor reads the pty itself.
             pty = fd;

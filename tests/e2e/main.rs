@@ -15,6 +15,7 @@ mod habits;
 mod health;
 mod hostile_registry;
 mod image_make;
+mod ids;
 mod images;
 mod images_archive;
 mod images_registry;

@@ -95,6 +95,11 @@ pub struct Confinement {
     /// Only root is mapped: with no seccomp program, the init still
     /// installs the small chown no-op filter.
     pub fake_chown: bool,
+    /// Only root is mapped and the process's ids are emulated: the init
+    /// installs the id filter (`sandbox::ids`) and hands its listener to
+    /// the supervisor. Also with `seccomp=unconfined` and `--privileged`:
+    /// it is what makes other ids exist, not a confinement.
+    pub emulate_ids: bool,
     pub landlock: Option<landlock::Profile>,
     /// Docker's masked and read-only /proc and /sys paths.
     pub masked_paths: bool,
@@ -108,6 +113,7 @@ impl Confinement {
             no_new_privs: false,
             seccomp: None,
             fake_chown: false,
+            emulate_ids: false,
             landlock: None,
             masked_paths: false,
         }
@@ -133,6 +139,27 @@ impl Confinement {
         single_id: bool,
         cache_root: Option<&Path>,
     ) -> anyhow::Result<Confinement> {
+        let emulate = single_id && crate::sandbox::ids::available();
+        Self::resolve_ids(opts, single_id, emulate, cache_root)
+    }
+
+    /// `resolve` for a process the supervisor cannot answer for (`exec`
+    /// joins a running container from outside): in single-id mode chown
+    /// and setgroups are faked as before, the ids are not emulated.
+    pub fn resolve_unemulated(
+        opts: &SecurityOpts,
+        single_id: bool,
+        cache_root: Option<&Path>,
+    ) -> anyhow::Result<Confinement> {
+        Self::resolve_ids(opts, single_id, false, cache_root)
+    }
+
+    fn resolve_ids(
+        opts: &SecurityOpts,
+        single_id: bool,
+        emulate_ids: bool,
+        cache_root: Option<&Path>,
+    ) -> anyhow::Result<Confinement> {
         let caps = CapSet::from_flags(opts.privileged, &opts.cap_add, &opts.cap_drop)?;
         let source = match opts.privileged {
             true => None,
@@ -140,6 +167,7 @@ impl Confinement {
         };
         let options = seccomp::Options {
             fake_chown: single_id,
+            emulate_ids,
         };
         let seccomp = source
             .map(|s| seccomp::program(&s, &caps, options, cache_root))
@@ -153,6 +181,7 @@ impl Confinement {
             no_new_privs: !opts.allow_new_privs,
             seccomp,
             fake_chown: single_id,
+            emulate_ids,
             landlock,
             masked_paths: !opts.privileged,
         })
@@ -191,27 +220,39 @@ impl Confinement {
 /// Apply the confinement to the calling thread, last thing before exec:
 /// capabilities (after the ids are switched with keep-caps on), then
 /// no_new_privs, Landlock and seccomp. Without no_new_privs, Landlock and
-/// seccomp go first, while CAP_SYS_ADMIN is still held.
-pub fn apply(c: &Confinement, vars: &landlock::Vars) -> anyhow::Result<()> {
+/// seccomp go first, while CAP_SYS_ADMIN is still held. Returns the id
+/// emulation's listener when `emulate_ids`: the caller hands it to the
+/// supervisor before anything else (the process's id calls wait on it).
+pub fn apply(
+    c: &Confinement,
+    vars: &landlock::Vars,
+) -> anyhow::Result<Option<std::os::fd::OwnedFd>> {
     // Effective from permitted: after a setuid away from 0 with keep-caps
     // the permitted set is kept, the effective one is empty.
     let permitted = ::caps::read(None, ::caps::CapSet::Permitted).context("read capabilities")?;
     ::caps::set(None, ::caps::CapSet::Effective, &permitted).context("raise capabilities")?;
+    let mut listener = None;
     if !c.no_new_privs {
-        filters(c, vars)?;
+        listener = filters(c, vars)?;
     }
     caps::apply(&c.caps)?;
     if c.no_new_privs {
         nix::sys::prctl::set_no_new_privs().context("set no_new_privs")?;
-        filters(c, vars)?;
+        listener = filters(c, vars)?;
     }
-    Ok(())
+    Ok(listener)
 }
 
-fn filters(c: &Confinement, vars: &landlock::Vars) -> anyhow::Result<()> {
+fn filters(c: &Confinement, vars: &landlock::Vars) -> anyhow::Result<Option<std::os::fd::OwnedFd>> {
     if let Some(profile) = &c.landlock {
         landlock::apply(&profile.plan(vars), c.no_new_privs)?;
     }
+    // Before the profile's filter, which a custom profile may make refuse
+    // seccomp(2) itself.
+    let listener = match c.emulate_ids {
+        true => Some(crate::sandbox::ids::install()?),
+        false => None,
+    };
     match &c.seccomp {
         // Seccomp last: the calls above are allowed either way.
         Some(prog) => seccomp::install(prog, true)?,
@@ -220,7 +261,7 @@ fn filters(c: &Confinement, vars: &landlock::Vars) -> anyhow::Result<()> {
         }
         None => {}
     }
-    Ok(())
+    Ok(listener)
 }
 
 #[cfg(test)]
@@ -260,6 +301,9 @@ mod tests {
         o.privileged = false;
         let c = Confinement::resolve(&o, true, None).unwrap();
         assert!(c.seccomp.is_some() && c.masked_paths && c.fake_chown);
+        assert_eq!(c.emulate_ids, crate::sandbox::ids::available());
+        let c = Confinement::resolve_unemulated(&o, true, None).unwrap();
+        assert!(c.fake_chown && !c.emulate_ids);
         assert!(!c.caps.contains(::caps::Capability::CAP_SYS_ADMIN));
         o.seccomp = Some("unconfined".into());
         assert!(Confinement::resolve(&o, false, None)

@@ -34,7 +34,7 @@ pub fn key(profile: &[u8], caps: &CapSet, arch: Arch, kernel: (u32, u32), opts: 
     );
     field(arch.go_name().as_bytes());
     field(format!("{}.{}", kernel.0, kernel.1).as_bytes());
-    field(&[opts.fake_chown as u8]);
+    field(&[opts.fake_chown as u8, opts.emulate_ids as u8]);
     field(env!("CARGO_PKG_VERSION").as_bytes());
     let d = h.finalize();
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -76,8 +76,19 @@ mod tests {
         assert_ne!(base, key(b"{}", &CapSet::all(), Arch::X86_64, (6, 1), o));
         assert_ne!(base, key(b"{}", &c, Arch::Aarch64, (6, 1), o));
         assert_ne!(base, key(b"{}", &c, Arch::X86_64, (6, 2), o));
-        let fake = Options { fake_chown: true };
+        let fake = Options {
+            fake_chown: true,
+            emulate_ids: false,
+        };
         assert_ne!(base, key(b"{}", &c, Arch::X86_64, (6, 1), fake));
+        let emulated = Options {
+            emulate_ids: true,
+            ..fake
+        };
+        assert_ne!(
+            key(b"{}", &c, Arch::X86_64, (6, 1), fake),
+            key(b"{}", &c, Arch::X86_64, (6, 1), emulated)
+        );
     }
 
     #[test]

@@ -132,6 +132,9 @@ impl Source {
 pub struct Options {
     /// Merge the single-id rules (FAKE_CHOWN -> ERRNO(0)).
     pub fake_chown: bool,
+    /// The ids are emulated (`sandbox::ids`): setgroups is left to the
+    /// emulation's filter instead of being faked.
+    pub emulate_ids: bool,
 }
 
 /// Parse `bytes`, resolve it for `caps` on this machine and compile it.
@@ -151,7 +154,8 @@ pub fn compile_profile(
     };
     let mut rules = profile.resolve(&target);
     if opts.fake_chown {
-        rules.extend(FAKE_CHOWN.iter().map(|n| Rule {
+        let emulated = |n: &&&str| opts.emulate_ids && n.starts_with("setgroups");
+        rules.extend(FAKE_CHOWN.iter().filter(|n| !emulated(n)).map(|n| Rule {
             name: n.to_string(),
             action: Action::Errno(0),
             conds: vec![],

@@ -422,7 +422,13 @@ fn fake_chown_returns_success_for_unmapped_ids() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
     std::fs::write(&f, b"").unwrap();
-    let prog = default_program(&CapSet::docker_default(), Options { fake_chown: true });
+    let prog = default_program(
+        &CapSet::docker_default(),
+        Options {
+            fake_chown: true,
+            emulate_ids: false,
+        },
+    );
     in_child(move || {
         // A user namespace with nothing mapped: every id is unmapped, so
         // a real chown fails with EINVAL. The child has one thread.

@@ -1,0 +1,299 @@
+//! The calls the supervisor answers, and the small filter that sends them
+//! there: SECCOMP_RET_USER_NOTIF for the get*id/set*id families on every
+//! ABI a process can call the kernel with (the 32-bit compat one has both
+//! the 16-bit legacy calls and the `...32` ones), for execve/execveat
+//! (which reset saved ids and capabilities), exit_group (whose children
+//! must keep the ids it gave them once they are orphans) and for
+//! prctl(PR_SET_KEEPCAPS) (which keeps them across a switch away from
+//! root); ALLOW for the rest.
+//!
+//! It is a filter of its own, stacked beside the profile's: its verdicts
+//! depend on the call number and ABI only, so Linux 5.11+ caches ALLOW
+//! for every other call and the profile's fast path is untouched. The
+//! kernel picks the strictest verdict of all filters; the profile allows
+//! these calls (Docker's does, and single-id mode no longer fakes
+//! setgroups), so USER_NOTIF wins.
+
+use libc::sock_filter;
+
+use crate::sandbox::confine::seccomp::table;
+
+/// One call of the two families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    GetUid,
+    GetEuid,
+    GetGid,
+    GetEgid,
+    GetResUid,
+    GetResGid,
+    GetGroups,
+    SetUid,
+    SetGid,
+    SetReUid,
+    SetReGid,
+    SetResUid,
+    SetResGid,
+    SetFsUid,
+    SetFsGid,
+    SetGroups,
+    /// execve, execveat: noted, then run.
+    Exec,
+    /// exit_group: its children are given its ids, then it runs.
+    Exit,
+    /// prctl, only with PR_SET_KEEPCAPS (the filter checks): noted, run.
+    Prctl,
+}
+
+const NAMES: &[(&str, Call)] = &[
+    ("getuid", Call::GetUid),
+    ("geteuid", Call::GetEuid),
+    ("getgid", Call::GetGid),
+    ("getegid", Call::GetEgid),
+    ("getresuid", Call::GetResUid),
+    ("getresgid", Call::GetResGid),
+    ("getgroups", Call::GetGroups),
+    ("setuid", Call::SetUid),
+    ("setgid", Call::SetGid),
+    ("setreuid", Call::SetReUid),
+    ("setregid", Call::SetReGid),
+    ("setresuid", Call::SetResUid),
+    ("setresgid", Call::SetResGid),
+    ("setfsuid", Call::SetFsUid),
+    ("setfsgid", Call::SetFsGid),
+    ("setgroups", Call::SetGroups),
+    ("execve", Call::Exec),
+    ("execveat", Call::Exec),
+    ("exit_group", Call::Exit),
+];
+
+/// A call as one ABI numbers it; `narrow`: the 16-bit legacy form (ids
+/// and group lists of u16, -1 is 0xffff).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub audit: u32,
+    pub nr: u32,
+    pub call: Call,
+    pub narrow: bool,
+}
+
+struct Abi {
+    audit: u32,
+    table: &'static [(&'static str, i64)],
+    /// The 32-bit compat ABI: plain names are the 16-bit calls.
+    compat: bool,
+}
+
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+const AUDIT_ARCH_RISCV64: u32 = 0xC000_00F3;
+
+fn abis() -> Vec<Abi> {
+    let abi = |audit, table, compat| Abi {
+        audit,
+        table,
+        compat,
+    };
+    match std::env::consts::ARCH {
+        "x86_64" => vec![
+            abi(AUDIT_ARCH_X86_64, table::X86_64, false),
+            abi(AUDIT_ARCH_I386, table::I386, true),
+        ],
+        "aarch64" => vec![
+            abi(AUDIT_ARCH_AARCH64, table::AARCH64, false),
+            abi(AUDIT_ARCH_ARM, table::ARM, true),
+        ],
+        "riscv64" => vec![abi(AUDIT_ARCH_RISCV64, table::RISCV64, false)],
+        _ => vec![],
+    }
+}
+
+fn number(t: &[(&str, i64)], name: &str) -> Option<u32> {
+    t.binary_search_by(|(n, _)| n.cmp(&name))
+        .ok()
+        .map(|i| t[i].1 as u32)
+}
+
+/// Every call the filter sends to the supervisor, on this machine.
+pub fn entries() -> Vec<Entry> {
+    let mut out = Vec::new();
+    for abi in abis() {
+        for &(name, call) in NAMES {
+            let mut add = |n: &str, narrow| {
+                if let Some(nr) = number(abi.table, n) {
+                    out.push(Entry {
+                        audit: abi.audit,
+                        nr,
+                        call,
+                        narrow,
+                    });
+                }
+            };
+            let has_16_bit = name.contains("id") || name.contains("groups");
+            add(name, abi.compat && has_16_bit);
+            if abi.compat && has_16_bit {
+                add(&format!("{name}32"), false);
+            }
+        }
+        if let Some(nr) = prctl(&abi) {
+            out.push(Entry {
+                audit: abi.audit,
+                nr,
+                call: Call::Prctl,
+                narrow: false,
+            });
+        }
+    }
+    out
+}
+
+/// prctl's number on one ABI (every ABI burrow knows has it).
+fn prctl(abi: &Abi) -> Option<u32> {
+    number(abi.table, "prctl")
+}
+
+/// offsetof(struct seccomp_data, args[0]), its low half on the
+/// little-endian machines burrow builds for.
+const ARG0_LO: u32 = 16;
+
+/// The filter: per ABI, USER_NOTIF for its entries, ALLOW otherwise.
+pub fn program() -> Vec<sock_filter> {
+    let stmt = |code: u32, k: u32| sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ld = |off: u32| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, off);
+    let ret = |k: u32| stmt(libc::BPF_RET | libc::BPF_K, k);
+    let all = entries();
+    // offsetof(struct seccomp_data, arch) = 4, nr = 0
+    let mut prog = vec![ld(4)];
+    for abi in abis() {
+        let nrs: Vec<u32> = all
+            .iter()
+            .filter(|e| e.audit == abi.audit && e.call != Call::Prctl)
+            .map(|e| e.nr)
+            .collect();
+        let n = nrs.len();
+        // Another ABI: skip this section (ld, the prctl test of three,
+        // n compares, two returns).
+        prog.push(jeq(abi.audit, 0, (n + 6) as u8));
+        prog.push(ld(0));
+        // prctl: on to its option (else past it, to the other calls).
+        prog.push(jeq(prctl(&abi).unwrap_or(u32::MAX), 0, 2));
+        prog.push(ld(ARG0_LO));
+        prog.push(jeq(libc::PR_SET_KEEPCAPS as u32, (n + 1) as u8, n as u8));
+        for (i, nr) in nrs.iter().enumerate() {
+            // Match: to the USER_NOTIF return, past the ALLOW one.
+            prog.push(jeq(*nr, (n - i) as u8, 0));
+        }
+        prog.push(ret(libc::SECCOMP_RET_ALLOW));
+        prog.push(ret(libc::SECCOMP_RET_USER_NOTIF));
+        // The next section reads the arch again.
+        prog.push(ld(4));
+    }
+    prog.push(ret(libc::SECCOMP_RET_ALLOW));
+    prog
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny interpreter for the instructions `program` uses.
+    fn verdict(prog: &[sock_filter], arch: u32, nr: u32) -> u32 {
+        verdict_with(prog, arch, nr, 0)
+    }
+
+    fn verdict_with(prog: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = &prog[pc];
+            match i.code as u32 {
+                c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                    acc = match i.k {
+                        0 => nr,
+                        4 => arch,
+                        ARG0_LO => arg0,
+                        k => panic!("load {k}"),
+                    }
+                }
+                c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => {
+                    pc += if acc == i.k { i.jt } else { i.jf } as usize;
+                }
+                c if c == libc::BPF_RET | libc::BPF_K => return i.k,
+                c => panic!("opcode {c:#x}"),
+            }
+            pc += 1;
+        }
+    }
+
+    #[test]
+    fn notifies_exactly_the_id_calls_on_every_abi() {
+        let prog = program();
+        let entries = entries();
+        assert!(!entries.is_empty());
+        for abi in abis() {
+            for (name, nr) in abi.table {
+                let nr = *nr as u32;
+                let ours = entries
+                    .iter()
+                    .any(|e| e.audit == abi.audit && e.nr == nr && e.call != Call::Prctl);
+                let want = if ours {
+                    libc::SECCOMP_RET_USER_NOTIF
+                } else {
+                    libc::SECCOMP_RET_ALLOW
+                };
+                assert_eq!(verdict(&prog, abi.audit, nr), want, "{name}");
+            }
+        }
+        // An ABI the machine does not have (x32's arch value).
+        assert_eq!(verdict(&prog, 0x1234, 105), libc::SECCOMP_RET_ALLOW);
+        // prctl: only PR_SET_KEEPCAPS.
+        for abi in abis() {
+            let nr = prctl(&abi).unwrap();
+            let keep = libc::PR_SET_KEEPCAPS as u32;
+            assert_eq!(
+                verdict_with(&prog, abi.audit, nr, keep),
+                libc::SECCOMP_RET_USER_NOTIF
+            );
+            for other in [0, libc::PR_SET_NAME as u32, libc::PR_GET_KEEPCAPS as u32] {
+                let v = verdict_with(&prog, abi.audit, nr, other);
+                assert_eq!(v, libc::SECCOMP_RET_ALLOW);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn i386_has_the_16_bit_and_the_32_bit_calls() {
+        let e = entries();
+        let find = |nr| e.iter().find(|x| x.audit == AUDIT_ARCH_I386 && x.nr == nr);
+        // setuid (23) is the 16-bit one, setuid32 (213) the other.
+        assert_eq!(
+            find(23).map(|x| (x.call, x.narrow)),
+            Some((Call::SetUid, true))
+        );
+        assert_eq!(
+            find(213).map(|x| (x.call, x.narrow)),
+            Some((Call::SetUid, false))
+        );
+        let native = e
+            .iter()
+            .find(|x| x.audit == AUDIT_ARCH_X86_64 && x.nr == 105);
+        assert_eq!(
+            native.map(|x| (x.call, x.narrow)),
+            Some((Call::SetUid, false))
+        );
+        assert_eq!(e.iter().filter(|x| x.call == Call::SetGroups).count(), 3);
+    }
+}

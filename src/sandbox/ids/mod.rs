@@ -1,0 +1,48 @@
+//! Emulated ids in single-id mode: only one id (the user, as root) is
+//! mapped into the container, yet its processes may take any uid and gid.
+//! The set*id and get*id calls go to the supervisor by seccomp user
+//! notification (`filter`), which keeps each task's credentials by the
+//! kernel's rules (`creds`) and answers for it (`server`). The kernel's
+//! own credential never changes: to it, every process stays the one
+//! mapped id. This is for software that drops privileges (apt, su,
+//! daemons), not a boundary between the container's users.
+//!
+//! The container init installs the filter last before execve and passes
+//! the listener to the supervisor (`Msg::IdsListener`), which serves it on
+//! a thread for as long as that run's processes live.
+
+pub mod creds;
+pub mod filter;
+pub mod server;
+
+use std::os::fd::OwnedFd;
+
+use anyhow::Context;
+
+/// The oldest kernel the emulation works on: user notification came in
+/// 5.0, letting a noted call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE, for
+/// execve and prctl) in 5.5. Older kernels keep the faked chown alone.
+pub const MIN_KERNEL: (u32, u32) = (5, 5);
+
+/// Whether this kernel can emulate ids.
+pub fn available() -> bool {
+    let release = crate::sys::kernel_release();
+    crate::sandbox::confine::seccomp::profile::parse_kernel(&release)
+        .is_some_and(|v| v >= MIN_KERNEL)
+}
+
+/// Install the notify filter on the calling thread and return its
+/// listener. Needs no_new_privs or CAP_SYS_ADMIN, like any filter.
+pub fn install() -> anyhow::Result<OwnedFd> {
+    crate::sys::seccomp_set_notify_filter(&filter::program())
+        .context("install the id emulation filter")
+}
+
+/// Serve `listener` on a new thread, starting every process from `base`.
+pub fn spawn(listener: OwnedFd, base: creds::Creds) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("burrow-ids".into())
+        .spawn(move || server::serve(listener, base))
+        .context("start the id emulation thread")?;
+    Ok(())
+}
