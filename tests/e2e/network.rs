@@ -107,3 +107,129 @@ fn unusable_tun_device_says_what_to_do() {
         .ok();
     });
 }
+
+const HOST_GATEWAY: &str = "host.docker.internal:host-gateway";
+
+/// A TCP server on the host's 127.0.0.1 that answers each line with
+/// "pong:LINE" and counts its connections.
+struct TcpEcho {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TcpEcho {
+    fn start() -> TcpEcho {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut line = String::new();
+                    let mut r = std::io::BufReader::new(&conn);
+                    if r.read_line(&mut line).is_ok() {
+                        let _ = (&conn).write_all(format!("pong:{line}").as_bytes());
+                    }
+                });
+            }
+        });
+        TcpEcho { port, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A UDP server on the host's 127.0.0.1 that answers "pong:DATA".
+fn udp_echo() -> u16 {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let mut reply = b"pong:".to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    port
+}
+
+/// With `--add-host host.docker.internal:host-gateway` the container
+/// reaches a TCP and a UDP server on the host's loopback by that name
+/// (UDP from bash's /dev/udp in the Debian image: busybox nc has no -u).
+#[test]
+fn host_gateway_reaches_tcp_and_udp_servers_on_the_hosts_loopback() {
+    both(|env, img| {
+        let tcp = TcpEcho::start();
+        let udp = udp_echo();
+        let script = format!("echo hello | nc host.docker.internal {}", tcp.port);
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            "--add-host",
+            HOST_GATEWAY,
+            img,
+            "sh",
+            "-c",
+            &script,
+        ]);
+        out.ok();
+        assert_eq!(out.stdout, "pong:hello\n", "{}", out.describe());
+        assert_eq!(tcp.accepted(), 1);
+        let hosts = env.burrow(&[
+            "run",
+            "--rm",
+            "--add-host",
+            HOST_GATEWAY,
+            img,
+            "cat",
+            "/etc/hosts",
+        ]);
+        hosts.ok();
+        assert!(
+            hosts.stdout.contains("10.0.2.2\thost.docker.internal\n")
+                && hosts.stdout.contains("host.containers.internal"),
+            "{}",
+            hosts.describe()
+        );
+        let deb = registry().image("debian");
+        env.burrow(&["pull", "-q", &deb]).ok();
+        let script = format!(
+            "exec 3<>/dev/udp/host.docker.internal/{udp}; echo datagram >&3; timeout 5 head -n1 <&3"
+        );
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            "--add-host",
+            HOST_GATEWAY,
+            &deb,
+            "bash",
+            "-c",
+            &script,
+        ]);
+        out.ok();
+        assert_eq!(out.stdout, "pong:datagram\n", "{}", out.describe());
+    });
+}
+
+/// Without it the gateway address does not reach the host: the connect
+/// is refused and the server never sees it; the name does not exist.
+#[test]
+fn without_host_gateway_the_hosts_loopback_is_out_of_reach() {
+    both(|env, img| {
+        let tcp = TcpEcho::start();
+        let script = format!(
+            "echo hello | nc 10.0.2.2 {p}; echo rc=$?; grep -c host.docker.internal /etc/hosts",
+            p = tcp.port
+        );
+        let out = env.burrow(&["run", "--rm", img, "sh", "-c", &script]);
+        assert!(out.stdout.contains("rc=1\n0\n"), "{}", out.describe());
+        assert!(!out.stdout.contains("pong"), "{}", out.describe());
+        assert_eq!(tcp.accepted(), 0, "{}", out.describe());
+    });
+}
