@@ -250,7 +250,7 @@ impl Resolver {
             skip("no dnsmasq (tests/setup/install.sh installs dnsmasq-base)");
             return None;
         }
-        let child = std::process::Command::new("dnsmasq")
+        let mut child = std::process::Command::new("dnsmasq")
             .args([
                 "--keep-in-foreground",
                 "--conf-file=/dev/null",
@@ -270,6 +270,8 @@ impl Resolver {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("dnsmasq did not come up on 127.0.0.53");
     }
 }
