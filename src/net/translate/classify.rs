@@ -144,7 +144,12 @@ impl Policy {
             return self.resolvers.first().map(|r| SocketAddr::new(*r, 53));
         }
         // The host's own loopback only through the gateway; the rest of
-        // the container's subnet is not the host's either.
+        // the container's subnet is not the host's either. An IPv4-mapped
+        // IPv6 address is its IPv4 one (::ffff:127.0.0.1 is loopback).
+        let ip = match ip {
+            IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
         let local = match ip {
             IpAddr::V4(a) => {
                 a.is_loopback() || a.is_unspecified() || a.is_broadcast() || a.is_multicast()
@@ -210,6 +215,9 @@ mod tests {
         // Loopback and the container's own subnet are not the host's.
         assert_eq!(p.target(sa("127.0.0.1:80")), None);
         assert_eq!(p.target(sa("10.0.2.77:80")), None);
+        assert_eq!(p.target(sa("[::ffff:127.0.0.1]:80")), None);
+        assert_eq!(p.target(sa("[::1]:80")), None);
+        assert_eq!(p.target(sa("0.0.0.0:80")), None);
         let none = Policy {
             host_loopback: false,
             resolvers: vec![],

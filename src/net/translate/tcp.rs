@@ -91,6 +91,9 @@ impl Flow {
         );
         s.set_nagle_enabled(false);
         s.set_ack_delay(None);
+        // A handshake the container gives up on does not stay forever;
+        // established connections may idle as long as they like (pump).
+        s.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
         let dst = self.key.1;
         let ep = IpListenEndpoint {
             addr: Some(dst.ip().into()),
@@ -111,6 +114,7 @@ impl Flow {
         match s.state() {
             tcp::State::Closed | tcp::State::TimeWait => return false,
             tcp::State::Listen | tcp::State::SynReceived => return true,
+            _ if s.timeout().is_some() => s.set_timeout(None),
             _ => {}
         }
         // Container -> host.

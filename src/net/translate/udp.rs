@@ -14,6 +14,9 @@ use smoltcp::wire::IpListenEndpoint;
 
 /// A flow with no datagram either way for this long is closed.
 pub const IDLE: Duration = Duration::from_secs(60);
+/// DNS flows (a new source port per query) go sooner: a burst of queries
+/// must not pile up host sockets.
+pub const IDLE_DNS: Duration = Duration::from_secs(10);
 
 const PACKETS: usize = 256;
 const BYTES: usize = 1 << 20;
@@ -67,7 +70,10 @@ impl Flows {
         let old: Vec<u64> = self
             .by_token
             .iter()
-            .filter(|(_, f)| now.duration_since(f.last) > IDLE)
+            .filter(|(_, f)| {
+                let idle = if f.key.1.port() == 53 { IDLE_DNS } else { IDLE };
+                now.duration_since(f.last) > idle
+            })
             .map(|(t, _)| *t)
             .collect();
         for t in old {
