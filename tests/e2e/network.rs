@@ -407,16 +407,23 @@ impl Drop for Remote {
     }
 }
 
-/// The host's net.ipv4.ping_group_range, set for a test and restored.
-struct PingRange(String);
+/// The host's net.ipv4.ping_group_range, set for a test and restored;
+/// one test at a time holds it.
+struct PingRange(
+    String,
+    #[allow(dead_code)] std::sync::MutexGuard<'static, ()>,
+);
+
+static PING_RANGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl PingRange {
     const FILE: &'static str = "/proc/sys/net/ipv4/ping_group_range";
 
     fn set(range: &str) -> PingRange {
+        let held = PING_RANGE.lock().unwrap_or_else(|e| e.into_inner());
         let old = std::fs::read_to_string(Self::FILE).unwrap();
         std::fs::write(Self::FILE, range).unwrap();
-        PingRange(old.trim().replace('\t', " "))
+        PingRange(old.trim().replace('\t', " "), held)
     }
 }
 
@@ -537,4 +544,140 @@ fn apt_get_installs_nginx_on_the_default_network() {
         out.ok();
         assert!(out.stderr.contains("nginx version"), "{}", out.describe());
     }
+}
+
+/// `burrow info` says whether ping gets out (the host's ping sockets) and
+/// whether containers get IPv6.
+#[test]
+fn info_reports_ping_and_ipv6() {
+    let Some(env) = TestEnv::new(User::Sub) else {
+        return;
+    };
+    let info = || {
+        let out = env.burrow(&["info"]);
+        out.ok();
+        let line = |label: &str| {
+            let mut lines = out.stdout.lines().skip_while(|l| !l.contains(label));
+            format!(
+                "{}\n{}",
+                lines.next().unwrap_or(""),
+                lines.next().unwrap_or("")
+            )
+        };
+        (line("Ping:"), line("IPv6:"))
+    };
+    {
+        let _range = PingRange::set("0 2147483647");
+        let (ping, ipv6) = info();
+        assert!(
+            ping.contains("yes (ping sockets; net.ipv4.ping_group_range 0 2147483647)"),
+            "{ping}"
+        );
+        let want = if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+            "yes"
+        } else {
+            "no"
+        };
+        assert!(ipv6.contains(want), "{ipv6}");
+    }
+    let _range = PingRange::set("1 0");
+    let (ping, _) = info();
+    assert!(
+        ping.contains("no ping sockets") && ping.contains("sysctl -w net.ipv4.ping_group_range"),
+        "{ping}"
+    );
+}
+
+/// `stats` NET I/O counts the container's eth0 (not its loopback): a
+/// container that fetched 2 MB from the host shows them received.
+#[test]
+fn stats_shows_the_containers_network_traffic() {
+    both(|env, img| {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            if let Ok((mut c, _)) = listener.accept() {
+                let _ = c.write_all(&vec![b'x'; 2_000_000]);
+            }
+        });
+        let script = format!(
+            "nc -l -p 9 > /dev/null & sleep 0.3; \
+             dd if=/dev/zero bs=1k count=3000 2>/dev/null | timeout 5 nc 127.0.0.1 9; \
+             nc host.docker.internal {port} > /dev/null; echo fetched; sleep 600"
+        );
+        env.burrow(&[
+            "run",
+            "-d",
+            "--name",
+            "netio",
+            "--add-host",
+            HOST_GATEWAY,
+            img,
+            "sh",
+            "-c",
+            &script,
+        ])
+        .ok();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !env.burrow(&["logs", "netio"]).stdout.contains("fetched") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the fetch never ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let out = env.burrow(&["stats", "--no-stream", "--format", "{{.NetIO}}", "netio"]);
+        out.ok();
+        env.burrow(&["rm", "-f", "netio"]).ok();
+        let (rx, tx) = out.stdout.trim().split_once(" / ").expect("rx / tx");
+        // 2 MB and the frames' headers; not the 3 MB sent to loopback.
+        let mb: f64 = rx
+            .strip_suffix("MB")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0);
+        assert!((2.0..2.2).contains(&mb), "{}", out.describe());
+        assert!(
+            tx.ends_with("kB") || tx.ends_with('B'),
+            "{}",
+            out.describe()
+        );
+        assert!(!tx.ends_with("MB"), "{}", out.describe());
+    });
+}
+
+/// The container's network namespace is made once and kept across
+/// restarts (--restart): every run of the command sees the same one.
+#[test]
+fn the_network_namespace_survives_restarts() {
+    both(|env, img| {
+        let dir = env.mkdir("ns-log");
+        let vol = format!("{}:/v", dir.display());
+        env.burrow(&[
+            "run", "-d", "--name", "again", "--restart", "on-failure:2", "-v", &vol, img, "sh",
+            "-c", "readlink /proc/self/ns/net >> /v/ns; ip -4 addr show eth0 | grep -c 10.0.2.100 >> /v/ns; exit 3",
+        ])
+        .ok();
+        let file = dir.join("ns");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let lines = loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let lines: Vec<String> = text.lines().map(String::from).collect();
+            if lines.len() >= 6 {
+                break lines;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "3 runs expected: {lines:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        env.burrow(&["rm", "-f", "again"]).ok();
+        assert!(lines[0].starts_with("net:["), "{lines:?}");
+        assert!(lines[2] == lines[0] && lines[4] == lines[0], "{lines:?}");
+        assert!(
+            lines[1] == "1" && lines[3] == "1" && lines[5] == "1",
+            "{lines:?}"
+        );
+    });
 }
