@@ -602,8 +602,8 @@ fn stats_shows_the_containers_network_traffic() {
             }
         });
         let script = format!(
-            "nc -l -p 9 > /dev/null & sleep 0.3; \
-             dd if=/dev/zero bs=1k count=3000 2>/dev/null | timeout 5 nc 127.0.0.1 9; \
+            "mkdir /tmp/w; dd if=/dev/zero of=/tmp/w/f bs=1k count=3000 2>/dev/null; \
+             httpd -p 127.0.0.1:8080 -h /tmp/w; wget -qO /dev/null http://127.0.0.1:8080/f; \
              nc host.docker.internal {port} > /dev/null; echo fetched; sleep 600"
         );
         env.burrow(&[
