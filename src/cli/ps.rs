@@ -214,6 +214,7 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool, health: Option<Health>) -> 
         networks: match r.config.network {
             crate::container::record::Network::None => "none",
             crate::container::record::Network::Host => "host",
+            crate::container::record::Network::Bridge => "bridge",
         },
         size: String::new(),
         mounts,

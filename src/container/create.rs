@@ -40,6 +40,8 @@ pub struct CreateRequest {
     pub mounts: Vec<MountSpec>,
     /// `--volumes-from`.
     pub volumes_from: Vec<VolumesFrom>,
+    /// `--dns*`, `--add-host`.
+    pub net: crate::net::Options,
     /// `NAME=value` strings, already resolved from the caller's
     /// environment (a bare `NAME` takes the caller's value).
     pub env: Vec<String>,
@@ -131,6 +133,7 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         mounts: resolved.mounts,
         read_only: req.read_only,
         network: req.network,
+        net: req.net,
         auto_remove: req.auto_remove,
         init,
         security: req.security,

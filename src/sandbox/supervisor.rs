@@ -151,6 +151,12 @@ fn supervise(
     mut monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<i32> {
     userns.join()?;
+    // The default network's namespace and tap, made once and kept across
+    // restarts; made now, while we have no thread (FUSE's start next).
+    let net = match spec.network {
+        super::Network::Bridge => Some(crate::net::namespace::create()?),
+        _ => None,
+    };
     // The deleter must not hold a FUSE root's mount namespace (made next),
     // so with one it comes first; else after the init, off the start's path.
     if fuse_root::serves(plan) {
@@ -186,7 +192,14 @@ fn supervise(
             &mut monitor,
             &sfd,
             &winsize,
+            net.as_ref(),
         )?;
+        if first {
+            if let Some(ns) = &net {
+                // Threads from here on: the first init is forked.
+                start_network(spec, ns)?;
+            }
+        }
         if let (None, Some(dir)) = (&deleter, &spec.remove_after) {
             *deleter = Some(spawn_deleter(dir, chan)?);
         }
@@ -208,6 +221,21 @@ fn supervise(
             _ => return Ok(code),
         }
     }
+}
+
+/// The default network's services, in the host's network namespace, on
+/// threads of ours: the translator of the container's flows, then the
+/// port forwarders.
+fn start_network(spec: &LaunchSpec, ns: &crate::net::Namespace) -> anyhow::Result<()> {
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let policy = crate::net::translate::Policy {
+        host_loopback: spec.host_loopback,
+        resolvers: crate::net::options::host_resolvers(&resolv),
+    };
+    crate::net::translate::start(&ns.tap, policy)?;
+    // The one place where port forwarders start (`-p`).
+    crate::net::forward::start(ns)?;
+    Ok(())
 }
 
 /// One container init that was started.
@@ -232,6 +260,7 @@ fn start_init(
     monitor: &mut Option<&mut dyn Monitor>,
     sfd: &SignalFd,
     winsize: &Option<libc::winsize>,
+    net: Option<&crate::net::Namespace>,
 ) -> anyhow::Result<Run> {
     let (mine, theirs) = channel::pair()?;
     // Detached: the command's stdout and stderr are pipes to us.
@@ -249,7 +278,8 @@ fn start_init(
             if let Some(p) = pipes {
                 p.attach_child();
             }
-            init::container_init(spec, plan, winsize.as_ref(), theirs)
+            let netns = net.map(|n| std::os::fd::AsFd::as_fd(&n.netns));
+            init::container_init(spec, plan, winsize.as_ref(), theirs, netns)
         }
         ForkResult::Parent { child } => child,
     };

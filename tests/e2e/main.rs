@@ -24,6 +24,7 @@ mod isolation;
 mod limits;
 mod live;
 mod lookups;
+mod network;
 mod pause;
 mod restart;
 mod run;
