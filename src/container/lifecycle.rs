@@ -337,17 +337,26 @@ pub fn start(
 }
 
 /// What the health checker of `rec` needs (None: it has no check): the
-/// confinement and id map its init gets, as `exec` gives them.
+/// confinement and id map its init gets, as `exec` gives them: without
+/// id emulation, as nobody answers a check's notifications (with the
+/// init's filter its first execve failed with ENOSYS).
 fn probe_setup(root: &Path, rec: &Record, spec: &LaunchSpec) -> Option<ProbeSetup> {
     let config = rec.extras.health.clone()?;
     config.command()?;
+    let single = matches!(spec.id_map, IdMapMode::Single);
+    let confinement =
+        match Confinement::resolve_unemulated(&rec.config.security, single, Some(root)) {
+            Ok(c) => c,
+            // The same profile compiled a moment ago for the init.
+            Err(_) => spec.confinement.clone(),
+        };
     Some(ProbeSetup {
         root: root.to_path_buf(),
         id: rec.id.clone(),
         config,
         process: rec.config.process.clone(),
         id_map: spec.id_map.clone(),
-        confinement: spec.confinement.clone(),
+        confinement,
     })
 }
 
