@@ -4,3 +4,4 @@
 //! the launcher (`sandbox`) joins the namespace this module prepares.
 
 pub mod addr;
+pub mod publish;
