@@ -211,7 +211,7 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
     };
     let p = &r.config.process;
     let dir = record::container_dir(root, &r.id);
-    json!({
+    let mut v = json!({
         "Id": r.id,
         "Created": rfc3339(Some(r.created)),
         "Path": p.args.first().cloned().unwrap_or_default(),
@@ -278,7 +278,9 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
                     .map(|d| d.display().to_string()).collect::<Vec<_>>().join(":"),
             },
         },
-    })
+    });
+    crate::net::publish::spec::add_to_inspect(&mut v, &r.extras.ports, running);
+    v
 }
 
 fn inspect(paths: &Paths, a: &InspectArgs) -> anyhow::Result<i32> {

@@ -8,7 +8,13 @@ pub const RUN: &str = "Examples:
   burrow run -d --name ticker busybox sh -c 'while :; do date; sleep 1; done'
   burrow run --rm -v ./site:/www:ro -w /www busybox ls
   burrow run --rm -e GREETING=hi -u 1000 busybox env
-  burrow run --rm --network host alpine wget -qO- http://127.0.0.1:8000/";
+  burrow run --rm --network host alpine wget -qO- http://127.0.0.1:8000/
+  burrow run -d -p 8080:80 --name web nginx
+  burrow run -d -P --expose 53/udp busybox nc -lup 53";
+
+pub const PORT: &str = "Examples:
+  burrow port web
+  burrow port web 80/tcp";
 
 pub const CREATE: &str = "Examples:
   burrow create --name job busybox sh -c 'date; sleep 5'

@@ -61,6 +61,7 @@ struct Row {
     labels: String,
     networks: &'static str,
     size: String,
+    ports: String,
 }
 
 pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
@@ -191,6 +192,13 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
             crate::container::record::Network::Host => "host",
         },
         size: String::new(),
+        // Docker shows them while the container runs.
+        ports: match s {
+            State::Running | State::Paused => {
+                crate::net::publish::spec::ps_column(&r.extras.ports.bound, &r.extras.ports.exposed)
+            }
+            _ => String::new(),
+        },
     }
 }
 
@@ -231,7 +239,7 @@ fn to_json(r: &Row) -> serde_json::Value {
         "Labels": r.labels,
         "Names": r.names,
         "Size": r.size,
-        "Ports": "",
+        "Ports": r.ports,
         "RunningFor": r.running_for,
         "State": r.state,
         "Status": r.status,

@@ -79,6 +79,10 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
     let image = image_source::resolve(paths, &req.image)?;
     let cfg = image.config.config().as_ref();
     extras.stop_signal = cfg.and_then(|c| c.stop_signal().clone());
+    crate::net::publish::spec::expose_image_ports(
+        &mut extras.ports,
+        cfg.and_then(|c| c.exposed_ports().as_deref()),
+    );
     let argv = spec::command(cfg, req.entrypoint.as_deref(), &req.command)?;
     let cwd = spec::working_dir(cfg, req.workdir.as_deref())?;
     let user =

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use super::names;
 use super::record::{self, ProcRef, Record, RunConfig, Status};
+use crate::net::publish::{self, BindError, Listeners};
 use crate::paths::Paths;
 use crate::rootfs::driver::Driver;
 use crate::sandbox::confine::Confinement;
@@ -184,6 +185,16 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
             .into());
         }
     }
+    // Before anything is made for the start: a port in use fails it here.
+    let ports = match bind_ports(rec) {
+        Ok(p) => p,
+        Err(e) => {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(e.into());
+        }
+    };
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
     // Quietly none where our cgroup is not delegated: pause and stats say
@@ -216,7 +227,22 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         identity_map: false,
         cgroup,
         nproc_limit: limits.nproc,
+        ports,
     })
+}
+
+/// Bind the host sockets of `-p` and `-P` (all or none). With the host's
+/// network there is nothing to forward: Docker's warning, and none.
+fn bind_ports(rec: &Record) -> Result<Listeners, BindError> {
+    let wanted = rec.extras.ports.wanted();
+    if wanted.is_empty() {
+        return Ok(Listeners::default());
+    }
+    if rec.config.network == Network::Host {
+        eprintln!("burrow: WARNING: published ports are discarded when using host network mode");
+        return Ok(Listeners::default());
+    }
+    publish::bind_all(&wanted)
 }
 
 /// Refuse to start a container whose monitor still runs.
@@ -257,6 +283,7 @@ pub fn start(
         r.cgroup = spec.cgroup.clone();
         r.manually_stopped = false;
         r.restart_count = 0;
+        r.extras.ports.bound = spec.ports.bindings();
     })?;
     let id = rec.id.clone();
     let result = sandbox::launch_noting(&spec, userns, &mut |init| {
@@ -296,6 +323,10 @@ pub fn start_detached(
     check_not_running(&rec)?;
     let root = paths.ensure_root()?.to_path_buf();
     let spec = launch_spec(paths, &rec, false)?;
+    // Known before the command runs, for `port` and `ps` right after.
+    record::update(&root, &rec.id, |r| {
+        r.extras.ports.bound = spec.ports.bindings()
+    })?;
     let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec, spec.cgroup.clone());
     sandbox::launch_detached(&spec, userns, &mut monitor)
 }

@@ -99,6 +99,9 @@ pub struct Extras {
     /// `--pids-limit`, `--memory`, `--cpus`.
     #[serde(default)]
     pub limits: super::limits::Limits,
+    /// `-p`, `-P`, EXPOSE and `--expose`, and what the last start bound.
+    #[serde(default)]
+    pub ports: crate::net::publish::PortConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,13 +113,19 @@ fn to_trash(dir: &std::path::Path) -> std::path::PathBuf {
 /// a tree of dirs to go. It stays in the user namespace, where files of
 /// mapped ids are ours to delete (the init has a pid namespace of its
 /// own), and is forked before the caller can be told anything.
-fn spawn_deleter(dir: &std::path::Path, chan: &Channel) -> anyhow::Result<std::fs::File> {
+fn spawn_deleter(
+    dir: &std::path::Path,
+    chan: &Channel,
+    ports: &crate::net::publish::Listeners,
+) -> anyhow::Result<std::fs::File> {
     let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     match sys::fork().context("fork the deleter")? {
         ForkResult::Parent { .. } => Ok(std::fs::File::from(go_w)),
         ForkResult::Child => {
             drop(go_w);
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
+            // A host port must not stay bound while it deletes.
+            ports.close_in_child();
             let _ = nix::sys::prctl::set_pdeathsig(None);
             // Forked after the supervisor blocked them for its signalfd.
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
@@ -155,7 +161,7 @@ fn supervise(
     // so with one it comes first; else after the init, off the start's path.
     if fuse_root::serves(plan) {
         if let Some(dir) = &spec.remove_after {
-            *deleter = Some(spawn_deleter(dir, chan)?);
+            *deleter = Some(spawn_deleter(dir, chan, &spec.ports)?);
         }
     }
     // Served across restarts: the mount outlives each init.
@@ -164,6 +170,8 @@ fn supervise(
     sigs.add(Signal::SIGCHLD);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None).context("block signals")?;
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    // `-p`: its threads start with the first run (after the mask above).
+    let mut forwarding = publish_forwarding(spec);
     // The pty gets the caller's size before the command starts, so that
     // its first look (stty size) is right; later changes go through the
     // relay.
@@ -186,10 +194,12 @@ fn supervise(
             &mut monitor,
             &sfd,
             &winsize,
+            &mut forwarding,
         )?;
         if let (None, Some(dir)) = (&deleter, &spec.remove_after) {
-            *deleter = Some(spawn_deleter(dir, chan)?);
+            *deleter = Some(spawn_deleter(dir, chan, &spec.ports)?);
         }
+
         let code = match (&mut monitor, run.output) {
             (Some(m), Some(readers)) => {
                 // It waits from here on, for as long as the container runs.
@@ -207,6 +217,24 @@ fn supervise(
             Some(delay) if detach::wait_delay(delay, &sfd) => first = false,
             _ => return Ok(code),
         }
+    }
+}
+
+/// `-p`'s forwarders for this container: to its own loopback address
+/// where it has no network of its own but loopback.
+fn publish_forwarding(spec: &LaunchSpec) -> crate::net::publish::Forwarding {
+    let target = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    crate::net::publish::Forwarding::new(spec.ports.clone(), target, false)
+}
+
+/// Point the forwarders at the namespace of the init that now runs; a
+/// failure costs the forwarding, never the container.
+fn forward_ports(forwarding: &mut crate::net::publish::Forwarding, init: Pid) {
+    let ns = std::fs::File::open(format!("/proc/{init}/ns/net"))
+        .map(std::os::fd::OwnedFd::from)
+        .and_then(|ns| forwarding.container_started(ns));
+    if let Err(e) = ns {
+        tracing::warn!("port forwarding: {e}");
     }
 }
 
@@ -232,6 +260,7 @@ fn start_init(
     monitor: &mut Option<&mut dyn Monitor>,
     sfd: &SignalFd,
     winsize: &Option<libc::winsize>,
+    forwarding: &mut crate::net::publish::Forwarding,
 ) -> anyhow::Result<Run> {
     let (mine, theirs) = channel::pair()?;
     // Detached: the command's stdout and stderr are pipes to us.
@@ -246,6 +275,8 @@ fn start_init(
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(sfd));
             drop(deleter.take());
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
+            // The host's sockets are the supervisor's alone.
+            spec.ports.close_in_child();
             if let Some(p) = pipes {
                 p.attach_child();
             }
@@ -277,6 +308,8 @@ fn start_init(
         }
     }
     if !failed {
+        // Before anyone hears of the start: a client may come at once.
+        forward_ports(forwarding, init);
         if let Some(m) = monitor {
             m.started(init.as_raw());
         }

@@ -8,7 +8,7 @@ use crate::common::*;
 #[rustfmt::skip]
 const BUILT: &[&str] = &[
     "run", "create", "start", "exec", "ps", "logs", "stop", "kill", "rm", "wait", "restart",
-    "pause", "unpause", "rename", "top", "stats", "inspect", "container", "sandbox", "unshare",
+    "pause", "unpause", "rename", "top", "port", "stats", "inspect", "container", "sandbox", "unshare",
     "info", "version",
     "completion", "pull", "images", "rmi", "tag", "history", "save", "load", "import", "login",
     "logout", "image",
@@ -17,7 +17,7 @@ const BUILT: &[&str] = &[
 /// Docker verbs burrow does not have: neither listed nor accepted.
 #[rustfmt::skip]
 const NOT_BUILT: &[&str] = &[
-    "build", "push", "commit", "cp", "diff", "export", "network", "volume", "port",
+    "build", "push", "commit", "cp", "diff", "export", "network", "volume",
     "update", "attach", "search", "system",
 ];
 

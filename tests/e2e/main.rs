@@ -21,6 +21,7 @@ mod limits;
 mod live;
 mod lookups;
 mod pause;
+mod publish;
 mod restart;
 mod run;
 mod run_process;

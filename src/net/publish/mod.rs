@@ -20,16 +20,86 @@ pub use listen::{bind_all, BindError, Listener, Listeners};
 pub use netns::Netns;
 pub use spec::{Binding, Exposed, PortConfig, Proto, Publish};
 
+/// The supervisor's side of `-p`: one forwarding thread per host socket,
+/// started with the first run of the container and fed its network
+/// namespace at each (re)start.
+pub struct Forwarding {
+    listeners: Listeners,
+    netns: Netns,
+    /// The container's address the forwarders connect to.
+    target: IpAddr,
+    /// Clients off loopback keep their address (transparent sockets).
+    keep_source: bool,
+    started: bool,
+}
+
+impl Forwarding {
+    pub fn new(listeners: Listeners, target: IpAddr, keep_source: bool) -> Forwarding {
+        Forwarding {
+            listeners,
+            netns: Netns::default(),
+            target,
+            keep_source,
+            started: false,
+        }
+    }
+
+    /// The container's init runs in the network namespace `ns` (an fd of
+    /// /proc/PID/ns/net): set up its routes for kept client addresses,
+    /// point the forwarders at it, start them the first time. Call it
+    /// after the supervisor blocked the signals its signalfd reads, so the
+    /// threads inherit that mask.
+    pub fn container_started(&mut self, ns: std::os::fd::OwnedFd) -> std::io::Result<()> {
+        if self.listeners.is_empty() {
+            return Ok(());
+        }
+        let keeps = self.keep_source && self.add_routes(&ns);
+        self.netns.set(ns, keeps);
+        if !self.started {
+            start_forwarders(&self.listeners, &self.netns, self.target)?;
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    /// The routes, made by a thread that enters the namespace (the
+    /// calling thread must stay where it is). False when they could not
+    /// be made: clients then take the plain path.
+    fn add_routes(&self, ns: &std::os::fd::OwnedFd) -> bool {
+        let mut ports: Vec<(Proto, u16)> = self
+            .listeners
+            .bindings()
+            .iter()
+            .map(|b| (b.proto, b.container_port))
+            .collect();
+        ports.sort();
+        ports.dedup();
+        let Ok(ns) = ns.try_clone() else {
+            return false;
+        };
+        let made = std::thread::spawn(move || {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            route::keep_source(&ports)
+        })
+        .join();
+        match made {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::debug!("routes for kept client addresses: {e}");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// Start one forwarding thread per host socket: connections and
 /// datagrams go to `target` (the container's address) at the binding's
-/// container port, from sockets made in `netns`. `keep_source`: clients
-/// not on loopback connect with their own address (needs the routes of
-/// `route::keep_source`).
+/// container port, from sockets made in `netns`.
 pub fn start_forwarders(
     listeners: &Listeners,
     netns: &Netns,
     target: IpAddr,
-    keep_source: bool,
 ) -> std::io::Result<()> {
     for l in listeners.0.iter() {
         let to = SocketAddr::new(target, l.binding.container_port);
@@ -41,13 +111,13 @@ pub fn start_forwarders(
                 let sock = std::net::TcpListener::from(fd);
                 std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || tcp::serve(sock, netns, to, keep_source))?;
+                    .spawn(move || tcp::serve(sock, netns, to))?;
             }
             Proto::Udp => {
                 let sock = std::net::UdpSocket::from(fd);
                 std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || udp::serve(sock, netns, to, keep_source))?;
+                    .spawn(move || udp::serve(sock, netns, to))?;
             }
         }
     }

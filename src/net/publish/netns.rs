@@ -3,6 +3,7 @@
 //! new one); a forwarding thread enters it to make its inside sockets.
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Shared by the supervisor and its forwarding threads. None: no
@@ -14,6 +15,8 @@ pub struct Netns {
     current: Arc<Mutex<Option<Arc<OwnedFd>>>>,
     /// Make sockets where the thread is (tests with plain sockets).
     here: bool,
+    /// The namespace has the routes for kept client addresses.
+    keeps_source: Arc<AtomicBool>,
 }
 
 impl Netns {
@@ -25,9 +28,17 @@ impl Netns {
         }
     }
 
-    /// The container's namespace is now this one (/proc/PID/ns/net).
-    pub fn set(&self, fd: OwnedFd) {
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(fd));
+    /// The container's namespace is now this one (/proc/PID/ns/net);
+    /// `keeps_source`: it has the routes that kept client addresses need.
+    pub fn set(&self, fd: OwnedFd, keeps_source: bool) {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        self.keeps_source.store(keeps_source, Ordering::Relaxed);
+        *cur = Some(Arc::new(fd));
+    }
+
+    /// Whether clients off loopback keep their address in there.
+    pub fn keeps_source(&self) -> bool {
+        self.here || self.keeps_source.load(Ordering::Relaxed)
     }
 
     /// Move the calling thread into the namespace (setns), so that the

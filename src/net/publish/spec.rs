@@ -231,6 +231,18 @@ pub fn parse_expose(text: &str) -> Result<Vec<Exposed>, SpecError> {
     Ok((a..=b).map(|port| Exposed { port, proto }).collect())
 }
 
+/// The image's EXPOSE keys (`80/tcp`, `53/udp`) join the container's
+/// exposed ports; a key that is no port (an image may say anything) is
+/// skipped.
+pub fn expose_image_ports(ports: &mut PortConfig, image: Option<&[String]>) {
+    for key in image.unwrap_or_default() {
+        match parse_expose(key) {
+            Ok(e) => ports.expose(e),
+            Err(e) => tracing::debug!("image EXPOSE skipped: {e}"),
+        }
+    }
+}
+
 /// `0.0.0.0:8080->80/tcp`, `[::1]:8080->80/tcp`, as `ps` shows one.
 impl fmt::Display for Binding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -320,6 +332,44 @@ pub fn inspect_port_bindings(publish: &[Publish]) -> serde_json::Value {
         }
     }
     serde_json::Value::Object(map)
+}
+
+/// A container's inspect JSON gets its ports as Docker's has them:
+/// `Config.ExposedPorts`, `HostConfig.PortBindings` and
+/// `PublishAllPorts`, and `NetworkSettings.Ports` (bindings only while it
+/// runs). Merged into objects that may hold other keys.
+pub fn add_to_inspect(v: &mut serde_json::Value, ports: &PortConfig, running: bool) {
+    use serde_json::{json, Value};
+    let mut put = |section: &str, key: &str, val: Value| {
+        if let Some(obj) = v.as_object_mut() {
+            let sec = obj.entry(section).or_insert_with(|| json!({}));
+            if let Some(sec) = sec.as_object_mut() {
+                sec.insert(key.to_string(), val);
+            }
+        }
+    };
+    let exposed: serde_json::Map<String, Value> = ports
+        .exposed
+        .iter()
+        .map(|e| (format!("{}/{}", e.port, e.proto), json!({})))
+        .collect();
+    put("Config", "ExposedPorts", Value::Object(exposed));
+    put(
+        "HostConfig",
+        "PortBindings",
+        inspect_port_bindings(&ports.publish),
+    );
+    put(
+        "HostConfig",
+        "PublishAllPorts",
+        Value::Bool(ports.publish_all),
+    );
+    let bound: &[Binding] = if running { &ports.bound } else { &[] };
+    put(
+        "NetworkSettings",
+        "Ports",
+        inspect_ports(bound, &ports.exposed),
+    );
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ const CHUNK: usize = 1 << 20;
 
 /// Accept connections for as long as the supervisor lives, each served by
 /// a thread of its own.
-pub fn serve(listener: TcpListener, netns: Netns, target: SocketAddr, keep_source: bool) {
+pub fn serve(listener: TcpListener, netns: Netns, target: SocketAddr) {
     loop {
         match listener.accept() {
             Ok((client, peer)) => {
@@ -26,7 +26,7 @@ pub fn serve(listener: TcpListener, netns: Netns, target: SocketAddr, keep_sourc
                 let spawned = std::thread::Builder::new()
                     .stack_size(256 << 10)
                     .spawn(move || {
-                        let source = super::kept_source(peer, target, keep_source);
+                        let source = super::kept_source(peer, target, netns.keeps_source());
                         if let Err(e) = forward(client, &netns, target, source) {
                             tracing::debug!("forward {peer} -> {target}: {e}");
                         }
@@ -208,7 +208,7 @@ mod tests {
     fn forwarder(target: SocketAddr) -> SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        std::thread::spawn(move || serve(l, Netns::here(), target, true));
+        std::thread::spawn(move || serve(l, Netns::here(), target));
         addr
     }
 

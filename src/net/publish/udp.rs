@@ -30,17 +30,11 @@ struct Flow {
 type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<Flow>>>>;
 
 /// Serve the host socket for as long as the supervisor lives.
-pub fn serve(host: UdpSocket, netns: Netns, target: SocketAddr, keep_source: bool) {
-    serve_with_idle(host, netns, target, keep_source, IDLE)
+pub fn serve(host: UdpSocket, netns: Netns, target: SocketAddr) {
+    serve_with_idle(host, netns, target, IDLE)
 }
 
-fn serve_with_idle(
-    host: UdpSocket,
-    netns: Netns,
-    target: SocketAddr,
-    keep_source: bool,
-    idle: Duration,
-) {
+fn serve_with_idle(host: UdpSocket, netns: Netns, target: SocketAddr, idle: Duration) {
     let host = Arc::new(host);
     let flows: Flows = Arc::default();
     let epoch = Instant::now();
@@ -63,7 +57,7 @@ fn serve_with_idle(
         let flow = match known {
             Some(f) => f,
             None => {
-                let source = super::kept_source(peer, target, keep_source);
+                let source = super::kept_source(peer, target, netns.keeps_source());
                 match new_flow(&host, &netns, &flows, peer, target, source, epoch, idle) {
                     Ok(f) => f,
                     Err(e) => {
@@ -202,7 +196,7 @@ mod tests {
         let host = UdpSocket::bind("127.0.0.1:0").unwrap();
         let fwd = host.local_addr().unwrap();
         let idle = Duration::from_millis(300);
-        std::thread::spawn(move || serve_with_idle(host, Netns::here(), target, true, idle));
+        std::thread::spawn(move || serve_with_idle(host, Netns::here(), target, idle));
         let ask = |c: &UdpSocket, what: &str| -> String {
             c.send_to(what.as_bytes(), fwd).unwrap();
             let mut buf = [0u8; 2048];
