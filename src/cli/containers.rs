@@ -260,6 +260,7 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
             "NetworkMode": match r.config.network {
                 crate::container::record::Network::None => "none",
                 crate::container::record::Network::Host => "host",
+                crate::container::record::Network::Bridge => "bridge",
             },
             "LogConfig": {
                 "Type": "local",

@@ -190,6 +190,7 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool) -> Row {
         networks: match r.config.network {
             crate::container::record::Network::None => "none",
             crate::container::record::Network::Host => "host",
+            crate::container::record::Network::Bridge => "bridge",
         },
         size: String::new(),
         // Docker shows them while the container runs.

@@ -23,6 +23,8 @@ pub enum NetworkArg {
     None,
     /// The host's network
     Host,
+    /// A network of the container's own, with outbound TCP, UDP, ping and DNS through the host
+    Bridge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -105,8 +107,9 @@ pub struct ContainerArgs {
     #[arg(long)]
     pub read_only: bool,
 
-    /// Network: none (loopback only; the default until burrow has a user-space network) or host
-    #[arg(long, value_enum, default_value_t = NetworkArg::None, value_name = "MODE")]
+    /// Network: bridge (its own, reaching out through the host; the default), none (loopback
+    /// only) or host
+    #[arg(long, value_enum, default_value_t = NetworkArg::Bridge, value_name = "MODE")]
     pub network: NetworkArg,
 
     /// Publish a container port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/udp]
@@ -121,6 +124,22 @@ pub struct ContainerArgs {
     /// Expose a port or range (PORT[/PROTO]) for -P, as the image's EXPOSE does
     #[arg(long, value_name = "PORT[/PROTO]")]
     pub expose: Vec<String>,
+
+    /// A DNS server for the container's /etc/resolv.conf (default: burrow's, which asks the host's)
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+
+    /// A DNS search domain (default: the host's)
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+
+    /// A resolver option (default: the host's)
+    #[arg(long, value_name = "OPTION")]
+    pub dns_option: Vec<String>,
+
+    /// Add a line to /etc/hosts: NAME:IP; NAME:host-gateway names the host (reachable then)
+    #[arg(long, value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
 
     /// Root file system driver [env: BURROW_STORAGE_DRIVER; config: storage_driver in
     /// ~/.config/burrow/burrow.toml; default: auto]
@@ -387,7 +406,9 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
     let network = match a.network {
         NetworkArg::None => Network::None,
         NetworkArg::Host => Network::Host,
+        NetworkArg::Bridge => Network::Bridge,
     };
+    let net = crate::net::Options::from_flags(&a.dns, &a.dns_search, &a.dns_option, &a.add_host)?;
     let mut mount_reqs = Vec::new();
     for v in &a.volume {
         mount_reqs.push(mounts::parse_volume(v)?);
@@ -417,6 +438,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         name: a.name.clone(),
         hostname: a.hostname.clone(),
         network,
+        net,
         mounts: mount_reqs,
         env,
         security,

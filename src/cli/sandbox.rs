@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use super::run::NetworkArg;
 use crate::paths::Paths;
 use crate::sandbox::confine::caps::CapSet;
 use crate::sandbox::confine::Confinement;
@@ -20,6 +19,15 @@ use crate::sandbox::mounts::hostplan::{self, HostPlanInput};
 use crate::sandbox::{self, EtcFiles, LaunchSpec, Network, ProcessSpec, Rootfs};
 use crate::text::escape_control;
 use crate::userns::idmap::{HostUser, IdMapMode};
+
+/// `--network` of a sandbox: no bridge (nothing writes its /etc files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetworkArg {
+    /// Only a loopback interface
+    None,
+    /// The host's network
+    Host,
+}
 
 #[derive(Debug, Args)]
 #[command(
@@ -348,6 +356,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
             NetworkArg::None => Network::None,
             NetworkArg::Host => Network::Host,
         },
+        host_loopback: false,
         etc: EtcFiles {
             hosts: merged.clone(),
             hostname: merged.clone(),

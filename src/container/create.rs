@@ -34,6 +34,8 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub network: Network,
+    /// `--dns*`, `--add-host`.
+    pub net: crate::net::Options,
     pub mounts: Vec<MountRequest>,
     /// `NAME=value` strings, already resolved from the caller's
     /// environment (a bare `NAME` takes the caller's value).
@@ -121,6 +123,7 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         mounts: req.mounts,
         read_only: req.read_only,
         network: req.network,
+        net: req.net,
         auto_remove: req.auto_remove,
         init,
         security: req.security,

@@ -33,7 +33,7 @@ pub fn default_hostname(id: &str, network: Network) -> String {
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| id[..12].to_string()),
-        Network::None => id[..12].to_string(),
+        Network::None | Network::Bridge => id[..12].to_string(),
     }
 }
 
@@ -93,17 +93,27 @@ fn make_files(dir: &Path, rec: &Record) -> anyhow::Result<()> {
         fs::create_dir(dir.join(d)).with_context(|| format!("create {d} dir"))?;
     }
     let host = |p: &str| fs::read_to_string(p).unwrap_or_default();
+    let net = &rec.config.net;
     let hosts = match rec.config.network {
-        Network::Host => host("/etc/hosts"),
+        Network::Host => host("/etc/hosts") + &net.extra_hosts(),
         Network::None => format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
-            rec.config.hostname
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n{}",
+            rec.config.hostname,
+            net.extra_hosts()
         ),
+        Network::Bridge => net.hosts(&rec.config.hostname),
+    };
+    let resolv = match rec.config.network {
+        Network::Bridge => {
+            let ipv6 = std::path::Path::new("/proc/sys/net/ipv6").exists();
+            net.resolv_conf(&host("/etc/resolv.conf"), ipv6)
+        }
+        _ => host("/etc/resolv.conf"),
     };
     let files = etc_files(dir);
     fs::write(&files.hosts, hosts).context("write hosts")?;
     fs::write(&files.hostname, format!("{}\n", rec.config.hostname)).context("write hostname")?;
-    fs::write(&files.resolv_conf, host("/etc/resolv.conf")).context("write resolv.conf")?;
+    fs::write(&files.resolv_conf, resolv).context("write resolv.conf")?;
     Ok(())
 }
 
@@ -185,6 +195,18 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
             .into());
         }
     }
+    if rec.config.network == Network::Bridge {
+        if let Some(problem) = crate::net::namespace::tun_problem() {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(crate::error::Coded::new(
+                crate::error::EXIT_BURROW,
+                format!("the default network (bridge) cannot work: {problem}"),
+            )
+            .into());
+        }
+    }
     // Before anything is made for the start: a port in use fails it here.
     let ports = match bind_ports(rec) {
         Ok(p) => p,
@@ -217,6 +239,7 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         mounts: rec.config.mounts.clone(),
         read_only: rec.config.read_only,
         network: rec.config.network,
+        host_loopback: rec.config.net.host_loopback(),
         etc: etc_files(&dir),
         id_map: choice.mode.clone(),
         host_user: user,
@@ -231,18 +254,27 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
     })
 }
 
-/// Bind the host sockets of `-p` and `-P` (all or none). With the host's
-/// network there is nothing to forward: Docker's warning, and none.
+/// Bind the host sockets of `-p` and `-P` (all or none). Only the default
+/// network has an address to forward to: with the host's or none, the
+/// ports are dropped with a warning (Docker's for host).
 fn bind_ports(rec: &Record) -> Result<Listeners, BindError> {
     let wanted = rec.extras.ports.wanted();
     if wanted.is_empty() {
         return Ok(Listeners::default());
     }
-    if rec.config.network == Network::Host {
-        eprintln!("burrow: WARNING: published ports are discarded when using host network mode");
-        return Ok(Listeners::default());
+    match rec.config.network {
+        Network::Bridge => publish::bind_all(&wanted),
+        Network::Host => {
+            eprintln!(
+                "burrow: WARNING: published ports are discarded when using host network mode"
+            );
+            Ok(Listeners::default())
+        }
+        Network::None => {
+            eprintln!("burrow: WARNING: published ports are discarded with --network none");
+            Ok(Listeners::default())
+        }
     }
-    publish::bind_all(&wanted)
 }
 
 /// Refuse to start a container whose monitor still runs.

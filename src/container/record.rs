@@ -25,6 +25,9 @@ pub struct RunConfig {
     pub mounts: Vec<MountRequest>,
     pub read_only: bool,
     pub network: Network,
+    /// `--dns*`, `--add-host` (none in older records).
+    #[serde(default)]
+    pub net: crate::net::Options,
     /// Remove the container when it exits.
     pub auto_remove: bool,
     /// Run under the tiny init (the command is not an init itself).
@@ -389,6 +392,7 @@ mod tests {
                 mounts: vec![],
                 read_only: false,
                 network: Network::None,
+                net: Default::default(),
                 auto_remove: false,
                 init: true,
                 security: Default::default(),

@@ -2,6 +2,21 @@
 //! tap and userspace translation to host sockets, `-p` port forwarding,
 //! and DNS. Data flows one way: `cli` and `container` ask for a network,
 //! the launcher (`sandbox`) joins the namespace this module prepares.
+//!
+//! - `addr`: the fixed address plan (slirp4netns's).
+//! - `namespace`: the container's network namespace and tap, made once
+//!   per container by the supervisor (`Namespace`).
+//! - `netlink`: the few rtnetlink requests that configure it.
+//! - `options`: `--dns`, `--dns-search`, `--dns-option`, `--add-host`, and
+//!   the /etc/hosts and /etc/resolv.conf they make.
+//! - `forward`: port forwarding (`-p`), started by the supervisor.
 
 pub mod addr;
+pub mod forward;
+pub mod namespace;
+mod netlink;
+pub mod options;
 pub mod publish;
+
+pub use namespace::Namespace;
+pub use options::Options;

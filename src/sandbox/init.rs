@@ -3,7 +3,7 @@
 //! forwards signals.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{bail, Context};
@@ -30,6 +30,7 @@ pub fn container_init(
     plan: &MountPlan,
     winsize: Option<&libc::winsize>,
     chan: Channel,
+    netns: Option<BorrowedFd>,
 ) -> ! {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     // Not dumpable from the start, before the command (or anything it
@@ -46,7 +47,7 @@ pub fn container_init(
     }
     let tty = match join_cgroup(spec)
         .and_then(|()| limit_processes(spec))
-        .and_then(|()| setup(spec, plan, winsize, &chan))
+        .and_then(|()| setup(spec, plan, winsize, &chan, netns))
     {
         Ok(tty) => tty,
         Err(e) => {
@@ -117,7 +118,12 @@ fn setup(
     plan: &MountPlan,
     winsize: Option<&libc::winsize>,
     chan: &Channel,
+    netns: Option<BorrowedFd>,
 ) -> anyhow::Result<Option<OwnedFd>> {
+    // The default network's namespace, made by the supervisor.
+    if let Some(ns) = netns {
+        crate::net::namespace::join(&ns)?;
+    }
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     if spec.network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;

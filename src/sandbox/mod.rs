@@ -96,6 +96,10 @@ pub enum Network {
     None,
     /// The caller's namespace.
     Host,
+    /// A namespace of its own with a tap (`eth0`) served by the
+    /// supervisor's translator to host sockets (`crate::net`), made once
+    /// per container and kept across restarts.
+    Bridge,
 }
 
 /// The root filesystem: an overlay of `lower_dirs` (top-most first) with
@@ -130,6 +134,9 @@ pub struct LaunchSpec {
     pub mounts: Vec<MountRequest>,
     pub read_only: bool,
     pub network: Network,
+    /// Bridge: the gateway address reaches the host's loopback (the user
+    /// asked with `--add-host NAME:host-gateway`).
+    pub host_loopback: bool,
     pub etc: EtcFiles,
     pub id_map: IdMapMode,
     pub host_user: HostUser,

@@ -157,6 +157,12 @@ fn supervise(
     mut monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<i32> {
     userns.join()?;
+    // The default network's namespace and tap, made once and kept across
+    // restarts; made now, while we have no thread (FUSE's start next).
+    let net = match spec.network {
+        super::Network::Bridge => Some(crate::net::namespace::create()?),
+        _ => None,
+    };
     // The deleter must not hold a FUSE root's mount namespace (made next),
     // so with one it comes first; else after the init, off the start's path.
     if fuse_root::serves(plan) {
@@ -170,8 +176,6 @@ fn supervise(
     sigs.add(Signal::SIGCHLD);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None).context("block signals")?;
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
-    // `-p`: its threads start with the first run (after the mask above).
-    let mut forwarding = publish_forwarding(spec);
     // The pty gets the caller's size before the command starts, so that
     // its first look (stty size) is right; later changes go through the
     // relay.
@@ -194,8 +198,14 @@ fn supervise(
             &mut monitor,
             &sfd,
             &winsize,
-            &mut forwarding,
+            net.as_ref(),
         )?;
+        if first {
+            if let Some(ns) = &net {
+                // Threads from here on: the first init is forked.
+                start_network(spec, ns)?;
+            }
+        }
         if let (None, Some(dir)) = (&deleter, &spec.remove_after) {
             *deleter = Some(spawn_deleter(dir, chan, &spec.ports)?);
         }
@@ -220,22 +230,14 @@ fn supervise(
     }
 }
 
-/// `-p`'s forwarders for this container: to its own loopback address
-/// where it has no network of its own but loopback.
-fn publish_forwarding(spec: &LaunchSpec) -> crate::net::publish::Forwarding {
-    let target = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    crate::net::publish::Forwarding::new(spec.ports.clone(), target, false)
-}
-
-/// Point the forwarders at the namespace of the init that now runs; a
-/// failure costs the forwarding, never the container.
-fn forward_ports(forwarding: &mut crate::net::publish::Forwarding, init: Pid) {
-    let ns = std::fs::File::open(format!("/proc/{init}/ns/net"))
-        .map(std::os::fd::OwnedFd::from)
-        .and_then(|ns| forwarding.container_started(ns));
-    if let Err(e) = ns {
-        tracing::warn!("port forwarding: {e}");
-    }
+/// The default network's services, in the host's network namespace, on
+/// threads of ours: the translator of the container's flows, then the
+/// port forwarders.
+fn start_network(spec: &LaunchSpec, ns: &crate::net::Namespace) -> anyhow::Result<()> {
+    let _ = spec.host_loopback;
+    // The one place where port forwarders start (`-p`).
+    crate::net::forward::start(ns, &spec.ports)?;
+    Ok(())
 }
 
 /// One container init that was started.
@@ -260,7 +262,7 @@ fn start_init(
     monitor: &mut Option<&mut dyn Monitor>,
     sfd: &SignalFd,
     winsize: &Option<libc::winsize>,
-    forwarding: &mut crate::net::publish::Forwarding,
+    net: Option<&crate::net::Namespace>,
 ) -> anyhow::Result<Run> {
     let (mine, theirs) = channel::pair()?;
     // Detached: the command's stdout and stderr are pipes to us.
@@ -280,7 +282,8 @@ fn start_init(
             if let Some(p) = pipes {
                 p.attach_child();
             }
-            init::container_init(spec, plan, winsize.as_ref(), theirs)
+            let netns = net.map(|n| std::os::fd::AsFd::as_fd(&n.netns));
+            init::container_init(spec, plan, winsize.as_ref(), theirs, netns)
         }
         ForkResult::Parent { child } => child,
     };
@@ -308,8 +311,6 @@ fn start_init(
         }
     }
     if !failed {
-        // Before anyone hears of the start: a client may come at once.
-        forward_ports(forwarding, init);
         if let Some(m) = monitor {
             m.started(init.as_raw());
         }

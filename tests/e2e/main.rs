@@ -20,6 +20,7 @@ mod isolation;
 mod limits;
 mod live;
 mod lookups;
+mod network;
 mod pause;
 mod publish;
 mod restart;

@@ -487,6 +487,8 @@ fn network_none_has_loopback_up_and_host_shares_the_hosts() {
         let out = env.burrow(&[
             "run",
             "--rm",
+            "--network",
+            "none",
             img,
             "sh",
             "-c",

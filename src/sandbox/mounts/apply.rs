@@ -325,7 +325,7 @@ pub fn kernel_overlay_refuses(lower: &[PathBuf], upper: &Path, work: &Path) -> O
 
 fn sys(target: &Path, network: Network) -> anyhow::Result<()> {
     // sysfs needs CAP_SYS_ADMIN over the network namespace: only ours.
-    if network == Network::None
+    if network != Network::Host
         && mount(
             Some("sysfs"),
             target,
