@@ -44,6 +44,8 @@ pub(super) fn run(
         ),
         None => supervise(spec, plan, userns, &chan, &mut deleter, &mut fuse, None),
     };
+    // Its host ports are free before anyone hears of the end.
+    crate::net::publish::release(&spec.ports);
     // The container is gone: its FUSE root goes before its dir is moved.
     if let Some(f) = fuse.as_mut() {
         f.stop();

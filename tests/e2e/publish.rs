@@ -17,7 +17,21 @@ fn both(test: impl Fn(&TestEnv, &str)) {
         let Some((env, img)) = ready(user) else {
             return;
         };
+        let _gone = RemoveAll(&env);
         test(&env, &img);
+    }
+}
+
+/// Removes the env's containers when a test ends, failed or not, so no
+/// supervisor keeps a port of the next test.
+struct RemoveAll<'a>(&'a TestEnv);
+
+impl Drop for RemoveAll<'_> {
+    fn drop(&mut self) {
+        let ids = self.0.burrow(&["ps", "-aq"]).stdout;
+        for id in ids.lines() {
+            let _ = self.0.burrow(&["rm", "-f", id]);
+        }
     }
 }
 
@@ -438,7 +452,7 @@ fn publish_all_publishes_the_image_expose_and_expose_flags() {
         let exposed = env.burrow(&["inspect", "-f", "{{json .Config.ExposedPorts}}", &id]);
         assert_eq!(
             exposed.stdout.trim(),
-            r#"{"53/udp":{},"80/tcp":{},"7000/tcp":{}}"#
+            r#"{"53/udp":{},"7000/tcp":{},"80/tcp":{}}"#
         );
         env.burrow(&["rm", "-f", &id]).ok();
         // Without -P, exposed ports are shown but not bound.

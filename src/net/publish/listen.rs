@@ -3,42 +3,62 @@
 //! made; the sockets then pass to the supervisor across its fork.
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
 
 use super::spec::{host_addr, Binding, Proto, Publish};
 
-/// A bound host socket and what it is for.
-#[derive(Debug)]
-pub struct Listener {
-    pub binding: Binding,
-    pub fd: OwnedFd,
-}
-
-/// The sockets a start bound, shared by the launch spec's clones.
+/// The sockets a start bound, shared by the launch spec's clones; the
+/// bindings stay known after the sockets are closed.
 #[derive(Debug, Clone, Default)]
-pub struct Listeners(pub Arc<Vec<Listener>>);
+pub struct Listeners {
+    bindings: Vec<Binding>,
+    fds: Arc<Mutex<Vec<OwnedFd>>>,
+}
 
 impl Listeners {
     pub fn bindings(&self) -> Vec<Binding> {
-        self.0.iter().map(|l| l.binding).collect()
+        self.bindings.clone()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.bindings.is_empty()
     }
 
-    /// Their fds, to close in a forked child that must not hold them.
-    pub fn raw_fds(&self) -> Vec<RawFd> {
-        self.0.iter().map(|l| l.fd.as_raw_fd()).collect()
-    }
-
-    /// Close them in a forked child (its copies of the `OwnedFd`s are
-    /// never dropped: the child execs or exits).
-    pub fn close_in_child(&self) {
-        for fd in self.raw_fds() {
-            let _ = nix::unistd::close(fd);
+    /// Each socket (a new fd of it) with what it is for.
+    pub fn sockets(&self) -> std::io::Result<Vec<(Binding, OwnedFd)>> {
+        let fds = self.fds.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (b, fd) in self.bindings.iter().zip(fds.iter()) {
+            out.push((*b, fd.try_clone()?));
         }
+        Ok(out)
+    }
+
+    /// Close them in a forked child that must not hold them (the child
+    /// execs or exits: its copies of the `OwnedFd`s are never dropped).
+    pub fn close_in_child(&self) {
+        // A child of a threaded supervisor must not wait on a lock that
+        // a thread held at the fork: try, else leave them to exec's
+        // close-on-exec.
+        if let Ok(fds) = self.fds.try_lock() {
+            for fd in fds.iter() {
+                let _ = nix::unistd::close(fd.as_raw_fd());
+            }
+        }
+    }
+
+    /// Stop every socket's traffic (a thread blocked in accept or recv on
+    /// any fd of it wakes up), keeping the fds.
+    pub fn shut_down(&self) {
+        for fd in self.fds.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        }
+    }
+
+    /// Close this process's fds of them (other clones see none left).
+    pub fn close(&self) {
+        self.fds.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -49,28 +69,32 @@ pub struct BindError(String);
 
 /// Bind a socket for each wanted port, all or none.
 pub fn bind_all(wanted: &[Publish]) -> Result<Listeners, BindError> {
-    let mut out = Vec::new();
+    let mut bindings = Vec::new();
+    let mut fds = Vec::new();
     for p in wanted {
-        out.push(bind_one(p)?);
+        let (b, fd) = bind_one(p)?;
+        bindings.push(b);
+        fds.push(fd);
     }
-    Ok(Listeners(Arc::new(out)))
+    Ok(Listeners {
+        bindings,
+        fds: Arc::new(Mutex::new(fds)),
+    })
 }
 
-fn bind_one(p: &Publish) -> Result<Listener, BindError> {
+fn bind_one(p: &Publish) -> Result<(Binding, OwnedFd), BindError> {
     let (first, last) = p.host_ports;
     let mut last_err = None;
     for port in first..=last {
         match bind_socket(SocketAddr::new(p.host_ip, port), p.proto) {
             Ok((fd, bound)) => {
-                return Ok(Listener {
-                    binding: Binding {
-                        host_ip: p.host_ip,
-                        host_port: bound,
-                        container_port: p.container_port,
-                        proto: p.proto,
-                    },
-                    fd,
-                })
+                let b = Binding {
+                    host_ip: p.host_ip,
+                    host_port: bound,
+                    container_port: p.container_port,
+                    proto: p.proto,
+                };
+                return Ok((b, fd));
             }
             // In a range, the next one may be free.
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && port < last => {}

@@ -15,8 +15,10 @@ mod tcp;
 mod udp;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-pub use listen::{bind_all, BindError, Listener, Listeners};
+pub use listen::{bind_all, BindError, Listeners};
 pub use netns::Netns;
 pub use spec::{Binding, Exposed, PortConfig, Proto, Publish};
 
@@ -79,7 +81,11 @@ impl Forwarding {
         };
         let made = std::thread::spawn(move || {
             nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
-            route::keep_source(&ports)
+            route::keep_source(
+                &ports,
+                crate::net::addr::CONTAINER4,
+                crate::net::addr::CONTAINER6,
+            )
         })
         .join();
         match made {
@@ -93,6 +99,15 @@ impl Forwarding {
     }
 }
 
+/// A forwarding thread and how to tell it to end.
+struct Running {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// The forwarders of this process (a supervisor serves one container).
+static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
+
 /// Start one forwarding thread per host socket: connections and
 /// datagrams go to `target` (the container's address) at the binding's
 /// container port, from sockets made in `netns`.
@@ -101,27 +116,55 @@ pub fn start_forwarders(
     netns: &Netns,
     target: IpAddr,
 ) -> std::io::Result<()> {
-    for l in listeners.0.iter() {
-        let to = SocketAddr::new(target, l.binding.container_port);
-        let fd = l.fd.try_clone()?;
+    for (binding, fd) in listeners.sockets()? {
+        let to = SocketAddr::new(target, binding.container_port);
         let netns = netns.clone();
-        let name = format!("publish-{}", l.binding.host_port);
-        match l.binding.proto {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let name = format!("publish-{}", binding.host_port);
+        let thread = match binding.proto {
             Proto::Tcp => {
                 let sock = std::net::TcpListener::from(fd);
                 std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || tcp::serve(sock, netns, to))?;
+                    .spawn(move || tcp::serve(sock, netns, to, &stopped))?
             }
             Proto::Udp => {
                 let sock = std::net::UdpSocket::from(fd);
                 std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || udp::serve(sock, netns, to))?;
+                    .spawn(move || udp::serve(sock, netns, to, &stopped))?
             }
-        }
+        };
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Running { stop, thread });
     }
     Ok(())
+}
+
+/// Let the host ports go, in this process, before anyone hears that the
+/// container ended (a `run --rm -p 80:80` right after must find 80 free):
+/// the sockets are shut (which wakes their threads), the threads end,
+/// closing their fds of them (and UDP flows), then ours are closed. A
+/// thread that does not end within a second is left to the process's exit.
+pub fn release(listeners: &Listeners) {
+    listeners.shut_down();
+    let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+    for r in &running {
+        r.stop.store(true, Ordering::Relaxed);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    for r in running {
+        while !r.thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        if r.thread.is_finished() {
+            let _ = r.thread.join();
+        }
+    }
+    listeners.close();
 }
 
 /// The address a forwarded connection from `peer` should come from inside

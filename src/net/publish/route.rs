@@ -30,6 +30,7 @@ const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLMSG_ERROR: u16 = 2;
 const RTA_OIF: u16 = 4;
+const RTA_PREFSRC: u16 = 7;
 const RTA_TABLE: u16 = 15;
 const RTPROT_STATIC: u8 = 4;
 const RT_SCOPE_HOST: u8 = 254;
@@ -75,8 +76,11 @@ impl Request {
     }
 }
 
-/// `ip route add local 0.0.0.0/0 dev lo table TABLE` (or ::/0).
-fn local_route(family: u8, seq: u32, lo: u32) -> Vec<u8> {
+/// `ip route add local 0.0.0.0/0 dev lo src SRC table TABLE` (or ::/0).
+/// The source matters to a server answering on an unconnected socket (UDP):
+/// without it a local route picks the destination itself, and the reply
+/// would match no flow socket.
+fn local_route(family: u8, seq: u32, lo: u32, src: &[u8]) -> Vec<u8> {
     // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
     let head = [
         family,
@@ -95,6 +99,7 @@ fn local_route(family: u8, seq: u32, lo: u32) -> Vec<u8> {
     Request::new(RTM_NEWROUTE, seq, head)
         .attr(RTA_TABLE, &TABLE.to_ne_bytes())
         .attr(RTA_OIF, &lo.to_ne_bytes())
+        .attr(RTA_PREFSRC, src)
         .done()
 }
 
@@ -117,9 +122,14 @@ fn sport_rule(family: u8, seq: u32, proto: Proto, port: u16) -> Vec<u8> {
 }
 
 /// Add the table and one rule per (protocol, container port), IPv4 and
-/// IPv6, in the calling thread's network namespace. An IPv6 failure
-/// (a namespace without IPv6) is not one: IPv4 is what the forwarders use.
-pub fn keep_source(ports: &[(Proto, u16)]) -> io::Result<()> {
+/// IPv6, in the calling thread's network namespace; the container's
+/// addresses are the replies' sources. An IPv6 failure (a namespace
+/// without IPv6) is not one: IPv4 is what the forwarders use.
+pub fn keep_source(
+    ports: &[(Proto, u16)],
+    addr4: std::net::Ipv4Addr,
+    addr6: std::net::Ipv6Addr,
+) -> io::Result<()> {
     let nl: OwnedFd = socket::socket(
         AddressFamily::Netlink,
         SockType::Raw,
@@ -128,8 +138,12 @@ pub fn keep_source(ports: &[(Proto, u16)]) -> io::Result<()> {
     )?;
     let lo = nix::net::if_::if_nametoindex("lo")?;
     let mut seq = 1;
-    for (family, required) in [(libc::AF_INET as u8, true), (libc::AF_INET6 as u8, false)] {
-        let mut msgs = vec![local_route(family, seq, lo)];
+    let families = [
+        (libc::AF_INET as u8, addr4.octets().to_vec(), true),
+        (libc::AF_INET6 as u8, addr6.octets().to_vec(), false),
+    ];
+    for (family, src, required) in families {
+        let mut msgs = vec![local_route(family, seq, lo, &src)];
         for (proto, port) in ports {
             seq += 1;
             msgs.push(sport_rule(family, seq, *proto, *port));

@@ -6,6 +6,7 @@
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
@@ -17,9 +18,12 @@ use crate::sys;
 const CHUNK: usize = 1 << 20;
 
 /// Accept connections for as long as the supervisor lives, each served by
-/// a thread of its own.
-pub fn serve(listener: TcpListener, netns: Netns, target: SocketAddr) {
+/// a thread of its own. Ends once `stop` is set (and the socket shut).
+pub fn serve(listener: TcpListener, netns: Netns, target: SocketAddr, stop: &AtomicBool) {
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         match listener.accept() {
             Ok((client, peer)) => {
                 let netns = netns.clone();
@@ -208,7 +212,7 @@ mod tests {
     fn forwarder(target: SocketAddr) -> SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        std::thread::spawn(move || serve(l, Netns::here(), target));
+        std::thread::spawn(move || serve(l, Netns::here(), target, &AtomicBool::new(false)));
         addr
     }
 

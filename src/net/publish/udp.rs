@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,21 +25,34 @@ struct Flow {
     inside: UdpSocket,
     /// Milliseconds since `epoch` of the last datagram either way.
     last: AtomicU64,
+    /// The forwarder ends: so does the flow.
+    stop: AtomicBool,
 }
 
 type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<Flow>>>>;
 
-/// Serve the host socket for as long as the supervisor lives.
-pub fn serve(host: UdpSocket, netns: Netns, target: SocketAddr) {
-    serve_with_idle(host, netns, target, IDLE)
+/// Serve the host socket for as long as the supervisor lives, or until
+/// `stop` is set (and the socket shut).
+pub fn serve(host: UdpSocket, netns: Netns, target: SocketAddr, stop: &AtomicBool) {
+    serve_with_idle(host, netns, target, IDLE, stop)
 }
 
-fn serve_with_idle(host: UdpSocket, netns: Netns, target: SocketAddr, idle: Duration) {
+fn serve_with_idle(
+    host: UdpSocket,
+    netns: Netns,
+    target: SocketAddr,
+    idle: Duration,
+    stop: &AtomicBool,
+) {
     let host = Arc::new(host);
+    let mut threads: Vec<std::thread::JoinHandle<()>> = Vec::new();
     let flows: Flows = Arc::default();
     let epoch = Instant::now();
     let mut buf = vec![0u8; 65536];
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return end_flows(&flows, threads);
+        }
         let (n, peer) = match host.recv_from(&mut buf) {
             Ok(r) => r,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -58,8 +71,12 @@ fn serve_with_idle(host: UdpSocket, netns: Netns, target: SocketAddr, idle: Dura
             Some(f) => f,
             None => {
                 let source = super::kept_source(peer, target, netns.keeps_source());
+                threads.retain(|t| !t.is_finished());
                 match new_flow(&host, &netns, &flows, peer, target, source, epoch, idle) {
-                    Ok(f) => f,
+                    Ok((f, t)) => {
+                        threads.push(t);
+                        f
+                    }
                     Err(e) => {
                         tracing::debug!("udp flow {peer} -> {target}: {e}");
                         continue;
@@ -87,10 +104,10 @@ fn new_flow(
     source: Option<SocketAddr>,
     epoch: Instant,
     idle: Duration,
-) -> io::Result<Arc<Flow>> {
+) -> io::Result<(Arc<Flow>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std::sync::mpsc::channel();
     let (host, netns, flows) = (host.clone(), netns.clone(), flows.clone());
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .stack_size(128 << 10)
         .spawn(move || {
             let made = netns
@@ -105,6 +122,7 @@ fn new_flow(
                 Ok(inside) => Arc::new(Flow {
                     inside,
                     last: AtomicU64::new(epoch.elapsed().as_millis() as u64),
+                    stop: AtomicBool::new(false),
                 }),
                 Err(e) => return drop(tx.send(Err(e))),
             };
@@ -119,8 +137,32 @@ fn new_flow(
                 map.remove(&peer);
             }
         })?;
-    rx.recv()
-        .unwrap_or_else(|_| Err(io::Error::other("the flow thread died")))
+    let flow = rx
+        .recv()
+        .unwrap_or_else(|_| Err(io::Error::other("the flow thread died")))?;
+    Ok((flow, thread))
+}
+
+/// End every flow: their sockets are shut, which wakes their threads,
+/// whose end drops their hold on the host socket.
+fn end_flows(flows: &Flows, threads: Vec<std::thread::JoinHandle<()>>) {
+    let all: Vec<Arc<Flow>> = flows
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain()
+        .map(|(_, f)| f)
+        .collect();
+    for f in &all {
+        f.stop.store(true, Ordering::Relaxed);
+        let _ = nix::sys::socket::shutdown(
+            std::os::fd::AsRawFd::as_raw_fd(&f.inside),
+            nix::sys::socket::Shutdown::Both,
+        );
+    }
+    drop(all);
+    for t in threads {
+        let _ = t.join();
+    }
 }
 
 /// Carry the container's replies to `peer` until the flow is idle.
@@ -130,7 +172,12 @@ fn replies(host: &UdpSocket, flow: &Flow, peer: SocketAddr, epoch: Instant, idle
         .set_read_timeout(Some((idle / 4).max(Duration::from_millis(10))));
     let mut buf = vec![0u8; 65536];
     loop {
+        if flow.stop.load(Ordering::Relaxed) {
+            return;
+        }
         match flow.inside.recv(&mut buf) {
+            // Woken by the forwarder's end (a shut socket reads 0).
+            Ok(_) if flow.stop.load(Ordering::Relaxed) => return,
             Ok(n) => {
                 flow.last
                     .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -196,7 +243,9 @@ mod tests {
         let host = UdpSocket::bind("127.0.0.1:0").unwrap();
         let fwd = host.local_addr().unwrap();
         let idle = Duration::from_millis(300);
-        std::thread::spawn(move || serve_with_idle(host, Netns::here(), target, idle));
+        std::thread::spawn(move || {
+            serve_with_idle(host, Netns::here(), target, idle, &AtomicBool::new(false))
+        });
         let ask = |c: &UdpSocket, what: &str| -> String {
             c.send_to(what.as_bytes(), fwd).unwrap();
             let mut buf = [0u8; 2048];
