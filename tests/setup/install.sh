@@ -23,7 +23,9 @@ packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 ut
           # (waiting for a registry), procps (ps, kill), e2fsprogs (tests/bench/fs's
           # ext4 images), bc and time (tests/bench/pull), perl (prove, for
           # tests/conformance/pjdfstest)
-          python3 curl procps e2fsprogs bc time perl)
+          python3 curl procps e2fsprogs bc time perl
+          # tests/bench/net-publish: the iperf3 client, and the server run inside containers
+          iperf3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
