@@ -802,7 +802,9 @@ pub fn splice(
             to.as_raw_fd(),
             std::ptr::null_mut(),
             len,
-            libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
+            // Not SPLICE_F_MORE: into a socket it corks the segment, and
+            // the last bytes of a reply would wait for the 200 ms timer.
+            libc::SPLICE_F_MOVE,
         )
     };
     if n < 0 {

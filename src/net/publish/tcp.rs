@@ -239,6 +239,31 @@ mod tests {
         assert!(got[nl + 1..] == data[..], "echo differs");
     }
 
+    /// SPLICE_F_MORE corked the last segment of each reply until the
+    /// kernel's 200 ms timer: short request/reply connections took 200 ms.
+    #[test]
+    fn a_short_reply_is_not_held_back() {
+        let fwd = forwarder(echo_server());
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            let mut c = TcpStream::connect(fwd).unwrap();
+            c.write_all(b"ping").unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            // The peer line and the echo, without closing our side first.
+            while !got.ends_with(b"ping") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "closed early");
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        let took = t.elapsed();
+        assert!(
+            took < Duration::from_millis(1000),
+            "10 replies took {took:?}"
+        );
+    }
+
     #[test]
     fn a_closed_container_port_closes_the_client() {
         let gone = TcpListener::bind("127.0.0.1:0").unwrap();
