@@ -20,6 +20,9 @@ use crate::sys;
 /// How long a flow lives without a datagram (Docker's proxy: 90 s;
 /// conntrack's default for UDP streams: 120 s).
 const IDLE: Duration = Duration::from_secs(90);
+/// Flows at once per published port (a thread and a socket each): past
+/// it, datagrams from new clients are dropped until some flow idles out.
+const MAX_FLOWS: usize = 1024;
 
 struct Flow {
     inside: UdpSocket,
@@ -70,6 +73,9 @@ fn serve_with_idle(
         let flow = match known {
             Some(f) => f,
             None => {
+                if flows.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FLOWS {
+                    continue;
+                }
                 let source = super::kept_source(peer, target, netns.keeps_source());
                 threads.retain(|t| !t.is_finished());
                 match new_flow(&host, &netns, &flows, peer, target, source, epoch, idle) {
