@@ -8,6 +8,8 @@ pub const RUN: &str = "Examples:
   burrow run -d --name ticker busybox sh -c 'while :; do date; sleep 1; done'
   burrow run --rm -v ./site:/www:ro -w /www busybox ls
   burrow run --rm -e GREETING=hi -u 1000 busybox env
+  burrow run --rm debian:bookworm sh -c 'apt-get update && apt-get install -y curl'
+  burrow run --rm --add-host host.docker.internal:host-gateway alpine wget -qO- http://host.docker.internal:8000/
   burrow run --rm --network host alpine wget -qO- http://127.0.0.1:8000/
   burrow run -d -p 8080:80 --name web nginx
   burrow run -d -P --expose 53/udp busybox nc -lup 53";

@@ -54,6 +54,8 @@ fn render(r: &Report) -> String {
     line(&mut out, "Kernel overlay:", &r.overlay);
     line(&mut out, "FUSE:", &r.fuse);
     line(&mut out, "TUN device:", &r.tun);
+    line(&mut out, "Ping:", &r.ping);
+    line(&mut out, "IPv6:", &r.ipv6);
     line(&mut out, "Seccomp:", &r.seccomp);
     line(&mut out, "Landlock:", &r.landlock.check);
     line(&mut out, "Cgroups:", &r.cgroups);

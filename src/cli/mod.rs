@@ -83,7 +83,9 @@ pub enum Command {
     /// Docker's default confinement) and runs the command in it: the image's own command when none is
     /// given. In the foreground, burrow returns the command's exit code; with -d it prints the
     /// container's id and a supervisor keeps the container, its log and its --restart policy.
-    /// Containers have no network but loopback by default; --network host shares the host's.
+    /// Containers get a network of their own by default (bridge: eth0, 10.0.2.100, reaching out
+    /// through the host, DNS from the host's resolvers; the host itself only with --add-host
+    /// NAME:host-gateway); --network none leaves only loopback, --network host shares the host's.
     #[command(after_long_help = examples::RUN)]
     Run(run::RunArgs),
     /// Create a container to start later

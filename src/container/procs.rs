@@ -82,15 +82,19 @@ pub fn status_kib_meminfo() -> u64 {
 }
 
 /// Bytes received and sent on the interfaces of the container's network
-/// namespace (its init's /proc/PID/net/dev), loopback included.
+/// namespace (its init's /proc/PID/net/dev), loopback left out as Docker
+/// does: its NET I/O is the container's traffic with the world.
 pub fn net_io(init: i32) -> (u64, u64) {
     let text = fs::read_to_string(format!("/proc/{init}/net/dev")).unwrap_or_default();
     let mut rx = 0;
     let mut tx = 0;
     for line in text.lines().skip(2) {
-        let Some((_, nums)) = line.split_once(':') else {
+        let Some((name, nums)) = line.split_once(':') else {
             continue;
         };
+        if name.trim() == "lo" {
+            continue;
+        }
         let n: Vec<u64> = nums
             .split_whitespace()
             .filter_map(|v| v.parse().ok())

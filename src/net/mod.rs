@@ -9,6 +9,8 @@
 //! - `netlink`: the few rtnetlink requests that configure it.
 //! - `options`: `--dns`, `--dns-search`, `--dns-option`, `--add-host`, and
 //!   the /etc/hosts and /etc/resolv.conf they make.
+//! - `translate`: the translator of the container's flows to host
+//!   sockets, on a thread of the supervisor.
 //! - `forward`: port forwarding (`-p`), started by the supervisor.
 
 pub mod addr;
@@ -17,6 +19,7 @@ pub mod namespace;
 mod netlink;
 pub mod options;
 pub mod publish;
+pub mod translate;
 
 pub use namespace::Namespace;
 pub use options::Options;

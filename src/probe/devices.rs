@@ -77,7 +77,10 @@ pub fn tun(userns_ok: bool) -> Check {
         sys::tun_set_iff(&dev, "tap0").map_err(|e| ChildFailure::new("TUNSETIFF", e))
     });
     match result {
-        Ok(()) => Check::yes("yes (tap device in a network namespace)"),
-        Err(f) => Check::no(format!("no ({f})"), "the kernel refuses tap devices here"),
+        Ok(()) => Check::yes("yes (tap device in a network namespace: the default network works)"),
+        Err(f) => Check::no(
+            format!("no ({f})"),
+            "the kernel refuses tap devices here: use --network none or host",
+        ),
     }
 }

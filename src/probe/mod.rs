@@ -7,6 +7,7 @@ mod cgroup;
 mod confinement;
 mod devices;
 mod namespaces;
+mod network;
 mod storage;
 
 use serde::Serialize;
@@ -127,6 +128,8 @@ pub struct Report {
     pub overlay: Check,
     pub fuse: Check,
     pub tun: Check,
+    pub ping: Check,
+    pub ipv6: Check,
     pub seccomp: Check,
     pub landlock: LandlockReport,
     pub cgroups: Check,
@@ -156,6 +159,8 @@ pub fn collect(paths: &Paths) -> Report {
         overlay,
         fuse,
         tun: devices::tun(user_namespaces.ok),
+        ping: network::ping(),
+        ipv6: network::ipv6(),
         seccomp: confinement::seccomp(),
         landlock: confinement::landlock(),
         cgroups: cgroup::delegation(),

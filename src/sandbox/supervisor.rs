@@ -236,7 +236,12 @@ fn supervise(
 /// threads of ours: the translator of the container's flows, then the
 /// port forwarders.
 fn start_network(spec: &LaunchSpec, ns: &crate::net::Namespace) -> anyhow::Result<()> {
-    let _ = spec.host_loopback;
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let policy = crate::net::translate::Policy {
+        host_loopback: spec.host_loopback,
+        resolvers: crate::net::options::host_resolvers(&resolv),
+    };
+    crate::net::translate::start(&ns.tap, policy)?;
     // The one place where port forwarders start (`-p`).
     crate::net::forward::start(ns, &spec.ports)?;
     Ok(())

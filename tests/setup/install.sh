@@ -24,8 +24,9 @@ packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 ut
           # ext4 images), bc and time (tests/bench/pull), perl (prove, for
           # tests/conformance/pjdfstest)
           python3 curl procps e2fsprogs bc time perl
-          # tests/bench/net-publish: the iperf3 client, and the server run inside containers
-          iperf3)
+          # tests/e2e/network.rs (a resolver on 127.0.0.53), tests/bench/net and
+          # tests/bench/net-publish (iperf3 client; the server runs in containers)
+          dnsmasq-base iperf3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
