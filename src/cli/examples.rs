@@ -11,7 +11,13 @@ pub const RUN: &str = "Examples:
   burrow run --rm debian:bookworm sh -c 'apt-get update && apt-get install -y curl'
   burrow run --rm --add-host host.docker.internal:host-gateway alpine wget -qO- http://host.docker.internal:8000/
   burrow run --rm --network host alpine wget -qO- http://127.0.0.1:8000/
-  burrow run -d --name web --health-cmd 'wget -qO- localhost:80' --health-interval 5s nginx";
+  burrow run -d --name web --health-cmd 'wget -qO- localhost:80' --health-interval 5s nginx
+  burrow run -d -p 8080:80 --name web nginx
+  burrow run -d -P --expose 53/udp busybox nc -lup 53";
+
+pub const PORT: &str = "Examples:
+  burrow port web
+  burrow port web 80/tcp";
 
 pub const CREATE: &str = "Examples:
   burrow create --name job busybox sh -c 'date; sleep 5'

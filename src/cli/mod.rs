@@ -22,6 +22,7 @@ mod inspect;
 mod login;
 mod logs;
 mod pause;
+mod port;
 mod ps;
 mod pull;
 mod push;
@@ -149,6 +150,12 @@ pub enum Command {
     Rename(containers::RenameArgs),
     /// Show a running container's processes
     Top(top::TopArgs),
+    /// List a container's published ports, or the host address of one
+    ///
+    /// Prints each published container port and the host address it is reachable at
+    /// (80/tcp -> 0.0.0.0:8080); with PORT, only that port's host addresses.
+    #[command(after_long_help = examples::PORT)]
+    Port(port::PortArgs),
     /// Show containers' CPU, memory, network and block I/O, refreshed every second
     Stats(stats::StatsArgs),
     /// Show containers' and images' details as JSON, or through a Go template
@@ -437,6 +444,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Unpause(args) => pause::unpause(&paths, &args),
         Command::Rename(args) => containers::rename(&paths, &args),
         Command::Top(args) => top::top(&paths, &args),
+        Command::Port(args) => port::run(&paths, &args),
         Command::Stats(args) => stats::stats(&paths, &args),
         Command::Inspect(args) => inspect::run(&paths, &args),
         Command::Container(args) => containers::group(&paths, &args),

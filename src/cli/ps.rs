@@ -65,6 +65,7 @@ struct Row {
     size: String,
     mounts: String,
     local_volumes: usize,
+    ports: String,
 }
 
 pub fn run(paths: &Paths, args: &PsArgs) -> anyhow::Result<i32> {
@@ -219,6 +220,13 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool, health: Option<Health>) -> 
         size: String::new(),
         mounts,
         local_volumes,
+        // Docker shows them while the container runs.
+        ports: match s {
+            State::Running | State::Paused => {
+                crate::net::publish::spec::ps_column(&r.extras.ports.bound, &r.extras.ports.exposed)
+            }
+            _ => String::new(),
+        },
     }
 }
 
@@ -259,7 +267,7 @@ fn to_json(r: &Row) -> serde_json::Value {
         "Labels": r.labels,
         "Names": r.names,
         "Size": r.size,
-        "Ports": "",
+        "Ports": r.ports,
         "RunningFor": r.running_for,
         "State": r.state,
         "Status": r.status,

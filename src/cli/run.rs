@@ -119,6 +119,19 @@ pub struct ContainerArgs {
     #[arg(long, value_enum, default_value_t = NetworkArg::Bridge, value_name = "MODE")]
     pub network: NetworkArg,
 
+    /// Publish a container port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/udp]
+    /// (ranges like 8000-8010:80-90; no HOSTPORT: a free one; IP default 0.0.0.0)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOST:]PORT[/PROTO]")]
+    pub publish: Vec<String>,
+
+    /// Publish every exposed port (the image's EXPOSE and --expose) on a free host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+
+    /// Expose a port or range (PORT[/PROTO]) for -P, as the image's EXPOSE does
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    pub expose: Vec<String>,
+
     /// A DNS server for the container's /etc/resolv.conf (default: burrow's, which asks the host's)
     #[arg(long, value_name = "IP")]
     pub dns: Vec<String>,
@@ -254,6 +267,28 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
     // made.
     let userns = create::prepare_userns();
     let rec = create_container(paths, &args.container)?;
+    let id = rec.id.clone();
+    let result = start_new(paths, args, rec, userns);
+    if let Err(e) = &result {
+        // A host port in use: the run made nothing that stays (Docker
+        // would keep the container, Created).
+        if e.chain().any(|c| c.is::<crate::net::publish::BindError>()) {
+            let root = paths.root();
+            if let Ok(Some(trash)) = record::take_out(root, &id) {
+                let _ = crate::fsutil::remove_tree(&trash);
+            }
+        }
+    }
+    result
+}
+
+/// Start the container `run` just made, as its flags say.
+fn start_new(
+    paths: &Paths,
+    args: &RunArgs,
+    rec: record::Record,
+    userns: PreparedUserNs,
+) -> anyhow::Result<i32> {
     if !args.detach && !rec.extras.restart.is_none() {
         return attach_first_run(paths, rec, Some(userns));
     }
@@ -339,6 +374,7 @@ fn extras(a: &ContainerArgs) -> anyhow::Result<record::Extras> {
             none: a.no_healthcheck,
         }
         .to_config()?,
+        ports: ports(a)?,
         ..Default::default()
     };
     for l in &a.label {
@@ -381,6 +417,32 @@ fn extras(a: &ContainerArgs) -> anyhow::Result<record::Extras> {
         }
     }
     Ok(x)
+}
+
+/// `-p`, `-P` and `--expose`; the image's EXPOSE joins at create.
+fn ports(a: &ContainerArgs) -> anyhow::Result<crate::net::publish::PortConfig> {
+    use crate::net::publish::spec;
+    let mut ports = spec::PortConfig {
+        publish_all: a.publish_all,
+        ..Default::default()
+    };
+    for p in &a.publish {
+        ports.publish.extend(spec::parse_publish(p)?);
+    }
+    for e in &a.expose {
+        ports.expose(spec::parse_expose(e)?);
+    }
+    // Docker: a published port is an exposed one.
+    let published: Vec<_> = ports
+        .publish
+        .iter()
+        .map(|p| spec::Exposed {
+            port: p.container_port,
+            proto: p.proto,
+        })
+        .collect();
+    ports.expose(published);
+    Ok(ports)
 }
 
 /// `create`'s flags as a request: parse and check them (mounts, env
@@ -469,8 +531,8 @@ mod tests {
     fn an_unknown_flag_before_the_image_is_a_usage_error_naming_it() {
         for (args, flag) in [
             (
-                &["burrow", "run", "-d", "-p", "8080:80", "busybox"][..],
-                "'-p'",
+                &["burrow", "run", "-d", "-Q", "8080:80", "busybox"][..],
+                "'-Q'",
             ),
             (&["burrow", "create", "--bogus", "busybox"], "'--bogus'"),
             (&["burrow", "exec", "-Z", "web", "sh"], "'-Z'"),

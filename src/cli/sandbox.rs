@@ -371,6 +371,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
         identity_map: true,
         cgroup: None,
         nproc_limit: None,
+        ports: Default::default(),
     };
     let result = sandbox::launch(&spec);
     let _ = std::fs::remove_dir(&merged);

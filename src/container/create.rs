@@ -91,6 +91,10 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         Some(flags) => Some(flags.merged_over(image.healthcheck.as_ref())),
         None => image.healthcheck.clone(),
     };
+    crate::net::publish::spec::expose_image_ports(
+        &mut extras.ports,
+        cfg.and_then(|c| c.exposed_ports().as_deref()),
+    );
     let argv = spec::command(cfg, req.entrypoint.as_deref(), &req.command)?;
     let cwd = spec::working_dir(cfg, req.workdir.as_deref())?;
     let user =

@@ -9,6 +9,7 @@ use anyhow::Context;
 use super::health_probe::{Checker, ProbeSetup};
 use super::names;
 use super::record::{self, ProcRef, Record, RunConfig, Status};
+use crate::net::publish::{self, BindError, Listeners};
 use crate::paths::Paths;
 use crate::rootfs::driver::Driver;
 use crate::sandbox::confine::Confinement;
@@ -216,6 +217,16 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
             .into());
         }
     }
+    // Before anything is made for the start: a port in use fails it here.
+    let ports = match bind_ports(rec) {
+        Ok(p) => p,
+        Err(e) => {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(e.into());
+        }
+    };
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
     // Quietly none where our cgroup is not delegated: pause and stats say
@@ -249,7 +260,31 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         identity_map: false,
         cgroup,
         nproc_limit: limits.nproc,
+        ports,
     })
+}
+
+/// Bind the host sockets of `-p` and `-P` (all or none). Only the default
+/// network has an address to forward to: with the host's or none, the
+/// ports are dropped with a warning (Docker's for host).
+fn bind_ports(rec: &Record) -> Result<Listeners, BindError> {
+    let wanted = rec.extras.ports.wanted();
+    if wanted.is_empty() {
+        return Ok(Listeners::default());
+    }
+    match rec.config.network {
+        Network::Bridge => publish::bind_all(&wanted),
+        Network::Host => {
+            eprintln!(
+                "burrow: WARNING: published ports are discarded when using host network mode"
+            );
+            Ok(Listeners::default())
+        }
+        Network::None => {
+            eprintln!("burrow: WARNING: published ports are discarded with --network none");
+            Ok(Listeners::default())
+        }
+    }
 }
 
 /// Refuse to start a container whose monitor still runs.
@@ -300,6 +335,7 @@ pub fn start(
         r.cgroup = spec.cgroup.clone();
         r.manually_stopped = false;
         r.restart_count = 0;
+        r.extras.ports.bound = spec.ports.bindings();
     })?;
     let id = rec.id.clone();
     // We run its health checks while it runs (the checker dies with us).
@@ -372,6 +408,10 @@ pub fn start_detached(
     check_not_running(&rec)?;
     let root = paths.ensure_root()?.to_path_buf();
     let spec = launch_spec(paths, &rec, false)?;
+    // Known before the command runs, for `port` and `ps` right after.
+    record::update(&root, &rec.id, |r| {
+        r.extras.ports.bound = spec.ports.bindings()
+    })?;
     let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec, spec.cgroup.clone())
         .with_health(probe_setup(&root, &rec, &spec));
     sandbox::launch_detached(&spec, userns, &mut monitor)

@@ -106,6 +106,9 @@ pub struct Extras {
     /// (merged at create; `None` or a `NONE` test: no check).
     #[serde(default)]
     pub health: Option<super::health::HealthConfig>,
+    /// `-p`, `-P`, EXPOSE and `--expose`, and what the last start bound.
+    #[serde(default)]
+    pub ports: crate::net::publish::PortConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ pub mod forward;
 pub mod namespace;
 mod netlink;
 pub mod options;
+pub mod publish;
 pub mod translate;
 
 pub use namespace::Namespace;

@@ -139,6 +139,9 @@ fn fork_supervisor(
         ForkResult::Parent { child } => child,
     };
     drop(theirs);
+    // The host ports are the supervisor's now: a caller that outlives it
+    // (a foreground run) must not keep them bound.
+    spec.ports.close();
     Ok((ours, supervisor_pid))
 }
 

@@ -167,6 +167,9 @@ pub struct LaunchSpec {
     /// RLIMIT_NPROC for the container's processes, where no cgroup holds
     /// their number (`--pids-limit`).
     pub nproc_limit: Option<u64>,
+    /// Host sockets bound by the caller for `-p`; the supervisor forwards
+    /// them into the container, nobody else keeps them.
+    pub ports: crate::net::publish::Listeners,
 }
 
 /// How a launched container ended.

@@ -44,6 +44,8 @@ pub(super) fn run(
         ),
         None => supervise(spec, plan, userns, &chan, &mut deleter, &mut fuse, None),
     };
+    // Its host ports are free before anyone hears of the end.
+    crate::net::publish::release(&spec.ports);
     // The container is gone: its FUSE root goes before its dir is moved.
     if let Some(f) = fuse.as_mut() {
         f.stop();
@@ -113,13 +115,19 @@ fn to_trash(dir: &std::path::Path) -> std::path::PathBuf {
 /// a tree of dirs to go. It stays in the user namespace, where files of
 /// mapped ids are ours to delete (the init has a pid namespace of its
 /// own), and is forked before the caller can be told anything.
-fn spawn_deleter(dir: &std::path::Path, chan: &Channel) -> anyhow::Result<std::fs::File> {
+fn spawn_deleter(
+    dir: &std::path::Path,
+    chan: &Channel,
+    ports: &crate::net::publish::Listeners,
+) -> anyhow::Result<std::fs::File> {
     let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     match sys::fork().context("fork the deleter")? {
         ForkResult::Parent { .. } => Ok(std::fs::File::from(go_w)),
         ForkResult::Child => {
             drop(go_w);
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
+            // A host port must not stay bound while it deletes.
+            ports.close_in_child();
             let _ = nix::sys::prctl::set_pdeathsig(None);
             // Forked after the supervisor blocked them for its signalfd.
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
@@ -161,7 +169,7 @@ fn supervise(
     // so with one it comes first; else after the init, off the start's path.
     if fuse_root::serves(plan) {
         if let Some(dir) = &spec.remove_after {
-            *deleter = Some(spawn_deleter(dir, chan)?);
+            *deleter = Some(spawn_deleter(dir, chan, &spec.ports)?);
         }
     }
     // Served across restarts: the mount outlives each init.
@@ -201,8 +209,9 @@ fn supervise(
             }
         }
         if let (None, Some(dir)) = (&deleter, &spec.remove_after) {
-            *deleter = Some(spawn_deleter(dir, chan)?);
+            *deleter = Some(spawn_deleter(dir, chan, &spec.ports)?);
         }
+
         let code = match (&mut monitor, run.output) {
             (Some(m), Some(readers)) => {
                 // It waits from here on, for as long as the container runs.
@@ -234,7 +243,7 @@ fn start_network(spec: &LaunchSpec, ns: &crate::net::Namespace) -> anyhow::Resul
     };
     crate::net::translate::start(&ns.tap, policy)?;
     // The one place where port forwarders start (`-p`).
-    crate::net::forward::start(ns)?;
+    crate::net::forward::start(ns, &spec.ports)?;
     Ok(())
 }
 
@@ -275,6 +284,8 @@ fn start_init(
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(sfd));
             drop(deleter.take());
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
+            // The host's sockets are the supervisor's alone.
+            spec.ports.close_in_child();
             if let Some(p) = pipes {
                 p.attach_child();
             }

@@ -8,7 +8,7 @@ use crate::common::*;
 #[rustfmt::skip]
 const BUILT: &[&str] = &[
     "run", "create", "start", "exec", "ps", "logs", "stop", "kill", "rm", "wait", "restart",
-    "pause", "unpause", "rename", "top", "stats", "inspect", "container", "sandbox", "unshare",
+    "pause", "unpause", "rename", "top", "port", "stats", "inspect", "container", "sandbox", "unshare",
     "info", "version",
     "completion", "pull", "images", "rmi", "tag", "history", "save", "load", "import", "login",
     "logout", "image", "compose", "commit", "diff", "export", "cp", "push", "search", "volume",
@@ -18,7 +18,7 @@ const BUILT: &[&str] = &[
 /// Docker verbs burrow does not have: neither listed nor accepted.
 #[rustfmt::skip]
 const NOT_BUILT: &[&str] = &[
-    "build", "network", "port", "update", "attach",
+    "build", "network", "update", "attach",
 ];
 
 #[test]

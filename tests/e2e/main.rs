@@ -26,6 +26,7 @@ mod live;
 mod lookups;
 mod network;
 mod pause;
+mod publish;
 mod restart;
 mod run;
 mod run_process;

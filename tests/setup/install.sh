@@ -24,7 +24,8 @@ packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 ut
           # ext4 images), bc and time (tests/bench/pull), perl (prove, for
           # tests/conformance/pjdfstest)
           python3 curl procps e2fsprogs bc time perl
-          # tests/e2e/network.rs (a resolver on 127.0.0.53) and tests/bench/net
+          # tests/e2e/network.rs (a resolver on 127.0.0.53), tests/bench/net and
+          # tests/bench/net-publish (iperf3 client; the server runs in containers)
           dnsmasq-base iperf3)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,490 @@
+//! `-p`/`--publish`, `-P` and `burrow port`: a server in a container
+//! reached from the host through a published port, as both test users.
+//! Traffic goes only to loopback and to a network namespace the test
+//! makes itself (a veth pair whose addresses exist nowhere else).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::live::{assert_nothing_left, detach, env_processes, eventually};
+use crate::run::ready;
+
+fn both(test: impl Fn(&TestEnv, &str)) {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        let _gone = RemoveAll(&env);
+        test(&env, &img);
+    }
+}
+
+/// Removes the env's containers when a test ends, failed or not, so no
+/// supervisor keeps a port of the next test.
+struct RemoveAll<'a>(&'a TestEnv);
+
+impl Drop for RemoveAll<'_> {
+    fn drop(&mut self) {
+        let ids = self.0.burrow(&["ps", "-aq"]).stdout;
+        for id in ids.lines() {
+            let _ = self.0.burrow(&["rm", "-f", id]);
+        }
+    }
+}
+
+/// A busybox web server on port 80 of the container that serves `text`.
+fn web_server(text: &str) -> String {
+    format!(
+        "mkdir -p /tmp/www && echo {text} > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"
+    )
+}
+
+/// GET / from 127.0.0.1:port until it answers (the server starts after
+/// the container does) or 10 s passed; the body.
+fn http_get(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "3"])
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && !body.is_empty() {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer on port {port}: {out:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether anything listens on TCP `port` of the host.
+fn tcp_listening(port: u16) -> bool {
+    let out = Command::new("ss").args(["-Htln"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+        l.split_whitespace()
+            .nth(3)
+            .is_some_and(|a| a.ends_with(&format!(":{port}")))
+    })
+}
+
+#[test]
+fn publish_tcp_reaches_a_web_server_and_port_ps_inspect_show_it() {
+    both(|env, img| {
+        let id = detach(
+            env,
+            &[
+                "--name",
+                "web",
+                "-p",
+                "18080:80",
+                img,
+                "sh",
+                "-c",
+                &web_server("hello-web"),
+            ],
+        );
+        assert_eq!(http_get(18080).trim(), "hello-web");
+        // A big body both ways: the splice path moves it intact.
+        let port = env.burrow(&["port", "web"]);
+        port.ok();
+        assert_eq!(port.stdout, "80/tcp -> 0.0.0.0:18080\n");
+        let one = env.burrow(&["port", "web", "80"]);
+        one.ok();
+        assert_eq!(one.stdout, "0.0.0.0:18080\n");
+        env.burrow(&["port", "web", "81/udp"]).fails(1);
+        let ps = env.burrow(&["ps", "--format", "{{.Ports}}"]);
+        ps.ok();
+        assert_eq!(ps.stdout, "0.0.0.0:18080->80/tcp\n");
+        let table = env.burrow(&["ps"]);
+        assert!(
+            table.stdout.contains("0.0.0.0:18080->80/tcp"),
+            "{}",
+            table.stdout
+        );
+        let ports = env.burrow(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]);
+        ports.ok();
+        assert_eq!(
+            ports.stdout.trim(),
+            r#"{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"18080"}]}"#
+        );
+        env.burrow(&["rm", "-f", &id]).ok();
+        // The supervisor was the only holder of the host socket.
+        eventually("the port to be free", || !tcp_listening(18080));
+        assert!(TcpListener::bind("0.0.0.0:18080").is_ok());
+        assert_nothing_left(env);
+    });
+}
+
+#[test]
+fn publish_splices_a_large_stream_both_ways_with_a_half_close() {
+    both(|env, img| {
+        // A container that echoes one connection back (busybox nc), on
+        // a random host port of 127.0.0.1.
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "127.0.0.1::7000",
+                img,
+                "sh",
+                "-c",
+                "nc -l -p 7000 -e cat",
+            ],
+        );
+        let port = env.burrow(&["port", &id, "7000/tcp"]);
+        port.ok();
+        let addr = port.stdout.trim().to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        let data: Vec<u8> = (0..4u32 << 20).map(|i| (i * 13 % 253) as u8).collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let got = loop {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut w = c.try_clone().unwrap();
+            let sent = data.clone();
+            let writer = std::thread::spawn(move || {
+                let _ = w.write_all(&sent);
+                let _ = w.shutdown(std::net::Shutdown::Write);
+            });
+            let mut got = Vec::new();
+            let _ = c.read_to_end(&mut got);
+            let _ = writer.join();
+            // Before nc listens the connection is closed at once.
+            if !got.is_empty() || Instant::now() > deadline {
+                break got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(got == data, "echoed {} of {} bytes", got.len(), data.len());
+        env.burrow(&["rm", "-f", &id]).ok();
+    });
+}
+
+/// The Debian fixture (perl), pulled into this env.
+fn debian(env: &TestEnv) -> String {
+    let img = registry().image("debian");
+    env.burrow(&["pull", "-q", &img]).ok();
+    img
+}
+
+/// Perl servers: TCP on 80 says "peer=ADDR" to each client; UDP on 53
+/// echoes each datagram as "peer=ADDR DATA".
+const PEER_SERVERS: &str = r#"perl -MIO::Socket::INET -e '$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!"; while($c=$l->accept){print $c "peer=".$c->peerhost."\n"; close $c}' &
+exec perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>53,Proto=>"udp") or die "udp: $!"; while($s->recv($m,2048)){$s->send("peer=".$s->peerhost." $m")}'"#;
+
+/// Ask the UDP server through `addr` until it answers.
+fn udp_ask(sock: &UdpSocket, addr: &str, what: &str) -> String {
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 2048];
+    loop {
+        sock.send_to(what.as_bytes(), addr).unwrap();
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            return String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+        assert!(Instant::now() < deadline, "no UDP answer from {addr}");
+    }
+}
+
+#[test]
+fn publish_udp_echoes_through_the_published_port() {
+    both(|env, _| {
+        let img = debian(env);
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "15353:53/udp",
+                "-p",
+                "18081:80",
+                &img,
+                "sh",
+                "-c",
+                PEER_SERVERS,
+            ],
+        );
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let answer = udp_ask(&sock, "127.0.0.1:15353", "ping");
+        assert!(
+            answer.starts_with("peer=") && answer.ends_with(" ping"),
+            "{answer}"
+        );
+        let again = udp_ask(&sock, "127.0.0.1:15353", "two");
+        assert!(again.ends_with(" two"), "{again}");
+        let port = env.burrow(&["port", &id]);
+        assert_eq!(
+            port.stdout,
+            "53/udp -> 0.0.0.0:15353\n80/tcp -> 0.0.0.0:18081\n"
+        );
+        env.burrow(&["rm", "-f", &id]).ok();
+    });
+}
+
+/// A network namespace standing in for a remote machine: a veth pair
+/// with 10.250.0.1/30 on the host side and 10.250.0.2/30 inside. Removed
+/// on drop.
+struct RemoteNs {
+    name: String,
+}
+
+impl RemoteNs {
+    fn new() -> Option<RemoteNs> {
+        let name = format!("burrow-pub-{}", std::process::id());
+        let host_if = format!("bpub{}h", std::process::id() % 100000);
+        let ns_if = format!("bpub{}n", std::process::id() % 100000);
+        let sh = |cmd: &str| {
+            Command::new("sh")
+                .args(["-c", cmd])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let ns = RemoteNs { name: name.clone() };
+        let ok = sh(&format!("ip netns add {name}"))
+            && sh(&format!("ip link add {host_if} type veth peer name {ns_if} netns {name}"))
+            && sh(&format!("ip addr add 10.250.0.1/30 dev {host_if} && ip link set {host_if} up"))
+            && sh(&format!(
+                "ip -n {name} addr add 10.250.0.2/30 dev {ns_if} && ip -n {name} link set {ns_if} up && ip -n {name} link set lo up"
+            ));
+        if !ok {
+            skip("cannot make a network namespace with a veth pair (ip netns, as root)");
+            return None;
+        }
+        Some(ns)
+    }
+
+    /// Run python3 code inside; its stdout.
+    fn python(&self, code: &str) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "python3", "-c", code])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for RemoteNs {
+    fn drop(&mut self) {
+        // The veth pair goes with the namespace.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn publish_keeps_the_address_of_a_client_off_loopback() {
+    let Some(remote) = RemoteNs::new() else {
+        return;
+    };
+    both(|env, _| {
+        let img = debian(env);
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "18082:80",
+                "-p",
+                "15354:53/udp",
+                &img,
+                "sh",
+                "-c",
+                PEER_SERVERS,
+            ],
+        );
+        // From the host (loopback): the plain path answers.
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp_ask(&sock, "127.0.0.1:15354", "ready");
+        let tcp = remote.python(
+            "import socket,time\n\
+             for i in range(50):\n\
+             \x20 try:\n\
+             \x20   s=socket.create_connection(('10.250.0.1',18082),timeout=3); print(s.makefile().readline().strip()); break\n\
+             \x20 except Exception as e: time.sleep(0.2)\n",
+        );
+        assert_eq!(tcp.trim(), "peer=10.250.0.2", "TCP");
+        let udp = remote.python(
+            "import socket\n\
+             s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3)\n\
+             s.sendto(b'hi',('10.250.0.1',15354)); print(s.recvfrom(2048)[0].decode())\n",
+        );
+        assert_eq!(udp.trim(), "peer=10.250.0.2 hi", "UDP");
+        env.burrow(&["rm", "-f", &id]).ok();
+    });
+}
+
+#[test]
+fn publish_a_port_in_use_fails_in_one_line_and_leaves_nothing() {
+    both(|env, img| {
+        let held = TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let spec = format!("{port}:80");
+        for extra in [&[][..], &["--rm"][..], &["-d"][..]] {
+            let mut args = vec!["run"];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&["-p", "127.0.0.1::81", "-p", &spec, img, "true"]);
+            let out = env.burrow(&args);
+            out.fails(125);
+            assert!(
+                out.stderr.contains(&format!("port {port}/tcp")) && out.stderr.contains("in use"),
+                "{}",
+                out.describe()
+            );
+            let ps = env.burrow(&["ps", "-a", "-q"]);
+            assert_eq!(ps.stdout, "", "{extra:?}: a container was left");
+            assert_nothing_left(env);
+        }
+        // create + start: bound at start; the container stays, Created.
+        let id = env.burrow(&["create", "-p", &spec, img, "true"]);
+        id.ok();
+        let out = env.burrow(&["start", id.stdout.trim()]);
+        out.fails(125);
+        assert!(
+            out.stderr.contains(&format!("port {port}/tcp")),
+            "{}",
+            out.describe()
+        );
+        drop(held);
+        env.burrow(&["start", "-a", id.stdout.trim()]).ok();
+        env.burrow(&["rm", id.stdout.trim()]).ok();
+    });
+}
+
+#[test]
+fn publish_bad_syntax_fails_in_one_line_and_makes_nothing() {
+    both(|env, img| {
+        for bad in [
+            "80:abc",
+            "8080:80/sctp",
+            "1.2.3:80:80",
+            "70000:80",
+            "8000-8002:80-81",
+        ] {
+            let out = env.burrow(&["run", "--rm", "-p", bad, img, "true"]);
+            out.fails(125);
+            assert!(out.stderr.contains("invalid -p"), "{}", out.describe());
+            let out = env.burrow(&["create", "-p", bad, img, "true"]);
+            out.fails(125);
+        }
+        env.burrow(&["run", "--rm", "--expose", "http", img, "true"])
+            .fails(125);
+        assert_eq!(env.burrow(&["ps", "-a", "-q"]).stdout, "");
+    });
+}
+
+/// The busybox fixture with EXPOSE 80/tcp 53/udp in its config (umoci),
+/// pushed to the test registry as fixtures/exposed.
+fn exposed_image(env: &TestEnv) -> String {
+    let layout = env.dir().join("layout");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(fixture_layout("busybox"))
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new("umoci")
+        .args(["config", "--image"])
+        .arg(format!("{}:latest", layout.display()))
+        .args([
+            "--config.exposedports",
+            "80/tcp",
+            "--config.exposedports",
+            "53/udp",
+        ])
+        .args(["--tag", "exposed"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "umoci: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    registry().push_layout(&layout, "exposed", "fixtures/exposed:latest");
+    registry().image("exposed")
+}
+
+#[test]
+fn publish_all_publishes_the_image_expose_and_expose_flags() {
+    both(|env, _| {
+        let img = exposed_image(env);
+        env.burrow(&["pull", "-q", &img]).ok();
+        let id = detach(
+            env,
+            &[
+                "-P",
+                "--expose",
+                "7000",
+                &img,
+                "sh",
+                "-c",
+                &web_server("from-expose"),
+            ],
+        );
+        let port = env.burrow(&["port", &id]);
+        port.ok();
+        let lines: Vec<&str> = port.stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", port.stdout);
+        assert!(
+            lines[0].starts_with("53/udp -> 0.0.0.0:"),
+            "{}",
+            port.stdout
+        );
+        assert!(
+            lines[1].starts_with("80/tcp -> 0.0.0.0:"),
+            "{}",
+            port.stdout
+        );
+        assert!(
+            lines[2].starts_with("7000/tcp -> 0.0.0.0:"),
+            "{}",
+            port.stdout
+        );
+        let web: u16 = lines[1].rsplit(':').next().unwrap().parse().unwrap();
+        assert_eq!(http_get(web).trim(), "from-expose");
+        let exposed = env.burrow(&["inspect", "-f", "{{json .Config.ExposedPorts}}", &id]);
+        assert_eq!(
+            exposed.stdout.trim(),
+            r#"{"53/udp":{},"7000/tcp":{},"80/tcp":{}}"#
+        );
+        env.burrow(&["rm", "-f", &id]).ok();
+        // Without -P, exposed ports are shown but not bound.
+        let id = detach(env, &[&img, "sleep", "100"]);
+        let ps = env.burrow(&["ps", "--format", "{{.Ports}}"]);
+        assert_eq!(ps.stdout, "53/udp, 80/tcp\n");
+        assert_eq!(env.burrow(&["port", &id]).stdout, "");
+        env.burrow(&["rm", "-f", &id]).ok();
+    });
+}
+
+#[test]
+fn publish_100_runs_leave_no_listener_process_or_fd() {
+    both(|env, img| {
+        for _ in 0..100 {
+            env.burrow(&[
+                "run",
+                "--rm",
+                "-p",
+                "127.0.0.1:18083:80",
+                "-p",
+                "127.0.0.1::81/udp",
+                img,
+                "true",
+            ])
+            .ok();
+        }
+        assert!(!tcp_listening(18083));
+        assert_nothing_left(env);
+        assert!(env_processes(env).is_empty());
+        // Nothing of ours holds a socket: no process of the test user
+        // (other tests run as the same user, so look at this env's only).
+        assert!(TcpListener::bind("127.0.0.1:18083").is_ok());
+    });
+}
