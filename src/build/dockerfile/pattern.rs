@@ -1,0 +1,276 @@
+//! The shell patterns of `${V#p}`, `${V%p}` and `${V/p/r}`: `*` any run of
+//! characters, `?` one character, `\*` `\?` `\\` literals, `\}` and `\/` the
+//! bare character (its escape only kept it inside the `${}`), no brackets.
+//!
+//! BuildKit turns the pattern into a Go regular expression and uses its
+//! leftmost-first match; so does this matcher: a backtracking search that
+//! tries the star's lengths in the preferred order (longest when greedy,
+//! shortest when not), with failed (token, position) pairs remembered so a
+//! hostile pattern cannot make it exponential. Like Go's `.`, neither `*`
+//! nor `?` matches a newline.
+
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Star,
+    One,
+    Lit(char),
+}
+
+/// A compiled pattern.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    tokens: Vec<Token>,
+    greedy: bool,
+}
+
+impl Pattern {
+    /// Compile `pattern`; an escape of anything but `* ? \ } /` is an error
+    /// (BuildKit's "invalid escape").
+    pub fn new(pattern: &str, greedy: bool) -> Result<Pattern, String> {
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut tokens = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            i += 1;
+            match c {
+                '*' => tokens.push(Token::Star),
+                '?' => tokens.push(Token::One),
+                '\\' => match chars.get(i) {
+                    // The escape only protected the character inside `${}`.
+                    Some('}') | Some('/') => {}
+                    Some(&n @ ('*' | '?' | '\\')) => {
+                        tokens.push(Token::Lit(n));
+                        i += 1;
+                    }
+                    Some(&n) => return Err(format!("invalid escape '\\{n}'")),
+                    None => return Err("invalid escape '\\'".to_string()),
+                },
+                c => tokens.push(Token::Lit(c)),
+            }
+        }
+        Ok(Pattern { tokens, greedy })
+    }
+
+    /// The same pattern read backwards, for matching at a string's end.
+    pub fn reversed(&self) -> Pattern {
+        let mut tokens = self.tokens.clone();
+        tokens.reverse();
+        Pattern {
+            tokens,
+            greedy: self.greedy,
+        }
+    }
+
+    /// The end of the preferred match starting exactly at `start`.
+    pub fn match_at(&self, s: &[char], start: usize) -> Option<usize> {
+        let mut failed = HashSet::new();
+        self.step(s, 0, start, &mut failed)
+    }
+
+    fn step(
+        &self,
+        s: &[char],
+        ti: usize,
+        si: usize,
+        failed: &mut HashSet<(usize, usize)>,
+    ) -> Option<usize> {
+        if ti == self.tokens.len() {
+            return Some(si);
+        }
+        if failed.contains(&(ti, si)) {
+            return None;
+        }
+        let found = match self.tokens[ti] {
+            Token::Lit(c) => match s.get(si) {
+                Some(&x) if x == c => self.step(s, ti + 1, si + 1, failed),
+                _ => None,
+            },
+            Token::One => match s.get(si) {
+                Some(&x) if x != '\n' => self.step(s, ti + 1, si + 1, failed),
+                _ => None,
+            },
+            Token::Star => {
+                // How far the star may reach: up to the next newline.
+                let max = s[si..]
+                    .iter()
+                    .position(|&c| c == '\n')
+                    .unwrap_or(s.len() - si);
+                let mut found = None;
+                for k in 0..=max {
+                    let k = if self.greedy { max - k } else { k };
+                    if let Some(end) = self.step(s, ti + 1, si + k, failed) {
+                        found = Some(end);
+                        break;
+                    }
+                }
+                found
+            }
+        };
+        if found.is_none() {
+            failed.insert((ti, si));
+        }
+        found
+    }
+
+    /// The leftmost match at or after `from`: (start, end).
+    pub fn find_from(&self, s: &[char], from: usize) -> Option<(usize, usize)> {
+        (from..=s.len()).find_map(|start| self.match_at(s, start).map(|end| (start, end)))
+    }
+}
+
+/// `${V#p}` / `${V##p}`: drop the shortest (longest) matching prefix.
+pub fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, String> {
+    let p = Pattern::new(pattern, greedy).map_err(|e| invalid(pattern, &e))?;
+    let s: Vec<char> = value.chars().collect();
+    Ok(match p.match_at(&s, 0) {
+        Some(end) => s[end..].iter().collect(),
+        None => value.to_string(),
+    })
+}
+
+/// `${V%p}` / `${V%%p}`: drop the shortest (longest) matching suffix, found
+/// as a prefix of the reversed value (as BuildKit does).
+pub fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<String, String> {
+    let p = Pattern::new(pattern, greedy)
+        .map_err(|e| invalid(pattern, &e))?
+        .reversed();
+    let mut s: Vec<char> = value.chars().collect();
+    s.reverse();
+    Ok(match p.match_at(&s, 0) {
+        Some(end) => s[end..].iter().rev().collect(),
+        None => value.to_string(),
+    })
+}
+
+/// `${V/p/r}` (first match) and `${V//p/r}` (every match). Replacing every
+/// match goes through Go's `ReplaceAllString`, whose replacement is a
+/// template (`$0`, `${0}` the match, `$$` a dollar); the single replacement
+/// is literal. Empty matches right after a match are skipped, as Go does.
+pub fn replace(pattern: &str, value: &str, repl: &str, all: bool) -> Result<String, String> {
+    let p = Pattern::new(pattern, true).map_err(|e| invalid(pattern, &e))?;
+    let s: Vec<char> = value.chars().collect();
+    if !all {
+        return Ok(match p.find_from(&s, 0) {
+            Some((a, b)) => {
+                let mut out: String = s[..a].iter().collect();
+                out.push_str(repl);
+                out.extend(&s[b..]);
+                out
+            }
+            None => value.to_string(),
+        });
+    }
+    let mut out = String::new();
+    let (mut last_end, mut search) = (0usize, 0usize);
+    while search <= s.len() {
+        let Some((a, b)) = p.find_from(&s, search) else {
+            break;
+        };
+        out.extend(&s[last_end..a]);
+        if b > last_end || a == 0 {
+            let matched: String = s[a..b].iter().collect();
+            out.push_str(&expand_template(repl, &matched));
+        }
+        last_end = b;
+        search = if search + 1 > b { search + 1 } else { b };
+    }
+    out.extend(&s[last_end.min(s.len())..]);
+    Ok(out)
+}
+
+fn invalid(pattern: &str, e: &str) -> String {
+    format!("invalid pattern ({pattern}) in substitution: {e}")
+}
+
+/// Go's `Regexp.Expand` for a pattern without groups: `$$` is `$`, `$0` and
+/// `${0}` the match, any other name empty, a `$` not followed by a name kept.
+fn expand_template(template: &str, matched: &str) -> String {
+    let t: Vec<char> = template.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < t.len() {
+        if t[i] != '$' {
+            out.push(t[i]);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if t.get(i) == Some(&'$') {
+            out.push('$');
+            i += 1;
+            continue;
+        }
+        let is_name = |c: &char| c.is_alphanumeric() || *c == '_';
+        let (name, next) = if t.get(i) == Some(&'{') {
+            let len = t[i + 1..].iter().take_while(|c| is_name(c)).count();
+            if len == 0 || t.get(i + 1 + len) != Some(&'}') {
+                out.push('$');
+                continue;
+            }
+            (
+                t[i + 1..i + 1 + len].iter().collect::<String>(),
+                i + len + 2,
+            )
+        } else {
+            let len = t[i..].iter().take_while(|c| is_name(c)).count();
+            if len == 0 {
+                out.push('$');
+                continue;
+            }
+            (t[i..i + len].iter().collect::<String>(), i + len)
+        };
+        if name == "0" {
+            out.push_str(matched);
+        }
+        i = next;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_shortest_and_longest() {
+        assert_eq!(trim_prefix("*/", "a/b/c", false).unwrap(), "b/c");
+        assert_eq!(trim_prefix("*/", "a/b/c", true).unwrap(), "c");
+        assert_eq!(trim_prefix("x", "a/b/c", true).unwrap(), "a/b/c");
+    }
+
+    #[test]
+    fn suffix_shortest_and_longest() {
+        assert_eq!(trim_suffix("/*", "a/b/c", false).unwrap(), "a/b");
+        assert_eq!(trim_suffix("/*", "a/b/c", true).unwrap(), "a");
+        assert_eq!(trim_suffix("\\*c", "ab*c", true).unwrap(), "ab");
+    }
+
+    #[test]
+    fn replace_first_and_all() {
+        assert_eq!(replace("o", "foo", "0", false).unwrap(), "f0o");
+        assert_eq!(replace("o", "foo", "0", true).unwrap(), "f00");
+        assert_eq!(replace("o", "foo", "<$0>", true).unwrap(), "f<o><o>");
+        assert_eq!(replace("x*", "abc", "-", true).unwrap(), "abc");
+    }
+
+    #[test]
+    fn bad_escape_is_an_error() {
+        assert!(trim_prefix("\\x", "a", false).is_err());
+        assert!(trim_prefix("\\", "a", false).is_err());
+    }
+
+    #[test]
+    fn stars_do_not_cross_newlines() {
+        assert_eq!(trim_prefix("*", "ab\ncd", true).unwrap(), "\ncd");
+    }
+
+    #[test]
+    fn backtracking_stays_polynomial() {
+        let value = "a".repeat(200);
+        let pattern = "*a".repeat(30) + "b";
+        assert_eq!(trim_prefix(&pattern, &value, true).unwrap(), value);
+    }
+}

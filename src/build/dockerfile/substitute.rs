@@ -1,0 +1,1 @@
+//! Which instructions expand variables, and which of their parts.

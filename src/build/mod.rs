@@ -1,0 +1,3 @@
+//! Building images (issue #16). So far: the Dockerfile language.
+
+pub mod dockerfile;
