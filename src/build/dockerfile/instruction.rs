@@ -251,8 +251,8 @@ fn files(node: &Node, name: &str) -> Result<Files, String> {
 pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("time: invalid duration {}", super::ast::go_quote(s));
     let mut rest = s.strip_prefix('+').unwrap_or(s);
-    if rest.starts_with('-') {
-        return if rest[1..].chars().all(|c| c == '0' || c == '.') {
+    if let Some(neg) = rest.strip_prefix('-') {
+        return if neg.chars().all(|c| c == '0' || c == '.') {
             Ok(Duration::ZERO)
         } else {
             Err(format!("negative duration {s}"))
