@@ -91,6 +91,49 @@ mod tests {
     }
 
     #[test]
+    fn delimiter_quoting_decides_expansion() {
+        let cases = [
+            ("RUN <<eo'f'", "eof", false),
+            ("RUN <<eo\\'f", "eo'f", true),
+            ("RUN <<'e'o\\'f", "eo'f", false),
+            ("RUN <<'one two'", "one two", false),
+            ("RUN <<$EOF", "$EOF", true),
+            ("RUN <<  EOF  > foo", "EOF", true),
+        ];
+        for (line, name, expand) in cases {
+            let hs = heredocs_in_line(line).unwrap();
+            assert_eq!(hs.len(), 1, "{line}");
+            assert_eq!(
+                (hs[0].name.as_str(), hs[0].expand),
+                (name, expand),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn single_words() {
+        for w in [
+            "<<EOF",
+            "<<'EOF'",
+            "<<\"EOF\"",
+            "<<-EOF",
+            "<<-'EOF'",
+            "<<EO\"F\"",
+            "<< EOF",
+            "<<- EOF",
+        ] {
+            assert_eq!(parse_heredoc(w).unwrap().unwrap().name, "EOF", "{w}");
+        }
+        for w in ["<<'EOF", "<<\"EOF", "<<EOF'", "<<EOF\""] {
+            assert!(parse_heredoc(w).is_err(), "{w}");
+        }
+        for w in ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh"] {
+            assert_eq!(parse_heredoc(w).unwrap(), None, "{w}");
+        }
+    }
+
+    #[test]
     fn not_heredocs() {
         assert!(heredocs_in_line("RUN echo a<b && x << <y")
             .unwrap()

@@ -199,6 +199,27 @@ mod tests {
     }
 
     #[test]
+    fn several_heredocs_read_in_order() {
+        let ast =
+            parse_ast("FROM x\nCOPY <<X <<Y /dest\nY\nX\nX\nY\nUSER <<INVALID\nINVALID\n").unwrap();
+        let hs = &ast.nodes[1].heredocs;
+        assert_eq!(
+            (hs[0].content.as_str(), hs[1].content.as_str()),
+            ("Y\n", "X\n")
+        );
+        // USER takes no heredoc: the next line is an instruction of its own.
+        assert_eq!(ast.nodes.len(), 4);
+        assert!(ast.nodes[2].heredocs.is_empty());
+    }
+
+    #[test]
+    fn chomped_delimiter_may_be_indented() {
+        let ast = parse_ast("FROM x\nRUN <<-E\n\tbaz\n\tE\n").unwrap();
+        assert_eq!(ast.nodes[1].heredocs[0].content, "\tbaz\n");
+        assert_eq!(ast.nodes.len(), 2);
+    }
+
+    #[test]
     fn json_run_has_no_heredoc() {
         let ast = parse_ast("FROM x\nRUN [\"a\", \"<<EOF\"]\nUSER u\n").unwrap();
         assert!(ast.nodes[1].heredocs.is_empty());
