@@ -220,6 +220,16 @@ mod tests {
     }
 
     #[test]
+    fn blank_lines_inside_continuations_are_noted_comments_are_not() {
+        let text = "FROM a\nRUN ok \\\n  x\nRUN something \\\n\n  following\nRUN c \\\n# comment\n  after\nRUN d \\\n  # indented\n  e\n";
+        let ast = parse_ast(text).unwrap();
+        assert_eq!(ast.empty_continuations, [4]);
+        assert_eq!(ast.nodes[2].dump(), r#"run "something   following""#);
+        assert_eq!(ast.nodes[3].dump(), r#"run "c   after""#);
+        assert_eq!(ast.nodes[4].dump(), r#"run "d   e""#);
+    }
+
+    #[test]
     fn json_run_has_no_heredoc() {
         let ast = parse_ast("FROM x\nRUN [\"a\", \"<<EOF\"]\nUSER u\n").unwrap();
         assert!(ast.nodes[1].heredocs.is_empty());

@@ -40,6 +40,11 @@ pub struct ParseError {
 }
 
 impl ParseError {
+    /// As `burrow build` reports it: Docker exits 1 on a bad Dockerfile.
+    pub fn coded(&self) -> crate::error::Coded {
+        crate::error::Coded::new(1, self.to_string())
+    }
+
     fn render(&self) -> String {
         let mut s = self.file.clone();
         if self.line > 0 {
@@ -176,6 +181,7 @@ mod tests {
         assert_eq!(e.to_string(), "Dockerfile:2: FOO: unknown instruction: FOO");
         let e = parse("Dockerfile", "# only a comment\n").unwrap_err();
         assert_eq!(e.to_string(), "Dockerfile: file with no instructions");
+        assert_eq!(e.coded().code, 1);
         let e = parse("Dockerfile", "FROM a\nENV X\n").unwrap_err();
         assert_eq!(
             e.to_string(),

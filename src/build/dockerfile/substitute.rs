@@ -8,6 +8,22 @@
 use super::expand::{Env, ExpandError, Lex};
 use super::instruction::{ArgDecl, Files, From, Instruction, KeyValue};
 
+/// Build args every build knows without an ARG line (Docker's predefined
+/// proxy args); `--build-arg` may set them, and like Docker a build keeps
+/// them out of the image history unless the Dockerfile declares them.
+pub const PREDEFINED_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 /// The instruction has parts that expand before it runs.
 pub fn expands(i: &Instruction) -> bool {
     use Instruction as I;
