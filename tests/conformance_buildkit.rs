@@ -1,8 +1,9 @@
 //! BuildKit's own Dockerfile parser cases, run against burrow's parser:
 //! the parse trees (compared byte for byte with BuildKit's dumps), the
 //! rejected files, the line numbers, the expansion and word-splitting
-//! tables. The data stays outside the repository, in
-//! `$CARGO_MANIFEST_DIR/../shared/conformance/buildkit` (see that folder's
+//! tables; and every Dockerfile of buildah's conformance contexts parses.
+//! The data stays outside the repository, in
+//! `$CARGO_MANIFEST_DIR/../shared/conformance/` (see that folder's
 //! README); when it is absent each test says so and skips, and fails
 //! instead under BURROW_TEST_STRICT=1.
 
@@ -11,12 +12,18 @@ use std::path::PathBuf;
 use burrow::build::dockerfile::{ast, expand::Lex, lexer};
 
 fn data() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/buildkit");
+    shared("buildkit")
+}
+
+fn shared(project: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/conformance")
+        .join(project);
     if dir.is_dir() {
         return Some(dir);
     }
     let why = format!(
-        "BuildKit conformance data absent: no {} (CI keeps shared/ beside the clone)",
+        "{project} conformance data absent: no {} (CI keeps shared/ beside the clone)",
         dir.display()
     );
     if std::env::var_os("BURROW_TEST_STRICT").is_some_and(|v| v == "1") {
@@ -205,4 +212,45 @@ fn buildkit_word_splitting() {
         }
     }
     report("word splitting", passed, total, 0, &failures);
+}
+
+/// Every Dockerfile of buildah's conformance contexts (real-world files:
+/// heredocs, odd quoting, multi-stage) parses into stages. Building them
+/// and comparing images with podman's is the builder's conformance, later.
+#[test]
+fn buildah_dockerfiles_parse() {
+    let Some(dir) = shared("buildah/testdata") else {
+        return;
+    };
+    fn collect(d: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() && !p.is_symlink() {
+                collect(&p, out);
+            } else if p.is_file() && name.contains("ockerfile") && !name.ends_with(".dockerignore")
+            {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    collect(&dir, &mut files);
+    files.sort();
+    let (mut passed, mut failures) = (0, Vec::new());
+    for f in &files {
+        let rel = f.strip_prefix(&dir).unwrap().display().to_string();
+        match burrow::build::dockerfile::parse(&rel, &read(f)) {
+            Ok(df) if !df.stages.is_empty() => passed += 1,
+            Ok(_) => failures.push(format!("{rel}: no stage")),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    report(
+        "buildah Dockerfiles parsed",
+        passed,
+        files.len(),
+        0,
+        &failures,
+    );
 }
