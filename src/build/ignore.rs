@@ -5,7 +5,6 @@
 //! and a pattern matching a directory covers everything under it.
 //! `Dockerfile.dockerignore` beside the Dockerfile takes precedence.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The patterns of an ignore file, normalised as Docker reads them: `#`
@@ -231,47 +230,75 @@ fn class(chars: &[char], mut i: usize) -> Option<(Tok, usize)> {
     }
 }
 
-/// Whether `toks` match all of `s` (memoised, so linear-ish).
-fn glob_match(toks: &[Tok], s: &[char]) -> bool {
-    fn go(
-        toks: &[Tok],
-        s: &[char],
-        t: usize,
-        p: usize,
-        memo: &mut HashMap<(usize, usize), bool>,
-    ) -> bool {
-        if t == toks.len() {
-            return p == s.len();
-        }
-        if let Some(&r) = memo.get(&(t, p)) {
-            return r;
-        }
-        let r = match &toks[t] {
-            Tok::Lit(c) => s.get(p) == Some(c) && go(toks, s, t + 1, p + 1, memo),
-            Tok::One => s.get(p).is_some_and(|&c| c != '/') && go(toks, s, t + 1, p + 1, memo),
-            Tok::Class { negated, ranges } => {
-                s.get(p)
-                    .is_some_and(|&c| ranges.iter().any(|&(a, b)| a <= c && c <= b) != *negated)
-                    && go(toks, s, t + 1, p + 1, memo)
-            }
-            Tok::Star => (p..=s.len())
-                .take_while(|&e| e == p || s[e - 1] != '/')
-                .any(|e| go(toks, s, t + 1, e, memo)),
-            // Like Go's `.`, the wildcards do not cross a newline.
-            Tok::Any => (p..=s.len())
-                .take_while(|&e| e == p || s[e - 1] != '\n')
-                .any(|e| go(toks, s, t + 1, e, memo)),
-            Tok::Dirs => {
-                go(toks, s, t + 1, p, memo)
-                    || (p..s.len())
-                        .take_while(|&e| s[e] != '\n')
-                        .any(|e| s[e] == '/' && go(toks, s, t + 1, e + 1, memo))
-            }
-        };
-        memo.insert((t, p), r);
-        r
+/// Whether `toks` match all of `s`: a simulation of the set of states
+/// (no recursion; the sets stay small, so about linear in the path). A
+/// state is "ready for token t" or "within the `**/` at t". Like Go's `.`,
+/// `**` does not cross a newline.
+fn glob_match(toks: &[Tok], s: &str) -> bool {
+    #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+    enum St {
+        At(usize),
+        Inside(usize),
     }
-    go(toks, s, 0, 0, &mut HashMap::new())
+    let n = toks.len();
+    // Add a state and what it reaches without consuming (`*`, `**` may be
+    // empty).
+    let add = |set: &mut Vec<St>, seen: &mut std::collections::HashSet<St>, st: St| {
+        let mut st = st;
+        loop {
+            if !seen.insert(st) {
+                return;
+            }
+            set.push(st);
+            match st {
+                St::At(t) if t < n && matches!(toks[t], Tok::Star | Tok::Any | Tok::Dirs) => {
+                    st = St::At(t + 1)
+                }
+                _ => return,
+            }
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut cur = Vec::new();
+    add(&mut cur, &mut seen, St::At(0));
+    for c in s.chars() {
+        let mut next = Vec::new();
+        seen.clear();
+        for &st in &cur {
+            match st {
+                St::At(t) if t < n => match &toks[t] {
+                    Tok::Lit(l) if *l == c => add(&mut next, &mut seen, St::At(t + 1)),
+                    Tok::One if c != '/' => add(&mut next, &mut seen, St::At(t + 1)),
+                    Tok::Class { negated, ranges }
+                        if ranges.iter().any(|&(a, b)| a <= c && c <= b) != *negated =>
+                    {
+                        add(&mut next, &mut seen, St::At(t + 1))
+                    }
+                    Tok::Star if c != '/' => add(&mut next, &mut seen, St::At(t)),
+                    Tok::Any if c != '\n' => add(&mut next, &mut seen, St::At(t)),
+                    Tok::Dirs if c != '\n' => {
+                        add(&mut next, &mut seen, St::Inside(t));
+                        if c == '/' {
+                            add(&mut next, &mut seen, St::At(t + 1));
+                        }
+                    }
+                    _ => {}
+                },
+                St::Inside(t) if c != '\n' => {
+                    add(&mut next, &mut seen, St::Inside(t));
+                    if c == '/' {
+                        add(&mut next, &mut seen, St::At(t + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if next.is_empty() {
+            return false;
+        }
+        cur = next;
+    }
+    cur.contains(&St::At(n))
 }
 
 impl Pattern {
@@ -283,7 +310,7 @@ impl Pattern {
                 let suffix = &self.text[2..];
                 path.ends_with(suffix) || suffix.strip_prefix('/').is_some_and(|s| path == s)
             }
-            Kind::Glob(toks) => glob_match(toks, &path.chars().collect::<Vec<_>>()),
+            Kind::Glob(toks) => glob_match(toks, path),
         }
     }
 }
@@ -441,6 +468,13 @@ mod tests {
             "util/docker/web/foo"
         ));
         assert!(!m(&["**", "!dist/*.whl"], "dist/x.whl"));
+    }
+
+    #[test]
+    fn long_patterns_do_not_overflow_the_stack() {
+        let long = "a".repeat(300_000);
+        assert!(single(&"?".repeat(300_000), &long));
+        assert!(!single(&format!("{}b", "*/".repeat(1000)), &long));
     }
 
     #[test]

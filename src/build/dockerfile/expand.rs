@@ -96,6 +96,7 @@ impl Lex {
             pos: 0,
             env,
             raw_escapes: self.raw_escapes,
+            depth: 0,
         };
         sw.stop_on(None, self.raw_escapes).map_err(|e| {
             ExpandError(format!(
@@ -156,7 +157,12 @@ struct Scanner<'a> {
     pos: usize,
     env: &'a dyn Env,
     raw_escapes: bool,
+    /// `${...}` inside `${...}`: bounded, so a hostile word cannot
+    /// overflow the stack (BuildKit's Go stack just grows).
+    depth: usize,
 }
+
+const MAX_NESTING: usize = 64;
 
 impl Scanner<'_> {
     fn peek(&self) -> Option<char> {
@@ -414,7 +420,13 @@ impl Scanner<'_> {
         raw: bool,
         at_eof: &str,
     ) -> Result<String, ExpandError> {
-        match self.stop_on(Some(stop), raw) {
+        if self.depth >= MAX_NESTING {
+            return err("syntax error: substitutions nested too deeply");
+        }
+        self.depth += 1;
+        let r = self.stop_on(Some(stop), raw);
+        self.depth -= 1;
+        match r {
             Ok((w, _)) => Ok(w),
             Err(_) if self.peek().is_none() => err(at_eof),
             Err(e) => Err(e),
@@ -537,6 +549,14 @@ mod tests {
     fn backtick_escape() {
         let lex = Lex::new('`');
         assert_eq!(lex.process_word("a`$PWD\\x", &env()).unwrap(), "a$PWD\\x");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let w = format!("{}x{}", "${a:-".repeat(100_000), "}".repeat(100_000));
+        assert!(word(&w).is_err());
+        let ok = format!("{}x{}", "${a:-".repeat(10), "}".repeat(10));
+        assert_eq!(word(&ok).unwrap(), "x");
     }
 
     #[test]

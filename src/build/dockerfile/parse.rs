@@ -8,6 +8,15 @@ use super::words::{parse_json_array, parse_words, split_fields, JsonError};
 /// Parse `line` (continuations already joined) into a node without lines
 /// or heredocs; the error is a message for the caller to locate.
 pub fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
+    node_at_depth(line, escape, 0)
+}
+
+/// ONBUILD's trigger is parsed as a node of its own; a chain of them is
+/// an error anyway (checked by the typed layer), so the tree stops at a
+/// few levels instead of recursing once per word of a hostile line.
+const MAX_ONBUILD_NESTING: usize = 4;
+
+fn node_at_depth(line: &str, escape: char, depth: usize) -> Result<Node, String> {
     let trimmed = line.trim();
     let mut parts = split_fields(trimmed, 2).into_iter();
     let cmd = parts.next().unwrap_or_default();
@@ -25,8 +34,11 @@ pub fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
         "healthcheck" => health(rest)?,
         "maintainer" | "stopsignal" | "user" | "workdir" => (string(rest), false),
         "onbuild" if rest.is_empty() => (Vec::new(), false),
+        "onbuild" if depth >= MAX_ONBUILD_NESTING => {
+            return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into())
+        }
         "onbuild" => (
-            vec![Arg::Sub(Box::new(node_from_line(rest, escape)?))],
+            vec![Arg::Sub(Box::new(node_at_depth(rest, escape, depth + 1)?))],
             false,
         ),
         // An unknown instruction keeps one empty argument (BuildKit's
@@ -243,6 +255,16 @@ mod tests {
     fn onbuild_nests_its_instruction() {
         let n = node_from_line("ONBUILD RUN echo hi", '\\').unwrap();
         assert_eq!(n.dump(), r#"onbuild (run "echo hi")"#);
+    }
+
+    #[test]
+    fn a_long_onbuild_chain_is_an_error_not_a_stack_overflow() {
+        let line = format!("{}RUN x", "ONBUILD ".repeat(200_000));
+        assert!(node_from_line(&line, '\\').is_err());
+        // Short chains still parse (BuildKit's tree has them; the typed
+        // layer rejects them).
+        let n = node_from_line("ONBUILD ONBUILD RUN x", '\\').unwrap();
+        assert_eq!(n.dump(), r#"onbuild (onbuild (run "x"))"#);
     }
 
     #[test]

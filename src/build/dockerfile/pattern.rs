@@ -65,54 +65,78 @@ impl Pattern {
     }
 
     /// The end of the preferred match starting exactly at `start`.
+    ///
+    /// A depth-first search in preference order, with an explicit stack
+    /// (one frame per star being tried) so a long pattern cannot overflow
+    /// the thread's stack, and a memo of (token, position) pairs known to
+    /// fail.
     pub fn match_at(&self, s: &[char], start: usize) -> Option<usize> {
-        let mut failed = HashSet::new();
-        self.step(s, 0, start, &mut failed)
-    }
-
-    fn step(
-        &self,
-        s: &[char],
-        ti: usize,
-        si: usize,
-        failed: &mut HashSet<(usize, usize)>,
-    ) -> Option<usize> {
-        if ti == self.tokens.len() {
-            return Some(si);
+        struct Frame {
+            ti: usize,
+            si: usize,
+            tried: usize,
+            max: usize,
         }
-        if failed.contains(&(ti, si)) {
-            return None;
-        }
-        let found = match self.tokens[ti] {
-            Token::Lit(c) => match s.get(si) {
-                Some(&x) if x == c => self.step(s, ti + 1, si + 1, failed),
-                _ => None,
-            },
-            Token::One => match s.get(si) {
-                Some(&x) if x != '\n' => self.step(s, ti + 1, si + 1, failed),
-                _ => None,
-            },
-            Token::Star => {
-                // How far the star may reach: up to the next newline.
-                let max = s[si..]
-                    .iter()
-                    .position(|&c| c == '\n')
-                    .unwrap_or(s.len() - si);
-                let mut found = None;
-                for k in 0..=max {
-                    let k = if self.greedy { max - k } else { k };
-                    if let Some(end) = self.step(s, ti + 1, si + k, failed) {
-                        found = Some(end);
+        let n = self.tokens.len();
+        let mut failed: HashSet<(usize, usize)> = HashSet::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let (mut ti, mut si) = (0, start);
+        loop {
+            // Go forward until the pattern ends (a match) or a token fails.
+            loop {
+                if ti == n {
+                    return Some(si);
+                }
+                if failed.contains(&(ti, si)) {
+                    break;
+                }
+                match self.tokens[ti] {
+                    Token::Lit(c) if s.get(si) == Some(&c) => {}
+                    Token::One if s.get(si).is_some_and(|&c| c != '\n') => {}
+                    Token::Lit(_) | Token::One => {
+                        failed.insert((ti, si));
                         break;
                     }
+                    Token::Star => {
+                        // How far the star may reach: up to the next newline.
+                        let max = s[si..]
+                            .iter()
+                            .position(|&c| c == '\n')
+                            .unwrap_or(s.len() - si);
+                        stack.push(Frame {
+                            ti,
+                            si,
+                            tried: 0,
+                            max,
+                        });
+                        let k = if self.greedy { max } else { 0 };
+                        ti += 1;
+                        si += k;
+                        continue;
+                    }
                 }
-                found
+                ti += 1;
+                si += 1;
             }
-        };
-        if found.is_none() {
-            failed.insert((ti, si));
+            // Back to the innermost star with a choice left.
+            loop {
+                let f = stack.last_mut()?;
+                f.tried += 1;
+                if f.tried > f.max {
+                    failed.insert((f.ti, f.si));
+                    stack.pop();
+                    continue;
+                }
+                let k = if self.greedy {
+                    f.max - f.tried
+                } else {
+                    f.tried
+                };
+                ti = f.ti + 1;
+                si = f.si + k;
+                break;
+            }
         }
-        found
     }
 
     /// The leftmost match at or after `from`: (start, end).
@@ -265,6 +289,14 @@ mod tests {
     #[test]
     fn stars_do_not_cross_newlines() {
         assert_eq!(trim_prefix("*", "ab\ncd", true).unwrap(), "\ncd");
+    }
+
+    #[test]
+    fn a_long_pattern_does_not_overflow_the_stack() {
+        let value = "a".repeat(300_000);
+        assert_eq!(trim_prefix(&value, &value, true).unwrap(), "");
+        let stars = "*".repeat(300_000);
+        assert_eq!(trim_suffix(&stars, "abc", false).unwrap(), "abc");
     }
 
     #[test]
