@@ -90,11 +90,19 @@ fn walk_dir(
         }
         let stat =
             |p: &Path| fs::symlink_metadata(p).with_context(|| format!("stat {}", p.display()));
-        if t.is_dir() {
-            // An excluded directory shows only if something below it does.
+        if t.is_dir() && !excluded {
+            w.entries.push(Entry {
+                path: child_rel.clone(),
+                kind: EntryKind::Dir,
+                meta: stat(&child_abs)?,
+            });
+            walk_dir(&child_abs, &child_rel, &info, ignore, w)?;
+            any = true;
+        } else if t.is_dir() {
+            // An excluded directory shows only if something below it does
+            // (rare: only a `!` pattern gets here, so the insert is cheap).
             let at = w.entries.len();
-            let inside = walk_dir(&child_abs, &child_rel, &info, ignore, w)?;
-            if !excluded || inside {
+            if walk_dir(&child_abs, &child_rel, &info, ignore, w)? {
                 let meta = stat(&child_abs)?;
                 w.entries.insert(
                     at,
