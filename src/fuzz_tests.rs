@@ -2,7 +2,7 @@
 //! references, manifests, image configs, layer tars, docker-archive
 //! `manifest.json`, `--env-file`, `-v`/`--mount`/`--tmpfs`, `-u`,
 //! seccomp and Landlock profiles, the registry's auth challenge, docker's
-//! config.json and burrow.toml.
+//! config.json, burrow.toml, Dockerfiles and .dockerignore files.
 //!
 //! They are proptest properties, so they run in `cargo test` on stable
 //! Rust (cargo-fuzz needs nightly) for a bounded number of cases
@@ -492,4 +492,47 @@ fn fuzz_docker_archive_manifest() {
             Ok(())
         })
         .unwrap_or_else(|e| failed("archive_manifest", e));
+}
+
+#[test]
+fn fuzz_dockerfile() {
+    use crate::build::dockerfile::{self, substitute, Instruction};
+    fuzz("dockerfile", |b| {
+        let Some(df) = check(dockerfile::parse("Dockerfile", &text(b))) else {
+            return;
+        };
+        // What a build does next: expand each step with some variables.
+        let env: Vec<(String, String)> = vec![("V".into(), "a/b.c.d".into())];
+        for stage in df.stages {
+            let mut from = stage.from;
+            check(substitute::expand_from(&mut from, df.escape, &env));
+            for step in stage.steps {
+                let mut i = step.instruction;
+                if let Instruction::Run(r) = &i {
+                    check(r.mounts(&mut substitute::word_expander(df.escape, &env)));
+                }
+                check(substitute::expand(&mut i, df.escape, &env));
+            }
+        }
+    });
+}
+
+#[test]
+fn fuzz_dockerignore() {
+    use crate::build::ignore::{read_patterns, Matcher};
+    fuzz("dockerignore", |b| {
+        let Some(m) = check(Matcher::new(&read_patterns(&text(b)))) else {
+            return;
+        };
+        for p in [
+            "a",
+            "node_modules/x/y.js",
+            "abc/d.log",
+            "dist",
+            ".",
+            "a/../b",
+        ] {
+            m.excludes(p);
+        }
+    });
 }

@@ -4,6 +4,7 @@
 //! integration tests (man pages, completions) can reach the clap definitions.
 #![deny(unsafe_code)]
 
+pub mod build;
 pub mod cli;
 pub mod compose;
 pub mod config;

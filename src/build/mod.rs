@@ -1,0 +1,7 @@
+//! Building images (issue #16). So far: the Dockerfile language, the
+//! context's ignore rules and walk, and the step cache keys.
+
+pub mod cachekey;
+pub mod dockerfile;
+pub mod ignore;
+pub mod walk;
