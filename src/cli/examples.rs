@@ -64,3 +64,14 @@ pub const SANDBOX: &str = "Examples:
 pub const INFO: &str = "Examples:
   burrow info
   burrow info --format json";
+
+pub const OCI: &str = "Examples:
+  burrow oci spec --rootless                 # a config.json for ./rootfs
+  burrow oci create --bundle . --pid-file ctr.pid ctr
+  burrow oci start ctr
+  burrow oci state ctr
+  burrow oci kill ctr SIGTERM
+  burrow oci delete ctr
+  burrow oci run --bundle . ctr2
+  ln -s $(command -v burrow) ~/bin/burrow-runc
+  podman --runtime ~/bin/burrow-runc run --rm busybox echo hi";

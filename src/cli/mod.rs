@@ -18,6 +18,7 @@ mod info;
 mod inspect;
 mod login;
 mod logs;
+pub mod oci;
 mod pause;
 mod ps;
 mod pull;
@@ -167,6 +168,14 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
+    /// Run as an OCI runtime, with runc's command line (podman, Slurm, containerd)
+    ///
+    /// runc's verbs over OCI bundles: create, start, run, state, kill, delete, exec, ps, features,
+    /// spec. The same binary invoked as burrow-runc (a link) is this command. Containers are made by
+    /// burrow's launcher and confinement; their state lives under --root (default
+    /// $XDG_RUNTIME_DIR/burrow-runc).
+    #[command(after_long_help = examples::OCI)]
+    Oci(oci::OciArgs),
     /// Internal: mount our FUSE overlay and serve it until unmounted
     #[command(name = "__fuse-overlay", hide = true)]
     FuseOverlay(fuse_overlay::FuseOverlayArgs),
@@ -383,6 +392,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Container(args) => containers::group(&paths, &args),
         Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Unshare(args) => unshare::run(&args),
+        Command::Oci(args) => Ok(oci::main(args.args)),
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),

@@ -30,6 +30,13 @@ pub enum Msg {
     Exited { code: i32 },
     /// FUSE server -> supervisor: the container's root is mounted.
     Mounted,
+    /// `burrow oci` stage -> runtime: my user namespace is made, write
+    /// its id maps (answered with `IdsMapped`).
+    MapIds,
+    /// runtime -> `burrow oci` stage: the id maps are written.
+    IdsMapped,
+    /// `burrow oci` init -> runtime: set up, waiting for `start`.
+    Created,
 }
 
 impl Msg {

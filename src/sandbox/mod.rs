@@ -52,6 +52,7 @@ mod enter;
 mod fuse_root;
 mod init;
 pub mod mounts;
+pub mod oci;
 mod relay;
 mod streams;
 mod supervisor;

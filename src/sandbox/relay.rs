@@ -160,7 +160,10 @@ pub fn run(
             }
             Some((Msg::Exited { code }, _)) => break Some(code),
             Some((Msg::Started { pid }, _)) => on_started(pid),
-            Some((msg @ (Msg::Pty | Msg::Mounted), _)) => {
+            Some((
+                msg @ (Msg::Pty | Msg::Mounted | Msg::MapIds | Msg::IdsMapped | Msg::Created),
+                _,
+            )) => {
                 return Err(UnexpectedMessage {
                     waiting_for: "the container's end",
                     msg,
