@@ -75,3 +75,8 @@ pub const OCI: &str = "Examples:
   burrow oci run --bundle . ctr2
   ln -s $(command -v burrow) ~/bin/burrow-runc
   podman --runtime ~/bin/burrow-runc run --rm busybox echo hi";
+
+pub const EXPORT_BUNDLE: &str = "Examples:
+  burrow export-bundle busybox ./bb
+  burrow oci run --bundle ./bb job1
+  srun --container ./bb echo hi        # with an oci.conf naming burrow-runc";

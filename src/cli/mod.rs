@@ -176,6 +176,14 @@ pub enum Command {
     /// $XDG_RUNTIME_DIR/burrow-runc).
     #[command(after_long_help = examples::OCI)]
     Oci(oci::OciArgs),
+    /// Write an OCI bundle (rootfs and config.json) from an image, for burrow oci, Slurm, runc
+    ///
+    /// Copies the image's merged files to DIR/rootfs (in the user namespace containers get, so
+    /// owners are kept) and writes DIR/config.json: a rootless config with the image's command,
+    /// environment, working dir and user, and the id maps burrow run uses. Pulls the image when it
+    /// is not in the store. Remove the bundle with 'burrow unshare rm -rf DIR'.
+    #[command(after_long_help = examples::EXPORT_BUNDLE)]
+    ExportBundle(oci::ExportBundleArgs),
     /// Internal: mount our FUSE overlay and serve it until unmounted
     #[command(name = "__fuse-overlay", hide = true)]
     FuseOverlay(fuse_overlay::FuseOverlayArgs),
@@ -393,6 +401,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Unshare(args) => unshare::run(&args),
         Command::Oci(args) => Ok(oci::main(args.args)),
+        Command::ExportBundle(args) => {
+            crate::oci::export::export(&paths, &args.image, &args.dir).map(|()| 0)
+        }
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),

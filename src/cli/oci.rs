@@ -204,6 +204,14 @@ pub struct OciArgs {
     pub args: Vec<OsString>,
 }
 
+#[derive(Debug, Args)]
+pub struct ExportBundleArgs {
+    /// The image (pulled when not in the store)
+    pub image: String,
+    /// The bundle dir to make (new or empty)
+    pub dir: PathBuf,
+}
+
 /// Whether this binary was invoked under a runc-shaped name.
 pub fn invoked_as_runtime(arg0: &std::ffi::OsStr) -> bool {
     Path::new(arg0)

@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod defaults;
+pub mod export;
 pub mod hooks;
 pub mod mounts;
 pub mod ops;
