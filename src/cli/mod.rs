@@ -400,7 +400,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Container(args) => containers::group(&paths, &args),
         Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Unshare(args) => unshare::run(&args),
-        Command::Oci(args) => Ok(oci::main(args.args)),
+        Command::Oci(args) => Ok(oci::main("burrow oci", args.args)),
         Command::ExportBundle(args) => {
             crate::oci::export::export(&paths, &args.image, &args.dir).map(|()| 0)
         }

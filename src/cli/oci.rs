@@ -222,8 +222,8 @@ pub fn invoked_as_runtime(arg0: &std::ffi::OsStr) -> bool {
 
 /// Parse and run runc-shaped `args` (after the program name); the exit
 /// code.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let argv = std::iter::once(OsString::from("burrow-runc")).chain(args);
+pub fn main(name: &str, args: Vec<OsString>) -> i32 {
+    let argv = std::iter::once(OsString::from(name)).chain(args);
     let cli = match OciCli::try_parse_from(argv) {
         Ok(c) => c,
         Err(e) => {

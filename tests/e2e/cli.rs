@@ -11,7 +11,7 @@ const BUILT: &[&str] = &[
     "pause", "unpause", "rename", "top", "stats", "inspect", "container", "sandbox", "unshare",
     "info", "version",
     "completion", "pull", "images", "rmi", "tag", "history", "save", "load", "import", "login",
-    "logout", "image",
+    "logout", "image", "oci", "export-bundle",
 ];
 
 /// Docker verbs burrow does not have: neither listed nor accepted.

@@ -19,6 +19,7 @@ mod info;
 mod isolation;
 mod limits;
 mod live;
+mod oci;
 mod lookups;
 mod pause;
 mod restart;
