@@ -200,7 +200,11 @@ pub struct ListArgs {
 #[command(disable_help_flag = true)]
 pub struct OciArgs {
     /// runc's global options, a verb and its arguments (see 'burrow oci --help')
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     pub args: Vec<OsString>,
 }
 
@@ -392,7 +396,11 @@ fn process_from_flags(store: &Store, a: &ExecArgs) -> anyhow::Result<oci_spec::r
     }
     let r = store.load(&a.id)?;
     let b = crate::oci::bundle::load(&r.bundle)?;
-    let mut p = b.spec.process().clone().context("process: missing in config.json")?;
+    let mut p = b
+        .spec
+        .process()
+        .clone()
+        .context("process: missing in config.json")?;
     p.set_args(Some(a.args.clone()));
     p.set_terminal(Some(a.tty));
     let mut env = p.env().clone().unwrap_or_default();
@@ -407,9 +415,15 @@ fn process_from_flags(store: &Store, a: &ExecArgs) -> anyhow::Result<oci_spec::r
             None => (u.as_str(), None),
         };
         let user = p.user_mut();
-        user.set_uid(uid.parse().with_context(|| format!("--user {u}: not numeric"))?);
+        user.set_uid(
+            uid.parse()
+                .with_context(|| format!("--user {u}: not numeric"))?,
+        );
         if let Some(g) = gid {
-            user.set_gid(g.parse().with_context(|| format!("--user {u}: not numeric"))?);
+            user.set_gid(
+                g.parse()
+                    .with_context(|| format!("--user {u}: not numeric"))?,
+            );
         }
     }
     if a.no_new_privs {
@@ -506,18 +520,47 @@ mod tests {
     fn runc_shaped_command_line_parses() {
         OciCli::command().debug_assert();
         let p = |v: &[&str]| OciCli::try_parse_from(v.iter().copied());
-        let c = p(&["burrow-runc", "--root", "/r", "--log-format", "json", "--systemd-cgroup",
-            "create", "--bundle", "/b", "--pid-file", "/p", "--console-socket", "/s", "x"])
+        let c = p(&[
+            "burrow-runc",
+            "--root",
+            "/r",
+            "--log-format",
+            "json",
+            "--systemd-cgroup",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "--console-socket",
+            "/s",
+            "x",
+        ])
         .unwrap();
         assert_eq!(c.root.as_deref(), Some(Path::new("/r")));
         assert!(matches!(c.command, OciCommand::Create(ref a) if a.id == "x"));
         let c = p(&["burrow-runc", "--rootless=true", "spec", "--rootless"]).unwrap();
-        assert!(matches!(c.command, OciCommand::Spec(SpecArgs { rootless: true, .. })));
-        let c = p(&["burrow-runc", "exec", "--detach", "--pid-file", "/p", "x", "ls", "-l"]).unwrap();
+        assert!(matches!(
+            c.command,
+            OciCommand::Spec(SpecArgs { rootless: true, .. })
+        ));
+        let c = p(&[
+            "burrow-runc",
+            "exec",
+            "--detach",
+            "--pid-file",
+            "/p",
+            "x",
+            "ls",
+            "-l",
+        ])
+        .unwrap();
         assert!(matches!(c.command, OciCommand::Exec(ref a) if a.args == ["ls", "-l"]));
         let c = p(&["burrow-runc", "kill", "--all", "x", "KILL"]).unwrap();
         assert!(matches!(c.command, OciCommand::Kill(ref a) if a.all && a.signal == "KILL"));
-        assert!(invoked_as_runtime(std::ffi::OsStr::new("/usr/local/bin/burrow-runc")));
+        assert!(invoked_as_runtime(std::ffi::OsStr::new(
+            "/usr/local/bin/burrow-runc"
+        )));
         assert!(!invoked_as_runtime(std::ffi::OsStr::new("burrow")));
     }
 }

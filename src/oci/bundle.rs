@@ -28,8 +28,8 @@ pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
     let dir = std::path::absolute(dir).with_context(|| format!("bundle {}", dir.display()))?;
     let path = dir.join("config.json");
     let text = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-    let spec: Spec = serde_json::from_slice(&text)
-        .with_context(|| format!("parse {}", path.display()))?;
+    let spec: Spec =
+        serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))?;
     Ok(Bundle { dir, spec })
 }
 
@@ -38,8 +38,12 @@ pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
 /// rootless namespace such as podman's).
 pub fn privileged() -> bool {
     nix::unistd::geteuid().is_root()
-        && caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN)
-            .unwrap_or(false)
+        && caps::has_cap(
+            None,
+            caps::CapSet::Effective,
+            caps::Capability::CAP_SYS_ADMIN,
+        )
+        .unwrap_or(false)
 }
 
 /// The launch of `b`'s container.
@@ -79,8 +83,7 @@ pub fn launch(
         }
         _ => None,
     };
-    if !new_user
-        && linux.is_some_and(|l| l.uid_mappings().is_some() || l.gid_mappings().is_some())
+    if !new_user && linux.is_some_and(|l| l.uid_mappings().is_some() || l.gid_mappings().is_some())
     {
         bail!("linux.uidMappings: given without a new user namespace in linux.namespaces");
     }
@@ -106,9 +109,10 @@ pub fn launch(
         .unwrap_or_default();
     let rootfs_propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => None,
-        Some(p) => Some(mounts::propagation(p).with_context(|| {
-            format!("linux.rootfsPropagation: unknown {p:?}")
-        })?),
+        Some(p) => Some(
+            mounts::propagation(p)
+                .with_context(|| format!("linux.rootfsPropagation: unknown {p:?}"))?,
+        ),
     };
     Ok(OciLaunch {
         plan: mounts::plan(spec, &root, &b.dir)?,
@@ -142,7 +146,10 @@ fn refuse_unsupported(spec: &Spec) -> anyhow::Result<()> {
             ),
             ("network", r.network().is_some()),
             ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
-            ("unified", r.unified().as_ref().is_some_and(|v| !v.is_empty())),
+            (
+                "unified",
+                r.unified().as_ref().is_some_and(|v| !v.is_empty()),
+            ),
         ];
         if let Some((name, _)) = limits.iter().find(|(_, set)| *set) {
             bail!(
@@ -204,7 +211,10 @@ fn namespaces(spec: &Spec) -> anyhow::Result<Vec<Namespace>> {
 /// A `process` (of the config, or `exec --process`), with the container's
 /// seccomp profile.
 pub fn process(p: &Process, seccomp: Option<&LinuxSeccomp>) -> anyhow::Result<OciProcess> {
-    if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty()) {
+    if p.apparmor_profile()
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
         bail!("process.apparmorProfile: burrow does not apply AppArmor profiles");
     }
     if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
@@ -230,9 +240,7 @@ pub fn process(p: &Process, seccomp: Option<&LinuxSeccomp>) -> anyhow::Result<Oc
     let user = p.user();
     let caps = capabilities(p)?;
     let confinement = Confinement {
-        seccomp: seccomp
-            .map(|s| seccomp_program(s, &caps))
-            .transpose()?,
+        seccomp: seccomp.map(|s| seccomp_program(s, &caps)).transpose()?,
         caps,
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         fake_chown: false,
@@ -342,9 +350,8 @@ mod tests {
 
     #[test]
     fn cgroup_limits_are_refused_by_name() {
-        let s = spec(
-            r#"{"ociVersion":"1.0.2","linux":{"resources":{"memory":{"limit":1000000}}}}"#,
-        );
+        let s =
+            spec(r#"{"ociVersion":"1.0.2","linux":{"resources":{"memory":{"limit":1000000}}}}"#);
         let e = refuse_unsupported(&s).unwrap_err().to_string();
         assert!(e.starts_with("linux.resources.memory:"), "{e}");
         // Device rules alone are what a user namespace gives anyway.
@@ -380,7 +387,9 @@ mod tests {
             r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/x.sock"}"#,
         )
         .unwrap();
-        let e = seccomp_program(&s, &CapSet::empty()).unwrap_err().to_string();
+        let e = seccomp_program(&s, &CapSet::empty())
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("linux.seccomp.listenerPath"), "{e}");
     }
 }

@@ -55,13 +55,23 @@ pub fn spec(rootless: bool) -> Value {
         linux["namespaces"] = Value::Array(namespaces);
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        linux.as_object_mut().map(|o| o.remove("resources"));
+        if let Some(o) = linux.as_object_mut() {
+            o.remove("resources");
+        }
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup" && m["destination"] != "/sys");
-        mounts.push(json!({"destination": "/sys", "type": "none", "source": "/sys",
-                           "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+        mounts.push(
+            json!({"destination": "/sys", "type": "none", "source": "/sys",
+                           "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+        );
         for m in &mut mounts {
             if m["destination"] == "/dev/pts" {
-                m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                m["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
             }
         }
     }

@@ -174,7 +174,9 @@ fn config(
         // gid 5 (tty) is mapped: devpts as runc's rootful spec has it.
         for m in spec["mounts"].as_array_mut().into_iter().flatten() {
             if m["destination"] == "/dev/pts" {
-                m["options"].as_array_mut().map(|o| o.push(json!("gid=5")));
+                if let Some(o) = m["options"].as_array_mut() {
+                    o.push(json!("gid=5"));
+                }
             }
         }
     }

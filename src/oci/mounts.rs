@@ -131,15 +131,17 @@ pub fn plan(spec: &Spec, root: &Path, bundle: &Path) -> anyhow::Result<MountPlan
     }
     let linux = spec.linux().as_ref();
     let mut devices: Vec<String> = DEFAULT_DEVICES.iter().map(|d| d.to_string()).collect();
-    for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+    for d in linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = d.path().to_string_lossy().into_owned();
         let Some(name) = path.strip_prefix("/dev/") else {
             bail!("linux.devices[{path}]: only devices under /dev can be bound without root");
         };
         if !Path::new(&path).exists() {
-            bail!(
-                "linux.devices[{path}]: not on the host, and burrow cannot mknod without root"
-            );
+            bail!("linux.devices[{path}]: not on the host, and burrow cannot mknod without root");
         }
         if !devices.iter().any(|x| x == name) {
             devices.push(name.to_string());
@@ -204,12 +206,16 @@ mod tests {
             (MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME).bits()
         );
         assert_eq!(s.data, "mode=755,size=65536k");
-        assert_eq!(s.propagation, (MsFlags::MS_PRIVATE | MsFlags::MS_REC).bits());
+        assert_eq!(
+            s.propagation,
+            (MsFlags::MS_PRIVATE | MsFlags::MS_REC).bits()
+        );
     }
 
     #[test]
     fn bind_sources_are_made_absolute_and_rw_clears_ro() {
-        let m = mount(r#"{"destination":"/data","type":"bind","source":"d","options":["ro","rw"]}"#);
+        let m =
+            mount(r#"{"destination":"/data","type":"bind","source":"d","options":["ro","rw"]}"#);
         let s = spec_mount(&m, Path::new("/bundle")).unwrap();
         assert_eq!(s.source, "/bundle/d");
         assert_eq!(s.flags, MsFlags::MS_BIND.bits());

@@ -89,9 +89,7 @@ pub fn write_pid_file(path: &Path, pid: i32) -> anyhow::Result<()> {
 fn write_maps(pid: Pid, maps: &IdMaps) -> anyhow::Result<()> {
     let proc = PathBuf::from(format!("/proc/{pid}"));
     let line = |v: &[launcher::IdRange]| -> String {
-        v.iter()
-            .map(|(c, h, n)| format!("{c} {h} {n}\n"))
-            .collect()
+        v.iter().map(|(c, h, n)| format!("{c} {h} {n}\n")).collect()
     };
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
@@ -117,7 +115,9 @@ fn write_maps(pid: Pid, maps: &IdMaps) -> anyhow::Result<()> {
         for (c, h, n) in v.iter() {
             cmd.args([c.to_string(), h.to_string(), n.to_string()]);
         }
-        let out = cmd.output().with_context(|| format!("{field}: run {name}"))?;
+        let out = cmd
+            .output()
+            .with_context(|| format!("{field}: run {name}"))?;
         if !out.status.success() {
             bail!(
                 "{field}: {name} refused the map ({}); are the ranges in /etc/sub{}id?",

@@ -171,7 +171,10 @@ fn follow_create(
         };
         match msg {
             Msg::MapIds => {
-                let maps = l.id_maps.as_ref().context("a user namespace nobody asked for")?;
+                let maps = l
+                    .id_maps
+                    .as_ref()
+                    .context("a user namespace nobody asked for")?;
                 write_maps(first, maps).context("write the user namespace's id maps")?;
                 chan.send(&Msg::IdsMapped)?;
             }
@@ -464,7 +467,11 @@ fn switch_ids(p: &ProcessSpec) -> anyhow::Result<()> {
         .map(|s| s.trim() == "allow")
         .unwrap_or(true);
     if allowed {
-        let groups: Vec<Gid> = p.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+        let groups: Vec<Gid> = p
+            .additional_gids
+            .iter()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
         nix::unistd::setgroups(&groups).context("process.user.additionalGids: setgroups")?;
     } else if !p.additional_gids.is_empty() {
         bail!(

@@ -133,7 +133,9 @@ fn oci_state_machine_create_start_kill_delete() {
 
         oci.runc(&["start", "c1"]).ok();
         assert_eq!(oci.state("c1")["status"], "running");
-        eventually("the command runs", || cmdline(pid).starts_with("sleep 1000"));
+        eventually("the command runs", || {
+            cmdline(pid).starts_with("sleep 1000")
+        });
         // The wrong order: the spec's errors, one line each.
         let e = oci.runc(&["start", "c1"]);
         e.fails(125);
@@ -143,7 +145,9 @@ fn oci_state_machine_create_start_kill_delete() {
         assert!(e.stderr.contains("is running"), "{}", e.describe());
 
         oci.runc(&["kill", "c1", "KILL"]).ok();
-        eventually("the container stops", || oci.state("c1")["status"] == "stopped");
+        eventually("the container stops", || {
+            oci.state("c1")["status"] == "stopped"
+        });
         assert_eq!(oci.state("c1")["pid"], 0);
         assert!(!Path::new(&format!("/proc/{pid}")).exists() || cmdline(pid).is_empty());
         let e = oci.runc(&["kill", "c1"]);
@@ -192,7 +196,11 @@ fn oci_run_gives_the_output_exit_code_and_config() {
             out.describe()
         );
         // CAP_KILL alone is bit 5.
-        assert!(out.stdout.contains("CapEff:\t0000000000000020"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("CapEff:\t0000000000000020"),
+            "{}",
+            out.stdout
+        );
         assert!(out.stdout.contains("NoNewPrivs:\t1"), "{}", out.stdout);
         assert!(out.stdout.lines().any(|l| l == "100"), "{}", out.stdout);
         // run deletes what it made.
@@ -208,7 +216,11 @@ fn oci_run_gives_the_output_exit_code_and_config() {
         });
         let out = oci.runc(&["run", "r2"]);
         assert_eq!(out.code, 1, "{}", out.describe());
-        assert!(out.stderr.contains("Operation not permitted"), "{}", out.describe());
+        assert!(
+            out.stderr.contains("Operation not permitted"),
+            "{}",
+            out.describe()
+        );
     });
 }
 
@@ -232,13 +244,21 @@ fn oci_refuses_what_it_cannot_do_naming_the_field() {
     });
     let e = oci.runc(&["create", "m2"]);
     e.fails(127);
-    assert!(e.stderr.contains("executable file not found"), "{}", e.describe());
+    assert!(
+        e.stderr.contains("executable file not found"),
+        "{}",
+        e.describe()
+    );
     assert!(!oci.state_root().join("m2").exists());
     let e = oci.runc(&["pause", "m2"]);
     e.fails(125);
     let e = oci.runc(&["create", "../x"]);
     e.fails(125);
-    assert!(e.stderr.contains("invalid container id"), "{}", e.describe());
+    assert!(
+        e.stderr.contains("invalid container id"),
+        "{}",
+        e.describe()
+    );
 }
 
 #[test]
@@ -248,7 +268,13 @@ fn oci_exec_ps_and_forced_delete() {
         oci.runc(&["create", "e1"]).ok();
         oci.runc(&["start", "e1"]).ok();
         let pid = oci.state("e1")["pid"].as_i64().unwrap();
-        let out = oci.runc(&["exec", "e1", "sh", "-c", "echo in $(cat /proc/1/cmdline | tr '\\0' ' '); exit 4"]);
+        let out = oci.runc(&[
+            "exec",
+            "e1",
+            "sh",
+            "-c",
+            "echo in $(cat /proc/1/cmdline | tr '\\0' ' '); exit 4",
+        ]);
         assert_eq!(out.code, 4, "{}", out.describe());
         assert_eq!(out.stdout.trim(), "in sleep 1000");
         // A process.json and --detach, as conmon calls it.
@@ -259,12 +285,23 @@ fn oci_exec_ps_and_forced_delete() {
         let pf = oci.env.write("p.json", process.to_string().as_bytes());
         let epid = oci.env.dir().join("exec.pid");
         oci.runc(&[
-            "exec", "--detach", "--process", pf.to_str().unwrap(),
-            "--pid-file", epid.to_str().unwrap(), "e1",
+            "exec",
+            "--detach",
+            "--process",
+            pf.to_str().unwrap(),
+            "--pid-file",
+            epid.to_str().unwrap(),
+            "e1",
         ])
         .ok();
-        let exec_pid: i64 = std::fs::read_to_string(&epid).unwrap().trim().parse().unwrap();
-        eventually("the exec'd process runs", || cmdline(exec_pid).starts_with("sleep 999"));
+        let exec_pid: i64 = std::fs::read_to_string(&epid)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        eventually("the exec'd process runs", || {
+            cmdline(exec_pid).starts_with("sleep 999")
+        });
         let out = oci.runc(&["ps", "--format", "json", "e1"]);
         let pids: Vec<i64> = serde_json::from_str(&out.ok().stdout).unwrap();
         assert!(pids.contains(&pid) && pids.contains(&exec_pid), "{pids:?}");
@@ -285,7 +322,10 @@ fn podman(oci: &Oci, args: &[&str]) -> Outcome {
         &[
             ("XDG_RUNTIME_DIR", run.to_str().unwrap()),
             ("XDG_CONFIG_HOME", d.join("home/.config").to_str().unwrap()),
-            ("XDG_DATA_HOME", d.join("home/.local/share").to_str().unwrap()),
+            (
+                "XDG_DATA_HOME",
+                d.join("home/.local/share").to_str().unwrap(),
+            ),
         ],
     );
     // The kernel's overlay (podman picks vfs here, which copies Debian's
@@ -322,7 +362,10 @@ fn podman_runs_the_fixtures_with_burrow_runc() {
     for name in ["busybox", "debian"] {
         let src = format!("oci:{}:latest", fixture_layout(name).display());
         podman(&oci, &["pull", "-q", &src]).ok();
-        let id = podman(&oci, &["images", "-q", "--filter", &format!("reference=*{name}*")]);
+        let id = podman(
+            &oci,
+            &["images", "-q", "--filter", &format!("reference=*{name}*")],
+        );
         let id = id.ok().stdout.lines().next().unwrap().to_string();
         podman(&oci, &["tag", &id, &format!("localhost/{name}:latest")]).ok();
     }
@@ -335,21 +378,86 @@ fn podman_runs_the_fixtures_with_burrow_runc() {
 
 fn podman_checks(oci: &Oci) {
     // Output and exit code, on podman's default network (slirp4netns).
-    let out = podman(oci, &["run", "--rm", "busybox", "sh", "-c", "echo hi from $(cat /etc/motd); exit 5"]);
+    let out = podman(
+        oci,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi from $(cat /etc/motd); exit 5",
+        ],
+    );
     assert_eq!(out.code, 5, "{}", out.describe());
     assert_eq!(out.stdout.trim(), "hi from burrow fixture");
-    let out = podman(oci, &["run", "--rm", "--network", "none", "debian", "cat", "/etc/debian_version"]);
-    assert!(out.ok().stdout.trim().starts_with("12"), "{}", out.describe());
-    let out = podman(oci, &["run", "--rm", "--network", "none", "busybox", "no-such-command"]);
+    let out = podman(
+        oci,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "debian",
+            "cat",
+            "/etc/debian_version",
+        ],
+    );
+    assert!(
+        out.ok().stdout.trim().starts_with("12"),
+        "{}",
+        out.describe()
+    );
+    let out = podman(
+        oci,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "no-such-command",
+        ],
+    );
     assert_eq!(out.code, 127, "{}", out.describe());
     // exec and stop of a detached container.
-    podman(oci, &["run", "-d", "--name", "s1", "--network", "none", "debian", "sleep", "1000"]).ok();
-    let out = podman(oci, &["exec", "s1", "sh", "-c", "echo in $(cat /proc/1/cmdline | tr '\\0' ' '); exit 6"]);
+    podman(
+        oci,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "s1",
+            "--network",
+            "none",
+            "debian",
+            "sleep",
+            "1000",
+        ],
+    )
+    .ok();
+    let out = podman(
+        oci,
+        &[
+            "exec",
+            "s1",
+            "sh",
+            "-c",
+            "echo in $(cat /proc/1/cmdline | tr '\\0' ' '); exit 6",
+        ],
+    );
     assert_eq!(out.code, 6, "{}", out.describe());
     assert_eq!(out.stdout.trim(), "in sleep 1000");
     podman(oci, &["stop", "-t", "1", "s1"]).ok();
-    let out = podman(oci, &["ps", "-a", "--filter", "name=s1", "--format", "{{.Status}}"]);
-    assert!(out.ok().stdout.starts_with("Exited (137)"), "{}", out.describe());
+    let out = podman(
+        oci,
+        &["ps", "-a", "--filter", "name=s1", "--format", "{{.Status}}"],
+    );
+    assert!(
+        out.ok().stdout.starts_with("Exited (137)"),
+        "{}",
+        out.describe()
+    );
     podman(oci, &["rm", "s1"]).ok();
     // -it through script(1): the pty comes over the console socket.
     let cmd = format!(
@@ -364,7 +472,10 @@ fn podman_checks(oci: &Oci) {
             &[
                 ("XDG_RUNTIME_DIR", d.join("run").to_str().unwrap()),
                 ("XDG_CONFIG_HOME", d.join("home/.config").to_str().unwrap()),
-                ("XDG_DATA_HOME", d.join("home/.local/share").to_str().unwrap()),
+                (
+                    "XDG_DATA_HOME",
+                    d.join("home/.local/share").to_str().unwrap(),
+                ),
             ],
         )
         .args(["-qec", &cmd, "/dev/null"])
