@@ -176,7 +176,7 @@ pub enum Command {
     /// $XDG_RUNTIME_DIR/burrow-runc).
     #[command(after_long_help = examples::OCI)]
     Oci(oci::OciArgs),
-    /// Write an OCI bundle (rootfs and config.json) from an image, for burrow oci, Slurm, runc
+    /// Write an OCI bundle (rootfs, config.json) from an image, for Slurm or burrow oci
     ///
     /// Copies the image's merged files to DIR/rootfs (in the user namespace containers get, so
     /// owners are kept) and writes DIR/config.json: a rootless config with the image's command,
