@@ -188,8 +188,25 @@ fn oci_run_gives_the_output_exit_code_and_config() {
             });
             c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 100}]);
         });
+        // Hooks get the state on stdin.
+        let hook = |name: &str| {
+            let f = oci.env.dir().join(format!("{name}.json"));
+            json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", f.display())]})
+        };
+        oci.set_config(|c| {
+            c["hooks"] = json!({"prestart": [hook("prestart")], "poststop": [hook("poststop")]})
+        });
         let out = oci.runc(&["run", "r1"]);
         assert_eq!(out.code, 3, "{}", out.describe());
+        let read = |name: &str| -> Value {
+            let p = oci.env.dir().join(format!("{name}.json"));
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        let (pre, post) = (read("prestart"), read("poststop"));
+        assert_eq!((&pre["id"], &pre["status"]), (&json!("r1"), &json!("created")));
+        assert!(pre["pid"].as_i64().unwrap() > 0, "{pre}");
+        assert_eq!(post["status"], "stopped");
+        oci.set_config(|c| c["hooks"] = json!({}));
         assert!(
             out.stdout.contains("hello from oci-test as 0:0 in /tmp"),
             "{}",
@@ -259,6 +276,33 @@ fn oci_refuses_what_it_cannot_do_naming_the_field() {
         "{}",
         e.describe()
     );
+}
+
+#[test]
+fn oci_joins_namespaces_by_path() {
+    let Some(oci) = Oci::new(User::Sub, "busybox") else {
+        return;
+    };
+    oci.set_args(&["sleep", "1000"]);
+    oci.runc(&["run", "--detach", "a"]).ok();
+    let a = oci.state("a")["pid"].as_i64().unwrap();
+    oci.set_config(|c| {
+        let ns = |t: &str| json!({"type": t, "path": format!("/proc/{a}/ns/{t}")});
+        c["linux"]["namespaces"] = json!([
+            ns("user"), {"type": "network", "path": format!("/proc/{a}/ns/net")},
+            {"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}
+        ]);
+        c["linux"].as_object_mut().unwrap().remove("uidMappings");
+        c["linux"].as_object_mut().unwrap().remove("gidMappings");
+    });
+    oci.runc(&["run", "--detach", "b"]).ok();
+    let b = oci.state("b")["pid"].as_i64().unwrap();
+    let ns = |pid: i64, t: &str| std::fs::read_link(format!("/proc/{pid}/ns/{t}")).unwrap();
+    assert_eq!(ns(a, "net"), ns(b, "net"));
+    assert_eq!(ns(a, "user"), ns(b, "user"));
+    assert_ne!(ns(a, "pid"), ns(b, "pid"));
+    oci.runc(&["delete", "--force", "b"]).ok();
+    oci.runc(&["delete", "--force", "a"]).ok();
 }
 
 #[test]
