@@ -203,7 +203,10 @@ fn oci_run_gives_the_output_exit_code_and_config() {
             serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
         };
         let (pre, post) = (read("prestart"), read("poststop"));
-        assert_eq!((&pre["id"], &pre["status"]), (&json!("r1"), &json!("created")));
+        assert_eq!(
+            (&pre["id"], &pre["status"]),
+            (&json!("r1"), &json!("created"))
+        );
         assert!(pre["pid"].as_i64().unwrap() > 0, "{pre}");
         assert_eq!(post["status"], "stopped");
         oci.set_config(|c| c["hooks"] = json!({}));
@@ -538,4 +541,135 @@ fn podman_checks(oci: &Oci) {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(4), "{shown}");
     assert!(shown.contains("/dev/pts/0"), "{shown}");
+}
+
+/// The single-node Slurm cluster of tests/setup/slurm.sh, up, with its
+/// oci.conf's runtime link pointed at the burrow under test.
+fn slurm_ready() -> bool {
+    if !Path::new("/usr/bin/srun").exists() {
+        skip("slurm-wlm is not installed (tests/setup/install.sh)");
+        return false;
+    }
+    static UP: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    UP.get_or_init(slurm_up);
+    true
+}
+
+fn slurm_up() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/slurm.sh");
+    let st = std::process::Command::new("bash")
+        .arg(script)
+        .status()
+        .unwrap();
+    assert!(st.success(), "tests/setup/slurm.sh failed");
+    let link = Path::new("/var/lib/burrow-e2e/burrow-runc");
+    let tmp = link.with_extension("new");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(burrow_bin(), &tmp).unwrap();
+    std::fs::rename(&tmp, link).unwrap();
+}
+
+/// A Slurm command as the test user.
+fn slurm(oci: &Oci, program: &str, args: &[&str]) -> Outcome {
+    let mut cmd = oci.env.command(program, &[]);
+    cmd.args(args);
+    crate::common::run(cmd, args, None)
+}
+
+/// The runtime's state root for this user under Slurm (oci.conf's --root).
+fn slurm_state_root(oci: &Oci) -> PathBuf {
+    PathBuf::from(format!("/tmp/burrow-runc-slurm-{}", oci.env.user.name()))
+}
+
+#[test]
+fn slurm_srun_container_gives_output_and_exit_code() {
+    if !slurm_ready() {
+        return;
+    }
+    each_user(|oci| {
+        let b = oci.bundle.to_str().unwrap();
+        let out = slurm(
+            oci,
+            "srun",
+            &[
+                "--container",
+                b,
+                "sh",
+                "-c",
+                "echo in $(cat /etc/motd) as $(id -u); exit 3",
+            ],
+        );
+        assert_eq!(out.code, 3, "{}", out.describe());
+        assert_eq!(out.stdout.trim(), "in burrow fixture as 0");
+        // Several steps in one batch job, each in the container.
+        let log = oci.env.dir().join("steps.out");
+        let script = format!(
+            "#!/bin/sh\nsrun --container {b} echo one\nsrun --container {b} sh -c 'echo two; exit 2'\n\
+             echo after $?\n"
+        );
+        let s = oci.env.write("steps.sh", script.as_bytes());
+        let out = slurm(
+            oci,
+            "sbatch",
+            &["--wait", "-o", log.to_str().unwrap(), s.to_str().unwrap()],
+        );
+        out.ok();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("srun:")).collect();
+        assert_eq!(lines, ["one", "two", "after 2"], "{text}");
+    });
+}
+
+#[test]
+fn slurm_scancel_of_a_container_job_leaves_nothing() {
+    if !slurm_ready() {
+        return;
+    }
+    each_user(|oci| {
+        let log = oci.env.dir().join("job.out");
+        let out = slurm(
+            oci,
+            "sbatch",
+            &[
+                "--parsable",
+                "--container",
+                oci.bundle.to_str().unwrap(),
+                "-o",
+                log.to_str().unwrap(),
+                "--wrap",
+                "echo started; exec sleep 1000",
+            ],
+        );
+        let job = out.ok().stdout.trim().to_string();
+        eventually("the job's container runs", || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains("started"))
+        });
+        let name = format!(".{}.{job}.", oci.env.user.name());
+        let ids = || -> Vec<String> {
+            std::fs::read_dir(slurm_state_root(oci))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(&name))
+                .collect()
+        };
+        let running = ids();
+        assert_eq!(running.len(), 1, "{running:?}");
+        let state: Value = serde_json::from_slice(
+            &std::fs::read(slurm_state_root(oci).join(&running[0]).join("state.json")).unwrap(),
+        )
+        .unwrap();
+        let pid = state["pid"].as_i64().unwrap();
+        assert!(cmdline(pid).starts_with("sleep 1000"), "{}", cmdline(pid));
+
+        slurm(oci, "scancel", &[&job]).ok();
+        eventually("the job ends", || {
+            let q = slurm(oci, "squeue", &["-h", "-j", &job]);
+            q.stdout.trim().is_empty()
+        });
+        eventually("the container's record goes", || ids().is_empty());
+        eventually("its process goes", || cmdline(pid).is_empty());
+        assert_eq!(processes_mounting(&oci.bundle), Vec::<String>::new());
+    });
 }
