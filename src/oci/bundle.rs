@@ -239,8 +239,9 @@ pub fn process(p: &Process, seccomp: Option<&LinuxSeccomp>) -> anyhow::Result<Oc
     }
     let user = p.user();
     let caps = capabilities(p)?;
+    let seccomp = seccomp.map(|s| seccomp_program(s, &caps)).transpose()?;
     let confinement = Confinement {
-        seccomp: seccomp.map(|s| seccomp_program(s, &caps)).transpose()?,
+        seccomp: None,
         caps,
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         fake_chown: false,
@@ -253,7 +254,24 @@ pub fn process(p: &Process, seccomp: Option<&LinuxSeccomp>) -> anyhow::Result<Oc
         .flatten()
         .map(|r| (resource(r.typ()), r.soft(), r.hard()))
         .collect();
+    let set =
+        |which: Option<&Capabilities>, field: &str| -> anyhow::Result<Vec<::caps::Capability>> {
+            which
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let n = cap_name(c)?;
+                    parse_cap(&n).with_context(|| format!("process.capabilities.{field}: {n}"))
+                })
+                .collect()
+        };
+    let c = p.capabilities().as_ref();
+    let inheritable = set(c.and_then(|c| c.inheritable().as_ref()), "inheritable")?;
+    let ambient = set(c.and_then(|c| c.ambient().as_ref()), "ambient")?;
     Ok(OciProcess {
+        seccomp,
+        inheritable,
+        ambient,
         spec: ProcessSpec {
             args,
             env: p.env().clone().unwrap_or_default(),
@@ -276,20 +294,17 @@ pub fn process(p: &Process, seccomp: Option<&LinuxSeccomp>) -> anyhow::Result<Oc
 
 /// The set the process keeps: its permitted set (bounded by `bounding`).
 /// burrow's `caps::apply` sets bounding, permitted and effective to one
-/// set and clears the inheritable and ambient ones.
+/// set; the inheritable and ambient ones are set after it
+/// (`sandbox::oci`).
 fn capabilities(p: &Process) -> anyhow::Result<CapSet> {
     let Some(c) = p.capabilities() else {
         return Ok(CapSet::empty());
     };
-    if c.ambient().as_ref().is_some_and(|a| !a.is_empty()) {
-        bail!("process.capabilities.ambient: not supported by burrow (leave it empty)");
-    }
     let names = |set: &Option<Capabilities>| -> anyhow::Result<Vec<String>> {
         set.iter()
             .flatten()
             .map(|c| {
-                let n = serde_json::to_value(c)?;
-                let n = n.as_str().unwrap_or_default().to_string();
+                let n = cap_name(c)?;
                 parse_cap(&n).with_context(|| format!("process.capabilities: {n}"))?;
                 Ok(n)
             })
@@ -302,6 +317,12 @@ fn capabilities(p: &Process) -> anyhow::Result<CapSet> {
         .filter(|n| c.bounding().is_none() || bounding.contains(n))
         .collect();
     Ok(CapSet::from_flags(false, &keep, &["ALL"])?)
+}
+
+/// `CAP_KILL`, as the spec spells it.
+fn cap_name(c: &oci_spec::runtime::Capability) -> anyhow::Result<String> {
+    let v = serde_json::to_value(c)?;
+    Ok(v.as_str().unwrap_or_default().to_string())
 }
 
 /// linux.seccomp is the Docker profile format's subset: its JSON goes to

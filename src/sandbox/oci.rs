@@ -95,7 +95,12 @@ pub struct IdMaps {
 #[derive(Debug, Clone)]
 pub struct OciProcess {
     pub spec: ProcessSpec,
+    /// Without its seccomp program: that is installed here, around the
+    /// inheritable and ambient sets, which `confine::apply` clears.
     pub confinement: Confinement,
+    pub seccomp: Option<super::confine::seccomp::BpfProgram>,
+    pub inheritable: Vec<::caps::Capability>,
+    pub ambient: Vec<::caps::Capability>,
     pub rlimits: Vec<(Resource, u64, u64)>,
     pub oom_score_adj: Option<i32>,
     /// (rows, columns) of the pty.
@@ -458,7 +463,33 @@ fn prepare(p: &OciProcess, tty: Option<OwnedFd>) -> anyhow::Result<()> {
         cwd: p.spec.cwd.clone().into(),
         tmpdir: "/tmp".into(),
     };
-    super::confine::apply(&p.confinement, &vars)
+    let nnp = p.confinement.no_new_privs;
+    let seccomp = || -> anyhow::Result<()> {
+        if let Some(prog) = &p.seccomp {
+            super::confine::seccomp::install(prog, true).context("linux.seccomp")?;
+        }
+        Ok(())
+    };
+    // Without no_new_privs the filter needs CAP_SYS_ADMIN: before the
+    // caps are dropped (as `confine::apply` orders it).
+    if !nnp {
+        seccomp()?;
+    }
+    super::confine::apply(&p.confinement, &vars)?;
+    let inheritable: ::caps::CapsHashSet = p.inheritable.iter().copied().collect();
+    ::caps::set(None, ::caps::CapSet::Inheritable, &inheritable)
+        .map_err(|e| anyhow::anyhow!("process.capabilities.inheritable: {e}"))?;
+    for c in &p.ambient {
+        ::caps::raise(None, ::caps::CapSet::Ambient, *c).map_err(|e| {
+            anyhow::anyhow!(
+                "process.capabilities.ambient: raise {c} (it must be permitted and inheritable): {e}"
+            )
+        })?;
+    }
+    if nnp {
+        seccomp()?;
+    }
+    Ok(())
 }
 
 /// process.user: groups (where setgroups is allowed), gid, uid.
