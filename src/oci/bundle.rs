@@ -95,9 +95,11 @@ pub fn launch(
             nix::unistd::geteuid()
         );
     }
-    let has = |k: NsKind| namespaces.iter().any(|n| n.kind == k && n.path.is_none());
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(NsKind::Uts) {
-        bail!("hostname: set without a new uts namespace");
+    // A uts namespace of its own, new or joined (runc's rule).
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+        && !namespaces.iter().any(|n| n.kind == NsKind::Uts)
+    {
+        bail!("hostname: set without a uts namespace in linux.namespaces");
     }
     let sysctl = linux
         .and_then(|l| l.sysctl().clone())

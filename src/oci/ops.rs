@@ -204,9 +204,14 @@ pub fn delete(store: &Store, id: &str, force: bool) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e),
     };
+    // The spec: only a stopped container may be deleted (runc also
+    // deletes created ones; engines pass --force when they mean it).
     let status = store.status(&r);
-    if status == Status::Running && !force {
-        bail!("container {id} is running: stop it first, or use --force");
+    if status != Status::Stopped && !force {
+        bail!(
+            "container {id} is {}: stop it first, or use --force",
+            status.as_str()
+        );
     }
     if status != Status::Stopped {
         for p in state::pids_in_container(r.pid) {

@@ -161,10 +161,15 @@ fn oci_state_machine_create_start_kill_delete() {
         let e = oci.runc(&["state", "c1"]);
         e.fails(125);
         assert!(e.stderr.contains("does not exist"), "{}", e.describe());
-        // Deleting a created container kills its waiting init.
+        // A created container is not stopped: delete refuses it (the
+        // spec), --force kills its waiting init.
         oci.runc(&["create", "c2"]).ok();
         let pid = oci.state("c2")["pid"].as_i64().unwrap();
-        oci.runc(&["delete", "c2"]).ok();
+        let e = oci.runc(&["delete", "c2"]);
+        e.fails(125);
+        assert!(e.stderr.contains("is created"), "{}", e.describe());
+        assert_eq!(oci.state("c2")["status"], "created");
+        oci.runc(&["delete", "--force", "c2"]).ok();
         assert!(cmdline(pid).is_empty(), "{}", cmdline(pid));
     });
 }
