@@ -183,13 +183,14 @@ fn oci_run_gives_the_output_exit_code_and_config() {
                 "sh",
                 "-c",
                 "echo hello from $(hostname) as $(id -u):$(id -g) in $PWD; \
-                 grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; \
+                 grep -E 'Cap(Eff|Inh|Amb)' /proc/self/status; grep NoNewPrivs /proc/self/status; \
                  ulimit -n; exit 3"
             ]);
             c["process"]["user"] = json!({"uid": 0, "gid": 0});
             c["process"]["cwd"] = json!("/tmp");
             c["process"]["capabilities"] = json!({
-                "bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "effective": ["CAP_KILL"]
+                "bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]
             });
             c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 100}]);
         });
@@ -221,11 +222,10 @@ fn oci_run_gives_the_output_exit_code_and_config() {
             out.describe()
         );
         // CAP_KILL alone is bit 5.
-        assert!(
-            out.stdout.contains("CapEff:\t0000000000000020"),
-            "{}",
-            out.stdout
-        );
+        for set in ["CapEff", "CapInh", "CapAmb"] {
+            let line = format!("{set}:\t0000000000000020");
+            assert!(out.stdout.contains(&line), "{set}: {}", out.stdout);
+        }
         assert!(out.stdout.contains("NoNewPrivs:\t1"), "{}", out.stdout);
         assert!(out.stdout.lines().any(|l| l == "100"), "{}", out.stdout);
         // run deletes what it made.
@@ -296,9 +296,11 @@ fn oci_joins_namespaces_by_path() {
     let a = oci.state("a")["pid"].as_i64().unwrap();
     oci.set_config(|c| {
         let ns = |t: &str| json!({"type": t, "path": format!("/proc/{a}/ns/{t}")});
+        // The hostname goes to the joined uts namespace (runc's rule).
+        c["hostname"] = json!("joined");
         c["linux"]["namespaces"] = json!([
             ns("user"), {"type": "network", "path": format!("/proc/{a}/ns/net")},
-            {"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}
+            ns("uts"), {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}
         ]);
         c["linux"].as_object_mut().unwrap().remove("uidMappings");
         c["linux"].as_object_mut().unwrap().remove("gidMappings");
@@ -308,7 +310,10 @@ fn oci_joins_namespaces_by_path() {
     let ns = |pid: i64, t: &str| std::fs::read_link(format!("/proc/{pid}/ns/{t}")).unwrap();
     assert_eq!(ns(a, "net"), ns(b, "net"));
     assert_eq!(ns(a, "user"), ns(b, "user"));
+    assert_eq!(ns(a, "uts"), ns(b, "uts"));
     assert_ne!(ns(a, "pid"), ns(b, "pid"));
+    let out = oci.runc(&["exec", "a", "hostname"]);
+    assert_eq!(out.ok().stdout.trim(), "joined");
     oci.runc(&["delete", "--force", "b"]).ok();
     oci.runc(&["delete", "--force", "a"]).ok();
 }
