@@ -249,6 +249,28 @@ pub fn main(name: &str, args: Vec<OsString>) -> i32 {
         path: cli.log.clone(),
         json: cli.log_format == "json",
     };
+    if cli.systemd_cgroup {
+        log.warn(
+            "--systemd-cgroup: not supported (burrow's OCI runtime manages no cgroups); ignored",
+        );
+    }
+    if let OciCommand::Create(CreateArgs { bundle, .. })
+    | OciCommand::Run(RunArgs {
+        create: CreateArgs { bundle, .. },
+        ..
+    }) = &cli.command
+    {
+        let path = crate::oci::bundle::load(bundle)
+            .ok()
+            .and_then(|b| b.spec.linux().as_ref()?.cgroups_path().clone());
+        if let Some(p) = path {
+            log.warn(&format!(
+                "linux.cgroupsPath {}: not used (burrow's OCI runtime manages no cgroups; \
+                 no limit was asked, as any would be refused)",
+                p.display()
+            ));
+        }
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -269,16 +291,26 @@ struct Log {
 
 impl Log {
     fn error(&self, msg: &str) {
+        self.write("error", msg);
+    }
+
+    /// A note for the log file only: engines copy a runtime's stderr into
+    /// the job's output (Slurm) or treat it as a failure.
+    fn warn(&self, msg: &str) {
+        self.write("warning", msg);
+    }
+
+    fn write(&self, level: &str, msg: &str) {
         let Some(p) = &self.path else { return };
         let line = if self.json {
             serde_json::json!({
-                "level": "error",
+                "level": level,
                 "msg": msg,
                 "time": crate::oci::state::now_rfc3339(),
             })
             .to_string()
         } else {
-            format!("burrow: {msg}")
+            format!("burrow: {level}: {msg}")
         };
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)

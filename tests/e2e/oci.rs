@@ -255,8 +255,40 @@ fn oci_refuses_what_it_cannot_do_naming_the_field() {
         return;
     };
     oci.set_config(|c| c["linux"]["resources"] = json!({"memory": {"limit": 1000000}}));
-    let e = oci.runc(&["create", "m1"]);
+    let log = oci.env.dir().join("runtime.log");
+    let log_arg = format!("--log={}", log.display());
+    let e = oci.runc(&[
+        &log_arg,
+        "--log-format",
+        "json",
+        "--systemd-cgroup",
+        "create",
+        "m1",
+    ]);
     e.fails(125);
+    // The log gets the error (conmon reads it) and the note that
+    // --systemd-cgroup is not supported, one JSON object a line.
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "warning"
+            && l["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("--systemd-cgroup: not supported")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l["level"] == "error"
+            && l["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("linux.resources.memory:")),
+        "{lines:?}"
+    );
     assert!(
         e.stderr.starts_with("burrow: linux.resources.memory:"),
         "{}",
