@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod image;
 pub mod interrupt;
 pub mod net;
+pub mod oci;
 pub mod paths;
 pub mod probe;
 pub mod proc;

@@ -117,3 +117,18 @@ pub const SYSTEM: &str = "Examples:
   burrow system df
   burrow system df -v
   burrow system prune -f --volumes";
+pub const OCI: &str = "Examples:
+  burrow oci spec --rootless                 # a config.json for ./rootfs
+  burrow oci create --bundle . --pid-file ctr.pid ctr
+  burrow oci start ctr
+  burrow oci state ctr
+  burrow oci kill ctr SIGTERM
+  burrow oci delete ctr
+  burrow oci run --bundle . ctr2
+  ln -s $(command -v burrow) ~/bin/burrow-runc
+  podman --runtime ~/bin/burrow-runc run --rm busybox echo hi";
+
+pub const EXPORT_BUNDLE: &str = "Examples:
+  burrow export-bundle busybox ./bb
+  burrow oci run --bundle ./bb job1
+  srun --container ./bb echo hi        # with an oci.conf naming burrow-runc";

@@ -21,6 +21,7 @@ mod info;
 mod inspect;
 mod login;
 mod logs;
+pub mod oci;
 mod pause;
 mod port;
 mod ps;
@@ -188,6 +189,22 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
+    /// Run as an OCI runtime, with runc's command line (podman, Slurm, containerd)
+    ///
+    /// runc's verbs over OCI bundles: create, start, run, state, kill, delete, exec, ps, features,
+    /// spec. The same binary invoked as burrow-runc (a link) is this command. Containers are made by
+    /// burrow's launcher and confinement; their state lives under --root (default
+    /// $XDG_RUNTIME_DIR/burrow-runc).
+    #[command(after_long_help = examples::OCI)]
+    Oci(oci::OciArgs),
+    /// Write an OCI bundle (rootfs, config.json) from an image, for Slurm or burrow oci
+    ///
+    /// Copies the image's merged files to DIR/rootfs (in the user namespace containers get, so
+    /// owners are kept) and writes DIR/config.json: a rootless config with the image's command,
+    /// environment, working dir and user, and the id maps burrow run uses. Pulls the image when it
+    /// is not in the store. Remove the bundle with 'burrow unshare rm -rf DIR'.
+    #[command(after_long_help = examples::EXPORT_BUNDLE)]
+    ExportBundle(oci::ExportBundleArgs),
     /// Internal: mount our FUSE overlay and serve it until unmounted
     #[command(name = "__fuse-overlay", hide = true)]
     FuseOverlay(fuse_overlay::FuseOverlayArgs),
@@ -451,6 +468,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Compose(args) => compose::run(&args),
         Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Unshare(args) => unshare::run(&args),
+        Command::Oci(args) => Ok(oci::main("burrow oci", args.args)),
+        Command::ExportBundle(args) => {
+            crate::oci::export::export(&paths, &args.image, &args.dir).map(|()| 0)
+        }
         Command::Info(args) => info::run(&paths, &args),
         Command::Version(args) => version::run(&args),
         Command::Completion(args) => completion::run(&args),

@@ -206,7 +206,12 @@ fn wait_started(chan: &Channel) -> anyhow::Result<StartReply> {
             }
             // Its end after a failure: the failure is the answer.
             Msg::Exited { .. } => {}
-            Msg::Pty | Msg::Mounted | Msg::IdsListener => {
+            Msg::Pty
+            | Msg::Mounted
+            | Msg::IdsListener
+            | Msg::MapIds
+            | Msg::IdsMapped
+            | Msg::Created => {
                 return Err(UnexpectedMessage {
                     waiting_for: "the container's start",
                     msg,

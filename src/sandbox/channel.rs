@@ -33,6 +33,13 @@ pub enum Msg {
     /// init -> supervisor, with the fd: the listener of the id emulation
     /// filter (single-id mode), sent right before execve.
     IdsListener,
+    /// `burrow oci` stage -> runtime: my user namespace is made, write
+    /// its id maps (answered with `IdsMapped`).
+    MapIds,
+    /// runtime -> `burrow oci` stage: the id maps are written.
+    IdsMapped,
+    /// `burrow oci` init -> runtime: set up, waiting for `start`.
+    Created,
 }
 
 impl Msg {

@@ -293,7 +293,7 @@ fn switch_ids(p: &ProcessSpec, id_map: &IdMapMode, emulated: bool) -> anyhow::Re
 
 /// Exec keeps ignored signals and the signal mask: give the command the
 /// defaults (Rust ignores SIGPIPE; our stages block the forwarded ones).
-fn reset_signals() -> anyhow::Result<()> {
+pub(super) fn reset_signals() -> anyhow::Result<()> {
     for sig in [Signal::SIGPIPE, Signal::SIGXFSZ] {
         sys::set_default_handler(sig).context("reset signal handlers")?;
     }
@@ -304,7 +304,7 @@ fn reset_signals() -> anyhow::Result<()> {
 
 /// execve with a PATH search in the container's environment, as runc
 /// does; errors map to Docker's codes (127 not found, 126 otherwise).
-fn exec(p: &ProcessSpec) -> (i32, String) {
+pub(super) fn exec(p: &ProcessSpec) -> (i32, String) {
     let Some(arg0) = p.args.first() else {
         return (
             EXIT_BURROW,

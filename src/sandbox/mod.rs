@@ -56,6 +56,7 @@ mod fuse_root;
 pub mod ids;
 mod init;
 pub mod mounts;
+pub mod oci;
 mod relay;
 mod streams;
 mod supervisor;

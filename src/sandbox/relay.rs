@@ -160,7 +160,15 @@ pub fn run(
             }
             Some((Msg::Exited { code }, _)) => break Some(code),
             Some((Msg::Started { pid }, _)) => on_started(pid),
-            Some((msg @ (Msg::Pty | Msg::Mounted | Msg::IdsListener), _)) => {
+            Some((
+                msg @ (Msg::Pty
+                | Msg::Mounted
+                | Msg::IdsListener
+                | Msg::MapIds
+                | Msg::IdsMapped
+                | Msg::Created),
+                _,
+            )) => {
                 return Err(UnexpectedMessage {
                     waiting_for: "the container's end",
                     msg,

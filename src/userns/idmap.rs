@@ -102,7 +102,7 @@ pub fn first_free_range(files: &[&str]) -> String {
 }
 
 /// Where the helpers are looked up: PATH first, then the usual places.
-fn helper(name: &str) -> Option<PathBuf> {
+pub fn helper(name: &str) -> Option<PathBuf> {
     let from_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();

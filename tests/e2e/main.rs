@@ -25,6 +25,7 @@ mod limits;
 mod live;
 mod lookups;
 mod network;
+mod oci;
 mod pause;
 mod publish;
 mod restart;

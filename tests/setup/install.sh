@@ -26,7 +26,9 @@ packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 ut
           python3 curl procps e2fsprogs bc time perl
           # tests/e2e/network.rs (a resolver on 127.0.0.53), tests/bench/net and
           # tests/bench/net-publish (iperf3 client; the server runs in containers)
-          dnsmasq-base iperf3)
+          dnsmasq-base iperf3
+          # tests/e2e/oci.rs: a single-node Slurm (tests/setup/slurm.sh starts it)
+          slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -64,6 +64,7 @@ fn describe(op: &MountOp) -> String {
         MountOp::HostRoot => "bind the host's / read-only".into(),
         MountOp::ReadOnlyPath { path } => format!("make {path} read-only"),
         MountOp::ReadOnlyRoot => "make the root read-only".into(),
+        MountOp::Spec(m) => format!("mount {} ({}) on {}", m.source, m.fstype, m.target),
     }
 }
 
@@ -148,6 +149,7 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             bind(&p, &p, true)
         }
         MountOp::ReadOnlyRoot => Ok(()),
+        MountOp::Spec(m) => super::spec::apply(m, &at(&m.target)?),
     }
 }
 
@@ -343,7 +345,7 @@ fn sys(target: &Path, network: Network) -> anyhow::Result<()> {
 }
 
 /// Bind (recursively) and, for read-only, make the whole subtree read-only.
-fn bind(source: &Path, target: &Path, readonly: bool) -> anyhow::Result<()> {
+pub(super) fn bind(source: &Path, target: &Path, readonly: bool) -> anyhow::Result<()> {
     let meta = fs::metadata(source).context("bind source")?;
     if meta.is_dir() {
         dir_at(target)?;
@@ -367,7 +369,7 @@ fn bind(source: &Path, target: &Path, readonly: bool) -> anyhow::Result<()> {
 
 /// Fallback for kernels without mount_setattr: a read-only remount must
 /// keep the flags the kernel locked (nosuid, nodev, noexec...).
-fn remount_readonly(target: &Path) -> Result<(), nix::errno::Errno> {
+pub(super) fn remount_readonly(target: &Path) -> Result<(), nix::errno::Errno> {
     use nix::sys::statvfs::{statvfs, FsFlags};
     let st = statvfs(target)?;
     let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
@@ -387,13 +389,13 @@ fn remount_readonly(target: &Path) -> Result<(), nix::errno::Errno> {
 }
 
 /// A directory at `p` (made if missing).
-fn dir_at(p: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn dir_at(p: &Path) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(p).with_context(|| format!("create {}", p.display()))?;
     Ok(p.to_path_buf())
 }
 
 /// A file at `p` to mount over (made empty if missing, with its parents).
-fn file_at(p: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn file_at(p: &Path) -> anyhow::Result<PathBuf> {
     if let Some(parent) = p.parent() {
         fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }

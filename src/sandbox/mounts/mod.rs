@@ -10,6 +10,7 @@ pub mod hostplan;
 pub mod masks;
 pub(crate) mod mountpoints;
 pub mod plan;
+mod spec;
 
 pub use apply::kernel_overlay_refuses;
-pub use plan::{MountOp, MountPlan, MountRequest};
+pub use plan::{MountOp, MountPlan, MountRequest, SpecMount};

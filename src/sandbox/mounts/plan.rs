@@ -141,6 +141,24 @@ pub enum MountOp {
     HostRoot,
     /// Remount the root read-only, after everything else.
     ReadOnlyRoot,
+    /// A mount as an OCI bundle's config.json gives it (`burrow oci`):
+    /// mount(2)'s own arguments, already parsed from its options.
+    Spec(SpecMount),
+}
+
+/// One `mounts[]` entry of an OCI config, as mount(2) takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecMount {
+    /// A host path for binds (absolute), else the file system's source.
+    pub source: String,
+    pub target: String,
+    pub fstype: String,
+    /// MS_* flags, without the propagation ones.
+    pub flags: u64,
+    /// The options mount(2) passes on to the file system.
+    pub data: String,
+    /// MS_PRIVATE, MS_SLAVE, ... (with MS_REC), applied after the mount.
+    pub propagation: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
