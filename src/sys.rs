@@ -278,62 +278,6 @@ pub fn seccomp_set_filter(filter: &[libc::sock_filter], spec_allow: bool) -> Res
 /// integer (never pointer) arguments the tests pass, each one either is
 /// refused by the filter under test or fails argument validation, so the
 /// kernel never touches this process's memory.
-// ---- port forwarding (`net::publish`) -------------------------------------
-
-/// splice(2): move up to `len` bytes from `from` to `to` (one of them a
-/// pipe) without copying them through user space. Ok(0): end of input.
-pub fn splice(
-    from: std::os::fd::BorrowedFd<'_>,
-    to: std::os::fd::BorrowedFd<'_>,
-    len: usize,
-) -> Result<usize, Errno> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: both fds are borrowed, so open for the call; null offsets
-    // mean "the file position", which the kernel requires for pipes and
-    // sockets; no memory of ours is passed.
-    let n = unsafe {
-        libc::splice(
-            from.as_raw_fd(),
-            std::ptr::null_mut(),
-            to.as_raw_fd(),
-            std::ptr::null_mut(),
-            len,
-            // Not SPLICE_F_MORE: into a socket it corks the segment, and
-            // the last bytes of a reply would wait for the 200 ms timer.
-            libc::SPLICE_F_MOVE,
-        )
-    };
-    if n < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-/// IP_TRANSPARENT (IPV6_TRANSPARENT for an IPv6 socket): the socket may
-/// bind to an address that is not the namespace's own, so a forwarded
-/// connection can carry the client's address. Needs CAP_NET_ADMIN (or
-/// CAP_NET_RAW) over the socket's network namespace.
-pub fn set_transparent(fd: std::os::fd::BorrowedFd<'_>, v6: bool) -> Result<(), Errno> {
-    use std::os::fd::AsRawFd;
-    let (level, name) = match v6 {
-        false => (libc::SOL_IP, libc::IP_TRANSPARENT),
-        true => (libc::SOL_IPV6, libc::IPV6_TRANSPARENT),
-    };
-    let one: libc::c_int = 1;
-    // SAFETY: the fd is open for the call; the option value is a c_int
-    // on our stack whose size is passed with it, read by the kernel only.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-}
-
 #[cfg(test)]
 const PROBE_OK: &[libc::c_long] = &[
     libc::SYS_keyctl,
@@ -964,6 +908,62 @@ pub fn seccomp_notif_sync_wakeup(listener: &impl AsRawFd) -> Result<(), Errno> {
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
             SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    })
+}
+
+// ---- port forwarding (`net::publish`) -------------------------------------
+
+/// splice(2): move up to `len` bytes from `from` to `to` (one of them a
+/// pipe) without copying them through user space. Ok(0): end of input.
+pub fn splice(
+    from: std::os::fd::BorrowedFd<'_>,
+    to: std::os::fd::BorrowedFd<'_>,
+    len: usize,
+) -> Result<usize, Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: both fds are borrowed, so open for the call; null offsets
+    // mean "the file position", which the kernel requires for pipes and
+    // sockets; no memory of ours is passed.
+    let n = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            // Not SPLICE_F_MORE: into a socket it corks the segment, and
+            // the last bytes of a reply would wait for the 200 ms timer.
+            libc::SPLICE_F_MOVE,
+        )
+    };
+    if n < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// IP_TRANSPARENT (IPV6_TRANSPARENT for an IPv6 socket): the socket may
+/// bind to an address that is not the namespace's own, so a forwarded
+/// connection can carry the client's address. Needs CAP_NET_ADMIN (or
+/// CAP_NET_RAW) over the socket's network namespace.
+pub fn set_transparent(fd: std::os::fd::BorrowedFd<'_>, v6: bool) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let (level, name) = match v6 {
+        false => (libc::SOL_IP, libc::IP_TRANSPARENT),
+        true => (libc::SOL_IPV6, libc::IPV6_TRANSPARENT),
+    };
+    let one: libc::c_int = 1;
+    // SAFETY: the fd is open for the call; the option value is a c_int
+    // on our stack whose size is passed with it, read by the kernel only.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     })
 }
