@@ -56,11 +56,8 @@ fn an_unknown_flag_before_the_image_is_a_usage_error_before_any_pull() {
         };
         let img = registry().image("busybox");
         for (args, flag) in [
-            (
-                vec!["run", "-d", "-p", "8080:80", "--name", "web", &img],
-                "'-p'",
-            ),
-            (vec!["create", "--publish-all", &img], "'--publish-all'"),
+            (vec!["run", "-d", "-Q", "--name", "web", &img], "'-Q'"),
+            (vec!["create", "--publish-none", &img], "'--publish-none'"),
         ] {
             let out = env.burrow(&args);
             out.fails(125);
