@@ -5,3 +5,4 @@ pub mod cachekey;
 pub mod dockerfile;
 pub mod ignore;
 pub mod walk;
+pub mod exec;
