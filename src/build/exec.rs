@@ -92,7 +92,10 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
             .iter()
             .position(|s| s.from.name.as_deref() == Some(t.to_ascii_lowercase().as_str()))
             .ok_or_else(|| {
-                Coded::new(1, format!("target stage {:?} could not be found", escape_control(t)))
+                Coded::new(
+                    1,
+                    format!("target stage {:?} could not be found", escape_control(t)),
+                )
             })?,
         None => df.stages.len() - 1,
     };
@@ -143,7 +146,8 @@ fn cfg_obj(config: &mut Value) -> anyhow::Result<&mut Map<String, Value>> {
     if cfg.is_null() {
         *cfg = json!({});
     }
-    cfg.as_object_mut().context("the image config is not an object")
+    cfg.as_object_mut()
+        .context("the image config is not an object")
 }
 
 fn env_of(config: &Value) -> Vec<(String, String)> {
@@ -207,7 +211,10 @@ impl Builder<'_> {
             })
             .collect();
         substitute::expand_from(&mut from, self.escape, &meta).map_err(|e| {
-            Coded::new(1, format!("{}:{}: FROM: {e}", self.opts.file_name, stage.line))
+            Coded::new(
+                1,
+                format!("{}:{}: FROM: {e}", self.opts.file_name, stage.line),
+            )
         })?;
         self.step += 1;
         self.say(format!(
@@ -216,9 +223,9 @@ impl Builder<'_> {
             self.total,
             escape_control(&stage.source)
         ));
-        let earlier = df.stages[..index].iter().position(|s| {
-            s.from.name.as_deref() == Some(from.base.to_ascii_lowercase().as_str())
-        });
+        let earlier = df.stages[..index]
+            .iter()
+            .position(|s| s.from.name.as_deref() == Some(from.base.to_ascii_lowercase().as_str()));
         let parent = if let Some(i) = earlier {
             Some(self.stages[i].clone())
         } else if from.base == "scratch" {
@@ -324,7 +331,13 @@ impl Builder<'_> {
             Instruction::Arg(decls) => {
                 let text: Vec<String> = decls
                     .iter()
-                    .map(|d| format!("{}={:?}", d.key, self.arg_value(&d.key, d.default.as_deref())))
+                    .map(|d| {
+                        format!(
+                            "{}={:?}",
+                            d.key,
+                            self.arg_value(&d.key, d.default.as_deref())
+                        )
+                    })
                     .collect();
                 cachekey::config_key(&parent_id, &format!("ARG {}", text.join(" ")))
             }
@@ -334,7 +347,10 @@ impl Builder<'_> {
         // the value in its key.
         if let Instruction::Arg(decls) = &instr {
             for d in decls {
-                let inherited = meta.iter().find(|(k, _)| *k == d.key).map(|(_, v)| v.as_str());
+                let inherited = meta
+                    .iter()
+                    .find(|(k, _)| *k == d.key)
+                    .map(|(_, v)| v.as_str());
                 let v = self
                     .arg_value(&d.key, d.default.as_deref().or(inherited))
                     .unwrap_or_default();
@@ -369,7 +385,11 @@ impl Builder<'_> {
 
     /// The cached image of a step: the one its index names, stored again
     /// from its recipe when `rmi` removed it.
-    fn cached(&self, index: &Path, base: Option<&ImageRecord>) -> anyhow::Result<Option<ImageRecord>> {
+    fn cached(
+        &self,
+        index: &Path,
+        base: Option<&ImageRecord>,
+    ) -> anyhow::Result<Option<ImageRecord>> {
         let Ok(bytes) = std::fs::read(index) else {
             return Ok(None);
         };
@@ -502,7 +522,10 @@ impl Builder<'_> {
                 nop(&format!(" {word} [{}]", quoted.join(" ")))
             }
             Instruction::Env(kv) => {
-                let p: Vec<String> = kv.iter().map(|k| format!("{}={}", k.key, k.value)).collect();
+                let p: Vec<String> = kv
+                    .iter()
+                    .map(|k| format!("{}={}", k.key, k.value))
+                    .collect();
                 nop(&format!(" ENV {}", p.join(" ")))
             }
             _ => nop(&source),
@@ -520,11 +543,19 @@ impl Builder<'_> {
         let Some(parent) = &st.parent else {
             bail!("RUN needs a base image (FROM scratch has no shell)");
         };
-        let name = format!("burrow-build-{}", &crate::container::record::new_id()?[..16]);
+        let name = format!(
+            "burrow-build-{}",
+            &crate::container::record::new_id()?[..16]
+        );
         let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
         let mut cmd = Command::new(exe);
-        cmd.env("BURROW_ROOT", self.paths.root())
-            .args(["run", "--name", &name, "--entrypoint", ""]);
+        cmd.env("BURROW_ROOT", self.paths.root()).args([
+            "run",
+            "--name",
+            &name,
+            "--entrypoint",
+            "",
+        ]);
         let net = match network {
             Network::None => Some("none".to_string()),
             Network::Host => Some("host".to_string()),
@@ -545,7 +576,10 @@ impl Builder<'_> {
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log.try_clone()?);
-        self.say(format!(" ---> Running in {}", short(&name["burrow-build-".len()..])));
+        self.say(format!(
+            " ---> Running in {}",
+            short(&name["burrow-build-".len()..])
+        ));
         let status = cmd.status().context("start the step's container")?;
         let mut out = String::new();
         let mut log = log;
@@ -736,7 +770,12 @@ impl Builder<'_> {
     }
 
     /// COPY/ADD: the files put in a fresh upper dir, stored as the layer.
-    fn copy(&mut self, st: &State, instr: &Instruction, source: &str) -> anyhow::Result<ImageRecord> {
+    fn copy(
+        &mut self,
+        st: &State,
+        instr: &Instruction,
+        source: &str,
+    ) -> anyhow::Result<ImageRecord> {
         let (files, from, chown, chmod, add) = match instr {
             Instruction::Copy(c) => (&c.files, c.from.clone(), &c.chown, &c.chmod, false),
             Instruction::Add(a) => (&a.files, None, &a.chown, &a.chmod, true),
@@ -766,7 +805,8 @@ impl Builder<'_> {
             write_file(&target, f.data.as_bytes(), mode)?;
         }
         for src in &files.sources {
-            let found = self.source_files(if add { "ADD" } else { "COPY" }, src, from.as_deref())?;
+            let found =
+                self.source_files(if add { "ADD" } else { "COPY" }, src, from.as_deref())?;
             let single_file = found.len() == 1 && found[0].0.is_empty();
             for (rel, path) in found {
                 let meta = std::fs::symlink_metadata(&path)
@@ -801,7 +841,10 @@ fn chown_supported(chown: &Option<String>) -> anyhow::Result<()> {
         None | Some("0") | Some("root") | Some("0:0") | Some("root:root") => Ok(()),
         Some(o) => Err(Coded::new(
             1,
-            format!("--chown={} is not supported yet (only root)", escape_control(o)),
+            format!(
+                "--chown={} is not supported yet (only root)",
+                escape_control(o)
+            ),
         )
         .into()),
     }
@@ -816,7 +859,11 @@ fn tree(p: &Path, rel: &str) -> Vec<(String, PathBuf)> {
             names.sort();
             for n in names {
                 let n = n.to_string_lossy().to_string();
-                let r = if rel.is_empty() { n.clone() } else { format!("{rel}/{n}") };
+                let r = if rel.is_empty() {
+                    n.clone()
+                } else {
+                    format!("{rel}/{n}")
+                };
                 out.extend(tree(&p.join(&n), &r));
             }
         }
@@ -829,12 +876,20 @@ fn file_meta(rel: &str, path: &Path) -> anyhow::Result<FileMeta> {
     let m = std::fs::symlink_metadata(path).with_context(|| format!("read {}", path.display()))?;
     let (kind, content, link) = if m.is_file() {
         let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-        (FileKind::File, crate::image::blobs::sha256(&bytes), String::new())
+        (
+            FileKind::File,
+            crate::image::blobs::sha256(&bytes),
+            String::new(),
+        )
     } else if m.is_dir() {
         (FileKind::Dir, String::new(), String::new())
     } else if m.file_type().is_symlink() {
         let l = std::fs::read_link(path)?;
-        (FileKind::Symlink, String::new(), l.to_string_lossy().to_string())
+        (
+            FileKind::Symlink,
+            String::new(),
+            l.to_string_lossy().to_string(),
+        )
     } else {
         (FileKind::Other, String::new(), String::new())
     };

@@ -61,15 +61,24 @@ pub fn build(paths: &Paths, args: &BuildArgs) -> anyhow::Result<i32> {
     for t in &args.tag {
         let r = crate::reference::Reference::parse(t)?;
         if r.digest.is_some() {
-            bail!("cannot name an image with a digest ({}); give a name:tag", escape_control(t));
+            bail!(
+                "cannot name an image with a digest ({}); give a name:tag",
+                escape_control(t)
+            );
         }
     }
     if !matches!(args.progress.as_str(), "auto" | "plain" | "tty") {
-        bail!("invalid --progress {:?} (auto, plain or tty)", escape_control(&args.progress));
+        bail!(
+            "invalid --progress {:?} (auto, plain or tty)",
+            escape_control(&args.progress)
+        );
     }
     if let Some(n) = &args.network {
         if !matches!(n.as_str(), "default" | "none" | "host" | "bridge") {
-            bail!("invalid --network {:?} (default, none or host)", escape_control(n));
+            bail!(
+                "invalid --network {:?} (default, none or host)",
+                escape_control(n)
+            );
         }
     }
     let build_args = args
@@ -104,9 +113,8 @@ pub fn build(paths: &Paths, args: &BuildArgs) -> anyhow::Result<i32> {
                 Some(f) => PathBuf::from(f),
                 None => args.context.join("Dockerfile"),
             };
-            let t = std::fs::read_to_string(&p).with_context(|| {
-                format!("unable to read the Dockerfile {}", p.display())
-            })?;
+            let t = std::fs::read_to_string(&p)
+                .with_context(|| format!("unable to read the Dockerfile {}", p.display()))?;
             let name = other
                 .map(String::from)
                 .unwrap_or_else(|| "Dockerfile".to_string());

@@ -39,7 +39,11 @@ fn build_then_run(user: User) {
     let out = env.burrow(&["build", "-t", "made:1", &ctx(&env)]);
     let text = out.ok().stdout.clone();
     assert!(text.contains("Step 1/6 : FROM"), "{}", out.describe());
-    assert!(text.contains("Successfully tagged made:1"), "{}", out.describe());
+    assert!(
+        text.contains("Successfully tagged made:1"),
+        "{}",
+        out.describe()
+    );
     let run = env.burrow(&["run", "--rm", "--network", "none", "made:1"]);
     assert_eq!(
         run.ok().stdout,
@@ -155,7 +159,8 @@ fn multi_stage_args_target(user: User) {
         &ctx(&env),
     ]);
     out.ok();
-    env.burrow(&["create", "--name", "f", "final", "/nothing"]).ok();
+    env.burrow(&["create", "--name", "f", "final", "/nothing"])
+        .ok();
     let files = env.burrow(&["export", "-o", "f.tar", "f"]);
     files.ok();
     let list = std::process::Command::new("tar")
@@ -169,8 +174,12 @@ fn multi_stage_args_target(user: User) {
         .filter(|l| !l.is_empty() && l != ".")
         .collect();
     assert_eq!(names, ["artifact.txt"], "{}", out.describe());
-    env.burrow(&["cp", "f:/artifact.txt", &env.dir().join("a.txt").display().to_string()])
-        .ok();
+    env.burrow(&[
+        "cp",
+        "f:/artifact.txt",
+        &env.dir().join("a.txt").display().to_string(),
+    ])
+    .ok();
     assert_eq!(
         std::fs::read_to_string(env.dir().join("a.txt")).unwrap(),
         "artifact spicy\n"
@@ -179,8 +188,22 @@ fn multi_stage_args_target(user: User) {
     // --target builder: that stage's image, with the junk, no later stage run.
     let out = env.burrow(&["build", "--target", "builder", "-t", "b", &ctx(&env)]);
     assert!(!out.ok().stdout.contains("tester"), "{}", out.describe());
-    let run = env.burrow(&["run", "--rm", "--network", "none", "b", "cat", "/junk", "/out/artifact.txt"]);
-    assert_eq!(run.ok().stdout, "junk\nartifact plain\n", "{}", run.describe());
+    let run = env.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "b",
+        "cat",
+        "/junk",
+        "/out/artifact.txt",
+    ]);
+    assert_eq!(
+        run.ok().stdout,
+        "junk\nartifact plain\n",
+        "{}",
+        run.describe()
+    );
 }
 
 #[test]
@@ -207,17 +230,25 @@ fn bad_builds(user: User) {
     out.fails(1);
     assert!(out.stdout.contains("before-failing"), "{}", out.describe());
     assert!(
-        out.stderr
-            .contains("The command '/bin/sh -c echo before-failing && exit 3' returned a non-zero code: 3"),
+        out.stderr.contains(
+            "The command '/bin/sh -c echo before-failing && exit 3' returned a non-zero code: 3"
+        ),
         "{}",
         out.describe()
     );
     assert!(
-        env.burrow(&["images", "-q", "broken"]).ok().stdout.trim().is_empty(),
+        env.burrow(&["images", "-q", "broken"])
+            .ok()
+            .stdout
+            .trim()
+            .is_empty(),
         "a tag on a failed build"
     );
 
-    env.write("ctx/Dockerfile", format!("FROM {img}\n\nBOGUS thing\n").as_bytes());
+    env.write(
+        "ctx/Dockerfile",
+        format!("FROM {img}\n\nBOGUS thing\n").as_bytes(),
+    );
     let out = env.burrow(&["build", "-t", "broken", &ctx(&env)]);
     out.fails(1);
     assert_eq!(
@@ -227,12 +258,19 @@ fn bad_builds(user: User) {
         out.describe()
     );
 
-    env.write("ctx/Dockerfile", format!("FROM {img}\nCOPY nothere.txt /\n").as_bytes());
+    env.write(
+        "ctx/Dockerfile",
+        format!("FROM {img}\nCOPY nothere.txt /\n").as_bytes(),
+    );
     let out = env.burrow(&["build", "-t", "broken", &ctx(&env)]);
     out.fails(1);
     assert!(out.stderr.contains("nothere.txt"), "{}", out.describe());
     assert!(
-        env.burrow(&["images", "-q", "broken"]).ok().stdout.trim().is_empty(),
+        env.burrow(&["images", "-q", "broken"])
+            .ok()
+            .stdout
+            .trim()
+            .is_empty(),
         "a tag on a failed build"
     );
 }
