@@ -73,6 +73,25 @@ fn build_then_run(user: User) {
     let after = env.burrow(&["build", "-t", "made:1", &ctx(&env)]);
     assert_eq!(cached_steps(&after.ok().stdout), 5, "{}", after.describe());
 
+    // And `image prune` of the untagged step images: stored again from
+    // the cache's recipes, nothing run.
+    env.burrow(&["rmi", "made:1"]).ok();
+    env.burrow(&["image", "prune", "-f"]).ok();
+    let pruned = env.burrow(&["build", "-t", "made:1", &ctx(&env)]);
+    assert_eq!(
+        cached_steps(&pruned.ok().stdout),
+        5,
+        "{}",
+        pruned.describe()
+    );
+    let run = env.burrow(&["run", "--rm", "--network", "none", "made:1"]);
+    assert_eq!(
+        run.ok().stdout,
+        "hello from the context\nhi built\nhi\n/app\n",
+        "{}",
+        run.describe()
+    );
+
     // --no-cache runs every step again.
     let none = env.burrow(&["build", "--no-cache", &ctx(&env)]);
     assert_eq!(cached_steps(&none.ok().stdout), 0, "{}", none.describe());
