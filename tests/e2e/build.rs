@@ -303,3 +303,77 @@ fn bad_builds_sub() {
 fn bad_builds_nosub() {
     bad_builds(User::NoSub);
 }
+
+/// The config instructions, ADD of a local tar (extracted), COPY --chmod,
+/// .dockerignore, `-f -`, --label and --iidfile.
+fn config_and_add(user: User) {
+    let Some((env, img)) = setup(user) else {
+        return;
+    };
+    let tgz = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cd {0} && mkdir t && echo in-tar > t/t.txt && tar -C t -czf ctx/files.tgz t.txt",
+            env.dir().display()
+        ))
+        .status()
+        .unwrap();
+    assert!(tgz.success());
+    env.user.chown(&env.dir().join("ctx/files.tgz"));
+    env.write("ctx/.dockerignore", b"secret\n");
+    env.write("ctx/secret", b"never copied\n");
+    env.write("ctx/y", b"y\n");
+    let dockerfile = format!(
+        "FROM {img}\nADD files.tgz /x/\nCOPY --chmod=600 . /c/\nUSER 1000\nEXPOSE 80\n\
+         STOPSIGNAL SIGTERM\nVOLUME /data\nENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+         CMD [\"cat /x/t.txt; stat -c %a /c/y; ls /c\"]\n"
+    );
+    let iid = env.dir().join("iid");
+    let out = env.burrow_with(
+        &[
+            "build",
+            "-f",
+            "-",
+            "--label",
+            "a=b",
+            "--iidfile",
+            &iid.display().to_string(),
+            "-t",
+            "cfg",
+            &ctx(&env),
+        ],
+        &[],
+        Some(dockerfile.as_bytes()),
+    );
+    out.ok();
+    let v = inspect(&env, "cfg");
+    assert_eq!(
+        std::fs::read_to_string(&iid).unwrap(),
+        v["Id"].as_str().unwrap(),
+        "{}",
+        out.describe()
+    );
+    let c = &v["Config"];
+    assert_eq!(c["Labels"]["a"], "b", "{v}");
+    assert_eq!(c["User"], "1000", "{v}");
+    assert!(c["ExposedPorts"]["80/tcp"].is_object(), "{v}");
+    assert_eq!(c["StopSignal"], "SIGTERM", "{v}");
+    assert!(c["Volumes"]["/data"].is_object(), "{v}");
+    let run = env.burrow(&["run", "--rm", "--network", "none", "-u", "0", "cfg"]);
+    assert_eq!(
+        run.ok().stdout,
+        "in-tar\n600\nfiles.tgz\ny\n",
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn config_and_add_sub() {
+    config_and_add(User::Sub);
+}
+
+#[test]
+fn config_and_add_nosub() {
+    config_and_add(User::NoSub);
+}
