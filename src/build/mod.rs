@@ -3,5 +3,6 @@
 
 pub mod cachekey;
 pub mod dockerfile;
+pub mod exec;
 pub mod ignore;
 pub mod walk;

@@ -84,6 +84,12 @@ pub const COMPOSE_CONFIG: &str = "Examples:
   burrow compose config
   burrow compose --profile debug config --format json
   burrow compose config -q      # only check the files";
+pub const BUILD: &str = "Examples:
+  burrow build -t myapp .
+  burrow build -t myapp:1.0 --build-arg VERSION=1.0 -f docker/Dockerfile .
+  burrow build --target builder -t myapp-build .    # stop at the stage named builder
+  burrow build -q --no-cache . > id.txt";
+
 pub const COMMIT: &str = "Examples:
   burrow commit web myweb:v2
   burrow commit -c 'CMD [\"nginx\", \"-g\", \"daemon off;\"]' -c 'EXPOSE 80' -m 'add site' web myweb

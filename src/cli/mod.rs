@@ -4,6 +4,7 @@
 //! command that is not built yet.
 
 mod archive;
+mod build;
 mod commit;
 mod completion;
 mod compose;
@@ -257,6 +258,13 @@ pub enum Command {
     /// same image id.
     #[command(after_long_help = examples::COMMIT)]
     Commit(commit::CommitArgs),
+    /// Build an image from a Dockerfile
+    ///
+    /// Runs the Dockerfile's steps as Docker's classic builder does: each RUN in a container made
+    /// by burrow's own launcher, each step an image, a step's result reused when its parent and
+    /// inputs are the same ("Using cache"; --no-cache turns this off).
+    #[command(after_long_help = examples::BUILD)]
+    Build(build::BuildArgs),
     /// List the files a container added (A), changed (C) and deleted (D)
     Diff(commit::DiffArgs),
     /// Write a container's root file system as a tar archive
@@ -489,6 +497,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Push(args) => push::push(&paths, &args),
         Command::Search(args) => push::search(&args),
         Command::Commit(args) => commit::commit(&paths, &args),
+        Command::Build(args) => build::build(&paths, &args),
         Command::Diff(args) => commit::diff(&paths, &args),
         Command::Export(args) => commit::export(&paths, &args),
         Command::Cp(args) => cp::run(&paths, &args),

@@ -1,0 +1,1111 @@
+//! The build executor, Docker's classic builder's way: every step makes an
+//! image (config-only steps an `empty_layer` history entry, RUN/COPY/ADD a
+//! layer), and the next step starts from it. The cache is one small index
+//! file per (parent image, step key) under `<root>/build-cache/`: a lookup
+//! is one read, never a scan; after the first miss every step reruns.
+//!
+//! RUN goes through burrow's own `run` (a child `burrow run` on the step's
+//! image, so the confinement and network are `run`'s), and the container's
+//! upper dir becomes the layer.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Map, Value};
+
+use super::cachekey::{self, FileKind, FileMeta};
+use super::dockerfile::instruction::{CommandLine, Health, Network};
+use super::dockerfile::{self, substitute, Dockerfile, Instruction, Step};
+use super::ignore::{self, Matcher};
+use super::walk::{self, EntryKind, Walk};
+use crate::error::Coded;
+use crate::image::commit::{self, NewImage, NewLayer};
+use crate::image::layer_tar::{LayerDigests, TarOptions};
+use crate::image::ImageRecord;
+use crate::image::Store;
+use crate::paths::Paths;
+use crate::text::escape_control;
+
+/// What the user asked for.
+pub struct Options {
+    pub context: PathBuf,
+    /// The Dockerfile's name in messages, and its text.
+    pub file_name: String,
+    pub text: String,
+    pub dockerfile_path: Option<PathBuf>,
+    pub tags: Vec<String>,
+    pub build_args: Vec<(String, String)>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub quiet: bool,
+    pub labels: Vec<(String, String)>,
+    /// `--network` for RUN steps (None: run's default).
+    pub network: Option<String>,
+}
+
+/// Where a stage is: its image (None before FROM scratch's first step)
+/// and that image's config JSON.
+struct State {
+    parent: Option<ImageRecord>,
+    config: Value,
+    /// Build args in scope, in declaration order, with their values.
+    args: Vec<(String, String)>,
+}
+
+struct Builder<'a> {
+    paths: &'a Paths,
+    store: Store,
+    opts: &'a Options,
+    escape: char,
+    walk: Option<Walk>,
+    /// A step missed the cache: every later one reruns.
+    missed: bool,
+    step: usize,
+    total: usize,
+    epoch: Option<i64>,
+    /// Each built stage's final image, by index.
+    stages: Vec<ImageRecord>,
+    /// Every stage's `AS` name, in Dockerfile order.
+    stage_names: Vec<Option<String>>,
+    /// What the last `commit` stored, for the step's cache index.
+    last_recipe: std::cell::RefCell<Option<Recipe>>,
+}
+
+/// How a step's image was stored: enough to store it again.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Recipe {
+    id: String,
+    config: Value,
+    layer: Option<LayerDigests>,
+    created_by: String,
+    created: String,
+}
+
+/// Build; returns the final image.
+pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
+    let df = dockerfile::parse(&opts.file_name, &opts.text).map_err(|e| e.coded())?;
+    let last = match &opts.target {
+        Some(t) => df
+            .stages
+            .iter()
+            .position(|s| s.from.name.as_deref() == Some(t.to_ascii_lowercase().as_str()))
+            .ok_or_else(|| {
+                Coded::new(
+                    1,
+                    format!("target stage {:?} could not be found", escape_control(t)),
+                )
+            })?,
+        None => df.stages.len() - 1,
+    };
+    let total = df.stages[..=last].iter().map(|s| 1 + s.steps.len()).sum();
+    let mut b = Builder {
+        paths,
+        store: Store::open(paths)?,
+        opts,
+        escape: df.escape,
+        walk: None,
+        missed: opts.no_cache,
+        step: 0,
+        total,
+        epoch: TarOptions::epoch_from_env()?,
+        stages: Vec::new(),
+        stage_names: df.stages.iter().map(|s| s.from.name.clone()).collect(),
+        last_recipe: Default::default(),
+    };
+    for i in 0..=last {
+        let img = b.stage(&df, i)?;
+        b.stages.push(img);
+    }
+    let mut img = b.stages[last].clone();
+    if !opts.labels.is_empty() {
+        let mut config = b.config_of(&img)?;
+        let labels = cfg_obj(&mut config)?
+            .entry("Labels")
+            .or_insert_with(|| json!({}));
+        if labels.is_null() {
+            *labels = json!({});
+        }
+        for (k, v) in &opts.labels {
+            labels
+                .as_object_mut()
+                .context("bad Labels")?
+                .insert(k.clone(), json!(v));
+        }
+        img = b.commit(Some(&img), config, None, "")?;
+    }
+    Ok(img)
+}
+
+fn cfg_obj(config: &mut Value) -> anyhow::Result<&mut Map<String, Value>> {
+    let obj = config
+        .as_object_mut()
+        .context("the image config is not an object")?;
+    let cfg = obj.entry("config").or_insert_with(|| json!({}));
+    if cfg.is_null() {
+        *cfg = json!({});
+    }
+    cfg.as_object_mut()
+        .context("the image config is not an object")
+}
+
+fn env_of(config: &Value) -> Vec<(String, String)> {
+    config["config"]["Env"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(|e| {
+                    let (k, v) = e.split_once('=').unwrap_or((e, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn shell_of(config: &Value) -> Vec<String> {
+    serde_json::from_value(config["config"]["Shell"].clone())
+        .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into()])
+}
+
+/// The command a CMD/ENTRYPOINT/RUN runs.
+fn argv(c: &CommandLine, shell: &[String]) -> Vec<String> {
+    if c.shell_form {
+        let mut v = shell.to_vec();
+        v.extend(c.args.iter().cloned());
+        v
+    } else {
+        c.args.clone()
+    }
+}
+
+fn short(id: &str) -> &str {
+    let h = id.strip_prefix("sha256:").unwrap_or(id);
+    &h[..h.len().min(12)]
+}
+
+impl Builder<'_> {
+    fn say(&self, line: impl AsRef<str>) {
+        if !self.opts.quiet {
+            println!("{}", line.as_ref());
+        }
+    }
+
+    fn config_of(&self, img: &ImageRecord) -> anyhow::Result<Value> {
+        serde_json::from_slice(&self.store.read_blob(&img.config_digest)?)
+            .context("the image's config is not JSON")
+    }
+
+    fn stage(&mut self, df: &Dockerfile, index: usize) -> anyhow::Result<ImageRecord> {
+        let stage = &df.stages[index];
+        let mut from = stage.from.clone();
+        // FROM sees the global ARGs, with --build-arg over their defaults.
+        let meta: Vec<(String, String)> = df
+            .meta_args
+            .iter()
+            .filter_map(|a| {
+                self.arg_value(&a.key, a.default.as_deref())
+                    .map(|v| (a.key.clone(), v))
+            })
+            .collect();
+        substitute::expand_from(&mut from, self.escape, &meta).map_err(|e| {
+            Coded::new(
+                1,
+                format!("{}:{}: FROM: {e}", self.opts.file_name, stage.line),
+            )
+        })?;
+        self.step += 1;
+        self.say(format!(
+            "Step {}/{} : {}",
+            self.step,
+            self.total,
+            escape_control(&stage.source)
+        ));
+        let earlier = df.stages[..index]
+            .iter()
+            .position(|s| s.from.name.as_deref() == Some(from.base.to_ascii_lowercase().as_str()));
+        let parent = if let Some(i) = earlier {
+            Some(self.stages[i].clone())
+        } else if from.base == "scratch" {
+            None
+        } else {
+            Some(match self.store.lookup(&from.base)? {
+                Some(r) => r,
+                None => crate::image::pull(
+                    self.paths,
+                    &from.base,
+                    &crate::image::PullOptions::default(),
+                )?,
+            })
+        };
+        let config = match &parent {
+            Some(p) => {
+                self.say(format!(" ---> {}", short(&p.id)));
+                self.config_of(p)?
+            }
+            None => json!({"architecture": crate::sys::oci_arch(), "os": "linux", "config": {}}),
+        };
+        let mut st = State {
+            parent,
+            config,
+            args: Vec::new(),
+        };
+        for step in &stage.steps {
+            self.step += 1;
+            self.say(format!(
+                "Step {}/{} : {}",
+                self.step,
+                self.total,
+                escape_control(&step.source)
+            ));
+            self.one(df, &meta, &mut st, step)?;
+        }
+        match st.parent {
+            Some(p) => Ok(p),
+            // FROM scratch and nothing else: an image with no layers.
+            None => self.commit(None, st.config, None, ""),
+        }
+    }
+
+    fn arg_value(&self, key: &str, default: Option<&str>) -> Option<String> {
+        self.opts
+            .build_args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| default.map(String::from))
+    }
+
+    /// One step: expand, key, look up, or do it.
+    fn one(
+        &mut self,
+        df: &Dockerfile,
+        meta: &[(String, String)],
+        st: &mut State,
+        step: &Step,
+    ) -> anyhow::Result<()> {
+        let located = |msg: String| {
+            Coded::new(
+                1,
+                format!("{}:{}: {msg}", self.opts.file_name, step.start_line),
+            )
+        };
+        let env = env_of(&st.config);
+        let mut scope: Vec<(String, String)> = st.args.clone();
+        scope.extend(env.iter().cloned());
+        let mut instr = step.instruction.clone();
+        if let Instruction::Arg(decls) = &mut instr {
+            substitute::args(decls, self.escape, &scope).map_err(|e| located(e.0))?;
+        } else {
+            substitute::expand(&mut instr, self.escape, &scope).map_err(|e| located(e.0))?;
+        }
+        let parent_id = st.parent.as_ref().map(|p| p.id.clone()).unwrap_or_default();
+        let shell = shell_of(&st.config);
+        let key = match &instr {
+            Instruction::Run(r) => cachekey::run_key(
+                &parent_id,
+                &cachekey::RunInput {
+                    command: &r.command,
+                    shell: &shell,
+                    env: &env,
+                    args: &st.args,
+                    mounts: &r.mount_specs,
+                    network: r.network,
+                },
+            ),
+            Instruction::Copy(_) | Instruction::Add(_) => {
+                let (name, options, dest, sources) = self.copy_sources(&instr, st)?;
+                cachekey::copy_key(
+                    &parent_id,
+                    &cachekey::CopyInput {
+                        instruction: name,
+                        options: &options,
+                        dest: &dest,
+                        sources: &sources,
+                    },
+                )
+            }
+            Instruction::Arg(decls) => {
+                let text: Vec<String> = decls
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{}={:?}",
+                            d.key,
+                            self.arg_value(&d.key, d.default.as_deref())
+                        )
+                    })
+                    .collect();
+                cachekey::config_key(&parent_id, &format!("ARG {}", text.join(" ")))
+            }
+            _ => cachekey::config_key(&parent_id, &format!("{instr:?}")),
+        };
+        // ARG changes the scope before the lookup: a later use of it sees
+        // the value in its key.
+        if let Instruction::Arg(decls) = &instr {
+            for d in decls {
+                let inherited = meta
+                    .iter()
+                    .find(|(k, _)| *k == d.key)
+                    .map(|(_, v)| v.as_str());
+                let v = self
+                    .arg_value(&d.key, d.default.as_deref().or(inherited))
+                    .unwrap_or_default();
+                st.args.retain(|(k, _)| *k != d.key);
+                st.args.push((d.key.clone(), v));
+            }
+        }
+        let index = self.index_path(&key);
+        if !self.missed {
+            if let Some(img) = self.cached(&index, st.parent.as_ref())? {
+                self.say(" ---> Using cache");
+                self.say(format!(" ---> {}", short(&img.id)));
+                st.config = self.config_of(&img)?;
+                st.parent = Some(img);
+                return Ok(());
+            }
+            self.missed = true;
+        }
+        let _ = df;
+        let img = self.execute(st, &instr, step, &shell)?;
+        self.write_index(&index)?;
+        self.say(format!(" ---> {}", short(&img.id)));
+        st.config = self.config_of(&img)?;
+        st.parent = Some(img);
+        Ok(())
+    }
+
+    fn index_path(&self, key: &str) -> PathBuf {
+        let k = key.strip_prefix("sha256:").unwrap_or(key);
+        self.store.root().join("build-cache").join(k)
+    }
+
+    /// The cached image of a step: the one its index names, stored again
+    /// from its recipe when `rmi` removed it.
+    fn cached(
+        &self,
+        index: &Path,
+        base: Option<&ImageRecord>,
+    ) -> anyhow::Result<Option<ImageRecord>> {
+        let Ok(bytes) = std::fs::read(index) else {
+            return Ok(None);
+        };
+        let Ok(r) = serde_json::from_slice::<Recipe>(&bytes) else {
+            return Ok(None);
+        };
+        if let Some(img) = self.store.lookup(&r.id)? {
+            return Ok(Some(img));
+        }
+        if let Some(l) = &r.layer {
+            let blob = self.store.blob_path(&l.digest)?;
+            if !blob.exists() && std::fs::hard_link(self.cache_blob(&l.digest), &blob).is_err() {
+                return Ok(None);
+            }
+        }
+        match self.store_recipe(base, &r) {
+            Ok(img) if img.id == r.id => Ok(Some(img)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Store an image over `base`: one layer (or an empty history entry).
+    fn commit(
+        &self,
+        base: Option<&ImageRecord>,
+        config: Value,
+        layer: Option<LayerDigests>,
+        created_by: &str,
+    ) -> anyhow::Result<ImageRecord> {
+        let recipe = Recipe {
+            id: String::new(),
+            config,
+            layer,
+            created_by: created_by.to_string(),
+            created: commit::created_now(self.epoch),
+        };
+        let img = self.store_recipe(base, &recipe)?;
+        *self.last_recipe.borrow_mut() = Some(Recipe {
+            id: img.id.clone(),
+            ..recipe
+        });
+        Ok(img)
+    }
+
+    fn store_recipe(&self, base: Option<&ImageRecord>, r: &Recipe) -> anyhow::Result<ImageRecord> {
+        let layers = if r.created_by.is_empty() && r.layer.is_none() {
+            Vec::new()
+        } else {
+            vec![NewLayer {
+                digests: r.layer.clone().unwrap_or(LayerDigests {
+                    digest: String::new(),
+                    size: 0,
+                    diff_id: String::new(),
+                }),
+                created_by: r.created_by.clone(),
+                empty: r.layer.is_none(),
+            }]
+        };
+        commit::store_image(
+            &self.store,
+            NewImage {
+                base,
+                config: r.config.clone(),
+                layers,
+                created: r.created.clone(),
+                author: None,
+                comment: None,
+                tag: None,
+            },
+        )
+    }
+
+    /// Keep the step's recipe in its index, and its layer blob linked
+    /// beside it, so that the step's image can be stored again after an
+    /// `rmi` removed it.
+    fn write_index(&self, index: &Path) -> anyhow::Result<()> {
+        let Some(r) = self.last_recipe.borrow_mut().take() else {
+            return Ok(());
+        };
+        if let Some(l) = &r.layer {
+            let keep = self.cache_blob(&l.digest);
+            if !keep.exists() {
+                std::fs::create_dir_all(keep.parent().context("bad cache path")?)?;
+                // A hard link, not a copy; without one the cache just
+                // does not outlive rmi.
+                let _ = std::fs::hard_link(self.store.blob_path(&l.digest)?, &keep);
+            }
+        }
+        write_atomic(index, &serde_json::to_vec(&r)?)
+    }
+
+    fn cache_blob(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.store.root().join("build-cache/blobs").join(hex)
+    }
+
+    fn execute(
+        &mut self,
+        st: &State,
+        instr: &Instruction,
+        step: &Step,
+        shell: &[String],
+    ) -> anyhow::Result<ImageRecord> {
+        let mut config = st.config.clone();
+        let nop = |text: &str| format!("/bin/sh -c #(nop) {text}");
+        let source = step.source.clone();
+        match instr {
+            Instruction::Run(r) => return self.run(st, r.network, &argv(&r.command, shell), r),
+            Instruction::Copy(_) | Instruction::Add(_) => return self.copy(st, instr, &source),
+            Instruction::Maintainer(m) => {
+                config
+                    .as_object_mut()
+                    .context("bad config")?
+                    .insert("author".into(), json!(m));
+            }
+            _ => {
+                let cfg = cfg_obj(&mut config)?;
+                apply_config(cfg, instr, shell)?;
+            }
+        }
+        let by = match instr {
+            Instruction::Cmd(c) | Instruction::Entrypoint(c) => {
+                let word = if matches!(instr, Instruction::Cmd(_)) {
+                    "CMD"
+                } else {
+                    "ENTRYPOINT"
+                };
+                let a = argv(c, shell);
+                let quoted: Vec<String> = a.iter().map(|s| format!("{s:?}")).collect();
+                nop(&format!(" {word} [{}]", quoted.join(" ")))
+            }
+            Instruction::Env(kv) => {
+                let p: Vec<String> = kv
+                    .iter()
+                    .map(|k| format!("{}={}", k.key, k.value))
+                    .collect();
+                nop(&format!(" ENV {}", p.join(" ")))
+            }
+            _ => nop(&source),
+        };
+        self.commit(st.parent.as_ref(), config, None, &by)
+    }
+
+    fn run(
+        &mut self,
+        st: &State,
+        network: Network,
+        argv: &[String],
+        _r: &super::dockerfile::instruction::Run,
+    ) -> anyhow::Result<ImageRecord> {
+        let Some(parent) = &st.parent else {
+            bail!("RUN needs a base image (FROM scratch has no shell)");
+        };
+        let name = format!(
+            "burrow-build-{}",
+            &crate::container::record::new_id()?[..16]
+        );
+        let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+        let mut cmd = Command::new(exe);
+        cmd.env("BURROW_ROOT", self.paths.root()).args([
+            "run",
+            "--name",
+            &name,
+            "--entrypoint",
+            "",
+        ]);
+        let net = match network {
+            Network::None => Some("none".to_string()),
+            Network::Host => Some("host".to_string()),
+            Network::Default => self.opts.network.clone(),
+        };
+        if let Some(n) = net.filter(|n| n != "default") {
+            cmd.args(["--network", &n]);
+        }
+        // Build args are in RUN's environment (ENV wins over them).
+        let env = env_of(&st.config);
+        for (k, v) in &st.args {
+            if !env.iter().any(|(e, _)| e == k) {
+                cmd.arg("-e").arg(format!("{k}={v}"));
+            }
+        }
+        cmd.arg(&parent.id).args(argv);
+        let log = tempfile::tempfile().context("make a temp file for the step's output")?;
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log.try_clone()?);
+        self.say(format!(
+            " ---> Running in {}",
+            short(&name["burrow-build-".len()..])
+        ));
+        let status = cmd.status().context("start the step's container")?;
+        let mut out = String::new();
+        let mut log = log;
+        use std::io::Seek;
+        log.rewind()?;
+        log.read_to_string(&mut out).ok();
+        let code = status.code().unwrap_or(1);
+        let result = (|| {
+            if code != 0 {
+                // Docker's words; the output tail helps when -q hid it.
+                if self.opts.quiet {
+                    let lines: Vec<&str> = out.lines().collect();
+                    for l in &lines[lines.len().saturating_sub(10)..] {
+                        eprintln!("{}", escape_control(l));
+                    }
+                }
+                return Err(Coded::new(
+                    1,
+                    format!(
+                        "The command '{}' returned a non-zero code: {code}",
+                        escape_control(&argv.join(" "))
+                    ),
+                )
+                .into());
+            }
+            let c = crate::container::files::Container::find(self.paths.root(), &name)?;
+            let layer = c.store_layer(&self.store, self.epoch)?;
+            let mut by = argv.join(" ");
+            if !st.args.is_empty() {
+                let a: Vec<String> = st.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                by = format!("|{} {} {by}", a.len(), a.join(" "));
+            }
+            self.commit(Some(parent), st.config.clone(), Some(layer), &by)
+        })();
+        if !self.opts.quiet {
+            print!("{out}");
+            std::io::stdout().flush().ok();
+        }
+        let _ = Command::new(std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()))
+            .env("BURROW_ROOT", self.paths.root())
+            .args(["rm", "-f", &name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        result
+    }
+
+    fn walked(&mut self) -> anyhow::Result<&Walk> {
+        if self.walk.is_none() {
+            let df = self
+                .opts
+                .dockerfile_path
+                .clone()
+                .unwrap_or_else(|| self.opts.context.join("Dockerfile"));
+            let patterns = match ignore::ignore_file_for(&self.opts.context, &df) {
+                Some(p) => ignore::read_patterns(
+                    &std::fs::read_to_string(&p)
+                        .with_context(|| format!("read {}", p.display()))?,
+                ),
+                None => Vec::new(),
+            };
+            let m = Matcher::new(&patterns).map_err(anyhow::Error::msg)?;
+            self.walk = Some(walk::walk(&self.opts.context, &m)?);
+        }
+        Ok(self.walk.as_ref().unwrap())
+    }
+
+    /// COPY/ADD's key parts: instruction, options, destination and one
+    /// content key per source (files hashed, never copied, before the
+    /// lookup).
+    #[allow(clippy::type_complexity)]
+    fn copy_sources(
+        &mut self,
+        instr: &Instruction,
+        st: &State,
+    ) -> anyhow::Result<(&'static str, Vec<(String, String)>, String, Vec<String>)> {
+        let (name, files, from, chown, chmod) = match instr {
+            Instruction::Copy(c) => ("COPY", &c.files, c.from.clone(), &c.chown, &c.chmod),
+            Instruction::Add(a) => ("ADD", &a.files, None, &a.chown, &a.chmod),
+            _ => unreachable!(),
+        };
+        let mut options = Vec::new();
+        for (k, v) in [("chown", chown), ("chmod", chmod), ("from", &from)] {
+            if let Some(v) = v {
+                options.push((k.to_string(), v.clone()));
+            }
+        }
+        let dest = dest_path(&files.dest, &st.config);
+        let mut sources = Vec::new();
+        for f in &files.inline {
+            sources.push(cachekey::content_key(&[FileMeta {
+                path: f.name.clone(),
+                kind: FileKind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size: f.data.len() as u64,
+                content: crate::image::blobs::sha256(f.data.as_bytes()),
+                link: String::new(),
+            }]));
+        }
+        for src in &files.sources {
+            let found = self.source_files(name, src, from.as_deref())?;
+            let metas: Vec<FileMeta> = found
+                .iter()
+                .map(|(rel, path)| file_meta(rel, path))
+                .collect::<anyhow::Result<_>>()?;
+            sources.push(cachekey::content_key(&metas));
+        }
+        Ok((name, options, dest, sources))
+    }
+
+    /// The files a source names: (path relative to the source, host path).
+    fn source_files(
+        &mut self,
+        name: &str,
+        src: &str,
+        from: Option<&str>,
+    ) -> anyhow::Result<Vec<(String, PathBuf)>> {
+        let missing = || {
+            Coded::new(
+                1,
+                format!(
+                    "{name} failed: file not found in build context or excluded by .dockerignore: stat {}: file does not exist",
+                    escape_control(src)
+                ),
+            )
+        };
+        if let Some(from) = from {
+            let img = match self.stage_named(from) {
+                Some(i) => i,
+                None => self
+                    .store
+                    .lookup(from)?
+                    .ok_or_else(|| anyhow::anyhow!("COPY --from: no stage or image {from:?}"))?,
+            };
+            let rel = src.trim_start_matches('/');
+            for layer in self.store.layer_dirs(&img)? {
+                let p = layer.join(rel);
+                if p.symlink_metadata().is_ok() {
+                    return Ok(tree(&p, ""));
+                }
+            }
+            return Err(Coded::new(
+                1,
+                format!(
+                    "COPY --from={from} failed: {}: no such file or directory",
+                    escape_control(src)
+                ),
+            )
+            .into());
+        }
+        let clean = ignore::clean(src);
+        let clean = clean.trim_start_matches('/').to_string();
+        let ctx = self.opts.context.clone();
+        let w = self.walked()?;
+        let mut out = Vec::new();
+        for e in &w.entries {
+            let rel = if clean.is_empty() || clean == "." {
+                e.path.as_str()
+            } else if e.path == clean {
+                ""
+            } else if let Some(r) = e.path.strip_prefix(&format!("{clean}/")) {
+                r
+            } else {
+                continue;
+            };
+            if e.kind == EntryKind::Other {
+                continue;
+            }
+            out.push((rel.to_string(), ctx.join(&e.path)));
+        }
+        if out.is_empty() && !(clean.is_empty() || clean == ".") {
+            return Err(missing().into());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn stage_named(&self, name: &str) -> Option<ImageRecord> {
+        if let Ok(i) = name.parse::<usize>() {
+            return self.stages.get(i).cloned();
+        }
+        self.stage_names
+            .iter()
+            .position(|n| n.as_deref() == Some(name.to_ascii_lowercase().as_str()))
+            .and_then(|i| self.stages.get(i).cloned())
+    }
+
+    /// COPY/ADD: the files put in a fresh upper dir, stored as the layer.
+    fn copy(
+        &mut self,
+        st: &State,
+        instr: &Instruction,
+        source: &str,
+    ) -> anyhow::Result<ImageRecord> {
+        let (files, from, chown, chmod, add) = match instr {
+            Instruction::Copy(c) => (&c.files, c.from.clone(), &c.chown, &c.chmod, false),
+            Instruction::Add(a) => (&a.files, None, &a.chown, &a.chmod, true),
+            _ => unreachable!(),
+        };
+        if chown.is_some() {
+            // Owners other than root need the helper in the user namespace.
+            chown_supported(chown)?;
+        }
+        let mode = match chmod {
+            Some(m) => Some(
+                u32::from_str_radix(m, 8)
+                    .map_err(|_| Coded::new(1, format!("invalid --chmod {m:?}")))?,
+            ),
+            None => None,
+        };
+        let dest = dest_path(&files.dest, &st.config);
+        let tmp = tempfile::Builder::new()
+            .prefix(&crate::fsutil::tmp_prefix())
+            .tempdir_in(self.store.root())
+            .context("make a temp dir for the step")?;
+        let upper = tmp.path();
+        let many = files.sources.len() + files.inline.len() > 1;
+        let to_dir = dest.ends_with('/') || many;
+        for f in &files.inline {
+            let target = join(upper, &dest, Some(&f.name), true);
+            write_file(&target, f.data.as_bytes(), mode)?;
+        }
+        for src in &files.sources {
+            let found =
+                self.source_files(if add { "ADD" } else { "COPY" }, src, from.as_deref())?;
+            let single_file = found.len() == 1 && found[0].0.is_empty();
+            for (rel, path) in found {
+                let meta = std::fs::symlink_metadata(&path)
+                    .with_context(|| format!("read {}", path.display()))?;
+                if single_file && meta.is_file() {
+                    if add && is_archive(&path) {
+                        let target = join(upper, &dest, None, false);
+                        extract(&path, &target)?;
+                        continue;
+                    }
+                    let base = Path::new(src)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_string());
+                    let target = join(upper, &dest, base.as_deref(), to_dir);
+                    copy_entry(&path, &target, &meta, mode)?;
+                } else if rel.is_empty() {
+                    std::fs::create_dir_all(join(upper, &dest, None, false))?;
+                } else {
+                    let target = join(upper, &dest, None, false).join(&rel);
+                    copy_entry(&path, &target, &meta, mode)?;
+                }
+            }
+        }
+        let layer = crate::container::files::store_layer(&self.store, upper, self.epoch)?;
+        let by = format!("/bin/sh -c #(nop) {source}");
+        self.commit(st.parent.as_ref(), st.config.clone(), Some(layer), &by)
+    }
+}
+
+fn chown_supported(chown: &Option<String>) -> anyhow::Result<()> {
+    match chown.as_deref() {
+        None | Some("0") | Some("root") | Some("0:0") | Some("root:root") => Ok(()),
+        Some(o) => Err(Coded::new(
+            1,
+            format!(
+                "--chown={} is not supported yet (only root)",
+                escape_control(o)
+            ),
+        )
+        .into()),
+    }
+}
+
+/// Every path under `p` (itself as ""), for COPY --from.
+fn tree(p: &Path, rel: &str) -> Vec<(String, PathBuf)> {
+    let mut out = vec![(rel.to_string(), p.to_path_buf())];
+    if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            let mut names: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
+            names.sort();
+            for n in names {
+                let n = n.to_string_lossy().to_string();
+                let r = if rel.is_empty() {
+                    n.clone()
+                } else {
+                    format!("{rel}/{n}")
+                };
+                out.extend(tree(&p.join(&n), &r));
+            }
+        }
+    }
+    out
+}
+
+fn file_meta(rel: &str, path: &Path) -> anyhow::Result<FileMeta> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).with_context(|| format!("read {}", path.display()))?;
+    let (kind, content, link) = if m.is_file() {
+        let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        (
+            FileKind::File,
+            crate::image::blobs::sha256(&bytes),
+            String::new(),
+        )
+    } else if m.is_dir() {
+        (FileKind::Dir, String::new(), String::new())
+    } else if m.file_type().is_symlink() {
+        let l = std::fs::read_link(path)?;
+        (
+            FileKind::Symlink,
+            String::new(),
+            l.to_string_lossy().to_string(),
+        )
+    } else {
+        (FileKind::Other, String::new(), String::new())
+    };
+    Ok(FileMeta {
+        path: rel.to_string(),
+        kind,
+        mode: m.mode() & 0o7777,
+        // Owners in the context do not reach the image (COPY gives root).
+        uid: 0,
+        gid: 0,
+        size: if m.is_file() { m.len() } else { 0 },
+        content,
+        link,
+    })
+}
+
+/// The destination, relative ones under WORKDIR.
+fn dest_path(dest: &str, config: &Value) -> String {
+    if dest.starts_with('/') {
+        return dest.to_string();
+    }
+    let wd = config["config"]["WorkingDir"].as_str().unwrap_or("/");
+    let wd = if wd.is_empty() { "/" } else { wd };
+    let mut d = format!("{}/{}", wd.trim_end_matches('/'), dest);
+    if dest == "." || dest == "./" {
+        d = format!("{}/", wd.trim_end_matches('/'));
+    }
+    d
+}
+
+/// Where a file lands in the upper dir.
+fn join(upper: &Path, dest: &str, name: Option<&str>, to_dir: bool) -> PathBuf {
+    let mut p = upper.join(dest.trim_start_matches('/'));
+    if to_dir || dest.ends_with('/') {
+        if let Some(n) = name {
+            p = p.join(n);
+        }
+    }
+    p
+}
+
+fn write_file(target: &Path, data: &[u8], mode: Option<u32>) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(d) = target.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(target, data).with_context(|| format!("write {}", target.display()))?;
+    std::fs::set_permissions(
+        target,
+        std::fs::Permissions::from_mode(mode.unwrap_or(0o644)),
+    )?;
+    Ok(())
+}
+
+fn copy_entry(
+    src: &Path,
+    target: &Path,
+    meta: &std::fs::Metadata,
+    mode: Option<u32>,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(d) = target.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    if meta.is_dir() {
+        std::fs::create_dir_all(target)?;
+    } else if meta.file_type().is_symlink() {
+        let l = std::fs::read_link(src)?;
+        let _ = std::fs::remove_file(target);
+        std::os::unix::fs::symlink(l, target)?;
+        return Ok(());
+    } else {
+        std::fs::copy(src, target)
+            .with_context(|| format!("copy {} to the layer", src.display()))?;
+    }
+    let m = mode.unwrap_or(meta.permissions().mode() & 0o7777);
+    std::fs::set_permissions(target, std::fs::Permissions::from_mode(m))?;
+    Ok(())
+}
+
+/// A tar (plain or gzip) by its content, as ADD decides.
+fn is_archive(p: &Path) -> bool {
+    let mut head = [0u8; 262];
+    let Ok(mut f) = std::fs::File::open(p) else {
+        return false;
+    };
+    let n = f.read(&mut head).unwrap_or(0);
+    (n >= 2 && head[..2] == [0x1f, 0x8b]) || (n >= 262 && &head[257..262] == b"ustar")
+}
+
+fn extract(archive: &Path, target: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(target)?;
+    let mut f = std::fs::File::open(archive)?;
+    let mut head = [0u8; 2];
+    let gz = f.read(&mut head)? == 2 && head == [0x1f, 0x8b];
+    let f = std::fs::File::open(archive)?;
+    let input: Box<dyn Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    let mut a = tar::Archive::new(input);
+    a.set_preserve_permissions(true);
+    a.unpack(target)
+        .with_context(|| format!("extract {}", archive.display()))?;
+    Ok(())
+}
+
+fn write_atomic(index: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = index.parent().context("bad cache path")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(index).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// A config-only instruction applied to the config's `config`.
+fn apply_config(
+    cfg: &mut Map<String, Value>,
+    instr: &Instruction,
+    shell: &[String],
+) -> anyhow::Result<()> {
+    fn ensure<'a>(
+        cfg: &'a mut Map<String, Value>,
+        k: &str,
+        empty: Value,
+    ) -> anyhow::Result<&'a mut Value> {
+        let v = cfg.entry(k).or_insert_with(|| empty.clone());
+        if v.is_null() {
+            *v = empty;
+        }
+        Ok(v)
+    }
+    match instr {
+        Instruction::Env(kv) => {
+            let list = ensure(cfg, "Env", json!([]))?
+                .as_array_mut()
+                .context("bad Env")?;
+            for k in kv {
+                list.retain(|e| e.as_str().and_then(|e| e.split('=').next()) != Some(&k.key));
+                list.push(json!(format!("{}={}", k.key, k.value)));
+            }
+        }
+        Instruction::Label(kv) => {
+            let m = ensure(cfg, "Labels", json!({}))?
+                .as_object_mut()
+                .context("bad Labels")?;
+            for k in kv {
+                m.insert(k.key.clone(), json!(k.value));
+            }
+        }
+        Instruction::Expose(ports) => {
+            commit::apply_change(cfg, &format!("EXPOSE {}", ports.join(" ")))?;
+        }
+        Instruction::Volume(v) => {
+            let m = ensure(cfg, "Volumes", json!({}))?
+                .as_object_mut()
+                .context("bad Volumes")?;
+            for p in v {
+                m.insert(p.clone(), json!({}));
+            }
+        }
+        Instruction::User(u) => {
+            cfg.insert("User".into(), json!(u));
+        }
+        Instruction::Workdir(w) => commit::apply_change(cfg, &format!("WORKDIR {w}"))?,
+        Instruction::StopSignal(s) => {
+            cfg.insert("StopSignal".into(), json!(s));
+        }
+        Instruction::Onbuild(t) => {
+            ensure(cfg, "OnBuild", json!([]))?
+                .as_array_mut()
+                .context("bad OnBuild")?
+                .push(json!(t));
+        }
+        Instruction::Shell(s) => {
+            cfg.insert("Shell".into(), json!(s));
+        }
+        Instruction::Cmd(c) => {
+            cfg.insert("Cmd".into(), json!(argv(c, shell)));
+        }
+        Instruction::Entrypoint(c) => {
+            cfg.insert("Entrypoint".into(), json!(argv(c, shell)));
+        }
+        Instruction::Healthcheck(Health::None) => {
+            cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
+        }
+        Instruction::Healthcheck(Health::Check {
+            test,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        }) => {
+            let mut h = Map::new();
+            h.insert("Test".into(), json!(test));
+            let ns = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64);
+            for (k, v) in [
+                ("Interval", ns(interval)),
+                ("Timeout", ns(timeout)),
+                ("StartPeriod", ns(start_period)),
+                ("StartInterval", ns(start_interval)),
+            ] {
+                if let Some(v) = v {
+                    h.insert(k.into(), json!(v));
+                }
+            }
+            if let Some(r) = retries {
+                h.insert("Retries".into(), json!(r));
+            }
+            cfg.insert("Healthcheck".into(), Value::Object(h));
+        }
+        Instruction::Arg(_) => {}
+        other => bail!("{other:?} is not a config step"),
+    }
+    Ok(())
+}
