@@ -274,10 +274,6 @@ pub fn seccomp_set_filter(filter: &[libc::sock_filter], spec_allow: bool) -> Res
     }
 }
 
-/// Calls the seccomp tests may make through `probe_syscall`: with the
-/// integer (never pointer) arguments the tests pass, each one either is
-/// refused by the filter under test or fails argument validation, so the
-/// kernel never touches this process's memory.
 // ---- port forwarding (`net::publish`) -------------------------------------
 
 /// splice(2): move up to `len` bytes from `from` to `to` (one of them a
@@ -334,6 +330,10 @@ pub fn set_transparent(fd: std::os::fd::BorrowedFd<'_>, v6: bool) -> Result<(), 
     })
 }
 
+/// Calls the seccomp tests may make through `probe_syscall`: with the
+/// integer (never pointer) arguments the tests pass, each one either is
+/// refused by the filter under test or fails argument validation, so the
+/// kernel never touches this process's memory.
 #[cfg(test)]
 const PROBE_OK: &[libc::c_long] = &[
     libc::SYS_keyctl,

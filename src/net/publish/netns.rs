@@ -75,7 +75,12 @@ impl Netns {
     /// thread that stays there.
     pub fn socket(&self, family: AddressFamily, ty: SockType) -> io::Result<OwnedFd> {
         if self.here {
-            return Ok(nix::sys::socket::socket(family, ty, SockFlag::SOCK_CLOEXEC, None)?);
+            return Ok(nix::sys::socket::socket(
+                family,
+                ty,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )?);
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         {
@@ -120,7 +125,12 @@ fn make_sockets(current: Current, requests: Receiver<Request>) {
                 nix::sched::setns(&*now, nix::sched::CloneFlags::CLONE_NEWNET)?;
                 entered = Some(now);
             }
-            Ok(nix::sys::socket::socket(family, ty, SockFlag::SOCK_CLOEXEC, None)?)
+            Ok(nix::sys::socket::socket(
+                family,
+                ty,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )?)
         };
         let _ = reply.send(make());
     }
