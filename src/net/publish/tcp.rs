@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+use nix::sys::socket::{self, sockopt, AddressFamily, SockType, SockaddrStorage};
 
 use super::netns::Netns;
 use crate::sys;
@@ -57,35 +57,38 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// One connection: enter the container's namespace (this thread stays
-/// there; it ends with the connection), connect, splice both ways.
+/// One connection: connect from a socket made in the container's
+/// namespace, splice both ways.
 fn forward(
     client: TcpStream,
     netns: &Netns,
     target: SocketAddr,
     source: Option<SocketAddr>,
 ) -> io::Result<()> {
-    netns.enter()?;
-    let inside = match connect_inside(target, source) {
+    let inside = match connect_inside(netns, target, source) {
         Ok(s) => s,
         // Without the right to bind a foreign address, the plain path
         // still serves the client (its address is then lost).
         Err(e) if source.is_some() && e.raw_os_error() == Some(libc::EPERM) => {
-            connect_inside(target, None)?
+            connect_inside(netns, target, None)?
         }
         Err(e) => return Err(e),
     };
     relay(client, inside)
 }
 
-/// A socket connected to `target`, made in this thread's namespace; with
-/// `source`, IP_TRANSPARENT and bound to the client's address first.
-pub fn connect_inside(target: SocketAddr, source: Option<SocketAddr>) -> io::Result<TcpStream> {
+/// A socket connected to `target`, made in the container's namespace;
+/// with `source`, IP_TRANSPARENT and bound to the client's address first.
+pub fn connect_inside(
+    netns: &Netns,
+    target: SocketAddr,
+    source: Option<SocketAddr>,
+) -> io::Result<TcpStream> {
     let family = match target {
         SocketAddr::V4(_) => AddressFamily::Inet,
         SocketAddr::V6(_) => AddressFamily::Inet6,
     };
-    let fd: OwnedFd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    let fd: OwnedFd = netns.socket(family, SockType::Stream)?;
     if let Some(src) = source {
         sys::set_transparent(fd.as_fd(), src.is_ipv6())?;
         // The same client address and port may reach two published ports.
