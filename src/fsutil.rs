@@ -70,6 +70,44 @@ pub fn remove_tree(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Lock `dir/.lock` (made with `dir` when missing), waiting at most
+/// `wait`: a stuck holder gives a clear line naming the `store`, not a
+/// hang. The container and volume stores share this.
+pub fn lock_store(
+    dir: &Path,
+    store: &str,
+    wait: std::time::Duration,
+) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    use anyhow::Context;
+    use nix::fcntl::{Flock, FlockArg};
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".lock"))
+        .with_context(|| format!("open the {store} lock"))?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(l),
+            Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
+                if std::time::Instant::now() >= deadline {
+                    anyhow::bail!(
+                        "the {store} {} is locked by another burrow process \
+                         (waited {}s; try again)",
+                        dir.display(),
+                        wait.as_secs()
+                    );
+                }
+                f = back;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err((_, e)) => return Err(e).with_context(|| format!("lock the {store}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,30 +230,10 @@ fn kill_tree(pid: Pid) {
     let mut i = 0;
     while i < tree.len() {
         let _ = kill(Pid::from_raw(tree[i]), Signal::SIGSTOP);
-        tree.extend(children_of(tree[i]));
+        tree.extend(crate::proc::children_of(tree[i]));
         i += 1;
     }
     for p in tree.iter().rev() {
         let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
     }
-}
-
-/// Processes whose parent is `pid` (field 4 of /proc/PID/stat, after the
-/// command name, which may hold spaces and parens).
-fn children_of(pid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|child| {
-            std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
-                })
-                == Some(pid)
-        })
-        .collect()
 }

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
 // The launcher's types a record keeps, named here for the record's readers.
@@ -191,35 +191,7 @@ pub fn new_id() -> anyhow::Result<String> {
 }
 
 fn lock(root: &Path) -> anyhow::Result<Flock<fs::File>> {
-    let dir = containers_dir(root);
-    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(".lock"))
-        .context("open the containers lock")?;
-    // Bounded: a stuck holder makes us fail with a clear line, not hang.
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    let mut f = f;
-    loop {
-        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => return Ok(l),
-            Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
-                if std::time::Instant::now() >= deadline {
-                    bail!(
-                        "the container store {} is locked by another burrow process \
-                         (waited {}s; try again)",
-                        dir.display(),
-                        LOCK_WAIT.as_secs()
-                    );
-                }
-                f = back;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err((_, e)) => return Err(e).context("lock the containers dir"),
-        }
-    }
+    crate::fsutil::lock_store(&containers_dir(root), "container store", LOCK_WAIT)
 }
 
 /// How long a writer waits for the store's lock.

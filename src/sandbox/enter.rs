@@ -41,30 +41,10 @@ pub fn joinable(init: i32) -> i32 {
     if open(init) {
         return init;
     }
-    children_of(init)
+    crate::proc::children_of(init)
         .into_iter()
         .find(|c| open(*c))
         .unwrap_or(init)
-}
-
-/// Processes whose parent is `pid`, from /proc/*/stat.
-fn children_of(pid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|child| {
-            // "pid (comm) state ppid ...": comm may hold spaces and ')'.
-            std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let rest = &stat[stat.rfind(')')? + 1..];
-                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
-                })
-                == Some(pid)
-        })
-        .collect()
 }
 
 /// Run `p` in the container whose init is `init` (a pid of ours) and

@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Coded;
@@ -97,35 +97,12 @@ pub fn no_such_volume(name: &str) -> anyhow::Error {
 
 /// The volume store's lock: creation, removal and the in-use check hold it.
 pub fn lock(root: &Path) -> anyhow::Result<Flock<fs::File>> {
-    let dir = volumes_dir(root);
-    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(".lock"))
-        .context("open the volumes lock")?;
-    // Bounded, as the container store's: a stuck holder gives a clear
-    // line, not a hang.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut f = f;
-    loop {
-        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => return Ok(l),
-            Err((back, nix::errno::Errno::EWOULDBLOCK)) => {
-                if std::time::Instant::now() >= deadline {
-                    bail!(
-                        "the volume store {} is locked by another burrow process (waited 10s; \
-                         try again)",
-                        dir.display()
-                    );
-                }
-                f = back;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err((_, e)) => return Err(e).context("lock the volumes dir"),
-        }
-    }
+    // Bounded, as the container store's.
+    crate::fsutil::lock_store(
+        &volumes_dir(root),
+        "volume store",
+        std::time::Duration::from_secs(10),
+    )
 }
 
 /// Read one volume; `None` when there is none of that name.
