@@ -49,6 +49,7 @@ fn create_in(store: &Store, o: &CreateOpts, b: &Bundle) -> anyhow::Result<i32> {
             .unwrap_or_default()
             .into_iter()
             .collect(),
+        no_process: launch.no_process,
     };
     let saved = store.save(&record).and_then(|()| {
         let st = state::state_json(&record, Status::Created);
@@ -136,6 +137,16 @@ pub fn start(store: &Store, id: &str) -> anyhow::Result<()> {
         Status::Created => {}
         Status::Running => bail!("container {id} is already running"),
         Status::Stopped => bail!("container {id} is stopped: cannot start it"),
+    }
+    if r.no_process {
+        // Nothing to run: the spec wants an error. The waiting init ends,
+        // so the container is stopped and `delete` removes it.
+        let _ = kill(Pid::from_raw(r.pid), Signal::SIGKILL);
+        let until = Instant::now() + Duration::from_secs(5);
+        while state::alive(r.pid, r.pid_start) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        bail!("container {id} has no process (config.json sets none): nothing to start");
     }
     let fifo = store.fifo(id);
     launcher::start(&fifo)?;

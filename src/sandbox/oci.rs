@@ -115,6 +115,8 @@ pub struct OciLaunch {
     pub root: PathBuf,
     pub plan: MountPlan,
     pub process: OciProcess,
+    /// The config has no `process`: `process` is a placeholder, never run.
+    pub no_process: bool,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub namespaces: Vec<Namespace>,
@@ -254,9 +256,11 @@ fn container_init(l: &OciLaunch, chan: &Channel) -> ! {
     };
     // runc reports a missing command at create, and engines map its
     // message to 127/126: find it now, in the container's root.
-    if let Err((code, message)) = find_command(&l.process.spec) {
-        let _ = chan.send(&Msg::ExecFailed { code, message });
-        sys::exit_now(code)
+    if !l.no_process {
+        if let Err((code, message)) = find_command(&l.process.spec) {
+            let _ = chan.send(&Msg::ExecFailed { code, message });
+            sys::exit_now(code)
+        }
     }
     if chan.send(&Msg::Created).is_err() {
         sys::exit_now(EXIT_BURROW)
@@ -273,6 +277,9 @@ fn container_init(l: &OciLaunch, chan: &Channel) -> ! {
         }
     }
     drop(fifo);
+    if l.no_process {
+        sys::exit_now(EXIT_BURROW)
+    }
     let (code, message) = become_process(&l.process, tty);
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
