@@ -34,6 +34,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> anyhow::Result<i32> {
 fn create_in(store: &Store, o: &CreateOpts, b: &Bundle) -> anyhow::Result<i32> {
     let console = o.console_socket.map(absolute).transpose()?;
     let launch = bundle::launch(b, store.fifo(o.id), console)?;
+    chown_fifo_to_container_root(&launch)?;
     let pid = launcher::create(&launch, &write_maps)?;
     let record = Record {
         id: o.id.to_string(),
@@ -65,6 +66,24 @@ fn create_in(store: &Store, o: &CreateOpts, b: &Bundle) -> anyhow::Result<i32> {
         return Err(e);
     }
     Ok(pid)
+}
+
+/// The init opens the exec fifo as the user namespace's root (see
+/// `become_ns_root`); where root gives a map without host root, that is
+/// another host id: the fifo goes to it (as runc does).
+fn chown_fifo_to_container_root(l: &launcher::OciLaunch) -> anyhow::Result<()> {
+    let Some(maps) = &l.id_maps else {
+        return Ok(());
+    };
+    if !bundle::privileged() {
+        return Ok(());
+    }
+    let root = |v: &[launcher::IdRange]| v.iter().find(|r| r.0 == 0).map(|r| r.1);
+    if let (Some(u), Some(g)) = (root(&maps.uid), root(&maps.gid)) {
+        std::os::unix::fs::chown(&l.fifo, Some(u), Some(g))
+            .with_context(|| format!("chown the exec fifo {}", l.fifo.display()))?;
+    }
+    Ok(())
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {

@@ -202,6 +202,25 @@ fn follow_create(
     }
 }
 
+/// In a new or joined user namespace, become its root where it maps one
+/// (as runc does): a caller whose own ids are not mapped (root giving a
+/// range without host root) would else make files it cannot own (EOVERFLOW).
+fn become_ns_root() -> anyhow::Result<()> {
+    let maps_zero = |f: &str| {
+        std::fs::read_to_string(f)
+            .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().next() == Some("0")))
+    };
+    if maps_zero("/proc/self/gid_map") {
+        let g = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(g, g, g).context("become gid 0 in the user namespace")?;
+    }
+    if maps_zero("/proc/self/uid_map") {
+        let u = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(u, u, u).context("become uid 0 in the user namespace")?;
+    }
+    Ok(())
+}
+
 /// The first stage: user and pid namespaces (each only takes effect for
 /// what is forked after), then the init.
 fn first_stage(l: &OciLaunch, chan: &Channel) -> anyhow::Result<()> {
@@ -218,6 +237,9 @@ fn first_stage(l: &OciLaunch, chan: &Channel) -> anyhow::Result<()> {
             }
         }
         None => {}
+    }
+    if l.ns(NsKind::User).is_some() {
+        become_ns_root()?;
     }
     match l.ns(NsKind::Pid) {
         Some(Namespace {
@@ -486,12 +508,17 @@ fn prepare(p: &OciProcess, tty: Option<OwnedFd>) -> anyhow::Result<()> {
     let inheritable: ::caps::CapsHashSet = p.inheritable.iter().copied().collect();
     ::caps::set(None, ::caps::CapSet::Inheritable, &inheritable)
         .map_err(|e| anyhow::anyhow!("process.capabilities.inheritable: {e}"))?;
-    for c in &p.ambient {
-        ::caps::raise(None, ::caps::CapSet::Ambient, *c).map_err(|e| {
-            anyhow::anyhow!(
-                "process.capabilities.ambient: raise {c} (it must be permitted and inheritable): {e}"
-            )
-        })?;
+    // The kernel raises an ambient cap only when it is permitted and
+    // inheritable. runc leaves the others out (its own `spec --rootless`
+    // lists ambient caps with no inheritable set); so does burrow.
+    let permitted = ::caps::read(None, ::caps::CapSet::Permitted).unwrap_or_default();
+    for c in p
+        .ambient
+        .iter()
+        .filter(|c| inheritable.contains(c) && permitted.contains(c))
+    {
+        ::caps::raise(None, ::caps::CapSet::Ambient, *c)
+            .map_err(|e| anyhow::anyhow!("process.capabilities.ambient: raise {c}: {e}"))?;
     }
     if nnp {
         seccomp()?;

@@ -200,6 +200,34 @@ fn oci_create_without_process_then_start_fails() {
     });
 }
 
+/// runc's `spec --rootless` lists ambient caps with no inheritable set;
+/// the kernel cannot raise those, and runc runs the command without them.
+#[test]
+fn oci_ambient_caps_without_inheritable_are_left_out_as_runc_does() {
+    each_user(|oci| {
+        oci.set_config(|c| {
+            c["process"]["args"] = json!(["grep", "-E", "Cap(Eff|Amb)", "/proc/self/status"]);
+            let kill = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+            c["process"]["capabilities"] = json!({
+                "bounding": kill, "permitted": kill, "effective": kill, "ambient": kill
+            });
+        });
+        let out = oci.runc(&["run", "amb"]);
+        assert_eq!(out.code, 0, "{}", out.describe());
+        // CAP_KILL (5) and CAP_NET_BIND_SERVICE (10); no ambient set.
+        assert!(
+            out.stdout.contains("CapEff:\t0000000000000420"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("CapAmb:\t0000000000000000"),
+            "{}",
+            out.stdout
+        );
+    });
+}
+
 #[test]
 fn oci_run_gives_the_output_exit_code_and_config() {
     each_user(|oci| {
