@@ -171,8 +171,14 @@ fn follow_create(
     first: Pid,
     write_maps: &dyn Fn(Pid, &IdMaps) -> anyhow::Result<()>,
 ) -> anyhow::Result<i32> {
+    // `Started` comes from the first stage and `Created` from the init:
+    // two processes on one channel, so either may arrive first.
     let mut init = None;
+    let mut created = false;
     loop {
+        if let (Some(pid), true) = (init, created) {
+            return Ok(pid);
+        }
         let Some((msg, _)) = chan.recv()? else {
             bail!("the container's init ended before it was set up");
         };
@@ -186,9 +192,7 @@ fn follow_create(
                 chan.send(&Msg::IdsMapped)?;
             }
             Msg::Started { pid } => init = Some(pid),
-            Msg::Created => {
-                return init.context("the container's init did not say its pid");
-            }
+            Msg::Created => created = true,
             m @ (Msg::ExecFailed { .. } | Msg::SetupFailed { .. }) => {
                 if let Some(pid) = init {
                     let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
