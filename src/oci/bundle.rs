@@ -55,10 +55,12 @@ pub fn launch(
     let spec = &b.spec;
     refuse_unsupported(spec)?;
     let root = mounts::root_path(spec, &b.dir)?;
-    let Some(proc_) = spec.process() else {
-        bail!("process: missing in config.json");
-    };
     let linux = spec.linux().as_ref();
+    // No `process` is allowed at create (runtime-spec config.md: it is
+    // only required by `start`): the init waits with an inert
+    // placeholder that `start` refuses to run.
+    let placeholder = Process::default();
+    let proc_ = spec.process().as_ref().unwrap_or(&placeholder);
     let process = process(proc_, linux.and_then(|l| l.seccomp().as_ref()))?;
     let namespaces = namespaces(spec)?;
     let new_user = namespaces
@@ -120,6 +122,7 @@ pub fn launch(
         plan: mounts::plan(spec, &root, &b.dir)?,
         root,
         process,
+        no_process: spec.process().is_none(),
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
         domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
         namespaces,

@@ -34,6 +34,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> anyhow::Result<i32> {
 fn create_in(store: &Store, o: &CreateOpts, b: &Bundle) -> anyhow::Result<i32> {
     let console = o.console_socket.map(absolute).transpose()?;
     let launch = bundle::launch(b, store.fifo(o.id), console)?;
+    chown_fifo_to_container_root(&launch)?;
     let pid = launcher::create(&launch, &write_maps)?;
     let record = Record {
         id: o.id.to_string(),
@@ -49,6 +50,7 @@ fn create_in(store: &Store, o: &CreateOpts, b: &Bundle) -> anyhow::Result<i32> {
             .unwrap_or_default()
             .into_iter()
             .collect(),
+        no_process: launch.no_process,
     };
     let saved = store.save(&record).and_then(|()| {
         let st = state::state_json(&record, Status::Created);
@@ -64,6 +66,24 @@ fn create_in(store: &Store, o: &CreateOpts, b: &Bundle) -> anyhow::Result<i32> {
         return Err(e);
     }
     Ok(pid)
+}
+
+/// The init opens the exec fifo as the user namespace's root (see
+/// `become_ns_root`); where root gives a map without host root, that is
+/// another host id: the fifo goes to it (as runc does).
+fn chown_fifo_to_container_root(l: &launcher::OciLaunch) -> anyhow::Result<()> {
+    let Some(maps) = &l.id_maps else {
+        return Ok(());
+    };
+    if !bundle::privileged() {
+        return Ok(());
+    }
+    let root = |v: &[launcher::IdRange]| v.iter().find(|r| r.0 == 0).map(|r| r.1);
+    if let (Some(u), Some(g)) = (root(&maps.uid), root(&maps.gid)) {
+        std::os::unix::fs::chown(&l.fifo, Some(u), Some(g))
+            .with_context(|| format!("chown the exec fifo {}", l.fifo.display()))?;
+    }
+    Ok(())
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
@@ -136,6 +156,16 @@ pub fn start(store: &Store, id: &str) -> anyhow::Result<()> {
         Status::Created => {}
         Status::Running => bail!("container {id} is already running"),
         Status::Stopped => bail!("container {id} is stopped: cannot start it"),
+    }
+    if r.no_process {
+        // Nothing to run: the spec wants an error. The waiting init ends,
+        // so the container is stopped and `delete` removes it.
+        let _ = kill(Pid::from_raw(r.pid), Signal::SIGKILL);
+        let until = Instant::now() + Duration::from_secs(5);
+        while state::alive(r.pid, r.pid_start) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        bail!("container {id} has no process (config.json sets none): nothing to start");
     }
     let fifo = store.fifo(id);
     launcher::start(&fifo)?;

@@ -34,6 +34,9 @@ pub struct Record {
     pub created: String,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// config.json had no `process`: `start` must fail (runtime-spec).
+    #[serde(default)]
+    pub no_process: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -115,6 +115,8 @@ pub struct OciLaunch {
     pub root: PathBuf,
     pub plan: MountPlan,
     pub process: OciProcess,
+    /// The config has no `process`: `process` is a placeholder, never run.
+    pub no_process: bool,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub namespaces: Vec<Namespace>,
@@ -169,8 +171,14 @@ fn follow_create(
     first: Pid,
     write_maps: &dyn Fn(Pid, &IdMaps) -> anyhow::Result<()>,
 ) -> anyhow::Result<i32> {
+    // `Started` comes from the first stage and `Created` from the init:
+    // two processes on one channel, so either may arrive first.
     let mut init = None;
+    let mut created = false;
     loop {
+        if let (Some(pid), true) = (init, created) {
+            return Ok(pid);
+        }
         let Some((msg, _)) = chan.recv()? else {
             bail!("the container's init ended before it was set up");
         };
@@ -184,9 +192,7 @@ fn follow_create(
                 chan.send(&Msg::IdsMapped)?;
             }
             Msg::Started { pid } => init = Some(pid),
-            Msg::Created => {
-                return init.context("the container's init did not say its pid");
-            }
+            Msg::Created => created = true,
             m @ (Msg::ExecFailed { .. } | Msg::SetupFailed { .. }) => {
                 if let Some(pid) = init {
                     let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
@@ -198,6 +204,25 @@ fn follow_create(
             other => bail!("unexpected {other:?} from the container's init"),
         }
     }
+}
+
+/// In a new or joined user namespace, become its root where it maps one
+/// (as runc does): a caller whose own ids are not mapped (root giving a
+/// range without host root) would else make files it cannot own (EOVERFLOW).
+fn become_ns_root() -> anyhow::Result<()> {
+    let maps_zero = |f: &str| {
+        std::fs::read_to_string(f)
+            .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().next() == Some("0")))
+    };
+    if maps_zero("/proc/self/gid_map") {
+        let g = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(g, g, g).context("become gid 0 in the user namespace")?;
+    }
+    if maps_zero("/proc/self/uid_map") {
+        let u = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(u, u, u).context("become uid 0 in the user namespace")?;
+    }
+    Ok(())
 }
 
 /// The first stage: user and pid namespaces (each only takes effect for
@@ -216,6 +241,9 @@ fn first_stage(l: &OciLaunch, chan: &Channel) -> anyhow::Result<()> {
             }
         }
         None => {}
+    }
+    if l.ns(NsKind::User).is_some() {
+        become_ns_root()?;
     }
     match l.ns(NsKind::Pid) {
         Some(Namespace {
@@ -254,9 +282,11 @@ fn container_init(l: &OciLaunch, chan: &Channel) -> ! {
     };
     // runc reports a missing command at create, and engines map its
     // message to 127/126: find it now, in the container's root.
-    if let Err((code, message)) = find_command(&l.process.spec) {
-        let _ = chan.send(&Msg::ExecFailed { code, message });
-        sys::exit_now(code)
+    if !l.no_process {
+        if let Err((code, message)) = find_command(&l.process.spec) {
+            let _ = chan.send(&Msg::ExecFailed { code, message });
+            sys::exit_now(code)
+        }
     }
     if chan.send(&Msg::Created).is_err() {
         sys::exit_now(EXIT_BURROW)
@@ -273,6 +303,9 @@ fn container_init(l: &OciLaunch, chan: &Channel) -> ! {
         }
     }
     drop(fifo);
+    if l.no_process {
+        sys::exit_now(EXIT_BURROW)
+    }
     let (code, message) = become_process(&l.process, tty);
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
@@ -479,12 +512,17 @@ fn prepare(p: &OciProcess, tty: Option<OwnedFd>) -> anyhow::Result<()> {
     let inheritable: ::caps::CapsHashSet = p.inheritable.iter().copied().collect();
     ::caps::set(None, ::caps::CapSet::Inheritable, &inheritable)
         .map_err(|e| anyhow::anyhow!("process.capabilities.inheritable: {e}"))?;
-    for c in &p.ambient {
-        ::caps::raise(None, ::caps::CapSet::Ambient, *c).map_err(|e| {
-            anyhow::anyhow!(
-                "process.capabilities.ambient: raise {c} (it must be permitted and inheritable): {e}"
-            )
-        })?;
+    // The kernel raises an ambient cap only when it is permitted and
+    // inheritable. runc leaves the others out (its own `spec --rootless`
+    // lists ambient caps with no inheritable set); so does burrow.
+    let permitted = ::caps::read(None, ::caps::CapSet::Permitted).unwrap_or_default();
+    for c in p
+        .ambient
+        .iter()
+        .filter(|c| inheritable.contains(c) && permitted.contains(c))
+    {
+        ::caps::raise(None, ::caps::CapSet::Ambient, *c)
+            .map_err(|e| anyhow::anyhow!("process.capabilities.ambient: raise {c}: {e}"))?;
     }
     if nnp {
         seccomp()?;

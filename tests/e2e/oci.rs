@@ -174,6 +174,60 @@ fn oci_state_machine_create_start_kill_delete() {
     });
 }
 
+/// The runtime-spec: `process` is optional at create and required by
+/// start, which must fail; the container then ends and delete removes it.
+#[test]
+fn oci_create_without_process_then_start_fails() {
+    each_user(|oci| {
+        oci.set_config(|c| {
+            c.as_object_mut().unwrap().remove("process");
+        });
+        oci.runc(&["create", "np"]).ok();
+        let st = oci.state("np");
+        assert_eq!(st["status"], "created", "{st}");
+        let pid = st["pid"].as_i64().unwrap();
+        assert!(!cmdline(pid).is_empty(), "the init waits");
+
+        let e = oci.runc(&["start", "np"]);
+        e.fails(125);
+        assert!(e.stderr.contains("has no process"), "{}", e.describe());
+        assert_eq!(e.stderr.lines().count(), 1, "{}", e.describe());
+        // Nothing ran; the waiting init is gone.
+        assert_eq!(oci.state("np")["status"], "stopped");
+        assert!(cmdline(pid).is_empty(), "{}", cmdline(pid));
+        oci.runc(&["delete", "np"]).ok();
+        assert!(!oci.state_root().join("np").exists());
+    });
+}
+
+/// runc's `spec --rootless` lists ambient caps with no inheritable set;
+/// the kernel cannot raise those, and runc runs the command without them.
+#[test]
+fn oci_ambient_caps_without_inheritable_are_left_out_as_runc_does() {
+    each_user(|oci| {
+        oci.set_config(|c| {
+            c["process"]["args"] = json!(["grep", "-E", "Cap(Eff|Amb)", "/proc/self/status"]);
+            let kill = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+            c["process"]["capabilities"] = json!({
+                "bounding": kill, "permitted": kill, "effective": kill, "ambient": kill
+            });
+        });
+        let out = oci.runc(&["run", "amb"]);
+        assert_eq!(out.code, 0, "{}", out.describe());
+        // CAP_KILL (5) and CAP_NET_BIND_SERVICE (10); no ambient set.
+        assert!(
+            out.stdout.contains("CapEff:\t0000000000000420"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("CapAmb:\t0000000000000000"),
+            "{}",
+            out.stdout
+        );
+    });
+}
+
 #[test]
 fn oci_run_gives_the_output_exit_code_and_config() {
     each_user(|oci| {
