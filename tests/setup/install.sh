@@ -28,7 +28,9 @@ packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 ut
           # tests/bench/net-publish (iperf3 client; the server runs in containers)
           dnsmasq-base iperf3
           # tests/e2e/oci.rs: a single-node Slurm (tests/setup/slurm.sh starts it)
-          slurm-wlm munge)
+          slurm-wlm munge
+          # tests/bench/oci: the runtimes burrow-runc is measured against
+          runc crun)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
