@@ -47,15 +47,35 @@ fn hooks(spec: &Spec, stage: Stage) -> Vec<Hook> {
 pub fn run(spec: &Spec, stage: Stage, state: &serde_json::Value) -> anyhow::Result<()> {
     let state = serde_json::to_vec(state)?;
     for (i, h) in hooks(spec, stage).iter().enumerate() {
-        run_one(h, &state).with_context(|| {
-            format!(
-                "hooks.{}[{i}] {}",
-                stage.name(),
-                crate::text::escape_control(&h.path().display().to_string())
-            )
-        })?;
+        run_one(h, &state).with_context(|| context(stage, i, h))?;
     }
     Ok(())
+}
+
+/// Run `stage`'s hooks in order, each failure a warning on stderr: for
+/// poststart and poststop, whose failures "MUST" leave the remaining
+/// hooks and the lifecycle going (runtime-spec). Returns the warnings.
+pub fn run_warning(spec: &Spec, stage: Stage, state: &serde_json::Value) -> Vec<String> {
+    let Ok(state) = serde_json::to_vec(state) else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    for (i, h) in hooks(spec, stage).iter().enumerate() {
+        if let Err(e) = run_one(h, &state).with_context(|| context(stage, i, h)) {
+            let w = format!("burrow: warning: {e:#}");
+            eprintln!("{w}");
+            warnings.push(w);
+        }
+    }
+    warnings
+}
+
+fn context(stage: Stage, i: usize, h: &Hook) -> String {
+    format!(
+        "hooks.{}[{i}] {}",
+        stage.name(),
+        crate::text::escape_control(&h.path().display().to_string())
+    )
 }
 
 fn run_one(h: &Hook, state: &[u8]) -> anyhow::Result<()> {
@@ -93,5 +113,34 @@ fn run_one(h: &Hook, state: &[u8]) -> anyhow::Result<()> {
             bail!("timed out after {}s", h.timeout().unwrap_or(0));
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_poststart_hook_leaves_the_next_one_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "hooks": {
+                "poststart": [
+                    {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]},
+                    {"path": "/bin/sh", "args": ["sh", "-c", format!("echo second > {}", out.display())]}
+                ]
+            }
+        }))
+        .unwrap();
+        let warnings = run_warning(&spec, Stage::Poststart, &serde_json::json!({}));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("hooks.poststart[0]"), "{warnings:?}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "second\n");
+        // `run` (create's stages) stops at the first failure.
+        std::fs::remove_file(&out).unwrap();
+        assert!(run(&spec, Stage::Poststart, &serde_json::json!({})).is_err());
+        assert!(!out.exists());
     }
 }

@@ -173,9 +173,7 @@ pub fn start(store: &Store, id: &str) -> anyhow::Result<()> {
     // poststart: failures are warnings (runtime-spec).
     if let Ok(b) = bundle::load(&r.bundle) {
         let st = state::state_json(&r, Status::Running);
-        if let Err(e) = hooks::run(&b.spec, Stage::Poststart, &st) {
-            eprintln!("burrow: warning: {e:#}");
-        }
+        hooks::run_warning(&b.spec, Stage::Poststart, &st);
     }
     Ok(())
 }
@@ -255,9 +253,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> anyhow::Result<()> {
     store.remove(id)?;
     if let Ok(b) = bundle::load(&r.bundle) {
         let st = state::state_json(&r, Status::Stopped);
-        if let Err(e) = hooks::run(&b.spec, Stage::Poststop, &st) {
-            eprintln!("burrow: warning: {e:#}");
-        }
+        hooks::run_warning(&b.spec, Stage::Poststop, &st);
     }
     Ok(())
 }
