@@ -175,3 +175,25 @@ fn log_level_debug_says_what_burrow_does() {
     assert!(loud.stderr.contains("overlay"), "{}", loud.describe());
     env.burrow(&["--log-level", "chatty", "info"]).fails(125);
 }
+
+/// A reader that went away (`burrow ps | head -0`) ends burrow quietly, as
+/// SIGPIPE ends other programs: no panic message, exit 141.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let Some(env) = TestEnv::new(User::NoSub) else {
+        return;
+    };
+    for args in [&["version"][..], &["ps", "-a"], &["info"]] {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let mut cmd = env.command(burrow_bin(), &[]);
+        cmd.arg("--root").arg(env.root()).args(args);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(w))
+            .stderr(std::process::Stdio::piped());
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
