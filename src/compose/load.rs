@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use serde_json::{Map, Value};
 
 use super::interpolate::{self, Vars};
-use super::{merge, normalize, schema, yaml};
+use super::{dotenv, merge, normalize, schema, yaml};
 
 /// Compose's file names, in the order it looks for them.
 pub const FILE_NAMES: &[&str] = &[
@@ -212,68 +212,11 @@ fn variables(opts: &Options, cwd: &Path, dir: &Path) -> anyhow::Result<Vars> {
             seen.map.entry(k.clone()).or_insert(v.clone());
         }
         let parsed =
-            parse_dotenv(&text, &seen).with_context(|| format!("env file {}", f.display()))?;
+            dotenv::parse(&text, &seen).with_context(|| format!("env file {}", f.display()))?;
         vars.map.extend(parsed);
     }
     vars.map.extend(process.map);
     Ok(vars)
-}
-
-/// A `.env` file: `KEY=VALUE` lines, `export` allowed, `#` comments;
-/// single quotes literal, double quotes with `\n` and interpolation,
-/// unquoted values trimmed and interpolated.
-pub fn parse_dotenv(text: &str, env: &Vars) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
-        let (key, raw) = match line.split_once('=') {
-            Some((k, v)) => (k.trim(), v.trim()),
-            // A bare name takes the environment's value, if any.
-            None => {
-                if let Some(v) = env.get(line) {
-                    out.insert(line.to_string(), v.to_string());
-                }
-                continue;
-            }
-        };
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            bail!("line {}: bad variable name {:?}", n + 1, key);
-        }
-        let mut seen = env.clone();
-        for (k, v) in &out {
-            seen.map.insert(k.clone(), v.clone());
-        }
-        let value = if let Some(inner) = raw.strip_prefix('\'') {
-            inner
-                .strip_suffix('\'')
-                .with_context(|| format!("line {}: unterminated single quote", n + 1))?
-                .to_string()
-        } else if let Some(inner) = raw.strip_prefix('"') {
-            let inner = inner
-                .strip_suffix('"')
-                .with_context(|| format!("line {}: unterminated double quote", n + 1))?;
-            let unescaped = inner
-                .replace("\\n", "\n")
-                .replace("\\t", "\t")
-                .replace("\\\"", "\"")
-                .replace("\\\\", "\\");
-            interpolate::string(&unescaped, &seen, &mut Vec::new())
-                .map_err(|_| anyhow::anyhow!("line {}: bad interpolation", n + 1))?
-        } else {
-            let bare = match raw.find(" #") {
-                Some(i) => raw[..i].trim_end(),
-                None => raw,
-            };
-            interpolate::string(bare, &seen, &mut Vec::new())
-                .map_err(|_| anyhow::anyhow!("line {}: bad interpolation", n + 1))?
-        };
-        out.insert(key.to_string(), value);
-    }
-    Ok(out)
 }
 
 /// Read, parse, interpolate and check one file.
@@ -661,7 +604,7 @@ mod tests {
     fn dotenv_lines() {
         let mut env = Vars::default();
         env.map.insert("HOME".into(), "/h".into());
-        let m = parse_dotenv(
+        let m = dotenv::parse(
             "# c\nA=1\nexport B = two words # note\nC='lit $A'\nD=\"x\\ny $A\"\nE=${HOME}/e\nF=\n",
             &env,
         )
@@ -672,7 +615,7 @@ mod tests {
         assert_eq!(m["D"], "x\ny 1");
         assert_eq!(m["E"], "/h/e");
         assert_eq!(m["F"], "");
-        assert!(parse_dotenv("A='open\n", &env).is_err());
+        assert!(dotenv::parse("A='open\n", &env).is_err());
     }
 
     #[test]

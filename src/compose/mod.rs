@@ -10,9 +10,11 @@
 //! - `schema`: the compose-spec JSON schema when installed, else a
 //!   built-in check of keys and types.
 //! - `merge`: several files (and `extends`) by the spec's merge rules.
+//! - `dotenv`: `.env` and `env_file` files.
 //! - `load`: files, variables, include, extends, profiles, the name.
 //! - `normalize`: the long forms `config` prints.
 
+pub mod dotenv;
 pub mod interpolate;
 pub mod load;
 pub mod merge;

@@ -221,7 +221,7 @@ fn service(svc: Value, vars: &Vars) -> anyhow::Result<(Value, bool)> {
             };
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
-                    for (k, v) in super::load::parse_dotenv(&text, vars)? {
+                    for (k, v) in super::dotenv::parse(&text, vars)? {
                         env.insert(k, Value::String(v));
                     }
                 }
