@@ -141,8 +141,21 @@ fn setup(
     if !spec.process.tty {
         return Ok(None);
     }
+    let (master, slave, _) = new_pty("open /dev/ptmx")?;
+    if let Some(ws) = winsize {
+        sys::set_winsize(&master, ws).context("set the pty size")?;
+    }
+    chan.send_with_fd(&Msg::Pty, Some(master.as_raw_fd()))?;
+    Ok(Some(slave))
+}
+
+/// A new pty of the devpts mounted at /dev/pts (the container's, once
+/// its mounts are made): the master, the slave and the slave's name,
+/// both ends close-on-exec, neither the controlling terminal. `what`
+/// names the /dev/ptmx open in its error.
+pub(super) fn new_pty(what: &str) -> anyhow::Result<(nix::pty::PtyMaster, OwnedFd, String)> {
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .context("open /dev/ptmx")?;
+        .context(what.to_string())?;
     nix::pty::grantpt(&master).context("grantpt")?;
     nix::pty::unlockpt(&master).context("unlockpt")?;
     let name = nix::pty::ptsname_r(&master).context("ptsname")?;
@@ -153,11 +166,7 @@ fn setup(
         .open(&name)
         .with_context(|| format!("open {name}"))?
         .into();
-    if let Some(ws) = winsize {
-        sys::set_winsize(&master, ws).context("set the pty size")?;
-    }
-    chan.send_with_fd(&Msg::Pty, Some(master.as_raw_fd()))?;
-    Ok(Some(slave))
+    Ok((master, slave, name))
 }
 
 /// Become the command: session, stdio, working dir, ids, then exec. Only

@@ -23,7 +23,6 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -388,18 +387,7 @@ fn setup(l: &OciLaunch) -> anyhow::Result<(Option<OwnedFd>, File)> {
 /// socket (as runc sends it: SCM_RIGHTS, its name as the payload), the
 /// slave is returned.
 fn open_pty(sock: &UnixStream, size: Option<(u16, u16)>) -> anyhow::Result<OwnedFd> {
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .context("open /dev/ptmx in the container")?;
-    nix::pty::grantpt(&master).context("grantpt")?;
-    nix::pty::unlockpt(&master).context("unlockpt")?;
-    let name = nix::pty::ptsname_r(&master).context("ptsname")?;
-    let slave: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(&name)
-        .with_context(|| format!("open {name}"))?
-        .into();
+    let (master, slave, name) = super::init::new_pty("open /dev/ptmx in the container")?;
     if let Some((rows, cols)) = size {
         let ws = libc::winsize {
             ws_row: rows,
