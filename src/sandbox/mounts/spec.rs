@@ -11,7 +11,7 @@ use anyhow::Context;
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 
-use super::apply::{bind, dir_at, file_at, remount_readonly};
+use super::bind::{bind, dir_at, file_at, remount_readonly};
 use super::plan::SpecMount;
 
 pub(super) fn apply(m: &SpecMount, target: &Path) -> anyhow::Result<()> {
