@@ -257,6 +257,15 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
             return Err(e.into());
         }
     };
+    let user_nets = match user_networks(paths, rec) {
+        Ok(u) => u,
+        Err(e) => {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(e);
+        }
+    };
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
     // Quietly none where our cgroup is not delegated: pause and stats say
@@ -291,7 +300,45 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         cgroup,
         nproc_limit: limits.nproc,
         ports,
+        user_nets,
     })
+}
+
+/// The user networks' links of a container on some, with the keeper's
+/// namespaces (the keeper started if none runs).
+fn user_networks(
+    paths: &Paths,
+    rec: &Record,
+) -> anyhow::Result<Option<crate::net::user::attach::UserNets>> {
+    use crate::net::user::{attach, keeper, store};
+    if rec.config.networks.is_empty() || rec.config.network != Network::Bridge {
+        return Ok(None);
+    }
+    let root = paths.root();
+    let mut links = Vec::new();
+    for a in &rec.config.networks {
+        let n = store::find(root, &a.network).ok_or_else(|| {
+            crate::error::Coded::new(
+                crate::error::EXIT_BURROW,
+                format!(
+                    "container {} is on network {}, which no longer exists (network disconnect it)",
+                    crate::text::escape_control(&rec.name),
+                    crate::text::escape_control(&a.network)
+                ),
+            )
+        })?;
+        links.push(attach::Link {
+            bridge: n.bridge(),
+            ip: a.ip,
+            prefix: n.subnet.prefix,
+        });
+    }
+    let k = keeper::ensure(paths).context("user networks")?;
+    Ok(Some(attach::UserNets {
+        userns: std::sync::Arc::new(k.userns),
+        netns: std::sync::Arc::new(k.netns),
+        links,
+    }))
 }
 
 /// Bind the host sockets of `-p` and `-P` (all or none). Only the default

@@ -10,6 +10,8 @@
 //! - `attach`: a container's veth into a bridge (in the netns maker).
 //! - `dns`: the resolver on each network's gateway.
 
+pub mod attach;
+pub mod dns;
 pub mod keeper;
 pub mod store;
 pub mod subnet;
