@@ -323,3 +323,85 @@ fn network_verbs_have_dockers_shapes() {
         "records left"
     );
 }
+
+/// `network connect` and `disconnect` change a created or stopped
+/// container's networks from its next start; a running one is refused.
+#[test]
+fn connect_and_disconnect_change_a_stopped_containers_networks() {
+    both(|env, img| {
+        env.burrow(&["network", "create", "na"]).ok();
+        env.burrow(&["network", "create", "nb"]).ok();
+        env.burrow(&[
+            "create",
+            "--name",
+            "c1",
+            "--network",
+            "na",
+            img,
+            "ip",
+            "-4",
+            "-o",
+            "addr",
+        ])
+        .ok();
+        env.burrow(&["network", "connect", "--alias", "other", "nb", "c1"])
+            .ok();
+        let out = env.burrow(&["start", "-a", "c1"]);
+        out.ok();
+        assert!(
+            out.stdout.contains("eth1    inet 10.89.0."),
+            "{}",
+            out.describe()
+        );
+        assert!(
+            out.stdout.contains("eth2    inet 10.89.1."),
+            "{}",
+            out.describe()
+        );
+        let nets = env.burrow(&[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.Aliases}} {{end}}",
+            "c1",
+        ]);
+        // (range over a map: in no fixed order here)
+        let mut got: Vec<&str> = nets.ok().stdout.split_whitespace().collect();
+        got.sort();
+        assert_eq!(got, ["na=[]", "nb=[other]"], "{}", nets.describe());
+        env.burrow(&["network", "disconnect", "na", "c1"]).ok();
+        let out = env.burrow(&["start", "-a", "c1"]);
+        out.ok();
+        assert!(
+            out.stdout.contains("eth1    inet 10.89.1."),
+            "{}",
+            out.describe()
+        );
+        assert!(!out.stdout.contains("eth2"), "{}", out.describe());
+        // Now nothing is on na: it can go.
+        env.burrow(&["network", "rm", "na"]).ok();
+        env.burrow(&["network", "disconnect", "nb", "c1"]).ok();
+        env.burrow(&["network", "disconnect", "nb", "c1"])
+            .fails(125);
+        env.burrow(&["rm", "c1"]).ok();
+
+        env.burrow(&[
+            "run",
+            "-d",
+            "--name",
+            "live",
+            "--network",
+            "nb",
+            img,
+            "sleep",
+            "60",
+        ])
+        .ok();
+        let out = env.burrow(&["network", "connect", "bridge", "live"]);
+        assert_ne!(out.code, 0, "{}", out.describe());
+        env.burrow(&["network", "create", "nc"]).ok();
+        let out = env.burrow(&["network", "connect", "nc", "live"]);
+        out.fails(125);
+        assert!(out.stderr.contains("running"), "{}", out.describe());
+        env.burrow(&["rm", "-f", "live"]).ok();
+    });
+}
