@@ -331,6 +331,7 @@ fn user_networks(
             bridge: n.bridge(),
             ip: a.ip,
             prefix: n.subnet.prefix,
+            internal: n.internal,
         });
     }
     let k = keeper::ensure(paths).context("user networks")?;

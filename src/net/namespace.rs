@@ -166,10 +166,15 @@ fn make(user: Option<&super::user::attach::UserNets>) -> anyhow::Result<(OwnedFd
         &netlink::build_add_addr(eth, IpAddr::V4(addr::CONTAINER4), addr::PREFIX4),
         "add the IPv4 address",
     )?;
-    nl.request(
-        &netlink::build_default_route(eth, IpAddr::V4(addr::GATEWAY4)),
-        "add the IPv4 default route",
-    )?;
+    // Only internal user networks: no way out (no default route; the tap
+    // still carries -p to the container).
+    let internal = user.is_some_and(|u| u.links.iter().all(|l| l.internal));
+    if !internal {
+        nl.request(
+            &netlink::build_default_route(eth, IpAddr::V4(addr::GATEWAY4)),
+            "add the IPv4 default route",
+        )?;
+    }
     // IPv6 where the kernel has it (it may be disabled on the host).
     let v6 = nl
         .request(
@@ -177,6 +182,9 @@ fn make(user: Option<&super::user::attach::UserNets>) -> anyhow::Result<(OwnedFd
             "add the IPv6 address",
         )
         .and_then(|()| {
+            if internal {
+                return Ok(());
+            }
             nl.request(
                 &netlink::build_default_route(eth, IpAddr::V6(addr::GATEWAY6)),
                 "add the IPv6 default route",

@@ -405,3 +405,65 @@ fn connect_and_disconnect_change_a_stopped_containers_networks() {
         env.burrow(&["rm", "-f", "live"]).ok();
     });
 }
+
+/// `--internal`: no default route and no forwarded names, while `-p`
+/// still reaches a container on a user network from the host.
+#[test]
+fn internal_networks_have_no_way_out_and_publish_still_works() {
+    both(|env, img| {
+        env.burrow(&["network", "create", "--internal", "closed"])
+            .ok();
+        let out = env.burrow(&[
+            "run",
+            "--rm",
+            "--network",
+            "closed",
+            img,
+            "sh",
+            "-c",
+            "ip route; nslookup example.com",
+        ]);
+        assert!(out.stdout.contains("dev eth1"), "{}", out.describe());
+        assert!(!out.stdout.contains("default"), "{}", out.describe());
+        assert!(out.stdout.contains("NXDOMAIN"), "{}", out.describe());
+
+        env.burrow(&["network", "create", "open"]).ok();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let publish = format!("127.0.0.1:{port}:80");
+        let script =
+            "mkdir -p /www && echo published > /www/index.html && exec httpd -f -p 80 -h /www";
+        env.burrow(&[
+            "run",
+            "-d",
+            "--name",
+            "pub",
+            "-p",
+            &publish,
+            "--network",
+            "open",
+            img,
+            "sh",
+            "-c",
+            script,
+        ])
+        .ok();
+        let url = format!("http://127.0.0.1:{port}/");
+        let mut got = String::new();
+        for _ in 0..50 {
+            let o = std::process::Command::new("curl")
+                .args(["-s", &url])
+                .output()
+                .unwrap();
+            got = String::from_utf8_lossy(&o.stdout).into_owned();
+            if got == "published\n" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(got, "published\n");
+        env.burrow(&["rm", "-f", "pub"]).ok();
+    });
+}

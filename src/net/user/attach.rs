@@ -36,6 +36,8 @@ pub struct Link {
     pub bridge: String,
     pub ip: Ipv4Addr,
     pub prefix: u8,
+    /// `network create --internal`: no way out through this one.
+    pub internal: bool,
 }
 
 /// A name for the bridge's end: unique in the keeper's namespace, also

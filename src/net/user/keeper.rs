@@ -231,6 +231,8 @@ fn keeper_main(
     ready.write_all(b"ok")?;
     // Closed: the starter reads to its end.
     *ready_pipe = None;
+    // The socket file stays: a new keeper's start replaces it, and
+    // removing it here could remove that new keeper's.
     serve(root, &listener, &userns, &netns)
 }
 
