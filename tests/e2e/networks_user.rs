@@ -467,3 +467,41 @@ fn internal_networks_have_no_way_out_and_publish_still_works() {
         env.burrow(&["rm", "-f", "pub"]).ok();
     });
 }
+
+/// A container restarted by its policy keeps its link and its name.
+#[test]
+fn a_restarted_container_keeps_its_user_network() {
+    both(|env, img| {
+        env.burrow(&["network", "create", "rs"]).ok();
+        // Serves for 2 s, then fails: the policy starts it again.
+        let script = "mkdir -p /www && echo up > /www/index.html && httpd -p 80 -h /www && sleep 2 && exit 1";
+        env.burrow(&[
+            "run",
+            "-d",
+            "--name",
+            "flaky",
+            "--restart",
+            "on-failure",
+            "--network",
+            "rs",
+            img,
+            "sh",
+            "-c",
+            script,
+        ])
+        .ok();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let n = env.burrow(&["inspect", "-f", "{{.RestartCount}}", "flaky"]);
+            if n.ok().stdout.trim() != "0" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never restarted");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let out = fetch(env, img, "rs", "flaky");
+        out.ok();
+        assert_eq!(out.stdout, "up\n", "{}", out.describe());
+        env.burrow(&["rm", "-f", "flaky"]).ok();
+    });
+}
