@@ -72,6 +72,9 @@ pub struct LsArgs {
     /// Full ids
     #[arg(long)]
     pub no_trunc: bool,
+    /// Filter: name=TEXT, id=PREFIX, label=KEY[=VALUE], driver=NAME, type=custom|builtin
+    #[arg(short, long, value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -221,8 +224,43 @@ fn all_rows(paths: &Paths) -> Vec<Row> {
     rows
 }
 
+/// Does `r` pass `--filter f` (Docker's network filters)?
+fn passes(r: &Row, f: &str) -> anyhow::Result<bool> {
+    let bad = || {
+        coded(format!(
+            "invalid filter {:?} (name=, id=, label=, driver=, type=)",
+            escape_control(f)
+        ))
+    };
+    let (k, v) = f.split_once('=').ok_or_else(bad)?;
+    Ok(match k {
+        "name" => r.name.contains(v),
+        "id" => r.id.starts_with(v),
+        "driver" => r.driver == v,
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => r.labels.get(lk).is_some_and(|x| x == lv),
+            None => r.labels.contains_key(v),
+        },
+        "type" => match v {
+            "custom" => !PREDEFINED.contains(&r.name.as_str()),
+            "builtin" => PREDEFINED.contains(&r.name.as_str()),
+            _ => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    })
+}
+
 fn ls(paths: &Paths, a: &LsArgs) -> anyhow::Result<i32> {
-    let rows = all_rows(paths);
+    let mut rows = Vec::new();
+    for r in all_rows(paths) {
+        let mut keep = true;
+        for f in &a.filter {
+            keep &= passes(&r, f)?;
+        }
+        if keep {
+            rows.push(r);
+        }
+    }
     let id = |r: &Row| {
         if a.no_trunc {
             r.id.clone()

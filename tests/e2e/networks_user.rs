@@ -284,6 +284,27 @@ fn network_verbs_have_dockers_shapes() {
         "{}",
         ls.stdout
     );
+    let f = env.burrow(&[
+        "network",
+        "ls",
+        "-f",
+        "label=team=a",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(f.ok().stdout, "first\n");
+    let f = env.burrow(&[
+        "network",
+        "ls",
+        "-f",
+        "type=custom",
+        "-f",
+        "name=sec",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(f.ok().stdout, "second\n");
+    env.burrow(&["network", "ls", "-f", "bogus=1"]).fails(125);
     let q = env.burrow(&["network", "ls", "-q"]);
     assert_eq!(q.ok().stdout.lines().count(), 5);
     assert!(q.stdout.lines().all(|l| l.len() == 12), "{}", q.stdout);
