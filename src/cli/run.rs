@@ -18,7 +18,8 @@ use crate::error::EXIT_BURROW;
 use crate::paths::Paths;
 use crate::rootfs::driver::Setting;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// `--network`: a mode, or another container's network.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkArg {
     /// Only a loopback interface
     None,
@@ -26,6 +27,24 @@ pub enum NetworkArg {
     Host,
     /// A network of the container's own, with outbound TCP, UDP, ping and DNS through the host
     Bridge,
+    /// `container:NAME|ID`: share another container's network namespace
+    Container(String),
+}
+
+/// Parse `--network` (clap's value parser).
+fn parse_network(s: &str) -> Result<NetworkArg, String> {
+    match s {
+        "none" => Ok(NetworkArg::None),
+        "host" => Ok(NetworkArg::Host),
+        "bridge" | "default" => Ok(NetworkArg::Bridge),
+        _ => match s.strip_prefix("container:") {
+            Some("") | None if s.starts_with("container") => {
+                Err("invalid network mode: invalid container format container:<name|id>".into())
+            }
+            Some(target) => Ok(NetworkArg::Container(target.to_string())),
+            None => Err("expected bridge, none, host or container:NAME".into()),
+        },
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -115,9 +134,14 @@ pub struct ContainerArgs {
     pub read_only: bool,
 
     /// Network: bridge (its own, reaching out through the host; the default), none (loopback
-    /// only) or host
-    #[arg(long, value_enum, default_value_t = NetworkArg::Bridge, value_name = "MODE")]
+    /// only), host, or container:NAME (share another container's)
+    #[arg(long, value_parser = parse_network, default_value = "bridge", value_name = "MODE")]
     pub network: NetworkArg,
+
+    /// Link to another container on the default network: NAME[:ALIAS] (names in /etc/hosts,
+    /// Docker's ALIAS_PORT_* variables)
+    #[arg(long, value_name = "NAME[:ALIAS]")]
+    pub link: Vec<String>,
 
     /// Publish a container port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/udp]
     /// (ranges like 8000-8010:80-90; no HOSTPORT: a free one; IP default 0.0.0.0)
@@ -272,7 +296,12 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
     if let Err(e) = &result {
         // A host port in use: the run made nothing that stays (Docker
         // would keep the container, Created).
-        if e.chain().any(|c| c.is::<crate::net::publish::BindError>()) {
+        // So does a container it would share a network with or link to
+        // that does not run.
+        let nothing_made = e.chain().any(|c| {
+            c.is::<crate::net::publish::BindError>() || c.is::<crate::net::peer::NotRunning>()
+        });
+        if nothing_made {
             let root = paths.root();
             if let Ok(Some(trash)) = record::take_out(root, &id) {
                 let _ = crate::fsutil::remove_tree(&trash);
@@ -445,14 +474,56 @@ fn ports(a: &ContainerArgs) -> anyhow::Result<crate::net::publish::PortConfig> {
     Ok(ports)
 }
 
+/// Flags that do not fit the network mode, refused with Docker's words
+/// (its daemon's order).
+fn refuse_network_conflicts(a: &ContainerArgs) -> anyhow::Result<()> {
+    let conflict = match a.network {
+        NetworkArg::Container(_) => {
+            if a.hostname.is_some() {
+                Some("hostname and the network mode")
+            } else if !a.link.is_empty() {
+                Some("container type network can't be used with links. This would result in undefined behavior")
+            } else if !a.dns.is_empty() || !a.dns_search.is_empty() || !a.dns_option.is_empty() {
+                Some("dns and the network mode")
+            } else if !a.add_host.is_empty() {
+                Some("custom host-to-IP mapping and the network mode")
+            } else if !a.publish.is_empty() || a.publish_all {
+                Some("port publishing and the container type network mode")
+            } else if !a.expose.is_empty() {
+                Some("port exposing and the container type network mode")
+            } else {
+                None
+            }
+        }
+        NetworkArg::Host if !a.link.is_empty() => Some(
+            "host type networking can't be used with links. This would result in undefined behavior",
+        ),
+        NetworkArg::None if !a.link.is_empty() => {
+            Some("--link needs the default network (bridge), not none")
+        }
+        _ => None,
+    };
+    match conflict {
+        Some(c) => bail!("conflicting options: {c}"),
+        None => Ok(()),
+    }
+}
+
 /// `create`'s flags as a request: parse and check them (mounts, env
 /// files, security and log options), then `container::create` makes it.
 pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<record::Record> {
-    let network = match a.network {
+    refuse_network_conflicts(a)?;
+    let network = match &a.network {
         NetworkArg::None => Network::None,
         NetworkArg::Host => Network::Host,
         NetworkArg::Bridge => Network::Bridge,
+        NetworkArg::Container(other) => Network::Container(other.clone()),
     };
+    let links = a
+        .link
+        .iter()
+        .map(|l| crate::net::link::parse(l))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let net = crate::net::Options::from_flags(&a.dns, &a.dns_search, &a.dns_option, &a.add_host)?;
     let mut mount_reqs = Vec::new();
     for v in &a.volume {
@@ -489,6 +560,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         hostname: a.hostname.clone(),
         network,
         net,
+        links,
         mounts: mount_reqs,
         volumes_from,
         env,

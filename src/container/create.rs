@@ -42,6 +42,8 @@ pub struct CreateRequest {
     pub volumes_from: Vec<VolumesFrom>,
     /// `--dns*`, `--add-host`.
     pub net: crate::net::Options,
+    /// `--link NAME[:ALIAS]`: (name, alias) pairs.
+    pub links: Vec<(String, String)>,
     /// `NAME=value` strings, already resolved from the caller's
     /// environment (a bare `NAME` takes the caller's value).
     pub env: Vec<String>,
@@ -99,6 +101,15 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
     let cwd = spec::working_dir(cfg, req.workdir.as_deref())?;
     let user =
         spec::exec_user_in_layers(spec::user_spec(cfg, req.user.as_deref()), &image.lower_dirs)?;
+    // The containers it reaches into exist (they must run at its start).
+    let (network, shared_hostname) = match req.network {
+        Network::Container(name) => {
+            let other = super::peers::network_target(paths.root(), &name)?;
+            (Network::Container(other.id), Some(other.config.hostname))
+        }
+        n => (n, None),
+    };
+    let links = super::peers::links(paths.root(), &req.links)?;
     let id = record::new_id()?;
     let dir = record::container_dir(paths.root(), &id);
     let storage_driver = driver_choice.for_image(sandbox::kernel_overlay_refuses(
@@ -106,16 +117,24 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         &dir.join("upper"),
         &dir.join("work"),
     ));
+    // With another's network, its hostname (Docker's habit).
     let hostname = req
         .hostname
-        .unwrap_or_else(|| lifecycle::default_hostname(&id, req.network));
+        .or(shared_hostname)
+        .unwrap_or_else(|| lifecycle::default_hostname(&id, &network));
     if hostname.len() > 64 || hostname.contains(['\0', '/']) {
         bail!(
             "invalid hostname {:?}",
             crate::text::escape_control(&hostname)
         );
     }
-    let env = spec::environment(cfg, &req.env, &hostname, &user.home, req.tty);
+    let mut env = spec::environment(cfg, &req.env, &hostname, &user.home, req.tty);
+    link_env(
+        &mut env,
+        paths.root(),
+        req.name.as_deref().unwrap_or(&id[..12]),
+        &links,
+    );
     let init = !sandbox::is_init_command(&argv[0]);
     // Volumes last: everything above can fail without making one.
     let image_volumes: Vec<String> = cfg.and_then(|c| c.volumes().clone()).unwrap_or_default();
@@ -136,12 +155,13 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         hostname,
         mounts: resolved.mounts,
         read_only: req.read_only,
-        network: req.network,
+        network,
         net: req.net,
         auto_remove: req.auto_remove,
         init,
         security: req.security,
         storage_driver,
+        links,
     };
     let made = lifecycle::create(
         paths,
@@ -158,4 +178,32 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         volumes::undo(root, &resolved.made);
     }
     made
+}
+
+/// Docker's link variables (`net::link::env`) for each `--link`, under
+/// the image's and the user's: a name they set keeps their value.
+/// `linker`: the new container's name.
+fn link_env(
+    env: &mut Vec<String>,
+    root: &std::path::Path,
+    linker: &str,
+    links: &[crate::net::link::Link],
+) {
+    let mut extra = Vec::new();
+    for (k, l) in links.iter().enumerate() {
+        let Ok(target) = record::find(root, &l.id) else {
+            continue;
+        };
+        extra.extend(crate::net::link::env(
+            k,
+            l,
+            linker,
+            &target.extras.ports.exposed,
+            &target.config.process.env,
+        ));
+    }
+    let name = |e: &str| e.split_once('=').map_or(e, |(n, _)| n).to_string();
+    let set: std::collections::HashSet<String> = env.iter().map(|e| name(e)).collect();
+    extra.retain(|e| !set.contains(&name(e)));
+    env.extend(extra);
 }

@@ -28,13 +28,13 @@ pub struct NewContainer {
 
 /// The hostname a container gets unless `--hostname` says otherwise:
 /// the short id, or the host's name with the host's network.
-pub fn default_hostname(id: &str, network: Network) -> String {
+pub fn default_hostname(id: &str, network: &Network) -> String {
     match network {
         Network::Host => nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| id[..12].to_string()),
-        Network::None | Network::Bridge => id[..12].to_string(),
+        Network::None | Network::Bridge | Network::Container(_) => id[..12].to_string(),
     }
 }
 
@@ -95,20 +95,29 @@ fn make_files(dir: &Path, rec: &Record) -> anyhow::Result<()> {
     }
     let host = |p: &str| fs::read_to_string(p).unwrap_or_default();
     let net = &rec.config.net;
-    let hosts = match rec.config.network {
+    let hosts = match &rec.config.network {
         Network::Host => host("/etc/hosts") + &net.extra_hosts(),
         Network::None => format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n{}",
             rec.config.hostname,
             net.extra_hosts()
         ),
-        Network::Bridge => net.hosts(&rec.config.hostname),
+        Network::Bridge => {
+            let mut h = net.hosts(&rec.config.hostname);
+            for (k, l) in rec.config.links.iter().enumerate() {
+                h.push_str(&crate::net::link::hosts_line(k, l));
+            }
+            h
+        }
+        // The other container's files, as Docker shares them.
+        Network::Container(other) => host_of(dir, other, "hosts")?,
     };
-    let resolv = match rec.config.network {
+    let resolv = match &rec.config.network {
         Network::Bridge => {
             let ipv6 = std::path::Path::new("/proc/sys/net/ipv6").exists();
             net.resolv_conf(&host("/etc/resolv.conf"), ipv6)
         }
+        Network::Container(other) => host_of(dir, other, "resolv.conf")?,
         _ => host("/etc/resolv.conf"),
     };
     let files = etc_files(dir);
@@ -116,6 +125,12 @@ fn make_files(dir: &Path, rec: &Record) -> anyhow::Result<()> {
     fs::write(&files.hostname, format!("{}\n", rec.config.hostname)).context("write hostname")?;
     fs::write(&files.resolv_conf, resolv).context("write resolv.conf")?;
     Ok(())
+}
+
+/// A file of container `other` (a sibling of `dir`): its /etc `name`.
+fn host_of(dir: &Path, other: &str, name: &str) -> anyhow::Result<String> {
+    let path = dir.with_file_name(other).join(name);
+    fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))
 }
 
 fn etc_files(dir: &Path) -> EtcFiles {
@@ -205,6 +220,23 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
             .into());
         }
     }
+    // The namespaces of the containers it shares a network with or links
+    // to: they must run now.
+    let peers = match &rec.config.network {
+        Network::Container(other) => {
+            super::peers::join(&root, other, &choice.mode, &user).map(|p| (Some(p), Vec::new()))
+        }
+        _ => super::peers::linked(&root, &rec.name, &rec.config.links).map(|l| (None, l)),
+    };
+    let (join, links) = match peers {
+        Ok(p) => p,
+        Err(e) => {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(e);
+        }
+    };
     if rec.config.network == Network::Bridge {
         if let Some(problem) = crate::net::namespace::tun_problem() {
             if rec.config.auto_remove {
@@ -248,7 +280,9 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         hostname: rec.config.hostname.clone(),
         mounts: rec.config.mounts.clone(),
         read_only: rec.config.read_only,
-        network: rec.config.network,
+        network: rec.config.network.clone(),
+        join,
+        links,
         host_loopback: rec.config.net.host_loopback(),
         etc: etc_files(&dir),
         id_map: choice.mode.clone(),
@@ -274,6 +308,8 @@ fn bind_ports(rec: &Record) -> Result<Listeners, BindError> {
     }
     match rec.config.network {
         Network::Bridge => publish::bind_all(&wanted),
+        // Refused at create; an image's EXPOSE alone binds nothing.
+        Network::Container(_) => Ok(Listeners::default()),
         Network::Host => {
             eprintln!(
                 "burrow: WARNING: published ports are discarded when using host network mode"

@@ -61,7 +61,7 @@ pub(super) fn plan_for(spec: &LaunchSpec) -> anyhow::Result<MountPlan> {
         rootfs: &spec.rootfs,
         mounts: &spec.mounts,
         read_only: spec.read_only,
-        network: spec.network,
+        network: spec.network.clone(),
         etc: &spec.etc,
         cwd: &spec.process.cwd,
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
@@ -122,7 +122,14 @@ fn fork_supervisor(
     } else {
         Mapping::Root(spec.id_map.clone())
     };
-    let userns = userns::for_launch(&mapping, &spec.host_user, ahead)?;
+    let userns = match &spec.join {
+        // The other container's: its network namespace is owned by it.
+        Some(peer) => {
+            drop(ahead);
+            userns::UserNs::joined(peer.user.try_clone().context("duplicate an fd")?)
+        }
+        None => userns::for_launch(&mapping, &spec.host_user, ahead)?,
+    };
     let (ours, theirs) = channel::pair()?;
     let supervisor_pid = match sys::fork().context("fork the supervisor")? {
         ForkResult::Child => {

@@ -1,0 +1,203 @@
+//! A link's socket maker: a small process in the linked container's user
+//! and network namespaces that makes sockets there and hands them back
+//! (SCM_RIGHTS) to the linking container's translator, which connects
+//! them. A socket stays in the namespace it was made in, whoever uses it
+//! later, so the translator (in the host's namespace) reaches the linked
+//! container through them.
+//!
+//! Why a process: the linking supervisor joins its own container's user
+//! namespace, from where it holds no capability over the linked one's;
+//! the maker is forked before that (in the host's user namespace, whose
+//! user owns every container's) and joins the linked container's
+//! namespaces instead. It dies with the supervisor (parent-death signal)
+//! and ends when its socket closes.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use anyhow::{bail, Context};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::Signal;
+use nix::sys::socket::{
+    recvmsg, sendmsg, setsockopt, socket, socketpair, sockopt, AddressFamily, ControlMessage,
+    ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
+use nix::sys::time::TimeVal;
+use nix::unistd::ForkResult;
+
+use crate::net::peer::PeerNs;
+use crate::proc::Reap;
+use crate::sys;
+
+/// The longest the translator waits for a socket: a maker that hangs
+/// must not stop the container's network.
+const ANSWER_WITHIN_SECS: i64 = 2;
+
+/// The linking side: ask for sockets.
+pub struct Maker {
+    sock: OwnedFd,
+    _child: Reap,
+}
+
+/// What a request asks for: [family, type].
+fn request(v6: bool, udp: bool) -> [u8; 2] {
+    [if v6 { b'6' } else { b'4' }, if udp { b'u' } else { b't' }]
+}
+
+impl Maker {
+    /// Fork the maker for the container whose namespaces are `peer`;
+    /// `close_in_child` lets go of what the child must not keep (the
+    /// caller's channel, host ports). Returns once it joined them.
+    ///
+    /// Must be called in the host's user namespace.
+    pub fn spawn(peer: &PeerNs, close_in_child: &dyn Fn()) -> anyhow::Result<Maker> {
+        let (mine, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .context("socketpair")?;
+        let parent = nix::unistd::getpid();
+        let child = match sys::fork().context("fork a link's socket maker")? {
+            ForkResult::Child => {
+                drop(mine);
+                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+                if nix::unistd::getppid() != parent {
+                    sys::exit_now(1);
+                }
+                close_in_child();
+                crate::proc::stdio_to_null();
+                let joined = setns(&*peer.user, CloneFlags::CLONE_NEWUSER)
+                    .and_then(|()| setns(&*peer.net, CloneFlags::CLONE_NEWNET));
+                let hello = match joined {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("join the linked container's namespaces: {}", e.desc()),
+                };
+                let said = send(&theirs, hello.as_bytes(), None);
+                if joined.is_err() || said.is_err() {
+                    sys::exit_now(1);
+                }
+                serve(&theirs);
+                sys::exit_now(0)
+            }
+            ForkResult::Parent { child } => child,
+        };
+        drop(theirs);
+        let maker = Maker {
+            sock: mine,
+            _child: Reap(Some(child)),
+        };
+        let mut buf = [0u8; 256];
+        let (n, _) = receive(&maker.sock, &mut buf).context("start a link's socket maker")?;
+        let hello = String::from_utf8_lossy(&buf[..n]);
+        if hello != "ok" {
+            if hello.is_empty() {
+                bail!("a link's socket maker died");
+            }
+            bail!("{hello}");
+        }
+        let within = TimeVal::new(ANSWER_WITHIN_SECS, 0);
+        setsockopt(&maker.sock, sockopt::ReceiveTimeout, &within)
+            .context("set the link's answer timeout")?;
+        Ok(maker)
+    }
+
+    /// A new socket (non-blocking, close-on-exec) in the linked
+    /// container's network namespace.
+    pub fn socket(&self, v6: bool, udp: bool) -> io::Result<OwnedFd> {
+        send(&self.sock, &request(v6, udp), None)?;
+        let mut buf = [0u8; 8];
+        let (n, fd) = receive(&self.sock, &mut buf)?;
+        match fd {
+            Some(fd) => Ok(fd),
+            None if n == 4 => Err(io::Error::from_raw_os_error(i32::from_ne_bytes([
+                buf[0], buf[1], buf[2], buf[3],
+            ]))),
+            None => Err(io::Error::other("the link's socket maker ended")),
+        }
+    }
+}
+
+/// In the maker: answer requests until the other end closes.
+fn serve(sock: &OwnedFd) {
+    let mut buf = [0u8; 8];
+    loop {
+        let got = match receive(sock, &mut buf) {
+            Ok((2, _)) => [buf[0], buf[1]],
+            Ok((0, _)) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let family = match got[0] {
+            b'6' => AddressFamily::Inet6,
+            _ => AddressFamily::Inet,
+        };
+        let ty = match got[1] {
+            b'u' => SockType::Datagram,
+            _ => SockType::Stream,
+        };
+        let made = socket(
+            family,
+            ty,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        );
+        let sent = match made {
+            Ok(fd) => send(sock, b"s", Some(fd.as_raw_fd())),
+            Err(e) => send(sock, &(e as i32).to_ne_bytes(), None),
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+fn send(sock: &OwnedFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
+    let raw: Vec<RawFd> = fd.into_iter().collect();
+    let cmsg = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &cmsg };
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(data)],
+        cmsgs,
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
+
+/// One message: its length and the fd it carried, if any.
+fn receive(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            for r in raw {
+                // Only the first is ours to keep; more would be a bug.
+                let owned = sys::own_fd(r);
+                fd.get_or_insert(owned);
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_name_family_and_type() {
+        assert_eq!(&request(false, false), b"4t");
+        assert_eq!(&request(true, true), b"6u");
+    }
+}
