@@ -20,6 +20,20 @@ fn fetch(url: &str) -> String {
     format!("for i in $(seq 100); do wget -qO- {url} && break; sleep 0.1; done")
 }
 
+/// Pids of processes whose command line names `marker` (the store:
+/// burrow's processes keep the caller's arguments).
+fn processes_naming(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(p.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmd).contains(marker) {
+                found.push(p.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
+}
+
 /// Container names in the store (`ps -a`).
 fn names(env: &TestEnv) -> Vec<String> {
     let out = env.burrow(&["ps", "-a", "--format", "{{.Names}}"]);
@@ -66,6 +80,45 @@ fn network_container_shares_the_targets_loopback() {
         assert_eq!(lines.first(), Some(&"shared-page"), "{}", out.describe());
         let want: Vec<&str> = theirs.stdout.lines().collect();
         assert_eq!(lines[1..], want[..], "{}", out.describe());
+    });
+}
+
+/// The target stops while the joiner runs: as with Docker, the joiner
+/// keeps the namespace it is in (its loopback still works; the target's
+/// servers are gone) and runs on; a new joiner is refused.
+#[test]
+fn network_container_outlives_its_target() {
+    both(|env, img| {
+        env.burrow(&["run", "-d", "--name", "srv", img, "sleep", "1000"])
+            .ok();
+        env.burrow(&[
+            "run", "-d", "--name", "joiner", "--network", "container:srv", img, "sh", "-c",
+            "mkdir -p /w && echo still-here > /w/index.html && exec httpd -f -p 127.0.0.1:8081 -h /w",
+        ])
+        .ok();
+        env.burrow(&["stop", "-t", "1", "srv"]).ok();
+        let out = env.burrow(&[
+            "exec",
+            "joiner",
+            "sh",
+            "-c",
+            &fetch("http://127.0.0.1:8081/"),
+        ]);
+        let later = env.burrow(&["run", "--rm", "--network", "container:srv", img, "true"]);
+        let ps = env.burrow(&["ps", "--format", "{{.Names}}"]);
+        env.burrow(&["rm", "-f", "joiner", "srv"]).ok();
+        out.ok();
+        assert_eq!(out.stdout, "still-here\n", "{}", out.describe());
+        ps.ok();
+        assert_eq!(ps.stdout, "joiner\n", "{}", ps.describe());
+        later.fails(125);
+        assert!(
+            later
+                .stderr
+                .contains("cannot join network of a non running container"),
+            "{}",
+            later.describe()
+        );
     });
 }
 
@@ -161,8 +214,23 @@ fn link_reaches_the_linked_containers_server_by_alias_and_name() {
         let out = env.burrow(&[
             "run", "--rm", "--name", "app", "--link", "db:web", img, "sh", "-c", &script,
         ]);
+        // The command sees no fd of the link's socket maker.
+        let fds = env.burrow(&["run", "--rm", "--link", "db", img, "ls", "/proc/self/fd"]);
         env.burrow(&["rm", "-f", "db"]).ok();
         out.ok();
+        fds.ok();
+        assert_eq!(fds.stdout, "0\n1\n2\n3\n", "{}", fds.describe());
+        // Nothing is left: the makers went with their supervisors.
+        let store = env.root().to_string_lossy().into_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !processes_naming(&store).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "processes left: {:?}",
+                processes_naming(&store)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let s = &out.stdout;
         assert_eq!(s.matches("linked-page").count(), 2, "{}", out.describe());
         for want in [
