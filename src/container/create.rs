@@ -128,13 +128,7 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
             crate::text::escape_control(&hostname)
         );
     }
-    let mut env = spec::environment(cfg, &req.env, &hostname, &user.home, req.tty);
-    link_env(
-        &mut env,
-        paths.root(),
-        req.name.as_deref().unwrap_or(&id[..12]),
-        &links,
-    );
+    let env = spec::environment(cfg, &req.env, &hostname, &user.home, req.tty);
     let init = !sandbox::is_init_command(&argv[0]);
     // Volumes last: everything above can fail without making one.
     let image_volumes: Vec<String> = cfg.and_then(|c| c.volumes().clone()).unwrap_or_default();
@@ -178,32 +172,4 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         volumes::undo(root, &resolved.made);
     }
     made
-}
-
-/// Docker's link variables (`net::link::env`) for each `--link`, under
-/// the image's and the user's: a name they set keeps their value.
-/// `linker`: the new container's name.
-fn link_env(
-    env: &mut Vec<String>,
-    root: &std::path::Path,
-    linker: &str,
-    links: &[crate::net::link::Link],
-) {
-    let mut extra = Vec::new();
-    for (k, l) in links.iter().enumerate() {
-        let Ok(target) = record::find(root, &l.id) else {
-            continue;
-        };
-        extra.extend(crate::net::link::env(
-            k,
-            l,
-            linker,
-            &target.extras.ports.exposed,
-            &target.config.process.env,
-        ));
-    }
-    let name = |e: &str| e.split_once('=').map_or(e, |(n, _)| n).to_string();
-    let set: std::collections::HashSet<String> = env.iter().map(|e| name(e)).collect();
-    extra.retain(|e| !set.contains(&name(e)));
-    env.extend(extra);
 }

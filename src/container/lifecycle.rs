@@ -65,11 +65,10 @@ pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Re
         manually_stopped: false,
         cgroup: None,
     };
-    let dir = match new.name {
+    match new.name {
         Some(name) => {
             names::validate(&name).map_err(anyhow::Error::msg)?;
             rec.name = name;
-            record::create(root, &rec)?
         }
         None => {
             let taken: Vec<String> = record::all(root).into_iter().map(|r| r.name).collect();
@@ -79,9 +78,11 @@ pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Re
                 .map(|i| names::generate(seed.wrapping_add(i * 7919)))
                 .find(|n| !taken.contains(n))
                 .unwrap_or_else(|| id[..12].to_string());
-            record::create(root, &rec)?
         }
-    };
+    }
+    // The link variables name the container (ALIAS_NAME=/NAME/ALIAS).
+    super::peers::add_link_env(root, &mut rec);
+    let dir = record::create(root, &rec)?;
     if let Err(e) = make_files(&dir, &rec) {
         let _ = crate::fsutil::remove_tree(&dir);
         return Err(e);

@@ -100,3 +100,27 @@ pub fn linked(root: &Path, linker: &str, links: &[Link]) -> anyhow::Result<Vec<P
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
+
+/// Docker's link variables (`net::link::env`) for each `--link` of
+/// `rec`, under the image's and the user's: a name they set keeps their
+/// value.
+pub fn add_link_env(root: &Path, rec: &mut Record) {
+    let mut extra = Vec::new();
+    for (k, l) in rec.config.links.iter().enumerate() {
+        let Ok(target) = record::find(root, &l.id) else {
+            continue;
+        };
+        extra.extend(link::env(
+            k,
+            l,
+            &rec.name,
+            &target.extras.ports.exposed,
+            &target.config.process.env,
+        ));
+    }
+    let env = &mut rec.config.process.env;
+    let name = |e: &str| e.split_once('=').map_or(e, |(n, _)| n).to_string();
+    let set: std::collections::HashSet<String> = env.iter().map(|e| name(e)).collect();
+    extra.retain(|e| !set.contains(&name(e)));
+    env.extend(extra);
+}

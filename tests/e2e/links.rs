@@ -216,10 +216,21 @@ fn link_reaches_the_linked_containers_server_by_alias_and_name() {
         ]);
         // The command sees no fd of the link's socket maker.
         let fds = env.burrow(&["run", "--rm", "--link", "db", img, "ls", "/proc/self/fd"]);
+        // An unnamed linker's variables carry the name it gets.
+        let unnamed = env.burrow(&["run", "-d", "--link", "db", img, "sleep", "100"]);
+        let named = env.burrow(&["ps", "-l", "--format", "{{.Names}}"]);
+        let var = env.burrow(&["exec", unnamed.stdout.trim(), "sh", "-c", "echo $DB_NAME"]);
+        env.burrow(&["rm", "-f", unnamed.stdout.trim()]).ok();
         env.burrow(&["rm", "-f", "db"]).ok();
         out.ok();
         fds.ok();
         assert_eq!(fds.stdout, "0\n1\n2\n3\n", "{}", fds.describe());
+        assert_eq!(
+            var.stdout,
+            format!("/{}/db\n", named.stdout.trim()),
+            "{}",
+            var.describe()
+        );
         // Nothing is left: the makers went with their supervisors.
         let store = env.root().to_string_lossy().into_owned();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
