@@ -105,7 +105,13 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
     let (network, shared_hostname) = match req.network {
         Network::Container(name) => {
             let other = super::peers::network_target(paths.root(), &name)?;
-            (Network::Container(other.id), Some(other.config.hostname))
+            let shared = match other.config.network {
+                // The host's namespace is nobody's to join: the same as
+                // --network host.
+                Network::Host => Network::Host,
+                _ => Network::Container(other.id),
+            };
+            (shared, Some(other.config.hostname))
         }
         n => (n, None),
     };

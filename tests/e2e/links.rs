@@ -122,6 +122,46 @@ fn network_container_outlives_its_target() {
     });
 }
 
+/// Sharing the network of a container on the host's network is the
+/// host's network (nobody may join the host's namespace from a
+/// container's user namespace: that failed with EPERM).
+#[test]
+fn network_container_of_a_host_network_container_is_the_hosts() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    env.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "h",
+        "--network",
+        "host",
+        &img,
+        "sleep",
+        "100",
+    ])
+    .ok();
+    let out = env.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:h",
+        &img,
+        "readlink",
+        "/proc/self/ns/net",
+    ]);
+    env.burrow(&["rm", "-f", "h"]).ok();
+    out.ok();
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(
+        out.stdout.trim(),
+        ours.to_string_lossy(),
+        "{}",
+        out.describe()
+    );
+}
+
 /// Flags that cannot apply to another container's network are refused
 /// with Docker's words; a target that does not run (or does not exist)
 /// is one line, exit 125, and no container is left behind.
