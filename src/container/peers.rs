@@ -10,7 +10,7 @@ use anyhow::bail;
 use super::record::{self, Record};
 use super::state::State;
 use crate::net::link::{self, Link};
-use crate::net::peer::{NotRunning, PeerNs};
+use crate::net::peer::{Locate, NotRunning, PeerNs};
 use crate::sandbox::Network;
 use crate::text::escape_control as esc;
 use crate::userns::idmap::{HostUser, IdMapMode};
@@ -81,8 +81,10 @@ pub fn join(root: &Path, id: &str, mode: &IdMapMode, user: &HostUser) -> anyhow:
     Ok(peer)
 }
 
-/// At start: the namespaces of each `--link` of container `linker`.
-pub fn linked(root: &Path, linker: &str, links: &[Link]) -> anyhow::Result<Vec<PeerNs>> {
+/// At start: for each `--link` of container `linker`, how to find the
+/// linked container's namespaces (it must run now; later it may be
+/// restarted: the link follows).
+pub fn linked(root: &Path, linker: &str, links: &[Link]) -> anyhow::Result<Vec<Locate>> {
     links
         .iter()
         .map(|l| {
@@ -92,7 +94,10 @@ pub fn linked(root: &Path, linker: &str, links: &[Link]) -> anyhow::Result<Vec<P
                 esc(linker),
                 esc(&l.alias)
             );
-            running(root, &l.id, why).map(|(_, _, peer)| peer)
+            running(root, &l.id, why.clone())?;
+            let (root, id) = (root.to_path_buf(), l.id.clone());
+            let locate = move || running(&root, &id, why.clone()).map(|(_, _, peer)| peer);
+            Ok(Locate(std::sync::Arc::new(locate)))
         })
         .collect()
 }

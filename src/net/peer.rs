@@ -36,6 +36,17 @@ impl PeerNs {
     }
 }
 
+/// Finds a container's namespaces as they are now (a linked container
+/// may have been stopped and started since the link was made).
+#[derive(Clone)]
+pub struct Locate(pub Arc<dyn Fn() -> anyhow::Result<PeerNs> + Send + Sync>);
+
+impl std::fmt::Debug for Locate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Locate")
+    }
+}
+
 /// The container named for `--network container:` or `--link` does not
 /// run (so it has no namespaces to share). `run` removes the container it
 /// made for nothing when this is the cause.

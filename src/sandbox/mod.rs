@@ -158,9 +158,10 @@ pub struct LaunchSpec {
     /// `Network::Container`: the other container's user and network
     /// namespaces, which the supervisor and the init join.
     pub join: Option<crate::net::peer::PeerNs>,
-    /// Bridge: one per `--link`, in order: the linked container's
-    /// namespaces, where the link's sockets are made (`net::link`).
-    pub links: Vec<crate::net::peer::PeerNs>,
+    /// Bridge: one per `--link`, in order: how to find the linked
+    /// container's namespaces, where the link's sockets are made
+    /// (`net::link`).
+    pub links: Vec<crate::net::peer::Locate>,
     /// Bridge: the gateway address reaches the host's loopback (the user
     /// asked with `--add-host NAME:host-gateway`).
     pub host_loopback: bool,

@@ -302,6 +302,33 @@ fn link_reaches_the_linked_containers_server_by_alias_and_name() {
     });
 }
 
+/// The linked container is stopped and started again (new namespaces):
+/// the link follows it, as Docker's does, without restarting the linker.
+#[test]
+fn a_link_follows_its_target_across_a_restart() {
+    both(|env, img| {
+        let serve = "mkdir -p /w && hostname > /w/index.html && exec httpd -f -p 80 -h /w";
+        env.burrow(&["run", "-d", "--name", "db", img, "sh", "-c", serve])
+            .ok();
+        env.burrow(&[
+            "run", "-d", "--name", "app", "--link", "db", img, "sleep", "1000",
+        ])
+        .ok();
+        let before = env.burrow(&["exec", "app", "sh", "-c", &fetch("http://db/")]);
+        env.burrow(&["stop", "-t", "1", "db"]).ok();
+        let stopped = env.burrow(&["exec", "app", "wget", "-qO-", "http://db/"]);
+        env.burrow(&["start", "db"]).ok();
+        let after = env.burrow(&["exec", "app", "sh", "-c", &fetch("http://db/")]);
+        env.burrow(&["rm", "-f", "app", "db"]).ok();
+        before.ok();
+        assert!(!before.stdout.trim().is_empty(), "{}", before.describe());
+        // Refused while it is down, not hung.
+        assert_ne!(stopped.code, 0, "{}", stopped.describe());
+        after.ok();
+        assert_eq!(after.stdout, before.stdout, "{}", after.describe());
+    });
+}
+
 /// A link to a container that does not exist or does not run: one
 /// line, exit 125, nothing made.
 #[test]

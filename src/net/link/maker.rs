@@ -25,7 +25,7 @@ use nix::sys::socket::{
 use nix::sys::time::TimeVal;
 use nix::unistd::ForkResult;
 
-use crate::net::peer::PeerNs;
+use crate::net::peer::{Locate, PeerNs};
 use crate::proc::Reap;
 use crate::sys;
 
@@ -45,62 +45,29 @@ fn request(v6: bool, udp: bool) -> [u8; 2] {
 }
 
 impl Maker {
-    /// Fork the maker for the container whose namespaces are `peer`;
-    /// `close_in_child` lets go of what the child must not keep (the
-    /// caller's channel, host ports). Returns once it joined them.
+    /// Fork the keeper of the link to the container `locate` finds;
+    /// `close_in_child` lets go of what it must not keep (the caller's
+    /// channel, host ports). Returns once its first maker joined the
+    /// container's namespaces.
     ///
     /// Must be called in the host's user namespace.
-    pub fn spawn(peer: &PeerNs, close_in_child: &dyn Fn()) -> anyhow::Result<Maker> {
-        let (mine, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .context("socketpair")?;
-        let parent = nix::unistd::getpid();
-        let child = match sys::fork().context("fork a link's socket maker")? {
-            ForkResult::Child => {
-                drop(mine);
-                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-                if nix::unistd::getppid() != parent {
-                    sys::exit_now(1);
-                }
+    pub fn spawn(locate: &Locate, close_in_child: &dyn Fn()) -> anyhow::Result<Maker> {
+        let (sock, keeper) = fork_serving(
+            || {
                 close_in_child();
                 crate::proc::stdio_to_null();
-                let joined = setns(&*peer.user, CloneFlags::CLONE_NEWUSER)
-                    .and_then(|()| setns(&*peer.net, CloneFlags::CLONE_NEWNET));
-                let hello = match joined {
-                    Ok(()) => "ok".to_string(),
-                    Err(e) => format!("join the linked container's namespaces: {}", e.desc()),
-                };
-                let said = send(&theirs, hello.as_bytes(), None);
-                if joined.is_err() || said.is_err() {
-                    sys::exit_now(1);
-                }
-                serve(&theirs);
-                sys::exit_now(0)
-            }
-            ForkResult::Parent { child } => child,
-        };
-        drop(theirs);
-        let maker = Maker {
-            sock: mine,
-            _child: Reap(Some(child)),
-        };
-        let mut buf = [0u8; 256];
-        let (n, _) = receive(&maker.sock, &mut buf).context("start a link's socket maker")?;
-        let hello = String::from_utf8_lossy(&buf[..n]);
-        if hello != "ok" {
-            if hello.is_empty() {
-                bail!("a link's socket maker died");
-            }
-            bail!("{hello}");
-        }
+                let peer = (locate.0)().map_err(|e| format!("{e:#}"))?;
+                Joined::spawn(&peer).map_err(|e| format!("{e:#}"))
+            },
+            |sock, first| keep(sock, locate, first),
+        )?;
         let within = TimeVal::new(ANSWER_WITHIN_SECS, 0);
-        setsockopt(&maker.sock, sockopt::ReceiveTimeout, &within)
+        setsockopt(&sock, sockopt::ReceiveTimeout, &within)
             .context("set the link's answer timeout")?;
-        Ok(maker)
+        Ok(Maker {
+            sock,
+            _child: keeper,
+        })
     }
 
     /// A new socket (non-blocking, close-on-exec) in the linked
@@ -115,6 +82,130 @@ impl Maker {
                 buf[0], buf[1], buf[2], buf[3],
             ]))),
             None => Err(io::Error::other("the link's socket maker ended")),
+        }
+    }
+}
+
+/// Fork a child that runs `setup`, says "ok" (or why not) and then
+/// `serve`s its end of a socket pair, dying with us. Returns our end once
+/// it said "ok".
+fn fork_serving<T>(
+    setup: impl FnOnce() -> Result<T, String>,
+    serve: impl FnOnce(&OwnedFd, T),
+) -> anyhow::Result<(OwnedFd, Reap)> {
+    let (mine, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("socketpair")?;
+    let parent = nix::unistd::getpid();
+    let child = match sys::fork().context("fork a link's socket maker")? {
+        ForkResult::Child => {
+            drop(mine);
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            if nix::unistd::getppid() != parent {
+                sys::exit_now(1);
+            }
+            let ready = setup();
+            let hello = match &ready {
+                Ok(_) => "ok".to_string(),
+                Err(e) => e.clone(),
+            };
+            let said = send(&theirs, hello.as_bytes(), None);
+            match (ready, said) {
+                (Ok(t), Ok(())) => serve(&theirs, t),
+                _ => sys::exit_now(1),
+            }
+            sys::exit_now(0)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(theirs);
+    let reap = Reap(Some(child));
+    let mut buf = [0u8; 512];
+    let (n, _) = receive(&mine, &mut buf).context("start a link's socket maker")?;
+    let hello = String::from_utf8_lossy(&buf[..n]);
+    if hello != "ok" {
+        if hello.is_empty() {
+            bail!("a link's socket maker died");
+        }
+        bail!("{hello}");
+    }
+    Ok((mine, reap))
+}
+
+/// A maker in the linked container's namespaces (a child of the keeper).
+struct Joined {
+    sock: OwnedFd,
+    _child: Reap,
+    /// The network namespace it is in (device, inode).
+    netns: (u64, u64),
+}
+
+impl Joined {
+    fn spawn(peer: &PeerNs) -> anyhow::Result<Joined> {
+        let netns = identity(&peer.net)?;
+        let (sock, child) = fork_serving(
+            || {
+                setns(&*peer.user, CloneFlags::CLONE_NEWUSER)
+                    .and_then(|()| setns(&*peer.net, CloneFlags::CLONE_NEWNET))
+                    .map_err(|e| format!("join the linked container's namespaces: {}", e.desc()))
+            },
+            |sock, ()| serve(sock),
+        )?;
+        Ok(Joined {
+            sock,
+            _child: child,
+            netns,
+        })
+    }
+}
+
+/// A namespace's identity: its file's device and inode.
+fn identity(ns: &OwnedFd) -> anyhow::Result<(u64, u64)> {
+    let st = nix::sys::stat::fstat(ns.as_raw_fd()).context("stat a namespace")?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// In the keeper (host's user namespace): pass each request to the maker
+/// in the linked container's namespace as it is now. A restart of the
+/// linked container (stop, start) gives it new namespaces: a new maker
+/// joins them, so the link lives on as Docker's does. While it does not
+/// run, the old maker answers (connections are refused in there).
+fn keep(sock: &OwnedFd, locate: &Locate, mut joined: Joined) {
+    let mut buf = [0u8; 8];
+    loop {
+        let got = match receive(sock, &mut buf) {
+            Ok((2, _)) => [buf[0], buf[1]],
+            Ok((0, _)) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        if let Ok(peer) = (locate.0)() {
+            let moved = identity(&peer.net).is_ok_and(|id| id != joined.netns);
+            if moved {
+                if let Ok(j) = Joined::spawn(&peer) {
+                    joined = j;
+                }
+            }
+        }
+        let mut answer = [0u8; 8];
+        let reply =
+            send(&joined.sock, &got, None).and_then(|()| receive(&joined.sock, &mut answer));
+        let sent = match reply {
+            Ok((_, Some(fd))) => send(sock, b"s", Some(fd.as_raw_fd())),
+            Ok((n, None)) => send(sock, &answer[..n], None),
+            Err(e) => send(
+                sock,
+                &e.raw_os_error().unwrap_or(libc::EIO).to_ne_bytes(),
+                None,
+            ),
+        };
+        if sent.is_err() {
+            return;
         }
     }
 }
