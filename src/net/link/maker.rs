@@ -39,6 +39,10 @@ pub struct Maker {
     _child: Reap,
 }
 
+/// How often the keeper looks whether the linked container moved to new
+/// namespaces (a restart).
+const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What a request asks for: [family, type].
 fn request(v6: bool, udp: bool) -> [u8; 2] {
     [if v6 { b'6' } else { b'4' }, if udp { b'u' } else { b't' }]
@@ -176,6 +180,7 @@ fn identity(ns: &OwnedFd) -> anyhow::Result<(u64, u64)> {
 /// run, the old maker answers (connections are refused in there).
 fn keep(sock: &OwnedFd, locate: &Locate, mut joined: Joined) {
     let mut buf = [0u8; 8];
+    let mut looked = std::time::Instant::now();
     loop {
         let got = match receive(sock, &mut buf) {
             Ok((2, _)) => [buf[0], buf[1]],
@@ -184,7 +189,13 @@ fn keep(sock: &OwnedFd, locate: &Locate, mut joined: Joined) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         };
-        if let Ok(peer) = (locate.0)() {
+        // Looked up at most once a second: it reads the store, which a
+        // burst of connections should not pay for each time.
+        let due = looked.elapsed() >= LOOK_AGAIN;
+        if due {
+            looked = std::time::Instant::now();
+        }
+        if let Some(Ok(peer)) = due.then(|| (locate.0)()) {
             let moved = identity(&peer.net).is_ok_and(|id| id != joined.netns);
             if moved {
                 if let Ok(j) = Joined::spawn(&peer) {
