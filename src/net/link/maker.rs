@@ -5,12 +5,18 @@
 //! later, so the translator (in the host's namespace) reaches the linked
 //! container through them.
 //!
-//! Why a process: the linking supervisor joins its own container's user
-//! namespace, from where it holds no capability over the linked one's;
-//! the maker is forked before that (in the host's user namespace, whose
-//! user owns every container's) and joins the linked container's
-//! namespaces instead. It dies with the supervisor (parent-death signal)
-//! and ends when its socket closes.
+//! Two processes per link: the keeper, forked by the linking supervisor
+//! before it joins its own container's user namespace (from where it would
+//! hold no capability over the linked one's), stays in the host's user
+//! namespace, whose user owns every container's; it forks the maker that
+//! joins the linked container's namespaces, and a new one when a restart
+//! of that container made new namespaces. Each dies with its parent
+//! (parent-death signal) and ends when its socket closes.
+//!
+//! Why not ask the linked container's supervisor for the sockets: it has
+//! no socket anyone can reach, and the link would then depend on a
+//! process of another container (and on its burrow version); the keeper
+//! needs nothing of it but its namespaces.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -33,7 +39,7 @@ use crate::sys;
 /// must not stop the container's network.
 const ANSWER_WITHIN_SECS: i64 = 2;
 
-/// The linking side: ask for sockets.
+/// The linking side: ask the link's keeper for sockets.
 pub struct Maker {
     sock: OwnedFd,
     _child: Reap,
