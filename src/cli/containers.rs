@@ -261,11 +261,7 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
             "PidsLimit": r.extras.limits.pids,
             "Memory": r.extras.limits.memory.unwrap_or(0),
             "NanoCpus": r.extras.limits.nano_cpus.unwrap_or(0),
-            "NetworkMode": match r.config.network {
-                crate::container::record::Network::None => "none",
-                crate::container::record::Network::Host => "host",
-                crate::container::record::Network::Bridge => "bridge",
-            },
+            "NetworkMode": r.config.network.mode(),
             "LogConfig": {
                 "Type": "local",
                 "Config": {

@@ -13,6 +13,8 @@ pub const RUN: &str = "Examples:
   burrow run --rm --network host alpine wget -qO- http://127.0.0.1:8000/
   burrow run -d --name web --health-cmd 'wget -qO- localhost:80' --health-interval 5s nginx
   burrow run -d -p 8080:80 --name web nginx
+  burrow run --rm --link web:site alpine wget -qO- http://site/
+  burrow run --rm --network container:web alpine wget -qO- http://localhost/
   burrow run -d -P --expose 53/udp busybox nc -lup 53";
 
 pub const PORT: &str = "Examples:

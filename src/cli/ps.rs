@@ -212,17 +212,15 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool, health: Option<Health>) -> 
         state: s.word(),
         names: r.name.clone(),
         labels: crate::text::escape_control(&labels),
-        networks: match r.config.network {
-            _ if !r.config.networks.is_empty() => r
-                .config
+        networks: if r.config.networks.is_empty() {
+            r.config.network.mode()
+        } else {
+            r.config
                 .networks
                 .iter()
                 .map(|a| a.network.as_str())
                 .collect::<Vec<_>>()
-                .join(","),
-            crate::container::record::Network::None => "none".into(),
-            crate::container::record::Network::Host => "host".into(),
-            crate::container::record::Network::Bridge => "bridge".into(),
+                .join(",")
         },
         size: String::new(),
         mounts,

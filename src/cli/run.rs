@@ -105,7 +105,8 @@ pub struct ContainerArgs {
     pub read_only: bool,
 
     /// Network: bridge (its own, reaching out through the host; the default), none (loopback
-    /// only), host, or the name of a user network (burrow network create)
+    /// only), host, container:NAME (share another container's) or the name of a user
+    /// network (burrow network create)
     #[arg(long, alias = "net", default_value = "bridge", value_name = "NETWORK")]
     pub network: String,
 
@@ -116,6 +117,11 @@ pub struct ContainerArgs {
     /// The container's IPv4 address on its user network (default: the next free one)
     #[arg(long, value_name = "IPV4")]
     pub ip: Option<std::net::Ipv4Addr>,
+
+    /// Link to another container on the default network: NAME[:ALIAS] (names in /etc/hosts,
+    /// Docker's ALIAS_PORT_* variables)
+    #[arg(long, value_name = "NAME[:ALIAS]")]
+    pub link: Vec<String>,
 
     /// Publish a container port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/udp]
     /// (ranges like 8000-8010:80-90; no HOSTPORT: a free one; IP default 0.0.0.0)
@@ -270,7 +276,12 @@ pub fn run(paths: &Paths, args: &RunArgs) -> anyhow::Result<i32> {
     if let Err(e) = &result {
         // A host port in use: the run made nothing that stays (Docker
         // would keep the container, Created).
-        if e.chain().any(|c| c.is::<crate::net::publish::BindError>()) {
+        // So does a container it would share a network with or link to
+        // that does not run.
+        let nothing_made = e.chain().any(|c| {
+            c.is::<crate::net::publish::BindError>() || c.is::<crate::net::peer::NotRunning>()
+        });
+        if nothing_made {
             let root = paths.root();
             if let Ok(Some(trash)) = record::take_out(root, &id) {
                 let _ = crate::fsutil::remove_tree(&trash);
@@ -468,12 +479,11 @@ fn network_mode(
         }
         return Ok((n, None));
     }
-    if a.network.starts_with("container:") {
-        return Err(crate::error::Coded::new(
-            EXIT_BURROW,
-            "--network container:NAME is not supported yet".to_string(),
-        )
-        .into());
+    if let Some(target) = a.network.strip_prefix("container:") {
+        if target.is_empty() {
+            bail!("invalid network mode: invalid container format container:<name|id>");
+        }
+        return Ok((Network::Container(target.to_string()), None));
     }
     let net = crate::net::user::store::find(paths.root(), &a.network)
         .ok_or_else(|| crate::net::user::store::no_such_network(&a.network))?;
@@ -492,10 +502,51 @@ fn network_mode(
     ))
 }
 
+/// Flags that do not fit the network mode, refused with Docker's words
+/// (its daemon's order).
+fn refuse_network_conflicts(a: &ContainerArgs, network: &Network) -> anyhow::Result<()> {
+    let conflict = match network {
+        Network::Container(_) => {
+            if a.hostname.is_some() {
+                Some("hostname and the network mode")
+            } else if !a.link.is_empty() {
+                Some("container type network can't be used with links. This would result in undefined behavior")
+            } else if !a.dns.is_empty() || !a.dns_search.is_empty() || !a.dns_option.is_empty() {
+                Some("dns and the network mode")
+            } else if !a.add_host.is_empty() {
+                Some("custom host-to-IP mapping and the network mode")
+            } else if !a.publish.is_empty() || a.publish_all {
+                Some("port publishing and the container type network mode")
+            } else if !a.expose.is_empty() {
+                Some("port exposing and the container type network mode")
+            } else {
+                None
+            }
+        }
+        Network::Host if !a.link.is_empty() => Some(
+            "host type networking can't be used with links. This would result in undefined behavior",
+        ),
+        Network::None if !a.link.is_empty() => {
+            Some("--link needs the default network (bridge), not none")
+        }
+        _ => None,
+    };
+    match conflict {
+        Some(c) => bail!("conflicting options: {c}"),
+        None => Ok(()),
+    }
+}
+
 /// `create`'s flags as a request: parse and check them (mounts, env
 /// files, security and log options), then `container::create` makes it.
 pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<record::Record> {
     let (network, user_network) = network_mode(paths, a)?;
+    refuse_network_conflicts(a, &network)?;
+    let links = a
+        .link
+        .iter()
+        .map(|l| crate::net::link::parse(l))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let net = crate::net::Options::from_flags(&a.dns, &a.dns_search, &a.dns_option, &a.add_host)?;
     let mut mount_reqs = Vec::new();
     for v in &a.volume {
@@ -533,6 +584,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         network,
         user_network,
         net,
+        links,
         mounts: mount_reqs,
         volumes_from,
         env,

@@ -356,6 +356,8 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
             NetworkArg::None => Network::None,
             NetworkArg::Host => Network::Host,
         },
+        join: None,
+        links: Vec::new(),
         host_loopback: false,
         etc: EtcFiles {
             hosts: merged.clone(),

@@ -44,6 +44,8 @@ pub struct CreateRequest {
     pub volumes_from: Vec<VolumesFrom>,
     /// `--dns*`, `--add-host`.
     pub net: crate::net::Options,
+    /// `--link NAME[:ALIAS]`: (name, alias) pairs.
+    pub links: Vec<(String, String)>,
     /// `NAME=value` strings, already resolved from the caller's
     /// environment (a bare `NAME` takes the caller's value).
     pub env: Vec<String>,
@@ -136,6 +138,21 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
     let cwd = spec::working_dir(cfg, req.workdir.as_deref())?;
     let user =
         spec::exec_user_in_layers(spec::user_spec(cfg, req.user.as_deref()), &image.lower_dirs)?;
+    // The containers it reaches into exist (they must run at its start).
+    let (network, shared_hostname) = match req.network {
+        Network::Container(name) => {
+            let other = super::peers::network_target(paths.root(), &name)?;
+            let shared = match other.config.network {
+                // The host's namespace is nobody's to join: the same as
+                // --network host.
+                Network::Host => Network::Host,
+                _ => Network::Container(other.id),
+            };
+            (shared, Some(other.config.hostname))
+        }
+        n => (n, None),
+    };
+    let links = super::peers::links(paths.root(), &req.links)?;
     let id = record::new_id()?;
     let dir = record::container_dir(paths.root(), &id);
     let storage_driver = driver_choice.for_image(sandbox::kernel_overlay_refuses(
@@ -143,9 +160,11 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         &dir.join("upper"),
         &dir.join("work"),
     ));
+    // With another's network, its hostname (Docker's habit).
     let hostname = req
         .hostname
-        .unwrap_or_else(|| lifecycle::default_hostname(&id, req.network));
+        .or(shared_hostname)
+        .unwrap_or_else(|| lifecycle::default_hostname(&id, &network));
     if hostname.len() > 64 || hostname.contains(['\0', '/']) {
         bail!(
             "invalid hostname {:?}",
@@ -177,13 +196,14 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         hostname,
         mounts: resolved.mounts,
         read_only: req.read_only,
-        network: req.network,
+        network,
         net: req.net,
         networks,
         auto_remove: req.auto_remove,
         init,
         security: req.security,
         storage_driver,
+        links,
     };
     let made = lifecycle::create(
         paths,

@@ -28,13 +28,13 @@ pub struct NewContainer {
 
 /// The hostname a container gets unless `--hostname` says otherwise:
 /// the short id, or the host's name with the host's network.
-pub fn default_hostname(id: &str, network: Network) -> String {
+pub fn default_hostname(id: &str, network: &Network) -> String {
     match network {
         Network::Host => nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| id[..12].to_string()),
-        Network::None | Network::Bridge => id[..12].to_string(),
+        Network::None | Network::Bridge | Network::Container(_) => id[..12].to_string(),
     }
 }
 
@@ -65,11 +65,10 @@ pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Re
         manually_stopped: false,
         cgroup: None,
     };
-    let dir = match new.name {
+    match new.name {
         Some(name) => {
             names::validate(&name).map_err(anyhow::Error::msg)?;
             rec.name = name;
-            record::create(root, &rec)?
         }
         None => {
             let taken: Vec<String> = record::all(root).into_iter().map(|r| r.name).collect();
@@ -79,9 +78,11 @@ pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Re
                 .map(|i| names::generate(seed.wrapping_add(i * 7919)))
                 .find(|n| !taken.contains(n))
                 .unwrap_or_else(|| id[..12].to_string());
-            record::create(root, &rec)?
         }
-    };
+    }
+    // The link variables name the container (ALIAS_NAME=/NAME/ALIAS).
+    super::peers::add_link_env(root, &mut rec);
+    let dir = record::create(root, &rec)?;
     if let Err(e) = make_files(root, &dir, &rec) {
         let _ = crate::fsutil::remove_tree(&dir);
         return Err(e);
@@ -111,27 +112,36 @@ fn write_etc(root: &Path, dir: &Path, rec: &Record) -> anyhow::Result<()> {
             net.dns.push(std::net::IpAddr::V4(n.gateway));
         }
     }
-    let hosts = match rec.config.network {
+    let hosts = match &rec.config.network {
         Network::Host => host("/etc/hosts") + &net.extra_hosts(),
         Network::None => format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n{}",
             rec.config.hostname,
             net.extra_hosts()
         ),
-        Network::Bridge => match &user_net {
-            Some((ip, _)) => net.hosts(&rec.config.hostname).replacen(
-                &crate::net::addr::CONTAINER4.to_string(),
-                &ip.to_string(),
-                1,
-            ),
-            None => net.hosts(&rec.config.hostname),
-        },
+        Network::Bridge => {
+            let mut h = match &user_net {
+                Some((ip, _)) => net.hosts(&rec.config.hostname).replacen(
+                    &crate::net::addr::CONTAINER4.to_string(),
+                    &ip.to_string(),
+                    1,
+                ),
+                None => net.hosts(&rec.config.hostname),
+            };
+            for (k, l) in rec.config.links.iter().enumerate() {
+                h.push_str(&crate::net::link::hosts_line(k, l));
+            }
+            h
+        }
+        // The other container's files, as Docker shares them.
+        Network::Container(other) => host_of(dir, other, "hosts")?,
     };
-    let resolv = match rec.config.network {
+    let resolv = match &rec.config.network {
         Network::Bridge => {
             let ipv6 = std::path::Path::new("/proc/sys/net/ipv6").exists() && user_net.is_none();
             net.resolv_conf(&host("/etc/resolv.conf"), ipv6)
         }
+        Network::Container(other) => host_of(dir, other, "resolv.conf")?,
         _ => host("/etc/resolv.conf"),
     };
     let files = etc_files(dir);
@@ -146,6 +156,12 @@ pub fn rewrite_resolv_conf(paths: &Paths, id: &str) -> anyhow::Result<()> {
     let root = paths.root();
     let rec = record::find(root, id)?;
     write_etc(root, &record::container_dir(root, &rec.id), &rec)
+}
+
+/// A file of container `other` (a sibling of `dir`): its /etc `name`.
+fn host_of(dir: &Path, other: &str, name: &str) -> anyhow::Result<String> {
+    let path = dir.with_file_name(other).join(name);
+    fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))
 }
 
 fn etc_files(dir: &Path) -> EtcFiles {
@@ -235,6 +251,23 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
             .into());
         }
     }
+    // The namespaces of the containers it shares a network with or links
+    // to: they must run now.
+    let peers = match &rec.config.network {
+        Network::Container(other) => {
+            super::peers::join(&root, other, &choice.mode, &user).map(|p| (Some(p), Vec::new()))
+        }
+        _ => super::peers::linked(&root, &rec.name, &rec.config.links).map(|l| (None, l)),
+    };
+    let (join, links) = match peers {
+        Ok(p) => p,
+        Err(e) => {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(e);
+        }
+    };
     if rec.config.network == Network::Bridge {
         if let Some(problem) = crate::net::namespace::tun_problem() {
             if rec.config.auto_remove {
@@ -287,7 +320,9 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         hostname: rec.config.hostname.clone(),
         mounts: rec.config.mounts.clone(),
         read_only: rec.config.read_only,
-        network: rec.config.network,
+        network: rec.config.network.clone(),
+        join,
+        links,
         host_loopback: rec.config.net.host_loopback(),
         etc: etc_files(&dir),
         id_map: choice.mode.clone(),
@@ -352,6 +387,8 @@ fn bind_ports(rec: &Record) -> Result<Listeners, BindError> {
     }
     match rec.config.network {
         Network::Bridge => publish::bind_all(&wanted),
+        // Refused at create; an image's EXPOSE alone binds nothing.
+        Network::Container(_) => Ok(Listeners::default()),
         Network::Host => {
             eprintln!(
                 "burrow: WARNING: published ports are discarded when using host network mode"

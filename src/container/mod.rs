@@ -16,6 +16,7 @@ pub mod log;
 pub mod mounts;
 pub mod names;
 pub mod networks;
+pub mod peers;
 pub mod procs;
 pub mod record;
 pub mod restart;

@@ -41,6 +41,9 @@ pub struct RunConfig {
     /// The root's driver, fixed at create (`auto` resolved then).
     #[serde(default)]
     pub storage_driver: crate::rootfs::driver::Driver,
+    /// `--link`s, in order (the k-th has the k-th link address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<crate::net::link::Link>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,6 +380,7 @@ mod tests {
                 init: true,
                 security: Default::default(),
                 storage_driver: Default::default(),
+                links: vec![],
             },
         }
     }

@@ -12,12 +12,18 @@
 //! - `translate`: the translator of the container's flows to host
 //!   sockets, on a thread of the supervisor.
 //! - `forward`: port forwarding (`-p`), started by the supervisor.
+//! - `peer`: another container's namespaces (`--network container:`,
+//!   `--link`).
+//! - `link`: `--link`: the linked container's names, addresses and
+//!   variables, and the process that makes sockets in its namespace.
 
 pub mod addr;
 pub mod forward;
+pub mod link;
 pub mod namespace;
 mod netlink;
 pub mod options;
+pub mod peer;
 pub mod publish;
 pub mod translate;
 pub mod user;

@@ -61,7 +61,7 @@ pub(super) fn plan_for(spec: &LaunchSpec) -> anyhow::Result<MountPlan> {
         rootfs: &spec.rootfs,
         mounts: &spec.mounts,
         read_only: spec.read_only,
-        network: spec.network,
+        network: spec.network.clone(),
         etc: &spec.etc,
         cwd: &spec.process.cwd,
         sub_ids: matches!(spec.id_map, idmap::IdMapMode::SubIds { .. }),
@@ -122,11 +122,18 @@ fn fork_supervisor(
     } else {
         Mapping::Root(spec.id_map.clone())
     };
-    // On user networks: the keeper's namespace, shared (net::user::keeper).
-    let userns = match &spec.user_nets {
-        Some(u) => {
+    // Another container's namespace (`--network container:`, it owns that
+    // network namespace) or, on user networks, the keeper's, shared
+    // (net::user::keeper).
+    let joined = match (&spec.join, &spec.user_nets) {
+        (Some(peer), _) => Some(peer.user.try_clone().context("duplicate an fd")?),
+        (None, Some(u)) => Some(u.userns.try_clone().context("dup the keeper's namespace")?),
+        (None, None) => None,
+    };
+    let userns = match joined {
+        Some(fd) => {
             drop(ahead);
-            userns::UserNs::joined(u.userns.try_clone().context("dup the keeper's namespace")?)
+            userns::UserNs::joined(fd)
         }
         None => userns::for_launch(&mapping, &spec.host_user, ahead)?,
     };

@@ -135,7 +135,7 @@ fn setup(
     }
     let ctx = mounts::apply::Ctx {
         merged: &spec.rootfs.merged,
-        network: spec.network,
+        network: spec.network.clone(),
     };
     mounts::apply::apply(plan, &ctx)?;
     if !spec.process.tty {

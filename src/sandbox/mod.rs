@@ -93,7 +93,7 @@ pub struct ProcessSpec {
 }
 
 /// Which network namespace the container gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     /// A new namespace with only the loopback interface (up).
@@ -105,6 +105,22 @@ pub enum Network {
     /// supervisor's translator to host sockets (`crate::net`), made once
     /// per container and kept across restarts.
     Bridge,
+    /// The network namespace of another container (its id), with its user
+    /// namespace (`--network container:NAME`); the caller opens both
+    /// (`LaunchSpec::join`).
+    Container(String),
+}
+
+impl Network {
+    /// Docker's NetworkMode: `none`, `host`, `bridge`, `container:ID`.
+    pub fn mode(&self) -> String {
+        match self {
+            Network::None => "none".into(),
+            Network::Host => "host".into(),
+            Network::Bridge => "bridge".into(),
+            Network::Container(id) => format!("container:{id}"),
+        }
+    }
 }
 
 /// The root filesystem: an overlay of `lower_dirs` (top-most first) with
@@ -139,6 +155,13 @@ pub struct LaunchSpec {
     pub mounts: Vec<MountRequest>,
     pub read_only: bool,
     pub network: Network,
+    /// `Network::Container`: the other container's user and network
+    /// namespaces, which the supervisor and the init join.
+    pub join: Option<crate::net::peer::PeerNs>,
+    /// Bridge: one per `--link`, in order: how to find the linked
+    /// container's namespaces, where the link's sockets are made
+    /// (`net::link`).
+    pub links: Vec<crate::net::peer::Locate>,
     /// Bridge: the gateway address reaches the host's loopback (the user
     /// asked with `--add-host NAME:host-gateway`).
     pub host_loopback: bool,

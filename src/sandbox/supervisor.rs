@@ -13,6 +13,7 @@ use super::detach::{self, Monitor};
 use super::mounts::MountPlan;
 use super::{fuse_root, ids, init, relay, LaunchSpec};
 use crate::error::EXIT_BURROW;
+use crate::net::link::maker::Maker;
 use crate::sys;
 use crate::userns::UserNs;
 
@@ -158,6 +159,9 @@ fn supervise(
     fuse: &mut Option<fuse_root::FuseServer>,
     mut monitor: Option<&mut dyn Monitor>,
 ) -> anyhow::Result<i32> {
+    // A link's socket maker joins the linked container's namespaces, so
+    // it is forked before we join ours (net::link::maker).
+    let mut links = Some(spawn_link_makers(spec, chan)?);
     userns.join()?;
     // The default network's namespace and tap, made once and kept across
     // restarts; made now, while we have no thread (FUSE's start next).
@@ -205,7 +209,7 @@ fn supervise(
         if first {
             if let Some(ns) = &net {
                 // Threads from here on: the first init is forked.
-                start_network(spec, ns)?;
+                start_network(spec, ns, links.take().unwrap_or_default())?;
             }
         }
         if let (None, Some(dir)) = (&deleter, &spec.remove_after) {
@@ -232,16 +236,34 @@ fn supervise(
     }
 }
 
+/// The socket makers of the container's `--link`s, in order. Call in
+/// the host's user namespace, before any thread exists.
+fn spawn_link_makers(spec: &LaunchSpec, chan: &Channel) -> anyhow::Result<Vec<Maker>> {
+    let close = || {
+        let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(chan));
+        spec.ports.close_in_child();
+    };
+    spec.links
+        .iter()
+        .map(|peer| Maker::spawn(peer, &close))
+        .collect()
+}
+
 /// The default network's services, in the host's network namespace, on
 /// threads of ours: the translator of the container's flows, then the
 /// port forwarders.
-fn start_network(spec: &LaunchSpec, ns: &crate::net::Namespace) -> anyhow::Result<()> {
+fn start_network(
+    spec: &LaunchSpec,
+    ns: &crate::net::Namespace,
+    links: Vec<Maker>,
+) -> anyhow::Result<()> {
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let policy = crate::net::translate::Policy {
         host_loopback: spec.host_loopback,
         resolvers: crate::net::options::host_resolvers(&resolv),
+        links: links.len(),
     };
-    crate::net::translate::start(&ns.tap, policy)?;
+    crate::net::translate::start(&ns.tap, policy, links)?;
     // The one place where port forwarders start (`-p`).
     crate::net::forward::start(ns, &spec.ports)?;
     Ok(())
@@ -289,7 +311,13 @@ fn start_init(
             if let Some(p) = pipes {
                 p.attach_child();
             }
-            let netns = net.map(|n| std::os::fd::AsFd::as_fd(&n.netns));
+            // Our default network's namespace, or the one shared with
+            // another container (`--network container:`).
+            let netns = net.map(|n| std::os::fd::AsFd::as_fd(&n.netns)).or_else(|| {
+                spec.join
+                    .as_ref()
+                    .map(|j| std::os::fd::AsFd::as_fd(&*j.net))
+            });
             init::container_init(spec, plan, winsize.as_ref(), theirs, netns)
         }
         ForkResult::Parent { child } => child,

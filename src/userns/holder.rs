@@ -40,7 +40,8 @@ pub struct UserNs {
 }
 
 impl UserNs {
-    /// A namespace someone else holds (the user networks' keeper).
+    /// A namespace someone else holds: the user networks' keeper's, or
+    /// another container's (`--network container:`), already mapped.
     pub fn joined(fd: OwnedFd) -> UserNs {
         UserNs {
             fd,

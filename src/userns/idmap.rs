@@ -234,6 +234,39 @@ pub fn start(pid: Pid, mode: &IdMapMode, user: &HostUser) -> anyhow::Result<Help
     Ok(helpers)
 }
 
+/// The (inside, outside, count) lines a container's uid and gid maps get
+/// in `mode`.
+fn expected_maps(mode: &IdMapMode, user: &HostUser) -> [Vec<(u32, u32, u32)>; 2] {
+    match mode {
+        IdMapMode::Single => [vec![(0, user.uid, 1)], vec![(0, user.gid, 1)]],
+        IdMapMode::SubIds { uid, gid } => [
+            vec![(0, user.uid, 1), (1, uid.start, uid.count)],
+            vec![(0, user.gid, 1), (1, gid.start, gid.count)],
+        ],
+    }
+}
+
+/// Parse /proc/PID/uid_map (or gid_map): one "inside outside count" a line.
+fn parse_map(text: &str) -> Vec<(u32, u32, u32)> {
+    text.lines()
+        .filter_map(|l| {
+            let n: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            (n.len() == 3).then(|| (n[0], n[1], n[2]))
+        })
+        .collect()
+}
+
+/// Whether process `pid`'s user namespace maps ids as a container gets
+/// them in `mode` (`--network container:` runs in the other's).
+pub fn maps_match(pid: i32, mode: &IdMapMode, user: &HostUser) -> bool {
+    let read = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).map(|t| parse_map(&t));
+    let [uids, gids] = expected_maps(mode, user);
+    read("uid_map").is_ok_and(|m| m == uids) && read("gid_map").is_ok_and(|m| m == gids)
+}
+
 /// Map the user's uid and gid to themselves, nothing else (`burrow
 /// sandbox`: the command sees its own ids, not root).
 pub fn apply_identity(pid: Pid, user: &HostUser) -> anyhow::Result<()> {
@@ -287,6 +320,26 @@ mod tests {
             uid: 1000,
             gid: 1000,
         }
+    }
+
+    #[test]
+    fn proc_maps_are_compared_line_by_line() {
+        let sub = IdMapMode::SubIds {
+            uid: SubIdRange {
+                start: 100000,
+                count: 65536,
+            },
+            gid: SubIdRange {
+                start: 200000,
+                count: 65536,
+            },
+        };
+        let text = "         0       1000          1\n         1     100000      65536\n";
+        let [uids, gids] = expected_maps(&sub, &alice());
+        assert_eq!(parse_map(text), uids);
+        assert_ne!(parse_map(text), gids);
+        let [single, _] = expected_maps(&IdMapMode::Single, &alice());
+        assert_eq!(parse_map("0 1000 1\n"), single);
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod images_registry;
 mod info;
 mod isolation;
 mod limits;
+mod links;
 mod live;
 mod lookups;
 mod network;

@@ -108,6 +108,8 @@ pub struct Policy {
     pub host_loopback: bool,
     /// The host's resolvers (its /etc/resolv.conf), for queries to DNS4/DNS6.
     pub resolvers: Vec<IpAddr>,
+    /// How many `--link`s the container has (their addresses: `link`).
+    pub links: usize,
 }
 
 /// The translator's own addresses (answered by the stack itself).
@@ -122,6 +124,17 @@ pub fn is_ours(ip: IpAddr) -> bool {
 }
 
 impl Policy {
+    /// A flow to a link's address: which link, and the address it goes
+    /// to inside the linked container's namespace (its own, at the same
+    /// port).
+    pub fn link_target(&self, dst: SocketAddr) -> Option<(usize, SocketAddr)> {
+        let IpAddr::V4(ip) = dst.ip() else {
+            return None;
+        };
+        let k = crate::net::link::index_of(ip, self.links)?;
+        Some((k, SocketAddr::new(IpAddr::V4(addr::CONTAINER4), dst.port())))
+    }
+
     /// The host address a flow to `dst` goes to; None: refused (a TCP
     /// reset, a dropped datagram).
     pub fn target(&self, dst: SocketAddr) -> Option<SocketAddr> {
@@ -188,7 +201,24 @@ mod tests {
         Policy {
             host_loopback,
             resolvers: vec!["127.0.0.53".parse().unwrap()],
+            links: 0,
         }
+    }
+
+    #[test]
+    fn a_links_address_goes_to_the_linked_containers_own() {
+        let p = Policy {
+            links: 2,
+            ..policy(false)
+        };
+        assert_eq!(
+            p.link_target(sa("10.0.2.11:80")),
+            Some((1, sa("10.0.2.100:80")))
+        );
+        assert_eq!(p.link_target(sa("10.0.2.12:80")), None);
+        assert_eq!(policy(false).link_target(sa("10.0.2.10:80")), None);
+        // Never to the host.
+        assert_eq!(p.target(sa("10.0.2.10:80")), None);
     }
 
     #[test]
@@ -221,6 +251,7 @@ mod tests {
         let none = Policy {
             host_loopback: false,
             resolvers: vec![],
+            links: 0,
         };
         assert_eq!(none.target(sa("10.0.2.3:53")), None);
     }

@@ -31,6 +31,7 @@ use classify::{classify, is_ours, Frame};
 use device::Tap;
 
 use crate::net::addr;
+use crate::net::link::maker::Maker;
 
 /// The gateway's MAC address (slirp4netns's).
 const OUR_MAC: EthernetAddress = EthernetAddress([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
@@ -45,8 +46,9 @@ const KIND_PING: u64 = 3 << 60;
 const KIND_MASK: u64 = 0xf << 60;
 
 /// Start the translator on a thread of its own; it serves the tap for
-/// as long as the process lives.
-pub fn start(tap: &std::fs::File, policy: Policy) -> anyhow::Result<()> {
+/// as long as the process lives. `links`: the socket makers of the
+/// container's `--link`s, in order (`Policy::links` of them).
+pub fn start(tap: &std::fs::File, policy: Policy, links: Vec<Maker>) -> anyhow::Result<()> {
     let tap = tap.try_clone().context("duplicate the tap's fd")?;
     let flags = nix::fcntl::OFlag::from_bits_truncate(
         nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&tap), nix::fcntl::F_GETFL)
@@ -57,7 +59,7 @@ pub fn start(tap: &std::fs::File, policy: Policy) -> anyhow::Result<()> {
         nix::fcntl::F_SETFL(flags | nix::fcntl::OFlag::O_NONBLOCK),
     )
     .context("make the tap non-blocking")?;
-    let mut engine = Engine::new(Tap::new(tap), policy)?;
+    let mut engine = Engine::new(Tap::new(tap), policy, links)?;
     std::thread::Builder::new()
         .name("net".into())
         .spawn(move || engine.run())
@@ -72,6 +74,8 @@ struct Engine {
     tap_readable: bool,
     epoll: Epoll,
     policy: Policy,
+    /// The `--link`s' socket makers, by link.
+    links: Vec<Maker>,
     tcp: tcp::Flows,
     udp: udp::Flows,
     pings: icmp::Pings,
@@ -83,7 +87,7 @@ struct Engine {
 }
 
 impl Engine {
-    fn new(mut tap: Tap, policy: Policy) -> anyhow::Result<Engine> {
+    fn new(mut tap: Tap, policy: Policy, links: Vec<Maker>) -> anyhow::Result<Engine> {
         let mut config = Config::new(HardwareAddress::Ethernet(OUR_MAC));
         config.random_seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -116,6 +120,7 @@ impl Engine {
             tap_readable: true,
             epoll,
             policy,
+            links,
             tcp: Default::default(),
             udp: Default::default(),
             pings: Default::default(),
@@ -248,13 +253,9 @@ impl Engine {
             return;
         }
         // Refused (no socket: the stack answers with a reset).
-        let Some(target) = self.policy.target(dst) else {
-            self.tap.queue(frame);
-            return;
-        };
-        let host = match tcp::connect(target) {
-            Ok(h) => h,
-            Err(_) => {
+        let host = match self.connect_tcp(dst) {
+            Some(Ok(h)) => h,
+            _ => {
                 self.tap.queue(frame);
                 return;
             }
@@ -268,6 +269,26 @@ impl Engine {
         self.tcp
             .by_token
             .insert(token, tcp::Flow::new(host, frame, (src, dst)));
+    }
+
+    /// The other end of a TCP flow to `dst`: a host socket, or for a
+    /// link's address one made in the linked container's namespace. None:
+    /// refused.
+    fn connect_tcp(&self, dst: SocketAddr) -> Option<std::io::Result<std::net::TcpStream>> {
+        if let Some((k, to)) = self.policy.link_target(dst) {
+            let made = self.links.get(k)?.socket(false, false);
+            return Some(made.and_then(|fd| tcp::connect_from(fd, to)));
+        }
+        self.policy.target(dst).map(tcp::connect)
+    }
+
+    /// The same for a UDP flow.
+    fn open_udp(&self, dst: SocketAddr) -> Option<std::io::Result<std::net::UdpSocket>> {
+        if let Some((k, to)) = self.policy.link_target(dst) {
+            let made = self.links.get(k)?.socket(false, true);
+            return Some(made.and_then(|fd| udp::open_from(fd, to)));
+        }
+        self.policy.target(dst).map(udp::open)
     }
 
     /// Connects that ended: accept the held SYN in a socket of its own, or
@@ -320,10 +341,7 @@ impl Engine {
             }
             return;
         }
-        let Some(target) = self.policy.target(dst) else {
-            return;
-        };
-        let Ok(host) = udp::open(target) else {
+        let Some(Ok(host)) = self.open_udp(dst) else {
             return;
         };
         let token = self.token(KIND_UDP);
@@ -449,7 +467,10 @@ impl Engine {
                 icmp::send_echo(&p.sock, dst.is_ipv6(), seq, data, &mut self.frame);
                 self.tap.recycle(frame);
             }
-            None if is_ours(dst) => self.tap.queue(frame),
+            // A link's address answers too (the stack, any_ip).
+            None if is_ours(dst) || self.policy.link_target(SocketAddr::new(dst, 0)).is_some() => {
+                self.tap.queue(frame)
+            }
             None => self.tap.recycle(frame),
         }
     }

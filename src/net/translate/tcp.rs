@@ -44,6 +44,12 @@ pub fn connect(target: SocketAddr) -> std::io::Result<TcpStream> {
         SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         None,
     )?;
+    connect_from(fd, target)
+}
+
+/// Start connecting `fd` (a non-blocking stream socket, perhaps made in
+/// another namespace: a link's) to `target`.
+pub fn connect_from(fd: OwnedFd, target: SocketAddr) -> std::io::Result<TcpStream> {
     match socket::connect(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
         &SockaddrStorage::from(target),

@@ -40,6 +40,15 @@ pub fn open(target: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(s)
 }
 
+/// `fd` (a datagram socket made in a linked container's namespace)
+/// connected to `target` there.
+pub fn open_from(fd: std::os::fd::OwnedFd, target: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = UdpSocket::from(fd);
+    s.connect(target)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
 #[derive(Default)]
 pub struct Flows {
     pub by_token: HashMap<u64, Flow>,

@@ -94,7 +94,7 @@ fn apply_op(op: &MountOp, ctx: &Ctx) -> anyhow::Result<()> {
             )
             .context("mount proc (is /proc partly hidden on the host, as in a container?)")
         }
-        MountOp::Sys { target } => sys(&dir_at(&at(target)?)?, ctx.network),
+        MountOp::Sys { target } => sys(&dir_at(&at(target)?)?, &ctx.network),
         MountOp::Tmpfs {
             target,
             options,
@@ -328,9 +328,9 @@ pub fn kernel_overlay_refuses(lower: &[PathBuf], upper: &Path, work: &Path) -> O
         .map(|e| format!("{e:#}"))
 }
 
-fn sys(target: &Path, network: Network) -> anyhow::Result<()> {
+fn sys(target: &Path, network: &Network) -> anyhow::Result<()> {
     // sysfs needs CAP_SYS_ADMIN over the network namespace: only ours.
-    if network != Network::Host
+    if *network != Network::Host
         && mount(
             Some("sysfs"),
             target,
