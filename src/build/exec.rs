@@ -16,6 +16,9 @@ use anyhow::{bail, Context};
 use serde_json::{json, Map, Value};
 
 use super::cachekey::{self, FileKind, FileMeta};
+use super::copy;
+use super::dockerfile::mount::{Mount, MountType};
+use super::mounts::{self, MountContext, Secret, StepMounts};
 use super::dockerfile::instruction::{CommandLine, Health, Network};
 use super::dockerfile::{self, substitute, Dockerfile, Instruction, Step};
 use super::ignore::{self, Matcher};
@@ -43,6 +46,10 @@ pub struct Options {
     pub labels: Vec<(String, String)>,
     /// `--network` for RUN steps (None: run's default).
     pub network: Option<String>,
+    /// `--secret`s for RUN `--mount=type=secret`.
+    pub secrets: Vec<Secret>,
+    /// `--pull`: pull every FROM image, even one in the store.
+    pub pull: bool,
 }
 
 /// Where a stage is: its image (None before FROM scratch's first step)
@@ -71,6 +78,13 @@ struct Builder<'a> {
     stage_names: Vec<Option<String>>,
     /// What the last `commit` stored, for the step's cache index.
     last_recipe: std::cell::RefCell<Option<Recipe>>,
+    /// The current RUN step's `--mount`s, expanded.
+    mounts: Vec<Mount>,
+    /// Images pulled by this build (`--pull` pulls each once).
+    pulled: Vec<String>,
+    /// ADD's downloads, by URL, kept for the build: (url, name, file).
+    fetched: Vec<(String, String, PathBuf)>,
+    downloads: Option<tempfile::TempDir>,
 }
 
 /// How a step's image was stored: enough to store it again.
@@ -113,6 +127,10 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
         stages: Vec::new(),
         stage_names: df.stages.iter().map(|s| s.from.name.clone()).collect(),
         last_recipe: Default::default(),
+        mounts: Vec::new(),
+        pulled: Vec::new(),
+        fetched: Vec::new(),
+        downloads: None,
     };
     for i in 0..=last {
         let img = b.stage(&df, i)?;
@@ -231,7 +249,12 @@ impl Builder<'_> {
         } else if from.base == "scratch" {
             None
         } else {
-            Some(match self.store.lookup(&from.base)? {
+            let have = match self.opts.pull && !self.pulled.contains(&from.base) {
+                true => None,
+                false => self.store.lookup(&from.base)?,
+            };
+            self.pulled.push(from.base.clone());
+            Some(match have {
                 Some(r) => r,
                 None => crate::image::pull(
                     self.paths,
@@ -260,7 +283,15 @@ impl Builder<'_> {
                 self.total,
                 escape_control(&step.source)
             ));
-            self.one(df, &meta, &mut st, step)?;
+            let at = format!("{}:{}", self.opts.file_name, step.start_line);
+            self.one(df, &meta, &mut st, step).map_err(|e| {
+                // Every failed step: one line naming it, exit 1 (Docker's).
+                let text = format!("{e:#}");
+                match text.starts_with(&format!("{at}:")) {
+                    true => Coded::new(1, text),
+                    false => Coded::new(1, format!("{at}: {text}")),
+                }
+            })?;
         }
         match st.parent {
             Some(p) => Ok(p),
@@ -304,6 +335,14 @@ impl Builder<'_> {
         }
         let parent_id = st.parent.as_ref().map(|p| p.id.clone()).unwrap_or_default();
         let shell = shell_of(&st.config);
+        let mut mount_keys = Vec::new();
+        if let Instruction::Run(r) = &instr {
+            let parsed = r
+                .mounts(&mut substitute::word_expander(self.escape, &scope))
+                .map_err(located)?;
+            self.mounts = parsed;
+            mount_keys = self.mount_keys(st)?;
+        }
         let key = match &instr {
             Instruction::Run(r) => cachekey::run_key(
                 &parent_id,
@@ -312,7 +351,7 @@ impl Builder<'_> {
                     shell: &shell,
                     env: &env,
                     args: &st.args,
-                    mounts: &r.mount_specs,
+                    mounts: &mount_keys,
                     network: r.network,
                 },
             ),
@@ -497,7 +536,12 @@ impl Builder<'_> {
         let nop = |text: &str| format!("/bin/sh -c #(nop) {text}");
         let source = step.source.clone();
         match instr {
-            Instruction::Run(r) => return self.run(st, r.network, &argv(&r.command, shell), r),
+            Instruction::Run(r) => {
+                let rc = super::heredoc::run_command(&r.command, shell)
+                    .map_err(|e| Coded::new(1, e))?;
+                let mounts = self.step_mounts(st, &rc)?;
+                return self.run(st, r.network, &rc.argv, r, mounts);
+            }
             Instruction::Copy(_) | Instruction::Add(_) => return self.copy(st, instr, &source),
             Instruction::Maintainer(m) => {
                 config
@@ -539,6 +583,7 @@ impl Builder<'_> {
         network: Network,
         argv: &[String],
         _r: &super::dockerfile::instruction::Run,
+        mounts: StepMounts,
     ) -> anyhow::Result<ImageRecord> {
         let Some(parent) = &st.parent else {
             bail!("RUN needs a base image (FROM scratch has no shell)");
@@ -571,6 +616,7 @@ impl Builder<'_> {
                 cmd.arg("-e").arg(format!("{k}={v}"));
             }
         }
+        cmd.args(&mounts.args);
         cmd.arg(&parent.id).args(argv);
         let log = tempfile::tempfile().context("make a temp file for the step's output")?;
         cmd.stdin(Stdio::null())
@@ -606,6 +652,7 @@ impl Builder<'_> {
                 .into());
             }
             let c = crate::container::files::Container::find(self.paths.root(), &name)?;
+            mounts::remove_stubs(&c.upper(), &mounts.targets);
             let layer = c.store_layer(&self.store, self.epoch)?;
             let mut by = argv.join(" ");
             if !st.args.is_empty() {
@@ -656,20 +703,25 @@ impl Builder<'_> {
         instr: &Instruction,
         st: &State,
     ) -> anyhow::Result<(&'static str, Vec<(String, String)>, String, Vec<String>)> {
-        let (name, files, from, chown, chmod) = match instr {
-            Instruction::Copy(c) => ("COPY", &c.files, c.from.clone(), &c.chown, &c.chmod),
-            Instruction::Add(a) => ("ADD", &a.files, None, &a.chown, &a.chmod),
-            _ => unreachable!(),
-        };
-        let mut options = Vec::new();
-        for (k, v) in [("chown", chown), ("chmod", chmod), ("from", &from)] {
+        let c = CopyArgs::of(instr);
+        let mut options: Vec<(String, String)> = Vec::new();
+        for (k, v) in [("chown", c.chown), ("chmod", c.chmod), ("from", c.from.as_ref())] {
             if let Some(v) = v {
-                options.push((k.to_string(), v.clone()));
+                options.push((k.to_string(), v.to_string()));
             }
         }
-        let dest = dest_path(&files.dest, &st.config);
+        if c.parents {
+            options.push(("parents".into(), "true".into()));
+        }
+        for x in c.excludes {
+            options.push(("exclude".into(), x.clone()));
+        }
+        if let Some(sum) = c.checksum {
+            options.push(("checksum".into(), sum.clone()));
+        }
+        let dest = dest_path(&c.files.dest, &st.config);
         let mut sources = Vec::new();
-        for f in &files.inline {
+        for f in &c.files.inline {
             sources.push(cachekey::content_key(&[FileMeta {
                 path: f.name.clone(),
                 kind: FileKind::File,
@@ -681,15 +733,79 @@ impl Builder<'_> {
                 link: String::new(),
             }]));
         }
-        for src in &files.sources {
-            let found = self.source_files(name, src, from.as_deref())?;
-            let metas: Vec<FileMeta> = found
-                .iter()
-                .map(|(rel, path)| file_meta(rel, path))
-                .collect::<anyhow::Result<_>>()?;
-            sources.push(cachekey::content_key(&metas));
+        let exclude = copy::excluder(c.excludes)?;
+        for src in &c.files.sources {
+            for (p, keep, found) in self.expand_source(&c, src, exclude.as_ref())? {
+                let metas: Vec<FileMeta> = found
+                    .iter()
+                    .map(|(rel, path)| file_meta(rel, path))
+                    .collect::<anyhow::Result<_>>()?;
+                sources.push(p);
+                sources.push(keep.unwrap_or_default());
+                sources.push(cachekey::content_key(&metas));
+            }
         }
-        Ok((name, options, dest, sources))
+        Ok((c.name, options, dest, sources))
+    }
+
+    /// A source's files in groups, one per path it names (several for a
+    /// wildcard): the path, what `--parents` keeps of it, and its files
+    /// (relative to it, host path) less what `--exclude` names.
+    #[allow(clippy::type_complexity)]
+    fn expand_source(
+        &mut self,
+        c: &CopyArgs,
+        src: &str,
+        exclude: Option<&Matcher>,
+    ) -> anyhow::Result<Vec<(String, Option<String>, Vec<(String, PathBuf)>)>> {
+        if c.is_add && super::fetch::is_git(src) {
+            return Err(Coded::new(
+                1,
+                format!("ADD of a git repository ({}) is not supported", escape_control(src)),
+            )
+            .into());
+        }
+        if c.is_add && super::fetch::is_url(src) {
+            let (_, path) = self.fetched(src, c.checksum)?;
+            return Ok(vec![(src.to_string(), None, vec![(String::new(), path)])]);
+        }
+        let paths = if c.from.is_none() && copy::is_glob(src) {
+            let w = self.walked()?;
+            let m = copy::glob_matches(src, w.entries.iter().map(|e| e.path.as_str()))
+                .map_err(|e| Coded::new(1, format!("{}: bad pattern {src:?}: {e}", c.name)))?;
+            if m.is_empty() {
+                return Err(Coded::new(
+                    1,
+                    format!(
+                        "{} failed: no source files were specified: {} matches nothing in the build context",
+                        c.name,
+                        escape_control(src)
+                    ),
+                )
+                .into());
+            }
+            m
+        } else {
+            vec![src.to_string()]
+        };
+        let mut out = Vec::new();
+        for p in paths {
+            let mut found = self.source_files(c.name, &p, c.from.as_deref())?;
+            if let Some(x) = exclude {
+                let base = ignore::clean(&p).trim_start_matches('/').to_string();
+                found.retain(|(rel, _)| {
+                    let full = match (rel.is_empty(), base.as_str()) {
+                        (true, _) => base.clone(),
+                        (false, "" | ".") => rel.clone(),
+                        (false, b) => format!("{b}/{rel}"),
+                    };
+                    !(x.excludes(&full) || (!rel.is_empty() && x.excludes(rel)))
+                });
+            }
+            let keep = c.parents.then(|| copy::kept_path(&p));
+            out.push((p, keep, found));
+        }
+        Ok(out)
     }
 
     /// The files a source names: (path relative to the source, host path).
@@ -770,57 +886,78 @@ impl Builder<'_> {
     }
 
     /// COPY/ADD: the files put in a fresh upper dir, stored as the layer.
+    /// The layer never depends on the parent's files (`--link` asks for
+    /// no more than that).
     fn copy(
         &mut self,
         st: &State,
         instr: &Instruction,
         source: &str,
     ) -> anyhow::Result<ImageRecord> {
-        let (files, from, chown, chmod, add) = match instr {
-            Instruction::Copy(c) => (&c.files, c.from.clone(), &c.chown, &c.chmod, false),
-            Instruction::Add(a) => (&a.files, None, &a.chown, &a.chmod, true),
-            _ => unreachable!(),
+        let c = CopyArgs::of(instr);
+        let owner = match c.chown {
+            Some(spec) => {
+                let layers = match &st.parent {
+                    Some(p) => self.store.layer_dirs(p)?,
+                    None => Vec::new(),
+                };
+                Some(
+                    copy::resolve_chown(spec, &layers)
+                        .map_err(|e| Coded::new(1, format!("{}: --chown: {e}", c.name)))?,
+                )
+            }
+            None => None,
         };
-        if chown.is_some() {
-            // Owners other than root need the helper in the user namespace.
-            chown_supported(chown)?;
-        }
-        let mode = match chmod {
+        let mode = match c.chmod {
             Some(m) => Some(
                 u32::from_str_radix(m, 8)
                     .map_err(|_| Coded::new(1, format!("invalid --chmod {m:?}")))?,
             ),
             None => None,
         };
-        let dest = dest_path(&files.dest, &st.config);
+        let dest = dest_path(&c.files.dest, &st.config);
         let tmp = tempfile::Builder::new()
             .prefix(&crate::fsutil::tmp_prefix())
             .tempdir_in(self.store.root())
             .context("make a temp dir for the step")?;
         let upper = tmp.path();
-        let many = files.sources.len() + files.inline.len() > 1;
-        let to_dir = dest.ends_with('/') || many;
-        for f in &files.inline {
-            let target = join(upper, &dest, Some(&f.name), true);
+        for f in &c.files.inline {
+            let many = c.files.sources.len() + c.files.inline.len() > 1;
+            let target = join(upper, &dest, Some(&f.name), many);
             write_file(&target, f.data.as_bytes(), mode)?;
         }
-        for src in &files.sources {
-            let found =
-                self.source_files(if add { "ADD" } else { "COPY" }, src, from.as_deref())?;
+        let exclude = copy::excluder(c.excludes)?;
+        let mut groups = Vec::new();
+        for src in &c.files.sources {
+            groups.extend(self.expand_source(&c, src, exclude.as_ref())?);
+        }
+        let to_dir = dest.ends_with('/') || groups.len() + c.files.inline.len() > 1;
+        for (p, keep, found) in groups {
             let single_file = found.len() == 1 && found[0].0.is_empty();
+            let url = c.is_add && super::fetch::is_url(&p);
             for (rel, path) in found {
                 let meta = std::fs::symlink_metadata(&path)
                     .with_context(|| format!("read {}", path.display()))?;
-                if single_file && meta.is_file() {
-                    if add && is_archive(&path) {
+                if let Some(k) = &keep {
+                    let base = join(upper, &dest, None, false).join(k);
+                    let target = if rel.is_empty() { base } else { base.join(&rel) };
+                    copy_entry(&path, &target, &meta, mode)?;
+                } else if single_file && meta.is_file() {
+                    if c.is_add && !url && is_archive(&path) {
                         let target = join(upper, &dest, None, false);
                         extract(&path, &target)?;
                         continue;
                     }
-                    let base = Path::new(src)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string());
+                    // A URL's file: its name from the URL, mode 0600 as
+                    // Docker gives downloads.
+                    let base = match url {
+                        true => super::fetch::file_name(&p),
+                        false => Path::new(&p)
+                            .file_name()
+                            .map(|n| n.to_string_lossy().to_string()),
+                    };
                     let target = join(upper, &dest, base.as_deref(), to_dir);
+                    let mode = mode.or(url.then_some(0o600));
                     copy_entry(&path, &target, &meta, mode)?;
                 } else if rel.is_empty() {
                     std::fs::create_dir_all(join(upper, &dest, None, false))?;
@@ -830,23 +967,168 @@ impl Builder<'_> {
                 }
             }
         }
-        let layer = crate::container::files::store_layer(&self.store, upper, self.epoch)?;
+        if let Some(ids) = owner {
+            copy::set_owners(upper, ids)?;
+        }
+        let layer = crate::container::files::store_layer_with(
+            &self.store,
+            upper,
+            self.epoch,
+            owner.is_some(),
+        )?;
         let by = format!("/bin/sh -c #(nop) {source}");
         self.commit(st.parent.as_ref(), st.config.clone(), Some(layer), &by)
     }
+
+    /// ADD's download of `url` (once per build): the name it takes, the file.
+    fn fetched(&mut self, url: &str, checksum: Option<&String>) -> anyhow::Result<(String, PathBuf)> {
+        if let Some((_, name, path)) = self.fetched.iter().find(|(u, ..)| u == url) {
+            return Ok((name.clone(), path.clone()));
+        }
+        if self.downloads.is_none() {
+            self.downloads = Some(
+                tempfile::Builder::new()
+                    .prefix(&crate::fsutil::tmp_prefix())
+                    .tempdir_in(self.store.root())
+                    .context("make a temp dir for downloads")?,
+            );
+        }
+        let dir = self.downloads.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+        let path = super::fetch::download(url, &dir, checksum.map(String::as_str))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        self.fetched.push((url.to_string(), name.clone(), path.clone()));
+        Ok((name, path))
+    }
+
+    /// The `--mount` parts of a RUN step's key: each mount as expanded,
+    /// and for a bind mount the content of what it binds (a change in the
+    /// bound files misses, as in BuildKit). Secrets: only their id.
+    fn mount_keys(&mut self, st: &State) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let wd = workdir_of(&st.config);
+        for m in self.mounts.clone() {
+            keys.push(format!("{m:?}"));
+            if m.kind == MountType::Bind {
+                let src = m.source.as_deref().unwrap_or("/");
+                let src = if m.from.is_none() { src.trim_start_matches('/') } else { src };
+                let src = if src.is_empty() { "." } else { src };
+                let found = self.source_files("RUN --mount", src, m.from.as_deref())?;
+                let metas: Vec<FileMeta> = found
+                    .iter()
+                    .map(|(rel, path)| file_meta(rel, path))
+                    .collect::<anyhow::Result<_>>()?;
+                keys.push(cachekey::content_key(&metas));
+            }
+        }
+        keys.push(wd);
+        Ok(keys)
+    }
+
+    /// A RUN step's mounts (and its heredoc script file) made ready.
+    fn step_mounts(
+        &mut self,
+        st: &State,
+        rc: &super::heredoc::RunCommand,
+    ) -> anyhow::Result<StepMounts> {
+        let root = self.store.root().to_path_buf();
+        let secrets = self.opts.secrets.clone();
+        let wd = workdir_of(&st.config);
+        let list = std::mem::take(&mut self.mounts);
+        let mut out = mounts::prepare(
+            &list,
+            &MountContext {
+                root: &root,
+                workdir: &wd,
+                secrets: &secrets,
+            },
+            &mut |from, src, dir| self.bind_source(from, src, dir),
+        )?;
+        if let Some((name, data)) = &rc.script {
+            out.add_script(&root, name, data)?;
+        }
+        Ok(out)
+    }
+
+    /// A bind mount's files copied into `dir`; the path to bind.
+    fn bind_source(
+        &mut self,
+        from: Option<&str>,
+        src: &str,
+        dir: &Path,
+    ) -> anyhow::Result<PathBuf> {
+        let src = if from.is_none() { src.trim_start_matches('/') } else { src };
+        let src = if src.is_empty() { "." } else { src };
+        let found = self.source_files("RUN --mount", src, from)?;
+        if let [(rel, path)] = found.as_slice() {
+            let meta = std::fs::symlink_metadata(path)?;
+            if rel.is_empty() && !meta.is_dir() {
+                let name = Path::new(src)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "file".into());
+                let target = dir.join(name);
+                copy_entry(path, &target, &meta, None)?;
+                return Ok(target);
+            }
+        }
+        for (rel, path) in found.iter().filter(|(r, _)| !r.is_empty()) {
+            let meta = std::fs::symlink_metadata(path)?;
+            copy_entry(path, &dir.join(rel), &meta, None)?;
+        }
+        Ok(dir.to_path_buf())
+    }
 }
 
-fn chown_supported(chown: &Option<String>) -> anyhow::Result<()> {
-    match chown.as_deref() {
-        None | Some("0") | Some("root") | Some("0:0") | Some("root:root") => Ok(()),
-        Some(o) => Err(Coded::new(
-            1,
-            format!(
-                "--chown={} is not supported yet (only root)",
-                escape_control(o)
-            ),
-        )
-        .into()),
+/// What COPY and ADD share, borrowed from either.
+struct CopyArgs<'a> {
+    name: &'static str,
+    is_add: bool,
+    files: &'a super::dockerfile::instruction::Files,
+    from: Option<String>,
+    chown: Option<&'a String>,
+    chmod: Option<&'a String>,
+    parents: bool,
+    excludes: &'a [String],
+    checksum: Option<&'a String>,
+}
+
+impl<'a> CopyArgs<'a> {
+    fn of(instr: &'a Instruction) -> CopyArgs<'a> {
+        match instr {
+            Instruction::Copy(c) => CopyArgs {
+                name: "COPY",
+                is_add: false,
+                files: &c.files,
+                from: c.from.clone(),
+                chown: c.chown.as_ref(),
+                chmod: c.chmod.as_ref(),
+                parents: c.parents,
+                excludes: &c.excludes,
+                checksum: None,
+            },
+            Instruction::Add(a) => CopyArgs {
+                name: "ADD",
+                is_add: true,
+                files: &a.files,
+                from: None,
+                chown: a.chown.as_ref(),
+                chmod: a.chmod.as_ref(),
+                parents: false,
+                excludes: &a.excludes,
+                checksum: a.checksum.as_ref(),
+            },
+            _ => unreachable!("COPY or ADD"),
+        }
+    }
+}
+
+fn workdir_of(config: &Value) -> String {
+    match config["config"]["WorkingDir"].as_str() {
+        Some(w) if !w.is_empty() => w.to_string(),
+        _ => "/".to_string(),
     }
 }
 
