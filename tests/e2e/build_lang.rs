@@ -135,17 +135,35 @@ fn copy_rules(user: User) {
              COPY --exclude=*.log --exclude=logs keep /ex/\n\
              COPY --link c.md /link/\n\
              CMD [\"sh\", \"-c\", \"stat -c '%u:%g %n' /own/named /own/num/x /own/num/x/a \
-             /own/user-only /glob/a.txt; ls /glob /sa; cat /sa/a; find /par /ex | sort; \
+             /own/user-only /glob/a.txt; ls /glob; ls /sa; cat /sa/a; find /par /ex | sort; \
              cat /link/c.md\"]\n"
         )
         .as_bytes(),
     );
     let out = env.burrow(&["build", "-t", "cp", &ctx(&env)]);
     out.ok();
+    // The layers hold the owners; a container shows them where ids
+    // beyond root exist (in single-id mode every file is root's, as
+    // commit's test shows).
+    let tar = env.dir().join("cp.tar");
+    env.burrow(&["save", "-o", &tar.display().to_string(), "cp"]).ok();
+    for (path, ids) in [
+        ("own/named", (1000, 50)),
+        ("own/num/x/a", (1234, 5678)),
+        ("own/user-only", (65534, 65534)),
+        ("glob/a.txt", (0, 0)),
+    ] {
+        assert_eq!(layer_owner(&tar, path), Some(ids), "{path}");
+    }
+    let owners = match user {
+        User::Sub => "1000:50 /own/named\n1234:5678 /own/num/x\n1234:5678 /own/num/x/a\n\
+                      65534:65534 /own/user-only\n",
+        User::NoSub => "0:0 /own/named\n0:0 /own/num/x\n0:0 /own/num/x/a\n0:0 /own/user-only\n",
+    };
     assert_eq!(
         run_out(&env, "cp"),
-        "1000:50 /own/named\n1234:5678 /own/num/x\n1234:5678 /own/num/x/a\n65534:65534 /own/user-only\n\
-         0:0 /glob/a.txt\na.txt\nb.txt\na\nya\n\
+        owners.to_string()
+            + "0:0 /glob/a.txt\na.txt\nb.txt\na\nya\n\
          /ex\n/ex/k1\n/par\n/par/src\n/par/src/x\n/par/src/x/a\n/par/src/y\n/par/src/y/a\n\
          c\n",
         "{}",
@@ -320,6 +338,35 @@ fn build_add_url_sub() {
 #[test]
 fn build_add_url_nosub() {
     add_url(User::NoSub);
+}
+
+/// The owner of `path` in the layers of a saved image (the last layer
+/// that has it).
+fn layer_owner(tar: &std::path::Path, path: &str) -> Option<(u64, u64)> {
+    let mut a = tar::Archive::new(std::fs::File::open(tar).unwrap());
+    let mut found = None;
+    for e in a.entries().unwrap() {
+        let mut data = Vec::new();
+        e.unwrap().read_to_end(&mut data).unwrap();
+        let mut inflated = Vec::new();
+        if flate2::read::GzDecoder::new(&data[..])
+            .read_to_end(&mut inflated)
+            .is_err()
+        {
+            continue;
+        }
+        let mut layer = tar::Archive::new(&inflated[..]);
+        let Ok(entries) = layer.entries() else {
+            continue;
+        };
+        for le in entries.flatten() {
+            let h = le.header();
+            if le.path().ok().is_some_and(|p| p.to_string_lossy().trim_end_matches('/') == path) {
+                found = Some((h.uid().unwrap(), h.gid().unwrap()));
+            }
+        }
+    }
+    found
 }
 
 /// Some file of a saved image (a layer inflated when gzip) holds `needle`.
