@@ -234,7 +234,8 @@ fn http_server(files: Arc<Mutex<Vec<(String, Vec<u8>)>>>) -> String {
                 }
             }
             let text = String::from_utf8_lossy(&req).to_string();
-            let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
+            let target = text.split_whitespace().nth(1).unwrap_or("");
+            let path = target.split('?').next().unwrap_or("").to_string();
             let body = files
                 .lock()
                 .unwrap()
