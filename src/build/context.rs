@@ -28,8 +28,7 @@ impl StdinContext {
 
 /// Read standard input as a build context, under `tmp_root`.
 pub fn from_stdin(tmp_root: &Path) -> anyhow::Result<StdinContext> {
-    std::fs::create_dir_all(tmp_root)
-        .with_context(|| format!("create {}", tmp_root.display()))?;
+    std::fs::create_dir_all(tmp_root).with_context(|| format!("create {}", tmp_root.display()))?;
     let dir = tempfile::Builder::new()
         .prefix(&crate::fsutil::tmp_prefix())
         .tempdir_in(tmp_root)
@@ -66,8 +65,12 @@ pub fn from_stdin(tmp_root: &Path) -> anyhow::Result<StdinContext> {
     a.set_unpack_xattrs(false);
     // tar's unpack keeps every entry inside `dir` (no `..`, no writes
     // through links it made).
-    a.unpack(dir.path())
-        .map_err(|e| Coded::new(1, format!("unpack the context tar from standard input: {e}")))?;
+    a.unpack(dir.path()).map_err(|e| {
+        Coded::new(
+            1,
+            format!("unpack the context tar from standard input: {e}"),
+        )
+    })?;
     Ok(StdinContext::Tar(dir))
 }
 

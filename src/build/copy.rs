@@ -53,14 +53,12 @@ pub fn resolve_chown(spec: &str, layers: &[PathBuf]) -> Result<(u32, u32), Strin
 
 /// The id (third field) of `name` in a passwd or group file.
 fn id_of(text: &str, name: &str) -> Option<u32> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let mut f = l.split(':');
-            (f.next()? == name).then_some(())?;
-            f.next()?;
-            f.next()?.trim().parse().ok()
-        })
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then_some(())?;
+        f.next()?;
+        f.next()?.trim().parse().ok()
+    })
 }
 
 /// Give every file under `upper` (made by this step) the owner `ids`,
@@ -170,7 +168,9 @@ mod tests {
 
     #[test]
     fn globs_match_one_level_per_star() {
-        let paths = ["a.txt", "b.txt", "c.md", "d", "d/e.txt", "src", "src/x", "src/x/a"];
+        let paths = [
+            "a.txt", "b.txt", "c.md", "d", "d/e.txt", "src", "src/x", "src/x/a",
+        ];
         let got = |p: &str| glob_matches(p, paths.iter().copied()).unwrap();
         assert_eq!(got("*.txt"), ["a.txt", "b.txt"]);
         assert_eq!(got("src/*/a"), ["src/x/a"]);

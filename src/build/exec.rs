@@ -17,11 +17,11 @@ use serde_json::{json, Map, Value};
 
 use super::cachekey::{self, FileKind, FileMeta};
 use super::copy;
-use super::dockerfile::mount::{Mount, MountType};
-use super::mounts::{self, MountContext, Secret, StepMounts};
 use super::dockerfile::instruction::{CommandLine, Health, Network};
+use super::dockerfile::mount::{Mount, MountType};
 use super::dockerfile::{self, substitute, Dockerfile, Instruction, Step};
 use super::ignore::{self, Matcher};
+use super::mounts::{self, MountContext, Secret, StepMounts};
 use super::walk::{self, EntryKind, Walk};
 use crate::error::Coded;
 use crate::image::commit::{self, NewImage, NewLayer};
@@ -537,8 +537,8 @@ impl Builder<'_> {
         let source = step.source.clone();
         match instr {
             Instruction::Run(r) => {
-                let rc = super::heredoc::run_command(&r.command, shell)
-                    .map_err(|e| Coded::new(1, e))?;
+                let rc =
+                    super::heredoc::run_command(&r.command, shell).map_err(|e| Coded::new(1, e))?;
                 let mounts = self.step_mounts(st, &rc)?;
                 return self.run(st, r.network, &rc.argv, r, mounts);
             }
@@ -705,7 +705,11 @@ impl Builder<'_> {
     ) -> anyhow::Result<(&'static str, Vec<(String, String)>, String, Vec<String>)> {
         let c = CopyArgs::of(instr);
         let mut options: Vec<(String, String)> = Vec::new();
-        for (k, v) in [("chown", c.chown), ("chmod", c.chmod), ("from", c.from.as_ref())] {
+        for (k, v) in [
+            ("chown", c.chown),
+            ("chmod", c.chmod),
+            ("from", c.from.as_ref()),
+        ] {
             if let Some(v) = v {
                 options.push((k.to_string(), v.to_string()));
             }
@@ -761,7 +765,10 @@ impl Builder<'_> {
         if c.is_add && super::fetch::is_git(src) {
             return Err(Coded::new(
                 1,
-                format!("ADD of a git repository ({}) is not supported", escape_control(src)),
+                format!(
+                    "ADD of a git repository ({}) is not supported",
+                    escape_control(src)
+                ),
             )
             .into());
         }
@@ -940,7 +947,11 @@ impl Builder<'_> {
                     .with_context(|| format!("read {}", path.display()))?;
                 if let Some(k) = &keep {
                     let base = join(upper, &dest, None, false).join(k);
-                    let target = if rel.is_empty() { base } else { base.join(&rel) };
+                    let target = if rel.is_empty() {
+                        base
+                    } else {
+                        base.join(&rel)
+                    };
                     copy_entry(&path, &target, &meta, mode)?;
                 } else if single_file && meta.is_file() {
                     if c.is_add && !url && is_archive(&path) {
@@ -981,7 +992,11 @@ impl Builder<'_> {
     }
 
     /// ADD's download of `url` (once per build): the name it takes, the file.
-    fn fetched(&mut self, url: &str, checksum: Option<&String>) -> anyhow::Result<(String, PathBuf)> {
+    fn fetched(
+        &mut self,
+        url: &str,
+        checksum: Option<&String>,
+    ) -> anyhow::Result<(String, PathBuf)> {
         if let Some((_, name, path)) = self.fetched.iter().find(|(u, ..)| u == url) {
             return Ok((name.clone(), path.clone()));
         }
@@ -993,13 +1008,18 @@ impl Builder<'_> {
                     .context("make a temp dir for downloads")?,
             );
         }
-        let dir = self.downloads.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+        let dir = self
+            .downloads
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default();
         let path = super::fetch::download(url, &dir, checksum.map(String::as_str))?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        self.fetched.push((url.to_string(), name.clone(), path.clone()));
+        self.fetched
+            .push((url.to_string(), name.clone(), path.clone()));
         Ok((name, path))
     }
 
@@ -1013,7 +1033,11 @@ impl Builder<'_> {
             keys.push(format!("{m:?}"));
             if m.kind == MountType::Bind {
                 let src = m.source.as_deref().unwrap_or("/");
-                let src = if m.from.is_none() { src.trim_start_matches('/') } else { src };
+                let src = if m.from.is_none() {
+                    src.trim_start_matches('/')
+                } else {
+                    src
+                };
                 let src = if src.is_empty() { "." } else { src };
                 let found = self.source_files("RUN --mount", src, m.from.as_deref())?;
                 let metas: Vec<FileMeta> = found
@@ -1059,7 +1083,11 @@ impl Builder<'_> {
         src: &str,
         dir: &Path,
     ) -> anyhow::Result<PathBuf> {
-        let src = if from.is_none() { src.trim_start_matches('/') } else { src };
+        let src = if from.is_none() {
+            src.trim_start_matches('/')
+        } else {
+            src
+        };
         let src = if src.is_empty() { "." } else { src };
         let found = self.source_files("RUN --mount", src, from)?;
         if let [(rel, path)] = found.as_slice() {

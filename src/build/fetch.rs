@@ -42,7 +42,9 @@ pub fn download(url: &str, dir: &Path, checksum: Option<&str>) -> anyhow::Result
     let want = match checksum {
         None => None,
         Some(c) => match c.split_once(':') {
-            Some(("sha256", hex)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(("sha256", hex))
+                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
                 Some(hex.to_ascii_lowercase())
             }
             _ => {
@@ -56,8 +58,8 @@ pub fn download(url: &str, dir: &Path, checksum: Option<&str>) -> anyhow::Result
             }
         },
     };
-    let name = file_name(url)
-        .ok_or_else(|| fail(url, "cannot determine a file name from the URL"))?;
+    let name =
+        file_name(url).ok_or_else(|| fail(url, "cannot determine a file name from the URL"))?;
     let resp = ureq::get(url)
         .timeout(std::time::Duration::from_secs(600))
         .call()

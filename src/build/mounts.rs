@@ -20,6 +20,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use nix::fcntl::{Flock, FlockArg};
 
 use super::dockerfile::mount::{Mount, MountType, Sharing};
 use crate::text::escape_control;
@@ -84,7 +85,7 @@ pub struct StepMounts {
     /// Absolute container paths whose empty mountpoints leave the layer.
     pub targets: Vec<String>,
     dirs: Vec<tempfile::TempDir>,
-    _locks: Vec<File>,
+    _locks: Vec<Flock<File>>,
 }
 
 /// What `prepare` needs from the build.
@@ -155,13 +156,16 @@ impl StepMounts {
     }
 }
 
+/// Puts a bind mount's files in a dir: (from, source, dir) -> path to bind.
+pub type BindSource<'a> = dyn FnMut(Option<&str>, &str, &Path) -> anyhow::Result<PathBuf> + 'a;
+
 /// The flags for `mounts`. `bind_source(from, source, dir)` puts a bind
 /// mount's files (from the context, or the stage/image `from`) in `dir`
 /// and returns the path to bind.
 pub fn prepare(
     mounts: &[Mount],
     cx: &MountContext,
-    bind_source: &mut dyn FnMut(Option<&str>, &str, &Path) -> anyhow::Result<PathBuf>,
+    bind_source: &mut BindSource,
 ) -> anyhow::Result<StepMounts> {
     let mut out = StepMounts::default();
     for m in mounts {
@@ -262,21 +266,21 @@ fn chown_in_userns(path: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
 
 /// An exclusive flock on `dir`'s lock file; None when `wait` is false and
 /// another build holds it.
-fn lock(dir: &Path, wait: bool) -> anyhow::Result<Option<File>> {
+fn lock(dir: &Path, wait: bool) -> anyhow::Result<Option<Flock<File>>> {
     let f = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.with_extension("lock"))
         .context("open the cache lock")?;
-    if wait {
-        f.lock().context("lock the cache")?;
-        return Ok(Some(f));
-    }
-    match f.try_lock() {
-        Ok(()) => Ok(Some(f)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(e).context("lock the cache"),
+    let arg = match wait {
+        true => FlockArg::LockExclusive,
+        false => FlockArg::LockExclusiveNonblock,
+    };
+    match Flock::lock(f, arg) {
+        Ok(l) => Ok(Some(l)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => Ok(None),
+        Err((_, e)) => Err(e).context("lock the cache"),
     }
 }
 
@@ -307,8 +311,9 @@ fn secret(
         return Ok(());
     };
     let bytes = match &s.source {
-        SecretSource::File(p) => std::fs::read(p)
-            .with_context(|| format!("read secret {} from {}", id, p.display()))?,
+        SecretSource::File(p) => {
+            std::fs::read(p).with_context(|| format!("read secret {} from {}", id, p.display()))?
+        }
         SecretSource::Env(v) => std::env::var(v)
             .with_context(|| format!("secret {id}: environment variable {v} is not set"))?
             .into_bytes(),

@@ -108,7 +108,9 @@ pub fn build(paths: &Paths, args: &BuildArgs) -> anyhow::Result<i32> {
         if args.file.as_deref() == Some("-") {
             bail!("invalid argument: can't use stdin for both build context and dockerfile");
         }
-        Some(crate::build::context::from_stdin(&paths.root().join("tmp"))?)
+        Some(crate::build::context::from_stdin(
+            &paths.root().join("tmp"),
+        )?)
     } else {
         None
     };

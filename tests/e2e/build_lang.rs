@@ -38,12 +38,18 @@ fn fails_at(env: &TestEnv, dockerfile: &str, line: usize, what: &str) {
     let out = env.burrow(&["build", "-t", "broken", &ctx(env)]);
     out.fails(1);
     assert!(
-        out.stderr.starts_with(&format!("burrow: Dockerfile:{line}: ")) && out.stderr.contains(what),
+        out.stderr
+            .starts_with(&format!("burrow: Dockerfile:{line}: "))
+            && out.stderr.contains(what),
         "want Dockerfile:{line} and {what:?}:\n{}",
         out.describe()
     );
     assert!(
-        env.burrow(&["images", "-q", "broken"]).ok().stdout.trim().is_empty(),
+        env.burrow(&["images", "-q", "broken"])
+            .ok()
+            .stdout
+            .trim()
+            .is_empty(),
         "a tag on a failed build"
     );
 }
@@ -80,7 +86,12 @@ fn heredocs(user: User) {
     assert_eq!(cached_steps(&again.ok().stdout), 9, "{}", again.describe());
     env.write("ctx/Dockerfile", dockerfile("changed").as_bytes());
     let changed = env.burrow(&["build", "-t", "docs", &ctx(&env)]);
-    assert_eq!(cached_steps(&changed.ok().stdout), 4, "{}", changed.describe());
+    assert_eq!(
+        cached_steps(&changed.ok().stdout),
+        4,
+        "{}",
+        changed.describe()
+    );
     assert!(run_out(&env, "docs").contains("\nchanged\n"));
 
     // A heredoc with the exec form is bad input, named by its line.
@@ -146,7 +157,8 @@ fn copy_rules(user: User) {
     // beyond root exist (in single-id mode every file is root's, as
     // commit's test shows).
     let tar = env.dir().join("cp.tar");
-    env.burrow(&["save", "-o", &tar.display().to_string(), "cp"]).ok();
+    env.burrow(&["save", "-o", &tar.display().to_string(), "cp"])
+        .ok();
     for (path, ids) in [
         ("own/named", (1000, 50)),
         ("own/num/x/a", (1234, 5678)),
@@ -156,8 +168,10 @@ fn copy_rules(user: User) {
         assert_eq!(layer_owner(&tar, path), Some(ids), "{path}");
     }
     let owners = match user {
-        User::Sub => "1000:50 /own/named\n1234:5678 /own/num/x\n1234:5678 /own/num/x/a\n\
-                      65534:65534 /own/user-only\n",
+        User::Sub => {
+            "1000:50 /own/named\n1234:5678 /own/num/x\n1234:5678 /own/num/x/a\n\
+                      65534:65534 /own/user-only\n"
+        }
         User::NoSub => "0:0 /own/named\n0:0 /own/num/x\n0:0 /own/num/x/a\n0:0 /own/user-only\n",
     };
     assert_eq!(
@@ -177,7 +191,12 @@ fn copy_rules(user: User) {
     env.write("ctx/src/y/a", b"ya2\n");
     let changed = env.burrow(&["build", "-t", "cp", &ctx(&env)]);
     // The two COPYs before src/ change stay cached, the rest misses.
-    assert_eq!(cached_steps(&changed.ok().stdout), 1, "{}", changed.describe());
+    assert_eq!(
+        cached_steps(&changed.ok().stdout),
+        1,
+        "{}",
+        changed.describe()
+    );
     assert!(run_out(&env, "cp").contains("\nya2\n"));
 
     // Bad input, each naming its step.
@@ -219,7 +238,10 @@ fn build_copy_rules_nosub() {
 
 /// A small HTTP server on 127.0.0.1 serving `/files/<name>` from a map
 /// that the test may change; anything else is a 404. Returns its address.
-fn http_server(files: Arc<Mutex<Vec<(String, Vec<u8>)>>>) -> String {
+/// Files the test's HTTP server serves: (name, content).
+type Served = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+fn http_server(files: Served) -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -311,7 +333,12 @@ fn add_url(user: User) {
     assert_eq!(cached_steps(&again.ok().stdout), 3, "{}", again.describe());
     files.lock().unwrap()[1].1 = b"v2\n".to_vec();
     let changed = env.burrow(&["build", "-t", "dl", &ctx(&env)]);
-    assert_eq!(cached_steps(&changed.ok().stdout), 1, "{}", changed.describe());
+    assert_eq!(
+        cached_steps(&changed.ok().stdout),
+        1,
+        "{}",
+        changed.describe()
+    );
     assert!(run_out(&env, "dl").contains("v2\n"));
 
     // A wrong checksum, a missing file, a git URL: the step, exit 1.
@@ -362,7 +389,11 @@ fn layer_owner(tar: &std::path::Path, path: &str) -> Option<(u64, u64)> {
         };
         for le in entries.flatten() {
             let h = le.header();
-            if le.path().ok().is_some_and(|p| p.to_string_lossy().trim_end_matches('/') == path) {
+            if le
+                .path()
+                .ok()
+                .is_some_and(|p| p.to_string_lossy().trim_end_matches('/') == path)
+            {
                 found = Some((h.uid().unwrap(), h.gid().unwrap()));
             }
         }
@@ -446,7 +477,8 @@ fn run_mounts(user: User) {
     let hist = env.burrow(&["history", "--no-trunc", "mnt"]);
     assert!(!hist.ok().stdout.contains("s3cr3t"), "{}", hist.stdout);
     let tar = env.dir().join("mnt.tar");
-    env.burrow(&["save", "-o", &tar.display().to_string(), "mnt"]).ok();
+    env.burrow(&["save", "-o", &tar.display().to_string(), "mnt"])
+        .ok();
     assert!(!saved_holds(&tar, b"s3cr3t"), "the secret is in a layer");
 
     // A required secret not given, an unknown mount type: the step, exit 1.
@@ -502,15 +534,20 @@ fn stdin_pull_prune(user: User) {
 
     // --pull: a local image under the FROM name is replaced by the
     // registry's.
-    env.write("ctx/Dockerfile", format!("FROM {img}\nRUN touch /marker\n").as_bytes());
+    env.write(
+        "ctx/Dockerfile",
+        format!("FROM {img}\nRUN touch /marker\n").as_bytes(),
+    );
     env.burrow(&["build", "-t", &img, &ctx(&env)]).ok();
     env.write(
         "ctx/Dockerfile",
-        format!("FROM {img}\nCMD [\"sh\", \"-c\", \"ls /marker 2>/dev/null || echo none\"]\n").as_bytes(),
+        format!("FROM {img}\nCMD [\"sh\", \"-c\", \"ls /marker 2>/dev/null || echo none\"]\n")
+            .as_bytes(),
     );
     env.burrow(&["build", "-t", "nopull", &ctx(&env)]).ok();
     assert_eq!(run_out(&env, "nopull"), "/marker\n");
-    env.burrow(&["build", "--pull", "-t", "pulled", &ctx(&env)]).ok();
+    env.burrow(&["build", "--pull", "-t", "pulled", &ctx(&env)])
+        .ok();
     assert_eq!(run_out(&env, "pulled"), "none\n");
 
     // builder prune: the cache survives rmi, then prune forgets it and
@@ -531,7 +568,11 @@ fn stdin_pull_prune(user: User) {
     let before = dangling(&env);
     env.burrow(&["rmi", "pr"]).ok();
     let p = env.burrow(&["builder", "prune", "-f"]);
-    assert!(p.ok().stdout.contains("Deleted build cache objects:"), "{}", p.describe());
+    assert!(
+        p.ok().stdout.contains("Deleted build cache objects:"),
+        "{}",
+        p.describe()
+    );
     let index: Vec<_> = std::fs::read_dir(env.root().join("build-cache"))
         .unwrap()
         .flatten()
@@ -541,7 +582,12 @@ fn stdin_pull_prune(user: User) {
     let after = dangling(&env);
     assert!(after < before, "no step image removed: {before} -> {after}");
     let rebuilt = env.burrow(&["build", "-t", "pr", &ctx(&env)]);
-    assert_eq!(cached_steps(&rebuilt.ok().stdout), 0, "{}", rebuilt.describe());
+    assert_eq!(
+        cached_steps(&rebuilt.ok().stdout),
+        0,
+        "{}",
+        rebuilt.describe()
+    );
     // Tagged images stay.
     assert_eq!(run_out(&env, "fromtar"), "from the tar\nran\n");
 }
