@@ -94,12 +94,12 @@ fn heredocs(user: User) {
     );
     assert!(run_out(&env, "docs").contains("\nchanged\n"));
 
-    // A heredoc with the exec form is bad input, named by its line.
+    // A failing heredoc script: its step, its exit code, one line.
     fails_at(
         &env,
-        &format!("FROM {img}\nRUN [\"cat\"] <<EOF\nx\nEOF\n"),
+        &format!("FROM {img}\nRUN <<EOF\necho before\nexit 7\nEOF\n"),
         2,
-        "",
+        "returned a non-zero code: 7",
     );
 }
 
@@ -432,7 +432,10 @@ fn run_mounts(user: User) {
     env.write(
         "ctx/Dockerfile",
         format!(
-            "FROM {img}\n\
+            "FROM {img} AS other\nRUN echo staged > /s.txt\n\
+             FROM {img}\n\
+             RUN --mount=type=cache,target=/c2,uid=1000,gid=50,sharing=locked stat -c %u:%g /c2 > /c2owner\n\
+             RUN --mount=type=bind,from=other,source=/s.txt,target=/m/s.txt cat /m/s.txt > /fromstage\n\
              RUN --mount=type=cache,target=/cache,id=c1 echo x >> /cache/count && wc -l < /cache/count > /seen\n\
              RUN --mount=type=bind,source=data,target=/mnt/data cat /mnt/data/d.txt > /bound && \
              (ls /mnt/data/hidden 2>/dev/null || echo no-hidden) >> /bound && \
@@ -440,7 +443,7 @@ fn run_mounts(user: User) {
              RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/f && grep -c ' /scratch ' /proc/mounts > /tmpfs\n\
              RUN --mount=type=secret,id=tok sha256sum < /run/secrets/tok | cut -c1-16 > /secret\n\
              RUN --network=none ls /sys/class/net > /nets\n\
-             CMD [\"sh\", \"-c\", \"cat /seen /bound /tmpfs /secret /nets; ls -A /cache /scratch /mnt/data /run/secrets 2>&1 | grep -c 'No such file'\"]\n"
+             CMD [\"sh\", \"-c\", \"cat /c2owner /fromstage /seen /bound /tmpfs /secret /nets; ls -A /c2 /m /cache /scratch /mnt/data /run/secrets 2>&1 | grep -c 'No such file'\"]\n"
         )
         .as_bytes(),
     );
@@ -456,21 +459,26 @@ fn run_mounts(user: User) {
         out.stdout.clone()
     };
     build(&[]);
-    // The mounts' targets left no trace in the image: 4 missing paths.
+    // The cache's owner as asked where ids beyond root exist. The mounts'
+    // targets left no trace in the image: 6 missing paths.
+    let c2 = match user {
+        User::Sub => "1000:50",
+        User::NoSub => "0:0",
+    };
     assert_eq!(
         run_out(&env, "mnt"),
         format!(
-            "1\nbound v1\nno-hidden\nread-only\n1\n{}\nlo\n4\n",
+            "{c2}\nstaged\n1\nbound v1\nno-hidden\nread-only\n1\n{}\nlo\n6\n",
             &sha256_hex(b"s3cr3t-value-42")[..16]
         )
     );
     // The cache dir lives on across builds.
     build(&["--no-cache"]);
-    assert!(run_out(&env, "mnt").starts_with("2\n"));
+    assert!(run_out(&env, "mnt").contains("staged\n2\n"));
     // A change in the bound files misses the cache at that RUN.
     env.write("ctx/data/d.txt", b"bound v2\n");
     let text = build(&[]);
-    assert_eq!(cached_steps(&text), 1, "{text}");
+    assert_eq!(cached_steps(&text), 4, "{text}");
     assert!(run_out(&env, "mnt").contains("bound v2\n"));
 
     // The secret is in no layer and not in the history.
