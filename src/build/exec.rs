@@ -738,8 +738,21 @@ impl Builder<'_> {
             }]));
         }
         let exclude = copy::excluder(c.excludes)?;
+        let mut named = c.files.inline.len();
         for src in &c.files.sources {
-            for (p, keep, found) in self.expand_source(&c, src, exclude.as_ref())? {
+            let groups = self.expand_source(&c, src, exclude.as_ref())?;
+            named += groups.len();
+            if named > 1 && !c.files.dest.ends_with('/') && !dest.ends_with('/') {
+                return Err(Coded::new(
+                    1,
+                    format!(
+                        "When using {} with more than one source file, the destination must be a directory and end with a /",
+                        c.name
+                    ),
+                )
+                .into());
+            }
+            for (p, keep, found) in groups {
                 let metas: Vec<FileMeta> = found
                     .iter()
                     .map(|(rel, path)| file_meta(rel, path))

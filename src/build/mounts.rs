@@ -173,6 +173,9 @@ pub fn prepare(
         match m.kind {
             MountType::Cache => {
                 let target = target.context("a cache mount needs a target")?;
+                if m.from.is_some() {
+                    bail!("RUN --mount=type=cache,from= is not supported");
+                }
                 let id = m.id.clone().unwrap_or_else(|| target.clone());
                 let dir = cache_dir(cx.root, &id, m)?;
                 let dir = match m.sharing.unwrap_or(Sharing::Shared) {

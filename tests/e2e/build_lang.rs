@@ -214,6 +214,12 @@ fn copy_rules(user: User) {
     );
     fails_at(
         &env,
+        &format!("FROM {img}\nCOPY *.txt /onefile\n"),
+        2,
+        "the destination must be a directory and end with a /",
+    );
+    fails_at(
+        &env,
         &format!("FROM {img}\nCOPY --chown=nosuchuser a.txt /x\n"),
         2,
         "unable to find user nosuchuser",
