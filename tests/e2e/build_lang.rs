@@ -495,6 +495,14 @@ fn run_mounts(user: User) {
         .ok();
     assert!(!saved_holds(&tar, b"s3cr3t"), "the secret is in a layer");
 
+    // builder prune keeps the cache mounts; -a removes them too.
+    env.burrow(&["builder", "prune", "-f"]).ok();
+    build(&["--no-cache"]);
+    assert!(run_out(&env, "mnt").contains("staged\n3\n"));
+    env.burrow(&["builder", "prune", "-a", "-f"]).ok();
+    build(&[]);
+    assert!(run_out(&env, "mnt").contains("staged\n1\n"));
+
     // A required secret not given, an unknown mount type: the step, exit 1.
     fails_at(
         &env,
