@@ -16,9 +16,15 @@ use anyhow::{bail, Context};
 use serde_json::{json, Map, Value};
 
 use super::cachekey::{self, FileKind, FileMeta};
+use super::copy;
 use super::dockerfile::instruction::{CommandLine, Health, Network};
+use super::dockerfile::mount::Mount;
 use super::dockerfile::{self, substitute, Dockerfile, Instruction, Step};
 use super::ignore::{self, Matcher};
+use super::mounts::{self, Secret, StepMounts};
+
+#[path = "exec_steps.rs"]
+mod steps;
 use super::walk::{self, EntryKind, Walk};
 use crate::error::Coded;
 use crate::image::commit::{self, NewImage, NewLayer};
@@ -27,6 +33,7 @@ use crate::image::ImageRecord;
 use crate::image::Store;
 use crate::paths::Paths;
 use crate::text::escape_control;
+use steps::CopyArgs;
 
 /// What the user asked for.
 pub struct Options {
@@ -43,6 +50,10 @@ pub struct Options {
     pub labels: Vec<(String, String)>,
     /// `--network` for RUN steps (None: run's default).
     pub network: Option<String>,
+    /// `--secret`s for RUN `--mount=type=secret`.
+    pub secrets: Vec<Secret>,
+    /// `--pull`: pull every FROM image, even one in the store.
+    pub pull: bool,
 }
 
 /// Where a stage is: its image (None before FROM scratch's first step)
@@ -71,6 +82,13 @@ struct Builder<'a> {
     stage_names: Vec<Option<String>>,
     /// What the last `commit` stored, for the step's cache index.
     last_recipe: std::cell::RefCell<Option<Recipe>>,
+    /// The current RUN step's `--mount`s, expanded.
+    mounts: Vec<Mount>,
+    /// Images pulled by this build (`--pull` pulls each once).
+    pulled: Vec<String>,
+    /// ADD's downloads, by URL, kept for the build: (url, name, file).
+    fetched: Vec<(String, String, PathBuf)>,
+    downloads: Option<tempfile::TempDir>,
 }
 
 /// How a step's image was stored: enough to store it again.
@@ -113,6 +131,10 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
         stages: Vec::new(),
         stage_names: df.stages.iter().map(|s| s.from.name.clone()).collect(),
         last_recipe: Default::default(),
+        mounts: Vec::new(),
+        pulled: Vec::new(),
+        fetched: Vec::new(),
+        downloads: None,
     };
     for i in 0..=last {
         let img = b.stage(&df, i)?;
@@ -231,7 +253,12 @@ impl Builder<'_> {
         } else if from.base == "scratch" {
             None
         } else {
-            Some(match self.store.lookup(&from.base)? {
+            let have = match self.opts.pull && !self.pulled.contains(&from.base) {
+                true => None,
+                false => self.store.lookup(&from.base)?,
+            };
+            self.pulled.push(from.base.clone());
+            Some(match have {
                 Some(r) => r,
                 None => crate::image::pull(
                     self.paths,
@@ -260,7 +287,15 @@ impl Builder<'_> {
                 self.total,
                 escape_control(&step.source)
             ));
-            self.one(df, &meta, &mut st, step)?;
+            let at = format!("{}:{}", self.opts.file_name, step.start_line);
+            self.one(df, &meta, &mut st, step).map_err(|e| {
+                // Every failed step: one line naming it, exit 1 (Docker's).
+                let text = format!("{e:#}");
+                match text.starts_with(&format!("{at}:")) {
+                    true => Coded::new(1, text),
+                    false => Coded::new(1, format!("{at}: {text}")),
+                }
+            })?;
         }
         match st.parent {
             Some(p) => Ok(p),
@@ -304,6 +339,14 @@ impl Builder<'_> {
         }
         let parent_id = st.parent.as_ref().map(|p| p.id.clone()).unwrap_or_default();
         let shell = shell_of(&st.config);
+        let mut mount_keys = Vec::new();
+        if let Instruction::Run(r) = &instr {
+            let parsed = r
+                .mounts(&mut substitute::word_expander(self.escape, &scope))
+                .map_err(located)?;
+            self.mounts = parsed;
+            mount_keys = self.mount_keys(st)?;
+        }
         let key = match &instr {
             Instruction::Run(r) => cachekey::run_key(
                 &parent_id,
@@ -312,7 +355,7 @@ impl Builder<'_> {
                     shell: &shell,
                     env: &env,
                     args: &st.args,
-                    mounts: &r.mount_specs,
+                    mounts: &mount_keys,
                     network: r.network,
                 },
             ),
@@ -497,7 +540,12 @@ impl Builder<'_> {
         let nop = |text: &str| format!("/bin/sh -c #(nop) {text}");
         let source = step.source.clone();
         match instr {
-            Instruction::Run(r) => return self.run(st, r.network, &argv(&r.command, shell), r),
+            Instruction::Run(r) => {
+                let rc =
+                    super::heredoc::run_command(&r.command, shell).map_err(|e| Coded::new(1, e))?;
+                let mounts = self.step_mounts(st, &rc)?;
+                return self.run(st, r.network, &rc.argv, r, mounts);
+            }
             Instruction::Copy(_) | Instruction::Add(_) => return self.copy(st, instr, &source),
             Instruction::Maintainer(m) => {
                 config
@@ -539,6 +587,7 @@ impl Builder<'_> {
         network: Network,
         argv: &[String],
         _r: &super::dockerfile::instruction::Run,
+        mounts: StepMounts,
     ) -> anyhow::Result<ImageRecord> {
         let Some(parent) = &st.parent else {
             bail!("RUN needs a base image (FROM scratch has no shell)");
@@ -571,6 +620,7 @@ impl Builder<'_> {
                 cmd.arg("-e").arg(format!("{k}={v}"));
             }
         }
+        cmd.args(&mounts.args);
         cmd.arg(&parent.id).args(argv);
         let log = tempfile::tempfile().context("make a temp file for the step's output")?;
         cmd.stdin(Stdio::null())
@@ -606,6 +656,7 @@ impl Builder<'_> {
                 .into());
             }
             let c = crate::container::files::Container::find(self.paths.root(), &name)?;
+            mounts::remove_stubs(&c.upper(), &mounts.targets);
             let layer = c.store_layer(&self.store, self.epoch)?;
             let mut by = argv.join(" ");
             if !st.args.is_empty() {
@@ -656,20 +707,29 @@ impl Builder<'_> {
         instr: &Instruction,
         st: &State,
     ) -> anyhow::Result<(&'static str, Vec<(String, String)>, String, Vec<String>)> {
-        let (name, files, from, chown, chmod) = match instr {
-            Instruction::Copy(c) => ("COPY", &c.files, c.from.clone(), &c.chown, &c.chmod),
-            Instruction::Add(a) => ("ADD", &a.files, None, &a.chown, &a.chmod),
-            _ => unreachable!(),
-        };
-        let mut options = Vec::new();
-        for (k, v) in [("chown", chown), ("chmod", chmod), ("from", &from)] {
+        let c = CopyArgs::of(instr);
+        let mut options: Vec<(String, String)> = Vec::new();
+        for (k, v) in [
+            ("chown", c.chown),
+            ("chmod", c.chmod),
+            ("from", c.from.as_ref()),
+        ] {
             if let Some(v) = v {
-                options.push((k.to_string(), v.clone()));
+                options.push((k.to_string(), v.to_string()));
             }
         }
-        let dest = dest_path(&files.dest, &st.config);
+        if c.parents {
+            options.push(("parents".into(), "true".into()));
+        }
+        for x in c.excludes {
+            options.push(("exclude".into(), x.clone()));
+        }
+        if let Some(sum) = c.checksum {
+            options.push(("checksum".into(), sum.clone()));
+        }
+        let dest = dest_path(&c.files.dest, &st.config);
         let mut sources = Vec::new();
-        for f in &files.inline {
+        for f in &c.files.inline {
             sources.push(cachekey::content_key(&[FileMeta {
                 path: f.name.clone(),
                 kind: FileKind::File,
@@ -681,15 +741,32 @@ impl Builder<'_> {
                 link: String::new(),
             }]));
         }
-        for src in &files.sources {
-            let found = self.source_files(name, src, from.as_deref())?;
-            let metas: Vec<FileMeta> = found
-                .iter()
-                .map(|(rel, path)| file_meta(rel, path))
-                .collect::<anyhow::Result<_>>()?;
-            sources.push(cachekey::content_key(&metas));
+        let exclude = copy::excluder(c.excludes)?;
+        let mut named = c.files.inline.len();
+        for src in &c.files.sources {
+            let groups = self.expand_source(&c, src, exclude.as_ref())?;
+            named += groups.len();
+            if named > 1 && !c.files.dest.ends_with('/') && !dest.ends_with('/') {
+                return Err(Coded::new(
+                    1,
+                    format!(
+                        "When using {} with more than one source file, the destination must be a directory and end with a /",
+                        c.name
+                    ),
+                )
+                .into());
+            }
+            for (p, keep, found) in groups {
+                let metas: Vec<FileMeta> = found
+                    .iter()
+                    .map(|(rel, path)| file_meta(rel, path))
+                    .collect::<anyhow::Result<_>>()?;
+                sources.push(p);
+                sources.push(keep.unwrap_or_default());
+                sources.push(cachekey::content_key(&metas));
+            }
         }
-        Ok((name, options, dest, sources))
+        Ok((c.name, options, dest, sources))
     }
 
     /// The files a source names: (path relative to the source, host path).
@@ -770,57 +847,82 @@ impl Builder<'_> {
     }
 
     /// COPY/ADD: the files put in a fresh upper dir, stored as the layer.
+    /// The layer never depends on the parent's files (`--link` asks for
+    /// no more than that).
     fn copy(
         &mut self,
         st: &State,
         instr: &Instruction,
         source: &str,
     ) -> anyhow::Result<ImageRecord> {
-        let (files, from, chown, chmod, add) = match instr {
-            Instruction::Copy(c) => (&c.files, c.from.clone(), &c.chown, &c.chmod, false),
-            Instruction::Add(a) => (&a.files, None, &a.chown, &a.chmod, true),
-            _ => unreachable!(),
+        let c = CopyArgs::of(instr);
+        let owner = match c.chown {
+            Some(spec) => {
+                let layers = match &st.parent {
+                    Some(p) => self.store.layer_dirs(p)?,
+                    None => Vec::new(),
+                };
+                Some(
+                    copy::resolve_chown(spec, &layers)
+                        .map_err(|e| Coded::new(1, format!("{}: --chown: {e}", c.name)))?,
+                )
+            }
+            None => None,
         };
-        if chown.is_some() {
-            // Owners other than root need the helper in the user namespace.
-            chown_supported(chown)?;
-        }
-        let mode = match chmod {
+        let mode = match c.chmod {
             Some(m) => Some(
                 u32::from_str_radix(m, 8)
                     .map_err(|_| Coded::new(1, format!("invalid --chmod {m:?}")))?,
             ),
             None => None,
         };
-        let dest = dest_path(&files.dest, &st.config);
+        let dest = dest_path(&c.files.dest, &st.config);
         let tmp = tempfile::Builder::new()
             .prefix(&crate::fsutil::tmp_prefix())
             .tempdir_in(self.store.root())
             .context("make a temp dir for the step")?;
         let upper = tmp.path();
-        let many = files.sources.len() + files.inline.len() > 1;
-        let to_dir = dest.ends_with('/') || many;
-        for f in &files.inline {
-            let target = join(upper, &dest, Some(&f.name), true);
+        for f in &c.files.inline {
+            let many = c.files.sources.len() + c.files.inline.len() > 1;
+            let target = join(upper, &dest, Some(&f.name), many);
             write_file(&target, f.data.as_bytes(), mode)?;
         }
-        for src in &files.sources {
-            let found =
-                self.source_files(if add { "ADD" } else { "COPY" }, src, from.as_deref())?;
+        let exclude = copy::excluder(c.excludes)?;
+        let mut groups = Vec::new();
+        for src in &c.files.sources {
+            groups.extend(self.expand_source(&c, src, exclude.as_ref())?);
+        }
+        let to_dir = dest.ends_with('/') || groups.len() + c.files.inline.len() > 1;
+        for (p, keep, found) in groups {
             let single_file = found.len() == 1 && found[0].0.is_empty();
+            let url = c.is_add && super::fetch::is_url(&p);
             for (rel, path) in found {
                 let meta = std::fs::symlink_metadata(&path)
                     .with_context(|| format!("read {}", path.display()))?;
-                if single_file && meta.is_file() {
-                    if add && is_archive(&path) {
+                if let Some(k) = &keep {
+                    let base = join(upper, &dest, None, false).join(k);
+                    let target = if rel.is_empty() {
+                        base
+                    } else {
+                        base.join(&rel)
+                    };
+                    copy_entry(&path, &target, &meta, mode)?;
+                } else if single_file && meta.is_file() {
+                    if c.is_add && !url && is_archive(&path) {
                         let target = join(upper, &dest, None, false);
                         extract(&path, &target)?;
                         continue;
                     }
-                    let base = Path::new(src)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string());
+                    // A URL's file: its name from the URL, mode 0600 as
+                    // Docker gives downloads.
+                    let base = match url {
+                        true => super::fetch::file_name(&p),
+                        false => Path::new(&p)
+                            .file_name()
+                            .map(|n| n.to_string_lossy().to_string()),
+                    };
                     let target = join(upper, &dest, base.as_deref(), to_dir);
+                    let mode = mode.or(url.then_some(0o600));
                     copy_entry(&path, &target, &meta, mode)?;
                 } else if rel.is_empty() {
                     std::fs::create_dir_all(join(upper, &dest, None, false))?;
@@ -830,23 +932,17 @@ impl Builder<'_> {
                 }
             }
         }
-        let layer = crate::container::files::store_layer(&self.store, upper, self.epoch)?;
+        if let Some(ids) = owner {
+            copy::set_owners(upper, ids)?;
+        }
+        let layer = crate::container::files::store_layer_with(
+            &self.store,
+            upper,
+            self.epoch,
+            owner.is_some(),
+        )?;
         let by = format!("/bin/sh -c #(nop) {source}");
         self.commit(st.parent.as_ref(), st.config.clone(), Some(layer), &by)
-    }
-}
-
-fn chown_supported(chown: &Option<String>) -> anyhow::Result<()> {
-    match chown.as_deref() {
-        None | Some("0") | Some("root") | Some("0:0") | Some("root:root") => Ok(()),
-        Some(o) => Err(Coded::new(
-            1,
-            format!(
-                "--chown={} is not supported yet (only root)",
-                escape_control(o)
-            ),
-        )
-        .into()),
     }
 }
 

@@ -1,8 +1,15 @@
-//! Building images (issue #16). So far: the Dockerfile language, the
-//! context's ignore rules and walk, and the step cache keys.
+//! Building images (issue #16): the Dockerfile language, the context's
+//! ignore rules and walk, the step cache keys, and the executor with its
+//! COPY/ADD rules, RUN mounts and heredocs, and ADD's downloads.
 
 pub mod cachekey;
+pub mod context;
+pub mod copy;
 pub mod dockerfile;
 pub mod exec;
+pub mod fetch;
+pub mod heredoc;
 pub mod ignore;
+pub mod mounts;
+pub mod prune;
 pub mod walk;

@@ -39,10 +39,16 @@ pub struct BuildArgs {
     /// The network of RUN steps (default, none, host)
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
+    /// Give RUN --mount=type=secret a secret: id=NAME,src=FILE (or env=VAR)
+    #[arg(long, value_name = "id=NAME,src=FILE")]
+    pub secret: Vec<String>,
+    /// Pull every FROM image, even one the store has
+    #[arg(long)]
+    pub pull: bool,
     /// Output style (plain lines in either case)
     #[arg(long, value_name = "auto|plain|tty", default_value = "auto")]
     pub progress: String,
-    /// The context directory
+    /// The context directory ("-": a tar, or a Dockerfile, on standard input)
     #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,
 }
@@ -91,27 +97,58 @@ pub fn build(paths: &Paths, args: &BuildArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|a| pair(a, false))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if args.context.as_os_str() == "-" {
-        bail!("a context tar on standard input is not supported yet; give a directory");
-    }
-    if !args.context.is_dir() {
+    let secrets = args
+        .secret
+        .iter()
+        .map(|s| crate::build::mounts::parse_secret(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // `-`: the context (or the Dockerfile) comes on standard input; the
+    // temp dir lives until the build is over.
+    let stdin_ctx = if args.context.as_os_str() == "-" {
+        if args.file.as_deref() == Some("-") {
+            bail!("invalid argument: can't use stdin for both build context and dockerfile");
+        }
+        Some(crate::build::context::from_stdin(
+            &paths.root().join("tmp"),
+        )?)
+    } else {
+        None
+    };
+    let context = match &stdin_ctx {
+        Some(c) => c.dir().to_path_buf(),
+        None => args.context.clone(),
+    };
+    if !context.is_dir() {
         bail!(
             "unable to prepare context: path {:?} not found",
             escape_control(&args.context.display().to_string())
         );
     }
-    let (file_name, text, dockerfile_path) = match args.file.as_deref() {
-        Some("-") => {
+    let (file_name, text, dockerfile_path) = match (args.file.as_deref(), &stdin_ctx) {
+        (_, Some(crate::build::context::StdinContext::Dockerfile(_, t))) => {
+            ("Dockerfile".to_string(), t.clone(), None)
+        }
+        (f, Some(crate::build::context::StdinContext::Tar(d))) => {
+            let p = crate::build::context::dockerfile_in(d.path(), f);
+            let t = std::fs::read_to_string(&p).with_context(|| {
+                format!(
+                    "unable to read the Dockerfile {} in the context tar",
+                    escape_control(f.unwrap_or("Dockerfile"))
+                )
+            })?;
+            (f.unwrap_or("Dockerfile").to_string(), t, Some(p))
+        }
+        (Some("-"), None) => {
             let mut t = String::new();
             std::io::stdin()
                 .read_to_string(&mut t)
                 .context("read the Dockerfile from standard input")?;
             ("Dockerfile".to_string(), t, None)
         }
-        other => {
+        (other, None) => {
             let p = match other {
                 Some(f) => PathBuf::from(f),
-                None => args.context.join("Dockerfile"),
+                None => context.join("Dockerfile"),
             };
             let t = std::fs::read_to_string(&p)
                 .with_context(|| format!("unable to read the Dockerfile {}", p.display()))?;
@@ -122,7 +159,7 @@ pub fn build(paths: &Paths, args: &BuildArgs) -> anyhow::Result<i32> {
         }
     };
     let opts = Options {
-        context: args.context.clone(),
+        context,
         file_name,
         text,
         dockerfile_path,
@@ -133,6 +170,8 @@ pub fn build(paths: &Paths, args: &BuildArgs) -> anyhow::Result<i32> {
         quiet: args.quiet,
         labels,
         network: args.network.clone(),
+        secrets,
+        pull: args.pull,
     };
     let img = exec::build(paths, &opts)?;
     // Tags only once the whole image is stored.

@@ -90,7 +90,9 @@ pub const BUILD: &str = "Examples:
   burrow build -t myapp .
   burrow build -t myapp:1.0 --build-arg VERSION=1.0 -f docker/Dockerfile .
   burrow build --target builder -t myapp-build .    # stop at the stage named builder
-  burrow build -q --no-cache . > id.txt";
+  burrow build -q --no-cache . > id.txt
+  burrow build --secret id=token,src=$HOME/.token -t app .   # RUN --mount=type=secret,id=token
+  tar -C ctx -c . | burrow build -t fromtar -               # the context as a tar on stdin";
 
 pub const COMMIT: &str = "Examples:
   burrow commit web myweb:v2
@@ -132,6 +134,9 @@ pub const NETWORK: &str = "Examples:
   burrow network rm web
   burrow network prune -f";
 
+pub const BUILDER: &str = "Examples:
+  burrow builder prune -f        # the step cache and the step images only it keeps
+  burrow builder prune -a -f     # also the RUN --mount=type=cache dirs";
 pub const SYSTEM: &str = "Examples:
   burrow system df
   burrow system df -v

@@ -5,6 +5,7 @@
 
 mod archive;
 mod build;
+mod builder;
 mod commit;
 mod completion;
 mod compose;
@@ -266,6 +267,9 @@ pub enum Command {
     /// inputs are the same ("Using cache"; --no-cache turns this off).
     #[command(after_long_help = examples::BUILD)]
     Build(build::BuildArgs),
+    /// Manage the build cache (builder prune)
+    #[command(after_long_help = examples::BUILDER)]
+    Builder(builder::BuilderArgs),
     /// List the files a container added (A), changed (C) and deleted (D)
     Diff(commit::DiffArgs),
     /// Write a container's root file system as a tar archive
@@ -507,6 +511,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Search(args) => push::search(&args),
         Command::Commit(args) => commit::commit(&paths, &args),
         Command::Build(args) => build::build(&paths, &args),
+        Command::Builder(args) => builder::run_group(&paths, &args),
         Command::Diff(args) => commit::diff(&paths, &args),
         Command::Export(args) => commit::export(&paths, &args),
         Command::Cp(args) => cp::run(&paths, &args),

@@ -13,7 +13,7 @@ const BUILT: &[&str] = &[
     "completion", "pull", "images", "rmi", "tag", "history", "save", "load", "import", "login",
     "logout", "image", "compose", "commit", "diff", "export", "cp", "push", "search", "volume",
     "system", "network",
-    "oci", "export-bundle", "build",
+    "oci", "export-bundle", "build", "builder",
 ];
 
 /// Docker verbs burrow does not have: neither listed nor accepted.

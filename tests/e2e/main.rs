@@ -5,6 +5,7 @@
 mod common;
 
 mod build;
+mod build_lang;
 mod cli;
 mod compose;
 mod confine;

@@ -209,6 +209,18 @@ pub fn store_layer(
     upper: &Path,
     epoch: Option<i64>,
 ) -> anyhow::Result<LayerDigests> {
+    store_layer_with(store, upper, epoch, false)
+}
+
+/// As `store_layer`; with `overrides`, owners and modes come from
+/// `user.burrow.override` where set in either id-map mode (a build's
+/// COPY --chown layer, whose files we made and marked).
+pub fn store_layer_with(
+    store: &Store,
+    upper: &Path,
+    epoch: Option<i64>,
+    overrides: bool,
+) -> anyhow::Result<LayerDigests> {
     let mode = idmap::choose(&HostUser::current()).mode;
     let dir = store.root().join("blobs/sha256");
     let tmp = tempfile::Builder::new()
@@ -220,7 +232,7 @@ pub fn store_layer(
         out: tmp.path().to_path_buf(),
         opts: TarOptions {
             changes: true,
-            single_id: mode == IdMapMode::Single,
+            single_id: overrides || mode == IdMapMode::Single,
             epoch,
             one_file_system: false,
         },
