@@ -137,6 +137,7 @@ pub const NETWORK: &str = "Examples:
 pub const BUILDER: &str = "Examples:
   burrow builder prune -f        # the step cache and the step images only it keeps
   burrow builder prune -a -f     # also the RUN --mount=type=cache dirs";
+
 pub const SYSTEM: &str = "Examples:
   burrow system df
   burrow system df -v
