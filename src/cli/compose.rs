@@ -12,23 +12,23 @@ use crate::compose::{self, Options};
 #[derive(Debug, Args)]
 pub struct ComposeArgs {
     /// Compose file (repeatable; later files merge over earlier ones; - reads stdin)
-    #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Vec<PathBuf>,
 
     /// Project name [default: COMPOSE_PROJECT_NAME, the file's name:, or the directory's name]
-    #[arg(short = 'p', long, value_name = "NAME", global = true)]
+    #[arg(short = 'p', long, value_name = "NAME")]
     pub project_name: Option<String>,
 
     /// Project directory [default: the first compose file's directory]
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(long, value_name = "DIR")]
     pub project_directory: Option<PathBuf>,
 
     /// Read variables from this file instead of .env (repeatable)
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
 
     /// Enable services of this profile (repeatable) [env: COMPOSE_PROFILES]
-    #[arg(long, value_name = "PROFILE", global = true)]
+    #[arg(long, value_name = "PROFILE")]
     pub profile: Vec<String>,
 
     #[command(subcommand)]

@@ -313,7 +313,13 @@ pub fn ps(paths: &Paths, project: &Project, a: &PsArgs) -> anyhow::Result<i32> {
         .collect();
     if a.format == "json" {
         let keys = [
-            "Name", "Image", "Command", "Service", "RunningFor", "Status", "Ports",
+            "Name",
+            "Image",
+            "Command",
+            "Service",
+            "RunningFor",
+            "Status",
+            "Ports",
         ];
         for (r, row) in recs.iter().zip(&rows) {
             let mut m = serde_json::Map::new();
@@ -612,10 +618,10 @@ pub fn run(paths: &Paths, project: &Project, a: &RunArgs) -> anyhow::Result<i32>
             if let Some(e) = &a.entrypoint {
                 req.entrypoint = Some(e.clone());
             }
-            req.env.extend(crate::container::spec::resolve_from_caller(
-                &a.env,
-                |n| std::env::var(n).ok(),
-            ));
+            req.env
+                .extend(crate::container::spec::resolve_from_caller(&a.env, |n| {
+                    std::env::var(n).ok()
+                }));
             if a.user.is_some() {
                 req.user = a.user.clone();
             }
@@ -697,7 +703,8 @@ pub fn images(paths: &Paths, project: &Project, a: &ImagesArgs) -> anyhow::Resul
         ]);
     }
     if !a.quiet {
-        let header = ["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE", "", ""].map(String::from);
+        let header =
+            ["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE", "", ""].map(String::from);
         table(&[&[header][..], &rows].concat());
     }
     Ok(0)

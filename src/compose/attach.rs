@@ -226,7 +226,8 @@ pub fn follow_until_done(paths: &Paths, project: &Project, recs: &[Record]) -> a
         }
     }
     let all = exec::services(project, &Default::default()).unwrap_or_default();
-    crate::interrupt::during(|| {
+    // Ctrl-C ends an attached `up` with 130, as Compose, after the stop.
+    let done = crate::interrupt::during(|| {
         let interrupted = follow(&root, &mut p, followers, crate::interrupt::requested)?;
         if interrupted {
             eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
@@ -243,14 +244,20 @@ pub fn follow_until_done(paths: &Paths, project: &Project, recs: &[Record]) -> a
                 .collect();
             for (name, res) in exec::stop_all(&root, &with_grace) {
                 match res {
-                    Ok(()) => eprintln!(" Container {}  Stopped", crate::text::escape_control(&name)),
+                    Ok(()) => {
+                        eprintln!(" Container {}  Stopped", crate::text::escape_control(&name))
+                    }
                     Err(e) => eprintln!("burrow: {}", crate::error::one_line(&e)),
                 }
             }
         }
         p.flush(&mut std::io::stdout().lock())?;
         Ok(0)
-    })
+    });
+    match done {
+        Err(e) if crate::interrupt::requested() => Ok(crate::error::exit_code(&e)),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -136,7 +136,15 @@ pub fn up(paths: &Paths, project: &Project, o: &UpOptions) -> anyhow::Result<i32
                 };
                 wait_for(&root, r, cond, limit)
                     .with_context(|| format!("service {:?}", svc.name))?;
-                say("Container", &r.name, if cond == Condition::Healthy { "Healthy" } else { "Running" });
+                say(
+                    "Container",
+                    &r.name,
+                    if cond == Condition::Healthy {
+                        "Healthy"
+                    } else {
+                        "Running"
+                    },
+                );
             }
         }
     }
@@ -228,7 +236,13 @@ fn volumes(
     };
     let used: BTreeSet<&str> = selected
         .iter()
-        .flat_map(|s| s.config.get("volumes").and_then(Value::as_array).into_iter().flatten())
+        .flat_map(|s| {
+            s.config
+                .get("volumes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
         .filter(|v| v.get("type").and_then(Value::as_str) == Some("volume"))
         .filter_map(|v| v.get("source").and_then(Value::as_str))
         .collect();
@@ -247,12 +261,20 @@ fn volumes(
         let options: BTreeMap<String, String> = v
             .get("driver_opts")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), super::service_text(v))).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), super::service_text(v)))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut labels: BTreeMap<String, String> = v
             .get("labels")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), super::service_text(v))).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), super::service_text(v)))
+                    .collect()
+            })
             .unwrap_or_default();
         labels.insert(plan::PROJECT.into(), project.name.clone());
         labels.insert(plan::VOLUME.into(), key.clone());
@@ -294,7 +316,12 @@ pub fn ensure_image(
 }
 
 /// Build one service's image from its `build:` and tag it.
-pub fn build(paths: &Paths, project: &Project, svc: &Service, no_cache: bool) -> anyhow::Result<String> {
+pub fn build(
+    paths: &Paths,
+    project: &Project,
+    svc: &Service,
+    no_cache: bool,
+) -> anyhow::Result<String> {
     let b = &svc.config["build"];
     let context = b
         .get("context")
@@ -304,7 +331,10 @@ pub fn build(paths: &Paths, project: &Project, svc: &Service, no_cache: bool) ->
         bail!("build: a remote context ({context}) is not supported; give a directory");
     }
     let context = std::path::PathBuf::from(context);
-    let file = b.get("dockerfile").and_then(Value::as_str).unwrap_or("Dockerfile");
+    let file = b
+        .get("dockerfile")
+        .and_then(Value::as_str)
+        .unwrap_or("Dockerfile");
     let (file_name, text, path) = match b.get("dockerfile_inline").and_then(Value::as_str) {
         Some(inline) => ("Dockerfile".to_string(), inline.to_string(), None),
         None => {
@@ -316,7 +346,10 @@ pub fn build(paths: &Paths, project: &Project, svc: &Service, no_cache: bool) ->
     };
     let map = |key: &str| -> Vec<(String, String)> {
         match b.get(key) {
-            Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), super::service_text(v))).collect(),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), super::service_text(v)))
+                .collect(),
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|x| {
@@ -352,7 +385,11 @@ pub fn build(paths: &Paths, project: &Project, svc: &Service, no_cache: bool) ->
 
 /// The labels Compose puts on replica `n`.
 fn labels(project: &Project, svc: &Service, n: u32, oneoff: bool) -> BTreeMap<String, String> {
-    let files: Vec<String> = project.files.iter().map(|f| f.display().to_string()).collect();
+    let files: Vec<String> = project
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
     let deps: Vec<String> = svc
         .deps
         .iter()
@@ -370,8 +407,14 @@ fn labels(project: &Project, svc: &Service, n: u32, oneoff: bool) -> BTreeMap<St
         (plan::SERVICE.into(), svc.name.clone()),
         (plan::NUMBER.into(), n.to_string()),
         (plan::HASH.into(), svc.hash.clone()),
-        (plan::ONEOFF.into(), if oneoff { "True" } else { "False" }.into()),
-        (plan::WORKING_DIR.into(), project.directory.display().to_string()),
+        (
+            plan::ONEOFF.into(),
+            if oneoff { "True" } else { "False" }.into(),
+        ),
+        (
+            plan::WORKING_DIR.into(),
+            project.directory.display().to_string(),
+        ),
         (plan::CONFIG_FILES.into(), files.join(",")),
         (plan::DEPENDS_ON.into(), deps.join(",")),
         ("com.docker.compose.version".into(), "2".into()),
@@ -472,12 +515,16 @@ fn service_up(
                 control::remove(&root, &old, true)?;
                 let _ = crate::container::volumes::remove_anonymous_of(&root, &old);
                 let name = svc.replica_name(&project.name, number);
-                ids.push(make_and_start(paths, ctx, project, svc, &name, number, o, made, said)?);
+                ids.push(make_and_start(
+                    paths, ctx, project, svc, &name, number, o, made, said,
+                )?);
                 say("Container", &name, "Recreated");
             }
             Action::Create { number } => {
                 let name = svc.replica_name(&project.name, number);
-                ids.push(make_and_start(paths, ctx, project, svc, &name, number, o, made, said)?);
+                ids.push(make_and_start(
+                    paths, ctx, project, svc, &name, number, o, made, said,
+                )?);
             }
         }
     }
@@ -532,7 +579,10 @@ fn wait_dep(root: &Path, project: &Project, svc: &Service, d: &plan::Dep) -> any
                     svc.name
                 ));
             }
-            eprintln!("burrow: warning: service {:?}: optional dependency {e:#}", svc.name);
+            eprintln!(
+                "burrow: warning: service {:?}: optional dependency {e:#}",
+                svc.name
+            );
         }
     }
     Ok(())
@@ -562,7 +612,13 @@ pub fn wait_for(
                 }
             }
             Condition::Healthy => {
-                if now.extras.health.as_ref().and_then(|h| h.command()).is_none() {
+                if now
+                    .extras
+                    .health
+                    .as_ref()
+                    .and_then(|h| h.command())
+                    .is_none()
+                {
                     bail!("container {name} has no healthcheck configured");
                 }
                 match health::read(&record::container_dir(root, &r.id)).map(|h| h.status) {
@@ -571,7 +627,10 @@ pub fn wait_for(
                     _ => {}
                 }
                 if let State::Exited { code, .. } = state {
-                    bail!("container {name} exited ({}) before it was healthy", code.unwrap_or(-1));
+                    bail!(
+                        "container {name} exited ({}) before it was healthy",
+                        code.unwrap_or(-1)
+                    );
                 }
                 if !said_waiting {
                     say("Container", &r.name, "Waiting");
@@ -609,7 +668,12 @@ pub fn stop_all(root: &Path, recs: &[(Record, Duration)]) -> Vec<(String, anyhow
             .collect();
         handles
             .into_iter()
-            .map(|(n, h)| (n, h.join().unwrap_or_else(|_| Err(anyhow!("stop panicked")))))
+            .map(|(n, h)| {
+                (
+                    n,
+                    h.join().unwrap_or_else(|_| Err(anyhow!("stop panicked"))),
+                )
+            })
             .collect()
     })
 }
@@ -651,7 +715,9 @@ pub fn down(paths: &Paths, project: &Project, o: &DownOptions) -> anyhow::Result
             let g = all
                 .iter()
                 .find(|s| s.name == service_of(r))
-                .map_or(Duration::from_secs(o.timeout.unwrap_or(10)), |s| stop_grace(s, o.timeout));
+                .map_or(Duration::from_secs(o.timeout.unwrap_or(10)), |s| {
+                    stop_grace(s, o.timeout)
+                });
             (r.clone(), g)
         })
         .collect();
@@ -699,7 +765,12 @@ fn remove_volumes(root: &Path, project: &Project) -> i32 {
     if let Some(decl) = project.model.get("volumes").and_then(Value::as_object) {
         for (k, v) in decl {
             if !v.get("external").and_then(Value::as_bool).unwrap_or(false) {
-                names.insert(v.get("name").and_then(Value::as_str).unwrap_or(k).to_string());
+                names.insert(
+                    v.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or(k)
+                        .to_string(),
+                );
             }
         }
     }
@@ -738,8 +809,10 @@ fn remove_images(
         names.extend(used.iter().cloned());
     }
     let store = crate::image::Store::open(paths)?;
-    let in_use: std::collections::HashSet<String> =
-        record::all(paths.root()).into_iter().map(|r| r.image_id).collect();
+    let in_use: std::collections::HashSet<String> = record::all(paths.root())
+        .into_iter()
+        .map(|r| r.image_id)
+        .collect();
     let mut code = 0;
     for n in names {
         if store.lookup(&n)?.is_none() {

@@ -124,10 +124,7 @@ pub fn services(model: &Value, scale: &BTreeMap<String, u32>) -> anyhow::Result<
         }
     }
     let order = order(&out)?;
-    Ok(order
-        .into_iter()
-        .filter_map(|n| out.remove(&n))
-        .collect())
+    Ok(order.into_iter().filter_map(|n| out.remove(&n)).collect())
 }
 
 fn deps(config: &Value) -> Vec<Dep> {
@@ -320,7 +317,10 @@ mod tests {
     fn an_undefined_dependency_is_named() {
         let m = json!({"services": {"a": {"image": "x", "depends_on": {"nope": {}}}}});
         let e = services(&m, &BTreeMap::new()).unwrap_err().to_string();
-        assert!(e.contains("\"a\" depends on undefined service \"nope\""), "{e}");
+        assert!(
+            e.contains("\"a\" depends on undefined service \"nope\""),
+            "{e}"
+        );
     }
 
     #[test]

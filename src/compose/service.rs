@@ -96,7 +96,9 @@ pub fn replica(
     )?;
     let env = environment(c);
     let security = SecurityOpts::from_flags(
-        c.get("privileged").and_then(Value::as_bool).unwrap_or(false),
+        c.get("privileged")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         &strings(c.get("cap_add")),
         &strings(c.get("cap_drop")),
         &strings(c.get("security_opt")),
@@ -327,7 +329,9 @@ fn health(h: Option<&Value>) -> anyhow::Result<Option<crate::container::health::
         Some(_) if h.get("test").is_some_and(Value::is_string) => {
             vec!["CMD-SHELL".into(), test[0].clone()]
         }
-        Some(other) => bail!("healthcheck: test must start with CMD, CMD-SHELL or NONE, not {other:?}"),
+        Some(other) => {
+            bail!("healthcheck: test must start with CMD, CMD-SHELL or NONE, not {other:?}")
+        }
         None => Vec::new(),
     };
     Ok(Some(cfg))
@@ -336,7 +340,12 @@ fn health(h: Option<&Value>) -> anyhow::Result<Option<crate::container::health::
 /// `ports` (long form) and `expose`, as `-p` and `--expose` give them.
 fn publish(c: &Value) -> anyhow::Result<ports::PortConfig> {
     let mut cfg = ports::PortConfig::default();
-    for p in c.get("ports").and_then(Value::as_array).into_iter().flatten() {
+    for p in c
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let target = p.get("target").map(text).context("ports: no target")?;
         let proto = s(p, "protocol").unwrap_or("tcp");
         let mut spec = String::new();
@@ -412,7 +421,9 @@ mod tests {
         assert_eq!(q.entrypoint.as_deref(), Some("/bin/sh"));
         assert_eq!(q.command, ["-c", "echo hi"]);
         assert_eq!(q.env, ["A=1"]);
-        assert!(matches!(&q.mounts[0], MountSpec::Volume(v) if v.name.as_deref() == Some("p_data")));
+        assert!(
+            matches!(&q.mounts[0], MountSpec::Volume(v) if v.name.as_deref() == Some("p_data"))
+        );
         assert!(matches!(&q.mounts[1], MountSpec::Volume(v) if v.name.is_none()));
         assert_eq!(q.extras.ports.publish[0].container_port, 80);
         let h = q.extras.health.as_ref().unwrap();
@@ -431,8 +442,13 @@ mod tests {
             model: &model,
             cgroup_limits: true,
         };
-        let s = svc(json!({"image": "x", "volumes": [{"type": "volume", "source": "nope", "target": "/d"}]}));
+        let s = svc(
+            json!({"image": "x", "volumes": [{"type": "volume", "source": "nope", "target": "/d"}]}),
+        );
         let e = replica(&ctx, &s, "n", BTreeMap::new()).err().unwrap();
-        assert!(format!("{e:#}").contains("\"nope\" is not declared"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("\"nope\" is not declared"),
+            "{e:#}"
+        );
     }
 }
