@@ -124,7 +124,18 @@ pub fn up(paths: &Paths, project: &Project, o: &UpOptions) -> anyhow::Result<i32
     }
     if o.wait {
         let limit = o.wait_timeout.map(|d| std::time::Instant::now() + d);
+        // A one-shot service others wait to complete is done, not failed,
+        // when it exited with 0.
+        let one_shot: BTreeSet<&str> = selected
+            .iter()
+            .flat_map(|s| &s.deps)
+            .filter(|d| d.condition == Condition::CompletedSuccessfully)
+            .map(|d| d.service.as_str())
+            .collect();
         for svc in &selected {
+            if one_shot.contains(svc.name.as_str()) {
+                continue;
+            }
             for r in containers(&root, &project.name, false)
                 .iter()
                 .filter(|r| service_of(r) == svc.name)

@@ -7,6 +7,7 @@ mod common;
 mod build;
 mod cli;
 mod compose;
+mod compose_up;
 mod confine;
 mod docs;
 mod formats;
