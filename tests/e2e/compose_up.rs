@@ -442,3 +442,37 @@ fn scale_gives_replicas_and_logs_follow_them_all() {
         assert!(containers(env).is_empty());
     });
 }
+
+/// Regression: `up` runs out of the containers' reach (crate::exe) when
+/// the user can write the burrow binary (~/.cargo/bin/burrow), from a
+/// mount or memfd whose path no other process can open; a RUN step
+/// started burrow by that path and every build failed with "Permission
+/// denied".
+#[test]
+fn up_builds_with_a_burrow_binary_the_user_owns() {
+    both(|env, img| {
+        let own = env.dir().join("burrow");
+        std::fs::copy(burrow_bin(), &own).unwrap();
+        env.user.chown(&own);
+        let dir = project(
+            env,
+            "owned",
+            &[
+                (
+                    "compose.yaml",
+                    "services:\n  app:\n    build: .\n    command: sleep 1000\n".to_string(),
+                ),
+                ("Dockerfile", format!("FROM {img}\nRUN echo ran > /ran\n")),
+            ],
+        );
+        let mut cmd = env.command(&own, &[]);
+        cmd.current_dir(&dir)
+            .arg("--root")
+            .arg(env.root())
+            .args(["compose", "up", "-d"]);
+        run(cmd, &["compose", "up", "-d"], None).ok();
+        let cat = compose(env, &dir, img, &["exec", "-T", "app", "cat", "/ran"]);
+        assert_eq!(cat.ok().stdout, "ran\n");
+        compose(env, &dir, img, &["down", "-t", "0", "--rmi", "local"]).ok();
+    });
+}
