@@ -607,9 +607,11 @@ pub fn run(paths: &Paths, project: &Project, a: &RunArgs) -> anyhow::Result<i32>
         &ctx,
         project,
         &svc,
-        &name,
-        1,
-        true,
+        cx::Which {
+            name: &name,
+            number: 1,
+            oneoff: true,
+        },
         &mut said,
         |req| {
             if !command.is_empty() {

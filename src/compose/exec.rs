@@ -111,7 +111,7 @@ pub fn up(paths: &Paths, project: &Project, o: &UpOptions) -> anyhow::Result<i32
     let selected = plan::select(&all, &o.services, o.no_deps)?;
     orphans(&root, project, &all, o.remove_orphans)?;
     let mut made = Made::default();
-    let result = up_steps(paths, project, &all, &selected, o, &mut made);
+    let result = up_steps(paths, project, &selected, o, &mut made);
     let ids = match result {
         Ok(ids) => ids,
         Err(e) => {
@@ -200,7 +200,6 @@ fn orphans(root: &Path, project: &Project, all: &[Service], remove: bool) -> any
 fn up_steps(
     paths: &Paths,
     project: &Project,
-    all: &[Service],
     selected: &[Service],
     o: &UpOptions,
     made: &mut Made,
@@ -230,7 +229,6 @@ fn up_steps(
             .with_context(|| format!("service {:?}", svc.name))?;
         ids.extend(step);
     }
-    let _ = all;
     Ok(ids)
 }
 
@@ -432,19 +430,27 @@ fn labels(project: &Project, svc: &Service, n: u32, oneoff: bool) -> BTreeMap<St
     ])
 }
 
+/// Which container of a service: its name, number, and whether it is a
+/// one-off (`compose run`).
+pub struct Which<'a> {
+    pub name: &'a str,
+    pub number: u32,
+    pub oneoff: bool,
+}
+
 /// Make one container of `svc` (not started); its stop signal noted.
+/// `said`: notes already shown in this command.
 pub fn create_replica(
     paths: &Paths,
     ctx: &Ctx,
     project: &Project,
     svc: &Service,
-    name: &str,
-    n: u32,
-    oneoff: bool,
+    which: Which,
     said: &mut BTreeSet<String>,
     adjust: impl FnOnce(&mut create::CreateRequest),
 ) -> anyhow::Result<Record> {
-    let r = service::replica(ctx, svc, name, labels(project, svc, n, oneoff))?;
+    let labels = labels(project, svc, which.number, which.oneoff);
+    let r = service::replica(ctx, svc, which.name, labels)?;
     for note in r.notes {
         if said.insert(note.clone()) {
             eprintln!("burrow: note: service {:?}: {note}", svc.name);
@@ -554,7 +560,12 @@ fn make_and_start(
     made: &mut Made,
     said: &mut BTreeSet<String>,
 ) -> anyhow::Result<String> {
-    let rec = create_replica(paths, ctx, project, svc, name, number, false, said, |_| {})?;
+    let which = Which {
+        name,
+        number,
+        oneoff: false,
+    };
+    let rec = create_replica(paths, ctx, project, svc, which, said, |_| {})?;
     made.containers.push(rec.id.clone());
     say("Container", name, "Created");
     if !o.no_start {
