@@ -199,6 +199,17 @@ pub const VOLUME: &str = "Examples:
   burrow volume rm data
   burrow volume prune -f --all";
 
+pub const NETWORK: &str = "Examples:
+  burrow network create web
+  burrow run -d --name db --network web --network-alias database busybox httpd -f -p 80
+  burrow run --rm --network web busybox wget -qO- http://database/
+  burrow network create --subnet 10.89.40.0/24 --label team=a lab
+  burrow network ls
+  burrow network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' web
+  burrow network connect --alias cache web mycontainer
+  burrow network rm web
+  burrow network prune -f";
+
 pub const SYSTEM: &str = "Examples:
   burrow system df
   burrow system df -v

@@ -23,6 +23,7 @@ mod info;
 mod inspect;
 mod login;
 mod logs;
+mod network;
 pub mod oci;
 mod pause;
 mod port;
@@ -291,6 +292,13 @@ pub enum Command {
     /// a volume in use by a container cannot be removed.
     #[command(after_long_help = examples::VOLUME)]
     Volume(volume::VolumeArgs),
+    /// Manage user networks: containers on one reach each other by name
+    ///
+    /// A user network is a bridge in a network namespace burrow keeps for you; its containers
+    /// (run --network NAME) reach each other by container name, --network-alias and short id
+    /// through a resolver on the network's gateway, and still reach out as on the default network.
+    #[command(after_long_help = examples::NETWORK)]
+    Network(network::NetworkArgs),
     /// Show disk usage (system df) and remove unused data (system prune)
     #[command(after_long_help = examples::SYSTEM)]
     System(system::SystemArgs),
@@ -491,6 +499,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Images(args) => images::run(&paths, &args),
         Command::Rmi(args) => image::rmi(&paths, &args),
         Command::Volume(args) => volume::run_group(&paths, &args),
+        Command::Network(args) => network::run_group(&paths, &args),
         Command::System(args) => system::run_group(&paths, &args),
         Command::Tag(args) => image::tag(&paths, &args),
         Command::History(args) => history::run(&paths, &args),

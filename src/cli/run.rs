@@ -19,16 +19,6 @@ use crate::paths::Paths;
 use crate::rootfs::driver::Setting;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum NetworkArg {
-    /// Only a loopback interface
-    None,
-    /// The host's network
-    Host,
-    /// A network of the container's own, with outbound TCP, UDP, ping and DNS through the host
-    Bridge,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StorageDriverArg {
     /// The kernel's overlayfs in the user namespace (fastest)
     Overlay,
@@ -115,9 +105,17 @@ pub struct ContainerArgs {
     pub read_only: bool,
 
     /// Network: bridge (its own, reaching out through the host; the default), none (loopback
-    /// only) or host
-    #[arg(long, value_enum, default_value_t = NetworkArg::Bridge, value_name = "MODE")]
-    pub network: NetworkArg,
+    /// only), host, or the name of a user network (burrow network create)
+    #[arg(long, alias = "net", default_value = "bridge", value_name = "NETWORK")]
+    pub network: String,
+
+    /// Another name the container's peers on its user network resolve it by
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+
+    /// The container's IPv4 address on its user network (default: the next free one)
+    #[arg(long, value_name = "IPV4")]
+    pub ip: Option<std::net::Ipv4Addr>,
 
     /// Publish a container port on the host: [IP:][HOSTPORT:]CONTAINERPORT[/udp]
     /// (ranges like 8000-8010:80-90; no HOSTPORT: a free one; IP default 0.0.0.0)
@@ -445,14 +443,59 @@ fn ports(a: &ContainerArgs) -> anyhow::Result<crate::net::publish::PortConfig> {
     Ok(ports)
 }
 
+/// `--network`: a predefined mode, or a user network (which must exist:
+/// checked before anything is made) with its aliases and `--ip`.
+fn network_mode(
+    paths: &Paths,
+    a: &ContainerArgs,
+) -> anyhow::Result<(Network, Option<create::UserNetworkRequest>)> {
+    let predefined = match a.network.as_str() {
+        "none" => Some(Network::None),
+        "host" => Some(Network::Host),
+        "bridge" | "default" => Some(Network::Bridge),
+        _ => None,
+    };
+    if let Some(n) = predefined {
+        if !a.network_alias.is_empty() || a.ip.is_some() {
+            return Err(crate::error::Coded::new(
+                EXIT_BURROW,
+                format!(
+                    "--network-alias and --ip need a user network, not {}",
+                    a.network
+                ),
+            )
+            .into());
+        }
+        return Ok((n, None));
+    }
+    if a.network.starts_with("container:") {
+        return Err(crate::error::Coded::new(
+            EXIT_BURROW,
+            "--network container:NAME is not supported yet".to_string(),
+        )
+        .into());
+    }
+    let net = crate::net::user::store::find(paths.root(), &a.network)
+        .ok_or_else(|| crate::net::user::store::no_such_network(&a.network))?;
+    for alias in &a.network_alias {
+        crate::container::names::validate(alias).map_err(|e| {
+            crate::error::Coded::new(EXIT_BURROW, e.replace("container name", "network alias"))
+        })?;
+    }
+    Ok((
+        Network::Bridge,
+        Some(create::UserNetworkRequest {
+            network: net,
+            aliases: a.network_alias.clone(),
+            ip: a.ip,
+        }),
+    ))
+}
+
 /// `create`'s flags as a request: parse and check them (mounts, env
 /// files, security and log options), then `container::create` makes it.
 pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<record::Record> {
-    let network = match a.network {
-        NetworkArg::None => Network::None,
-        NetworkArg::Host => Network::Host,
-        NetworkArg::Bridge => Network::Bridge,
-    };
+    let (network, user_network) = network_mode(paths, a)?;
     let net = crate::net::Options::from_flags(&a.dns, &a.dns_search, &a.dns_option, &a.add_host)?;
     let mut mount_reqs = Vec::new();
     for v in &a.volume {
@@ -488,6 +531,7 @@ pub fn create_container(paths: &Paths, a: &ContainerArgs) -> anyhow::Result<reco
         name: a.name.clone(),
         hostname: a.hostname.clone(),
         network,
+        user_network,
         net,
         mounts: mount_reqs,
         volumes_from,

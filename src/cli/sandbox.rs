@@ -372,6 +372,7 @@ pub fn run(paths: &Paths, args: &SandboxArgs) -> anyhow::Result<i32> {
         cgroup: None,
         nproc_limit: None,
         ports: Default::default(),
+        user_nets: None,
     };
     let result = sandbox::launch(&spec);
     let _ = std::fs::remove_dir(&merged);

@@ -36,6 +36,8 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub network: Network,
+    /// `--network NAME` (a user network), `--network-alias`, `--ip`.
+    pub user_network: Option<UserNetworkRequest>,
     /// `-v`, `--mount`, `--tmpfs`: volumes are found or made at create.
     pub mounts: Vec<MountSpec>,
     /// `--volumes-from`.
@@ -55,6 +57,41 @@ pub struct CreateRequest {
     pub read_only: bool,
     /// `--rm`.
     pub auto_remove: bool,
+}
+
+/// A user network to put the container on; its address is fixed at create.
+#[derive(Debug, Clone)]
+pub struct UserNetworkRequest {
+    pub network: crate::net::user::NetworkRecord,
+    pub aliases: Vec<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
+}
+
+/// The attachment for `req`: `--ip` checked, or the next free address
+/// among those the network's containers hold.
+pub fn attachment(
+    root: &std::path::Path,
+    req: &UserNetworkRequest,
+) -> anyhow::Result<crate::net::user::Attachment> {
+    let used = super::networks::addresses_on(root, &req.network.name);
+    let ip = match req.ip {
+        Some(ip) => {
+            crate::net::user::check_ip(&req.network, ip, &used)
+                .map_err(|e| crate::error::Coded::new(crate::error::EXIT_BURROW, e))?;
+            ip
+        }
+        None => crate::net::user::allocate_ip(&req.network, &used).ok_or_else(|| {
+            crate::error::Coded::new(
+                crate::error::EXIT_BURROW,
+                format!("network {} has no free address left", req.network.name),
+            )
+        })?,
+    };
+    Ok(crate::net::user::Attachment {
+        network: req.network.name.clone(),
+        aliases: req.aliases.clone(),
+        ip,
+    })
 }
 
 /// Begin the user namespace a start will need, so that its id maps are
@@ -120,6 +157,10 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
     // Volumes last: everything above can fail without making one.
     let image_volumes: Vec<String> = cfg.and_then(|c| c.volumes().clone()).unwrap_or_default();
     let root = paths.ensure_root()?;
+    let networks = match &req.user_network {
+        Some(u) => vec![attachment(root, u)?],
+        None => Vec::new(),
+    };
     let resolved = volumes::resolve(root, req.mounts, &req.volumes_from, &image_volumes)?;
     let config = RunConfig {
         lower_dirs: image.lower_dirs,
@@ -138,6 +179,7 @@ pub fn create(paths: &Paths, req: CreateRequest) -> anyhow::Result<Record> {
         read_only: req.read_only,
         network: req.network,
         net: req.net,
+        networks,
         auto_remove: req.auto_remove,
         init,
         security: req.security,

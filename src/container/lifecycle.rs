@@ -82,19 +82,35 @@ pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Re
             record::create(root, &rec)?
         }
     };
-    if let Err(e) = make_files(&dir, &rec) {
+    if let Err(e) = make_files(root, &dir, &rec) {
         let _ = crate::fsutil::remove_tree(&dir);
         return Err(e);
     }
     Ok(rec)
 }
 
-fn make_files(dir: &Path, rec: &Record) -> anyhow::Result<()> {
+fn make_files(root: &Path, dir: &Path, rec: &Record) -> anyhow::Result<()> {
     for d in ["upper", "work", "merged"] {
         fs::create_dir(dir.join(d)).with_context(|| format!("create {d} dir"))?;
     }
+    write_etc(root, dir, rec)
+}
+
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf for the container: on
+/// a user network, its resolver is the first network's gateway.
+fn write_etc(root: &Path, dir: &Path, rec: &Record) -> anyhow::Result<()> {
     let host = |p: &str| fs::read_to_string(p).unwrap_or_default();
-    let net = &rec.config.net;
+    let mut net = rec.config.net.clone();
+    let user_net = rec
+        .config
+        .networks
+        .first()
+        .and_then(|a| crate::net::user::store::find(root, &a.network).map(|n| (a.ip, n)));
+    if let Some((_, n)) = &user_net {
+        if net.dns.is_empty() {
+            net.dns.push(std::net::IpAddr::V4(n.gateway));
+        }
+    }
     let hosts = match rec.config.network {
         Network::Host => host("/etc/hosts") + &net.extra_hosts(),
         Network::None => format!(
@@ -102,11 +118,18 @@ fn make_files(dir: &Path, rec: &Record) -> anyhow::Result<()> {
             rec.config.hostname,
             net.extra_hosts()
         ),
-        Network::Bridge => net.hosts(&rec.config.hostname),
+        Network::Bridge => match &user_net {
+            Some((ip, _)) => net.hosts(&rec.config.hostname).replacen(
+                &crate::net::addr::CONTAINER4.to_string(),
+                &ip.to_string(),
+                1,
+            ),
+            None => net.hosts(&rec.config.hostname),
+        },
     };
     let resolv = match rec.config.network {
         Network::Bridge => {
-            let ipv6 = std::path::Path::new("/proc/sys/net/ipv6").exists();
+            let ipv6 = std::path::Path::new("/proc/sys/net/ipv6").exists() && user_net.is_none();
             net.resolv_conf(&host("/etc/resolv.conf"), ipv6)
         }
         _ => host("/etc/resolv.conf"),
@@ -116,6 +139,13 @@ fn make_files(dir: &Path, rec: &Record) -> anyhow::Result<()> {
     fs::write(&files.hostname, format!("{}\n", rec.config.hostname)).context("write hostname")?;
     fs::write(&files.resolv_conf, resolv).context("write resolv.conf")?;
     Ok(())
+}
+
+/// Write a container's /etc files again (its user networks changed).
+pub fn rewrite_resolv_conf(paths: &Paths, id: &str) -> anyhow::Result<()> {
+    let root = paths.root();
+    let rec = record::find(root, id)?;
+    write_etc(root, &record::container_dir(root, &rec.id), &rec)
 }
 
 fn etc_files(dir: &Path) -> EtcFiles {
@@ -227,6 +257,15 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
             return Err(e.into());
         }
     };
+    let user_nets = match user_networks(paths, rec) {
+        Ok(u) => u,
+        Err(e) => {
+            if rec.config.auto_remove {
+                let _ = crate::fsutil::remove_tree(&dir);
+            }
+            return Err(e);
+        }
+    };
     let mut process = rec.config.process.clone();
     process.stdin = attach_stdin;
     // Quietly none where our cgroup is not delegated: pause and stats say
@@ -261,7 +300,45 @@ fn launch_spec(paths: &Paths, rec: &Record, attach_stdin: bool) -> anyhow::Resul
         cgroup,
         nproc_limit: limits.nproc,
         ports,
+        user_nets,
     })
+}
+
+/// The user networks' links of a container on some, with the keeper's
+/// namespaces (the keeper started if none runs).
+fn user_networks(
+    paths: &Paths,
+    rec: &Record,
+) -> anyhow::Result<Option<crate::net::user::attach::UserNets>> {
+    use crate::net::user::{attach, keeper, store};
+    if rec.config.networks.is_empty() || rec.config.network != Network::Bridge {
+        return Ok(None);
+    }
+    let root = paths.root();
+    let mut links = Vec::new();
+    for a in &rec.config.networks {
+        let n = store::find(root, &a.network).ok_or_else(|| {
+            crate::error::Coded::new(
+                crate::error::EXIT_BURROW,
+                format!(
+                    "container {} is on network {}, which no longer exists (network disconnect it)",
+                    crate::text::escape_control(&rec.name),
+                    crate::text::escape_control(&a.network)
+                ),
+            )
+        })?;
+        links.push(attach::Link {
+            bridge: n.bridge(),
+            ip: a.ip,
+            prefix: n.subnet.prefix,
+        });
+    }
+    let k = keeper::ensure(paths).context("user networks")?;
+    Ok(Some(attach::UserNets {
+        userns: std::sync::Arc::new(k.userns),
+        netns: std::sync::Arc::new(k.netns),
+        links,
+    }))
 }
 
 /// Bind the host sockets of `-p` and `-P` (all or none). Only the default

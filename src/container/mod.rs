@@ -15,6 +15,7 @@ pub mod limits;
 pub mod log;
 pub mod mounts;
 pub mod names;
+pub mod networks;
 pub mod procs;
 pub mod record;
 pub mod restart;

@@ -28,6 +28,9 @@ pub struct RunConfig {
     /// `--dns*`, `--add-host` (none in older records).
     #[serde(default)]
     pub net: crate::net::Options,
+    /// The user networks it is on (`--network NAME`, `network connect`).
+    #[serde(default)]
+    pub networks: Vec<crate::net::user::Attachment>,
     /// Remove the container when it exits.
     pub auto_remove: bool,
     /// Run under the tiny init (the command is not an init itself).
@@ -369,6 +372,7 @@ mod tests {
                 read_only: false,
                 network: Network::None,
                 net: Default::default(),
+                networks: vec![],
                 auto_remove: false,
                 init: true,
                 security: Default::default(),

@@ -20,6 +20,7 @@ mod netlink;
 pub mod options;
 pub mod publish;
 pub mod translate;
+pub mod user;
 
 pub use namespace::Namespace;
 pub use options::Options;

@@ -66,7 +66,9 @@ pub fn tun_problem() -> Option<String> {
 
 /// Make the namespace and its tap in a child (see the module doc). Call
 /// in the container's user namespace, before this process has threads.
-pub fn create() -> anyhow::Result<Namespace> {
+/// With `user`: the container's links into its user networks too
+/// (`user::attach`); then this process is in the keeper's user namespace.
+pub fn create(user: Option<&super::user::attach::UserNets>) -> anyhow::Result<Namespace> {
     let (mine, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -77,7 +79,7 @@ pub fn create() -> anyhow::Result<Namespace> {
     match sys::fork().context("fork the network namespace's maker")? {
         ForkResult::Child => {
             drop(mine);
-            let (text, fds) = match make() {
+            let (text, fds) = match make(user) {
                 Ok((ns, tap)) => ("ok".to_string(), vec![ns, OwnedFd::from(tap)]),
                 Err(e) => (format!("{e:#}"), Vec::new()),
             };
@@ -133,7 +135,7 @@ fn receive(sock: &OwnedFd) -> anyhow::Result<Namespace> {
 }
 
 /// In the child: the namespace, the tap, the addresses and routes.
-fn make() -> anyhow::Result<(OwnedFd, File)> {
+fn make(user: Option<&super::user::attach::UserNets>) -> anyhow::Result<(OwnedFd, File)> {
     nix::sched::unshare(CloneFlags::CLONE_NEWNET).context("unshare the network namespace")?;
     let tap = OpenOptions::new()
         .read(true)
@@ -183,8 +185,11 @@ fn make() -> anyhow::Result<(OwnedFd, File)> {
     if let Err(e) = v6 {
         tracing::debug!("no IPv6 in the container: {e:#}");
     }
-    let ns = File::open("/proc/self/ns/net").context("open /proc/self/ns/net")?;
-    Ok((OwnedFd::from(ns), tap))
+    let ns = OwnedFd::from(File::open("/proc/self/ns/net").context("open /proc/self/ns/net")?);
+    if let Some(u) = user {
+        super::user::attach::plumb(&nl, &ns, u)?;
+    }
+    Ok((ns, tap))
 }
 
 /// Join the namespace (the container init, before its other namespaces).

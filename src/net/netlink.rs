@@ -16,6 +16,7 @@ use nix::sys::socket::{
 const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;
 const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 const NLM_F_REQUEST: u16 = 0x1;
@@ -25,6 +26,13 @@ const NLM_F_CREATE: u16 = 0x400;
 const IFF_UP: u32 = 0x1;
 const IFLA_MTU: u16 = 4;
 const IFLA_TXQLEN: u16 = 13;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_NET_NS_FD: u16 = 28;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const VETH_INFO_PEER: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_F_NODAD: u8 = 0x02;
@@ -64,6 +72,29 @@ impl Msg {
         self
     }
 
+    /// Open a nested attribute; `end` closes it at the returned offset.
+    fn begin(&mut self, kind: u16) -> usize {
+        let at = self.0.len();
+        self.0.extend_from_slice(&0u16.to_ne_bytes());
+        self.0.extend_from_slice(&kind.to_ne_bytes());
+        at
+    }
+
+    fn end(&mut self, at: usize) -> &mut Msg {
+        let len = (self.0.len() - at) as u16;
+        self.0[at..at + 2].copy_from_slice(&len.to_ne_bytes());
+        self
+    }
+
+    /// struct ifinfomsg: family, pad, type, index, flags, change.
+    fn ifinfo(&mut self, index: u32, flags: u32, change: u32) -> &mut Msg {
+        self.bytes(&[libc::AF_UNSPEC as u8, 0])
+            .bytes(&0u16.to_ne_bytes())
+            .bytes(&(index as i32).to_ne_bytes())
+            .bytes(&flags.to_ne_bytes())
+            .bytes(&change.to_ne_bytes())
+    }
+
     fn finish(&mut self) -> Vec<u8> {
         let len = self.0.len() as u32;
         self.0[..4].copy_from_slice(&len.to_ne_bytes());
@@ -100,6 +131,60 @@ pub fn build_link_up(index: u32, mtu: Option<u32>, txqueuelen: Option<u32>) -> V
     if let Some(q) = txqueuelen {
         m.attr(IFLA_TXQLEN, &q.to_ne_bytes());
     }
+    m.finish()
+}
+
+fn cstr(s: &str) -> Vec<u8> {
+    let mut b = s.as_bytes().to_vec();
+    b.push(0);
+    b
+}
+
+/// RTM_NEWLINK: a bridge named `name`, up, with `mtu`.
+pub fn build_new_bridge(name: &str, mtu: u32) -> Vec<u8> {
+    let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    m.ifinfo(0, IFF_UP, IFF_UP)
+        .attr(IFLA_IFNAME, &cstr(name))
+        .attr(IFLA_MTU, &mtu.to_ne_bytes());
+    let info = m.begin(IFLA_LINKINFO);
+    m.attr(IFLA_INFO_KIND, b"bridge");
+    m.end(info);
+    m.finish()
+}
+
+/// RTM_NEWLINK: a veth pair, `name` here and `peer` in the network
+/// namespace `peer_netns` (an fd), both with `mtu`.
+pub fn build_new_veth(name: &str, peer: &str, peer_netns: i32, mtu: u32) -> Vec<u8> {
+    let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    m.ifinfo(0, 0, 0)
+        .attr(IFLA_IFNAME, &cstr(name))
+        .attr(IFLA_MTU, &mtu.to_ne_bytes());
+    let info = m.begin(IFLA_LINKINFO);
+    m.attr(IFLA_INFO_KIND, b"veth");
+    let data = m.begin(IFLA_INFO_DATA);
+    let p = m.begin(VETH_INFO_PEER);
+    m.ifinfo(0, 0, 0)
+        .attr(IFLA_IFNAME, &cstr(peer))
+        .attr(IFLA_MTU, &mtu.to_ne_bytes())
+        .attr(IFLA_NET_NS_FD, &peer_netns.to_ne_bytes());
+    m.end(p);
+    m.end(data);
+    m.end(info);
+    m.finish()
+}
+
+/// RTM_NEWLINK: interface `index` into the bridge `master`, up.
+pub fn build_set_master_up(index: u32, master: u32) -> Vec<u8> {
+    let mut m = Msg::new(RTM_NEWLINK, 0);
+    m.ifinfo(index, IFF_UP, IFF_UP)
+        .attr(IFLA_MASTER, &master.to_ne_bytes());
+    m.finish()
+}
+
+/// RTM_DELLINK: interface `index`.
+pub fn build_del_link(index: u32) -> Vec<u8> {
+    let mut m = Msg::new(RTM_DELLINK, 0);
+    m.ifinfo(index, 0, 0);
     m.finish()
 }
 
@@ -212,6 +297,25 @@ mod tests {
 
         let r = build_default_route(3, IpAddr::V6("fd00::2".parse().unwrap()));
         assert_eq!(r.len(), 16 + 12 + 20 + 8);
+    }
+
+    #[test]
+    fn nested_attributes_carry_their_length() {
+        let m = build_new_veth("eth1", "vb12345678", 7, 65520);
+        assert_eq!(
+            u32::from_ne_bytes(m[..4].try_into().unwrap()) as usize,
+            m.len()
+        );
+        // header, ifinfomsg, then IFLA_IFNAME "eth1\0" padded to 12.
+        assert_eq!(u16::from_ne_bytes([m[32], m[33]]), 9);
+        assert_eq!(u16::from_ne_bytes([m[34], m[35]]), IFLA_IFNAME);
+        // IFLA_LINKINFO after the 8-byte MTU: it spans to the end.
+        let li = 32 + 12 + 8;
+        assert_eq!(u16::from_ne_bytes([m[li + 2], m[li + 3]]), IFLA_LINKINFO);
+        assert_eq!(
+            u16::from_ne_bytes([m[li], m[li + 1]]) as usize,
+            m.len() - li
+        );
     }
 
     #[test]

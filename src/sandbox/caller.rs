@@ -122,7 +122,14 @@ fn fork_supervisor(
     } else {
         Mapping::Root(spec.id_map.clone())
     };
-    let userns = userns::for_launch(&mapping, &spec.host_user, ahead)?;
+    // On user networks: the keeper's namespace, shared (net::user::keeper).
+    let userns = match &spec.user_nets {
+        Some(u) => {
+            drop(ahead);
+            userns::UserNs::joined(u.userns.try_clone().context("dup the keeper's namespace")?)
+        }
+        None => userns::for_launch(&mapping, &spec.host_user, ahead)?,
+    };
     let (ours, theirs) = channel::pair()?;
     let supervisor_pid = match sys::fork().context("fork the supervisor")? {
         ForkResult::Child => {

@@ -171,6 +171,9 @@ pub struct LaunchSpec {
     /// Host sockets bound by the caller for `-p`; the supervisor forwards
     /// them into the container, nobody else keeps them.
     pub ports: crate::net::publish::Listeners,
+    /// Bridge on user networks: the keeper's namespaces (the supervisor
+    /// joins its user namespace) and the links to make.
+    pub user_nets: Option<crate::net::user::attach::UserNets>,
 }
 
 /// How a launched container ended.

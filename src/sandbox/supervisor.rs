@@ -162,7 +162,7 @@ fn supervise(
     // The default network's namespace and tap, made once and kept across
     // restarts; made now, while we have no thread (FUSE's start next).
     let net = match spec.network {
-        super::Network::Bridge => Some(crate::net::namespace::create()?),
+        super::Network::Bridge => Some(crate::net::namespace::create(spec.user_nets.as_ref())?),
         _ => None,
     };
     // The deleter must not hold a FUSE root's mount namespace (made next),

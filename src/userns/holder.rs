@@ -40,6 +40,14 @@ pub struct UserNs {
 }
 
 impl UserNs {
+    /// A namespace someone else holds (the user networks' keeper).
+    pub fn joined(fd: OwnedFd) -> UserNs {
+        UserNs {
+            fd,
+            _holder: Reap(None),
+        }
+    }
+
     /// Join it. Must be called in a single-threaded process.
     pub fn join(&self) -> anyhow::Result<()> {
         setns(&self.fd, CloneFlags::CLONE_NEWUSER).context("join the container's user namespace")

@@ -27,6 +27,7 @@ mod limits;
 mod live;
 mod lookups;
 mod network;
+mod networks_user;
 mod oci;
 mod pause;
 mod publish;
