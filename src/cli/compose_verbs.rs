@@ -595,10 +595,13 @@ pub fn run(paths: &Paths, project: &Project, a: &RunArgs) -> anyhow::Result<i32>
         let id = record::new_id().unwrap_or_else(|_| "0".repeat(64));
         format!("{}-{}-run-{}", project.name, svc.name, &id[..12])
     });
+    let mut made = cx::Made::default();
+    let networks = cx::networks(paths, project, std::slice::from_ref(&svc), &mut made)?;
     let ctx = crate::compose::service::Ctx {
         project: &project.name,
         model: &project.model,
         cgroup_limits: crate::container::cgroup::delegated_dir().is_ok(),
+        networks,
     };
     let command = a.command.clone();
     let mut said = BTreeSet::new();

@@ -80,13 +80,15 @@ pub struct UpOptions {
 
 /// What one `up` made, to undo it when a later step fails.
 #[derive(Default)]
-struct Made {
+pub struct Made {
     containers: Vec<String>,
     volumes: Vec<String>,
+    networks: Vec<crate::net::user::NetworkRecord>,
 }
 
 impl Made {
-    fn undo(&self, root: &Path) {
+    fn undo(&self, paths: &Paths) {
+        let root = paths.root();
         for id in self.containers.iter().rev() {
             if let Ok(r) = record::find(root, id) {
                 let _ = control::remove(root, &r, true);
@@ -94,7 +96,86 @@ impl Made {
             }
         }
         crate::container::volumes::undo(root, &self.volumes);
+        for n in &self.networks {
+            let _ = crate::net::user::store::remove(root, n);
+        }
+        if !self.networks.is_empty() {
+            crate::net::user::keeper::sync(paths);
+        }
     }
+}
+
+/// The project's user networks the `services` join, by their key in the
+/// model: found, or made with Compose's labels (an external one must
+/// exist). What is made is noted in `made`.
+pub fn networks(
+    paths: &Paths,
+    project: &Project,
+    services: &[Service],
+    made: &mut Made,
+) -> anyhow::Result<BTreeMap<String, crate::net::user::NetworkRecord>> {
+    use crate::net::user::store;
+    let root = paths.ensure_root()?;
+    let mut out = BTreeMap::new();
+    let decl = project.model.get("networks").and_then(Value::as_object);
+    let used: BTreeSet<&str> = services
+        .iter()
+        .filter(|s| s.config.get("network_mode").is_none())
+        .flat_map(|s| {
+            s.config
+                .get("networks")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+        })
+        .map(|(k, _)| k.as_str())
+        .collect();
+    for key in used {
+        let Some(v) = decl.and_then(|d| d.get(key)) else {
+            bail!("network {key:?} is not declared in the top-level networks");
+        };
+        let name = v.get("name").and_then(Value::as_str).unwrap_or(key);
+        if let Some(rec) = store::find(root, name) {
+            out.insert(key.to_string(), rec);
+            continue;
+        }
+        if v.get("external").and_then(Value::as_bool).unwrap_or(false) {
+            bail!("network {name} declared as external, but could not be found");
+        }
+        let mut labels: BTreeMap<String, String> = v
+            .get("labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), super::service_text(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.insert(plan::PROJECT.into(), project.name.clone());
+        labels.insert(plan::NETWORK.into(), key.to_string());
+        let subnet = match v.pointer("/ipam/config/0/subnet").and_then(Value::as_str) {
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|e| anyhow!("network {key:?}: subnet {s:?}: {e}"))?,
+            ),
+            None => None,
+        };
+        let rec = store::create(
+            root,
+            store::NewNetwork {
+                name: name.to_string(),
+                subnet,
+                gateway: None,
+                internal: v.get("internal").and_then(Value::as_bool).unwrap_or(false),
+                labels,
+            },
+        )
+        .with_context(|| format!("network {key:?}"))?;
+        say("Network", name, "Created");
+        made.networks.push(rec.clone());
+        out.insert(key.to_string(), rec);
+    }
+    Ok(out)
 }
 
 /// The planner's view of the model for `scale`.
@@ -115,7 +196,7 @@ pub fn up(paths: &Paths, project: &Project, o: &UpOptions) -> anyhow::Result<i32
     let ids = match result {
         Ok(ids) => ids,
         Err(e) => {
-            made.undo(&root);
+            made.undo(paths);
             return Err(e);
         }
     };
@@ -205,6 +286,7 @@ fn up_steps(
     made: &mut Made,
 ) -> anyhow::Result<Vec<String>> {
     let root = paths.ensure_root()?.to_path_buf();
+    let nets = networks(paths, project, selected, made)?;
     volumes(&root, project, selected, made)?;
     for svc in selected {
         ensure_image(paths, project, svc, o.build, o.no_build)
@@ -214,6 +296,7 @@ fn up_steps(
         project: &project.name,
         model: &project.model,
         cgroup_limits: crate::container::cgroup::delegated_dir().is_ok(),
+        networks: nets,
     };
     let mut said = BTreeSet::new();
     let mut ids = Vec::new();
@@ -767,6 +850,7 @@ pub fn down(paths: &Paths, project: &Project, o: &DownOptions) -> anyhow::Result
             }
         }
     }
+    code = code.max(remove_networks(paths, project));
     if o.volumes {
         code = code.max(remove_volumes(&root, project));
     }
@@ -774,6 +858,62 @@ pub fn down(paths: &Paths, project: &Project, o: &DownOptions) -> anyhow::Result
         code = code.max(remove_images(paths, project, &all, which, &images_used)?);
     }
     Ok(code)
+}
+
+/// The project's networks (labelled with it, or declared and not
+/// external) that no container uses any more.
+fn remove_networks(paths: &Paths, project: &Project) -> i32 {
+    use crate::net::user::store;
+    let root = paths.root();
+    let mut names: BTreeSet<String> = store::list(root)
+        .into_iter()
+        .filter(|n| n.labels.get(plan::PROJECT) == Some(&project.name))
+        .map(|n| n.name)
+        .collect();
+    if let Some(decl) = project.model.get("networks").and_then(Value::as_object) {
+        for (k, v) in decl {
+            if !v.get("external").and_then(Value::as_bool).unwrap_or(false) {
+                names.insert(
+                    v.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or(k)
+                        .to_string(),
+                );
+            }
+        }
+    }
+    let records = record::all(root);
+    let mut code = 0;
+    let mut gone = false;
+    for n in names {
+        let Some(rec) = store::find(root, &n) else {
+            continue;
+        };
+        let users = crate::container::networks::users_of(&records, &n);
+        if !users.is_empty() {
+            let list: Vec<&str> = users.iter().map(|r| r.name.as_str()).collect();
+            eprintln!(
+                "burrow: network {n} is still in use by {}; left in place",
+                escape_control(&list.join(", "))
+            );
+            code = 1;
+            continue;
+        }
+        match store::remove(root, &rec) {
+            Ok(()) => {
+                gone = true;
+                say("Network", &n, "Removed");
+            }
+            Err(e) => {
+                eprintln!("burrow: network {n}: {}", crate::error::one_line(&e));
+                code = 1;
+            }
+        }
+    }
+    if gone {
+        crate::net::user::keeper::sync(paths);
+    }
+    code
 }
 
 /// The project's volumes: those labelled with it, and the non-external

@@ -18,6 +18,7 @@ pub const ONEOFF: &str = "com.docker.compose.oneoff";
 pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
 pub const VOLUME: &str = "com.docker.compose.volume";
+pub const NETWORK: &str = "com.docker.compose.network";
 pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
 
 /// How a service waits for one it depends on.

@@ -29,6 +29,9 @@ pub struct Ctx<'a> {
     /// Whether cgroup limits can be applied here; when not, the limits
     /// asked for are noted (the caller says each once) and left out.
     pub cgroup_limits: bool,
+    /// The project's user networks by their key in the model (made or
+    /// found by the executor before any container).
+    pub networks: BTreeMap<String, crate::net::user::NetworkRecord>,
 }
 
 /// A replica's request, the stop signal to put in its record (the
@@ -88,6 +91,10 @@ pub fn replica(
         Some("bridge") | None => Network::Bridge,
         Some(other) => bail!("network_mode {other:?} is not supported (host, none or bridge)"),
     };
+    let user_network = match network {
+        Network::Bridge if s(c, "network_mode").is_none() => user_network(ctx, svc, &mut notes)?,
+        _ => None,
+    };
     let net = crate::net::Options::from_flags(
         &strings(c.get("dns")),
         &strings(c.get("dns_search")),
@@ -135,6 +142,7 @@ pub fn replica(
             name: Some(name.to_string()),
             hostname: s(c, "hostname").map(String::from),
             network,
+            user_network,
             mounts,
             volumes_from: Vec::new(),
             net,
@@ -150,6 +158,54 @@ pub fn replica(
         stop_signal: s(c, "stop_signal").map(String::from),
         notes,
     })
+}
+
+/// The service's network (`networks`, the project's `default` when it
+/// names none), with the service's name and its aliases as aliases, so
+/// the others reach it by name. burrow joins a container to one user
+/// network at create; further ones are noted and left out.
+fn user_network(
+    ctx: &Ctx,
+    svc: &Service,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Option<crate::container::create::UserNetworkRequest>> {
+    let Some(nets) = svc.config.get("networks").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    // The highest priority first (Compose's order), then by name.
+    let mut keys: Vec<(&String, &Value)> = nets.iter().collect();
+    keys.sort_by_key(|(k, v)| {
+        let p = v.get("priority").and_then(Value::as_i64).unwrap_or(0);
+        (-p, (*k).clone())
+    });
+    let Some((key, opts)) = keys.first() else {
+        return Ok(None);
+    };
+    if keys.len() > 1 {
+        let rest: Vec<&str> = keys[1..].iter().map(|(k, _)| k.as_str()).collect();
+        notes.push(format!(
+            "joins network {key:?} only (burrow joins one network at create; not {})",
+            rest.join(", ")
+        ));
+    }
+    let Some(network) = ctx.networks.get(*key) else {
+        bail!("networks: {key:?} is not declared in the top-level networks");
+    };
+    let mut aliases = vec![svc.name.clone()];
+    aliases.extend(strings(opts.get("aliases")));
+    aliases.dedup();
+    let ip = match s(opts, "ipv4_address") {
+        Some(a) => Some(
+            a.parse()
+                .map_err(|_| anyhow::anyhow!("networks: bad ipv4_address {a:?}"))?,
+        ),
+        None => None,
+    };
+    Ok(Some(crate::container::create::UserNetworkRequest {
+        network: network.clone(),
+        aliases,
+        ip,
+    }))
 }
 
 /// `environment` (a mapping after normalising, env files read in);
@@ -401,6 +457,7 @@ mod tests {
             project: "p",
             model: &model,
             cgroup_limits: false,
+            networks: BTreeMap::new(),
         };
         let s = svc(json!({
             "build": {"context": "."},
@@ -441,6 +498,7 @@ mod tests {
             project: "p",
             model: &model,
             cgroup_limits: true,
+            networks: BTreeMap::new(),
         };
         let s = svc(
             json!({"image": "x", "volumes": [{"type": "volume", "source": "nope", "target": "/d"}]}),

@@ -476,3 +476,89 @@ fn up_builds_with_a_burrow_binary_the_user_owns() {
         compose(env, &dir, img, &["down", "-t", "0", "--rmi", "local"]).ok();
     });
 }
+
+/// Each project gets `<project>_default`, services join it under their
+/// name and aliases, so they reach each other by name; two replicas
+/// both reach and are reached; `down` removes the network.
+#[test]
+fn services_reach_each_other_by_name_on_the_projects_network() {
+    both(|env, img| {
+        let dir = project(
+            env,
+            "named",
+            &[(
+                "compose.yaml",
+                r#"services:
+  web:
+    image: ${IMG}
+    command: sh -c 'mkdir -p /www && echo hello by name > /www/index.html && exec httpd -f -p 80 -h /www'
+    networks:
+      default:
+        aliases: [front]
+  client:
+    image: ${IMG}
+    command: sleep 1000
+"#
+                .to_string(),
+            )],
+        );
+        compose(
+            env,
+            &dir,
+            img,
+            &["up", "-d", "--wait", "--scale", "client=2"],
+        )
+        .ok();
+        let nets = env.burrow(&["network", "ls", "--format", "{{.Name}}"]);
+        assert!(
+            nets.ok().stdout.lines().any(|l| l == "named_default"),
+            "{}",
+            nets.describe()
+        );
+        for index in ["1", "2"] {
+            for host in ["web", "front"] {
+                let mut got = String::new();
+                // The server may take a moment to listen.
+                for _ in 0..50 {
+                    let out = compose(
+                        env,
+                        &dir,
+                        img,
+                        &[
+                            "exec",
+                            "-T",
+                            "--index",
+                            index,
+                            "client",
+                            "wget",
+                            "-qO-",
+                            &format!("http://{host}/"),
+                        ],
+                    );
+                    got = out.stdout.clone();
+                    if out.code == 0 {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                assert_eq!(got, "hello by name\n", "client {index} -> {host}");
+            }
+        }
+        // The replicas are known by the service's name and their own.
+        for name in ["client", "named-client-2"] {
+            let out = compose(env, &dir, img, &["exec", "-T", "web", "nslookup", name]);
+            assert!(
+                out.ok().stdout.contains("Address: 10."),
+                "{name}: {}",
+                out.describe()
+            );
+        }
+        compose(env, &dir, img, &["down", "-t", "0"]).ok();
+        let nets = env.burrow(&["network", "ls", "--format", "{{.Name}}"]);
+        assert!(
+            !nets.ok().stdout.contains("named_default"),
+            "{}",
+            nets.describe()
+        );
+    });
+}
