@@ -287,6 +287,7 @@ pub(super) fn inspect_json(root: &std::path::Path, r: &Record) -> serde_json::Va
     });
     add_health(&mut v, &dir, r);
     crate::net::publish::spec::add_to_inspect(&mut v, &r.extras.ports, running);
+    crate::container::networks::add_to_inspect(&mut v, root, r);
     v
 }
 

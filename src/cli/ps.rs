@@ -61,7 +61,7 @@ struct Row {
     state: &'static str,
     names: String,
     labels: String,
-    networks: &'static str,
+    networks: String,
     size: String,
     mounts: String,
     local_volumes: usize,
@@ -213,9 +213,16 @@ fn row(r: &Record, s: &State, now: u64, trunc: bool, health: Option<Health>) -> 
         names: r.name.clone(),
         labels: crate::text::escape_control(&labels),
         networks: match r.config.network {
-            crate::container::record::Network::None => "none",
-            crate::container::record::Network::Host => "host",
-            crate::container::record::Network::Bridge => "bridge",
+            _ if !r.config.networks.is_empty() => r
+                .config
+                .networks
+                .iter()
+                .map(|a| a.network.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            crate::container::record::Network::None => "none".into(),
+            crate::container::record::Network::Host => "host".into(),
+            crate::container::record::Network::Bridge => "bridge".into(),
         },
         size: String::new(),
         mounts,

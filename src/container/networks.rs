@@ -23,3 +23,34 @@ pub fn addresses_on(root: &Path, name: &str) -> Vec<Ipv4Addr> {
         .map(|a| a.ip)
         .collect()
 }
+
+/// Docker's `NetworkSettings.Networks` (and `HostConfig.NetworkMode`) in
+/// a container's inspect object: each user network with its address.
+pub fn add_to_inspect(v: &mut serde_json::Value, root: &Path, r: &Record) {
+    use serde_json::json;
+    if r.config.networks.is_empty() {
+        return;
+    }
+    let mut nets = serde_json::Map::new();
+    for a in &r.config.networks {
+        let n = crate::net::user::store::find(root, &a.network);
+        nets.insert(
+            a.network.clone(),
+            json!({
+                "NetworkID": n.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
+                "IPAddress": a.ip.to_string(),
+                "IPPrefixLen": n.as_ref().map(|n| n.subnet.prefix).unwrap_or(0),
+                "Gateway": n.as_ref().map(|n| n.gateway.to_string()).unwrap_or_default(),
+                "Aliases": a.aliases,
+                "DNSNames": [r.name.clone(), r.id[..12].to_string()],
+            }),
+        );
+    }
+    if let Some(obj) = v.as_object_mut() {
+        let ns = obj.entry("NetworkSettings").or_insert_with(|| json!({}));
+        if let Some(ns) = ns.as_object_mut() {
+            ns.insert("Networks".into(), serde_json::Value::Object(nets));
+        }
+    }
+    v["HostConfig"]["NetworkMode"] = json!(r.config.networks[0].network);
+}
