@@ -541,7 +541,13 @@ pub fn create_replica(
     }
     let mut req = r.request;
     adjust(&mut req);
-    let rec = create::create(paths, req)?;
+    let mut rec = create::create(paths, req)?;
+    if !r.more_networks.is_empty() {
+        join_more(paths, &rec, &r.more_networks).inspect_err(|_| {
+            let _ = control::remove(paths.root(), &rec, true);
+        })?;
+        rec = record::find(paths.root(), &rec.id)?;
+    }
     match r.stop_signal {
         Some(sig) => {
             control::parse_signal(&sig)?;
@@ -549,6 +555,21 @@ pub fn create_replica(
         }
         None => Ok(rec),
     }
+}
+
+/// Join a created container to its further networks, as `network
+/// connect` joins a stopped one.
+fn join_more(
+    paths: &Paths,
+    rec: &Record,
+    nets: &[create::UserNetworkRequest],
+) -> anyhow::Result<()> {
+    let root = paths.root();
+    for n in nets {
+        let att = create::attachment(root, n)?;
+        record::update(root, &rec.id, |r| r.config.networks.push(att.clone()))?;
+    }
+    lifecycle::rewrite_resolv_conf(paths, &rec.id)
 }
 
 /// The replicas of one service brought to the plan; returns their ids.

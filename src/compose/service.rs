@@ -39,6 +39,9 @@ pub struct Ctx<'a> {
 pub struct Replica {
     pub request: CreateRequest,
     pub stop_signal: Option<String>,
+    /// User networks past the first, joined after create (as `network
+    /// connect` joins a created container).
+    pub more_networks: Vec<crate::container::create::UserNetworkRequest>,
     pub notes: Vec<String>,
 }
 
@@ -91,10 +94,11 @@ pub fn replica(
         Some("bridge") | None => Network::Bridge,
         Some(other) => bail!("network_mode {other:?} is not supported (host, none or bridge)"),
     };
-    let user_network = match network {
-        Network::Bridge if s(c, "network_mode").is_none() => user_network(ctx, svc, &mut notes)?,
-        _ => None,
+    let mut more_networks = match network {
+        Network::Bridge if s(c, "network_mode").is_none() => user_networks(ctx, svc)?,
+        _ => Vec::new(),
     };
+    let user_network = (!more_networks.is_empty()).then(|| more_networks.remove(0));
     let net = crate::net::Options::from_flags(
         &strings(c.get("dns")),
         &strings(c.get("dns_search")),
@@ -156,56 +160,51 @@ pub fn replica(
             auto_remove: false,
         },
         stop_signal: s(c, "stop_signal").map(String::from),
+        more_networks,
         notes,
     })
 }
 
-/// The service's network (`networks`, the project's `default` when it
-/// names none), with the service's name and its aliases as aliases, so
-/// the others reach it by name. burrow joins a container to one user
-/// network at create; further ones are noted and left out.
-fn user_network(
+/// The service's networks (`networks`, the project's `default` when it
+/// names none), highest priority first, each with the service's name and
+/// its aliases as aliases, so the others reach it by name.
+fn user_networks(
     ctx: &Ctx,
     svc: &Service,
-    notes: &mut Vec<String>,
-) -> anyhow::Result<Option<crate::container::create::UserNetworkRequest>> {
+) -> anyhow::Result<Vec<crate::container::create::UserNetworkRequest>> {
     let Some(nets) = svc.config.get("networks").and_then(Value::as_object) else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    // The highest priority first (Compose's order), then by name.
     let mut keys: Vec<(&String, &Value)> = nets.iter().collect();
     keys.sort_by_key(|(k, v)| {
         let p = v.get("priority").and_then(Value::as_i64).unwrap_or(0);
         (-p, (*k).clone())
     });
-    let Some((key, opts)) = keys.first() else {
-        return Ok(None);
-    };
-    if keys.len() > 1 {
-        let rest: Vec<&str> = keys[1..].iter().map(|(k, _)| k.as_str()).collect();
-        notes.push(format!(
-            "joins network {key:?} only (burrow joins one network at create; not {})",
-            rest.join(", ")
-        ));
+    let mut out = Vec::new();
+    for (key, opts) in keys {
+        let Some(network) = ctx.networks.get(key) else {
+            bail!("networks: {key:?} is not declared in the top-level networks");
+        };
+        let mut aliases = vec![svc.name.clone()];
+        for a in strings(opts.get("aliases")) {
+            if !aliases.contains(&a) {
+                aliases.push(a);
+            }
+        }
+        let ip = match s(opts, "ipv4_address") {
+            Some(a) => Some(
+                a.parse()
+                    .map_err(|_| anyhow::anyhow!("networks: bad ipv4_address {a:?}"))?,
+            ),
+            None => None,
+        };
+        out.push(crate::container::create::UserNetworkRequest {
+            network: network.clone(),
+            aliases,
+            ip,
+        });
     }
-    let Some(network) = ctx.networks.get(*key) else {
-        bail!("networks: {key:?} is not declared in the top-level networks");
-    };
-    let mut aliases = vec![svc.name.clone()];
-    aliases.extend(strings(opts.get("aliases")));
-    aliases.dedup();
-    let ip = match s(opts, "ipv4_address") {
-        Some(a) => Some(
-            a.parse()
-                .map_err(|_| anyhow::anyhow!("networks: bad ipv4_address {a:?}"))?,
-        ),
-        None => None,
-    };
-    Ok(Some(crate::container::create::UserNetworkRequest {
-        network: network.clone(),
-        aliases,
-        ip,
-    }))
+    Ok(out)
 }
 
 /// `environment` (a mapping after normalising, env files read in);

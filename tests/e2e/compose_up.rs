@@ -562,3 +562,59 @@ fn services_reach_each_other_by_name_on_the_projects_network() {
         );
     });
 }
+
+/// A service on two networks is reached from both; services on only one
+/// of them do not see each other (Compose's front/back tiers).
+#[test]
+fn a_service_on_two_networks_bridges_tiers_that_stay_apart() {
+    both(|env, img| {
+        let dir = project(
+            env,
+            "tiers",
+            &[(
+                "compose.yaml",
+                r#"services:
+  front:
+    image: ${IMG}
+    command: sleep 1000
+    networks: [fe]
+  middle:
+    image: ${IMG}
+    command: sh -c 'mkdir -p /www && echo middle > /www/index.html && exec httpd -f -p 80 -h /www'
+    networks: [fe, be]
+  back:
+    image: ${IMG}
+    command: sleep 1000
+    networks: [be]
+networks:
+  fe:
+  be:
+"#
+                .to_string(),
+            )],
+        );
+        compose(env, &dir, img, &["up", "-d", "--wait"]).ok();
+        for from in ["front", "back"] {
+            let mut got = String::new();
+            for _ in 0..50 {
+                let out = compose(
+                    env,
+                    &dir,
+                    img,
+                    &["exec", "-T", from, "wget", "-qO-", "http://middle/"],
+                );
+                got = out.stdout.clone();
+                if out.code == 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            assert_eq!(got, "middle\n", "{from} -> middle");
+        }
+        let out = compose(env, &dir, img, &["exec", "-T", "back", "nslookup", "front"]);
+        assert_ne!(out.code, 0, "back resolves front: {}", out.describe());
+        compose(env, &dir, img, &["down", "-t", "0"]).ok();
+        let nets = env.burrow(&["network", "ls", "--format", "{{.Name}}"]);
+        assert!(!nets.ok().stdout.contains("tiers_"), "{}", nets.describe());
+    });
+}
