@@ -41,6 +41,9 @@ pub struct PsArgs {
     /// Output format: table or json
     #[arg(long, default_value = "table", value_name = "FORMAT")]
     pub format: String,
+    /// Do not cut long commands
+    #[arg(long)]
+    pub no_trunc: bool,
     #[arg(value_name = "SERVICE")]
     pub names: Vec<String>,
 }
@@ -300,7 +303,7 @@ pub fn ps(paths: &Paths, project: &Project, a: &PsArgs) -> anyhow::Result<i32> {
             [
                 r.name.clone(),
                 r.image.clone(),
-                format!("\"{}\"", r.config.process.args.join(" ")),
+                format!("\"{}\"", command(r, !a.no_trunc && a.format != "json")),
                 service_of(r).to_string(),
                 format!(
                     "{} ago",
@@ -339,6 +342,16 @@ pub fn ps(paths: &Paths, project: &Project, a: &PsArgs) -> anyhow::Result<i32> {
     .map(String::from);
     table(&[&[header][..], &rows].concat());
     Ok(0)
+}
+
+/// The command line, cut at 20 characters as Docker's tables cut it.
+fn command(r: &Record, trunc: bool) -> String {
+    let c = r.config.process.args.join(" ");
+    if trunc && c.chars().count() > 20 {
+        c.chars().take(19).collect::<String>() + "…"
+    } else {
+        c
+    }
 }
 
 /// Columns padded to their widest cell, three spaces apart, as Docker's
