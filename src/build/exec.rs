@@ -596,8 +596,10 @@ impl Builder<'_> {
             "burrow-build-{}",
             &crate::container::record::new_id()?[..16]
         );
-        let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
-        let mut cmd = Command::new(exe);
+        // Our own binary by /proc/self/exe, not by its path: a command that
+        // runs out of the containers' reach (`compose up`, crate::exe) runs
+        // from a mount or memfd whose path no other process can open.
+        let mut cmd = Command::new("/proc/self/exe");
         cmd.env("BURROW_ROOT", self.paths.root()).args([
             "run",
             "--name",
@@ -669,7 +671,7 @@ impl Builder<'_> {
             print!("{out}");
             std::io::stdout().flush().ok();
         }
-        let _ = Command::new(std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()))
+        let _ = Command::new("/proc/self/exe")
             .env("BURROW_ROOT", self.paths.root())
             .args(["rm", "-f", &name])
             .stdout(Stdio::null())

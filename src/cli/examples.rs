@@ -78,6 +78,9 @@ pub const INFO: &str = "Examples:
   burrow info --format json";
 
 pub const COMPOSE: &str = "Examples:
+  burrow compose up -d --wait && burrow compose ps
+  burrow compose logs -f
+  burrow compose down -v
   burrow compose config
   burrow compose -f compose.yaml -f compose.prod.yaml config
   burrow compose -p shop --env-file prod.env config --services";
@@ -86,6 +89,83 @@ pub const COMPOSE_CONFIG: &str = "Examples:
   burrow compose config
   burrow compose --profile debug config --format json
   burrow compose config -q      # only check the files";
+pub const COMPOSE_UP: &str = "Examples:
+  burrow compose up -d --wait
+  burrow compose up --build web          # rebuild web's image, start web and what it needs
+  burrow compose up -d --scale worker=3
+  burrow compose up                      # attached: prefixed output, Ctrl-C stops";
+
+pub const COMPOSE_DOWN: &str = "Examples:
+  burrow compose down
+  burrow compose down -v                 # the named volumes too (their data is lost)
+  burrow compose down --rmi local --remove-orphans";
+
+pub const COMPOSE_PS: &str = "Examples:
+  burrow compose ps
+  burrow compose ps -a --format json
+  burrow compose ps --services";
+
+pub const COMPOSE_LOGS: &str = "Examples:
+  burrow compose logs
+  burrow compose logs -f web db
+  burrow compose logs --tail 20 --no-log-prefix app";
+
+pub const COMPOSE_STOP: &str = "Examples:
+  burrow compose stop
+  burrow compose stop -t 2 web";
+
+pub const COMPOSE_START: &str = "Examples:
+  burrow compose start
+  burrow compose start db";
+
+pub const COMPOSE_RESTART: &str = "Examples:
+  burrow compose restart
+  burrow compose restart -t 0 app";
+
+pub const COMPOSE_KILL: &str = "Examples:
+  burrow compose kill
+  burrow compose kill -s SIGHUP web";
+
+pub const COMPOSE_RM: &str = "Examples:
+  burrow compose rm
+  burrow compose rm -s -v worker      # stop first, remove anonymous volumes";
+
+pub const COMPOSE_EXEC: &str = "Examples:
+  burrow compose exec db psql -U postgres
+  burrow compose exec -T --index 2 worker cat /tmp/state";
+
+pub const COMPOSE_RUN: &str = "Examples:
+  burrow compose run --rm app ./manage.py migrate
+  burrow compose run --no-deps -e DEBUG=1 app sh";
+
+pub const COMPOSE_TOP: &str = "Examples:
+  burrow compose top
+  burrow compose top web";
+
+pub const COMPOSE_PORT: &str = "Examples:
+  burrow compose port web 80
+  burrow compose port --protocol udp dns 53";
+
+pub const COMPOSE_IMAGES: &str = "Examples:
+  burrow compose images
+  burrow compose images -q";
+
+pub const COMPOSE_LS: &str = "Examples:
+  burrow compose ls
+  burrow compose ls -a -q";
+
+pub const COMPOSE_BUILD: &str = "Examples:
+  burrow compose build
+  burrow compose build --no-cache app";
+
+pub const COMPOSE_PULL: &str = "Examples:
+  burrow compose pull
+  burrow compose pull -q db";
+
+pub const COMPOSE_PUSH: &str = "Examples:
+  burrow compose push
+  burrow compose push app";
+
 pub const BUILD: &str = "Examples:
   burrow build -t myapp .
   burrow build -t myapp:1.0 --build-arg VERSION=1.0 -f docker/Dockerfile .

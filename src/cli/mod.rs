@@ -9,6 +9,7 @@ mod builder;
 mod commit;
 mod completion;
 mod compose;
+mod compose_verbs;
 mod containers;
 mod cp;
 mod create;
@@ -169,7 +170,8 @@ pub enum Command {
     /// Define and run multi-container applications (compose files)
     ///
     /// Reads compose.yaml (or docker-compose.yml, with their override files, or the -f files) as
-    /// Docker Compose v2 does. config checks and prints the project's model.
+    /// Docker Compose v2 does: up and down run the project, the other verbs act on its
+    /// containers, config checks and prints its model.
     #[command(after_long_help = examples::COMPOSE)]
     Compose(compose::ComposeArgs),
     /// Run a host program confined: host read-only, no network, no secrets
@@ -461,7 +463,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             | Command::Exec(_)
             | Command::Restart(_)
             | Command::Sandbox(_)
-    ) {
+    ) || matches!(&cli.command, Command::Compose(c) if c.starts_containers())
+    {
         crate::exe::run_out_of_reach();
     }
     let paths = Paths::new(cli.root.clone());
@@ -485,7 +488,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Stats(args) => stats::stats(&paths, &args),
         Command::Inspect(args) => inspect::run(&paths, &args),
         Command::Container(args) => containers::group(&paths, &args),
-        Command::Compose(args) => compose::run(&args),
+        Command::Compose(args) => compose::run(&paths, &args),
         Command::Sandbox(args) => sandbox::run(&paths, &args),
         Command::Unshare(args) => unshare::run(&args),
         Command::Oci(args) => Ok(oci::main("burrow oci", args.args)),

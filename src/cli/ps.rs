@@ -160,7 +160,7 @@ const HEADER: &[(&str, &str)] = &[
 ];
 
 /// Docker's "Up 3 seconds (healthy)": the health of a running container.
-fn with_health(status: String, s: &State, health: Option<&Health>) -> String {
+pub(super) fn with_health(status: String, s: &State, health: Option<&Health>) -> String {
     match (s, health) {
         (State::Running, Some(h)) => format!("{status} ({})", h.status.ps_word()),
         _ => status,
@@ -169,7 +169,7 @@ fn with_health(status: String, s: &State, health: Option<&Health>) -> String {
 
 /// A container's health for `ps`: none without a check, or before its
 /// first start (as Docker, which makes it at the start).
-fn health_of(root: &std::path::Path, r: &Record, s: &State) -> Option<Health> {
+pub(super) fn health_of(root: &std::path::Path, r: &Record, s: &State) -> Option<Health> {
     r.extras.health.as_ref()?.command()?;
     match health::read(&record::container_dir(root, &r.id)) {
         Some(h) => Some(h),

@@ -8,6 +8,7 @@ mod build;
 mod build_lang;
 mod cli;
 mod compose;
+mod compose_up;
 mod confine;
 mod docs;
 mod formats;
