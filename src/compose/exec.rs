@@ -467,6 +467,8 @@ pub fn build(
         quiet: true,
         labels: map("labels"),
         network: b.get("network").and_then(Value::as_str).map(String::from),
+        secrets: Vec::new(),
+        pull: b.get("pull").and_then(Value::as_bool).unwrap_or(false),
     };
     let img = crate::build::exec::build(paths, &opts).context("build failed")?;
     let store = crate::image::Store::open(paths)?;

@@ -150,6 +150,8 @@ pub fn replica(
             mounts,
             volumes_from: Vec::new(),
             net,
+            // Compose's `links` on a project network are aliases there.
+            links: Vec::new(),
             env,
             security,
             storage_driver: None,
