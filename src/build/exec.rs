@@ -19,6 +19,8 @@ use super::cachekey::{self, FileKind, FileMeta};
 use super::dockerfile::instruction::{CommandLine, Health, Network};
 use super::dockerfile::{self, substitute, Dockerfile, Instruction, Step};
 use super::ignore::{self, Matcher};
+use super::progress::{Event, Mode, Printer};
+use super::schedule;
 use super::walk::{self, EntryKind, Walk};
 use crate::error::Coded;
 use crate::image::commit::{self, NewImage, NewLayer};
@@ -43,6 +45,7 @@ pub struct Options {
     pub labels: Vec<(String, String)>,
     /// `--network` for RUN steps (None: run's default).
     pub network: Option<String>,
+    pub progress: Mode,
 }
 
 /// Where a stage is: its image (None before FROM scratch's first step)
@@ -65,8 +68,11 @@ struct Builder<'a> {
     step: usize,
     total: usize,
     epoch: Option<i64>,
-    /// Each built stage's final image, by index.
-    stages: Vec<ImageRecord>,
+    /// Each built stage's final image, by index (None: not built).
+    stages: Vec<Option<ImageRecord>>,
+    /// The stage being built, and where its output goes.
+    index: usize,
+    printer: &'a Printer,
     /// Every stage's `AS` name, in Dockerfile order.
     stage_names: Vec<Option<String>>,
     /// What the last `commit` stored, for the step's cache index.
@@ -99,26 +105,82 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
             })?,
         None => df.stages.len() - 1,
     };
-    let total = df.stages[..=last].iter().map(|s| 1 + s.steps.len()).sum();
-    let mut b = Builder {
+    // Only the stages the target needs, independent ones at once.
+    let bases: Vec<String> = df
+        .stages
+        .iter()
+        .map(|s| {
+            let mut from = s.from.clone();
+            match substitute::expand_from(&mut from, df.escape, &meta_args(&df, opts)) {
+                Ok(()) => from.base,
+                Err(_) => s.from.base.clone(),
+            }
+        })
+        .collect();
+    let deps = schedule::deps(&df, &bases);
+    let need = schedule::needed(&deps, last);
+    let total = (0..df.stages.len())
+        .filter(|i| need[*i])
+        .map(|i| 1 + df.stages[i].steps.len())
+        .sum();
+    let names: Vec<String> = df
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.from.name.clone().unwrap_or_else(|| format!("stage-{i}")))
+        .collect();
+    let printer = Printer::new(
+        opts.progress,
+        (0..df.stages.len()).filter(|i| need[*i]).collect(),
+        names,
+    );
+    let epoch = TarOptions::epoch_from_env()?;
+    let built = schedule::run(&deps, &need, |i, done| {
+        let mut b = Builder {
+            paths,
+            store: Store::open(paths)?,
+            opts,
+            escape: df.escape,
+            walk: None,
+            missed: opts.no_cache,
+            // Steps are numbered in Dockerfile order over the needed stages.
+            step: (0..i)
+                .filter(|j| need[*j])
+                .map(|j| 1 + df.stages[j].steps.len())
+                .sum(),
+            total,
+            epoch,
+            stages: done,
+            index: i,
+            printer: &printer,
+            stage_names: df.stages.iter().map(|s| s.from.name.clone()).collect(),
+            last_recipe: Default::default(),
+        };
+        let r = b.stage(&df, i);
+        printer.finish(i);
+        r
+    });
+    printer.flush();
+    let built = built?;
+    let b = Builder {
         paths,
         store: Store::open(paths)?,
         opts,
         escape: df.escape,
         walk: None,
-        missed: opts.no_cache,
+        missed: true,
         step: 0,
         total,
-        epoch: TarOptions::epoch_from_env()?,
+        epoch,
         stages: Vec::new(),
-        stage_names: df.stages.iter().map(|s| s.from.name.clone()).collect(),
+        index: last,
+        printer: &printer,
+        stage_names: Vec::new(),
         last_recipe: Default::default(),
     };
-    for i in 0..=last {
-        let img = b.stage(&df, i)?;
-        b.stages.push(img);
-    }
-    let mut img = b.stages[last].clone();
+    let mut img = built[last]
+        .clone()
+        .context("the target stage was not built")?;
     if !opts.labels.is_empty() {
         let mut config = b.config_of(&img)?;
         let labels = cfg_obj(&mut config)?
@@ -136,6 +198,22 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
         img = b.commit(Some(&img), config, None, "")?;
     }
     Ok(img)
+}
+
+/// The global ARGs FROM lines see, `--build-arg` over their defaults.
+fn meta_args(df: &Dockerfile, opts: &Options) -> Vec<(String, String)> {
+    df.meta_args
+        .iter()
+        .filter_map(|a| {
+            opts.build_args
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == a.key)
+                .map(|(_, v)| v.clone())
+                .or_else(|| a.default.clone())
+                .map(|v| (a.key.clone(), v))
+        })
+        .collect()
 }
 
 fn cfg_obj(config: &mut Value) -> anyhow::Result<&mut Map<String, Value>> {
@@ -187,10 +265,8 @@ fn short(id: &str) -> &str {
 }
 
 impl Builder<'_> {
-    fn say(&self, line: impl AsRef<str>) {
-        if !self.opts.quiet {
-            println!("{}", line.as_ref());
-        }
+    fn say(&self, e: Event) {
+        self.printer.event(self.index, e);
     }
 
     fn config_of(&self, img: &ImageRecord) -> anyhow::Result<Value> {
@@ -217,17 +293,16 @@ impl Builder<'_> {
             )
         })?;
         self.step += 1;
-        self.say(format!(
-            "Step {}/{} : {}",
-            self.step,
-            self.total,
-            escape_control(&stage.source)
-        ));
+        self.say(Event::Step(self.step, self.total, &stage.source));
         let earlier = df.stages[..index]
             .iter()
             .position(|s| s.from.name.as_deref() == Some(from.base.to_ascii_lowercase().as_str()));
         let parent = if let Some(i) = earlier {
-            Some(self.stages[i].clone())
+            Some(
+                self.stages[i]
+                    .clone()
+                    .context("a stage built before its dependency")?,
+            )
         } else if from.base == "scratch" {
             None
         } else {
@@ -242,7 +317,7 @@ impl Builder<'_> {
         };
         let config = match &parent {
             Some(p) => {
-                self.say(format!(" ---> {}", short(&p.id)));
+                self.say(Event::Image(short(&p.id)));
                 self.config_of(p)?
             }
             None => json!({"architecture": crate::sys::oci_arch(), "os": "linux", "config": {}}),
@@ -254,12 +329,7 @@ impl Builder<'_> {
         };
         for step in &stage.steps {
             self.step += 1;
-            self.say(format!(
-                "Step {}/{} : {}",
-                self.step,
-                self.total,
-                escape_control(&step.source)
-            ));
+            self.say(Event::Step(self.step, self.total, &step.source));
             self.one(df, &meta, &mut st, step)?;
         }
         match st.parent {
@@ -361,8 +431,8 @@ impl Builder<'_> {
         let index = self.index_path(&key);
         if !self.missed {
             if let Some(img) = self.cached(&index, st.parent.as_ref())? {
-                self.say(" ---> Using cache");
-                self.say(format!(" ---> {}", short(&img.id)));
+                self.say(Event::Cached);
+                self.say(Event::Image(short(&img.id)));
                 st.config = self.config_of(&img)?;
                 st.parent = Some(img);
                 return Ok(());
@@ -372,7 +442,7 @@ impl Builder<'_> {
         let _ = df;
         let img = self.execute(st, &instr, step, &shell)?;
         self.write_index(&index)?;
-        self.say(format!(" ---> {}", short(&img.id)));
+        self.say(Event::Image(short(&img.id)));
         st.config = self.config_of(&img)?;
         st.parent = Some(img);
         Ok(())
@@ -576,10 +646,7 @@ impl Builder<'_> {
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log.try_clone()?);
-        self.say(format!(
-            " ---> Running in {}",
-            short(&name["burrow-build-".len()..])
-        ));
+        self.say(Event::Running(short(&name["burrow-build-".len()..])));
         let status = cmd.status().context("start the step's container")?;
         let mut out = String::new();
         let mut log = log;
@@ -589,8 +656,9 @@ impl Builder<'_> {
         let code = status.code().unwrap_or(1);
         let result = (|| {
             if code != 0 {
-                // Docker's words; the output tail helps when -q hid it.
-                if self.opts.quiet {
+                // Docker's words; the output tail helps when -q or the
+                // live view hid it.
+                if self.printer.mode() != Mode::Plain {
                     let lines: Vec<&str> = out.lines().collect();
                     for l in &lines[lines.len().saturating_sub(10)..] {
                         eprintln!("{}", escape_control(l));
@@ -614,9 +682,8 @@ impl Builder<'_> {
             }
             self.commit(Some(parent), st.config.clone(), Some(layer), &by)
         })();
-        if !self.opts.quiet {
-            print!("{out}");
-            std::io::stdout().flush().ok();
+        if !out.is_empty() {
+            self.say(Event::Output(&out));
         }
         let _ = Command::new(std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()))
             .env("BURROW_ROOT", self.paths.root())
@@ -761,12 +828,12 @@ impl Builder<'_> {
 
     fn stage_named(&self, name: &str) -> Option<ImageRecord> {
         if let Ok(i) = name.parse::<usize>() {
-            return self.stages.get(i).cloned();
+            return self.stages.get(i).cloned().flatten();
         }
         self.stage_names
             .iter()
             .position(|n| n.as_deref() == Some(name.to_ascii_lowercase().as_str()))
-            .and_then(|i| self.stages.get(i).cloned())
+            .and_then(|i| self.stages.get(i).cloned().flatten())
     }
 
     /// COPY/ADD: the files put in a fresh upper dir, stored as the layer.

@@ -5,4 +5,6 @@ pub mod cachekey;
 pub mod dockerfile;
 pub mod exec;
 pub mod ignore;
+pub mod progress;
+pub mod schedule;
 pub mod walk;

@@ -39,7 +39,7 @@ pub struct BuildArgs {
     /// The network of RUN steps (default, none, host)
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
-    /// Output style (plain lines in either case)
+    /// Output style: plain (Docker's classic builder's lines), tty (a live view), auto (tty on a terminal)
     #[arg(long, value_name = "auto|plain|tty", default_value = "auto")]
     pub progress: String,
     /// The context directory
@@ -133,6 +133,7 @@ pub fn build(paths: &Paths, args: &BuildArgs) -> anyhow::Result<i32> {
         quiet: args.quiet,
         labels,
         network: args.network.clone(),
+        progress: crate::build::progress::Mode::pick(&args.progress, args.quiet),
     };
     let img = exec::build(paths, &opts)?;
     // Tags only once the whole image is stored.
