@@ -30,6 +30,9 @@ use crate::image::Store;
 use crate::paths::Paths;
 use crate::text::escape_control;
 
+/// The PATH an image from scratch gets (BuildKit's DefaultPathEnvUnix).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// What the user asked for.
 pub struct Options {
     pub context: PathBuf,
@@ -320,7 +323,13 @@ impl Builder<'_> {
                 self.say(Event::Image(short(&p.id)));
                 self.config_of(p)?
             }
-            None => json!({"architecture": crate::sys::oci_arch(), "os": "linux", "config": {}}),
+            // FROM scratch: BuildKit's empty image carries the default
+            // PATH, so images built on scratch have it in their config.
+            None => json!({
+                "architecture": crate::sys::oci_arch(),
+                "os": "linux",
+                "config": {"Env": [format!("PATH={DEFAULT_PATH}")]}
+            }),
         };
         let mut st = State {
             parent,
@@ -860,6 +869,12 @@ impl Builder<'_> {
             None => None,
         };
         let dest = dest_path(&files.dest, &st.config);
+        // Symlinks on the way in the base image are followed, as Docker does.
+        let layers = match &st.parent {
+            Some(p) => self.store.layer_dirs(p)?,
+            None => Vec::new(),
+        };
+        let dest = super::destpath::resolve_dest(&layers, &dest);
         let tmp = tempfile::Builder::new()
             .prefix(&crate::fsutil::tmp_prefix())
             .tempdir_in(self.store.root())

@@ -2,6 +2,7 @@
 //! context's ignore rules and walk, and the step cache keys.
 
 pub mod cachekey;
+pub mod destpath;
 pub mod dockerfile;
 pub mod exec;
 pub mod ignore;

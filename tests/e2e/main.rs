@@ -5,6 +5,7 @@
 mod common;
 
 mod build;
+mod build_conform;
 mod build_stages;
 mod cli;
 mod compose;
