@@ -573,7 +573,6 @@ impl Builder<'_> {
         shell: &[String],
     ) -> anyhow::Result<ImageRecord> {
         let mut config = st.config.clone();
-        let nop = |text: &str| format!("/bin/sh -c #(nop) {text}");
         let source = step.source.clone();
         match instr {
             Instruction::Run(r) => return self.run(st, r.network, &argv(&r.command, shell), r),
@@ -589,26 +588,11 @@ impl Builder<'_> {
                 apply_config(cfg, instr, shell)?;
             }
         }
-        let by = match instr {
-            Instruction::Cmd(c) | Instruction::Entrypoint(c) => {
-                let word = if matches!(instr, Instruction::Cmd(_)) {
-                    "CMD"
-                } else {
-                    "ENTRYPOINT"
-                };
-                let a = argv(c, shell);
-                let quoted: Vec<String> = a.iter().map(|s| format!("{s:?}")).collect();
-                nop(&format!(" {word} [{}]", quoted.join(" ")))
-            }
-            Instruction::Env(kv) => {
-                let p: Vec<String> = kv
-                    .iter()
-                    .map(|k| format!("{}={}", k.key, k.value))
-                    .collect();
-                nop(&format!(" ENV {}", p.join(" ")))
-            }
-            _ => nop(&source),
+        let cmd = match instr {
+            Instruction::Cmd(c) | Instruction::Entrypoint(c) => Some(argv(c, shell)),
+            _ => None,
         };
+        let by = super::created_by::config_step(instr, cmd.as_deref(), &config, &source);
         self.commit(st.parent.as_ref(), config, None, &by)
     }
 
@@ -759,10 +743,8 @@ impl Builder<'_> {
         }
         for src in &files.sources {
             let found = self.source_files(name, src, from.as_deref())?;
-            let metas: Vec<FileMeta> = found
-                .iter()
-                .map(|(rel, path)| file_meta(rel, path))
-                .collect::<anyhow::Result<_>>()?;
+            // Hashed on every core: this is the whole cost of a cached COPY.
+            let metas: Vec<FileMeta> = super::par::map(&found, |(rel, path)| file_meta(rel, path))?;
             sources.push(cachekey::content_key(&metas));
         }
         Ok((name, options, dest, sources))
@@ -895,8 +877,7 @@ impl Builder<'_> {
                     .with_context(|| format!("read {}", path.display()))?;
                 if single_file && meta.is_file() {
                     if add && is_archive(&path) {
-                        let target = join(upper, &dest, None, false);
-                        extract(&path, &target)?;
+                        super::untar::extract(&path, upper, &dest, &layers)?;
                         continue;
                     }
                     let base = Path::new(src)
@@ -1060,24 +1041,6 @@ fn is_archive(p: &Path) -> bool {
     };
     let n = f.read(&mut head).unwrap_or(0);
     (n >= 2 && head[..2] == [0x1f, 0x8b]) || (n >= 262 && &head[257..262] == b"ustar")
-}
-
-fn extract(archive: &Path, target: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(target)?;
-    let mut f = std::fs::File::open(archive)?;
-    let mut head = [0u8; 2];
-    let gz = f.read(&mut head)? == 2 && head == [0x1f, 0x8b];
-    let f = std::fs::File::open(archive)?;
-    let input: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(f))
-    } else {
-        Box::new(f)
-    };
-    let mut a = tar::Archive::new(input);
-    a.set_preserve_permissions(true);
-    a.unpack(target)
-        .with_context(|| format!("extract {}", archive.display()))?;
-    Ok(())
 }
 
 fn write_atomic(index: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -132,3 +132,53 @@ fn progress_modes_sub() {
 fn progress_modes_nosub() {
     progress_modes(User::NoSub);
 }
+
+/// The step images a build leaves: hidden by `images`, listed by
+/// `images -a`, named in `history`'s IMAGE column, as Docker's classic
+/// builder's are.
+fn history_and_intermediates(user: User) {
+    let Some((env, img, ctx)) = setup(user) else {
+        return;
+    };
+    env.write(
+        "ctx/Dockerfile",
+        format!("FROM {img}\nRUN echo one > /one\nLABEL a=b\nCMD [\"cat\", \"/one\"]\n").as_bytes(),
+    );
+    let out = env.burrow(&["build", "--progress", "plain", "-t", "h", &ctx]);
+    // The ids the build printed for steps 2..4 (" ---> <id>" after FROM's).
+    let ids: Vec<String> = out
+        .ok()
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(" ---> "))
+        .filter(|l| l.len() == 12 && l.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(String::from)
+        .collect();
+    assert_eq!(ids.len(), 4, "{}", out.describe());
+    let shown = env.burrow(&["images", "-q"]).ok().stdout.clone();
+    let all = env.burrow(&["images", "-a", "-q"]).ok().stdout.clone();
+    for step in &ids[1..3] {
+        assert!(!shown.contains(step.as_str()), "{step} shown:\n{shown}");
+        assert!(all.contains(step.as_str()), "{step} not in -a:\n{all}");
+    }
+    assert!(shown.contains(ids[3].as_str()), "{shown}");
+    // history: newest first, each step's image and Docker's CREATED BY.
+    let h = env.burrow(&["history", "--no-trunc", "h"]);
+    let rows: Vec<&str> = h.ok().stdout.lines().skip(1).collect();
+    assert!(rows[0].contains("/bin/sh -c #(nop)  CMD [\"cat\" \"/one\"]"), "{rows:?}");
+    assert!(rows[1].contains("/bin/sh -c #(nop)  LABEL a=b"), "{rows:?}");
+    assert!(rows[2].contains("/bin/sh -c echo one > /one"), "{rows:?}");
+    for (row, id) in rows[1..3].iter().zip([&ids[2], &ids[1]]) {
+        assert!(row.starts_with("sha256:") && row[7..].starts_with(id.as_str()), "{row} vs {id}");
+    }
+}
+
+#[test]
+fn history_and_intermediates_sub() {
+    history_and_intermediates(User::Sub);
+}
+
+#[test]
+fn history_and_intermediates_nosub() {
+    history_and_intermediates(User::NoSub);
+}
