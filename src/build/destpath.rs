@@ -14,12 +14,17 @@ const MAX_LINKS: usize = 40;
 /// top-most first; keeps a trailing slash. The last component is followed
 /// too when `dest` ends in a slash (it names a directory then).
 pub fn resolve(layers: &[PathBuf], dest: &str) -> String {
-    let dir = dest.ends_with('/') || dest.ends_with("/.");
-    let mut todo: Vec<String> = dest
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .map(String::from)
-        .collect();
+    let dir = dest.ends_with('/') || dest.ends_with("/.") || dest.ends_with("/..");
+    // Lexically clean first, as Docker does (`path.Clean`): `..` in the
+    // destination as written never follows a link.
+    let mut todo: Vec<String> = Vec::new();
+    for c in dest.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if c == ".." {
+            todo.pop();
+        } else {
+            todo.push(c.to_string());
+        }
+    }
     todo.reverse();
     let mut done: Vec<String> = Vec::new();
     let mut links = 0;

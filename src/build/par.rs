@@ -26,7 +26,10 @@ where
             .collect();
         let mut out = Vec::with_capacity(items.len());
         for p in parts {
-            out.extend(p.join().map_err(|_| anyhow::anyhow!("a hashing thread panicked"))??);
+            out.extend(
+                p.join()
+                    .map_err(|_| anyhow::anyhow!("a hashing thread panicked"))??,
+            );
         }
         Ok(out)
     })
@@ -37,8 +40,17 @@ mod tests {
     #[test]
     fn keeps_order_and_errors() {
         let v: Vec<u32> = (0..1000).collect();
-        assert_eq!(super::map(&v, |x| Ok(x * 2)).unwrap(), (0..1000).map(|x| x * 2).collect::<Vec<_>>());
-        let e = super::map(&v, |x| if *x == 777 { anyhow::bail!("bad {x}") } else { Ok(*x) });
+        assert_eq!(
+            super::map(&v, |x| Ok(x * 2)).unwrap(),
+            (0..1000).map(|x| x * 2).collect::<Vec<_>>()
+        );
+        let e = super::map(&v, |x| {
+            if *x == 777 {
+                anyhow::bail!("bad {x}")
+            } else {
+                Ok(*x)
+            }
+        });
         assert_eq!(e.unwrap_err().to_string(), "bad 777");
     }
 }

@@ -29,13 +29,18 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
     let mut view = vec![upper.to_path_buf()];
     view.extend(layers.iter().cloned());
     let base = dest.trim_end_matches('/');
-    std::fs::create_dir_all(upper.join(destpath::resolve(&view, &format!("{base}/")).trim_start_matches('/')))?;
+    std::fs::create_dir_all(
+        upper.join(destpath::resolve(&view, &format!("{base}/")).trim_start_matches('/')),
+    )?;
     let mut a = tar::Archive::new(input);
     let what = || format!("extract {}", archive.display());
     for entry in a.entries().with_context(what)? {
         let mut e = entry.with_context(what)?;
         let name = e.path().with_context(what)?.to_string_lossy().into_owned();
-        let clean: Vec<&str> = name.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let clean: Vec<&str> = name
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
         let Some((last, dirs)) = clean.split_last() else {
             continue;
         };
@@ -44,7 +49,8 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
         }
         let parent = destpath::resolve(&view, &format!("{base}/{}/", dirs.join("/")));
         let parent = upper.join(parent.trim_start_matches('/'));
-        std::fs::create_dir_all(&parent).with_context(|| format!("{}: create {}", what(), parent.display()))?;
+        std::fs::create_dir_all(&parent)
+            .with_context(|| format!("{}: create {}", what(), parent.display()))?;
         let target = parent.join(last);
         let kind = e.header().entry_type();
         if kind.is_dir() {
@@ -53,7 +59,10 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
             }
             std::fs::create_dir_all(&target)?;
         } else if kind.is_hard_link() {
-            let link = e.link_name().with_context(what)?.context("a hard link without a target")?;
+            let link = e
+                .link_name()
+                .with_context(what)?
+                .context("a hard link without a target")?;
             let src = destpath::resolve(&view, &format!("/{}", link.to_string_lossy()));
             let _ = std::fs::remove_file(&target);
             std::fs::hard_link(upper.join(src.trim_start_matches('/')), &target)
@@ -69,7 +78,8 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
         }
         e.set_preserve_permissions(true);
         e.set_preserve_mtime(true);
-        e.unpack(&target).with_context(|| format!("{}: {}", what(), name))?;
+        e.unpack(&target)
+            .with_context(|| format!("{}: {}", what(), name))?;
     }
     Ok(())
 }
@@ -109,8 +119,14 @@ mod tests {
         let u = upper.path().join("u");
         std::fs::create_dir(&u).unwrap();
         extract(t.path(), &u, "/testsubdir", &[]).unwrap();
-        assert_eq!(std::fs::read_to_string(u.join("etc/myfile")).unwrap(), "hello");
-        assert_eq!(std::fs::read_link(u.join("testsubdir/symldir1")).unwrap(), Path::new(".."));
+        assert_eq!(
+            std::fs::read_to_string(u.join("etc/myfile")).unwrap(),
+            "hello"
+        );
+        assert_eq!(
+            std::fs::read_link(u.join("testsubdir/symldir1")).unwrap(),
+            Path::new("..")
+        );
         // An absolute link to above the root stays at the root.
         assert_eq!(std::fs::read_to_string(u.join("outside")).unwrap(), "x");
         assert!(!upper.path().join("outside").exists());

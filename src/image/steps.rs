@@ -28,7 +28,13 @@ fn prefixes(store: &Store, img: &ImageRecord) -> Vec<[u8; 32]> {
             h.update(e.created_by().as_deref().unwrap_or("").as_bytes());
             h.update([0]);
             if !e.empty_layer().unwrap_or(false) {
-                h.update(layers.next().map(|l| l.digest.as_str()).unwrap_or("").as_bytes());
+                h.update(
+                    layers
+                        .next()
+                        .map(|l| l.digest.as_str())
+                        .unwrap_or("")
+                        .as_bytes(),
+                );
             }
             h.update([1]);
             h.clone().finalize().into()

@@ -86,3 +86,52 @@ fn scratch_has_path_sub() {
 fn scratch_has_path_nosub() {
     scratch_has_path(User::NoSub);
 }
+
+/// add/parent-symlink: ADD of an archive whose entry goes through a link
+/// the archive made (`symldir1 -> ..`, then `symldir1/etc/myfile`) lands
+/// where the link points, inside the image's root; it failed to extract.
+fn add_archive_through_its_link(user: User) {
+    let Some((env, img, ctx)) = setup(user) else {
+        return;
+    };
+    let f = std::fs::File::create(env.dir().join("ctx/foobar.tar")).unwrap();
+    let mut b = tar::Builder::new(f);
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    b.append_link(&mut h, "symldir1", "..").unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(6);
+    b.append_data(&mut h, "symldir1/etc/myfile", &b"hello\n"[..])
+        .unwrap();
+    b.into_inner().unwrap();
+    env.user.chown(&env.dir().join("ctx/foobar.tar"));
+    env.write(
+        "ctx/Dockerfile",
+        format!("FROM {img}\nADD foobar.tar /testsubdir\n").as_bytes(),
+    );
+    env.burrow(&["build", "-t", "ps", &ctx]).ok();
+    let run = env.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "ps",
+        "sh",
+        "-c",
+        "cat /etc/myfile; readlink /testsubdir/symldir1",
+    ]);
+    assert_eq!(run.ok().stdout, "hello\n..\n", "{}", run.describe());
+}
+
+#[test]
+fn add_archive_through_its_link_sub() {
+    add_archive_through_its_link(User::Sub);
+}
+
+#[test]
+fn add_archive_through_its_link_nosub() {
+    add_archive_through_its_link(User::NoSub);
+}

@@ -165,11 +165,17 @@ fn history_and_intermediates(user: User) {
     // history: newest first, each step's image and Docker's CREATED BY.
     let h = env.burrow(&["history", "--no-trunc", "h"]);
     let rows: Vec<&str> = h.ok().stdout.lines().skip(1).collect();
-    assert!(rows[0].contains("/bin/sh -c #(nop)  CMD [\"cat\" \"/one\"]"), "{rows:?}");
+    assert!(
+        rows[0].contains("/bin/sh -c #(nop)  CMD [\"cat\" \"/one\"]"),
+        "{rows:?}"
+    );
     assert!(rows[1].contains("/bin/sh -c #(nop)  LABEL a=b"), "{rows:?}");
     assert!(rows[2].contains("/bin/sh -c echo one > /one"), "{rows:?}");
     for (row, id) in rows[1..3].iter().zip([&ids[2], &ids[1]]) {
-        assert!(row.starts_with("sha256:") && row[7..].starts_with(id.as_str()), "{row} vs {id}");
+        assert!(
+            row.starts_with("sha256:") && row[7..].starts_with(id.as_str()),
+            "{row} vs {id}"
+        );
     }
 }
 
