@@ -1,10 +1,10 @@
 //! ADD of a local archive: its entries unpacked into the step's upper dir
-//! the way Docker unpacks them, inside the image's root: a symlink the
-//! archive (or the image) has on an entry's way is followed, within the
-//! root (`dir -> ..` then `dir/etc/f` writes `/etc/f`), where the tar
-//! crate's `unpack` refuses the entry. Every path is resolved by
-//! `destpath::resolve` before anything is written, so nothing lands
-//! outside the upper dir.
+//! the way Docker unpacks them, with the destination as the root (Docker
+//! untars chrooted there; podman agrees): a symlink on an entry's way is
+//! followed within that root (`dir -> ..` at the top, then `dir/etc/f`
+//! writes `DEST/etc/f`), where the tar crate's `unpack` refuses the entry.
+//! Every path is resolved by `destpath::resolve` before anything is
+//! written, so nothing lands outside the destination.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -25,13 +25,18 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
     } else {
         Box::new(f)
     };
-    // The upper dir first: links the archive made earlier count.
-    let mut view = vec![upper.to_path_buf()];
-    view.extend(layers.iter().cloned());
-    let base = dest.trim_end_matches('/');
-    std::fs::create_dir_all(
-        upper.join(destpath::resolve(&view, &format!("{base}/")).trim_start_matches('/')),
-    )?;
+    // The archive is unpacked with the destination as its root, as
+    // Docker's chrooted untar does: `symldir1 -> ..` at the top of the
+    // archive stays inside the destination. The upper dir first: links
+    // the archive made earlier count.
+    let mut image_view = vec![upper.to_path_buf()];
+    image_view.extend(layers.iter().cloned());
+    let at = destpath::resolve(&image_view, &format!("{}/", dest.trim_end_matches('/')));
+    let at = at.trim_matches('/');
+    let view: Vec<PathBuf> = image_view.iter().map(|l| l.join(at)).collect();
+    let upper = &upper.join(at);
+    std::fs::create_dir_all(upper)?;
+    let base = "";
     let mut a = tar::Archive::new(input);
     let what = || format!("extract {}", archive.display());
     for entry in a.entries().with_context(what)? {
@@ -108,7 +113,7 @@ mod tests {
     }
 
     #[test]
-    fn a_link_to_the_parent_is_followed_inside_the_root() {
+    fn a_link_to_the_parent_stays_inside_the_destination() {
         let t = tar_of(&[
             ("symldir1", tar::EntryType::Symlink, ".."),
             ("symldir1/etc/myfile", tar::EntryType::Regular, "hello"),
@@ -120,15 +125,19 @@ mod tests {
         std::fs::create_dir(&u).unwrap();
         extract(t.path(), &u, "/testsubdir", &[]).unwrap();
         assert_eq!(
-            std::fs::read_to_string(u.join("etc/myfile")).unwrap(),
+            std::fs::read_to_string(u.join("testsubdir/etc/myfile")).unwrap(),
             "hello"
         );
         assert_eq!(
             std::fs::read_link(u.join("testsubdir/symldir1")).unwrap(),
             Path::new("..")
         );
-        // An absolute link to above the root stays at the root.
-        assert_eq!(std::fs::read_to_string(u.join("outside")).unwrap(), "x");
+        // An absolute link to above the root stays at the destination.
+        assert_eq!(
+            std::fs::read_to_string(u.join("testsubdir/outside")).unwrap(),
+            "x"
+        );
+        assert!(!u.join("etc").exists() && !u.join("outside").exists());
         assert!(!upper.path().join("outside").exists());
     }
 }
