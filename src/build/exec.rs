@@ -774,8 +774,12 @@ impl Builder<'_> {
                     .lookup(from)?
                     .ok_or_else(|| anyhow::anyhow!("COPY --from: no stage or image {from:?}"))?,
             };
-            let rel = src.trim_start_matches('/');
-            for layer in self.store.layer_dirs(&img)? {
+            // A source that is a symlink is followed (in the stage's
+            // root), as Docker copies what it points to.
+            let layers = self.store.layer_dirs(&img)?;
+            let resolved = super::destpath::resolve(&layers, &format!("/{src}/"));
+            let rel = resolved.trim_matches('/');
+            for layer in layers {
                 let p = layer.join(rel);
                 if p.symlink_metadata().is_ok() {
                     return Ok(tree(&p, ""));

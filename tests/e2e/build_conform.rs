@@ -136,3 +136,41 @@ fn add_archive_through_its_link_sub() {
 fn add_archive_through_its_link_nosub() {
     add_archive_through_its_link(User::NoSub);
 }
+
+/// copysymlink/Dockerfile2: `COPY --from=0 /link /` of a symlink copies
+/// the file it points to, as Docker does; the image had nothing there.
+fn copy_from_a_link(user: User) {
+    let Some((env, img, ctx)) = setup(user) else {
+        return;
+    };
+    env.write(
+        "ctx/Dockerfile",
+        format!(
+            "FROM {img}\nRUN echo data > /file.txt && ln -s file.txt /file-link.txt\n\
+             FROM {img}\nCOPY --from=0 /file-link.txt /\n"
+        )
+        .as_bytes(),
+    );
+    env.burrow(&["build", "-t", "cl", &ctx]).ok();
+    let run = env.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "cl",
+        "sh",
+        "-c",
+        "cat /file-link.txt; test -L /file-link.txt || echo regular",
+    ]);
+    assert_eq!(run.ok().stdout, "data\nregular\n", "{}", run.describe());
+}
+
+#[test]
+fn copy_from_a_link_sub() {
+    copy_from_a_link(User::Sub);
+}
+
+#[test]
+fn copy_from_a_link_nosub() {
+    copy_from_a_link(User::NoSub);
+}
