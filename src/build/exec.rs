@@ -25,6 +25,8 @@ use super::mounts::{self, Secret, StepMounts};
 
 #[path = "exec_steps.rs"]
 mod steps;
+use super::progress::{Event, Mode, Printer};
+use super::schedule;
 use super::walk::{self, EntryKind, Walk};
 use crate::error::Coded;
 use crate::image::commit::{self, NewImage, NewLayer};
@@ -34,6 +36,9 @@ use crate::image::Store;
 use crate::paths::Paths;
 use crate::text::escape_control;
 use steps::CopyArgs;
+
+/// The PATH an image from scratch gets (BuildKit's DefaultPathEnvUnix).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What the user asked for.
 pub struct Options {
@@ -54,6 +59,7 @@ pub struct Options {
     pub secrets: Vec<Secret>,
     /// `--pull`: pull every FROM image, even one in the store.
     pub pull: bool,
+    pub progress: Mode,
 }
 
 /// Where a stage is: its image (None before FROM scratch's first step)
@@ -76,8 +82,11 @@ struct Builder<'a> {
     step: usize,
     total: usize,
     epoch: Option<i64>,
-    /// Each built stage's final image, by index.
-    stages: Vec<ImageRecord>,
+    /// Each built stage's final image, by index (None: not built).
+    stages: Vec<Option<ImageRecord>>,
+    /// The stage being built, and where its output goes.
+    index: usize,
+    printer: &'a Printer,
     /// Every stage's `AS` name, in Dockerfile order.
     stage_names: Vec<Option<String>>,
     /// What the last `commit` stored, for the step's cache index.
@@ -117,30 +126,90 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
             })?,
         None => df.stages.len() - 1,
     };
-    let total = df.stages[..=last].iter().map(|s| 1 + s.steps.len()).sum();
-    let mut b = Builder {
+    // Only the stages the target needs, independent ones at once.
+    let bases: Vec<String> = df
+        .stages
+        .iter()
+        .map(|s| {
+            let mut from = s.from.clone();
+            match substitute::expand_from(&mut from, df.escape, &meta_args(&df, opts)) {
+                Ok(()) => from.base,
+                Err(_) => s.from.base.clone(),
+            }
+        })
+        .collect();
+    let deps = schedule::deps(&df, &bases);
+    let need = schedule::needed(&deps, last);
+    let total = (0..df.stages.len())
+        .filter(|i| need[*i])
+        .map(|i| 1 + df.stages[i].steps.len())
+        .sum();
+    let names: Vec<String> = df
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.from.name.clone().unwrap_or_else(|| format!("stage-{i}")))
+        .collect();
+    let printer = Printer::new(
+        opts.progress,
+        (0..df.stages.len()).filter(|i| need[*i]).collect(),
+        names,
+    );
+    let epoch = TarOptions::epoch_from_env()?;
+    let built = schedule::run(&deps, &need, |i, done| {
+        let mut b = Builder {
+            paths,
+            store: Store::open(paths)?,
+            opts,
+            escape: df.escape,
+            walk: None,
+            missed: opts.no_cache,
+            // Steps are numbered in Dockerfile order over the needed stages.
+            step: (0..i)
+                .filter(|j| need[*j])
+                .map(|j| 1 + df.stages[j].steps.len())
+                .sum(),
+            total,
+            epoch,
+            stages: done,
+            index: i,
+            printer: &printer,
+            stage_names: df.stages.iter().map(|s| s.from.name.clone()).collect(),
+            last_recipe: Default::default(),
+            mounts: Vec::new(),
+            pulled: Vec::new(),
+            fetched: Vec::new(),
+            downloads: None,
+        };
+        let r = b.stage(&df, i);
+        printer.finish(i);
+        r
+    });
+    printer.flush();
+    let built = built?;
+    let b = Builder {
         paths,
         store: Store::open(paths)?,
         opts,
         escape: df.escape,
         walk: None,
-        missed: opts.no_cache,
+        missed: true,
         step: 0,
         total,
-        epoch: TarOptions::epoch_from_env()?,
+        epoch,
         stages: Vec::new(),
-        stage_names: df.stages.iter().map(|s| s.from.name.clone()).collect(),
+        index: last,
+        printer: &printer,
+        stage_names: Vec::new(),
         last_recipe: Default::default(),
         mounts: Vec::new(),
         pulled: Vec::new(),
         fetched: Vec::new(),
         downloads: None,
     };
-    for i in 0..=last {
-        let img = b.stage(&df, i)?;
-        b.stages.push(img);
-    }
-    let mut img = b.stages[last].clone();
+    let mut img = built[last]
+        .clone()
+        .context("the target stage was not built")?;
     if !opts.labels.is_empty() {
         let mut config = b.config_of(&img)?;
         let labels = cfg_obj(&mut config)?
@@ -158,6 +227,22 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
         img = b.commit(Some(&img), config, None, "")?;
     }
     Ok(img)
+}
+
+/// The global ARGs FROM lines see, `--build-arg` over their defaults.
+fn meta_args(df: &Dockerfile, opts: &Options) -> Vec<(String, String)> {
+    df.meta_args
+        .iter()
+        .filter_map(|a| {
+            opts.build_args
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == a.key)
+                .map(|(_, v)| v.clone())
+                .or_else(|| a.default.clone())
+                .map(|v| (a.key.clone(), v))
+        })
+        .collect()
 }
 
 fn cfg_obj(config: &mut Value) -> anyhow::Result<&mut Map<String, Value>> {
@@ -209,10 +294,8 @@ fn short(id: &str) -> &str {
 }
 
 impl Builder<'_> {
-    fn say(&self, line: impl AsRef<str>) {
-        if !self.opts.quiet {
-            println!("{}", line.as_ref());
-        }
+    fn say(&self, e: Event) {
+        self.printer.event(self.index, e);
     }
 
     fn config_of(&self, img: &ImageRecord) -> anyhow::Result<Value> {
@@ -239,17 +322,16 @@ impl Builder<'_> {
             )
         })?;
         self.step += 1;
-        self.say(format!(
-            "Step {}/{} : {}",
-            self.step,
-            self.total,
-            escape_control(&stage.source)
-        ));
+        self.say(Event::Step(self.step, self.total, &stage.source));
         let earlier = df.stages[..index]
             .iter()
             .position(|s| s.from.name.as_deref() == Some(from.base.to_ascii_lowercase().as_str()));
         let parent = if let Some(i) = earlier {
-            Some(self.stages[i].clone())
+            Some(
+                self.stages[i]
+                    .clone()
+                    .context("a stage built before its dependency")?,
+            )
         } else if from.base == "scratch" {
             None
         } else {
@@ -269,10 +351,16 @@ impl Builder<'_> {
         };
         let config = match &parent {
             Some(p) => {
-                self.say(format!(" ---> {}", short(&p.id)));
+                self.say(Event::Image(short(&p.id)));
                 self.config_of(p)?
             }
-            None => json!({"architecture": crate::sys::oci_arch(), "os": "linux", "config": {}}),
+            // FROM scratch: BuildKit's empty image carries the default
+            // PATH, so images built on scratch have it in their config.
+            None => json!({
+                "architecture": crate::sys::oci_arch(),
+                "os": "linux",
+                "config": {"Env": [format!("PATH={DEFAULT_PATH}")]}
+            }),
         };
         let mut st = State {
             parent,
@@ -281,12 +369,7 @@ impl Builder<'_> {
         };
         for step in &stage.steps {
             self.step += 1;
-            self.say(format!(
-                "Step {}/{} : {}",
-                self.step,
-                self.total,
-                escape_control(&step.source)
-            ));
+            self.say(Event::Step(self.step, self.total, &step.source));
             let at = format!("{}:{}", self.opts.file_name, step.start_line);
             self.one(df, &meta, &mut st, step).map_err(|e| {
                 // Every failed step: one line naming it, exit 1 (Docker's).
@@ -404,8 +487,8 @@ impl Builder<'_> {
         let index = self.index_path(&key);
         if !self.missed {
             if let Some(img) = self.cached(&index, st.parent.as_ref())? {
-                self.say(" ---> Using cache");
-                self.say(format!(" ---> {}", short(&img.id)));
+                self.say(Event::Cached);
+                self.say(Event::Image(short(&img.id)));
                 st.config = self.config_of(&img)?;
                 st.parent = Some(img);
                 return Ok(());
@@ -415,7 +498,7 @@ impl Builder<'_> {
         let _ = df;
         let img = self.execute(st, &instr, step, &shell)?;
         self.write_index(&index)?;
-        self.say(format!(" ---> {}", short(&img.id)));
+        self.say(Event::Image(short(&img.id)));
         st.config = self.config_of(&img)?;
         st.parent = Some(img);
         Ok(())
@@ -537,7 +620,6 @@ impl Builder<'_> {
         shell: &[String],
     ) -> anyhow::Result<ImageRecord> {
         let mut config = st.config.clone();
-        let nop = |text: &str| format!("/bin/sh -c #(nop) {text}");
         let source = step.source.clone();
         match instr {
             Instruction::Run(r) => {
@@ -558,26 +640,11 @@ impl Builder<'_> {
                 apply_config(cfg, instr, shell)?;
             }
         }
-        let by = match instr {
-            Instruction::Cmd(c) | Instruction::Entrypoint(c) => {
-                let word = if matches!(instr, Instruction::Cmd(_)) {
-                    "CMD"
-                } else {
-                    "ENTRYPOINT"
-                };
-                let a = argv(c, shell);
-                let quoted: Vec<String> = a.iter().map(|s| format!("{s:?}")).collect();
-                nop(&format!(" {word} [{}]", quoted.join(" ")))
-            }
-            Instruction::Env(kv) => {
-                let p: Vec<String> = kv
-                    .iter()
-                    .map(|k| format!("{}={}", k.key, k.value))
-                    .collect();
-                nop(&format!(" ENV {}", p.join(" ")))
-            }
-            _ => nop(&source),
+        let cmd = match instr {
+            Instruction::Cmd(c) | Instruction::Entrypoint(c) => Some(argv(c, shell)),
+            _ => None,
         };
+        let by = super::created_by::config_step(instr, cmd.as_deref(), &config, &source);
         self.commit(st.parent.as_ref(), config, None, &by)
     }
 
@@ -628,10 +695,7 @@ impl Builder<'_> {
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log.try_clone()?);
-        self.say(format!(
-            " ---> Running in {}",
-            short(&name["burrow-build-".len()..])
-        ));
+        self.say(Event::Running(short(&name["burrow-build-".len()..])));
         let status = cmd.status().context("start the step's container")?;
         let mut out = String::new();
         let mut log = log;
@@ -641,8 +705,9 @@ impl Builder<'_> {
         let code = status.code().unwrap_or(1);
         let result = (|| {
             if code != 0 {
-                // Docker's words; the output tail helps when -q hid it.
-                if self.opts.quiet {
+                // Docker's words; the output tail helps when -q or the
+                // live view hid it.
+                if self.printer.mode() != Mode::Plain {
                     let lines: Vec<&str> = out.lines().collect();
                     for l in &lines[lines.len().saturating_sub(10)..] {
                         eprintln!("{}", escape_control(l));
@@ -667,9 +732,8 @@ impl Builder<'_> {
             }
             self.commit(Some(parent), st.config.clone(), Some(layer), &by)
         })();
-        if !self.opts.quiet {
-            print!("{out}");
-            std::io::stdout().flush().ok();
+        if !out.is_empty() {
+            self.say(Event::Output(&out));
         }
         let _ = Command::new("/proc/self/exe")
             .env("BURROW_ROOT", self.paths.root())
@@ -759,10 +823,9 @@ impl Builder<'_> {
                 .into());
             }
             for (p, keep, found) in groups {
-                let metas: Vec<FileMeta> = found
-                    .iter()
-                    .map(|(rel, path)| file_meta(rel, path))
-                    .collect::<anyhow::Result<_>>()?;
+                // Hashed on every core: this is the whole cost of a cached COPY.
+                let metas: Vec<FileMeta> =
+                    super::par::map(&found, |(rel, path)| file_meta(rel, path))?;
                 sources.push(p);
                 sources.push(keep.unwrap_or_default());
                 sources.push(cachekey::content_key(&metas));
@@ -795,8 +858,12 @@ impl Builder<'_> {
                     .lookup(from)?
                     .ok_or_else(|| anyhow::anyhow!("COPY --from: no stage or image {from:?}"))?,
             };
-            let rel = src.trim_start_matches('/');
-            for layer in self.store.layer_dirs(&img)? {
+            // A source that is a symlink is followed (in the stage's
+            // root), as Docker copies what it points to.
+            let layers = self.store.layer_dirs(&img)?;
+            let resolved = super::destpath::resolve(&layers, &format!("/{src}/"));
+            let rel = resolved.trim_matches('/');
+            for layer in layers {
                 let p = layer.join(rel);
                 if p.symlink_metadata().is_ok() {
                     return Ok(tree(&p, ""));
@@ -840,12 +907,12 @@ impl Builder<'_> {
 
     fn stage_named(&self, name: &str) -> Option<ImageRecord> {
         if let Ok(i) = name.parse::<usize>() {
-            return self.stages.get(i).cloned();
+            return self.stages.get(i).cloned().flatten();
         }
         self.stage_names
             .iter()
             .position(|n| n.as_deref() == Some(name.to_ascii_lowercase().as_str()))
-            .and_then(|i| self.stages.get(i).cloned())
+            .and_then(|i| self.stages.get(i).cloned().flatten())
     }
 
     /// COPY/ADD: the files put in a fresh upper dir, stored as the layer.
@@ -879,6 +946,12 @@ impl Builder<'_> {
             None => None,
         };
         let dest = dest_path(&c.files.dest, &st.config);
+        // Symlinks on the way in the base image are followed, as Docker does.
+        let layers = match &st.parent {
+            Some(p) => self.store.layer_dirs(p)?,
+            None => Vec::new(),
+        };
+        let dest = super::destpath::resolve_dest(&layers, &dest);
         let tmp = tempfile::Builder::new()
             .prefix(&crate::fsutil::tmp_prefix())
             .tempdir_in(self.store.root())
@@ -911,8 +984,7 @@ impl Builder<'_> {
                     copy_entry(&path, &target, &meta, mode)?;
                 } else if single_file && meta.is_file() {
                     if c.is_add && !url && is_archive(&path) {
-                        let target = join(upper, &dest, None, false);
-                        extract(&path, &target)?;
+                        super::untar::extract(&path, upper, &dest, &layers)?;
                         continue;
                     }
                     // A URL's file: its name from the URL, mode 0600 as
@@ -1076,24 +1148,6 @@ fn is_archive(p: &Path) -> bool {
     };
     let n = f.read(&mut head).unwrap_or(0);
     (n >= 2 && head[..2] == [0x1f, 0x8b]) || (n >= 262 && &head[257..262] == b"ustar")
-}
-
-fn extract(archive: &Path, target: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(target)?;
-    let mut f = std::fs::File::open(archive)?;
-    let mut head = [0u8; 2];
-    let gz = f.read(&mut head)? == 2 && head == [0x1f, 0x8b];
-    let f = std::fs::File::open(archive)?;
-    let input: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(f))
-    } else {
-        Box::new(f)
-    };
-    let mut a = tar::Archive::new(input);
-    a.set_preserve_permissions(true);
-    a.unpack(target)
-        .with_context(|| format!("extract {}", archive.display()))?;
-    Ok(())
 }
 
 fn write_atomic(index: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -5,11 +5,17 @@
 pub mod cachekey;
 pub mod context;
 pub mod copy;
+pub mod created_by;
+pub mod destpath;
 pub mod dockerfile;
 pub mod exec;
 pub mod fetch;
 pub mod heredoc;
 pub mod ignore;
 pub mod mounts;
+pub mod par;
+pub mod progress;
 pub mod prune;
+pub mod schedule;
+pub mod untar;
 pub mod walk;

@@ -45,7 +45,7 @@ pub struct BuildArgs {
     /// Pull every FROM image, even one the store has
     #[arg(long)]
     pub pull: bool,
-    /// Output style (plain lines in either case)
+    /// Output style: plain (Docker's classic builder's lines), tty (a live view), auto (tty on a terminal)
     #[arg(long, value_name = "auto|plain|tty", default_value = "auto")]
     pub progress: String,
     /// The context directory ("-": a tar, or a Dockerfile, on standard input)
@@ -172,6 +172,7 @@ pub fn build(paths: &Paths, args: &BuildArgs) -> anyhow::Result<i32> {
         network: args.network.clone(),
         secrets,
         pull: args.pull,
+        progress: crate::build::progress::Mode::pick(&args.progress, args.quiet),
     };
     let img = exec::build(paths, &opts)?;
     // Tags only once the whole image is stored.

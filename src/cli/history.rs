@@ -63,6 +63,19 @@ pub fn run(paths: &Paths, args: &HistoryArgs) -> anyhow::Result<i32> {
             }
         })
         .collect();
+    // The images earlier steps made, where the store has them (a build's
+    // intermediate images), as Docker names them; "<missing>" otherwise.
+    let all = store.images()?;
+    let made = crate::image::steps::Steps::of_store(&store, &all).step_images(&image);
+    for (s, id) in steps.iter_mut().zip(made) {
+        if let Some(id) = id {
+            s.id = if args.no_trunc {
+                id
+            } else {
+                crate::image::blobs::short(&id).to_string()
+            };
+        }
+    }
     steps.reverse();
     if steps.is_empty() {
         steps.push(Step {

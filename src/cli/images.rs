@@ -17,6 +17,10 @@ pub struct ImagesArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    /// Show all images (by default the untagged images that build steps left are hidden)
+    #[arg(long, short = 'a')]
+    pub all: bool,
+
     /// Show digests
     #[arg(long)]
     pub digests: bool,
@@ -43,6 +47,10 @@ pub fn run(paths: &Paths, args: &ImagesArgs) -> anyhow::Result<i32> {
     let mut images = store.images()?;
     images.sort_by_key(|i| std::cmp::Reverse(created_secs(i)));
     let filters = Filters::parse(&args.filter, args.reference.as_deref())?;
+    if !args.all {
+        let steps = crate::image::steps::Steps::of_store(&store, &images);
+        images.retain(|i| !steps.is_intermediate(i));
+    }
     let rows: Vec<Row> = images
         .iter()
         .flat_map(rows_of)

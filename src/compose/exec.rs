@@ -468,6 +468,7 @@ pub fn build(
         labels: map("labels"),
         network: b.get("network").and_then(Value::as_str).map(String::from),
         secrets: Vec::new(),
+        progress: crate::build::progress::Mode::pick("plain", true),
         pull: b.get("pull").and_then(Value::as_bool).unwrap_or(false),
     };
     let img = crate::build::exec::build(paths, &opts).context("build failed")?;

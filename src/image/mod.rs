@@ -21,6 +21,7 @@ mod pull;
 pub mod push;
 mod records;
 pub mod remove;
+pub mod steps;
 pub mod unpack;
 
 /// Names that start with it are temp files, swept once their writer is dead.

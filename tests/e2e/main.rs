@@ -5,7 +5,9 @@
 mod common;
 
 mod build;
+mod build_conform;
 mod build_lang;
+mod build_stages;
 mod cli;
 mod compose;
 mod compose_up;
