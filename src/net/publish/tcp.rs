@@ -12,6 +12,7 @@ use std::time::Duration;
 use nix::sys::socket::{self, sockopt, AddressFamily, SockType, SockaddrStorage};
 
 use super::netns::Netns;
+use super::Target;
 use crate::sys;
 
 /// Bytes asked of each splice; the pipe is grown to match when allowed.
@@ -19,7 +20,7 @@ const CHUNK: usize = 1 << 20;
 
 /// Accept connections for as long as the supervisor lives, each served by
 /// a thread of its own. Ends once `stop` is set (and the socket shut).
-pub fn serve(listener: TcpListener, netns: Netns, target: SocketAddr, stop: &AtomicBool) {
+pub fn serve(listener: TcpListener, netns: Netns, target: Target, stop: &AtomicBool) {
     loop {
         if stop.load(Ordering::Relaxed) {
             return;
@@ -30,9 +31,9 @@ pub fn serve(listener: TcpListener, netns: Netns, target: SocketAddr, stop: &Ato
                 let spawned = std::thread::Builder::new()
                     .stack_size(256 << 10)
                     .spawn(move || {
-                        let source = super::kept_source(peer, target, netns.keeps_source());
-                        if let Err(e) = forward(client, &netns, target, source) {
-                            tracing::debug!("forward {peer} -> {target}: {e}");
+                        let (to, source) = target.for_client(peer, netns.keeps_source());
+                        if let Err(e) = forward(client, &netns, target.addr, to, source) {
+                            tracing::debug!("forward {peer} -> {to}: {e}");
                         }
                     });
                 if spawned.is_err() {
@@ -57,20 +58,23 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// One connection: connect from a socket made in the container's
-/// namespace, splice both ways.
+/// One connection: connect to `to` from a socket made in the container's
+/// namespace (from `source` when given), splice both ways.
 fn forward(
     client: TcpStream,
     netns: &Netns,
-    target: SocketAddr,
+    plain: SocketAddr,
+    to: SocketAddr,
     source: Option<SocketAddr>,
 ) -> io::Result<()> {
-    let inside = match connect_inside(netns, target, source) {
+    let inside = match connect_inside(netns, to, source) {
         Ok(s) => s,
-        // Without the right to bind a foreign address, the plain path
-        // still serves the client (its address is then lost).
-        Err(e) if source.is_some() && e.raw_os_error() == Some(libc::EPERM) => {
-            connect_inside(netns, target, None)?
+        // Without the right to bind a foreign address, or a server that
+        // listens on IPv4 only, the plain path still serves the client
+        // (its address is then lost).
+        Err(e) if source.is_some() => {
+            tracing::debug!("keep the client's address {source:?} -> {to}: {e}");
+            connect_inside(netns, plain, None)?
         }
         Err(e) => return Err(e),
     };
@@ -215,7 +219,14 @@ mod tests {
     fn forwarder(target: SocketAddr) -> SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        std::thread::spawn(move || serve(l, Netns::here(), target, &AtomicBool::new(false)));
+        std::thread::spawn(move || {
+            serve(
+                l,
+                Netns::here(),
+                Target::plain(target),
+                &AtomicBool::new(false),
+            )
+        });
         addr
     }
 
