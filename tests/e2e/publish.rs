@@ -382,6 +382,49 @@ fn publish_keeps_the_address_of_an_ipv6_client_off_loopback() {
     });
 }
 
+/// The process listening on TCP `port` (ss -p).
+fn listener_pid(port: u16) -> u32 {
+    let out = Command::new("ss")
+        .args(["-Htlnp", &format!("sport = :{port}")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("pid=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no listener on {port}: {text}"))
+}
+
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A forwarded connection costs the supervisor one thread (both
+/// directions in one poll loop), not one per direction: ten open
+/// connections, ten more threads.
+#[test]
+fn publish_relays_each_connection_on_one_thread() {
+    both(|env, img| {
+        let id = detach(env, &["-p", "18086:80", img, "sh", "-c", &web_server("t")]);
+        assert_eq!(http_get(18086).trim(), "t");
+        let sup = listener_pid(18086);
+        let before = threads(sup);
+        // Connected, no request yet: httpd waits, the relay too.
+        let open: Vec<TcpStream> = (0..10)
+            .map(|_| TcpStream::connect("127.0.0.1:18086").unwrap())
+            .collect();
+        eventually("a relay per connection", || threads(sup) >= before + 10);
+        std::thread::sleep(Duration::from_millis(300));
+        let during = threads(sup);
+        drop(open);
+        assert_eq!(during - before, 10, "threads for 10 connections");
+        env.burrow(&["rm", "-f", &id]).ok();
+    });
+}
+
 #[test]
 fn publish_a_port_in_use_fails_in_one_line_and_leaves_nothing() {
     both(|env, img| {

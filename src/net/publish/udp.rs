@@ -118,22 +118,20 @@ fn new_flow(
     let thread = std::thread::Builder::new()
         .stack_size(128 << 10)
         .spawn(move || {
-            let made = netns
-                .enter()
-                .and_then(|()| match route {
-                    // A server that listens on IPv4 only would not hear
-                    // an IPv6 flow: the plain path serves that client.
-                    (to, Some(_)) if to.is_ipv6() && !plain.is_ipv6() && !udp6_bound(to.port()) => {
-                        flow_socket(plain, None)
-                    }
-                    (to, Some(src)) => flow_socket(to, Some(src)).or_else(|e| {
-                        // Without the right to bind a foreign address, the
-                        // plain path still serves the client.
-                        tracing::debug!("keep the client's address {src} -> {to}: {e}");
-                        flow_socket(plain, None)
-                    }),
-                    (to, None) => flow_socket(to, None),
-                });
+            let made = netns.enter().and_then(|()| match route {
+                // A server that listens on IPv4 only would not hear
+                // an IPv6 flow: the plain path serves that client.
+                (to, Some(_)) if to.is_ipv6() && !plain.is_ipv6() && !udp6_bound(to.port()) => {
+                    flow_socket(plain, None)
+                }
+                (to, Some(src)) => flow_socket(to, Some(src)).or_else(|e| {
+                    // Without the right to bind a foreign address, the
+                    // plain path still serves the client.
+                    tracing::debug!("keep the client's address {src} -> {to}: {e}");
+                    flow_socket(plain, None)
+                }),
+                (to, None) => flow_socket(to, None),
+            });
             let flow = match made {
                 Ok(inside) => Arc::new(Flow {
                     inside,

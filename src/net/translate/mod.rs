@@ -445,7 +445,11 @@ impl Engine {
         }
         for token in due {
             self.fail_over(token, now);
-            let d = self.udp.by_token.get(&token).and_then(|f| f.dns.as_ref()?.deadline());
+            let d = self
+                .udp
+                .by_token
+                .get(&token)
+                .and_then(|f| f.dns.as_ref()?.deadline());
             if let Some(d) = d {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }
