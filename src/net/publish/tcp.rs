@@ -196,15 +196,23 @@ fn relay_until_end(
         if there.done && back.done {
             return Ok(());
         }
-        let mut fds = [
-            PollFd::new(a.as_fd(), there.reads() | back.writes()),
-            PollFd::new(b.as_fd(), back.reads() | there.writes()),
-        ];
+        // Only sockets something waits on: a socket shut both ways reports
+        // POLLHUP whatever it is asked, and would wake this loop for ever
+        // while the other one is slow.
+        let (wa, wb) = (there.reads() | back.writes(), back.reads() | there.writes());
+        let socks: Vec<(&TcpStream, PollFlags, bool)> = [(a, wa, there.done), (b, wb, back.done)]
+            .into_iter()
+            .filter(|(_, w, _)| !w.is_empty())
+            .collect();
+        let mut fds: Vec<PollFd> = socks
+            .iter()
+            .map(|(s, w, _)| PollFd::new(s.as_fd(), *w))
+            .collect();
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
-        for (fd, (sock, reader)) in fds.iter().zip([(a, &*there), (b, &*back)]) {
+        for (fd, (sock, _, read_done)) in fds.iter().zip(&socks) {
             let ev = fd.revents().unwrap_or(PollFlags::empty());
             if ev.contains(PollFlags::POLLERR) {
                 return Err(sock
@@ -213,7 +221,7 @@ fn relay_until_end(
             }
             // Shut both ways (a reset, or our shutdown after its EOF): once
             // its input ended nothing more can go to it either.
-            if ev.contains(PollFlags::POLLHUP) && reader.done {
+            if ev.contains(PollFlags::POLLHUP) && *read_done {
                 return Ok(());
             }
         }
