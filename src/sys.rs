@@ -915,7 +915,8 @@ pub fn seccomp_notif_sync_wakeup(listener: &impl AsRawFd) -> Result<(), Errno> {
 // ---- port forwarding (`net::publish`) -------------------------------------
 
 /// splice(2): move up to `len` bytes from `from` to `to` (one of them a
-/// pipe) without copying them through user space. Ok(0): end of input.
+/// pipe) without copying them through user space, without blocking
+/// (EAGAIN: nothing to move now). Ok(0): end of input.
 pub fn splice(
     from: std::os::fd::BorrowedFd<'_>,
     to: std::os::fd::BorrowedFd<'_>,
@@ -934,7 +935,7 @@ pub fn splice(
             len,
             // Not SPLICE_F_MORE: into a socket it corks the segment, and
             // the last bytes of a reply would wait for the 200 ms timer.
-            libc::SPLICE_F_MOVE,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
         )
     };
     if n < 0 {

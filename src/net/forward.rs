@@ -12,7 +12,7 @@ pub fn start(ns: &Namespace, ports: &Listeners) -> anyhow::Result<()> {
         return Ok(());
     }
     let target = std::net::IpAddr::V4(super::addr::CONTAINER4);
-    let mut fwd = Forwarding::new(ports.clone(), target, true);
+    let mut fwd = Forwarding::new(ports.clone(), target, true).with_ipv6(super::addr::CONTAINER6);
     fwd.container_started(ns.netns.try_clone()?)?;
     // Its threads hold what they need; the handle may go.
     Ok(())

@@ -134,6 +134,9 @@ fn receive(sock: &OwnedFd) -> anyhow::Result<Namespace> {
     Ok(Namespace { netns, tap })
 }
 
+/// The largest TCP segment on the container's loopback (BIG TCP).
+const LO_SEGMENT: u32 = 256 << 10;
+
 /// In the child: the namespace, the tap, the addresses and routes.
 fn make(user: Option<&super::user::attach::UserNets>) -> anyhow::Result<(OwnedFd, File)> {
     nix::sched::unshare(CloneFlags::CLONE_NEWNET).context("unshare the network namespace")?;
@@ -150,6 +153,15 @@ fn make(user: Option<&super::user::attach::UserNets>) -> anyhow::Result<(OwnedFd
     let lo = index("lo")?;
     let eth = index(addr::IFNAME)?;
     nl.request(&netlink::build_link_up(lo, None, None), "bring lo up")?;
+    // `-p` connections reach the container over its loopback: 256 KiB
+    // segments there take a third less CPU per byte than 64 KiB ones.
+    // Best effort: kernels before 6.3 refuse (and keep 64 KiB).
+    if let Err(e) = nl.request(
+        &netlink::build_big_segments(lo, LO_SEGMENT),
+        "raise lo's segment size",
+    ) {
+        tracing::debug!("{e:#}");
+    }
     // No duplicate address detection on eth0 (its link-local address too):
     // nothing else is on the link, and DAD holds addresses back a second.
     // /proc/sys/net shows the opener's namespace: ours now. Best effort

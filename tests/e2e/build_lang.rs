@@ -583,7 +583,7 @@ fn stdin_pull_prune(user: User) {
     let again = env.burrow(&["build", "-t", "pr", &ctx(&env)]);
     assert_eq!(cached_steps(&again.ok().stdout), 2, "{}", again.describe());
     let dangling = |env: &TestEnv| {
-        let out = env.burrow(&["images", "-q", "-f", "dangling=true"]);
+        let out = env.burrow(&["images", "-a", "-q", "-f", "dangling=true"]);
         out.ok();
         out.stdout.lines().count()
     };

@@ -229,17 +229,22 @@ fn publish_udp_echoes_through_the_published_port() {
 }
 
 /// A network namespace standing in for a remote machine: a veth pair
-/// with 10.250.0.1/30 on the host side and 10.250.0.2/30 inside. Removed
-/// on drop.
+/// with 10.250.N.1/30 and fd7b:250:N::1/64 on the host side and
+/// 10.250.N.2/30 and fd7b:250:N::2/64 inside (N: one per test, as tests
+/// run side by side). Removed on drop.
 struct RemoteNs {
     name: String,
 }
 
 impl RemoteNs {
     fn new() -> Option<RemoteNs> {
-        let name = format!("burrow-pub-{}", std::process::id());
-        let host_if = format!("bpub{}h", std::process::id() % 100000);
-        let ns_if = format!("bpub{}n", std::process::id() % 100000);
+        Self::numbered(0)
+    }
+
+    fn numbered(n: u8) -> Option<RemoteNs> {
+        let name = format!("burrow-pub-{}-{n}", std::process::id());
+        let host_if = format!("bp{}{n}h", std::process::id() % 100000);
+        let ns_if = format!("bp{}{n}n", std::process::id() % 100000);
         let sh = |cmd: &str| {
             Command::new("sh")
                 .args(["-c", cmd])
@@ -249,9 +254,14 @@ impl RemoteNs {
         let ns = RemoteNs { name: name.clone() };
         let ok = sh(&format!("ip netns add {name}"))
             && sh(&format!("ip link add {host_if} type veth peer name {ns_if} netns {name}"))
-            && sh(&format!("ip addr add 10.250.0.1/30 dev {host_if} && ip link set {host_if} up"))
+            && sh(&format!("ip addr add 10.250.{n}.1/30 dev {host_if} && ip link set {host_if} up"))
             && sh(&format!(
-                "ip -n {name} addr add 10.250.0.2/30 dev {ns_if} && ip -n {name} link set {ns_if} up && ip -n {name} link set lo up"
+                "ip -n {name} addr add 10.250.{n}.2/30 dev {ns_if} && ip -n {name} link set {ns_if} up && ip -n {name} link set lo up"
+            ))
+            // No duplicate address detection: the addresses work at once.
+            && sh(&format!(
+                "ip -6 addr add fd7b:250:{n}::1/64 dev {host_if} nodad && \
+                 ip -n {name} -6 addr add fd7b:250:{n}::2/64 dev {ns_if} nodad"
             ));
         if !ok {
             skip("cannot make a network namespace with a veth pair (ip netns, as root)");
@@ -316,6 +326,101 @@ fn publish_keeps_the_address_of_a_client_off_loopback() {
              s.sendto(b'hi',('10.250.0.1',15354)); print(s.recvfrom(2048)[0].decode())\n",
         );
         assert_eq!(udp.trim(), "peer=10.250.0.2 hi", "UDP");
+        env.burrow(&["rm", "-f", &id]).ok();
+    });
+}
+
+/// The servers of PEER_SERVERS on IPv6 too (dual-stack sockets on ::).
+const PEER_SERVERS6: &str = r#"perl -MIO::Socket::IP -e '$l=IO::Socket::IP->new(LocalHost=>"::",LocalPort=>80,Listen=>5,ReuseAddr=>1,V6Only=>0) or die "tcp: $!"; while($c=$l->accept){print $c "peer=".$c->peerhost."\n"; close $c}' &
+exec perl -MIO::Socket::IP -e '$s=IO::Socket::IP->new(LocalHost=>"::",LocalPort=>53,Proto=>"udp",V6Only=>0) or die "udp: $!"; while($s->recv($m,2048)){$s->send("peer=".$s->peerhost." $m")}'"#;
+
+/// An IPv6 client off loopback keeps its address too, TCP and UDP: it
+/// reaches the container's IPv6 address from a transparent socket.
+#[test]
+fn publish_keeps_the_address_of_an_ipv6_client_off_loopback() {
+    let Some(remote) = RemoteNs::numbered(1) else {
+        return;
+    };
+    both(|env, _| {
+        let img = debian(env);
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "[::]:18085:80",
+                "-p",
+                "[::]:15355:53/udp",
+                &img,
+                "sh",
+                "-c",
+                PEER_SERVERS6,
+            ],
+        );
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp_ask(&sock, "127.0.0.1:15355", "ready");
+        let tcp = remote.python(
+            "import socket,time\n\
+             for i in range(50):\n\
+             \x20 try:\n\
+             \x20   s=socket.create_connection(('fd7b:250:1::1',18085),timeout=3); print(s.makefile().readline().strip()); break\n\
+             \x20 except Exception as e: time.sleep(0.2)\n",
+        );
+        assert_eq!(tcp.trim(), "peer=fd7b:250:1::2", "TCP");
+        let udp = remote.python(
+            "import socket\n\
+             s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.settimeout(3)\n\
+             s.sendto(b'hi',('fd7b:250:1::1',15355)); print(s.recvfrom(2048)[0].decode())\n",
+        );
+        assert_eq!(udp.trim(), "peer=fd7b:250:1::2 hi", "UDP");
+        // An IPv4 client of the same dual-stack port keeps its address.
+        let tcp4 = remote.python(
+            "import socket\n\
+             s=socket.create_connection(('10.250.1.1',18085),timeout=3); print(s.makefile().readline().strip())\n",
+        );
+        assert_eq!(tcp4.trim(), "peer=::ffff:10.250.1.2", "TCP over IPv4");
+        env.burrow(&["rm", "-f", &id]).ok();
+    });
+}
+
+/// The process listening on TCP `port` (ss -p).
+fn listener_pid(port: u16) -> u32 {
+    let out = Command::new("ss")
+        .args(["-Htlnp", &format!("sport = :{port}")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("pid=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no listener on {port}: {text}"))
+}
+
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A forwarded connection costs the supervisor one thread (both
+/// directions in one poll loop), not one per direction: ten open
+/// connections, ten more threads.
+#[test]
+fn publish_relays_each_connection_on_one_thread() {
+    both(|env, img| {
+        let id = detach(env, &["-p", "18086:80", img, "sh", "-c", &web_server("t")]);
+        assert_eq!(http_get(18086).trim(), "t");
+        let sup = listener_pid(18086);
+        let before = threads(sup);
+        // Connected, no request yet: httpd waits, the relay too.
+        let open: Vec<TcpStream> = (0..10)
+            .map(|_| TcpStream::connect("127.0.0.1:18086").unwrap())
+            .collect();
+        eventually("a relay per connection", || threads(sup) >= before + 10);
+        std::thread::sleep(Duration::from_millis(300));
+        let during = threads(sup);
+        drop(open);
+        assert_eq!(during - before, 10, "threads for 10 connections");
         env.burrow(&["rm", "-f", &id]).ok();
     });
 }

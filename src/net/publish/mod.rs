@@ -5,7 +5,8 @@
 //! container's namespace (`tcp`), UDP per client flow (`udp`). Clients
 //! that are not on loopback keep their address: the inside socket is
 //! IP_TRANSPARENT and bound to it, and policy routing in the container's
-//! namespace (`route`) brings the server's replies back to it.
+//! namespace (`route`) brings the server's replies back to it. IPv6
+//! clients keep theirs by reaching the container's IPv6 address.
 
 pub mod listen;
 mod netns;
@@ -14,7 +15,7 @@ pub mod spec;
 mod tcp;
 mod udp;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +31,8 @@ pub struct Forwarding {
     netns: Netns,
     /// The container's address the forwarders connect to.
     target: IpAddr,
+    /// Its IPv6 address, for IPv6 clients that keep theirs.
+    target6: Option<Ipv6Addr>,
     /// Clients off loopback keep their address (transparent sockets).
     keep_source: bool,
     started: bool,
@@ -41,9 +44,17 @@ impl Forwarding {
             listeners,
             netns: Netns::default(),
             target,
+            target6: None,
             keep_source,
             started: false,
         }
+    }
+
+    /// IPv6 clients off loopback reach the container at `ip`, keeping
+    /// their address (without it they take the plain path to `target`).
+    pub fn with_ipv6(mut self, ip: Ipv6Addr) -> Forwarding {
+        self.target6 = Some(ip);
+        self
     }
 
     /// The container's init runs in the network namespace `ns` (an fd of
@@ -58,7 +69,7 @@ impl Forwarding {
         let keeps = self.keep_source && self.add_routes(&ns);
         self.netns.set(ns, keeps);
         if !self.started {
-            start_forwarders(&self.listeners, &self.netns, self.target)?;
+            start_forwarders(&self.listeners, &self.netns, self.target, self.target6)?;
             self.started = true;
         }
         Ok(())
@@ -109,15 +120,21 @@ struct Running {
 static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
 
 /// Start one forwarding thread per host socket: connections and
-/// datagrams go to `target` (the container's address) at the binding's
-/// container port, from sockets made in `netns`.
+/// datagrams go to `target` (the container's address; `target6` for IPv6
+/// clients that keep their address) at the binding's container port,
+/// from sockets made in `netns`.
 pub fn start_forwarders(
     listeners: &Listeners,
     netns: &Netns,
     target: IpAddr,
+    target6: Option<Ipv6Addr>,
 ) -> std::io::Result<()> {
     for (binding, fd) in listeners.sockets()? {
-        let to = SocketAddr::new(target, binding.container_port);
+        let port = binding.container_port;
+        let to = Target {
+            addr: SocketAddr::new(target, port),
+            v6: target6.map(|ip| SocketAddr::new(IpAddr::V6(ip), port)),
+        };
         let netns = netns.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
@@ -167,39 +184,91 @@ pub fn release(listeners: &Listeners) {
     listeners.close();
 }
 
-/// The address a forwarded connection from `peer` should come from inside
-/// the container: the client's own, unless it is on loopback (or of
-/// another family than `target`), when the plain path serves it.
-fn kept_source(peer: SocketAddr, target: SocketAddr, keep_source: bool) -> Option<SocketAddr> {
-    if !keep_source {
-        return None;
+/// Where a published port's traffic goes in the container.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// The container's address and port (the plain path).
+    pub addr: SocketAddr,
+    /// Its IPv6 address and port, for IPv6 clients that keep theirs.
+    pub v6: Option<SocketAddr>,
+}
+
+impl Target {
+    /// The plain path only (tests; a container without IPv6).
+    pub fn plain(addr: SocketAddr) -> Target {
+        Target { addr, v6: None }
     }
-    // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d.
-    let ip = match peer.ip() {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    };
-    let usable = !ip.is_loopback() && !ip.is_unspecified() && ip.is_ipv4() == target.is_ipv4();
-    usable.then(|| SocketAddr::new(ip, peer.port()))
+
+    /// Where a forwarded connection from `peer` goes, and the address it
+    /// should come from inside the container: the client's own, unless it
+    /// is on loopback (or no address of its family serves it), when the
+    /// plain path serves it.
+    pub fn for_client(
+        &self,
+        peer: SocketAddr,
+        keep_source: bool,
+    ) -> (SocketAddr, Option<SocketAddr>) {
+        let plain = (self.addr, None);
+        if !keep_source {
+            return plain;
+        }
+        // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d.
+        let ip = match peer.ip() {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        if ip.is_loopback() || ip.is_unspecified() {
+            return plain;
+        }
+        let to = if ip.is_ipv4() == self.addr.is_ipv4() {
+            self.addr
+        } else {
+            match self.v6 {
+                Some(v6) if ip.is_ipv6() => v6,
+                _ => return plain,
+            }
+        };
+        (to, Some(SocketAddr::new(ip, peer.port())))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn loopback_clients_take_the_plain_path() {
-        let t: SocketAddr = "10.0.2.100:80".parse().unwrap();
-        let remote: SocketAddr = "10.250.0.2:4000".parse().unwrap();
-        assert_eq!(kept_source(remote, t, true), Some(remote));
-        assert_eq!(kept_source(remote, t, false), None);
-        assert_eq!(kept_source("127.0.0.1:5".parse().unwrap(), t, true), None);
-        assert_eq!(kept_source("[::1]:5".parse().unwrap(), t, true), None);
-        let mapped: SocketAddr = "[::ffff:10.250.0.2]:4000".parse().unwrap();
-        assert_eq!(kept_source(mapped, t, true), Some(remote));
-        assert_eq!(kept_source("[fd00::5]:5".parse().unwrap(), t, true), None);
+        let t = Target::plain(sa("10.0.2.100:80"));
+        let remote = sa("10.250.0.2:4000");
+        let plain = (t.addr, None);
+        assert_eq!(t.for_client(remote, true), (t.addr, Some(remote)));
+        assert_eq!(t.for_client(remote, false), plain);
+        assert_eq!(t.for_client(sa("127.0.0.1:5"), true), plain);
+        assert_eq!(t.for_client(sa("[::1]:5"), true), plain);
+        let mapped = sa("[::ffff:10.250.0.2]:4000");
+        assert_eq!(t.for_client(mapped, true), (t.addr, Some(remote)));
+        // No IPv6 address to reach: an IPv6 client loses its address.
+        assert_eq!(t.for_client(sa("[fd7b::5]:5"), true), plain);
+    }
+
+    #[test]
+    fn ipv6_clients_reach_the_containers_ipv6_address() {
+        let t = Target {
+            addr: sa("10.0.2.100:80"),
+            v6: Some(sa("[fd00::100]:80")),
+        };
+        let remote = sa("[fd7b:250::2]:4000");
+        assert_eq!(t.for_client(remote, true), (t.v6.unwrap(), Some(remote)));
+        assert_eq!(t.for_client(remote, false), (t.addr, None));
+        assert_eq!(t.for_client(sa("[::1]:5"), true), (t.addr, None));
+        let v4 = sa("10.250.0.2:4000");
+        assert_eq!(t.for_client(v4, true), (t.addr, Some(v4)));
     }
 }

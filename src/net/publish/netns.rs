@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType};
 
 type Current = Arc<Mutex<Option<Arc<OwnedFd>>>>;
+
+/// The namespace a thread entered last (see `Netns::socket_from_here`).
+pub type Entered = Option<Arc<OwnedFd>>;
 /// A request to the socket maker, answered on its own channel.
 type Request = (AddressFamily, SockType, SyncSender<io::Result<OwnedFd>>);
 
@@ -71,6 +74,27 @@ impl Netns {
         Ok(())
     }
 
+    /// A socket made in the namespace (CLOEXEC, blocking) by the calling
+    /// thread, which enters it first unless `entered` says it is there
+    /// (the thread then stays in it; it must not be the supervisor's main
+    /// thread, which forks the container).
+    pub fn socket_from_here(
+        &self,
+        entered: &mut Entered,
+        family: AddressFamily,
+        ty: SockType,
+    ) -> io::Result<OwnedFd> {
+        if !self.here {
+            enter_current(&self.current, entered)?;
+        }
+        Ok(nix::sys::socket::socket(
+            family,
+            ty,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?)
+    }
+
     /// A socket made in the namespace (CLOEXEC, blocking), by the maker
     /// thread that stays there.
     pub fn socket(&self, family: AddressFamily, ty: SockType) -> io::Result<OwnedFd> {
@@ -99,6 +123,21 @@ impl Netns {
     }
 }
 
+/// Move the calling thread into the current namespace unless `entered`
+/// (what it entered last) is that one already.
+fn enter_current(current: &Current, entered: &mut Entered) -> io::Result<()> {
+    let now = current
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| io::Error::other("the container is not running"))?;
+    if !entered.as_ref().is_some_and(|e| Arc::ptr_eq(e, &now)) {
+        nix::sched::setns(&*now, nix::sched::CloneFlags::CLONE_NEWNET)?;
+        *entered = Some(now);
+    }
+    Ok(())
+}
+
 /// Start the maker: a thread (never the supervisor's main thread, which
 /// forks the container) that ends when the last `Netns` clone is dropped.
 fn spawn_maker(current: Current) -> io::Result<Sender<Request>> {
@@ -113,18 +152,10 @@ fn spawn_maker(current: Current) -> io::Result<Sender<Request>> {
 /// Serve requests; enter the namespace again only when the supervisor
 /// replaced it (a restart of the container).
 fn make_sockets(current: Current, requests: Receiver<Request>) {
-    let mut entered: Option<Arc<OwnedFd>> = None;
+    let mut entered: Entered = None;
     for (family, ty, reply) in requests {
         let mut make = || -> io::Result<OwnedFd> {
-            let now = current
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .ok_or_else(|| io::Error::other("the container is not running"))?;
-            if !entered.as_ref().is_some_and(|e| Arc::ptr_eq(e, &now)) {
-                nix::sched::setns(&*now, nix::sched::CloneFlags::CLONE_NEWNET)?;
-                entered = Some(now);
-            }
+            enter_current(&current, &mut entered)?;
             Ok(nix::sys::socket::socket(
                 family,
                 ty,

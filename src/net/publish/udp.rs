@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
 
 use super::netns::Netns;
+use super::Target;
 use crate::sys;
 
 /// How long a flow lives without a datagram (Docker's proxy: 90 s;
@@ -36,14 +37,14 @@ type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<Flow>>>>;
 
 /// Serve the host socket for as long as the supervisor lives, or until
 /// `stop` is set (and the socket shut).
-pub fn serve(host: UdpSocket, netns: Netns, target: SocketAddr, stop: &AtomicBool) {
+pub fn serve(host: UdpSocket, netns: Netns, target: Target, stop: &AtomicBool) {
     serve_with_idle(host, netns, target, IDLE, stop)
 }
 
 fn serve_with_idle(
     host: UdpSocket,
     netns: Netns,
-    target: SocketAddr,
+    target: Target,
     idle: Duration,
     stop: &AtomicBool,
 ) {
@@ -76,15 +77,15 @@ fn serve_with_idle(
                 if flows.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FLOWS {
                     continue;
                 }
-                let source = super::kept_source(peer, target, netns.keeps_source());
+                let route = target.for_client(peer, netns.keeps_source());
                 threads.retain(|t| !t.is_finished());
-                match new_flow(&host, &netns, &flows, peer, target, source, epoch, idle) {
+                match new_flow(&host, &netns, &flows, peer, target.addr, route, epoch, idle) {
                     Ok((f, t)) => {
                         threads.push(t);
                         f
                     }
                     Err(e) => {
-                        tracing::debug!("udp flow {peer} -> {target}: {e}");
+                        tracing::debug!("udp flow {peer} -> {}: {e}", route.0);
                         continue;
                     }
                 }
@@ -98,7 +99,8 @@ fn serve_with_idle(
 }
 
 /// Make a flow: a thread enters the container's namespace, makes and
-/// connects the socket there, hands it over, then carries its replies
+/// connects the socket there (to `route`'s target from its source, else
+/// the plain way to `plain`), hands it over, then carries its replies
 /// back until the flow is idle.
 #[allow(clippy::too_many_arguments)]
 fn new_flow(
@@ -106,8 +108,8 @@ fn new_flow(
     netns: &Netns,
     flows: &Flows,
     peer: SocketAddr,
-    target: SocketAddr,
-    source: Option<SocketAddr>,
+    plain: SocketAddr,
+    route: (SocketAddr, Option<SocketAddr>),
     epoch: Instant,
     idle: Duration,
 ) -> io::Result<(Arc<Flow>, std::thread::JoinHandle<()>)> {
@@ -116,14 +118,20 @@ fn new_flow(
     let thread = std::thread::Builder::new()
         .stack_size(128 << 10)
         .spawn(move || {
-            let made = netns
-                .enter()
-                .and_then(|()| match flow_socket(target, source) {
-                    Err(e) if source.is_some() && e.raw_os_error() == Some(libc::EPERM) => {
-                        flow_socket(target, None)
-                    }
-                    r => r,
-                });
+            let made = netns.enter().and_then(|()| match route {
+                // A server that listens on IPv4 only would not hear
+                // an IPv6 flow: the plain path serves that client.
+                (to, Some(_)) if to.is_ipv6() && !plain.is_ipv6() && !udp6_bound(to.port()) => {
+                    flow_socket(plain, None)
+                }
+                (to, Some(src)) => flow_socket(to, Some(src)).or_else(|e| {
+                    // Without the right to bind a foreign address, the
+                    // plain path still serves the client.
+                    tracing::debug!("keep the client's address {src} -> {to}: {e}");
+                    flow_socket(plain, None)
+                }),
+                (to, None) => flow_socket(to, None),
+            });
             let flow = match made {
                 Ok(inside) => Arc::new(Flow {
                     inside,
@@ -206,6 +214,25 @@ fn replies(host: &UdpSocket, flow: &Flow, peer: SocketAddr, epoch: Instant, idle
     }
 }
 
+/// Whether a UDP socket of this thread's network namespace is bound to
+/// `port` for IPv6 (/proc/thread-self/net/udp6; a dual-stack socket on
+/// `::` is listed there, an IPv4-only one is not).
+fn udp6_bound(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/thread-self/net/udp6").unwrap_or_default();
+    udp6_lists_port(&table, port)
+}
+
+/// Whether a /proc/net/udp6 table has a socket on local port `port`.
+fn udp6_lists_port(table: &str, port: u16) -> bool {
+    table.lines().skip(1).any(|l| {
+        l.split_whitespace()
+            .nth(1)
+            .and_then(|local| local.rsplit_once(':'))
+            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+            == Some(port)
+    })
+}
+
 /// A UDP socket connected to `target`, made in this thread's namespace;
 /// with `source`, IP_TRANSPARENT and bound to the client's address.
 fn flow_socket(target: SocketAddr, source: Option<SocketAddr>) -> io::Result<UdpSocket> {
@@ -234,6 +261,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_udp6_table_tells_which_ports_are_bound() {
+        let table = "  sl  local_address                         remote_address                        st\n\
+            \x20 12: 00000000000000000000000000000000:0035 00000000000000000000000000000000:0000 07\n";
+        assert!(udp6_lists_port(table, 53));
+        assert!(!udp6_lists_port(table, 35));
+        assert!(!udp6_lists_port("", 53));
+    }
+
+    #[test]
     fn datagrams_go_both_ways_per_client_and_idle_flows_end() {
         // The "container": echoes each datagram, prefixed by who sent it.
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -250,7 +286,13 @@ mod tests {
         let fwd = host.local_addr().unwrap();
         let idle = Duration::from_millis(300);
         std::thread::spawn(move || {
-            serve_with_idle(host, Netns::here(), target, idle, &AtomicBool::new(false))
+            serve_with_idle(
+                host,
+                Netns::here(),
+                Target::plain(target),
+                idle,
+                &AtomicBool::new(false),
+            )
         });
         let ask = |c: &UdpSocket, what: &str| -> String {
             c.send_to(what.as_bytes(), fwd).unwrap();

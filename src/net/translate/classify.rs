@@ -112,6 +112,11 @@ pub struct Policy {
     pub links: usize,
 }
 
+/// A flow to the container's DNS address (its resolv.conf's nameserver).
+pub fn is_dns(dst: SocketAddr) -> bool {
+    dst.port() == 53 && [IpAddr::V4(addr::DNS4), IpAddr::V6(addr::DNS6)].contains(&dst.ip())
+}
+
 /// The translator's own addresses (answered by the stack itself).
 pub fn is_ours(ip: IpAddr) -> bool {
     [

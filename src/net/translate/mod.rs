@@ -5,12 +5,14 @@
 //! smoltcp terminates the container's TCP (any_ip: it answers for every
 //! address) and carries UDP; each flow gets a host socket when its first
 //! SYN or datagram arrives (`classify` decides where it may go, `tcp`,
-//! `udp` and `icmp` keep the flows). One epoll loop, edge-triggered, with
+//! `udp` and `icmp` keep the flows; `dns` picks the host's resolver).
+//! One epoll loop, edge-triggered, with
 //! the tap and every host socket in it; smoltcp is driven by the clock
 //! read once per turn.
 
 mod classify;
 mod device;
+mod dns;
 mod icmp;
 mod tcp;
 mod udp;
@@ -79,6 +81,10 @@ struct Engine {
     tcp: tcp::Flows,
     udp: udp::Flows,
     pings: icmp::Pings,
+    resolvers: dns::Resolvers,
+    /// The earliest time a DNS query waiting for its answer goes to the
+    /// next resolver.
+    dns_deadline: Option<std::time::Instant>,
     next_token: u64,
     /// Scratch for datagrams and echo replies (no allocation per packet).
     buf: Vec<u8>,
@@ -119,11 +125,13 @@ impl Engine {
             tap,
             tap_readable: true,
             epoll,
-            policy,
             links,
             tcp: Default::default(),
             udp: Default::default(),
             pings: Default::default(),
+            resolvers: dns::Resolvers::new(policy.resolvers.clone()),
+            dns_deadline: None,
+            policy,
             next_token: 1,
             buf: vec![0; 65536],
             frame: Vec::with_capacity(device::FRAME_MAX),
@@ -137,11 +145,16 @@ impl Engine {
     }
 
     fn watch(&self, fd: std::os::fd::BorrowedFd, token: u64) -> bool {
-        let flags = EpollFlags::EPOLLIN
-            | EpollFlags::EPOLLOUT
-            | EpollFlags::EPOLLRDHUP
-            | EpollFlags::EPOLLET;
-        self.epoll.add(fd, EpollEvent::new(flags, token)).is_ok()
+        watch(&self.epoll, fd, token)
+    }
+
+    /// Where a flow to `dst` goes: DNS to the host's resolver in use (and
+    /// its index), the rest as the policy says. None: refused.
+    fn target(&self, dst: SocketAddr) -> Option<(SocketAddr, Option<usize>)> {
+        if classify::is_dns(dst) {
+            return self.resolvers.current().map(|(i, a)| (a, Some(i)));
+        }
+        self.policy.target(dst).map(|t| (t, None))
     }
 
     fn run(&mut self) {
@@ -154,6 +167,7 @@ impl Engine {
             self.pump_tcp();
             self.udp_from_container();
             self.udp_from_host();
+            self.dns_failover();
             self.pings_from_host();
             self.iface.poll(now, &mut self.tap, &mut self.sockets);
             self.expire();
@@ -165,7 +179,10 @@ impl Engine {
                     .poll_delay(Instant::now(), &self.sockets)
                     .map(Duration::from)
                     .unwrap_or(Duration::from_secs(1));
-                d.min(Duration::from_secs(1))
+                let dns = self.dns_deadline.map_or(Duration::MAX, |d| {
+                    d.saturating_duration_since(std::time::Instant::now())
+                });
+                d.min(dns).min(Duration::from_secs(1))
             };
             let ms = u16::try_from(timeout.as_millis()).unwrap_or(1000);
             let n = match self.epoll.wait(&mut events, EpollTimeout::from(ms)) {
@@ -279,16 +296,20 @@ impl Engine {
             let made = self.links.get(k)?.socket(false, false);
             return Some(made.and_then(|fd| tcp::connect_from(fd, to)));
         }
-        self.policy.target(dst).map(tcp::connect)
+        self.target(dst).map(|(t, _)| tcp::connect(t))
     }
 
     /// The same for a UDP flow.
-    fn open_udp(&self, dst: SocketAddr) -> Option<std::io::Result<std::net::UdpSocket>> {
+    /// With the resolver it goes to, for a DNS query (failover).
+    fn open_udp(
+        &self,
+        dst: SocketAddr,
+    ) -> Option<(std::io::Result<std::net::UdpSocket>, Option<usize>)> {
         if let Some((k, to)) = self.policy.link_target(dst) {
             let made = self.links.get(k)?.socket(false, true);
-            return Some(made.and_then(|fd| udp::open_from(fd, to)));
+            return Some((made.and_then(|fd| udp::open_from(fd, to)), None));
         }
-        self.policy.target(dst).map(udp::open)
+        self.target(dst).map(|(t, r)| (udp::open(t), r))
     }
 
     /// Connects that ended: accept the held SYN in a socket of its own, or
@@ -341,7 +362,7 @@ impl Engine {
             }
             return;
         }
-        let Some(Ok(host)) = self.open_udp(dst) else {
+        let Some((Ok(host), resolver)) = self.open_udp(dst) else {
             return;
         };
         let token = self.token(KIND_UDP);
@@ -356,6 +377,7 @@ impl Engine {
                 key: (src, dst),
                 last: std::time::Instant::now(),
                 readable: false,
+                dns: resolver.map(dns::Query::new),
             },
         );
     }
@@ -374,9 +396,12 @@ impl Engine {
                     .udp
                     .by_key
                     .get(&(src, dst))
-                    .and_then(|t| self.udp.by_token.get(t))
+                    .and_then(|t| self.udp.by_token.get_mut(t))
                 {
                     let _ = f.host.send(data);
+                    if let Some(q) = f.dns.as_mut() {
+                        q.sent(data, std::time::Instant::now());
+                    }
                 }
             }
         }
@@ -398,6 +423,10 @@ impl Engine {
                 match f.host.recv(&mut self.buf) {
                     Ok(n) => {
                         f.last = std::time::Instant::now();
+                        if let Some(q) = f.dns.as_mut() {
+                            q.waiting = None;
+                            self.resolvers.answered(q.resolver);
+                        }
                         let meta = sudp::UdpMetadata {
                             endpoint: src.into(),
                             local_address: Some(dst.ip().into()),
@@ -411,11 +440,78 @@ impl Engine {
                         break;
                     }
                     // An ICMP error from the host's network (refused): the
-                    // datagram is lost, the flow stays.
-                    Err(_) => {}
+                    // datagram is lost, the flow stays; a resolver that
+                    // refuses is passed over at once.
+                    Err(e) => {
+                        if let Some(q) = f.dns.as_mut() {
+                            q.refused |= e.kind() == std::io::ErrorKind::ConnectionRefused;
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// DNS queries that waited too long for their resolver (or that it
+    /// refused) go to the next one; note when the next one is due.
+    fn dns_failover(&mut self) {
+        let now = std::time::Instant::now();
+        let mut next: Option<std::time::Instant> = None;
+        let mut due = Vec::new();
+        for (token, f) in &self.udp.by_token {
+            match f.dns.as_ref().and_then(|q| q.deadline()) {
+                Some(d) if d <= now => due.push(*token),
+                Some(d) => next = Some(next.map_or(d, |n| n.min(d))),
+                None => {}
+            }
+        }
+        for token in due {
+            self.fail_over(token, now);
+            let d = self
+                .udp
+                .by_token
+                .get(&token)
+                .and_then(|f| f.dns.as_ref()?.deadline());
+            if let Some(d) = d {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        }
+        self.dns_deadline = next;
+    }
+
+    /// Send flow `token`'s waiting query to the next resolver, from a new
+    /// socket connected to it (the old one closes, leaving the epoll set).
+    fn fail_over(&mut self, token: u64, now: std::time::Instant) {
+        let Some(f) = self.udp.by_token.get_mut(&token) else {
+            return;
+        };
+        let Some(q) = f.dns.as_mut() else {
+            return;
+        };
+        let Some((query, _)) = q.waiting.take() else {
+            return;
+        };
+        // Every resolver had its chance: the container asks again itself.
+        if q.tried >= self.resolvers.len() {
+            return;
+        }
+        let Some((i, addr)) = self.resolvers.failed(q.resolver) else {
+            return;
+        };
+        tracing::debug!("DNS: no answer from resolver {}, asking {addr}", q.resolver);
+        let Ok(host) = udp::open(addr) else {
+            return;
+        };
+        if !watch(&self.epoll, host.as_fd(), token) {
+            return;
+        }
+        let _ = host.send(&query);
+        f.host = host;
+        f.readable = false;
+        q.resolver = i;
+        q.tried += 1;
+        q.refused = false;
+        q.waiting = Some((query, now));
     }
 
     /// An echo request: through a host ping socket, or answered by the
@@ -498,6 +594,13 @@ impl Engine {
         self.udp.expire(&mut self.sockets);
         self.pings.expire();
     }
+}
+
+/// Add `fd` to the epoll set, edge-triggered, under `token`.
+fn watch(epoll: &Epoll, fd: std::os::fd::BorrowedFd, token: u64) -> bool {
+    let flags =
+        EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
+    epoll.add(fd, EpollEvent::new(flags, token)).is_ok()
 }
 
 /// The data of an echo request frame (after Ethernet, IP and ICMP headers).

@@ -26,6 +26,8 @@ pub struct Flow {
     pub key: (SocketAddr, SocketAddr),
     pub last: Instant,
     pub readable: bool,
+    /// A query to the container's DNS address: which host resolver.
+    pub dns: Option<super::dns::Query>,
 }
 
 /// A host socket connected to `target`.
