@@ -326,7 +326,7 @@ fn bad_files_and_failures_start_nothing() {
                  broken:\n    build: .\nvolumes:\n  v:\n"
                     .to_string(),
                 Some(format!("FROM {img}\nRUN exit 3\n")),
-                "service \"broken\": build failed: The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+                "service \"broken\": build failed: Dockerfile:2: The command '/bin/sh -c exit 3' returned a non-zero code: 3",
             ),
             (
                 "cycle",
