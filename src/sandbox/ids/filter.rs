@@ -5,7 +5,8 @@
 //! (which reset saved ids and capabilities), exit_group (whose children
 //! must keep the ids it gave them once they are orphans) and for
 //! prctl(PR_SET_KEEPCAPS) (which keeps them across a switch away from
-//! root); ALLOW for the rest.
+//! root), for the chown family (whose owners the supervisor records) and
+//! the native stat family (which shows them); ALLOW for the rest.
 //!
 //! It is a filter of its own, stacked beside the profile's: its verdicts
 //! depend on the call number and ABI only, so Linux 5.11+ caches ALLOW
@@ -43,6 +44,39 @@ pub enum Call {
     Exit,
     /// prctl, only with PR_SET_KEEPCAPS (the filter checks): noted, run.
     Prctl,
+    /// The chown family: the owner is recorded (`owners`).
+    Chown(Chown),
+    /// The stat family, native ABI only (the compat structs differ): a
+    /// recorded owner is shown, else the call runs.
+    Stat(Stat),
+}
+
+/// How a chown-family call names its file and ids (argument positions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chown {
+    /// chown(path, uid, gid): follows a last symlink.
+    Path,
+    /// lchown(path, uid, gid).
+    LPath,
+    /// fchown(fd, uid, gid).
+    Fd,
+    /// fchownat(dirfd, path, uid, gid, flags).
+    At,
+}
+
+/// How a stat-family call names its file and buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    /// stat(path, buf).
+    Path,
+    /// lstat(path, buf).
+    LPath,
+    /// fstat(fd, buf).
+    Fd,
+    /// newfstatat(dirfd, path, buf, flags).
+    At,
+    /// statx(dirfd, path, flags, mask, buf).
+    X,
 }
 
 const NAMES: &[(&str, Call)] = &[
@@ -65,6 +99,15 @@ const NAMES: &[(&str, Call)] = &[
     ("execve", Call::Exec),
     ("execveat", Call::Exec),
     ("exit_group", Call::Exit),
+    ("chown", Call::Chown(Chown::Path)),
+    ("lchown", Call::Chown(Chown::LPath)),
+    ("fchown", Call::Chown(Chown::Fd)),
+    ("fchownat", Call::Chown(Chown::At)),
+    ("stat", Call::Stat(Stat::Path)),
+    ("lstat", Call::Stat(Stat::LPath)),
+    ("fstat", Call::Stat(Stat::Fd)),
+    ("newfstatat", Call::Stat(Stat::At)),
+    ("statx", Call::Stat(Stat::X)),
 ];
 
 /// A call as one ABI numbers it; `narrow`: the 16-bit legacy form (ids
@@ -121,6 +164,10 @@ pub fn entries() -> Vec<Entry> {
     let mut out = Vec::new();
     for abi in abis() {
         for &(name, call) in NAMES {
+            // A compat stat fills another struct: left to the kernel.
+            if abi.compat && matches!(call, Call::Stat(_)) {
+                continue;
+            }
             let mut add = |n: &str, narrow| {
                 if let Some(nr) = number(abi.table, n) {
                     out.push(Entry {
@@ -131,7 +178,9 @@ pub fn entries() -> Vec<Entry> {
                     });
                 }
             };
-            let has_16_bit = name.contains("id") || name.contains("groups");
+            let has_16_bit = name.contains("id")
+                || name.contains("groups")
+                || (name.contains("chown") && name != "fchownat");
             add(name, abi.compat && has_16_bit);
             if abi.compat && has_16_bit {
                 add(&format!("{name}32"), false);

@@ -13,6 +13,7 @@
 
 pub mod creds;
 pub mod filter;
+pub mod owners;
 pub mod server;
 
 use std::os::fd::OwnedFd;

@@ -24,6 +24,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::creds::{Creds, Set, KEEP, NGROUPS_MAX};
 use super::filter::{self, Call, Entry};
+use super::owners::{Caller, Owners};
 use crate::sys;
 
 /// The kernel's answer for an id a 16-bit call cannot show.
@@ -45,12 +46,15 @@ pub struct Emulator {
     tasks: HashMap<i32, Tracked>,
     /// The supervisor's pid: ancestry that reaches it left the container.
     own: i32,
+    /// Recorded owners (chown and stat); None: not to be had here.
+    owners: Option<Owners>,
 }
 
 /// Serve `listener` until every task that uses its filter has gone (the
 /// kernel then reports POLLHUP). Runs on a thread of its own.
 pub fn serve(listener: OwnedFd, base: Creds) {
     let mut em = Emulator::new(base);
+    em.owners = Owners::new();
     // Best effort: only a speed-up (Linux 6.6 and later).
     let _ = sys::seccomp_notif_sync_wakeup(&listener);
     loop {
@@ -98,6 +102,7 @@ impl Emulator {
             calls,
             tasks: HashMap::new(),
             own: std::process::id() as i32,
+            owners: None,
         }
     }
 
@@ -108,6 +113,30 @@ impl Emulator {
         n: &libc::seccomp_notif,
         e: Entry,
     ) -> Result<Option<i64>, Errno> {
+        let tid = n.pid as i32;
+        let valid = || sys::seccomp_notif_id_valid(listener, n.id);
+        let caller = Caller { tid, valid: &valid };
+        let a = &n.data.args;
+        match e.call {
+            Call::Stat(kind) => {
+                let owners = self.owners.as_ref();
+                return owners.and_then(|o| o.stat(&caller, kind, a)).transpose();
+            }
+            Call::Chown(kind) => {
+                let (u, g) = match kind {
+                    filter::Chown::At => (a[2], a[3]),
+                    _ => (a[1], a[2]),
+                };
+                let (u, g) = (widen(u, e.narrow), widen(g, e.narrow));
+                let creds = self.creds(tid);
+                return match &self.owners {
+                    Some(o) => o.chown(&caller, &creds, kind, a, u, g).map(Some),
+                    // Nothing can be recorded: succeed, as before.
+                    None => Ok(Some(0)),
+                };
+            }
+            _ => {}
+        }
         self.emulate(listener, n, e).map(|v| match e.call {
             Call::Exec | Call::Prctl | Call::Exit => None,
             _ => Some(v),
@@ -149,6 +178,7 @@ impl Emulator {
                 }
                 return Ok(0);
             }
+            Call::Stat(_) | Call::Chown(_) => return Ok(0),
             Call::GetUid => return Ok(show(c.ruid)),
             Call::GetEuid => return Ok(show(c.euid)),
             Call::GetGid => return Ok(show(c.rgid)),
