@@ -30,7 +30,9 @@ packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 ut
           # tests/e2e/oci.rs: a single-node Slurm (tests/setup/slurm.sh starts it)
           slurm-wlm munge
           # tests/bench/oci: the runtimes burrow-runc is measured against
-          runc crun)
+          runc crun
+          # tests/bench/single-id: ch-image, the peer for single-id mode
+          charliecloud)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -71,8 +71,6 @@ pub enum Stat {
     Path,
     /// lstat(path, buf).
     LPath,
-    /// fstat(fd, buf).
-    Fd,
     /// newfstatat(dirfd, path, buf, flags).
     At,
     /// statx(dirfd, path, flags, mask, buf).
@@ -105,7 +103,6 @@ const NAMES: &[(&str, Call)] = &[
     ("fchownat", Call::Chown(Chown::At)),
     ("stat", Call::Stat(Stat::Path)),
     ("lstat", Call::Stat(Stat::LPath)),
-    ("fstat", Call::Stat(Stat::Fd)),
     ("newfstatat", Call::Stat(Stat::At)),
     ("statx", Call::Stat(Stat::X)),
 ];
@@ -203,11 +200,56 @@ fn prctl(abi: &Abi) -> Option<u32> {
     number(abi.table, "prctl")
 }
 
-/// offsetof(struct seccomp_data, args[0]), its low half on the
+/// offsetof(struct seccomp_data, args[N]), its low half on the
 /// little-endian machines burrow builds for.
-const ARG0_LO: u32 = 16;
+const fn arg_lo(n: u32) -> u32 {
+    16 + 8 * n
+}
 
-/// The filter: per ABI, USER_NOTIF for its entries, ALLOW otherwise.
+/// A call sent to the supervisor or not by one of its arguments: `nr`
+/// notifies when (arg & mask != 0) == `when_set` (mask by JSET) or, for
+/// `exact`, when arg == mask.
+struct ArgTest {
+    nr: u32,
+    arg: u32,
+    mask: u32,
+    exact: bool,
+    when_set: bool,
+}
+
+/// The argument tests of one ABI: prctl only with PR_SET_KEEPCAPS; the
+/// path stat calls only without AT_EMPTY_PATH (an fstat by another name:
+/// glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH), most of all stat
+/// calls, left to the kernel for speed; see `owners`).
+fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
+    let nr_of = |call: Call| {
+        all.iter()
+            .find(|e| e.audit == abi.audit && e.call == call)
+            .map(|e| e.nr)
+    };
+    let mut out = vec![ArgTest {
+        nr: prctl(abi).unwrap_or(u32::MAX),
+        arg: 0,
+        mask: libc::PR_SET_KEEPCAPS as u32,
+        exact: true,
+        when_set: true,
+    }];
+    for (call, arg) in [(Call::Stat(Stat::At), 3), (Call::Stat(Stat::X), 2)] {
+        if let Some(nr) = nr_of(call) {
+            out.push(ArgTest {
+                nr,
+                arg,
+                mask: libc::AT_EMPTY_PATH as u32,
+                exact: false,
+                when_set: false,
+            });
+        }
+    }
+    out
+}
+
+/// The filter: per ABI, USER_NOTIF for its entries (some only by an
+/// argument, `arg_tests`), ALLOW otherwise.
 pub fn program() -> Vec<sock_filter> {
     let stmt = |code: u32, k: u32| sock_filter {
         code: code as u16,
@@ -215,40 +257,53 @@ pub fn program() -> Vec<sock_filter> {
         jf: 0,
         k,
     };
-    let jeq = |k: u32, jt: u8, jf: u8| sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt,
-        jf,
+    let jump = |op: u32, k: u32, jt: usize, jf: usize| sock_filter {
+        code: (libc::BPF_JMP | op | libc::BPF_K) as u16,
+        jt: jt as u8,
+        jf: jf as u8,
         k,
     };
     let ld = |off: u32| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, off);
     let ret = |k: u32| stmt(libc::BPF_RET | libc::BPF_K, k);
     let all = entries();
-    // offsetof(struct seccomp_data, arch) = 4, nr = 0
-    let mut prog = vec![ld(4)];
+    let mut prog = Vec::new();
     for abi in abis() {
+        let tests = arg_tests(&abi, &all);
+        let tested = |nr: u32| tests.iter().any(|t| t.nr == nr);
         let nrs: Vec<u32> = all
             .iter()
-            .filter(|e| e.audit == abi.audit && e.call != Call::Prctl)
+            .filter(|e| e.audit == abi.audit && !tested(e.nr))
             .map(|e| e.nr)
             .collect();
-        let n = nrs.len();
-        // Another ABI: skip this section (ld, the prctl test of three,
-        // n compares, two returns).
-        prog.push(jeq(abi.audit, 0, (n + 6) as u8));
-        prog.push(ld(0));
-        // prctl: on to its option (else past it, to the other calls).
-        prog.push(jeq(prctl(&abi).unwrap_or(u32::MAX), 0, 2));
-        prog.push(ld(ARG0_LO));
-        prog.push(jeq(libc::PR_SET_KEEPCAPS as u32, (n + 1) as u8, n as u8));
-        for (i, nr) in nrs.iter().enumerate() {
-            // Match: to the USER_NOTIF return, past the ALLOW one.
-            prog.push(jeq(*nr, (n - i) as u8, 0));
+        // The section: ld arch, jeq arch, ld nr, three per test, one per
+        // call, ALLOW, NOTIF; then the next section. Jumps are relative to
+        // the next instruction.
+        let allow = 3 + 3 * tests.len() + nrs.len();
+        let (notify, next) = (allow + 1, allow + 2);
+        let to = |target: usize, from: usize| target - from - 1;
+        prog.push(ld(4)); // offsetof(struct seccomp_data, arch)
+        let base = prog.len() - 1;
+        let at = |prog: &Vec<sock_filter>| prog.len() - base;
+        prog.push(jump(libc::BPF_JEQ, abi.audit, 0, to(next, 1)));
+        prog.push(ld(0)); // nr
+        for t in &tests {
+            // Not this call: on past its two other instructions.
+            prog.push(jump(libc::BPF_JEQ, t.nr, 0, 2));
+            prog.push(ld(arg_lo(t.arg)));
+            let i = at(&prog);
+            let (yes, no) = (to(notify, i), to(allow, i));
+            prog.push(match (t.exact, t.when_set) {
+                (true, _) => jump(libc::BPF_JEQ, t.mask, yes, no),
+                (false, true) => jump(libc::BPF_JSET, t.mask, yes, no),
+                (false, false) => jump(libc::BPF_JSET, t.mask, no, yes),
+            });
+        }
+        for nr in &nrs {
+            let i = at(&prog);
+            prog.push(jump(libc::BPF_JEQ, *nr, to(notify, i), 0));
         }
         prog.push(ret(libc::SECCOMP_RET_ALLOW));
         prog.push(ret(libc::SECCOMP_RET_USER_NOTIF));
-        // The next section reads the arch again.
-        prog.push(ld(4));
     }
     prog.push(ret(libc::SECCOMP_RET_ALLOW));
     prog
@@ -264,6 +319,10 @@ mod tests {
     }
 
     fn verdict_with(prog: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
+        verdict_args(prog, arch, nr, [arg0, 0, 0, 0])
+    }
+
+    fn verdict_args(prog: &[sock_filter], arch: u32, nr: u32, args: [u32; 4]) -> u32 {
         let (mut pc, mut acc) = (0usize, 0u32);
         loop {
             let i = &prog[pc];
@@ -272,12 +331,15 @@ mod tests {
                     acc = match i.k {
                         0 => nr,
                         4 => arch,
-                        ARG0_LO => arg0,
+                        k if (16..48).contains(&k) && k % 8 == 0 => args[(k as usize - 16) / 8],
                         k => panic!("load {k}"),
                     }
                 }
                 c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => {
                     pc += if acc == i.k { i.jt } else { i.jf } as usize;
+                }
+                c if c == libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K => {
+                    pc += if acc & i.k != 0 { i.jt } else { i.jf } as usize;
                 }
                 c if c == libc::BPF_RET | libc::BPF_K => return i.k,
                 c => panic!("opcode {c:#x}"),
@@ -320,6 +382,34 @@ mod tests {
                 assert_eq!(v, libc::SECCOMP_RET_ALLOW);
             }
         }
+    }
+
+    /// stat by name goes to the supervisor; an fstat by any name (fstat,
+    /// or AT_EMPTY_PATH) stays in the kernel.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn only_stat_by_name_is_sent() {
+        let prog = program();
+        let (fstat, newfstatat, statx) = (5, 262, 332);
+        let empty = libc::AT_EMPTY_PATH as u32;
+        let nofollow = libc::AT_SYMLINK_NOFOLLOW as u32;
+        let v = |nr, args| verdict_args(&prog, AUDIT_ARCH_X86_64, nr, args);
+        assert_eq!(v(fstat, [1, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(v(newfstatat, [1, 0, 0, empty]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(
+            v(newfstatat, [1, 0, 0, nofollow]),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+        assert_eq!(v(statx, [1, 0, empty, 0x7ff]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(
+            v(statx, [1, 0, nofollow, 0x7ff]),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+        // The compat ABI's stat calls are not sent at all.
+        assert_eq!(
+            verdict(&prog, AUDIT_ARCH_I386, 383),
+            libc::SECCOMP_RET_ALLOW
+        );
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -57,6 +57,8 @@ pub fn serve(listener: OwnedFd, base: Creds) {
     em.owners = Owners::new();
     // Best effort: only a speed-up (Linux 6.6 and later).
     let _ = sys::seccomp_notif_sync_wakeup(&listener);
+    // For tests/bench/single-id: what was answered, by call.
+    let mut counts = std::env::var_os("BURROW_IDS_COUNT").map(|_| Counts::default());
     loop {
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
@@ -67,6 +69,9 @@ pub fn serve(listener: OwnedFd, base: Creds) {
         let ready = fds[0].revents().unwrap_or(PollFlags::empty());
         if !ready.contains(PollFlags::POLLIN) {
             if ready.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
+                if let Some(c) = counts {
+                    c.report();
+                }
                 return;
             }
             continue;
@@ -77,7 +82,11 @@ pub fn serve(listener: OwnedFd, base: Creds) {
             Err(Errno::ENOENT) => continue,
             Err(_) => return,
         };
-        let (val, err, go_on) = match em.calls.get(&(n.data.arch, n.data.nr as u32)).copied() {
+        let entry = em.calls.get(&(n.data.arch, n.data.nr as u32)).copied();
+        if let (Some(c), Some(e)) = (counts.as_mut(), entry) {
+            *c.0.entry(format!("{:?}", e.call)).or_default() += 1;
+        }
+        let (val, err, go_on) = match entry {
             Some(entry) => match em.answer(&listener, &n, entry) {
                 Ok(Some(v)) => (v, 0, false),
                 Ok(None) => (0, 0, true),
@@ -88,6 +97,17 @@ pub fn serve(listener: OwnedFd, base: Creds) {
         };
         // ENOENT: the caller was killed meanwhile; nobody waits.
         let _ = sys::seccomp_notif_send(&listener, n.id, val, err, go_on);
+    }
+}
+
+/// Notifications answered, by call (BURROW_IDS_COUNT).
+#[derive(Default)]
+struct Counts(std::collections::BTreeMap<String, u64>);
+
+impl Counts {
+    fn report(&self) {
+        let all: Vec<String> = self.0.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!("burrow: ids: {}", all.join(", "));
     }
 }
 
