@@ -1088,3 +1088,35 @@ pub fn statx_bytes(st: &libc::statx) -> &[u8] {
         )
     }
 }
+
+/// Put `fd` into the caller of notification `id` and answer the call with
+/// its number there (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND,
+/// Linux 5.14): an open the supervisor made for it. ENOENT: the caller
+/// is gone.
+pub fn seccomp_notif_addfd_send(
+    listener: &impl AsRawFd,
+    id: u64,
+    fd: &impl AsRawFd,
+    cloexec: bool,
+) -> Result<i32, Errno> {
+    let add = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: the kernel reads one seccomp_notif_addfd through the
+    // pointer, which lives across the call.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &add as *const libc::seccomp_notif_addfd,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(ret)
+}

@@ -69,3 +69,95 @@ fn chown_owners_show_in_stat_and_ls_and_survive_stop_start_commit_and_push() {
         }
     }
 }
+
+/// The permission checks follow the emulated ids closely enough: nobody
+/// cannot write in root's home and can in /tmp; the file it tried to make
+/// is not there. The same for busybox's static su and touch as for the
+/// dynamic ones of Debian (no libc to intercept: the kernel calls are).
+const AS_NOBODY: &str = "su nobody -s /bin/sh -c 'id -u; touch /root/x; echo root=$?; \
+    touch /tmp/x; echo tmp=$?; rm /tmp/x; echo rm=$?'; \
+    test -e /root/x && echo /root/x made || echo /root/x absent; \
+    mkdir -p /srv && touch /srv/x && chown -R 1000:1000 /srv && stat -c %u:%g /srv /srv/x";
+
+const AS_NOBODY_OUT: &str = "65534\nroot=1\ntmp=0\nrm=0\n/root/x absent\n1000:1000\n1000:1000\n";
+
+#[test]
+fn nobody_cannot_write_in_roots_home_and_can_in_tmp_with_static_and_dynamic_tools() {
+    for user in [User::NoSub, User::Sub] {
+        for driver in DRIVERS {
+            for image in ["debian", "busybox"] {
+                let Some((env, img)) = with_image(user, image) else {
+                    return;
+                };
+                let out = on(&env, driver, &["run", "--rm", &img, "sh", "-c", AS_NOBODY]);
+                out.ok();
+                assert_eq!(
+                    out.stdout,
+                    AS_NOBODY_OUT,
+                    "{user:?} {driver} {image}: {}",
+                    out.describe()
+                );
+                assert!(
+                    out.stderr.contains("Permission denied"),
+                    "{user:?} {driver} {image}: {}",
+                    out.describe()
+                );
+            }
+        }
+    }
+}
+
+/// useradd -m gives the new user its home; su app runs with its ids and
+/// may write there, not in /root.
+#[test]
+fn useradd_and_su_app_get_the_apps_ids_and_home() {
+    for user in [User::NoSub, User::Sub] {
+        for driver in DRIVERS {
+            let Some((env, img)) = with_image(user, "debian") else {
+                return;
+            };
+            let script = "useradd -m app && su app -c id && stat -c %U:%G /home/app && \
+                su app -c 'touch ~/f && stat -c %U ~/.. ~' && \
+                su app -c 'touch /root/x' 2>/dev/null; echo root=$?";
+            let out = on(&env, driver, &["run", "--rm", &img, "sh", "-c", script]);
+            out.ok();
+            assert_eq!(
+                out.stdout,
+                "uid=1000(app) gid=1000(app) groups=1000(app)\napp:app\nroot\napp\nroot=1\n",
+                "{user:?} {driver}: {}",
+                out.describe()
+            );
+        }
+    }
+}
+
+/// The issue's example, all the way: apt installs nginx (its postinst
+/// makes www-data's dirs), nginx serves a page and its workers run as
+/// www-data. Needs Debian's mirror through the default network.
+#[test]
+fn apt_installs_nginx_which_serves_a_page_with_workers_as_www_data() {
+    let script = "apt-get update -qq && \
+        apt-get install -y -qq --no-install-recommends nginx procps >/dev/null && \
+        echo hello > /var/www/html/index.html && nginx && sleep 1 && \
+        exec 3<>/dev/tcp/127.0.0.1/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && \
+        tail -1 <&3 && ps -o user= -C nginx | sort | uniq -c | awk '{print $2}'";
+    for user in [User::NoSub, User::Sub] {
+        for driver in DRIVERS {
+            let Some((env, img)) = with_image(user, "debian") else {
+                return;
+            };
+            let out = on(&env, driver, &["run", "--rm", &img, "bash", "-c", script]);
+            if out.stderr.contains("Temporary failure resolving") {
+                skip("the Debian mirror is not reachable from here");
+                return;
+            }
+            out.ok();
+            assert_eq!(
+                out.stdout,
+                "hello\nroot\nwww-data\n",
+                "{user:?} {driver}: {}",
+                out.describe()
+            );
+        }
+    }
+}

@@ -49,6 +49,35 @@ pub enum Call {
     /// The stat family, native ABI only (the compat structs differ): a
     /// recorded owner is shown, else the call runs.
     Stat(Stat),
+    /// Calls that write a file or a directory's entries, checked against
+    /// the emulated owners and ids (`access`), native ABI only; open and
+    /// openat only when asked to write or create (`arg_tests`).
+    Access(Access),
+}
+
+/// How a checked call names what it writes (argument positions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// open(path, flags, mode).
+    Open,
+    /// openat(dirfd, path, flags, mode).
+    OpenAt,
+    /// creat(path, mode).
+    Creat,
+    /// rmdir(path), unlink(path), mknod(path): the parent.
+    Parent,
+    /// mknodat(dirfd, path...), unlinkat(dirfd, path, flags).
+    ParentAt,
+    /// mkdir(path, mode).
+    Mkdir,
+    /// mkdirat(dirfd, path, mode).
+    MkdirAt,
+    /// rename(old, new), link(old, new), symlink(target, new).
+    Pair,
+    /// renameat(2)(odirfd, old, ndirfd, new), linkat(...).
+    PairAt,
+    /// symlinkat(target, ndirfd, new).
+    SymlinkAt,
 }
 
 /// How a chown-family call names its file and ids (argument positions).
@@ -105,6 +134,23 @@ const NAMES: &[(&str, Call)] = &[
     ("lstat", Call::Stat(Stat::LPath)),
     ("newfstatat", Call::Stat(Stat::At)),
     ("statx", Call::Stat(Stat::X)),
+    ("open", Call::Access(Access::Open)),
+    ("openat", Call::Access(Access::OpenAt)),
+    ("creat", Call::Access(Access::Creat)),
+    ("mkdir", Call::Access(Access::Mkdir)),
+    ("rmdir", Call::Access(Access::Parent)),
+    ("unlink", Call::Access(Access::Parent)),
+    ("mknod", Call::Access(Access::Parent)),
+    ("mkdirat", Call::Access(Access::MkdirAt)),
+    ("mknodat", Call::Access(Access::ParentAt)),
+    ("unlinkat", Call::Access(Access::ParentAt)),
+    ("rename", Call::Access(Access::Pair)),
+    ("link", Call::Access(Access::Pair)),
+    ("symlink", Call::Access(Access::Pair)),
+    ("renameat", Call::Access(Access::PairAt)),
+    ("renameat2", Call::Access(Access::PairAt)),
+    ("linkat", Call::Access(Access::PairAt)),
+    ("symlinkat", Call::Access(Access::SymlinkAt)),
 ];
 
 /// A call as one ABI numbers it; `narrow`: the 16-bit legacy form (ids
@@ -162,7 +208,7 @@ pub fn entries() -> Vec<Entry> {
     for abi in abis() {
         for &(name, call) in NAMES {
             // A compat stat fills another struct: left to the kernel.
-            if abi.compat && matches!(call, Call::Stat(_)) {
+            if abi.compat && matches!(call, Call::Stat(_) | Call::Access(_)) {
                 continue;
             }
             let mut add = |n: &str, narrow| {
@@ -234,6 +280,19 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
         exact: true,
         when_set: true,
     }];
+    // Opened to write or create only: a read is not checked.
+    let writes = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC) as u32;
+    for (call, arg) in [(Access::Open, 1), (Access::OpenAt, 2)] {
+        if let Some(nr) = nr_of(Call::Access(call)) {
+            out.push(ArgTest {
+                nr,
+                arg,
+                mask: writes,
+                exact: false,
+                when_set: true,
+            });
+        }
+    }
     for (call, arg) in [(Call::Stat(Stat::At), 3), (Call::Stat(Stat::X), 2)] {
         if let Some(nr) = nr_of(call) {
             out.push(ArgTest {
@@ -356,9 +415,13 @@ mod tests {
         for abi in abis() {
             for (name, nr) in abi.table {
                 let nr = *nr as u32;
+                // Calls sent by an argument are checked below.
+                let by_arg = |c: Call| {
+                    matches!(c, Call::Prctl | Call::Access(Access::Open | Access::OpenAt))
+                };
                 let ours = entries
                     .iter()
-                    .any(|e| e.audit == abi.audit && e.nr == nr && e.call != Call::Prctl);
+                    .any(|e| e.audit == abi.audit && e.nr == nr && !by_arg(e.call));
                 let want = if ours {
                     libc::SECCOMP_RET_USER_NOTIF
                 } else {
@@ -385,10 +448,10 @@ mod tests {
     }
 
     /// stat by name goes to the supervisor; an fstat by any name (fstat,
-    /// or AT_EMPTY_PATH) stays in the kernel.
+    /// or AT_EMPTY_PATH) stays in the kernel; so does an open to read.
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn only_stat_by_name_is_sent() {
+    fn only_stat_by_name_and_opens_to_write_are_sent() {
         let prog = program();
         let (fstat, newfstatat, statx) = (5, 262, 332);
         let empty = libc::AT_EMPTY_PATH as u32;
@@ -405,6 +468,20 @@ mod tests {
             v(statx, [1, 0, nofollow, 0x7ff]),
             libc::SECCOMP_RET_USER_NOTIF
         );
+        // open and openat: only to write or create.
+        let (open, openat) = (2, 257);
+        let v3 = |nr, flags: i32, at: usize| {
+            let mut args = [1, 0, 0, 0];
+            args[at] = flags as u32;
+            v(nr, args)
+        };
+        assert_eq!(v3(openat, libc::O_RDONLY, 2), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(v3(openat, libc::O_DIRECTORY, 2), libc::SECCOMP_RET_ALLOW);
+        for w in [libc::O_WRONLY, libc::O_RDWR, libc::O_CREAT, libc::O_TRUNC] {
+            assert_eq!(v3(openat, w, 2), libc::SECCOMP_RET_USER_NOTIF);
+            assert_eq!(v3(open, w, 1), libc::SECCOMP_RET_USER_NOTIF);
+        }
+        assert_eq!(v3(open, libc::O_RDONLY, 1), libc::SECCOMP_RET_ALLOW);
         // The compat ABI's stat calls are not sent at all.
         assert_eq!(
             verdict(&prog, AUDIT_ARCH_I386, 383),

@@ -41,7 +41,7 @@ const PATH_MAX: usize = 4096;
 /// What a call names: an fd of the caller, or a path from its dirfd
 /// (AT_FDCWD: its cwd).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Target {
+pub(super) enum Target {
     Fd(i32),
     Path {
         dirfd: i32,
@@ -178,10 +178,44 @@ impl Owners {
     }
 
     /// Open what the caller named, O_PATH, found as the caller finds it.
-    fn open(&self, tid: i32, target: &Target) -> Result<OwnedFd, Errno> {
+    pub(super) fn open(&self, tid: i32, target: &Target) -> Result<OwnedFd, Errno> {
+        self.open_as(tid, target, OFlag::O_PATH, Mode::empty())
+            .and_then(|fd| fd.ok_or(Errno::EINVAL))
+    }
+
+    /// The caller's open or mkdir (`mkdir`: Ok(None)), made here with its
+    /// umask, its name resolved as it would be.
+    pub(super) fn make_for(
+        &self,
+        tid: i32,
+        target: &Target,
+        flags: OFlag,
+        mode: Mode,
+        mkdir: bool,
+    ) -> Result<Option<OwnedFd>, Errno> {
+        let umask = caller_umask(tid).unwrap_or(Mode::from_bits_truncate(0o022));
+        let old = nix::sys::stat::umask(umask);
+        let r = match mkdir {
+            true => self.open_as(tid, target, OFlag::empty(), mode),
+            false => self.open_as(tid, target, flags, mode),
+        };
+        nix::sys::stat::umask(old);
+        r
+    }
+
+    /// `open` with any flags; with no flags at all, mkdirat.
+    fn open_as(
+        &self,
+        tid: i32,
+        target: &Target,
+        flags: OFlag,
+        mode: Mode,
+    ) -> Result<Option<OwnedFd>, Errno> {
         let (dirfd, path, follow) = match target {
-            Target::Fd(fd) if *fd >= 0 => {
-                return self.open_proc(&format!("{tid}/fd/{fd}"), OFlag::empty());
+            Target::Fd(fd) if *fd >= 0 && flags == OFlag::O_PATH => {
+                return self
+                    .open_proc(&format!("{tid}/fd/{fd}"), OFlag::empty())
+                    .map(Some);
             }
             Target::Fd(_) => return Err(Errno::EBADF),
             Target::Path {
@@ -198,7 +232,8 @@ impl Owners {
             (_, fd) if fd >= 0 => Some(self.open_proc(&format!("{tid}/fd/{fd}"), OFlag::empty())?),
             _ => return Err(Errno::EBADF),
         };
-        let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+        let mkdir = flags.is_empty();
+        let mut flags = flags | OFlag::O_CLOEXEC;
         if !follow {
             flags |= OFlag::O_NOFOLLOW;
         }
@@ -207,7 +242,10 @@ impl Owners {
         nix::unistd::fchdir(root.as_raw_fd())?;
         nix::unistd::chroot(".")?;
         let at = base.as_ref().map_or(libc::AT_FDCWD, |b| b.as_raw_fd());
-        let r = openat(Some(at), path.as_c_str(), flags, Mode::empty()).map(sys::own_fd);
+        let r = match mkdir {
+            true => nix::sys::stat::mkdirat(Some(at), path.as_c_str(), mode).map(|()| None),
+            false => openat(Some(at), path.as_c_str(), flags, mode).map(|fd| Some(sys::own_fd(fd))),
+        };
         let back =
             nix::unistd::fchdir(self.root.as_raw_fd()).and_then(|()| nix::unistd::chroot("."));
         // Not back in our own root: /proc/thread-self would not be ours.
@@ -223,7 +261,7 @@ impl Owners {
 
 /// The owner recorded on the file at `link` (files and dirs only: a
 /// symlink's xattrs would be read through it).
-fn recorded(link: &str, kind: u32) -> Option<Override> {
+pub(super) fn recorded(link: &str, kind: u32) -> Option<Override> {
     if kind != libc::S_IFREG && kind != libc::S_IFDIR {
         return None;
     }
@@ -288,7 +326,7 @@ fn at_target(tid: i32, dirfd: i32, addr: u64, flags: i32) -> Result<Target, Errn
 
 /// A NUL-terminated string from the caller's memory, read a page at most
 /// at a time so an unmapped page after the string is never touched.
-fn read_cstr(tid: i32, addr: u64) -> Result<CString, Errno> {
+pub(super) fn read_cstr(tid: i32, addr: u64) -> Result<CString, Errno> {
     const PAGE: u64 = 4096;
     if addr == 0 {
         return Err(Errno::EFAULT);
@@ -334,6 +372,26 @@ fn write_mem(tid: i32, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
 
 fn io_errno(e: std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// The caller's umask (/proc/TID/status, Linux 4.7).
+fn caller_umask(tid: i32) -> Option<Mode> {
+    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let v = s.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    let bits = u32::from_str_radix(v.trim(), 8).ok()?;
+    Some(Mode::from_bits_truncate(bits as libc::mode_t))
+}
+
+/// Record `uid:gid` on what `fd` (O_PATH or not) names, with its mode.
+pub(super) fn record(fd: &OwnedFd, uid: u32, gid: u32) -> Result<(), Errno> {
+    let st = sys::stat_fd(fd)?;
+    let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+    let o = Override {
+        uid,
+        gid,
+        mode: st.st_mode & 0o7777,
+    };
+    xattr::set_deref(&link, OVERRIDE_XATTR, o.format().as_bytes()).map_err(io_errno)
 }
 
 #[cfg(test)]

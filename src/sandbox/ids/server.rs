@@ -155,6 +155,19 @@ impl Emulator {
                     None => Ok(Some(0)),
                 };
             }
+            Call::Access(kind) => {
+                let creds = self.creds(tid);
+                return match &self.owners {
+                    Some(o) => {
+                        let addfd = |fd: &OwnedFd, cloexec: bool| {
+                            sys::seccomp_notif_addfd_send(listener, n.id, fd, cloexec)
+                                .map(i64::from)
+                        };
+                        super::access::check(o, tid, &creds, kind, a, &addfd)
+                    }
+                    None => Ok(None),
+                };
+            }
             _ => {}
         }
         self.emulate(listener, n, e).map(|v| match e.call {
@@ -198,7 +211,7 @@ impl Emulator {
                 }
                 return Ok(0);
             }
-            Call::Stat(_) | Call::Chown(_) => return Ok(0),
+            Call::Stat(_) | Call::Chown(_) | Call::Access(_) => return Ok(0),
             Call::GetUid => return Ok(show(c.ruid)),
             Call::GetEuid => return Ok(show(c.euid)),
             Call::GetGid => return Ok(show(c.rgid)),
