@@ -968,81 +968,6 @@ pub fn set_transparent(fd: std::os::fd::BorrowedFd<'_>, v6: bool) -> Result<(), 
     })
 }
 
-#[cfg(test)]
-mod launcher_tests {
-    use super::*;
-
-    #[test]
-    fn chown_filter_jumps_land_on_the_returns() {
-        let prog = chown_noop_program();
-        let n = prog.len();
-        let allow = n - 2;
-        let errno = n - 1;
-        assert_eq!(prog[allow].k, libc::SECCOMP_RET_ALLOW);
-        assert_eq!(prog[errno].k, libc::SECCOMP_RET_ERRNO);
-        // The arch check's false branch lands on ALLOW.
-        assert_eq!(1 + 1 + prog[1].jf as usize, allow);
-        for (i, ins) in prog.iter().enumerate().take(allow).skip(3) {
-            assert_eq!(i + 1 + ins.jt as usize, errno, "insn {i}");
-            assert_eq!(ins.jf, 0);
-        }
-    }
-
-    #[test]
-    fn chown_filter_makes_chown_a_no_op() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("f");
-        std::fs::write(&f, b"").unwrap();
-        let f2 = f.clone();
-        in_child(move || {
-            nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
-            install_chown_noop_filter().map_err(|e| ChildFailure::new("filter", e))?;
-            // uid 4242 is not ours: without the filter this is EPERM
-            // (unprivileged) or changes the owner (root); with it, a no-op.
-            nix::unistd::chown(&f2, Some(nix::unistd::Uid::from_raw(4242)), None)
-                .map_err(|e| ChildFailure::new("chown", e))
-        })
-        .unwrap();
-        use std::os::unix::fs::MetadataExt;
-        assert_ne!(std::fs::metadata(&f).unwrap().uid(), 4242);
-    }
-
-    /// One init after another, each pid 1 of its own namespace and our
-    /// child, from a single-threaded and from a threaded process.
-    #[test]
-    fn each_init_gets_a_fresh_pid_namespace() {
-        in_child(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
-                .map_err(|e| ChildFailure::new("unshare", e))?;
-            let one_init = || -> Result<(), ChildFailure> {
-                match fork_new_pid_ns().map_err(|e| ChildFailure::new("clone", e))? {
-                    ForkResult::Child => exit_now(if std::process::id() == 1 { 7 } else { 1 }),
-                    ForkResult::Parent { child } => {
-                        match waitpid(child, None).map_err(|e| ChildFailure::new("wait", e))? {
-                            WaitStatus::Exited(_, 7) => Ok(()),
-                            _ => Err(ChildFailure::new("not pid 1", Errno::EINVAL)),
-                        }
-                    }
-                }
-            };
-            one_init()?;
-            one_init()?;
-            // A thread makes the next ones go through the middle child.
-            let (tx, rx) = std::sync::mpsc::channel::<()>();
-            let t = std::thread::spawn(move || rx.recv());
-            if thread_count() < 2 {
-                return Err(ChildFailure::new("no second thread", Errno::EINVAL));
-            }
-            one_init()?;
-            one_init()?;
-            drop(tx);
-            let _ = t.join();
-            Ok(())
-        })
-        .unwrap();
-    }
-}
-
 // ---- owners in single-id mode (sandbox::ids::owners) ----------------------
 
 /// fstatat(fd, "", AT_EMPTY_PATH): the kernel's `struct stat` of what the
@@ -1119,4 +1044,79 @@ pub fn seccomp_notif_addfd_send(
         return Err(Errno::last());
     }
     Ok(ret)
+}
+
+#[cfg(test)]
+mod launcher_tests {
+    use super::*;
+
+    #[test]
+    fn chown_filter_jumps_land_on_the_returns() {
+        let prog = chown_noop_program();
+        let n = prog.len();
+        let allow = n - 2;
+        let errno = n - 1;
+        assert_eq!(prog[allow].k, libc::SECCOMP_RET_ALLOW);
+        assert_eq!(prog[errno].k, libc::SECCOMP_RET_ERRNO);
+        // The arch check's false branch lands on ALLOW.
+        assert_eq!(1 + 1 + prog[1].jf as usize, allow);
+        for (i, ins) in prog.iter().enumerate().take(allow).skip(3) {
+            assert_eq!(i + 1 + ins.jt as usize, errno, "insn {i}");
+            assert_eq!(ins.jf, 0);
+        }
+    }
+
+    #[test]
+    fn chown_filter_makes_chown_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"").unwrap();
+        let f2 = f.clone();
+        in_child(move || {
+            nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
+            install_chown_noop_filter().map_err(|e| ChildFailure::new("filter", e))?;
+            // uid 4242 is not ours: without the filter this is EPERM
+            // (unprivileged) or changes the owner (root); with it, a no-op.
+            nix::unistd::chown(&f2, Some(nix::unistd::Uid::from_raw(4242)), None)
+                .map_err(|e| ChildFailure::new("chown", e))
+        })
+        .unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(std::fs::metadata(&f).unwrap().uid(), 4242);
+    }
+
+    /// One init after another, each pid 1 of its own namespace and our
+    /// child, from a single-threaded and from a threaded process.
+    #[test]
+    fn each_init_gets_a_fresh_pid_namespace() {
+        in_child(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+                .map_err(|e| ChildFailure::new("unshare", e))?;
+            let one_init = || -> Result<(), ChildFailure> {
+                match fork_new_pid_ns().map_err(|e| ChildFailure::new("clone", e))? {
+                    ForkResult::Child => exit_now(if std::process::id() == 1 { 7 } else { 1 }),
+                    ForkResult::Parent { child } => {
+                        match waitpid(child, None).map_err(|e| ChildFailure::new("wait", e))? {
+                            WaitStatus::Exited(_, 7) => Ok(()),
+                            _ => Err(ChildFailure::new("not pid 1", Errno::EINVAL)),
+                        }
+                    }
+                }
+            };
+            one_init()?;
+            one_init()?;
+            // A thread makes the next ones go through the middle child.
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let t = std::thread::spawn(move || rx.recv());
+            if thread_count() < 2 {
+                return Err(ChildFailure::new("no second thread", Errno::EINVAL));
+            }
+            one_init()?;
+            one_init()?;
+            drop(tx);
+            let _ = t.join();
+            Ok(())
+        })
+        .unwrap();
+    }
 }

@@ -148,8 +148,9 @@ fn apt_installs_nginx_which_serves_a_page_with_workers_as_www_data() {
         exec 3<>/dev/tcp/127.0.0.1/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && \
         tail -1 <&3 && stat -c %U /var/lib/nginx/body && \
         test \"$(pgrep -c nginx)\" -ge 2 && echo workers";
+    let driver = "overlay";
     for user in [User::NoSub, User::Sub] {
-        for driver in ["overlay"] {
+        {
             let Some((env, img)) = with_image(user, "debian") else {
                 return;
             };
