@@ -397,7 +397,10 @@ fn tar_of(entries: &[TarEntry], outside: &Path) -> Vec<u8> {
 }
 
 fn unpack_contained(sb: &Sandbox, tar: &[u8]) {
-    let opts = crate::image::unpack::UnpackOptions { keep_owners: false };
+    let opts = crate::image::unpack::UnpackOptions {
+        keep_owners: false,
+        record_owners: false,
+    };
     check(crate::image::unpack::unpack(tar, &sb.dest(), opts));
     sb.assert_contained(tar);
 }
@@ -407,7 +410,10 @@ fn fuzz_unpack_tar_headers() {
     // A real layer unpacks: the target reaches the writing code.
     let sb = Sandbox::new();
     let plain = std::fs::read(Path::new(CORPUS).join("tar/plain.tar")).unwrap();
-    let opts = crate::image::unpack::UnpackOptions { keep_owners: false };
+    let opts = crate::image::unpack::UnpackOptions {
+        keep_owners: false,
+        record_owners: false,
+    };
     crate::image::unpack::unpack(&plain[..], &sb.dest(), opts).unwrap();
     assert!(sb.dest().join("etc/passwd").is_file());
     // Each case unpacks into fresh dirs (some 20 ms in a debug build):

@@ -969,6 +969,84 @@ pub fn set_transparent(fd: std::os::fd::BorrowedFd<'_>, v6: bool) -> Result<(), 
     })
 }
 
+// ---- owners in single-id mode (sandbox::ids::owners) ----------------------
+
+/// fstatat(fd, "", AT_EMPTY_PATH): the kernel's `struct stat` of what the
+/// (possibly O_PATH) `fd` names, as the native stat calls fill it.
+pub fn stat_fd(fd: &impl AsRawFd) -> Result<libc::stat, Errno> {
+    // SAFETY: stat is plain data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: "" is NUL-terminated; st is writable and outlives the call.
+    check(unsafe { libc::fstatat(fd.as_raw_fd(), c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH) })?;
+    Ok(st)
+}
+
+/// statx(fd, "", AT_EMPTY_PATH | the sync bits of `flags`, `mask`).
+pub fn statx_fd(fd: &impl AsRawFd, flags: i32, mask: u32) -> Result<libc::statx, Errno> {
+    // SAFETY: statx is plain data; all-zero is a valid value.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let flags = libc::AT_EMPTY_PATH | (flags & libc::AT_STATX_SYNC_TYPE);
+    // SAFETY: "" is NUL-terminated; st is writable and outlives the call.
+    check(unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), flags, mask, &mut st) })?;
+    Ok(st)
+}
+
+/// The bytes of a `struct stat` as the kernel copies it out.
+pub fn stat_bytes(st: &libc::stat) -> &[u8] {
+    // SAFETY: libc::stat is the kernel's struct stat on the machines burrow
+    // builds for, integers only with its padding spelled out as fields, so
+    // every byte is initialised; the slice borrows `st`.
+    unsafe {
+        std::slice::from_raw_parts(
+            (st as *const libc::stat).cast::<u8>(),
+            std::mem::size_of::<libc::stat>(),
+        )
+    }
+}
+
+/// The bytes of a `struct statx` as the kernel copies it out.
+pub fn statx_bytes(st: &libc::statx) -> &[u8] {
+    // SAFETY: as for stat_bytes: integers only, padding as named fields.
+    unsafe {
+        std::slice::from_raw_parts(
+            (st as *const libc::statx).cast::<u8>(),
+            std::mem::size_of::<libc::statx>(),
+        )
+    }
+}
+
+/// Put `fd` into the caller of notification `id` and answer the call with
+/// its number there (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND,
+/// Linux 5.14): an open the supervisor made for it. ENOENT: the caller
+/// is gone.
+pub fn seccomp_notif_addfd_send(
+    listener: &impl AsRawFd,
+    id: u64,
+    fd: &impl AsRawFd,
+    cloexec: bool,
+) -> Result<i32, Errno> {
+    let add = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: the kernel reads one seccomp_notif_addfd through the
+    // pointer, which lives across the call.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &add as *const libc::seccomp_notif_addfd,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(ret)
+}
+
 #[cfg(test)]
 mod launcher_tests {
     use super::*;

@@ -179,8 +179,8 @@ fn note_id_map_once(root: &Path, choice: &IdMapChoice) {
             "single".to_string(),
             format!(
                 "single-id mode: other user and group ids in containers are emulated (su, \
-                 setuid and apt work; to the kernel every process is you, so they are not a \
-                 security boundary) ({})",
+                 setuid, chown and apt work, owners are kept in xattrs; to the kernel every \
+                 process is you, so they are not a security boundary) ({})",
                 choice.why_single.as_deref().unwrap_or("no subordinate ids")
             ),
         ),

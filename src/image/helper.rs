@@ -60,10 +60,22 @@ pub fn unpack_layer(mode: &OwnerMode, input: LayerInput, dest: &Path) -> anyhow:
             let out = run_child(m, &[OsStr::new("__unpack"), source, dest.as_os_str()], feed)?;
             serde_json::from_value(out).context("bad answer from the unpack helper")
         }
-        (_, LayerInput::File(blob)) => {
-            unpack::unpack_file(blob, dest, UnpackOptions { keep_owners })
-        }
-        (_, LayerInput::Stream(r)) => unpack::unpack(r, dest, UnpackOptions { keep_owners }),
+        (_, LayerInput::File(blob)) => unpack::unpack_file(
+            blob,
+            dest,
+            UnpackOptions {
+                keep_owners,
+                record_owners: !keep_owners,
+            },
+        ),
+        (_, LayerInput::Stream(r)) => unpack::unpack(
+            r,
+            dest,
+            UnpackOptions {
+                keep_owners,
+                record_owners: !keep_owners,
+            },
+        ),
     }
 }
 
@@ -190,7 +202,10 @@ fn child_work(verb: &str, args: &[std::path::PathBuf]) -> anyhow::Result<serde_j
     }
     match (verb, args) {
         ("__unpack", [blob, dest]) => {
-            let opts = UnpackOptions { keep_owners: true };
+            let opts = UnpackOptions {
+                keep_owners: true,
+                record_owners: false,
+            };
             let r = if blob.as_os_str() == "-" {
                 unpack::unpack(std::io::stdin(), dest, opts)?
             } else {

@@ -33,6 +33,10 @@ pub struct UnpackOptions {
     /// with the user's subordinate ids mapped). Otherwise all files are
     /// the user's.
     pub keep_owners: bool,
+    /// Without real owners (single-id mode): keep each file's and dir's
+    /// owner from the tar, when not root, in `user.burrow.override`, as
+    /// chown in the container does (`sandbox::ids::owners`).
+    pub record_owners: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -296,6 +300,8 @@ struct DirMeta {
     path: PathBuf,
     mode: u32,
     owner: Option<(u32, u32)>,
+    /// The owner to record instead (`UnpackOptions::record_owners`).
+    record: Option<(u32, u32)>,
     mtime: i64,
 }
 
@@ -311,6 +317,8 @@ struct Unpacker<'a> {
     known_dirs: std::collections::HashSet<PathBuf>,
     /// File contents are copied through this (fewer, larger writes).
     buf: Vec<u8>,
+    /// The current entry's owner to record, if any.
+    record: Option<(u32, u32)>,
 }
 
 impl<'a> Unpacker<'a> {
@@ -323,6 +331,7 @@ impl<'a> Unpacker<'a> {
             skipped: Vec::new(),
             known_dirs: std::collections::HashSet::new(),
             buf: vec![0; 256 * 1024],
+            record: None,
         }
     }
 
@@ -366,6 +375,8 @@ impl<'a> Unpacker<'a> {
             (Ok(u), Ok(g)) => Some((u as u32, g as u32)),
             _ => None,
         };
+        let record = self.opts.record_owners && !self.opts.keep_owners;
+        self.record = owner.filter(|&o| record && o != (0, 0));
         let owner = owner.filter(|_| self.opts.keep_owners);
         // The root of the layer itself ("./").
         let Some(name) = rel.file_name().map(|n| n.to_os_string()) else {
@@ -374,6 +385,7 @@ impl<'a> Unpacker<'a> {
                     path: self.dest.to_path_buf(),
                     mode,
                     owner,
+                    record: self.record,
                     mtime,
                 });
             }
@@ -491,6 +503,7 @@ impl<'a> Unpacker<'a> {
             path: target.clone(),
             mode,
             owner,
+            record: self.record,
             mtime,
         });
         self.xattrs(entry, &target)
@@ -523,6 +536,7 @@ impl<'a> Unpacker<'a> {
         // After chown, which clears setuid bits.
         f.set_permissions(fs::Permissions::from_mode(mode))
             .context("chmod")?;
+        record_owner(target, self.record, mode)?;
         self.xattrs(entry, target)?;
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64);
         f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
@@ -559,6 +573,7 @@ impl<'a> Unpacker<'a> {
                         path: cur.clone(),
                         mode: 0o755,
                         owner: None,
+                        record: None,
                         mtime: 0,
                     });
                 }
@@ -623,6 +638,7 @@ impl<'a> Unpacker<'a> {
         }
         fs::set_permissions(&d.path, fs::Permissions::from_mode(d.mode))
             .with_context(|| format!("chmod {}", d.path.display()))?;
+        record_owner(&d.path, d.record, d.mode)?;
         set_mtime_nofollow(&d.path, d.mtime)
     }
 
@@ -702,3 +718,14 @@ fn set_mtime_nofollow(p: &Path, mtime: i64) -> anyhow::Result<()> {
 #[cfg(test)]
 #[path = "unpack_tests.rs"]
 mod tests;
+
+/// Keep `owner` in `user.burrow.override` (single-id mode; see
+/// `UnpackOptions::record_owners`).
+fn record_owner(path: &Path, owner: Option<(u32, u32)>, mode: u32) -> anyhow::Result<()> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    let o = crate::rootfs::fuse::ownership::Override { uid, gid, mode };
+    crate::rootfs::fuse::ownership::write(path, &o)
+        .with_context(|| format!("record the owner of {}", path.display()))
+}

@@ -70,8 +70,9 @@ pub fn id_map(user: &HostUser, userns_ok: bool) -> IdMapReport {
     let check = match (&choice.mode, userns_ok) {
         (_, false) => Check::no("unknown", "needs user namespaces (see above)"),
         (IdMapMode::Single, true) if crate::sandbox::ids::available() => Check::warn(
-            "single id: you are root in the container; other ids are emulated (set*id and \
-             get*id answered by burrow, the kernel sees one user)",
+            "single id: you are root in the container; other ids are emulated (set*id, \
+             get*id, chown and stat answered by burrow, owners kept in xattrs, write \
+             permissions checked on them; the kernel sees one user)",
             choice.why_single.clone().unwrap_or_default(),
         ),
         (IdMapMode::Single, true) => Check::warn(

@@ -135,6 +135,8 @@ fn emulated_ids_leave_the_kernel_credential_alone() {
         return;
     };
     let data = env.mkdir("data");
+    // Writable by nobody: the permission checks follow the emulated ids.
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let v = format!("{}:/data", data.display());
     let out = env.burrow(&[
         "run",

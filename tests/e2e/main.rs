@@ -20,6 +20,7 @@ mod habits;
 mod health;
 mod hostile_registry;
 mod ids;
+mod ids_owners;
 mod image_make;
 mod images;
 mod images_archive;

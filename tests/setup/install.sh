@@ -32,7 +32,9 @@ packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 ut
           # tests/bench/oci: the runtimes burrow-runc is measured against
           runc crun
           # tests/bench/compose: the compose burrow is measured against
-          podman-compose)
+          podman-compose
+          # tests/bench/single-id: ch-image, the peer for single-id mode
+          charliecloud)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

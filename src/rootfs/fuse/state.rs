@@ -103,10 +103,14 @@ impl OverlayFs {
 
     /// The attributes the mount reports for a real file.
     pub fn attr(&self, ino: u64, meta: &Metadata, real: &Path) -> FileAttr {
-        let (mut uid, mut gid, mut perm) = (meta.uid(), meta.gid(), meta.mode() & 0o7777);
+        let (uid, gid, mut perm) = (meta.uid(), meta.gid(), meta.mode() & 0o7777);
+        // The recorded owner is not told to the kernel: it maps only our
+        // id, and would show any other as the overflow id and refuse root
+        // the rights it has over its own files. The owner is shown by the
+        // supervisor's stat answers (`sandbox::ids::owners`) instead.
         if self.single_id {
             if let Some(o) = ownership::read(real) {
-                (uid, gid, perm) = (o.uid, o.gid, o.mode);
+                perm = o.mode;
             }
         }
         FileAttr {

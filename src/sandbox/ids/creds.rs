@@ -70,7 +70,9 @@ impl Creds {
         }
     }
 
-    fn privileged(&self) -> bool {
+    /// CAP_SETUID/CAP_SETGID (and, as the emulation reads it,
+    /// CAP_CHOWN and CAP_DAC_OVERRIDE) in the effective set.
+    pub fn privileged(&self) -> bool {
         self.permitted && (self.euid == 0 || self.keepcaps)
     }
 

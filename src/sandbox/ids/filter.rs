@@ -5,7 +5,8 @@
 //! (which reset saved ids and capabilities), exit_group (whose children
 //! must keep the ids it gave them once they are orphans) and for
 //! prctl(PR_SET_KEEPCAPS) (which keeps them across a switch away from
-//! root); ALLOW for the rest.
+//! root), for the chown family (whose owners the supervisor records) and
+//! the native stat family (which shows them); ALLOW for the rest.
 //!
 //! It is a filter of its own, stacked beside the profile's: its verdicts
 //! depend on the call number and ABI only, so Linux 5.11+ caches ALLOW
@@ -43,6 +44,66 @@ pub enum Call {
     Exit,
     /// prctl, only with PR_SET_KEEPCAPS (the filter checks): noted, run.
     Prctl,
+    /// The chown family: the owner is recorded (`owners`).
+    Chown(Chown),
+    /// The stat family, native ABI only (the compat structs differ): a
+    /// recorded owner is shown, else the call runs.
+    Stat(Stat),
+    /// Calls that write a file or a directory's entries, checked against
+    /// the emulated owners and ids (`access`), native ABI only; open and
+    /// openat only when asked to write or create (`arg_tests`).
+    Access(Access),
+}
+
+/// How a checked call names what it writes (argument positions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// open(path, flags, mode).
+    Open,
+    /// openat(dirfd, path, flags, mode).
+    OpenAt,
+    /// creat(path, mode).
+    Creat,
+    /// rmdir(path), unlink(path), mknod(path): the parent.
+    Parent,
+    /// mknodat(dirfd, path...), unlinkat(dirfd, path, flags).
+    ParentAt,
+    /// mkdir(path, mode).
+    Mkdir,
+    /// mkdirat(dirfd, path, mode).
+    MkdirAt,
+    /// rename(old, new), link(old, new), symlink(target, new).
+    Pair,
+    /// renameat(2)(odirfd, old, ndirfd, new), linkat(...).
+    PairAt,
+    /// symlinkat(target, ndirfd, new).
+    SymlinkAt,
+}
+
+/// How a chown-family call names its file and ids (argument positions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chown {
+    /// chown(path, uid, gid): follows a last symlink.
+    Path,
+    /// lchown(path, uid, gid).
+    LPath,
+    /// fchown(fd, uid, gid).
+    Fd,
+    /// fchownat(dirfd, path, uid, gid, flags).
+    At,
+}
+
+/// How a stat-family call names its file and buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    /// stat(path, buf).
+    Path,
+    /// lstat(path, buf).
+    LPath,
+    /// newfstatat(dirfd, path, buf, flags).
+    At,
+    /// statx(dirfd, path, flags, mask, buf).
+    X,
 }
 
 const NAMES: &[(&str, Call)] = &[
@@ -65,6 +126,31 @@ const NAMES: &[(&str, Call)] = &[
     ("execve", Call::Exec),
     ("execveat", Call::Exec),
     ("exit_group", Call::Exit),
+    ("chown", Call::Chown(Chown::Path)),
+    ("lchown", Call::Chown(Chown::LPath)),
+    ("fchown", Call::Chown(Chown::Fd)),
+    ("fchownat", Call::Chown(Chown::At)),
+    ("stat", Call::Stat(Stat::Path)),
+    ("lstat", Call::Stat(Stat::LPath)),
+    ("newfstatat", Call::Stat(Stat::At)),
+    ("statx", Call::Stat(Stat::X)),
+    ("open", Call::Access(Access::Open)),
+    ("openat", Call::Access(Access::OpenAt)),
+    ("creat", Call::Access(Access::Creat)),
+    ("mkdir", Call::Access(Access::Mkdir)),
+    ("rmdir", Call::Access(Access::Parent)),
+    ("unlink", Call::Access(Access::Parent)),
+    ("mknod", Call::Access(Access::Parent)),
+    ("mkdirat", Call::Access(Access::MkdirAt)),
+    ("mknodat", Call::Access(Access::ParentAt)),
+    ("unlinkat", Call::Access(Access::ParentAt)),
+    ("rename", Call::Access(Access::Pair)),
+    ("link", Call::Access(Access::Pair)),
+    ("symlink", Call::Access(Access::Pair)),
+    ("renameat", Call::Access(Access::PairAt)),
+    ("renameat2", Call::Access(Access::PairAt)),
+    ("linkat", Call::Access(Access::PairAt)),
+    ("symlinkat", Call::Access(Access::SymlinkAt)),
 ];
 
 /// A call as one ABI numbers it; `narrow`: the 16-bit legacy form (ids
@@ -121,6 +207,10 @@ pub fn entries() -> Vec<Entry> {
     let mut out = Vec::new();
     for abi in abis() {
         for &(name, call) in NAMES {
+            // A compat stat fills another struct: left to the kernel.
+            if abi.compat && matches!(call, Call::Stat(_) | Call::Access(_)) {
+                continue;
+            }
             let mut add = |n: &str, narrow| {
                 if let Some(nr) = number(abi.table, n) {
                     out.push(Entry {
@@ -131,7 +221,9 @@ pub fn entries() -> Vec<Entry> {
                     });
                 }
             };
-            let has_16_bit = name.contains("id") || name.contains("groups");
+            let has_16_bit = name.contains("id")
+                || name.contains("groups")
+                || (name.contains("chown") && name != "fchownat");
             add(name, abi.compat && has_16_bit);
             if abi.compat && has_16_bit {
                 add(&format!("{name}32"), false);
@@ -154,11 +246,69 @@ fn prctl(abi: &Abi) -> Option<u32> {
     number(abi.table, "prctl")
 }
 
-/// offsetof(struct seccomp_data, args[0]), its low half on the
+/// offsetof(struct seccomp_data, args[N]), its low half on the
 /// little-endian machines burrow builds for.
-const ARG0_LO: u32 = 16;
+const fn arg_lo(n: u32) -> u32 {
+    16 + 8 * n
+}
 
-/// The filter: per ABI, USER_NOTIF for its entries, ALLOW otherwise.
+/// A call sent to the supervisor or not by one of its arguments: `nr`
+/// notifies when (arg & mask != 0) == `when_set` (mask by JSET) or, for
+/// `exact`, when arg == mask.
+struct ArgTest {
+    nr: u32,
+    arg: u32,
+    mask: u32,
+    exact: bool,
+    when_set: bool,
+}
+
+/// The argument tests of one ABI: prctl only with PR_SET_KEEPCAPS; the
+/// path stat calls only without AT_EMPTY_PATH (an fstat by another name:
+/// glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH), most of all stat
+/// calls, left to the kernel for speed; see `owners`).
+fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
+    let nr_of = |call: Call| {
+        all.iter()
+            .find(|e| e.audit == abi.audit && e.call == call)
+            .map(|e| e.nr)
+    };
+    let mut out = vec![ArgTest {
+        nr: prctl(abi).unwrap_or(u32::MAX),
+        arg: 0,
+        mask: libc::PR_SET_KEEPCAPS as u32,
+        exact: true,
+        when_set: true,
+    }];
+    // Opened to write or create only: a read is not checked.
+    let writes = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC) as u32;
+    for (call, arg) in [(Access::Open, 1), (Access::OpenAt, 2)] {
+        if let Some(nr) = nr_of(Call::Access(call)) {
+            out.push(ArgTest {
+                nr,
+                arg,
+                mask: writes,
+                exact: false,
+                when_set: true,
+            });
+        }
+    }
+    for (call, arg) in [(Call::Stat(Stat::At), 3), (Call::Stat(Stat::X), 2)] {
+        if let Some(nr) = nr_of(call) {
+            out.push(ArgTest {
+                nr,
+                arg,
+                mask: libc::AT_EMPTY_PATH as u32,
+                exact: false,
+                when_set: false,
+            });
+        }
+    }
+    out
+}
+
+/// The filter: per ABI, USER_NOTIF for its entries (some only by an
+/// argument, `arg_tests`), ALLOW otherwise.
 pub fn program() -> Vec<sock_filter> {
     let stmt = |code: u32, k: u32| sock_filter {
         code: code as u16,
@@ -166,40 +316,53 @@ pub fn program() -> Vec<sock_filter> {
         jf: 0,
         k,
     };
-    let jeq = |k: u32, jt: u8, jf: u8| sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt,
-        jf,
+    let jump = |op: u32, k: u32, jt: usize, jf: usize| sock_filter {
+        code: (libc::BPF_JMP | op | libc::BPF_K) as u16,
+        jt: jt as u8,
+        jf: jf as u8,
         k,
     };
     let ld = |off: u32| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, off);
     let ret = |k: u32| stmt(libc::BPF_RET | libc::BPF_K, k);
     let all = entries();
-    // offsetof(struct seccomp_data, arch) = 4, nr = 0
-    let mut prog = vec![ld(4)];
+    let mut prog = Vec::new();
     for abi in abis() {
+        let tests = arg_tests(&abi, &all);
+        let tested = |nr: u32| tests.iter().any(|t| t.nr == nr);
         let nrs: Vec<u32> = all
             .iter()
-            .filter(|e| e.audit == abi.audit && e.call != Call::Prctl)
+            .filter(|e| e.audit == abi.audit && !tested(e.nr))
             .map(|e| e.nr)
             .collect();
-        let n = nrs.len();
-        // Another ABI: skip this section (ld, the prctl test of three,
-        // n compares, two returns).
-        prog.push(jeq(abi.audit, 0, (n + 6) as u8));
-        prog.push(ld(0));
-        // prctl: on to its option (else past it, to the other calls).
-        prog.push(jeq(prctl(&abi).unwrap_or(u32::MAX), 0, 2));
-        prog.push(ld(ARG0_LO));
-        prog.push(jeq(libc::PR_SET_KEEPCAPS as u32, (n + 1) as u8, n as u8));
-        for (i, nr) in nrs.iter().enumerate() {
-            // Match: to the USER_NOTIF return, past the ALLOW one.
-            prog.push(jeq(*nr, (n - i) as u8, 0));
+        // The section: ld arch, jeq arch, ld nr, three per test, one per
+        // call, ALLOW, NOTIF; then the next section. Jumps are relative to
+        // the next instruction.
+        let allow = 3 + 3 * tests.len() + nrs.len();
+        let (notify, next) = (allow + 1, allow + 2);
+        let to = |target: usize, from: usize| target - from - 1;
+        prog.push(ld(4)); // offsetof(struct seccomp_data, arch)
+        let base = prog.len() - 1;
+        let at = |prog: &Vec<sock_filter>| prog.len() - base;
+        prog.push(jump(libc::BPF_JEQ, abi.audit, 0, to(next, 1)));
+        prog.push(ld(0)); // nr
+        for t in &tests {
+            // Not this call: on past its two other instructions.
+            prog.push(jump(libc::BPF_JEQ, t.nr, 0, 2));
+            prog.push(ld(arg_lo(t.arg)));
+            let i = at(&prog);
+            let (yes, no) = (to(notify, i), to(allow, i));
+            prog.push(match (t.exact, t.when_set) {
+                (true, _) => jump(libc::BPF_JEQ, t.mask, yes, no),
+                (false, true) => jump(libc::BPF_JSET, t.mask, yes, no),
+                (false, false) => jump(libc::BPF_JSET, t.mask, no, yes),
+            });
+        }
+        for nr in &nrs {
+            let i = at(&prog);
+            prog.push(jump(libc::BPF_JEQ, *nr, to(notify, i), 0));
         }
         prog.push(ret(libc::SECCOMP_RET_ALLOW));
         prog.push(ret(libc::SECCOMP_RET_USER_NOTIF));
-        // The next section reads the arch again.
-        prog.push(ld(4));
     }
     prog.push(ret(libc::SECCOMP_RET_ALLOW));
     prog
@@ -215,6 +378,10 @@ mod tests {
     }
 
     fn verdict_with(prog: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
+        verdict_args(prog, arch, nr, [arg0, 0, 0, 0])
+    }
+
+    fn verdict_args(prog: &[sock_filter], arch: u32, nr: u32, args: [u32; 4]) -> u32 {
         let (mut pc, mut acc) = (0usize, 0u32);
         loop {
             let i = &prog[pc];
@@ -223,12 +390,15 @@ mod tests {
                     acc = match i.k {
                         0 => nr,
                         4 => arch,
-                        ARG0_LO => arg0,
+                        k if (16..48).contains(&k) && k % 8 == 0 => args[(k as usize - 16) / 8],
                         k => panic!("load {k}"),
                     }
                 }
                 c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => {
                     pc += if acc == i.k { i.jt } else { i.jf } as usize;
+                }
+                c if c == libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K => {
+                    pc += if acc & i.k != 0 { i.jt } else { i.jf } as usize;
                 }
                 c if c == libc::BPF_RET | libc::BPF_K => return i.k,
                 c => panic!("opcode {c:#x}"),
@@ -245,9 +415,13 @@ mod tests {
         for abi in abis() {
             for (name, nr) in abi.table {
                 let nr = *nr as u32;
+                // Calls sent by an argument are checked below.
+                let by_arg = |c: Call| {
+                    matches!(c, Call::Prctl | Call::Access(Access::Open | Access::OpenAt))
+                };
                 let ours = entries
                     .iter()
-                    .any(|e| e.audit == abi.audit && e.nr == nr && e.call != Call::Prctl);
+                    .any(|e| e.audit == abi.audit && e.nr == nr && !by_arg(e.call));
                 let want = if ours {
                     libc::SECCOMP_RET_USER_NOTIF
                 } else {
@@ -271,6 +445,48 @@ mod tests {
                 assert_eq!(v, libc::SECCOMP_RET_ALLOW);
             }
         }
+    }
+
+    /// stat by name goes to the supervisor; an fstat by any name (fstat,
+    /// or AT_EMPTY_PATH) stays in the kernel; so does an open to read.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn only_stat_by_name_and_opens_to_write_are_sent() {
+        let prog = program();
+        let (fstat, newfstatat, statx) = (5, 262, 332);
+        let empty = libc::AT_EMPTY_PATH as u32;
+        let nofollow = libc::AT_SYMLINK_NOFOLLOW as u32;
+        let v = |nr, args| verdict_args(&prog, AUDIT_ARCH_X86_64, nr, args);
+        assert_eq!(v(fstat, [1, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(v(newfstatat, [1, 0, 0, empty]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(
+            v(newfstatat, [1, 0, 0, nofollow]),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+        assert_eq!(v(statx, [1, 0, empty, 0x7ff]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(
+            v(statx, [1, 0, nofollow, 0x7ff]),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+        // open and openat: only to write or create.
+        let (open, openat) = (2, 257);
+        let v3 = |nr, flags: i32, at: usize| {
+            let mut args = [1, 0, 0, 0];
+            args[at] = flags as u32;
+            v(nr, args)
+        };
+        assert_eq!(v3(openat, libc::O_RDONLY, 2), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(v3(openat, libc::O_DIRECTORY, 2), libc::SECCOMP_RET_ALLOW);
+        for w in [libc::O_WRONLY, libc::O_RDWR, libc::O_CREAT, libc::O_TRUNC] {
+            assert_eq!(v3(openat, w, 2), libc::SECCOMP_RET_USER_NOTIF);
+            assert_eq!(v3(open, w, 1), libc::SECCOMP_RET_USER_NOTIF);
+        }
+        assert_eq!(v3(open, libc::O_RDONLY, 1), libc::SECCOMP_RET_ALLOW);
+        // The compat ABI's stat calls are not sent at all.
+        assert_eq!(
+            verdict(&prog, AUDIT_ARCH_I386, 383),
+            libc::SECCOMP_RET_ALLOW
+        );
     }
 
     #[cfg(target_arch = "x86_64")]

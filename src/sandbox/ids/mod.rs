@@ -11,8 +11,10 @@
 //! the listener to the supervisor (`Msg::IdsListener`), which serves it on
 //! a thread for as long as that run's processes live.
 
+pub mod access;
 pub mod creds;
 pub mod filter;
+pub mod owners;
 pub mod server;
 
 use std::os::fd::OwnedFd;

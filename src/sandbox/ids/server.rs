@@ -24,6 +24,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::creds::{Creds, Set, KEEP, NGROUPS_MAX};
 use super::filter::{self, Call, Entry};
+use super::owners::{Caller, Owners};
 use crate::sys;
 
 /// The kernel's answer for an id a 16-bit call cannot show.
@@ -45,14 +46,19 @@ pub struct Emulator {
     tasks: HashMap<i32, Tracked>,
     /// The supervisor's pid: ancestry that reaches it left the container.
     own: i32,
+    /// Recorded owners (chown and stat); None: not to be had here.
+    owners: Option<Owners>,
 }
 
 /// Serve `listener` until every task that uses its filter has gone (the
 /// kernel then reports POLLHUP). Runs on a thread of its own.
 pub fn serve(listener: OwnedFd, base: Creds) {
     let mut em = Emulator::new(base);
+    em.owners = Owners::new();
     // Best effort: only a speed-up (Linux 6.6 and later).
     let _ = sys::seccomp_notif_sync_wakeup(&listener);
+    // For tests/bench/single-id: what was answered, by call.
+    let mut counts = std::env::var_os("BURROW_IDS_COUNT").map(|_| Counts::default());
     loop {
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
@@ -63,6 +69,9 @@ pub fn serve(listener: OwnedFd, base: Creds) {
         let ready = fds[0].revents().unwrap_or(PollFlags::empty());
         if !ready.contains(PollFlags::POLLIN) {
             if ready.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
+                if let Some(c) = counts {
+                    c.report();
+                }
                 return;
             }
             continue;
@@ -73,7 +82,11 @@ pub fn serve(listener: OwnedFd, base: Creds) {
             Err(Errno::ENOENT) => continue,
             Err(_) => return,
         };
-        let (val, err, go_on) = match em.calls.get(&(n.data.arch, n.data.nr as u32)).copied() {
+        let entry = em.calls.get(&(n.data.arch, n.data.nr as u32)).copied();
+        if let (Some(c), Some(e)) = (counts.as_mut(), entry) {
+            *c.0.entry(format!("{:?}", e.call)).or_default() += 1;
+        }
+        let (val, err, go_on) = match entry {
             Some(entry) => match em.answer(&listener, &n, entry) {
                 Ok(Some(v)) => (v, 0, false),
                 Ok(None) => (0, 0, true),
@@ -84,6 +97,17 @@ pub fn serve(listener: OwnedFd, base: Creds) {
         };
         // ENOENT: the caller was killed meanwhile; nobody waits.
         let _ = sys::seccomp_notif_send(&listener, n.id, val, err, go_on);
+    }
+}
+
+/// Notifications answered, by call (BURROW_IDS_COUNT).
+#[derive(Default)]
+struct Counts(std::collections::BTreeMap<String, u64>);
+
+impl Counts {
+    fn report(&self) {
+        let all: Vec<String> = self.0.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!("burrow: ids: {}", all.join(", "));
     }
 }
 
@@ -98,6 +122,7 @@ impl Emulator {
             calls,
             tasks: HashMap::new(),
             own: std::process::id() as i32,
+            owners: None,
         }
     }
 
@@ -108,6 +133,43 @@ impl Emulator {
         n: &libc::seccomp_notif,
         e: Entry,
     ) -> Result<Option<i64>, Errno> {
+        let tid = n.pid as i32;
+        let valid = || sys::seccomp_notif_id_valid(listener, n.id);
+        let caller = Caller { tid, valid: &valid };
+        let a = &n.data.args;
+        match e.call {
+            Call::Stat(kind) => {
+                let owners = self.owners.as_ref();
+                return owners.and_then(|o| o.stat(&caller, kind, a)).transpose();
+            }
+            Call::Chown(kind) => {
+                let (u, g) = match kind {
+                    filter::Chown::At => (a[2], a[3]),
+                    _ => (a[1], a[2]),
+                };
+                let (u, g) = (widen(u, e.narrow), widen(g, e.narrow));
+                let creds = self.creds(tid);
+                return match &self.owners {
+                    Some(o) => o.chown(&caller, &creds, kind, a, u, g).map(Some),
+                    // Nothing can be recorded: succeed, as before.
+                    None => Ok(Some(0)),
+                };
+            }
+            Call::Access(kind) => {
+                let creds = self.creds(tid);
+                return match &self.owners {
+                    Some(o) => {
+                        let addfd = |fd: &OwnedFd, cloexec: bool| {
+                            sys::seccomp_notif_addfd_send(listener, n.id, fd, cloexec)
+                                .map(i64::from)
+                        };
+                        super::access::check(o, tid, &creds, kind, a, &addfd)
+                    }
+                    None => Ok(None),
+                };
+            }
+            _ => {}
+        }
         self.emulate(listener, n, e).map(|v| match e.call {
             Call::Exec | Call::Prctl | Call::Exit => None,
             _ => Some(v),
@@ -149,6 +211,7 @@ impl Emulator {
                 }
                 return Ok(0);
             }
+            Call::Stat(_) | Call::Chown(_) | Call::Access(_) => return Ok(0),
             Call::GetUid => return Ok(show(c.ruid)),
             Call::GetEuid => return Ok(show(c.euid)),
             Call::GetGid => return Ok(show(c.rgid)),

@@ -35,6 +35,9 @@ pub fn key(profile: &[u8], caps: &CapSet, arch: Arch, kernel: (u32, u32), opts: 
     field(arch.go_name().as_bytes());
     field(format!("{}.{}", kernel.0, kernel.1).as_bytes());
     field(&[opts.fake_chown as u8, opts.emulate_ids as u8]);
+    // What those two options add changed (the chown family left to the
+    // emulation): programs cached before must not be reused.
+    field(b"single-id rules 2");
     field(env!("CARGO_PKG_VERSION").as_bytes());
     let d = h.finalize();
     d.iter().map(|b| format!("{b:02x}")).collect()

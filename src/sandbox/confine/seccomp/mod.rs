@@ -132,8 +132,8 @@ impl Source {
 pub struct Options {
     /// Merge the single-id rules (FAKE_CHOWN -> ERRNO(0)).
     pub fake_chown: bool,
-    /// The ids are emulated (`sandbox::ids`): setgroups is left to the
-    /// emulation's filter instead of being faked.
+    /// The ids are emulated (`sandbox::ids`): setgroups and the chown
+    /// family are left to the emulation's filter instead of being faked.
     pub emulate_ids: bool,
 }
 
@@ -154,8 +154,14 @@ pub fn compile_profile(
     };
     let mut rules = profile.resolve(&target);
     if opts.fake_chown {
-        let emulated = |n: &&&str| opts.emulate_ids && n.starts_with("setgroups");
-        rules.extend(FAKE_CHOWN.iter().filter(|n| !emulated(n)).map(|n| Rule {
+        // Emulated ids: all of them are left to the emulation's filter,
+        // which records owners (an ERRNO here would win over it).
+        let faked = if opts.emulate_ids {
+            &[][..]
+        } else {
+            FAKE_CHOWN
+        };
+        rules.extend(faked.iter().map(|n| Rule {
             name: n.to_string(),
             action: Action::Errno(0),
             conds: vec![],
