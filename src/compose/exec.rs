@@ -884,6 +884,16 @@ pub fn down(paths: &Paths, project: &Project, o: &DownOptions) -> anyhow::Result
     Ok(code)
 }
 
+/// The names of the `networks` or `volumes` the model declares that are
+/// the project's own (not external).
+fn declared<'a>(project: &'a Project, section: &str) -> impl Iterator<Item = String> + 'a {
+    let decl = project.model.get(section).and_then(Value::as_object);
+    decl.into_iter().flatten().filter_map(|(k, v)| {
+        let external = v.get("external").and_then(Value::as_bool).unwrap_or(false);
+        (!external).then(|| v.get("name").and_then(Value::as_str).unwrap_or(k).to_string())
+    })
+}
+
 /// The project's networks (labelled with it, or declared and not
 /// external) that no container uses any more.
 fn remove_networks(paths: &Paths, project: &Project) -> i32 {
@@ -894,18 +904,7 @@ fn remove_networks(paths: &Paths, project: &Project) -> i32 {
         .filter(|n| n.labels.get(plan::PROJECT) == Some(&project.name))
         .map(|n| n.name)
         .collect();
-    if let Some(decl) = project.model.get("networks").and_then(Value::as_object) {
-        for (k, v) in decl {
-            if !v.get("external").and_then(Value::as_bool).unwrap_or(false) {
-                names.insert(
-                    v.get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or(k)
-                        .to_string(),
-                );
-            }
-        }
-    }
+    names.extend(declared(project, "networks"));
     let records = record::all(root);
     let mut code = 0;
     let mut gone = false;
@@ -948,18 +947,7 @@ fn remove_volumes(root: &Path, project: &Project) -> i32 {
         .filter(|v| v.labels.get(plan::PROJECT) == Some(&project.name))
         .map(|v| v.name)
         .collect();
-    if let Some(decl) = project.model.get("volumes").and_then(Value::as_object) {
-        for (k, v) in decl {
-            if !v.get("external").and_then(Value::as_bool).unwrap_or(false) {
-                names.insert(
-                    v.get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or(k)
-                        .to_string(),
-                );
-            }
-        }
-    }
+    names.extend(declared(project, "volumes"));
     let mut code = 0;
     for n in names {
         match crate::volume::get(root, &n) {

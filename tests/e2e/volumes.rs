@@ -410,10 +410,10 @@ fn owners_inside_a_volume_are_the_containers_ids() {
                     let want = host_id_of_33(env);
                     assert_eq!((host.uid(), host.gid()), (want, want), "{driver}");
                 }
-                // One id: chown is a no-op, files are root's inside and
-                // the user's outside.
+                // One id: the owner is recorded (and shown inside), the
+                // files are the user's outside.
                 User::NoSub => {
-                    assert_eq!(out.ok().stdout, "0:0\n0:0\n", "{driver}");
+                    assert_eq!(out.ok().stdout, "0:0\n33:33\n", "{driver}");
                     assert_eq!(host.uid(), uid, "{driver}");
                 }
             }

@@ -46,6 +46,9 @@ pub enum Call {
     Prctl,
     /// The chown family: the owner is recorded (`owners`).
     Chown(Chown),
+    /// The chmod family: made here, and a recorded owner's mode follows
+    /// (else a later layer or the FUSE overlay would show the old mode).
+    Chmod(Chmod),
     /// The stat family, native ABI only (the compat structs differ): a
     /// recorded owner is shown, else the call runs.
     Stat(Stat),
@@ -78,6 +81,17 @@ pub enum Access {
     PairAt,
     /// symlinkat(target, ndirfd, new).
     SymlinkAt,
+}
+
+/// How a chmod-family call names its file and mode (argument positions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chmod {
+    /// chmod(path, mode): follows a last symlink.
+    Path,
+    /// fchmod(fd, mode).
+    Fd,
+    /// fchmodat(dirfd, path, mode): follows too (it has no flags).
+    At,
 }
 
 /// How a chown-family call names its file and ids (argument positions).
@@ -130,6 +144,9 @@ const NAMES: &[(&str, Call)] = &[
     ("lchown", Call::Chown(Chown::LPath)),
     ("fchown", Call::Chown(Chown::Fd)),
     ("fchownat", Call::Chown(Chown::At)),
+    ("chmod", Call::Chmod(Chmod::Path)),
+    ("fchmod", Call::Chmod(Chmod::Fd)),
+    ("fchmodat", Call::Chmod(Chmod::At)),
     ("stat", Call::Stat(Stat::Path)),
     ("lstat", Call::Stat(Stat::LPath)),
     ("newfstatat", Call::Stat(Stat::At)),

@@ -31,7 +31,7 @@ use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
 
 use super::creds::{Creds, KEEP};
-use super::filter::{Chown, Stat};
+use super::filter::{Chmod, Chown, Stat};
 use crate::rootfs::fuse::ownership::{Override, OVERRIDE_XATTR};
 use crate::sys;
 
@@ -140,6 +140,43 @@ impl Owners {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP | libc::EPERM)) => Ok(0),
             Err(e) => Err(io_errno(e)),
         }
+    }
+
+    /// chmod, fchmod, fchmodat: made here; a recorded owner keeps the new
+    /// mode too. Only the (emulated) owner or root may.
+    pub fn chmod(
+        &self,
+        c: &Caller,
+        creds: &Creds,
+        kind: Chmod,
+        a: &[u64; 6],
+    ) -> Result<i64, Errno> {
+        let (target, mode) = match kind {
+            Chmod::Path => (path_target(c.tid, libc::AT_FDCWD, a[0], true)?, a[1]),
+            Chmod::Fd => (Target::Fd(a[0] as i32), a[1]),
+            Chmod::At => (at_target(c.tid, a[0] as i32, a[1], 0)?, a[2]),
+        };
+        let fd = self.open(c.tid, &target)?;
+        let st = sys::stat_fd(&fd)?;
+        let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+        let rec = recorded(&link, st.st_mode & libc::S_IFMT);
+        let owner = rec.map_or(st.st_uid, |o| o.uid);
+        if !creds.privileged() && creds.fsuid != owner {
+            return Err(Errno::EPERM);
+        }
+        if !(c.valid)() {
+            return Err(Errno::ESRCH);
+        }
+        let mode = (mode as u32) & 0o7777;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&link, std::fs::Permissions::from_mode(mode))
+            .map_err(io_errno)?;
+        if let Some(o) = rec {
+            let o = Override { mode, ..o };
+            // Best effort, as chown's: the mode itself is set.
+            let _ = xattr::set_deref(&link, OVERRIDE_XATTR, o.format().as_bytes());
+        }
+        Ok(0)
     }
 
     /// stat, lstat, newfstatat, statx: Some(result) when the file

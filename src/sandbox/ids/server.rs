@@ -155,6 +155,14 @@ impl Emulator {
                     None => Ok(Some(0)),
                 };
             }
+            Call::Chmod(kind) => {
+                let creds = self.creds(tid);
+                return match &self.owners {
+                    Some(o) => o.chmod(&caller, &creds, kind, a).map(Some),
+                    // Nothing recorded to follow: the kernel's chmod.
+                    None => Ok(None),
+                };
+            }
             Call::Access(kind) => {
                 let creds = self.creds(tid);
                 return match &self.owners {
@@ -211,7 +219,7 @@ impl Emulator {
                 }
                 return Ok(0);
             }
-            Call::Stat(_) | Call::Chown(_) | Call::Access(_) => return Ok(0),
+            Call::Stat(_) | Call::Chown(_) | Call::Chmod(_) | Call::Access(_) => return Ok(0),
             Call::GetUid => return Ok(show(c.ruid)),
             Call::GetEuid => return Ok(show(c.euid)),
             Call::GetGid => return Ok(show(c.rgid)),

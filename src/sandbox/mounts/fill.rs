@@ -26,7 +26,7 @@ pub fn fill(into: &Path, from: &Path) -> anyhow::Result<()> {
     copy_dir(from, into).with_context(|| format!("copy {} into the volume", from.display()))?;
     // The volume's root takes the owner and mode of the image's dir.
     let m = fs::symlink_metadata(from)?;
-    keep_meta(into, &m);
+    keep_meta(into, &m, from);
     Ok(())
 }
 
@@ -50,16 +50,21 @@ fn copy_dir(from: &Path, into: &Path) -> io::Result<()> {
             // hold them in a VOLUME path.
             continue;
         }
-        keep_meta(&dst, &m);
+        keep_meta(&dst, &m, &src);
     }
     Ok(())
 }
 
 /// Owner first (a chown clears setuid bits), then mode, then times.
-/// Best effort: an id the namespace does not map stays ours.
-fn keep_meta(p: &Path, m: &fs::Metadata) {
+/// Best effort: an id the namespace does not map stays ours, and single-id
+/// mode's recorded owner (`user.burrow.override`) goes along with the file.
+fn keep_meta(p: &Path, m: &fs::Metadata, src: &Path) {
     let _ = lchown(p, Some(m.uid()), Some(m.gid()));
     if !m.file_type().is_symlink() {
+        const OVERRIDE: &str = crate::rootfs::fuse::ownership::OVERRIDE_XATTR;
+        if let Ok(Some(v)) = xattr::get(src, OVERRIDE) {
+            let _ = xattr::set(p, OVERRIDE, &v);
+        }
         let _ = fs::set_permissions(p, fs::Permissions::from_mode(m.mode() & 0o7777));
         let times =
             fs::FileTimes::new().set_modified(m.modified().unwrap_or(std::time::UNIX_EPOCH));
