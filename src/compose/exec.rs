@@ -890,7 +890,12 @@ fn declared<'a>(project: &'a Project, section: &str) -> impl Iterator<Item = Str
     let decl = project.model.get(section).and_then(Value::as_object);
     decl.into_iter().flatten().filter_map(|(k, v)| {
         let external = v.get("external").and_then(Value::as_bool).unwrap_or(false);
-        (!external).then(|| v.get("name").and_then(Value::as_str).unwrap_or(k).to_string())
+        (!external).then(|| {
+            v.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(k)
+                .to_string()
+        })
     })
 }
 

@@ -169,8 +169,7 @@ impl Owners {
         }
         let mode = (mode as u32) & 0o7777;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&link, std::fs::Permissions::from_mode(mode))
-            .map_err(io_errno)?;
+        std::fs::set_permissions(&link, std::fs::Permissions::from_mode(mode)).map_err(io_errno)?;
         if let Some(o) = rec {
             let o = Override { mode, ..o };
             // Best effort, as chown's: the mode itself is set.
