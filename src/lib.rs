@@ -19,6 +19,7 @@ pub mod oci;
 pub mod paths;
 pub mod probe;
 pub mod proc;
+pub mod random_id;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;

@@ -659,10 +659,7 @@ impl Builder<'_> {
         let Some(parent) = &st.parent else {
             bail!("RUN needs a base image (FROM scratch has no shell)");
         };
-        let name = format!(
-            "burrow-build-{}",
-            &crate::container::record::new_id()?[..16]
-        );
+        let name = format!("burrow-build-{}", &crate::random_id::new_id()?[..16]);
         // Our own binary by /proc/self/exe, not by its path: a command that
         // runs out of the containers' reach (`compose up`, crate::exe) runs
         // from a mount or memfd whose path no other process can open.

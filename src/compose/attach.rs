@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
-use super::exec::{self, service_of};
+use super::labels::service_of;
 use super::Project;
 use crate::container::log::{self, Entry, Follower};
 use crate::container::record::{self, Record};
@@ -208,7 +208,13 @@ fn follow(
 
 /// An attached `up`: print the containers' output from their start until
 /// they all ended; Ctrl-C stops them (each with its grace period).
-pub fn follow_until_done(paths: &Paths, project: &Project, recs: &[Record]) -> anyhow::Result<i32> {
+/// `stop`: what Ctrl-C does to them (the caller knows their grace periods).
+pub fn follow_until_done(
+    paths: &Paths,
+    project: &Project,
+    recs: &[Record],
+    stop: &dyn Fn(&[Record]),
+) -> anyhow::Result<i32> {
     let root = paths.root().to_path_buf();
     let colour = std::io::stdout().is_terminal();
     let mut p = Prefixer::new(&project.name, recs, colour, false);
@@ -225,31 +231,12 @@ pub fn follow_until_done(paths: &Paths, project: &Project, recs: &[Record]) -> a
             followers.push((r.clone(), f));
         }
     }
-    let all = exec::services(project, &Default::default()).unwrap_or_default();
     // Ctrl-C ends an attached `up` with 130, as Compose, after the stop.
     let done = crate::interrupt::during(|| {
         let interrupted = follow(&root, &mut p, followers, crate::interrupt::requested)?;
         if interrupted {
             eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-            let with_grace: Vec<(Record, Duration)> = recs
-                .iter()
-                .filter_map(|r| record::find(&root, &r.id).ok())
-                .map(|r| {
-                    let g = all
-                        .iter()
-                        .find(|s| s.name == service_of(&r))
-                        .map_or(Duration::from_secs(10), |s| exec::stop_grace(s, None));
-                    (r, g)
-                })
-                .collect();
-            for (name, res) in exec::stop_all(&root, &with_grace) {
-                match res {
-                    Ok(()) => {
-                        eprintln!(" Container {}  Stopped", crate::text::escape_control(&name))
-                    }
-                    Err(e) => eprintln!("burrow: {}", crate::error::one_line(&e)),
-                }
-            }
+            stop(recs);
         }
         p.flush(&mut std::io::stdout().lock())?;
         Ok(0)

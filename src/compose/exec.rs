@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 
+pub use super::labels::{label, number_of, service_of};
 use super::plan::{self, Action, Condition, Existing, Service};
 use super::service::{self, Ctx};
 use super::Project;
@@ -23,11 +24,6 @@ use crate::container::state::State;
 use crate::container::{control, create, health, lifecycle};
 use crate::paths::Paths;
 use crate::text::escape_control;
-
-/// A label of a record.
-pub fn label<'r>(rec: &'r Record, key: &str) -> Option<&'r str> {
-    rec.extras.labels.get(key).map(String::as_str)
-}
 
 /// The project's containers (one-off `run` containers with `oneoff`),
 /// by service then number.
@@ -39,16 +35,6 @@ pub fn containers(root: &Path, project: &str, oneoff: bool) -> Vec<Record> {
         .collect();
     v.sort_by_key(|r| (service_of(r).to_string(), number_of(r), r.created));
     v
-}
-
-pub fn service_of(r: &Record) -> &str {
-    label(r, plan::SERVICE).unwrap_or("")
-}
-
-pub fn number_of(r: &Record) -> u32 {
-    label(r, plan::NUMBER)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 fn running(r: &Record) -> bool {
@@ -247,7 +233,27 @@ pub fn up(paths: &Paths, project: &Project, o: &UpOptions) -> anyhow::Result<i32
         .iter()
         .filter_map(|id| record::find(&root, id).ok())
         .collect();
-    super::attach::follow_until_done(paths, project, &recs)
+    // Ctrl-C stops them, each with its service's grace period.
+    let stop = |recs: &[Record]| {
+        let with_grace: Vec<(Record, Duration)> = recs
+            .iter()
+            .filter_map(|r| record::find(&root, &r.id).ok())
+            .map(|r| {
+                let g = all
+                    .iter()
+                    .find(|s| s.name == service_of(&r))
+                    .map_or(Duration::from_secs(10), |s| stop_grace(s, None));
+                (r, g)
+            })
+            .collect();
+        for (name, res) in stop_all(&root, &with_grace) {
+            match res {
+                Ok(()) => eprintln!(" Container {}  Stopped", escape_control(&name)),
+                Err(e) => eprintln!("burrow: {}", crate::error::one_line(&e)),
+            }
+        }
+    };
+    super::attach::follow_until_done(paths, project, &recs, &stop)
 }
 
 /// Containers of this project whose service is no longer in the model.

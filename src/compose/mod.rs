@@ -23,6 +23,7 @@ pub mod attach;
 pub mod dotenv;
 pub mod exec;
 pub mod interpolate;
+pub mod labels;
 pub mod load;
 pub mod merge;
 pub mod normalize;

@@ -4,7 +4,6 @@
 //! friends extend it.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -187,14 +186,7 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
-/// 64 random hex digits.
-pub fn new_id() -> anyhow::Result<String> {
-    let mut b = [0u8; 32];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .context("read /dev/urandom")?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
+pub use crate::random_id::new_id;
 
 fn lock(root: &Path) -> anyhow::Result<Flock<fs::File>> {
     crate::fsutil::lock_store(&containers_dir(root), "container store", LOCK_WAIT)

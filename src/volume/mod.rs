@@ -161,7 +161,7 @@ pub fn create(root: &Path, new: NewVolume) -> anyhow::Result<(Volume, bool)> {
         }
         None => {
             labels.insert(ANONYMOUS_LABEL.into(), String::new());
-            crate::container::record::new_id()?
+            crate::random_id::new_id()?
         }
     };
     let _lock = lock(root)?;

@@ -43,7 +43,7 @@ pub struct Link {
 /// A name for the bridge's end: unique in the keeper's namespace, also
 /// while a stopped container's old pair is still being torn down.
 fn peer_name() -> anyhow::Result<String> {
-    let id = crate::container::record::new_id()?;
+    let id = crate::random_id::new_id()?;
     Ok(format!("vb{}", &id[..12]))
 }
 

@@ -159,7 +159,7 @@ pub fn create(root: &Path, new: NewNetwork) -> anyhow::Result<NetworkRecord> {
         None => subnet.host(1),
     };
     let rec = NetworkRecord {
-        id: crate::container::record::new_id()?,
+        id: crate::random_id::new_id()?,
         name: new.name,
         created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         subnet,

@@ -8,12 +8,11 @@
 //! (it can no longer be opened by name) until the kernel forgets the node.
 //! Writing copies the file up first, as opening it for writing would.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use std::sync::Arc;
 
 use fuser::Errno;
 
@@ -21,67 +20,8 @@ use super::copyup::copy_up;
 use super::inode::Table;
 use super::layers::{Layers, UPPER};
 use super::merge::Found;
-use super::state::{err, Handle, OverlayFs, R};
-
-/// Open files kept beyond the pinned ones; past this, unpinned ones go.
-const KEEP: usize = 512;
-
-/// A lower file's copied-up flag: its reader then reopens the upper copy.
-type Watch = Option<Arc<AtomicBool>>;
-
-struct Entry {
-    handle: Arc<Handle>,
-    writable: bool,
-    pinned: bool,
-}
-
-#[derive(Default)]
-pub struct NodeFiles {
-    map: Mutex<HashMap<u64, Entry>>,
-}
-
-impl NodeFiles {
-    fn map(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn insert(
-        &self,
-        ino: u64,
-        file: File,
-        writable: bool,
-        pinned: bool,
-        watch: Watch,
-    ) -> Arc<Handle> {
-        let handle = Arc::new(Handle {
-            ino,
-            file: RwLock::new(file),
-            watch,
-            reopened: AtomicBool::new(false),
-        });
-        let mut m = self.map();
-        if m.len() >= KEEP {
-            m.retain(|_, e| e.pinned);
-        }
-        let e = Entry {
-            handle: handle.clone(),
-            writable,
-            pinned,
-        };
-        m.insert(ino, e);
-        handle
-    }
-
-    /// The file kept for `ino`, if any (a node whose names are all gone).
-    pub fn get(&self, ino: u64) -> Option<Arc<Handle>> {
-        self.map().get(&ino).map(|e| e.handle.clone())
-    }
-
-    /// The kernel forgot `ino`: nothing can use its file any more.
-    pub fn forget(&self, ino: u64) {
-        self.map().remove(&ino);
-    }
-}
+use super::open_files::Handle;
+use super::state::{err, OverlayFs, R};
 
 impl OverlayFs {
     /// The real file for I/O on `ino`: the handle `fh` when the kernel sent

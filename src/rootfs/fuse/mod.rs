@@ -11,6 +11,7 @@ mod fs;
 mod inode;
 mod layers;
 mod merge;
+mod open_files;
 pub mod ownership;
 mod poll;
 mod read;

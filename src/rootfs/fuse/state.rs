@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
@@ -36,14 +36,7 @@ pub fn errno(code: i32) -> Errno {
     Errno::from_i32(code)
 }
 
-/// An open file: the real file, and for one opened on a lower layer the
-/// node's copied-up flag, so reads switch to the upper copy after it.
-pub struct Handle {
-    pub ino: u64,
-    pub file: RwLock<File>,
-    pub watch: Option<Arc<AtomicBool>>,
-    pub reopened: AtomicBool,
-}
+pub use super::open_files::Handle;
 
 /// An open directory: its merged listing, taken at opendir.
 pub struct DirHandle {
@@ -57,7 +50,7 @@ pub struct OverlayFs {
     pub handles: Mutex<HashMap<u64, Arc<Handle>>>,
     pub dirs: Mutex<HashMap<u64, Arc<DirHandle>>>,
     /// Real files for I/O that comes without a handle (files.rs).
-    pub files: super::files::NodeFiles,
+    pub files: super::open_files::NodeFiles,
     /// Requests served, for poll.rs.
     pub activity: super::poll::Activity,
     next_fh: AtomicU64,
