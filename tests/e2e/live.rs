@@ -74,16 +74,26 @@ pub(crate) fn assert_nothing_left(env: &TestEnv) {
         assert!(Instant::now() < deadline, "processes left: {left:#?}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A mount namespace goes with its last process, which may still be
+    // exiting (a health probe killed by `rm -f`): wait as for processes.
     let root = env.root().display().to_string();
-    let mut mounted = Vec::new();
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(m) = std::fs::read_to_string(p.path().join("mountinfo")) {
-            if m.contains(&root) {
-                mounted.push(p.file_name());
+    loop {
+        let mut mounted = Vec::new();
+        for p in std::fs::read_dir("/proc").unwrap().flatten() {
+            if let Ok(m) = std::fs::read_to_string(p.path().join("mountinfo")) {
+                if m.contains(&root) {
+                    let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                    mounted.push(format!("{} {cmd}", p.file_name().to_string_lossy()));
+                }
             }
         }
+        if mounted.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "mounts of {root} in {mounted:?}");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(mounted.is_empty(), "mounts of {root} in {mounted:?}");
 }
 
 #[test]
