@@ -96,6 +96,7 @@ fn parse(body: &str) -> anyhow::Result<Template> {
     let mut tpl = Template::default();
     tpl.add_funcs(&[
         ("json", json as gtmpl::Func),
+        ("len", len),
         ("join", join),
         ("split", split),
         ("lower", lower),
@@ -350,6 +351,29 @@ fn json(args: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::String(to_json(v).to_string()))
 }
 
+/// Go's `len`, which also counts a map's entries (gtmpl's does not:
+/// inspect objects are maps here, so `{{len .Mounts}}` must work).
+fn len(args: &[Value]) -> Result<Value, FuncError> {
+    let n = match args {
+        [Value::String(s)] => s.len(),
+        [Value::Array(a)] => a.len(),
+        [Value::Object(m) | Value::Map(m)] => m.len(),
+        [v] => {
+            return Err(FuncError::Generic(format!(
+                "len of type {}",
+                match v {
+                    Value::Nil | Value::NoValue => "nil",
+                    Value::Bool(_) => "bool",
+                    Value::Number(_) => "number",
+                    _ => "func",
+                }
+            )))
+        }
+        _ => return Err(FuncError::ExactlyXArgs("len".into(), 1)),
+    };
+    Ok(Value::from(n as u64))
+}
+
 fn join(args: &[Value]) -> Result<Value, FuncError> {
     let sep = arg_str(args, 1, "join")?;
     match args.first() {
@@ -447,6 +471,14 @@ mod tests {
         ("Status", "STATUS"),
         ("Labels", "LABELS"),
     ];
+
+    #[test]
+    fn len_counts_maps_lists_and_strings() {
+        let doc = json!({"M": {"a": 1, "b": 2}, "L": [1, 2, 3], "S": "abcd", "N": 5});
+        let out = objects("{{len .M}} {{len .L}} {{len .S}}", &[doc.clone()]).unwrap();
+        assert_eq!(out, "2 3 4\n");
+        assert!(objects("{{len .N}}", &[doc]).is_err());
+    }
 
     #[test]
     fn plain_template_one_line_a_row() {

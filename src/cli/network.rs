@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::container::{networks, record};
 use crate::error::{Coded, EXIT_BURROW};
-use crate::net::user::store::{self, NetworkRecord, NewNetwork, PREDEFINED};
+use crate::net::user::store::{self, predefined_id, NetworkRecord, NewNetwork, PREDEFINED};
 use crate::paths::Paths;
 use crate::text::escape_control;
 
@@ -118,7 +118,7 @@ pub struct ConnectArgs {
 
 #[derive(Debug, Args)]
 pub struct DisconnectArgs {
-    /// Also when the container is running
+    /// Forget the network also when a running container's link to it cannot be removed now
     #[arg(short, long)]
     pub force: bool,
     #[arg(value_name = "NETWORK")]
@@ -178,12 +178,6 @@ fn create(paths: &Paths, a: &CreateArgs) -> anyhow::Result<i32> {
     )?;
     println!("{}", rec.id);
     Ok(0)
-}
-
-/// The predefined networks' ids: fixed, so that scripts may keep them.
-fn predefined_id(name: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(format!("burrow network {name}")))
 }
 
 /// One row of `ls`, for predefined and user networks alike.
@@ -476,27 +470,38 @@ fn prune(paths: &Paths, a: &PruneArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The container's record, for connect and disconnect: they change
-/// created or stopped containers (a running one's namespace is made).
-fn stopped_container(paths: &Paths, name: &str, force: bool) -> anyhow::Result<record::Record> {
-    let rec = record::find(paths.root(), name)?;
+/// A running container's handle for changing its links in place: the
+/// keeper's namespaces and a process holding the container's network
+/// namespace. None when it is not running.
+struct Live {
+    keeper: crate::net::user::keeper::Handles,
+    pid: i32,
+}
+
+fn live(paths: &Paths, rec: &record::Record) -> anyhow::Result<Option<Live>> {
     let running = matches!(
         rec.status,
         record::Status::Running | record::Status::Restarting
     );
-    if running && !force {
+    let Some(init) = rec.init.as_ref().filter(|i| running && i.alive()) else {
+        return Ok(None);
+    };
+    let pid = crate::sandbox::joinable(init.pid);
+    let keeper = crate::net::user::keeper::ensure(paths).context("user networks")?;
+    if !crate::net::user::live::in_keepers_userns(&keeper, pid) {
         return Err(coded(format!(
-            "container {} is running: stop it first (its networks are set up when it starts)",
+            "container {} is running and was started without a user network: stop it first \
+             (its networks are then set up when it starts)",
             escape_control(&rec.name)
         )));
     }
-    Ok(rec)
+    Ok(Some(Live { keeper, pid }))
 }
 
 fn connect(paths: &Paths, a: &ConnectArgs) -> anyhow::Result<i32> {
     let root = paths.root();
     let net = store::find(root, &a.network).ok_or_else(|| store::no_such_network(&a.network))?;
-    let rec = stopped_container(paths, &a.container, false)?;
+    let rec = record::find(root, &a.container)?;
     if rec.config.network != record::Network::Bridge {
         return Err(coded(format!(
             "container {} has network mode {:?}: only a container with its own network can join a user network",
@@ -518,11 +523,21 @@ fn connect(paths: &Paths, a: &ConnectArgs) -> anyhow::Result<i32> {
     let att = crate::container::create::attachment(
         root,
         &crate::container::create::UserNetworkRequest {
-            network: net,
+            network: net.clone(),
             aliases: a.alias.clone(),
             ip: a.ip,
         },
     )?;
+    if let Some(l) = live(paths, &rec)? {
+        let link = crate::net::user::attach::Link {
+            bridge: net.bridge(),
+            ip: att.ip,
+            prefix: net.subnet.prefix,
+            internal: net.internal,
+        };
+        crate::net::user::live::connect(&l.keeper, l.pid, &link)
+            .with_context(|| format!("connect container {}", escape_control(&rec.name)))?;
+    }
     record::update(root, &rec.id, |r| r.config.networks.push(att.clone()))?;
     crate::container::lifecycle::rewrite_resolv_conf(paths, &rec.id)?;
     Ok(0)
@@ -531,13 +546,28 @@ fn connect(paths: &Paths, a: &ConnectArgs) -> anyhow::Result<i32> {
 fn disconnect(paths: &Paths, a: &DisconnectArgs) -> anyhow::Result<i32> {
     let root = paths.root();
     let net = store::find(root, &a.network).ok_or_else(|| store::no_such_network(&a.network))?;
-    let rec = stopped_container(paths, &a.container, a.force)?;
-    if !rec.config.networks.iter().any(|x| x.network == net.name) {
+    let rec = record::find(root, &a.container)?;
+    let Some(att) = rec.config.networks.iter().find(|x| x.network == net.name) else {
         return Err(coded(format!(
             "container {} is not on network {}",
             escape_control(&rec.name),
             net.name
         )));
+    };
+    // A link that will not go is an error unless forced (then the record
+    // changes alone, and the link goes at the next start).
+    let gone = live(paths, &rec).and_then(|l| match l {
+        Some(l) => crate::net::user::live::disconnect(&l.keeper, l.pid, att.ip),
+        None => Ok(()),
+    });
+    if let Err(e) = gone {
+        if !a.force {
+            return Err(e.context(format!(
+                "disconnect container {}",
+                escape_control(&rec.name)
+            )));
+        }
+        tracing::warn!("{e:#}");
     }
     record::update(root, &rec.id, |r| {
         r.config.networks.retain(|x| x.network != net.name)

@@ -25,10 +25,14 @@ pub fn addresses_on(root: &Path, name: &str) -> Vec<Ipv4Addr> {
 }
 
 /// Docker's `NetworkSettings.Networks` (and `HostConfig.NetworkMode`) in
-/// a container's inspect object: each user network with its address.
+/// a container's inspect object: each user network with its address, or
+/// the default network's.
 pub fn add_to_inspect(v: &mut serde_json::Value, root: &Path, r: &Record) {
     use serde_json::json;
     if r.config.networks.is_empty() {
+        if r.config.network == record::Network::Bridge {
+            add_default(v, r);
+        }
         return;
     }
     let mut nets = serde_json::Map::new();
@@ -53,4 +57,49 @@ pub fn add_to_inspect(v: &mut serde_json::Value, root: &Path, r: &Record) {
         }
     }
     v["HostConfig"]["NetworkMode"] = json!(r.config.networks[0].network);
+}
+
+/// The default network's entry, and the top-level address fields Docker
+/// fills for it (`{{.NetworkSettings.IPAddress}}`); empty while stopped,
+/// as Docker's.
+fn add_default(v: &mut serde_json::Value, r: &Record) {
+    use crate::net::addr;
+    use serde_json::json;
+    let up = matches!(
+        r.status,
+        record::Status::Running | record::Status::Restarting
+    );
+    let (ip, prefix, gw, ip6, prefix6, gw6) = match up {
+        true => (
+            addr::CONTAINER4.to_string(),
+            addr::PREFIX4,
+            addr::GATEWAY4.to_string(),
+            addr::CONTAINER6.to_string(),
+            addr::PREFIX6,
+            addr::GATEWAY6.to_string(),
+        ),
+        false => Default::default(),
+    };
+    let fields = json!({
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "Gateway": gw,
+        "GlobalIPv6Address": ip6,
+        "GlobalIPv6PrefixLen": prefix6,
+        "IPv6Gateway": gw6,
+    });
+    let Some(obj) = v.as_object_mut() else {
+        return;
+    };
+    let ns = obj.entry("NetworkSettings").or_insert_with(|| json!({}));
+    let Some(ns) = ns.as_object_mut() else {
+        return;
+    };
+    let mut entry = fields.clone();
+    entry["NetworkID"] = json!(crate::net::user::store::predefined_id("bridge"));
+    entry["Aliases"] = json!(null);
+    ns.insert("Networks".into(), json!({ "bridge": entry }));
+    if let Some(f) = fields.as_object() {
+        ns.extend(f.clone());
+    }
 }

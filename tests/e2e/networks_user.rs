@@ -346,9 +346,10 @@ fn network_verbs_have_dockers_shapes() {
 }
 
 /// `network connect` and `disconnect` change a created or stopped
-/// container's networks from its next start; a running one is refused.
+/// container's networks from its next start, and a running one's in
+/// place (when it started on a user network).
 #[test]
-fn connect_and_disconnect_change_a_stopped_containers_networks() {
+fn connect_and_disconnect_change_stopped_and_running_containers() {
     both(|env, img| {
         env.burrow(&["network", "create", "na"]).ok();
         env.burrow(&["network", "create", "nb"]).ok();
@@ -419,11 +420,71 @@ fn connect_and_disconnect_change_a_stopped_containers_networks() {
         .ok();
         let out = env.burrow(&["network", "connect", "bridge", "live"]);
         assert_ne!(out.code, 0, "{}", out.describe());
+        // A running container joins and leaves a network in place: a new
+        // interface on nc's subnet, reachable by name from nc.
         env.burrow(&["network", "create", "nc"]).ok();
-        let out = env.burrow(&["network", "connect", "nc", "live"]);
-        out.fails(125);
-        assert!(out.stderr.contains("running"), "{}", out.describe());
+        env.burrow(&["network", "connect", "--alias", "lv", "nc", "live"])
+            .ok();
+        let ip_on = |net: &str| {
+            let f = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+            let out = env.burrow(&["inspect", "-f", &f, "live"]);
+            out.ok().stdout.trim().to_string()
+        };
+        let (on_nb, on_nc) = (ip_on("nb"), ip_on("nc"));
+        let addrs = env.burrow(&["exec", "live", "ip", "-4", "-o", "addr"]);
+        assert!(
+            addrs
+                .ok()
+                .stdout
+                .contains(&format!("eth1    inet {on_nb}/"))
+                && addrs.stdout.contains(&format!("eth2    inet {on_nc}/")),
+            "{}",
+            addrs.describe()
+        );
+        let ping = "ping -c1 -W5 lv && ping -c1 -W5 live";
+        env.burrow(&["run", "--rm", "--network", "nc", img, "sh", "-c", ping])
+            .ok();
+        env.burrow(&["network", "disconnect", "nb", "live"]).ok();
+        let addrs = env.burrow(&["exec", "live", "ip", "-4", "-o", "addr"]);
+        assert!(
+            !addrs.ok().stdout.contains("eth1") && addrs.stdout.contains("eth2"),
+            "{}",
+            addrs.describe()
+        );
+        // nb is free now: nothing holds its bridge.
+        env.burrow(&["network", "rm", "nb"]).ok();
+        // The first free name is taken again.
+        env.burrow(&["network", "create", "nd"]).ok();
+        env.burrow(&["network", "connect", "nd", "live"]).ok();
+        let addrs = env.burrow(&["exec", "live", "ip", "-4", "-o", "addr"]);
+        assert!(
+            addrs
+                .ok()
+                .stdout
+                .contains(&format!("eth1    inet {}/", ip_on("nd"))),
+            "{}",
+            addrs.describe()
+        );
         env.burrow(&["rm", "-f", "live"]).ok();
+
+        // One started on the default network has no way to the bridges.
+        env.burrow(&["run", "-d", "--name", "plain", img, "sleep", "60"])
+            .ok();
+        let out = env.burrow(&["network", "connect", "nc", "plain"]);
+        out.fails(125);
+        assert!(
+            out.stderr.contains("started without a user network"),
+            "{}",
+            out.describe()
+        );
+        let nets = env.burrow(&[
+            "inspect",
+            "-f",
+            "{{len .NetworkSettings.Networks}}",
+            "plain",
+        ]);
+        assert_eq!(nets.ok().stdout, "1\n", "{}", nets.describe());
+        env.burrow(&["rm", "-f", "plain"]).ok();
     });
 }
 

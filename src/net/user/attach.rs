@@ -51,36 +51,48 @@ fn peer_name() -> anyhow::Result<String> {
 /// make `eth{n}` for each link. `nl` is a netlink socket there.
 pub fn plumb(nl: &Socket, own: &OwnedFd, nets: &UserNets) -> anyhow::Result<()> {
     for (i, link) in nets.links.iter().enumerate() {
-        let name = format!("eth{}", i + 1);
-        let peer = peer_name()?;
-        nl.request(
-            &netlink::build_new_veth(&name, &peer, nets.netns.as_raw_fd(), MTU),
-            &format!("create {name}'s veth pair"),
-        )?;
-        // The bridge's end, in the keeper's namespace.
-        in_netns(nets.netns.as_fd(), own, || {
-            let index = |n: &str| {
-                nix::net::if_::if_nametoindex(n).with_context(|| format!("find interface {n}"))
-            };
-            let br = index(&link.bridge).context("the network's bridge is missing")?;
-            let p = index(&peer)?;
-            Socket::open()?.request(
-                &netlink::build_set_master_up(p, br),
-                &format!("put {name}'s peer into bridge {}", link.bridge),
-            )
-        })?;
-        let index = nix::net::if_::if_nametoindex(name.as_str())
-            .with_context(|| format!("find interface {name}"))?;
-        nl.request(
-            &netlink::build_add_addr(index, IpAddr::V4(link.ip), link.prefix),
-            &format!("add {name}'s address"),
-        )?;
-        nl.request(
-            &netlink::build_link_up(index, None, None),
-            &format!("bring {name} up"),
-        )?;
+        plumb_one(nl, own, nets.netns.as_fd(), link, &format!("eth{}", i + 1))?;
     }
     Ok(())
+}
+
+/// Make interface `name` in network namespace `own` (this process's),
+/// paired with a port of `link`'s bridge in the keeper's namespace
+/// `keeper`. This process must be in the keeper's user namespace.
+pub fn plumb_one(
+    nl: &Socket,
+    own: &OwnedFd,
+    keeper: std::os::fd::BorrowedFd<'_>,
+    link: &Link,
+    name: &str,
+) -> anyhow::Result<()> {
+    let peer = peer_name()?;
+    nl.request(
+        &netlink::build_new_veth(name, &peer, keeper.as_raw_fd(), MTU),
+        &format!("create {name}'s veth pair"),
+    )?;
+    // The bridge's end, in the keeper's namespace.
+    in_netns(keeper, own, || {
+        let index = |n: &str| {
+            nix::net::if_::if_nametoindex(n).with_context(|| format!("find interface {n}"))
+        };
+        let br = index(&link.bridge).context("the network's bridge is missing")?;
+        let p = index(&peer)?;
+        Socket::open()?.request(
+            &netlink::build_set_master_up(p, br),
+            &format!("put {name}'s peer into bridge {}", link.bridge),
+        )
+    })?;
+    let index =
+        nix::net::if_::if_nametoindex(name).with_context(|| format!("find interface {name}"))?;
+    nl.request(
+        &netlink::build_add_addr(index, IpAddr::V4(link.ip), link.prefix),
+        &format!("add {name}'s address"),
+    )?;
+    nl.request(
+        &netlink::build_link_up(index, None, None),
+        &format!("bring {name} up"),
+    )
 }
 
 /// Run `f` in network namespace `there`, then come back to `home`.

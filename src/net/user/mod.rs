@@ -13,6 +13,7 @@
 pub mod attach;
 pub mod dns;
 pub mod keeper;
+pub mod live;
 pub mod store;
 pub mod subnet;
 

@@ -19,6 +19,12 @@ use crate::text::escape_control;
 /// they cannot be made or removed.
 pub const PREDEFINED: [&str; 3] = ["bridge", "host", "none"];
 
+/// The predefined networks' ids: fixed, so that scripts may keep them.
+pub fn predefined_id(name: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("burrow network {name}")))
+}
+
 /// What `networks/<id>.json` holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkRecord {
