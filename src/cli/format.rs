@@ -475,7 +475,11 @@ mod tests {
     #[test]
     fn len_counts_maps_lists_and_strings() {
         let doc = json!({"M": {"a": 1, "b": 2}, "L": [1, 2, 3], "S": "abcd", "N": 5});
-        let out = objects("{{len .M}} {{len .L}} {{len .S}}", &[doc.clone()]).unwrap();
+        let out = objects(
+            "{{len .M}} {{len .L}} {{len .S}}",
+            std::slice::from_ref(&doc),
+        )
+        .unwrap();
         assert_eq!(out, "2 3 4\n");
         assert!(objects("{{len .N}}", &[doc]).is_err());
     }
