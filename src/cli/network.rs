@@ -451,17 +451,8 @@ fn prune(paths: &Paths, a: &PruneArgs) -> anyhow::Result<i32> {
     {
         return Ok(0);
     }
-    let root = paths.root();
-    let records = record::all(root);
-    let mut gone = Vec::new();
-    for n in store::list(root) {
-        if networks::users_of(&records, &n.name).is_empty() {
-            store::remove(root, &n)?;
-            gone.push(n.name);
-        }
-    }
+    let gone = networks::prune(paths)?;
     if !gone.is_empty() {
-        crate::net::user::keeper::sync(paths);
         println!("Deleted Networks:");
         for n in &gone {
             println!("{}", escape_control(n));

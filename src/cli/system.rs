@@ -239,7 +239,9 @@ fn df_verbose(paths: &Paths, u: &Usage, sizes: &[(bool, u64)]) -> anyhow::Result
 
 fn prune(paths: &Paths, a: &PruneArgs) -> anyhow::Result<i32> {
     if !a.force {
-        let mut w = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+        let mut w = String::from(
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+        );
         if a.volumes {
             w.push_str("  - all anonymous volumes not used by at least one container\n");
         }
@@ -271,6 +273,14 @@ fn prune(paths: &Paths, a: &PruneArgs) -> anyhow::Result<i32> {
         println!("Deleted Containers:");
         for id in &gone {
             println!("{id}");
+        }
+        println!();
+    }
+    let nets = crate::container::networks::prune(paths)?;
+    if !nets.is_empty() {
+        println!("Deleted Networks:");
+        for n in &nets {
+            println!("{}", crate::text::escape_control(n));
         }
         println!();
     }

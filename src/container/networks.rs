@@ -14,6 +14,25 @@ pub fn users_of<'a>(records: &'a [Record], name: &str) -> Vec<&'a Record> {
         .collect()
 }
 
+/// Remove the user networks no container is attached to (the keeper
+/// drops their bridges); their names.
+pub fn prune(paths: &crate::paths::Paths) -> anyhow::Result<Vec<String>> {
+    use crate::net::user::{keeper, store};
+    let root = paths.root();
+    let records = record::all(root);
+    let mut gone = Vec::new();
+    for n in store::list(root) {
+        if users_of(&records, &n.name).is_empty() {
+            store::remove(root, &n)?;
+            gone.push(n.name);
+        }
+    }
+    if !gone.is_empty() {
+        keeper::sync(paths);
+    }
+    Ok(gone)
+}
+
 /// The addresses the containers on network `name` hold.
 pub fn addresses_on(root: &Path, name: &str) -> Vec<Ipv4Addr> {
     record::all(root)

@@ -552,10 +552,30 @@ fn system_df_shows_the_real_sizes_and_prune_frees_them() {
             out.stdout
         );
         // An anonymous volume, unused: system prune --volumes takes it, the
-        // stopped container and nothing named.
+        // stopped container and nothing named; and the unused network, not
+        // the one a running container is on.
         env.burrow(&["volume", "create"]).ok();
+        env.burrow(&["network", "create", "idle-net"]).ok();
+        env.burrow(&["network", "create", "busy-net"]).ok();
+        let run = [
+            "run",
+            "-d",
+            "--name",
+            "busy",
+            "--network",
+            "busy-net",
+            img,
+            "sleep",
+            "60",
+        ];
+        env.burrow(&run).ok();
         let out = env.burrow(&["system", "prune", "-f", "--volumes"]);
         let text = out.ok().stdout.clone();
+        assert!(text.contains("Deleted Networks:\nidle-net\n"), "{text}");
+        let nets = env.burrow(&["network", "ls", "--format", "{{.Name}}"]);
+        assert_eq!(nets.ok().stdout, "bridge\nbusy-net\nhost\nnone\n");
+        env.burrow(&["rm", "-f", "busy"]).ok();
+        env.burrow(&["network", "rm", "busy-net"]).ok();
         assert!(
             text.contains("Deleted Containers:\n") && text.contains(&id),
             "{text}"
