@@ -216,3 +216,37 @@ fn assert_no_mount_of(path: &Path) {
         }
     }
 }
+
+/// A temp file unlinked while open, grown with ftruncate, written through
+/// a shared mapping and closed, as apt's package cache is: on our FUSE
+/// overlay, ftruncate failed with ENOENT (the node had no name to reach
+/// the real file by) and apt stopped at close with EIO. The kernel
+/// overlay answers the same.
+#[test]
+fn an_unlinked_open_file_can_be_truncated_mapped_and_closed() {
+    for user in [User::Sub, User::NoSub] {
+        let Some((env, img)) = ready(user) else {
+            return;
+        };
+        let pm = format!("{}:/probe:ro", probe_bin().display());
+        for driver in ["overlay", "fuse-overlay"] {
+            let args = [
+                "run",
+                "--rm",
+                "-v",
+                &pm,
+                &img,
+                "/probe",
+                "try",
+                "unlinked-temp",
+            ];
+            let out = env.burrow_with(&args, &[("BURROW_STORAGE_DRIVER", driver)], None);
+            assert_eq!(
+                out.ok().stdout,
+                "unlinked-temp ok\n",
+                "{user:?} {driver}: {}",
+                out.describe()
+            );
+        }
+    }
+}

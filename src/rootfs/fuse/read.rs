@@ -64,7 +64,7 @@ impl OverlayFs {
     }
 
     /// Some open handle of node `ino` (a scan: only for unlinked files).
-    fn open_handle_of(&self, ino: u64) -> Option<Arc<Handle>> {
+    pub(super) fn open_handle_of(&self, ino: u64) -> Option<Arc<Handle>> {
         let h = self.handles.lock().unwrap_or_else(|p| p.into_inner());
         h.values().find(|h| h.ino == ino).cloned()
     }

@@ -282,6 +282,13 @@ impl OverlayFs {
     /// chmod, chown, truncate, utimens: on the upper copy.
     pub fn setattr(&self, ino: u64, a: &SetAttr, fh: Option<&File>) -> R<FileAttr> {
         let mut t = self.table();
+        if self.real(&t, ino).is_err() {
+            // The node's last name is gone (a temp file unlinked while
+            // open, then ftruncate'd and mmap'ed, as apt's cache is):
+            // change it through an open file.
+            drop(t);
+            return self.setattr_open(ino, a, fh);
+        }
         let rel = copy_up(&self.layers, &mut t, ino).map_err(err)?;
         let real = self.layers.real(UPPER, &rel);
         let meta = fs::symlink_metadata(&real).map_err(err)?;
@@ -316,19 +323,11 @@ impl OverlayFs {
             }
         }
         if a.atime.is_some() || a.mtime.is_some() {
-            let ts = |x: &Option<TimeOrNow>| match x {
-                None => TimeSpec::UTIME_OMIT,
-                Some(TimeOrNow::Now) => TimeSpec::UTIME_NOW,
-                Some(TimeOrNow::SpecificTime(st)) => {
-                    let d = st.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-                    TimeSpec::new(d.as_secs() as i64, d.subsec_nanos() as i64)
-                }
-            };
             utimensat(
                 None,
                 &*real,
-                &ts(&a.atime),
-                &ts(&a.mtime),
+                &time_spec(&a.atime),
+                &time_spec(&a.mtime),
                 UtimensatFlags::NoFollowSymlink,
             )
             .map_err(|e| err(e.into()))?;
@@ -349,6 +348,46 @@ impl OverlayFs {
         Ok(self.attr(ino, &meta, &real))
     }
 
+    /// setattr of a node without a name, through the file it is open
+    /// with (the call's handle, the file kept for it, or any handle). Its
+    /// owner in single-id mode is not recorded: no name, no xattr to keep
+    /// it, and nothing sees it after the last close.
+    fn setattr_open(&self, ino: u64, a: &SetAttr, fh: Option<&File>) -> R<FileAttr> {
+        let kept = match fh {
+            Some(_) => None,
+            None => Some(
+                self.files
+                    .get(ino)
+                    .or_else(|| self.open_handle_of(ino))
+                    .ok_or(Errno::ENOENT)?,
+            ),
+        };
+        let guard = kept
+            .as_ref()
+            .map(|h| h.file.read().unwrap_or_else(|p| p.into_inner()));
+        let f = fh.or(guard.as_deref()).ok_or(Errno::ENOENT)?;
+        use std::os::fd::AsRawFd;
+        let nix_err = |e: nix::Error| err(e.into());
+        if let Some(mode) = a.mode {
+            nix::sys::stat::fchmod(f.as_raw_fd(), Mode::from_bits_truncate(mode & 0o7777))
+                .map_err(nix_err)?;
+        }
+        if (a.uid.is_some() || a.gid.is_some()) && !self.single_id {
+            let uid = a.uid.map(nix::unistd::Uid::from_raw);
+            let gid = a.gid.map(nix::unistd::Gid::from_raw);
+            nix::unistd::fchown(f.as_raw_fd(), uid, gid).map_err(nix_err)?;
+        }
+        if let Some(size) = a.size {
+            f.set_len(size).map_err(err)?;
+        }
+        if a.atime.is_some() || a.mtime.is_some() {
+            nix::sys::stat::futimens(f.as_raw_fd(), &time_spec(&a.atime), &time_spec(&a.mtime))
+                .map_err(nix_err)?;
+        }
+        let meta = f.metadata().map_err(err)?;
+        Ok(self.attr(ino, &meta, Path::new("/nonexistent")))
+    }
+
     /// chmod the real file (a symlink has no mode of its own), and in
     /// single-id mode the recorded mode too.
     fn set_mode(&self, real: &Path, is_link: bool, mode: u32) -> R<()> {
@@ -362,6 +401,18 @@ impl OverlayFs {
             }
         }
         Ok(())
+    }
+}
+
+/// A time to set, as utimensat(2) takes it.
+fn time_spec(x: &Option<TimeOrNow>) -> TimeSpec {
+    match x {
+        None => TimeSpec::UTIME_OMIT,
+        Some(TimeOrNow::Now) => TimeSpec::UTIME_NOW,
+        Some(TimeOrNow::SpecificTime(st)) => {
+            let d = st.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            TimeSpec::new(d.as_secs() as i64, d.subsec_nanos() as i64)
+        }
     }
 }
 

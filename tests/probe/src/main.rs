@@ -195,9 +195,56 @@ fn attempt(name: &str) -> String {
                 libc::close(fd);
                 r
             }
+            "unlinked-temp" => unlinked_temp(),
             other => format!("unknown-attempt:{other}"),
         }
     }
+}
+
+/// What apt does with its cache: a temp file unlinked while open, then
+/// grown with ftruncate, written through a shared mapping, chmod'ed and
+/// closed. `ok`, or the step that failed and its errno.
+fn unlinked_temp() -> String {
+    const LEN: usize = 1 << 20;
+    let step = |what: &str| format!("{what}:{}", errno_name(last_errno()));
+    // SAFETY: valid NUL-terminated path; fd and mapping are ours, used
+    // within their lengths and released before return.
+    unsafe {
+        let p = c("/tmp/probe-unlinked");
+        let fd = libc::open(p.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o644);
+        if fd < 0 {
+            return step("open");
+        }
+        if libc::unlink(p.as_ptr()) < 0 {
+            return step("unlink");
+        }
+        if libc::ftruncate(fd, LEN as libc::off_t) < 0 {
+            return step("ftruncate");
+        }
+        let m = libc::mmap(std::ptr::null_mut(), LEN, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
+        if m == libc::MAP_FAILED {
+            return step("mmap");
+        }
+        std::ptr::write_bytes(m.cast::<u8>(), b'x', LEN);
+        if libc::msync(m, LEN, libc::MS_SYNC) < 0 {
+            return step("msync");
+        }
+        libc::munmap(m, LEN);
+        if libc::fchmod(fd, 0o600) < 0 {
+            return step("fchmod");
+        }
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) < 0 {
+            return step("fstat");
+        }
+        if st.st_size != LEN as libc::off_t || st.st_mode & 0o777 != 0o600 {
+            return format!("fstat:size={},mode={:o}", st.st_size, st.st_mode & 0o777);
+        }
+        if libc::close(fd) < 0 {
+            return step("close");
+        }
+    }
+    "ok".into()
 }
 
 /// `ok` when `path` has bytes to read, `empty` when it reads as empty
