@@ -1006,12 +1006,9 @@ impl Builder<'_> {
         if let Some(ids) = owner {
             copy::set_owners(upper, ids)?;
         }
-        let layer = crate::container::files::store_layer_with(
-            &self.store,
-            upper,
-            self.epoch,
-            owner.is_some(),
-        )?;
+        // Owners marked by --chown or kept from an ADDed archive.
+        let layer =
+            crate::container::files::store_layer_with(&self.store, upper, self.epoch, true)?;
         let by = format!("/bin/sh -c #(nop) {source}");
         self.commit(st.parent.as_ref(), st.config.clone(), Some(layer), &by)
     }

@@ -39,6 +39,7 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
     let base = "";
     let mut a = tar::Archive::new(input);
     let what = || format!("extract {}", archive.display());
+    let mut dirs_made = Vec::new();
     for entry in a.entries().with_context(what)? {
         let mut e = entry.with_context(what)?;
         let name = e.path().with_context(what)?.to_string_lossy().into_owned();
@@ -58,11 +59,16 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
             .with_context(|| format!("{}: create {}", what(), parent.display()))?;
         let target = parent.join(last);
         let kind = e.header().entry_type();
+        let owner = (e.header().uid().unwrap_or(0), e.header().gid().unwrap_or(0));
         if kind.is_dir() {
             if target.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
                 std::fs::remove_file(&target)?;
             }
             std::fs::create_dir_all(&target)?;
+            // Its mode and owner once its entries are in: a dir of mode
+            // 0500 would refuse them.
+            let mode = e.header().mode().unwrap_or(0o755) & 0o7777;
+            dirs_made.push((target.clone(), mode, owner));
         } else if kind.is_hard_link() {
             let link = e
                 .link_name()
@@ -85,8 +91,37 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
         e.set_preserve_mtime(true);
         e.unpack(&target)
             .with_context(|| format!("{}: {}", what(), name))?;
+        if kind.is_file() {
+            keep_owner(&target, owner).with_context(what)?;
+        }
+    }
+    for (dir, mode, owner) in dirs_made.into_iter().rev() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("{}: set the mode of {}", what(), dir.display()))?;
+        keep_owner(&dir, owner).with_context(what)?;
     }
     Ok(())
+}
+
+/// The archive's owner of `path`, as `tar -x` by root keeps it (Docker's
+/// ADD does): recorded in the override xattr the layer writer reads, as
+/// `--chown` records its owner. Root needs no record. Symlinks keep root:
+/// Linux has no user xattrs on them.
+fn keep_owner(path: &Path, (uid, gid): (u64, u64)) -> anyhow::Result<()> {
+    use crate::rootfs::fuse::ownership::{self, Override};
+    use std::os::unix::fs::MetadataExt;
+    if uid == 0 && gid == 0 {
+        return Ok(());
+    }
+    let id = |v: u64| u32::try_from(v).context("an owner id beyond 32 bits");
+    let mode = std::fs::symlink_metadata(path)?.mode() & 0o7777;
+    let o = Override {
+        uid: id(uid)?,
+        gid: id(gid)?,
+        mode,
+    };
+    ownership::write(path, &o).with_context(|| format!("set the owner of {}", path.display()))
 }
 
 #[cfg(test)]
@@ -110,6 +145,33 @@ mod tests {
         }
         b.finish().unwrap();
         f
+    }
+
+    #[test]
+    fn the_archives_owners_are_recorded() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let mut b = tar::Builder::new(f.reopen().unwrap());
+        for (name, kind, uid) in [
+            ("d/", tar::EntryType::Directory, 2510),
+            ("d/f", tar::EntryType::Regular, 2511),
+            ("r", tar::EntryType::Regular, 0),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_mode(0o750);
+            h.set_uid(uid);
+            h.set_gid(if uid == 0 { 0 } else { uid + 5 });
+            h.set_size(0);
+            b.append_data(&mut h, name, &b""[..]).unwrap();
+        }
+        b.finish().unwrap();
+        let upper = tempfile::tempdir().unwrap();
+        extract(f.path(), upper.path(), "/x", &[]).unwrap();
+        use crate::rootfs::fuse::ownership::read;
+        let got = |p: &str| read(&upper.path().join(p)).map(|o| (o.uid, o.gid, o.mode));
+        assert_eq!(got("x/d"), Some((2510, 2515, 0o750)));
+        assert_eq!(got("x/d/f"), Some((2511, 2516, 0o750)));
+        assert_eq!(got("x/r"), None);
     }
 
     #[test]

@@ -368,6 +368,56 @@ fn build_add_url_nosub() {
     add_url(User::NoSub);
 }
 
+/// ADD of a local archive keeps its entries' owners and modes, as `tar -x`
+/// by root does (Docker's documented behaviour; podman agrees): in the
+/// layer and as a container sees them, in both id-map modes.
+fn add_archive_owners(user: User) {
+    let Some((env, img)) = setup(user) else {
+        return;
+    };
+    let f = std::fs::File::create(env.dir().join("ctx/a.tar")).unwrap();
+    let mut b = tar::Builder::new(f);
+    for (name, kind, mode, uid, gid) in [
+        ("d/", tar::EntryType::Directory, 0o750, 2510, 2516),
+        ("d/f", tar::EntryType::Regular, 0o640, 2511, 2517),
+        ("r", tar::EntryType::Regular, 0o600, 0, 0),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_size(0);
+        b.append_data(&mut h, name, &b""[..]).unwrap();
+    }
+    b.finish().unwrap();
+    drop(b);
+    let cmd = "stat -c '%u:%g %a %n' /x/d /x/d/f /x/r";
+    env.write(
+        "ctx/Dockerfile",
+        format!("FROM {img}\nADD a.tar /x/\nCMD [\"sh\", \"-c\", \"{cmd}\"]\n").as_bytes(),
+    );
+    env.burrow(&["build", "-t", "owners", &ctx(&env)]).ok();
+    let tar = env.dir().join("owners.tar");
+    env.burrow(&["save", "-o", &tar.display().to_string(), "owners"])
+        .ok();
+    assert_eq!(layer_owner(&tar, "x/d/f"), Some((2511, 2517)));
+    assert_eq!(
+        run_out(&env, "owners"),
+        "2510:2516 750 /x/d\n2511:2517 640 /x/d/f\n0:0 600 /x/r\n"
+    );
+}
+
+#[test]
+fn build_add_archive_owners_sub() {
+    add_archive_owners(User::Sub);
+}
+
+#[test]
+fn build_add_archive_owners_nosub() {
+    add_archive_owners(User::NoSub);
+}
+
 /// The owner of `path` in the layers of a saved image (the last layer
 /// that has it).
 fn layer_owner(tar: &std::path::Path, path: &str) -> Option<(u64, u64)> {

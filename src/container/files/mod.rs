@@ -214,7 +214,8 @@ pub fn store_layer(
 
 /// As `store_layer`; with `overrides`, owners and modes come from
 /// `user.burrow.override` where set in either id-map mode (a build's
-/// COPY --chown layer, whose files we made and marked).
+/// COPY/ADD layer, whose files we made and marked: --chown, or an ADDed
+/// archive's owners).
 pub fn store_layer_with(
     store: &Store,
     upper: &Path,
