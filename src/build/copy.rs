@@ -116,6 +116,19 @@ pub fn glob_matches<'a>(
         .collect())
 }
 
+/// The dir a wildcard source's literal components name (relative, ""
+/// for the root): `/app/*/x.js` -> `app`.
+pub fn literal_prefix(pattern: &str) -> String {
+    let clean = super::ignore::clean(pattern);
+    clean
+        .trim_start_matches('/')
+        .split('/')
+        .take_while(|c| !is_glob(c))
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// `--parents`: the part of a source path kept under the destination;
 /// a `/./` in it marks where the kept part starts, as BuildKit reads it.
 pub fn kept_path(src: &str) -> String {

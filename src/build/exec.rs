@@ -848,23 +848,13 @@ impl Builder<'_> {
             )
         };
         if let Some(from) = from {
-            let img = match self.stage_named(from) {
-                Some(i) => i,
-                None => self
-                    .store
-                    .lookup(from)?
-                    .ok_or_else(|| anyhow::anyhow!("COPY --from: no stage or image {from:?}"))?,
-            };
             // A source that is a symlink is followed (in the stage's
             // root), as Docker copies what it points to.
-            let layers = self.store.layer_dirs(&img)?;
+            let layers = self.layers_of(from)?;
             let resolved = super::destpath::resolve(&layers, &format!("/{src}/"));
-            let rel = resolved.trim_matches('/');
-            for layer in layers {
-                let p = layer.join(rel);
-                if p.symlink_metadata().is_ok() {
-                    return Ok(tree(&p, ""));
-                }
+            let found = super::stage_tree::tree(&layers, resolved.trim_matches('/'));
+            if !found.is_empty() {
+                return Ok(found);
             }
             return Err(Coded::new(
                 1,
@@ -900,6 +890,18 @@ impl Builder<'_> {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The layer dirs (top-most first) of `COPY --from`'s stage or image.
+    fn layers_of(&self, from: &str) -> anyhow::Result<Vec<PathBuf>> {
+        let img = match self.stage_named(from) {
+            Some(i) => i,
+            None => self
+                .store
+                .lookup(from)?
+                .ok_or_else(|| anyhow::anyhow!("COPY --from: no stage or image {from:?}"))?,
+        };
+        self.store.layer_dirs(&img)
     }
 
     fn stage_named(&self, name: &str) -> Option<ImageRecord> {
@@ -1012,27 +1014,6 @@ impl Builder<'_> {
         let by = format!("/bin/sh -c #(nop) {source}");
         self.commit(st.parent.as_ref(), st.config.clone(), Some(layer), &by)
     }
-}
-
-/// Every path under `p` (itself as ""), for COPY --from.
-fn tree(p: &Path, rel: &str) -> Vec<(String, PathBuf)> {
-    let mut out = vec![(rel.to_string(), p.to_path_buf())];
-    if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-        if let Ok(rd) = std::fs::read_dir(p) {
-            let mut names: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
-            names.sort();
-            for n in names {
-                let n = n.to_string_lossy().to_string();
-                let r = if rel.is_empty() {
-                    n.clone()
-                } else {
-                    format!("{rel}/{n}")
-                };
-                out.extend(tree(&p.join(&n), &r));
-            }
-        }
-    }
-    out
 }
 
 fn file_meta(rel: &str, path: &Path) -> anyhow::Result<FileMeta> {

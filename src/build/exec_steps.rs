@@ -43,17 +43,39 @@ impl Builder<'_> {
             let (_, path) = self.fetched(src, c.checksum)?;
             return Ok(vec![(src.to_string(), None, vec![(String::new(), path)])]);
         }
-        let paths = if c.from.is_none() && copy::is_glob(src) {
-            let w = self.walked()?;
-            let m = copy::glob_matches(src, w.entries.iter().map(|e| e.path.as_str()))
-                .map_err(|e| Coded::new(1, format!("{}: bad pattern {src:?}: {e}", c.name)))?;
+        let paths = if copy::is_glob(src) {
+            let m = match c.from.as_deref() {
+                None => {
+                    let w = self.walked()?;
+                    copy::glob_matches(src, w.entries.iter().map(|e| e.path.as_str()))
+                }
+                Some(from) => {
+                    // Only the dir the pattern's literal part names is listed.
+                    let layers = self.layers_of(from)?;
+                    let base = copy::literal_prefix(src);
+                    let all: Vec<String> = crate::build::stage_tree::tree(&layers, &base)
+                        .into_iter()
+                        .map(|(rel, _)| match (base.as_str(), rel.as_str()) {
+                            (b, "") => b.to_string(),
+                            ("", r) => r.to_string(),
+                            (b, r) => format!("{b}/{r}"),
+                        })
+                        .collect();
+                    copy::glob_matches(src, all.iter().map(String::as_str))
+                }
+            }
+            .map_err(|e| Coded::new(1, format!("{}: bad pattern {src:?}: {e}", c.name)))?;
             if m.is_empty() {
                 return Err(Coded::new(
                     1,
                     format!(
-                        "{} failed: no source files were specified: {} matches nothing in the build context",
+                        "{} failed: no source files were specified: {} matches nothing in {}",
                         c.name,
-                        escape_control(src)
+                        escape_control(src),
+                        match c.from.as_deref() {
+                            Some(f) => escape_control(f),
+                            None => "the build context".to_string(),
+                        }
                     ),
                 )
                 .into());

@@ -17,5 +17,6 @@ pub mod par;
 pub mod progress;
 pub mod prune;
 pub mod schedule;
+pub mod stage_tree;
 pub mod untar;
 pub mod walk;

@@ -188,3 +188,56 @@ fn history_and_intermediates_sub() {
 fn history_and_intermediates_nosub() {
     history_and_intermediates(User::NoSub);
 }
+
+/// `COPY --from` of a dir that several of the stage's layers made shows
+/// it as the stage's root does: every layer's files, less those a later
+/// step removed; and wildcards work with --from. (Only the top layer's
+/// part was copied before.)
+fn copy_from_merges_layers(user: User) {
+    let Some((env, img, ctx)) = setup(user) else {
+        return;
+    };
+    env.write(
+        "ctx/Dockerfile",
+        format!(
+            "FROM {img} AS s\n\
+             RUN mkdir -p /app/sub && echo a > /app/a.txt && echo gone > /app/gone.txt && echo s > /app/sub/s\n\
+             RUN echo b > /app/b.txt && rm /app/gone.txt\n\
+             FROM {img}\n\
+             COPY --from=s /app /app\n\
+             COPY --from=s /app/*.txt /glob/\n\
+             CMD [\"sh\", \"-c\", \"cd / && find app glob | sort && cat app/a.txt app/b.txt\"]\n"
+        )
+        .as_bytes(),
+    );
+    env.burrow(&["build", "-q", "-t", "merged", &ctx]).ok();
+    let out = env.burrow(&["run", "--rm", "--network", "none", "merged"]);
+    assert_eq!(
+        out.ok().stdout,
+        "app\napp/a.txt\napp/b.txt\napp/sub\napp/sub/s\nglob\nglob/a.txt\nglob/b.txt\na\nb\n",
+        "{user:?}"
+    );
+    // A wildcard that matches nothing in the stage: one line naming it.
+    env.write(
+        "ctx/Dockerfile",
+        format!("FROM {img} AS s\nRUN true\nFROM {img}\nCOPY --from=s /app/*.none /x/\n")
+            .as_bytes(),
+    );
+    let out = env.burrow(&["build", "-t", "none", &ctx]);
+    out.fails(1);
+    assert!(
+        out.stderr.contains("matches nothing in s"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn copy_from_merges_layers_sub() {
+    copy_from_merges_layers(User::Sub);
+}
+
+#[test]
+fn copy_from_merges_layers_nosub() {
+    copy_from_merges_layers(User::NoSub);
+}

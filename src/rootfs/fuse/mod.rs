@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use anyhow::{bail, Context};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-pub use layers::{is_opaque, is_whiteout, OPAQUE_XATTR};
+pub use layers::{is_opaque, is_whiteout, make_whiteout, set_opaque, OPAQUE_XATTR};
 pub use ownership::OVERRIDE_XATTR;
 
 /// What to merge.
