@@ -62,7 +62,7 @@ fn id_of(text: &str, name: &str) -> Option<u32> {
 }
 
 /// Give every file under `upper` (made by this step) the owner `ids`,
-/// keeping its mode. Symlinks keep root: Linux has no user xattrs on them.
+/// keeping its mode (a symlink's owner goes on its parent dir).
 pub fn set_owners(upper: &Path, ids: (u32, u32)) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::os::unix::fs::MetadataExt;
@@ -72,6 +72,8 @@ pub fn set_owners(upper: &Path, ids: (u32, u32)) -> anyhow::Result<()> {
             let p = e?.path();
             let m = std::fs::symlink_metadata(&p)?;
             if m.file_type().is_symlink() {
+                ownership::write_link(&p, ids.0, ids.1)
+                    .with_context(|| format!("set the owner of {}", p.display()))?;
                 continue;
             }
             if m.is_dir() {

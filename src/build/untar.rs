@@ -91,7 +91,7 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
         e.set_preserve_mtime(true);
         e.unpack(&target)
             .with_context(|| format!("{}: {}", what(), name))?;
-        if kind.is_file() {
+        if kind.is_file() || kind.is_symlink() {
             keep_owner(&target, owner).with_context(what)?;
         }
     }
@@ -106,8 +106,8 @@ pub fn extract(archive: &Path, upper: &Path, dest: &str, layers: &[PathBuf]) -> 
 
 /// The archive's owner of `path`, as `tar -x` by root keeps it (Docker's
 /// ADD does): recorded in the override xattr the layer writer reads, as
-/// `--chown` records its owner. Root needs no record. Symlinks keep root:
-/// Linux has no user xattrs on them.
+/// `--chown` records its owner (a symlink's on its parent dir). Root
+/// needs no record.
 fn keep_owner(path: &Path, (uid, gid): (u64, u64)) -> anyhow::Result<()> {
     use crate::rootfs::fuse::ownership::{self, Override};
     use std::os::unix::fs::MetadataExt;
@@ -115,7 +115,12 @@ fn keep_owner(path: &Path, (uid, gid): (u64, u64)) -> anyhow::Result<()> {
         return Ok(());
     }
     let id = |v: u64| u32::try_from(v).context("an owner id beyond 32 bits");
-    let mode = std::fs::symlink_metadata(path)?.mode() & 0o7777;
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return ownership::write_link(path, id(uid)?, id(gid)?)
+            .with_context(|| format!("set the owner of {}", path.display()));
+    }
+    let mode = meta.mode() & 0o7777;
     let o = Override {
         uid: id(uid)?,
         gid: id(gid)?,

@@ -244,7 +244,11 @@ impl<'a> Walker<'a> {
         h.set_size(size);
         let (mut uid, mut gid, mut mode) = (meta.uid(), meta.gid(), meta.mode() & 0o7777);
         if self.opts.single_id {
-            if let Some(o) = ownership::read(path) {
+            if kind == tar::EntryType::Symlink {
+                if let Some(ids) = ownership::read_link(path) {
+                    (uid, gid) = ids;
+                }
+            } else if let Some(o) = ownership::read(path) {
                 (uid, gid, mode) = (o.uid, o.gid, o.mode & 0o7777);
             }
         }

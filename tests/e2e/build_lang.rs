@@ -390,6 +390,12 @@ fn add_archive_owners(user: User) {
         h.set_size(0);
         b.append_data(&mut h, name, &b""[..]).unwrap();
     }
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_uid(2512);
+    h.set_gid(2518);
+    h.set_size(0);
+    b.append_link(&mut h, "l", "d").unwrap();
     b.finish().unwrap();
     drop(b);
     let cmd = "stat -c '%u:%g %a %n' /x/d /x/d/f /x/r";
@@ -402,6 +408,7 @@ fn add_archive_owners(user: User) {
     env.burrow(&["save", "-o", &tar.display().to_string(), "owners"])
         .ok();
     assert_eq!(layer_owner(&tar, "x/d/f"), Some((2511, 2517)));
+    assert_eq!(layer_owner(&tar, "x/l"), Some((2512, 2518)));
     assert_eq!(
         run_out(&env, "owners"),
         "2510:2516 750 /x/d\n2511:2517 640 /x/d/f\n0:0 600 /x/r\n"

@@ -248,10 +248,10 @@ pub fn make_whiteout(path: &Path) -> io::Result<()> {
 /// Xattrs that belong to the overlay itself and are hidden from the mount.
 pub fn is_private_xattr(name: &OsStr) -> bool {
     let n = name.as_encoded_bytes();
-    n.starts_with(b"user.overlay.") || n.starts_with(b"trusted.overlay.") || n == OVERRIDE_NAME
+    n.starts_with(b"user.overlay.")
+        || n.starts_with(b"trusted.overlay.")
+        || n.starts_with(b"user.burrow.")
 }
-
-const OVERRIDE_NAME: &[u8] = b"user.burrow.override";
 
 #[cfg(test)]
 mod tests {

@@ -48,6 +48,36 @@ pub fn write(path: &Path, o: &Override) -> io::Result<()> {
     xattr::set(path, OVERRIDE_XATTR, o.format().as_bytes())
 }
 
+/// Linux has no user xattrs on symlinks: a symlink's owner is recorded on
+/// its parent dir, in `user.burrow.link.NAME` = "uid:gid" (builds record
+/// the owners of symlinks they make; the layer writer reads them).
+const LINK_PREFIX: &str = "user.burrow.link.";
+
+fn link_key(path: &Path) -> Option<(std::path::PathBuf, std::ffi::OsString)> {
+    let parent = path.parent()?;
+    let mut key = std::ffi::OsString::from(LINK_PREFIX);
+    key.push(path.file_name()?);
+    // Longer xattr names do not exist (XATTR_NAME_MAX).
+    (key.len() <= 255).then(|| (parent.to_path_buf(), key))
+}
+
+/// The owner recorded for symlink `path`, if any.
+pub fn read_link(path: &Path) -> Option<(u32, u32)> {
+    let (dir, key) = link_key(path)?;
+    let v = xattr::get(dir, key).ok().flatten()?;
+    let (u, g) = std::str::from_utf8(&v).ok()?.trim().split_once(':')?;
+    Some((u.parse().ok()?, g.parse().ok()?))
+}
+
+/// Record `uid:gid` as the owner of symlink `path`; a name too long for
+/// an xattr keeps root.
+pub fn write_link(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    match link_key(path) {
+        Some((dir, key)) => xattr::set(dir, key, format!("{uid}:{gid}").as_bytes()),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +98,16 @@ mod tests {
         assert_eq!(Override::parse(b"1:2:3:4"), None);
         assert_eq!(Override::parse(b"x:2:755"), None);
         assert_eq!(Override::parse(b"1:2:99999"), None);
+    }
+
+    #[test]
+    fn a_symlinks_owner_is_kept_on_its_parent() {
+        let d = tempfile::tempdir().unwrap();
+        let l = d.path().join("lnk");
+        std::os::unix::fs::symlink("..", &l).unwrap();
+        assert_eq!(read_link(&l), None);
+        write_link(&l, 1000, 1001).unwrap();
+        assert_eq!(read_link(&l), Some((1000, 1001)));
+        assert_eq!(read_link(&d.path().join("other")), None);
     }
 }
