@@ -158,9 +158,18 @@ pub struct CopyInput<'a> {
     pub sources: &'a [Key],
 }
 
+/// Bumped when the layers COPY/ADD make change for the same inputs, so
+/// caches made before do not hand out the old layers (2: the base's dirs
+/// keep their owner and mode; ADDed archives keep owners; --from merges
+/// the stage's layers).
+const COPY_LAYOUT: &str = "copy-layout-2";
+
 pub fn copy_key(parent: &str, c: &CopyInput) -> Key {
     let mut f = Fields::new(c.instruction, parent);
-    f.pairs(c.options).str(c.dest).list(c.sources);
+    f.str(COPY_LAYOUT)
+        .pairs(c.options)
+        .str(c.dest)
+        .list(c.sources);
     f.finish()
 }
 

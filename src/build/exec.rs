@@ -1008,9 +1008,14 @@ impl Builder<'_> {
         if let Some(ids) = owner {
             copy::set_owners(upper, ids)?;
         }
-        // Owners marked by --chown or kept from an ADDed archive.
-        let layer =
-            crate::container::files::store_layer_with(&self.store, upper, self.epoch, true)?;
+        // Owners marked by --chown or kept from an ADDed archive; the
+        // base's dirs on the way keep theirs.
+        let layer = crate::container::files::store_layer_with(
+            &self.store,
+            upper,
+            self.epoch,
+            Some(&layers),
+        )?;
         let by = format!("/bin/sh -c #(nop) {source}");
         self.commit(st.parent.as_ref(), st.config.clone(), Some(layer), &by)
     }

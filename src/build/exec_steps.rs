@@ -30,14 +30,9 @@ impl Builder<'_> {
         exclude: Option<&Matcher>,
     ) -> anyhow::Result<Vec<(String, Option<String>, Vec<(String, PathBuf)>)>> {
         if c.is_add && crate::build::fetch::is_git(src) {
-            return Err(Coded::new(
-                1,
-                format!(
-                    "ADD of a git repository ({}) is not supported",
-                    escape_control(src)
-                ),
-            )
-            .into());
+            let root = self.checked_out(src, c.keep_git_dir)?;
+            let files = crate::build::stage_tree::tree(&[root], "");
+            return Ok(vec![(src.to_string(), None, files)]);
         }
         if c.is_add && crate::build::fetch::is_url(src) {
             let (_, path) = self.fetched(src, c.checksum)?;
@@ -104,6 +99,38 @@ impl Builder<'_> {
         Ok(out)
     }
 
+    /// ADD's checkout of git source `src` (once per build): the dir to copy.
+    fn checked_out(&mut self, src: &str, keep_git_dir: bool) -> anyhow::Result<PathBuf> {
+        let key = format!("git {keep_git_dir} {src}");
+        if let Some((_, _, path)) = self.fetched.iter().find(|(u, ..)| *u == key) {
+            return Ok(path.clone());
+        }
+        let dir = self
+            .downloads_dir()?
+            .join(format!("git{}", self.fetched.len()));
+        std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let root = crate::build::git::checkout(src, &dir, keep_git_dir)?;
+        self.fetched.push((key, String::new(), root.clone()));
+        Ok(root)
+    }
+
+    /// The build's dir for downloads and checkouts, made on first use.
+    fn downloads_dir(&mut self) -> anyhow::Result<PathBuf> {
+        if self.downloads.is_none() {
+            self.downloads = Some(
+                tempfile::Builder::new()
+                    .prefix(&crate::fsutil::tmp_prefix())
+                    .tempdir_in(self.store.root())
+                    .context("make a temp dir for downloads")?,
+            );
+        }
+        Ok(self
+            .downloads
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default())
+    }
+
     /// ADD's download of `url` (once per build): the name it takes, the file.
     fn fetched(
         &mut self,
@@ -113,19 +140,7 @@ impl Builder<'_> {
         if let Some((_, name, path)) = self.fetched.iter().find(|(u, ..)| u == url) {
             return Ok((name.clone(), path.clone()));
         }
-        if self.downloads.is_none() {
-            self.downloads = Some(
-                tempfile::Builder::new()
-                    .prefix(&crate::fsutil::tmp_prefix())
-                    .tempdir_in(self.store.root())
-                    .context("make a temp dir for downloads")?,
-            );
-        }
-        let dir = self
-            .downloads
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_default();
+        let dir = self.downloads_dir()?;
         let path = crate::build::fetch::download(url, &dir, checksum.map(String::as_str))?;
         let name = path
             .file_name()
@@ -234,6 +249,7 @@ pub(super) struct CopyArgs<'a> {
     pub(super) parents: bool,
     pub(super) excludes: &'a [String],
     pub(super) checksum: Option<&'a String>,
+    pub(super) keep_git_dir: bool,
 }
 
 impl<'a> CopyArgs<'a> {
@@ -249,6 +265,7 @@ impl<'a> CopyArgs<'a> {
                 parents: c.parents,
                 excludes: &c.excludes,
                 checksum: None,
+                keep_git_dir: false,
             },
             Instruction::Add(a) => CopyArgs {
                 name: "ADD",
@@ -260,6 +277,7 @@ impl<'a> CopyArgs<'a> {
                 parents: false,
                 excludes: &a.excludes,
                 checksum: a.checksum.as_ref(),
+                keep_git_dir: a.keep_git_dir.unwrap_or(false),
             },
             _ => unreachable!("COPY or ADD"),
         }

@@ -16,7 +16,7 @@ pub fn is_url(src: &str) -> bool {
     src.starts_with("http://") || src.starts_with("https://")
 }
 
-/// A git source (`ADD https://host/repo.git`, `git@...`): not built.
+/// A git source (`ADD https://host/repo.git`, `git@...`; see git.rs).
 pub fn is_git(src: &str) -> bool {
     src.starts_with("git@")
         || src.starts_with("git://")

@@ -10,6 +10,7 @@ pub mod destpath;
 pub mod dockerfile;
 pub mod exec;
 pub mod fetch;
+pub mod git;
 pub mod heredoc;
 pub mod ignore;
 pub mod mounts;

@@ -19,7 +19,7 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,11 @@ pub struct TarOptions {
     /// Do not descend into directories on another file system (`/proc`,
     /// `/sys`, volumes in a live container's root).
     pub one_file_system: bool,
+    /// A build's COPY layer: the base image's layer dirs (top-most first).
+    /// A dir the base has keeps its owner and mode (it is only on the way
+    /// to the copied files: COPY into /tmp must not take /tmp's 1777).
+    #[serde(default)]
+    pub base: Vec<PathBuf>,
 }
 
 impl TarOptions {
@@ -185,6 +190,12 @@ impl<'a> Walker<'a> {
         self.xattrs(tar, path)?;
         if ft.is_dir() {
             let mut h = self.header(&meta, path, 0, tar::EntryType::Directory);
+            if let Some((base, bmeta)) = self.in_base(name) {
+                let b = self.header(&bmeta, &base, 0, tar::EntryType::Directory);
+                h.set_uid(b.uid()?);
+                h.set_gid(b.gid()?);
+                h.set_mode(b.mode()?);
+            }
             tar.append_data(&mut h, format!("{name}/"), io::empty())?;
             if self.opts.changes && is_opaque(path) {
                 let mut h = self.header(&meta, path, 0, tar::EntryType::Regular);
@@ -236,6 +247,20 @@ impl<'a> Walker<'a> {
         h.set_device_minor(libc::minor(rdev))?;
         tar.append_data(&mut h, name, io::empty())?;
         Ok(())
+    }
+
+    /// The base image's dir at `name`, if it has one there (the top-most
+    /// layer with that path decides).
+    fn in_base(&self, name: &str) -> Option<(PathBuf, Metadata)> {
+        self.opts
+            .base
+            .iter()
+            .find_map(|l| {
+                let p = l.join(name);
+                let m = fs::symlink_metadata(&p).ok()?;
+                Some((p, m))
+            })
+            .filter(|(_, m)| m.is_dir())
     }
 
     fn header(&self, meta: &Metadata, path: &Path, size: u64, kind: tar::EntryType) -> tar::Header {

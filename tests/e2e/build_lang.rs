@@ -674,3 +674,173 @@ fn build_stdin_pull_prune_sub() {
 fn build_stdin_pull_prune_nosub() {
     stdin_pull_prune(User::NoSub);
 }
+
+/// A `git daemon` on loopback serving one repository, `repo.git`: a
+/// first commit tagged v1 (a.txt "v1", sub/b.txt "b"), then a.txt "v2"
+/// on main. Killed when dropped.
+struct GitServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl GitServer {
+    fn start() -> GitServer {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(work.join("sub")).unwrap();
+        let git = |args: &[&str]| {
+            let st = std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@t", "-C"])
+                .arg(&work)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(st.status.success(), "git {args:?}: {st:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(work.join("a.txt"), "v1\n").unwrap();
+        std::fs::write(work.join("sub/b.txt"), "b\n").unwrap();
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "one"]);
+        git(&["tag", "v1"]);
+        std::fs::write(work.join("a.txt"), "v2\n").unwrap();
+        git(&["commit", "-q", "-am", "two"]);
+        let st = std::process::Command::new("git")
+            .args(["clone", "-q", "--bare"])
+            .arg(&work)
+            .arg(dir.path().join("repo.git"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        // git-daemon itself: `git daemon` runs it as a child, which a kill
+        // of `git` would leave behind.
+        let exec_path = std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap();
+        let exec_path = String::from_utf8(exec_path.stdout).unwrap();
+        let child = std::process::Command::new(format!("{}/git-daemon", exec_path.trim()))
+            .arg("--reuseaddr")
+            .arg("--export-all")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", dir.path().display()))
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        GitServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// ADD of a git repository: a tag, a branch's subdir (`#REF:SUBDIR`),
+/// the default branch with `--keep-git-dir`; a ref that does not exist
+/// is one line naming it, exit 1, no image.
+fn add_git(user: User) {
+    let Some((env, img)) = setup(user) else {
+        return;
+    };
+    let git = GitServer::start();
+    let repo = format!("git://127.0.0.1:{}/repo.git", git.port);
+    env.write(
+        "ctx/Dockerfile",
+        format!(
+            "FROM {img}\n\
+             ADD {repo}#v1 /src/\n\
+             ADD {repo}#main:sub /sub/\n\
+             ADD --keep-git-dir=true {repo} /kept/\n\
+             CMD [\"sh\", \"-c\", \"cat /src/a.txt; ls -A /src; cat /sub/b.txt; \
+             cat /kept/a.txt; test -d /kept/.git && echo kept\"]\n"
+        )
+        .as_bytes(),
+    );
+    env.burrow(&["build", "-q", "-t", "fromgit", &ctx(&env)])
+        .ok();
+    assert_eq!(
+        run_out(&env, "fromgit"),
+        "v1\na.txt\nsub\nb\nv2\nkept\n",
+        "{user:?}"
+    );
+    env.write(
+        "ctx/Dockerfile",
+        format!("FROM {img}\nADD {repo}#no-such-ref /x/\n").as_bytes(),
+    );
+    let out = env.burrow(&["build", "-t", "badref", &ctx(&env)]);
+    out.fails(1);
+    assert!(
+        out.stderr.contains("no-such-ref") && out.stderr.contains("git fetch failed"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+    env.burrow(&["image", "inspect", "badref"]).fails(1);
+}
+
+#[test]
+fn build_add_git_sub() {
+    add_git(User::Sub);
+}
+
+#[test]
+fn build_add_git_nosub() {
+    add_git(User::NoSub);
+}
+
+/// COPY into dirs the base image has (`/tmp` 1777, `/var/log`) leaves
+/// their owner and mode alone, with or without --chown, as Docker does;
+/// a dir the COPY makes takes the --chown owner. (The layer used to
+/// carry them as 755 and the --chown owner: /tmp lost its sticky bit.)
+fn copy_keeps_the_bases_dirs(user: User) {
+    let Some((env, img)) = setup(user) else {
+        return;
+    };
+    env.write("ctx/f", b"f\n");
+    env.write(
+        "ctx/Dockerfile",
+        format!(
+            "FROM {img}\nRUN chmod 1777 /tmp && mkdir -p /var/log && chmod 750 /var/log\n\
+             COPY f /tmp/f\nCOPY --chown=3:4 f /var/log/new/f\n\
+             CMD [\"stat\", \"-c\", \"%a %u:%g %n\", \"/tmp\", \"/var/log\", \"/var/log/new\", \"/var/log/new/f\"]\n"
+        )
+        .as_bytes(),
+    );
+    env.burrow(&["build", "-q", "-t", "dirs", &ctx(&env)]).ok();
+    assert_eq!(
+        run_out(&env, "dirs"),
+        "1777 0:0 /tmp\n750 0:0 /var/log\n755 3:4 /var/log/new\n644 3:4 /var/log/new/f\n",
+        "{user:?}"
+    );
+}
+
+#[test]
+fn copy_keeps_the_bases_dirs_sub() {
+    copy_keeps_the_bases_dirs(User::Sub);
+}
+
+#[test]
+fn copy_keeps_the_bases_dirs_nosub() {
+    copy_keeps_the_bases_dirs(User::NoSub);
+}

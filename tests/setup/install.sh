@@ -17,6 +17,8 @@ fi
 # Rust itself (1.85 or newer, with rustfmt and clippy) comes from rustup, not from here.
 packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 util-linux iproute2 bsdutils
           podman bubblewrap fuse-overlayfs slirp4netns hyperfine ca-certificates
+          # ADD of a git repository (build tests serve one with git-daemon)
+          git
           # cargo's linker and the static libc of tests/probe (built with crt-static)
           gcc libc6-dev
           # the e2e harness and the benches: python3 (registries, bench reports), curl

@@ -180,6 +180,7 @@ impl Container {
                 single_id: self.single_id(),
                 epoch: None,
                 one_file_system: true,
+                base: Vec::new(),
             },
         };
         run(&self.mode, &job).map(drop)
@@ -209,18 +210,20 @@ pub fn store_layer(
     upper: &Path,
     epoch: Option<i64>,
 ) -> anyhow::Result<LayerDigests> {
-    store_layer_with(store, upper, epoch, false)
+    store_layer_with(store, upper, epoch, None)
 }
 
-/// As `store_layer`; with `overrides`, owners and modes come from
-/// `user.burrow.override` where set in either id-map mode (a build's
-/// COPY/ADD layer, whose files we made and marked: --chown, or an ADDed
-/// archive's owners).
+/// As `store_layer`; with `copy_base` (a build's COPY/ADD layer, whose
+/// files we made and marked: --chown, or an ADDed archive's owners),
+/// owners and modes come from `user.burrow.override` where set in either
+/// id-map mode, and the dirs the base image has (`copy_base`: its layer
+/// dirs, top-most first) keep its owner and mode: they are only on the
+/// way to the copied files.
 pub fn store_layer_with(
     store: &Store,
     upper: &Path,
     epoch: Option<i64>,
-    overrides: bool,
+    copy_base: Option<&[PathBuf]>,
 ) -> anyhow::Result<LayerDigests> {
     let mode = idmap::choose(&HostUser::current()).mode;
     let dir = store.root().join("blobs/sha256");
@@ -233,9 +236,10 @@ pub fn store_layer_with(
         out: tmp.path().to_path_buf(),
         opts: TarOptions {
             changes: true,
-            single_id: overrides || mode == IdMapMode::Single,
+            single_id: copy_base.is_some() || mode == IdMapMode::Single,
             epoch,
             one_file_system: false,
+            base: copy_base.map(<[PathBuf]>::to_vec).unwrap_or_default(),
         },
     };
     let d: LayerDigests =
