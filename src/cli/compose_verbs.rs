@@ -432,7 +432,7 @@ fn with_grace(
 
 fn stop_these(paths: &Paths, project: &Project, recs: Vec<Record>, t: Option<u64>) -> i32 {
     let mut code = 0;
-    for (name, res) in cx::stop_all(paths.root(), &with_grace(project, recs, t)) {
+    for (name, res) in cx::stop_all(paths.root(), &with_grace(project, recs, t), false) {
         match res {
             Ok(()) => say(&name, "Stopped"),
             Err(e) => {

@@ -246,7 +246,7 @@ pub fn up(paths: &Paths, project: &Project, o: &UpOptions) -> anyhow::Result<i32
                 (r, g)
             })
             .collect();
-        for (name, res) in stop_all(&root, &with_grace) {
+        for (name, res) in stop_all(&root, &with_grace, false) {
             match res {
                 Ok(()) => eprintln!(" Container {}  Stopped", escape_control(&name)),
                 Err(e) => eprintln!("burrow: {}", crate::error::one_line(&e)),
@@ -634,14 +634,14 @@ fn service_up(
             }
             Action::Remove { id } => {
                 let r = record::find(&root, &id)?;
-                control::stop(&root, &r, grace)?;
+                control::stop_to_remove(&root, &r, grace)?;
                 control::remove(&root, &r, true)?;
                 say("Container", &r.name, "Removed");
             }
             Action::Recreate { id, number } => {
                 let old = record::find(&root, &id)?;
                 say("Container", &old.name, "Recreate");
-                control::stop(&root, &old, grace)?;
+                control::stop_to_remove(&root, &old, grace)?;
                 control::remove(&root, &old, true)?;
                 let _ = crate::container::volumes::remove_anonymous_of(&root, &old);
                 let name = svc.replica_name(&project.name, number);
@@ -785,20 +785,31 @@ pub fn wait_for(
         if until.is_some_and(|t| std::time::Instant::now() > t) {
             bail!("container {name}: timed out waiting");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // A look is two small reads; a dependent's start waits on it.
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 /// Stop containers at once (each in its own thread, as Compose stops
 /// them in parallel), each with its service's grace period.
-pub fn stop_all(root: &Path, recs: &[(Record, Duration)]) -> Vec<(String, anyhow::Result<()>)> {
+/// `removing`: they are stopped to be removed next (`down`).
+pub fn stop_all(
+    root: &Path,
+    recs: &[(Record, Duration)],
+    removing: bool,
+) -> Vec<(String, anyhow::Result<()>)> {
     std::thread::scope(|s| {
         let handles: Vec<_> = recs
             .iter()
             .filter(|(r, _)| running(r))
             .map(|(r, t)| {
                 let name = r.name.clone();
-                (name, s.spawn(move || control::stop(root, r, *t)))
+                let stop = if removing {
+                    control::stop_to_remove
+                } else {
+                    control::stop
+                };
+                (name, s.spawn(move || stop(root, r, *t)))
             })
             .collect();
         handles
@@ -857,7 +868,7 @@ pub fn down(paths: &Paths, project: &Project, o: &DownOptions) -> anyhow::Result
         })
         .collect();
     let mut code = 0;
-    for (name, res) in stop_all(&root, &with_grace) {
+    for (name, res) in stop_all(&root, &with_grace, true) {
         match res {
             Ok(()) => say("Container", &name, "Stopped"),
             Err(e) => {
