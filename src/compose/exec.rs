@@ -500,7 +500,7 @@ fn labels(project: &Project, svc: &Service, n: u32, oneoff: bool) -> BTreeMap<St
                 Condition::Healthy => "service_healthy",
                 Condition::CompletedSuccessfully => "service_completed_successfully",
             };
-            format!("{}:{c}:false", d.service)
+            format!("{}:{c}:{}", d.service, d.restart)
         })
         .collect();
     BTreeMap::from([
