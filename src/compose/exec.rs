@@ -306,6 +306,9 @@ fn up_steps(
     };
     let mut said = BTreeSet::new();
     let mut ids = Vec::new();
+    // Services whose containers this up replaced: a dependent that says
+    // `restart: true` restarts after them.
+    let mut recreated = BTreeSet::new();
     for svc in selected {
         for d in &svc.deps {
             // Dependencies outside the selection (--no-deps) are not waited for.
@@ -314,8 +317,15 @@ fn up_steps(
             }
             wait_dep(&root, project, svc, d)?;
         }
-        let step = service_up(paths, &ctx, project, svc, o, made, &mut said)
+        let restart = svc
+            .deps
+            .iter()
+            .any(|d| d.restart && recreated.contains(&d.service));
+        let (step, replaced) = service_up(paths, &ctx, project, svc, o, made, &mut said, restart)
             .with_context(|| format!("service {:?}", svc.name))?;
+        if replaced {
+            recreated.insert(svc.name.clone());
+        }
         ids.extend(step);
     }
     Ok(ids)
@@ -581,7 +591,10 @@ fn join_more(
     lifecycle::rewrite_resolv_conf(paths, &rec.id)
 }
 
-/// The replicas of one service brought to the plan; returns their ids.
+/// The replicas of one service brought to the plan; returns their ids
+/// and whether any was recreated. `restart`: a running one that is kept
+/// is restarted (a dependency it restarts with was recreated).
+#[allow(clippy::too_many_arguments)]
 fn service_up(
     paths: &Paths,
     ctx: &Ctx,
@@ -590,7 +603,8 @@ fn service_up(
     o: &UpOptions,
     made: &mut Made,
     said: &mut BTreeSet<String>,
-) -> anyhow::Result<Vec<String>> {
+    restart: bool,
+) -> anyhow::Result<(Vec<String>, bool)> {
     let root = paths.root().to_path_buf();
     let store = crate::image::Store::open(paths)?;
     let image_id = store.lookup(&svc.image(&project.name))?.map(|i| i.id);
@@ -615,8 +629,17 @@ fn service_up(
     }
     let grace = stop_grace(svc, o.timeout);
     let mut ids = Vec::new();
+    let mut replaced = false;
     for a in actions {
         match a {
+            Action::Keep { id } if restart && !o.no_start => {
+                let r = record::find(&root, &id)?;
+                control::stop(&root, &r, grace)?;
+                let r = record::find(&root, &id)?;
+                lifecycle::start_detached(paths, r.clone(), None)?;
+                say("Container", &r.name, "Restarted");
+                ids.push(id);
+            }
             Action::Keep { id } => {
                 let r = record::find(&root, &id)?;
                 say("Container", &r.name, "Running");
@@ -639,6 +662,7 @@ fn service_up(
                 say("Container", &r.name, "Removed");
             }
             Action::Recreate { id, number } => {
+                replaced = true;
                 let old = record::find(&root, &id)?;
                 say("Container", &old.name, "Recreate");
                 control::stop_to_remove(&root, &old, grace)?;
@@ -658,7 +682,7 @@ fn service_up(
             }
         }
     }
-    Ok(ids)
+    Ok((ids, replaced))
 }
 
 #[allow(clippy::too_many_arguments)]
