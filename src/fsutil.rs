@@ -88,6 +88,9 @@ pub fn lock_store(
         .open(dir.join(".lock"))
         .with_context(|| format!("open the {store} lock"))?;
     let deadline = std::time::Instant::now() + wait;
+    // Holders keep it for a few ms (a record's write): look again soon,
+    // then less often.
+    let mut nap = std::time::Duration::from_millis(1);
     loop {
         match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
             Ok(l) => return Ok(l),
@@ -101,7 +104,8 @@ pub fn lock_store(
                     );
                 }
                 f = back;
-                std::thread::sleep(std::time::Duration::from_millis(20));
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(std::time::Duration::from_millis(20));
             }
             Err((_, e)) => return Err(e).with_context(|| format!("lock the {store}")),
         }

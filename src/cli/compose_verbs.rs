@@ -432,7 +432,7 @@ fn with_grace(
 
 fn stop_these(paths: &Paths, project: &Project, recs: Vec<Record>, t: Option<u64>) -> i32 {
     let mut code = 0;
-    for (name, res) in cx::stop_all(paths.root(), &with_grace(project, recs, t)) {
+    for (name, res) in cx::stop_all(paths.root(), &with_grace(project, recs, t), false) {
         match res {
             Ok(()) => say(&name, "Stopped"),
             Err(e) => {
@@ -475,9 +475,27 @@ pub fn start(paths: &Paths, project: &Project, a: &Services) -> anyhow::Result<i
 }
 
 pub fn restart(paths: &Paths, project: &Project, a: &StopArgs) -> anyhow::Result<i32> {
-    let recs = targets(paths, project, &a.services)?;
+    let names = with_restarting_dependents(project, &a.services)?;
+    let recs = targets(paths, project, &names)?;
     let code = stop_these(paths, project, recs, a.timeout);
-    Ok(code.max(start_these(paths, project, &a.services)?))
+    Ok(code.max(start_these(paths, project, &names)?))
+}
+
+/// `names` and the services that depend on one of them with `restart:
+/// true`, and so on down (all services when `names` is empty).
+fn with_restarting_dependents(project: &Project, names: &[String]) -> anyhow::Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = cx::services(project, &BTreeMap::new())?;
+    let mut out: Vec<String> = names.to_vec();
+    // Dependencies come first in `all`: one pass reaches every level.
+    for s in &all {
+        if !out.contains(&s.name) && s.deps.iter().any(|d| d.restart && out.contains(&d.service)) {
+            out.push(s.name.clone());
+        }
+    }
+    Ok(out)
 }
 
 pub fn kill(paths: &Paths, project: &Project, a: &KillArgs) -> anyhow::Result<i32> {

@@ -246,7 +246,7 @@ pub fn up(paths: &Paths, project: &Project, o: &UpOptions) -> anyhow::Result<i32
                 (r, g)
             })
             .collect();
-        for (name, res) in stop_all(&root, &with_grace) {
+        for (name, res) in stop_all(&root, &with_grace, false) {
             match res {
                 Ok(()) => eprintln!(" Container {}  Stopped", escape_control(&name)),
                 Err(e) => eprintln!("burrow: {}", crate::error::one_line(&e)),
@@ -306,6 +306,9 @@ fn up_steps(
     };
     let mut said = BTreeSet::new();
     let mut ids = Vec::new();
+    // Services whose containers this up replaced: a dependent that says
+    // `restart: true` restarts after them.
+    let mut recreated = BTreeSet::new();
     for svc in selected {
         for d in &svc.deps {
             // Dependencies outside the selection (--no-deps) are not waited for.
@@ -314,8 +317,15 @@ fn up_steps(
             }
             wait_dep(&root, project, svc, d)?;
         }
-        let step = service_up(paths, &ctx, project, svc, o, made, &mut said)
+        let restart = svc
+            .deps
+            .iter()
+            .any(|d| d.restart && recreated.contains(&d.service));
+        let (step, replaced) = service_up(paths, &ctx, project, svc, o, made, &mut said, restart)
             .with_context(|| format!("service {:?}", svc.name))?;
+        if replaced {
+            recreated.insert(svc.name.clone());
+        }
         ids.extend(step);
     }
     Ok(ids)
@@ -500,7 +510,7 @@ fn labels(project: &Project, svc: &Service, n: u32, oneoff: bool) -> BTreeMap<St
                 Condition::Healthy => "service_healthy",
                 Condition::CompletedSuccessfully => "service_completed_successfully",
             };
-            format!("{}:{c}:false", d.service)
+            format!("{}:{c}:{}", d.service, d.restart)
         })
         .collect();
     BTreeMap::from([
@@ -581,7 +591,10 @@ fn join_more(
     lifecycle::rewrite_resolv_conf(paths, &rec.id)
 }
 
-/// The replicas of one service brought to the plan; returns their ids.
+/// The replicas of one service brought to the plan; returns their ids
+/// and whether any was recreated. `restart`: a running one that is kept
+/// is restarted (a dependency it restarts with was recreated).
+#[allow(clippy::too_many_arguments)]
 fn service_up(
     paths: &Paths,
     ctx: &Ctx,
@@ -590,7 +603,8 @@ fn service_up(
     o: &UpOptions,
     made: &mut Made,
     said: &mut BTreeSet<String>,
-) -> anyhow::Result<Vec<String>> {
+    restart: bool,
+) -> anyhow::Result<(Vec<String>, bool)> {
     let root = paths.root().to_path_buf();
     let store = crate::image::Store::open(paths)?;
     let image_id = store.lookup(&svc.image(&project.name))?.map(|i| i.id);
@@ -615,8 +629,17 @@ fn service_up(
     }
     let grace = stop_grace(svc, o.timeout);
     let mut ids = Vec::new();
+    let mut replaced = false;
     for a in actions {
         match a {
+            Action::Keep { id } if restart && !o.no_start => {
+                let r = record::find(&root, &id)?;
+                control::stop(&root, &r, grace)?;
+                let r = record::find(&root, &id)?;
+                lifecycle::start_detached(paths, r.clone(), None)?;
+                say("Container", &r.name, "Restarted");
+                ids.push(id);
+            }
             Action::Keep { id } => {
                 let r = record::find(&root, &id)?;
                 say("Container", &r.name, "Running");
@@ -634,14 +657,15 @@ fn service_up(
             }
             Action::Remove { id } => {
                 let r = record::find(&root, &id)?;
-                control::stop(&root, &r, grace)?;
+                control::stop_to_remove(&root, &r, grace)?;
                 control::remove(&root, &r, true)?;
                 say("Container", &r.name, "Removed");
             }
             Action::Recreate { id, number } => {
+                replaced = true;
                 let old = record::find(&root, &id)?;
                 say("Container", &old.name, "Recreate");
-                control::stop(&root, &old, grace)?;
+                control::stop_to_remove(&root, &old, grace)?;
                 control::remove(&root, &old, true)?;
                 let _ = crate::container::volumes::remove_anonymous_of(&root, &old);
                 let name = svc.replica_name(&project.name, number);
@@ -658,7 +682,7 @@ fn service_up(
             }
         }
     }
-    Ok(ids)
+    Ok((ids, replaced))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -785,20 +809,31 @@ pub fn wait_for(
         if until.is_some_and(|t| std::time::Instant::now() > t) {
             bail!("container {name}: timed out waiting");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // A look is two small reads; a dependent's start waits on it.
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 /// Stop containers at once (each in its own thread, as Compose stops
 /// them in parallel), each with its service's grace period.
-pub fn stop_all(root: &Path, recs: &[(Record, Duration)]) -> Vec<(String, anyhow::Result<()>)> {
+/// `removing`: they are stopped to be removed next (`down`).
+pub fn stop_all(
+    root: &Path,
+    recs: &[(Record, Duration)],
+    removing: bool,
+) -> Vec<(String, anyhow::Result<()>)> {
     std::thread::scope(|s| {
         let handles: Vec<_> = recs
             .iter()
             .filter(|(r, _)| running(r))
             .map(|(r, t)| {
                 let name = r.name.clone();
-                (name, s.spawn(move || control::stop(root, r, *t)))
+                let stop = if removing {
+                    control::stop_to_remove
+                } else {
+                    control::stop
+                };
+                (name, s.spawn(move || stop(root, r, *t)))
             })
             .collect();
         handles
@@ -857,7 +892,7 @@ pub fn down(paths: &Paths, project: &Project, o: &DownOptions) -> anyhow::Result
         })
         .collect();
     let mut code = 0;
-    for (name, res) in stop_all(&root, &with_grace) {
+    for (name, res) in stop_all(&root, &with_grace, true) {
         match res {
             Ok(()) => say("Container", &name, "Stopped"),
             Err(e) => {

@@ -35,6 +35,8 @@ pub struct Dep {
     pub condition: Condition,
     /// `required: false`: a missing or failing dependency is a warning.
     pub required: bool,
+    /// `restart: true`: restarted when Compose restarts the dependency.
+    pub restart: bool,
 }
 
 /// One service of the model, ready to plan with.
@@ -141,6 +143,7 @@ fn deps(config: &Value) -> Vec<Dep> {
                 _ => Condition::Started,
             },
             required: d.get("required").and_then(Value::as_bool).unwrap_or(true),
+            restart: d.get("restart").and_then(Value::as_bool).unwrap_or(false),
         })
         .collect()
 }

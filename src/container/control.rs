@@ -1,7 +1,7 @@
 //! Signalling, stopping and removing containers from later commands.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
@@ -37,12 +37,20 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
 /// `burrow`, which forwards it. The user's signal ends its restart policy
 /// (docker counts a kill as a manual stop).
 pub fn signal(root: &Path, rec: &Record, sig: Signal) -> anyhow::Result<()> {
+    signal_noting(root, rec, sig, false)
+}
+
+/// `signal`, noting too whether the container is stopped to be removed.
+fn signal_noting(root: &Path, rec: &Record, sig: Signal, removing: bool) -> anyhow::Result<()> {
     let state = State::of(rec);
     if !state.is_live() {
         bail!(super::state::not_running(rec));
     }
     // Noted before the signal: the supervisor reads it when the init ends.
-    let _ = record::update(root, &rec.id, |r| r.manually_stopped = true);
+    let _ = record::update(root, &rec.id, |r| {
+        r.manually_stopped = true;
+        r.removing |= removing;
+    });
     // As docker: a paused container is thawed for its stop signal and
     // SIGKILL (others wait, pending, for `unpause`).
     if state == State::Paused && (sig == Signal::SIGKILL || sig == stop_signal(rec)) {
@@ -74,29 +82,32 @@ pub fn signal(root: &Path, rec: &Record, sig: Signal) -> anyhow::Result<()> {
 /// Wait until the monitor is gone (it has written the exit); false when
 /// `timeout` passed first.
 pub fn wait_gone(rec: &Record, timeout: Option<Duration>) -> bool {
-    let Some(monitor) = rec.monitor else {
-        return true;
-    };
-    let deadline = timeout.map(|t| Instant::now() + t);
-    while monitor.alive() {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(25));
+    match rec.monitor {
+        Some(monitor) => monitor.wait_gone(timeout),
+        None => true,
     }
-    true
 }
 
 /// `stop`: the stop signal, `timeout` to end, then SIGKILL.
 pub fn stop(root: &Path, rec: &Record, timeout: Duration) -> anyhow::Result<()> {
+    stop_noting(root, rec, timeout, false)
+}
+
+/// `stop` of a container about to be removed (`compose down`, a
+/// recreate): its supervisor need not wait for its root to reach the disk.
+pub fn stop_to_remove(root: &Path, rec: &Record, timeout: Duration) -> anyhow::Result<()> {
+    stop_noting(root, rec, timeout, true)
+}
+
+fn stop_noting(root: &Path, rec: &Record, timeout: Duration, removing: bool) -> anyhow::Result<()> {
     if !State::of(rec).is_live() {
         return Ok(());
     }
-    let _ = signal(root, rec, stop_signal(rec));
+    let _ = signal_noting(root, rec, stop_signal(rec), removing);
     if wait_gone(rec, Some(timeout)) {
         return Ok(());
     }
-    kill_and_wait(root, rec)
+    kill_and_wait(root, rec, removing)
 }
 
 /// The image's STOPSIGNAL, else SIGTERM.
@@ -109,10 +120,10 @@ fn stop_signal(rec: &Record) -> Signal {
 }
 
 /// SIGKILL and wait for the monitor to note the end.
-fn kill_and_wait(root: &Path, rec: &Record) -> anyhow::Result<()> {
+fn kill_and_wait(root: &Path, rec: &Record, removing: bool) -> anyhow::Result<()> {
     // The record as it is now: a restart may have started a new init.
     let now = record::read(&record::container_dir(root, &rec.id));
-    let _ = signal(root, now.as_ref().unwrap_or(rec), Signal::SIGKILL);
+    let _ = signal_noting(root, now.as_ref().unwrap_or(rec), Signal::SIGKILL, removing);
     if wait_gone(rec, Some(Duration::from_secs(10))) {
         return Ok(());
     }
@@ -141,7 +152,7 @@ pub fn remove(root: &Path, rec: &Record, force: bool) -> anyhow::Result<bool> {
                 )
             ));
         }
-        kill_and_wait(root, rec)?;
+        kill_and_wait(root, rec, true)?;
     }
     if let Some(cg) = &rec.cgroup {
         // Its supervisor removes it, unless it was killed.

@@ -63,6 +63,7 @@ pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Re
         extras: new.extras,
         restart_count: 0,
         manually_stopped: false,
+        removing: false,
         cgroup: None,
     };
     match new.name {
@@ -449,6 +450,7 @@ pub fn start(
         r.detached = false;
         r.cgroup = spec.cgroup.clone();
         r.manually_stopped = false;
+        r.removing = false;
         r.restart_count = 0;
         r.extras.ports.bound = spec.ports.bindings();
     })?;

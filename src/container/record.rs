@@ -86,6 +86,44 @@ impl ProcRef {
         let start = f.nth(18).and_then(|s| s.parse::<u64>().ok());
         state != Some("Z") && start == Some(self.start)
     }
+
+    /// Wait until this process is gone (as `alive` says), at most
+    /// `timeout` (`None`: for ever); false when it still runs then. A
+    /// pidfd wakes us at its end; without one (a kernel before 5.3) we
+    /// look every 25 ms.
+    pub fn wait_gone(&self, timeout: Option<std::time::Duration>) -> bool {
+        use std::time::{Duration, Instant};
+        let deadline = timeout.map(|t| Instant::now() + t);
+        // Opened before the check: the pid cannot be reused under the fd.
+        let pidfd = crate::sys::pidfd_open(self.pid).ok();
+        loop {
+            if !self.alive() {
+                return true;
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return false;
+            }
+            let most = if pidfd.is_some() {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_millis(25)
+            };
+            let nap = left.map_or(most, |l| l.min(most));
+            match &pidfd {
+                Some(fd) => {
+                    use std::os::fd::AsFd;
+                    let ms = u16::try_from(nap.as_millis().max(1)).unwrap_or(u16::MAX);
+                    let mut fds = [nix::poll::PollFd::new(
+                        fd.as_fd(),
+                        nix::poll::PollFlags::POLLIN,
+                    )];
+                    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+                }
+                None => std::thread::sleep(nap),
+            }
+        }
+    }
 }
 
 /// Settings kept beside the run config (all optional in older records).
@@ -156,6 +194,10 @@ pub struct Record {
     /// `stop` or `kill` by the user: the policy restarts it no more.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Stopped to be removed (`rm -f`, `compose down`): its root need not
+    /// be flushed to disk before the stop is done.
+    #[serde(default)]
+    pub removing: bool,
     /// The container's own cgroup (for pause and stats), when placed.
     #[serde(default)]
     pub cgroup: Option<PathBuf>,
@@ -234,10 +276,11 @@ pub fn rename(root: &Path, id: &str, name: &str) -> anyhow::Result<()> {
 
 /// Write `record` to `dir/config.json` atomically. The fsync (tens of ms
 /// on a busy disk) is skipped for a `--rm` container, whose record never
-/// outlives the command.
+/// outlives the command, and for one being removed.
 pub fn write(dir: &Path, record: &Record) -> anyhow::Result<()> {
     let body = serde_json::to_vec_pretty(record)?;
-    crate::fsutil::write_atomic(&dir.join("config.json"), &body, !record.config.auto_remove)
+    let durable = !record.config.auto_remove && !record.removing;
+    crate::fsutil::write_atomic(&dir.join("config.json"), &body, durable)
         .context("replace the container record")
 }
 
@@ -349,6 +392,7 @@ mod tests {
             extras: Extras::default(),
             restart_count: 0,
             manually_stopped: false,
+            removing: false,
             cgroup: None,
             config: RunConfig {
                 lower_dirs: vec![],

@@ -71,6 +71,7 @@ impl Monitor for RecordMonitor {
             // A start by the user counts from zero and clears its stop.
             r.restart_count = if restart { restarts } else { 0 };
             r.manually_stopped &= restart;
+            r.removing &= restart;
             r.status = Status::Running;
             r.started_at = Some(now());
             r.finished_at = None;
@@ -122,6 +123,12 @@ impl Monitor for RecordMonitor {
         });
         // Stopped meanwhile (the flag is set before the signal): no restart.
         noted.ok().filter(|r| !r.manually_stopped).map(|_| delay)
+    }
+
+    fn discard_root(&mut self) -> bool {
+        // Gone already: removed.
+        record::read(&record::container_dir(&self.root, &self.id))
+            .map_or(true, |r| r.removing || r.config.auto_remove)
     }
 
     fn exited(&mut self, code: i32) {

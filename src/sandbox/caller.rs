@@ -223,6 +223,7 @@ fn wait_started(chan: &Channel) -> anyhow::Result<StartReply> {
             Msg::Pty
             | Msg::Mounted
             | Msg::IdsListener
+            | Msg::Root
             | Msg::MapIds
             | Msg::IdsMapped
             | Msg::Created => {

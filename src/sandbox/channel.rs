@@ -33,6 +33,10 @@ pub enum Msg {
     /// init -> supervisor, with the fd: the listener of the id emulation
     /// filter (single-id mode), sent right before execve.
     IdsListener,
+    /// init -> supervisor, with the fd: an O_PATH handle on the
+    /// container's root, which keeps its root mount past the init's end
+    /// (the supervisor decides when the unmount, a flush to disk, runs).
+    Root,
     /// `burrow oci` stage -> runtime: my user namespace is made, write
     /// its id maps (answered with `IdsMapped`).
     MapIds,

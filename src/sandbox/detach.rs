@@ -35,6 +35,11 @@ pub trait Monitor {
         -> Option<std::time::Duration>;
     /// The container ended with this code (128 + signal when killed).
     fn exited(&mut self, code: i32);
+    /// Asked when the container ends for good: it is about to be removed,
+    /// so its root need not reach the disk before the end is reported.
+    fn discard_root(&mut self) -> bool {
+        false
+    }
 }
 
 /// A detached container that runs.

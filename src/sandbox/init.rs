@@ -57,6 +57,7 @@ pub fn container_init(
             sys::exit_now(EXIT_BURROW)
         }
     };
+    send_root(&chan);
     if !spec.init {
         // The command is pid 1 itself.
         let (code, message) = become_command(spec, tty, &chan);
@@ -84,6 +85,19 @@ pub fn container_init(
             });
             sys::exit_now(EXIT_BURROW)
         }
+    }
+}
+
+/// Hand the supervisor a handle on our root (set up now), so that the
+/// root mount can outlive us. Without it the mount goes with our end, as
+/// it always did: failures are not the container's.
+fn send_root(chan: &Channel) {
+    if let Ok(root) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open("/")
+    {
+        let _ = chan.send_with_fd(&Msg::Root, Some(root.as_raw_fd()));
     }
 }
 

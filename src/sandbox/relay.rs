@@ -164,6 +164,7 @@ pub fn run(
                 msg @ (Msg::Pty
                 | Msg::Mounted
                 | Msg::IdsListener
+                | Msg::Root
                 | Msg::MapIds
                 | Msg::IdsMapped
                 | Msg::Created),

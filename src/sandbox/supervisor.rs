@@ -2,6 +2,8 @@
 //! container init in a new pid namespace, forwards signals to it, serves
 //! its FUSE root, restarts it (detached) and reports its end.
 
+use std::os::fd::OwnedFd;
+
 use anyhow::Context;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -215,6 +217,14 @@ fn supervise(
         if let (None, Some(dir)) = (&deleter, &spec.remove_after) {
             *deleter = Some(spawn_deleter(dir, chan, &spec.ports)?);
         }
+        // The container's root mount goes with the last holder of a file
+        // on it: with the init's handle on it, us rather than the init's
+        // end (not for a FUSE root, whose server must outlive its mount).
+        // Its other mounts (and the namespaces they pin) go with the init.
+        let held = match &*fuse {
+            None => run.root,
+            Some(_) => None,
+        };
 
         let code = match (&mut monitor, run.output) {
             (Some(m), Some(readers)) => {
@@ -229,10 +239,47 @@ fn supervise(
             Some(m) if !(first && run.failed) => m.restart_delay(code, ran_from.elapsed()),
             _ => None,
         };
+        // Unmounting a kernel overlay flushes its upper dir's filesystem
+        // (syncfs: all of its dirty data, seconds on a busy disk). Before
+        // a restart and at a plain end that happens now, as the init's end
+        // would have done it; for a container about to be removed it is
+        // left to a child of ours that outlives us, so nobody waits for it.
         match again {
-            Some(delay) if detach::wait_delay(delay, &sfd) => first = false,
-            _ => return Ok(code),
+            Some(delay) => {
+                drop(held);
+                if !detach::wait_delay(delay, &sfd) {
+                    return Ok(code);
+                }
+                first = false;
+            }
+            None => {
+                if let Some(root) = held {
+                    if monitor.as_mut().is_some_and(|m| m.discard_root()) {
+                        release_after_us(root);
+                    }
+                }
+                return Ok(code);
+            }
         }
+    }
+}
+
+/// Hand `root` to a child that keeps it (and nothing else of ours) until
+/// we are gone: the last unmount, with its flush to disk, happens when it
+/// dies, after our end was reported. On a failed fork it goes now.
+fn release_after_us(root: OwnedFd) {
+    let parent = nix::unistd::getpid();
+    if let Ok(ForkResult::Child) = sys::fork() {
+        // No port, pipe or channel of ours stays open in it.
+        let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&root), 3);
+        let _ = sys::close_from(4);
+        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+        if nix::unistd::getppid() == parent {
+            loop {
+                nix::unistd::pause();
+            }
+        }
+        sys::exit_now(0)
     }
 }
 
@@ -272,6 +319,8 @@ fn start_network(
 /// One container init that was started.
 struct Run {
     init: Pid,
+    /// A handle on its root (`Msg::Root`), holding its root mount.
+    root: Option<OwnedFd>,
     /// Its setup or exec failed (and was reported).
     failed: bool,
     /// Detached: its stdout and stderr (and pty), for the monitor.
@@ -327,6 +376,7 @@ fn start_init(
     // that happens when the command has been exec'd (close-on-exec).
     let mut failed = false;
     let mut pty = None;
+    let mut root = None;
     while let Some((msg, fd)) = mine.recv()? {
         failed |= matches!(msg, Msg::ExecFailed { .. } | Msg::SetupFailed { .. });
         if msg == Msg::IdsListener {
@@ -336,6 +386,10 @@ fn start_init(
                 let base = ids::creds::Creds::new(p.uid, p.gid, p.additional_gids.clone());
                 ids::spawn(listener, base)?;
             }
+            continue;
+        }
+        if msg == Msg::Root {
+            root = fd;
             continue;
         }
         if msg == Msg::Pty && monitor.is_some() {
@@ -364,6 +418,7 @@ fn start_init(
     }
     Ok(Run {
         init,
+        root: root.filter(|_| !failed),
         failed,
         output: pipes.map(|p| p.into_readers(pty)),
     })

@@ -618,3 +618,109 @@ networks:
         assert!(!nets.ok().stdout.contains("tiers_"), "{}", nets.describe());
     });
 }
+
+/// `depends_on: {db: {restart: true}}`: `compose restart db` restarts the
+/// service that says so, and not one that depends on db without it.
+#[test]
+fn restart_of_a_dependency_restarts_the_services_that_ask_for_it() {
+    both(|env, img| {
+        let dir = project(
+            env,
+            "chain",
+            &[(
+                "compose.yaml",
+                r#"services:
+  db:
+    image: ${IMG}
+    init: true
+    command: sleep 1000
+  app:
+    image: ${IMG}
+    init: true
+    command: sleep 1000
+    depends_on: {db: {condition: service_started, restart: true}}
+  other:
+    image: ${IMG}
+    init: true
+    command: sleep 1000
+    depends_on: [db]
+"#
+                .into(),
+            )],
+        );
+        compose(env, &dir, img, &["up", "-d", "--wait"]).ok();
+        let started = |name: &str| {
+            let out = env.burrow(&["inspect", "--format", "{{.State.StartedAt}}", name]);
+            out.ok();
+            out.stdout.trim().to_string()
+        };
+        let before: Vec<String> = ["db", "app", "other"]
+            .iter()
+            .map(|s| started(&format!("chain-{s}-1")))
+            .collect();
+        // StartedAt counts whole seconds.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        compose(env, &dir, img, &["restart", "db"]).ok();
+        let after: Vec<String> = ["db", "app", "other"]
+            .iter()
+            .map(|s| started(&format!("chain-{s}-1")))
+            .collect();
+        assert_ne!(before[0], after[0], "db was not restarted");
+        assert_ne!(before[1], after[1], "app (restart: true) was not restarted");
+        assert_eq!(before[2], after[2], "other (no restart) was restarted");
+        compose(env, &dir, img, &["down"]).ok();
+    });
+}
+
+/// `up` recreating a dependency (its config changed) restarts the service
+/// whose `depends_on` says `restart: true`, and leaves one that does not.
+#[test]
+fn up_recreating_a_dependency_restarts_the_services_that_ask_for_it() {
+    let Some((env, img)) = ready(User::Sub) else {
+        return;
+    };
+    let file = |db_cmd: &str| {
+        format!(
+            r#"services:
+  db:
+    image: ${{IMG}}
+    init: true
+    command: {db_cmd}
+  app:
+    image: ${{IMG}}
+    init: true
+    command: sleep 1000
+    depends_on: {{db: {{condition: service_started, restart: true}}}}
+  other:
+    image: ${{IMG}}
+    init: true
+    command: sleep 1000
+    depends_on: [db]
+"#
+        )
+    };
+    let dir = project(&env, "rechain", &[("compose.yaml", file("sleep 1000"))]);
+    compose(&env, &dir, &img, &["up", "-d", "--wait"]).ok();
+    let started = |name: &str| {
+        let out = env.burrow(&["inspect", "--format", "{{.State.StartedAt}}", name]);
+        out.ok();
+        out.stdout.trim().to_string()
+    };
+    let names = ["rechain-db-1", "rechain-app-1", "rechain-other-1"];
+    let before: Vec<String> = names.iter().map(|n| started(n)).collect();
+    // StartedAt counts whole seconds.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.write("rechain/compose.yaml", file("sleep 999").as_bytes());
+    let up = compose(&env, &dir, &img, &["up", "-d", "--wait"]);
+    up.ok();
+    assert!(
+        up.stderr.contains("rechain-app-1  Restarted"),
+        "{}",
+        up.stderr
+    );
+    let after: Vec<String> = names.iter().map(|n| started(n)).collect();
+    assert_ne!(before[0], after[0], "db was not recreated");
+    assert_ne!(before[1], after[1], "app (restart: true) was not restarted");
+    assert_eq!(before[2], after[2], "other (no restart) was restarted");
+    compose(&env, &dir, &img, &["down"]).ok();
+}

@@ -33,8 +33,8 @@ packages=(docker-registry skopeo umoci busybox-static mmdebstrap uidmap fuse3 ut
           slurm-wlm munge
           # tests/bench/oci: the runtimes burrow-runc is measured against
           runc crun
-          # tests/bench/compose: the compose burrow is measured against
-          podman-compose
+          # tests/bench/compose: the compose burrow is measured against (catatonit: podman's --init)
+          podman-compose catatonit
           # tests/bench/single-id: ch-image, the peer for single-id mode
           charliecloud)
 missing=()

@@ -244,8 +244,23 @@ fn serve(
     netns: &OwnedFd,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
-    let mut idle = 0u32;
     loop {
+        // Woken by a request at once (a start waits for our answer); when
+        // none came for a second: no network left (or no store), no keeper.
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(listener),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(1000u16)) {
+            Ok(0) => {
+                if store::list(root).is_empty() {
+                    return Ok(());
+                }
+                continue;
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).context("poll"),
+        }
         match listener.accept() {
             Ok((mut conn, _)) => {
                 let _ = conn.set_nonblocking(false);
@@ -270,14 +285,7 @@ fn serve(
                         .map_err(|_| nix::errno::Errno::EPIPE),
                 };
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50));
-                // Once a second: no network left (or no store), no keeper.
-                idle += 1;
-                if idle % 20 == 0 && store::list(root).is_empty() {
-                    return Ok(());
-                }
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e).context("accept"),
         }
     }
