@@ -229,20 +229,32 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
     Ok(img)
 }
 
-/// The global ARGs FROM lines see, `--build-arg` over their defaults.
+/// The global ARGs FROM lines see, `--build-arg` over their defaults,
+/// and the automatic platform args (a `--build-arg` may set them too).
 fn meta_args(df: &Dockerfile, opts: &Options) -> Vec<(String, String)> {
-    df.meta_args
+    let given = |key: &str| {
+        opts.build_args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let mut out: Vec<(String, String)> = df
+        .meta_args
         .iter()
         .filter_map(|a| {
-            opts.build_args
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == a.key)
-                .map(|(_, v)| v.clone())
+            given(&a.key)
                 .or_else(|| a.default.clone())
                 .map(|v| (a.key.clone(), v))
         })
-        .collect()
+        .collect();
+    for (k, v) in substitute::platform_args() {
+        if !df.meta_args.iter().any(|a| a.key == k) {
+            let v = given(&k).unwrap_or(v);
+            out.push((k, v));
+        }
+    }
+    out
 }
 
 fn cfg_obj(config: &mut Value) -> anyhow::Result<&mut Map<String, Value>> {
@@ -307,14 +319,7 @@ impl Builder<'_> {
         let stage = &df.stages[index];
         let mut from = stage.from.clone();
         // FROM sees the global ARGs, with --build-arg over their defaults.
-        let meta: Vec<(String, String)> = df
-            .meta_args
-            .iter()
-            .filter_map(|a| {
-                self.arg_value(&a.key, a.default.as_deref())
-                    .map(|v| (a.key.clone(), v))
-            })
-            .collect();
+        let meta = meta_args(df, self.opts);
         substitute::expand_from(&mut from, self.escape, &meta).map_err(|e| {
             Coded::new(
                 1,

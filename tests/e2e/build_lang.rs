@@ -844,3 +844,56 @@ fn copy_keeps_the_bases_dirs_sub() {
 fn copy_keeps_the_bases_dirs_nosub() {
     copy_keeps_the_bases_dirs(User::NoSub);
 }
+
+/// BuildKit's automatic platform args: FROM sees them, a stage sees one
+/// it declares (and not one it does not), and --build-arg sets them.
+fn platform_args(user: User) {
+    let Some((env, img)) = setup(user) else {
+        return;
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    env.write(
+        "ctx/Dockerfile",
+        format!(
+            "FROM --platform=$BUILDPLATFORM {img}\n\
+             ARG TARGETARCH\nARG BUILDPLATFORM\nARG TARGETOS\n\
+             RUN echo \"$TARGETARCH $BUILDPLATFORM $TARGETOS [$BUILDOS]\" > /p\n\
+             CMD [\"cat\", \"/p\"]\n"
+        )
+        .as_bytes(),
+    );
+    env.burrow(&["build", "-q", "-t", "plat", &ctx(&env)]).ok();
+    assert_eq!(
+        run_out(&env, "plat"),
+        format!("{arch} linux/{arch} linux []\n"),
+        "{user:?}"
+    );
+    let out = env.burrow(&[
+        "build",
+        "-q",
+        "--build-arg",
+        "TARGETOS=other",
+        "-t",
+        "plat2",
+        &ctx(&env),
+    ]);
+    out.ok();
+    assert_eq!(
+        run_out(&env, "plat2"),
+        format!("{arch} linux/{arch} other []\n")
+    );
+}
+
+#[test]
+fn build_platform_args_sub() {
+    platform_args(User::Sub);
+}
+
+#[test]
+fn build_platform_args_nosub() {
+    platform_args(User::NoSub);
+}

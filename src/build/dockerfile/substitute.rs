@@ -24,6 +24,32 @@ pub const PREDEFINED_ARGS: [&str; 10] = [
     "all_proxy",
 ];
 
+/// BuildKit's automatic platform args, in the global scope of every
+/// build: FROM lines see them, and a stage sees one once it declares it
+/// (`ARG TARGETARCH`). Build and target are this machine.
+pub fn platform_args() -> Vec<(String, String)> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    let variant = if arch == "arm64" { "v8" } else { "" };
+    let platform = match variant {
+        "" => format!("linux/{arch}"),
+        v => format!("linux/{arch}/{v}"),
+    };
+    let mut out = Vec::new();
+    for side in ["BUILD", "TARGET"] {
+        out.push((format!("{side}PLATFORM"), platform.clone()));
+        out.push((format!("{side}OS"), "linux".to_string()));
+        out.push((format!("{side}ARCH"), arch.to_string()));
+        out.push((format!("{side}VARIANT"), variant.to_string()));
+    }
+    out
+}
+
 /// The instruction has parts that expand before it runs.
 pub fn expands(i: &Instruction) -> bool {
     use Instruction as I;
