@@ -179,27 +179,41 @@ impl Owners {
     }
 
     /// stat, lstat, newfstatat, statx: Some(result) when the file
-    /// has a recorded owner and the call was made here; None: let the
-    /// kernel run it (no owner recorded, or anything unexpected, where the
-    /// kernel gives the right error).
-    pub fn stat(&self, c: &Caller, kind: Stat, a: &[u64; 6]) -> Option<Result<i64, Errno>> {
+    /// has a recorded owner, or `shown` gives what to show for the name
+    /// (another name to stat, and its owner: /proc/PID, `procfs`), and the
+    /// call was made here; None: let the kernel run it (no owner recorded,
+    /// or anything unexpected, where the kernel gives the right error).
+    pub(super) fn stat(
+        &self,
+        c: &Caller,
+        kind: Stat,
+        a: &[u64; 6],
+        shown: &mut dyn FnMut(&Target) -> Option<(Target, u32, u32)>,
+    ) -> Option<Result<i64, Errno>> {
         let (target, buf) = match kind {
             Stat::Path => (path_target(c.tid, libc::AT_FDCWD, a[0], true), a[1]),
             Stat::LPath => (path_target(c.tid, libc::AT_FDCWD, a[0], false), a[1]),
             Stat::At => (at_target(c.tid, a[0] as i32, a[1], a[3] as i32), a[2]),
             Stat::X => (at_target(c.tid, a[0] as i32, a[1], a[2] as i32), a[4]),
         };
-        let fd = self.open(c.tid, &target.ok()?).ok()?;
-        let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
-        let kind_bits = sys::stat_fd(&fd).ok()?.st_mode & libc::S_IFMT;
-        let o = recorded(&link, kind_bits)?;
+        let target = target.ok()?;
+        let (fd, uid, gid) = match shown(&target) {
+            Some((other, uid, gid)) => (self.open(c.tid, &other).ok()?, uid, gid),
+            None => {
+                let fd = self.open(c.tid, &target).ok()?;
+                let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+                let kind_bits = sys::stat_fd(&fd).ok()?.st_mode & libc::S_IFMT;
+                let o = recorded(&link, kind_bits)?;
+                (fd, o.uid, o.gid)
+            }
+        };
         let r = match kind {
             Stat::X => sys::statx_fd(&fd, a[2] as i32, a[3] as u32).map(|mut st| {
-                (st.stx_uid, st.stx_gid) = (o.uid, o.gid);
+                (st.stx_uid, st.stx_gid) = (uid, gid);
                 sys::statx_bytes(&st).to_vec()
             }),
             _ => sys::stat_fd(&fd).map(|mut st| {
-                (st.st_uid, st.st_gid) = (o.uid, o.gid);
+                (st.st_uid, st.st_gid) = (uid, gid);
                 sys::stat_bytes(&st).to_vec()
             }),
         };
@@ -211,6 +225,16 @@ impl Owners {
             return Some(Err(Errno::ESRCH));
         }
         Some(write_mem(c.tid, buf, &bytes).map(|()| 0))
+    }
+
+    /// Open what the caller named with `flags` (a read), found as the
+    /// caller finds it.
+    pub(super) fn open_with(&self, tid: i32, target: &Target, flags: OFlag) -> Option<OwnedFd> {
+        // O_CLOEXEC also keeps `open_as` from taking it for a mkdir.
+        let flags = flags | OFlag::O_CLOEXEC;
+        self.open_as(tid, target, flags, Mode::empty())
+            .ok()
+            .flatten()
     }
 
     /// Open what the caller named, O_PATH, found as the caller finds it.

@@ -23,8 +23,9 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::creds::{Creds, Set, KEEP, NGROUPS_MAX};
-use super::filter::{self, Call, Entry};
-use super::owners::{Caller, Owners};
+use super::filter::{self, Access, Call, Entry};
+use super::owners::{Caller, Owners, Target};
+use super::procfs;
 use crate::sys;
 
 /// The kernel's answer for an id a 16-bit call cannot show.
@@ -48,6 +49,8 @@ pub struct Emulator {
     own: i32,
     /// Recorded owners (chown and stat); None: not to be had here.
     owners: Option<Owners>,
+    /// The container's PIDs as ours (/proc/PID, `procfs`).
+    pids: procfs::Pids,
 }
 
 /// Serve `listener` until every task that uses its filter has gone (the
@@ -123,6 +126,7 @@ impl Emulator {
             tasks: HashMap::new(),
             own: std::process::id() as i32,
             owners: None,
+            pids: procfs::Pids::default(),
         }
     }
 
@@ -139,8 +143,24 @@ impl Emulator {
         let a = &n.data.args;
         match e.call {
             Call::Stat(kind) => {
-                let owners = self.owners.as_ref();
-                return owners.and_then(|o| o.stat(&caller, kind, a)).transpose();
+                let Some(o) = self.owners.as_ref() else {
+                    return Ok(None);
+                };
+                let mut pids = std::mem::take(&mut self.pids);
+                let mut shown = |t: &Target| proc_dir(&mut pids, self, tid, t);
+                let r = o.stat(&caller, kind, a, &mut shown).transpose();
+                self.pids = pids;
+                return r;
+            }
+            Call::Access(kind @ (Access::Open | Access::OpenAt)) => {
+                let (dirfd, addr, flags) = match kind {
+                    Access::Open => (libc::AT_FDCWD, a[0], a[1] as i32),
+                    _ => (a[0] as i32, a[1], a[2] as i32),
+                };
+                let writes = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC;
+                if flags & writes == 0 {
+                    return Ok(self.proc_open(listener, n.id, tid, dirfd, addr));
+                }
             }
             Call::Chown(kind) => {
                 let (u, g) = match kind {
@@ -268,6 +288,28 @@ impl Emulator {
         Ok(i64::from(narrow(v, e.narrow)))
     }
 
+    /// A read of a file whole: a status file in /proc gets the emulated
+    /// ids of its task (`procfs`); anything else runs (None).
+    fn proc_open(
+        &mut self,
+        listener: &OwnedFd,
+        id: u64,
+        tid: i32,
+        dirfd: i32,
+        addr: u64,
+    ) -> Option<i64> {
+        let path = super::owners::read_cstr(tid, addr).ok()?;
+        let procfs::Node::Status(task) = procfs::node(tid, dirfd, path.as_bytes(), true)? else {
+            return None;
+        };
+        let found = procfs::find(&mut self.pids, tid, task)?;
+        let creds = self.known(found.tid, 0);
+        let fd = procfs::status_file(self.owners.as_ref()?, tid, &found.path, &creds)?;
+        sys::seccomp_notif_addfd_send(listener, id, &fd, false)
+            .ok()
+            .map(i64::from)
+    }
+
     /// The process of `tid` exits: its children without ids of their own
     /// take its ids now, before they are reparented. Only when those
     /// differ from the container's (what an orphan would get anyway), as
@@ -351,6 +393,39 @@ impl Emulator {
             None => self.inherited(pid, ppid, depth),
         }
     }
+}
+
+/// A stat of /proc/PID (or a task's dir, /proc/self): the name to stat
+/// in the caller's /proc and the task's emulated euid and egid to show.
+fn proc_dir(
+    pids: &mut procfs::Pids,
+    em: &Emulator,
+    tid: i32,
+    t: &Target,
+) -> Option<(Target, u32, u32)> {
+    let Target::Path {
+        dirfd,
+        path,
+        follow,
+    } = t
+    else {
+        return None;
+    };
+    let node = procfs::node(tid, *dirfd, path.as_bytes(), false)?;
+    let procfs::Node::Dir(task) = node else {
+        return None;
+    };
+    if !follow && procfs::needs_follow(node) {
+        return None;
+    }
+    let found = procfs::find(pids, tid, task)?;
+    let c = em.known(found.tid, 0);
+    let target = Target::Path {
+        dirfd: libc::AT_FDCWD,
+        path: std::ffi::CString::new(found.path).ok()?,
+        follow: true,
+    };
+    Some((target, c.euid, c.egid))
 }
 
 /// A 16-bit call's id as 32 bits ((u16)-1 stays "keep").
