@@ -152,16 +152,6 @@ impl Emulator {
                 self.pids = pids;
                 return r;
             }
-            Call::Access(kind @ (Access::Open | Access::OpenAt)) => {
-                let (dirfd, addr, flags) = match kind {
-                    Access::Open => (libc::AT_FDCWD, a[0], a[1] as i32),
-                    _ => (a[0] as i32, a[1], a[2] as i32),
-                };
-                let writes = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC;
-                if flags & writes == 0 {
-                    return Ok(self.proc_open(listener, n.id, tid, dirfd, addr));
-                }
-            }
             Call::Chown(kind) => {
                 let (u, g) = match kind {
                     filter::Chown::At => (a[2], a[3]),
@@ -184,6 +174,9 @@ impl Emulator {
                 };
             }
             Call::Access(kind) => {
+                if let Some((dirfd, addr)) = read_whole(kind, a) {
+                    return Ok(self.proc_open(listener, n.id, tid, dirfd, addr));
+                }
                 let creds = self.creds(tid);
                 return match &self.owners {
                     Some(o) => {
@@ -393,6 +386,18 @@ impl Emulator {
             None => self.inherited(pid, ppid, depth),
         }
     }
+}
+
+/// An open or openat to read (the filter sends only whole-file reads):
+/// its dirfd and the address of its name.
+fn read_whole(kind: Access, a: &[u64; 6]) -> Option<(i32, u64)> {
+    let (dirfd, addr, flags) = match kind {
+        Access::Open => (libc::AT_FDCWD, a[0], a[1] as i32),
+        Access::OpenAt => (a[0] as i32, a[1], a[2] as i32),
+        _ => return None,
+    };
+    let writes = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC;
+    (flags & writes == 0).then_some((dirfd, addr))
 }
 
 /// A stat of /proc/PID (or a task's dir, /proc/self): the name to stat
