@@ -32,6 +32,9 @@ use crate::sys;
 const OVERFLOW_ID: u32 = 65534;
 /// Past this many tracked tasks, the dead ones are dropped.
 const PRUNE_AT: usize = 4096;
+/// Pidfds kept at most (the supervisor's fds are shared with the FUSE
+/// overlay and the network; RLIMIT_NOFILE is often 1024).
+const MAX_PIDFDS: usize = 256;
 /// Ancestors followed at most (a loop in /proc cannot happen, but a
 /// bound costs nothing).
 const MAX_DEPTH: usize = 64;
@@ -39,6 +42,29 @@ const MAX_DEPTH: usize = 64;
 struct Tracked {
     start: u64,
     creds: Creds,
+    /// The task's pidfd (Linux 6.9): while it has not polled readable, the
+    /// tid is still this task's, which saves reading /proc/TID/stat on
+    /// every call (the most of a get*id answer's time).
+    pidfd: Option<OwnedFd>,
+}
+
+impl Tracked {
+    fn new(start: u64, creds: Creds) -> Tracked {
+        Tracked {
+            start,
+            creds,
+            pidfd: None,
+        }
+    }
+
+    /// Still the task of that tid, known without /proc.
+    fn alive(&self) -> bool {
+        let Some(fd) = &self.pidfd else {
+            return false;
+        };
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+    }
 }
 
 pub struct Emulator {
@@ -328,7 +354,7 @@ impl Emulator {
             let tracked = self.tasks.get(&pid).is_some_and(|t| t.start == start);
             if ppid == leader && !tracked {
                 let creds = creds.clone();
-                self.tasks.insert(pid, Tracked { start, creds });
+                self.tasks.insert(pid, Tracked::new(start, creds));
             }
         }
     }
@@ -343,25 +369,45 @@ impl Emulator {
     /// The caller's credentials; a task seen for the first time takes the
     /// ones it inherited and keeps them from then on.
     fn creds(&mut self, tid: i32) -> Creds {
+        if let Some(t) = self.tasks.get(&tid).filter(|t| t.alive()) {
+            return t.creds.clone();
+        }
         let Some((ppid, start)) = stat(tid) else {
             return self.base.clone();
         };
-        if let Some(t) = self.tasks.get(&tid).filter(|t| t.start == start) {
-            return t.creds.clone();
+        if let Some(t) = self.tasks.get_mut(&tid).filter(|t| t.start == start) {
+            // The caller is waiting on this notification, so it is alive:
+            // a pidfd opened now is the task's.
+            let creds = t.creds.clone();
+            let pidfd = self.watch(tid);
+            if let Some(t) = self.tasks.get_mut(&tid) {
+                t.pidfd = pidfd;
+            }
+            return creds;
         }
         let creds = self.inherited(tid, ppid, 0);
         if self.tasks.len() >= PRUNE_AT {
             self.tasks
                 .retain(|t, k| stat(*t).is_some_and(|(_, s)| s == k.start));
         }
-        self.tasks.insert(
-            tid,
-            Tracked {
-                start,
-                creds: creds.clone(),
-            },
-        );
+        let mut t = Tracked::new(start, creds.clone());
+        t.pidfd = self.watch(tid);
+        self.tasks.insert(tid, t);
         creds
+    }
+
+    /// A pidfd for `tid`, while fewer than MAX_PIDFDS are open (the dead
+    /// tasks' entries are dropped first: nothing inherits from them).
+    fn watch(&mut self, tid: i32) -> Option<OwnedFd> {
+        let open =
+            |tasks: &HashMap<i32, Tracked>| tasks.values().filter(|t| t.pidfd.is_some()).count();
+        if open(&self.tasks) >= MAX_PIDFDS {
+            self.tasks.retain(|_, t| t.pidfd.is_none() || t.alive());
+            if open(&self.tasks) >= MAX_PIDFDS {
+                return None;
+            }
+        }
+        sys::pidfd_open_thread(tid).ok()
     }
 
     /// What task `tid` (parent `ppid`) got when it was made: its thread
@@ -636,25 +682,17 @@ mod tests {
         let (_, pstart) = stat(ppid).unwrap();
         let mut other = Emulator::new(Creds::new(7, 8, vec![9]));
         other.own = -1;
-        other.tasks.insert(
-            ppid,
-            Tracked {
-                start: pstart,
-                creds: Creds::new(1000, 1000, vec![]),
-            },
-        );
+        other
+            .tasks
+            .insert(ppid, Tracked::new(pstart, Creds::new(1000, 1000, vec![])));
         assert_eq!(other.creds(me).euid, 1000);
         // Frozen from then on, whatever the parent does next.
         other.tasks.get_mut(&ppid).unwrap().creds.euid = 5;
         assert_eq!(other.creds(me).euid, 1000);
         // A stale entry (another start time) is not inherited.
-        other.tasks.insert(
-            me,
-            Tracked {
-                start: 1,
-                creds: Creds::new(3, 3, vec![]),
-            },
-        );
+        other
+            .tasks
+            .insert(me, Tracked::new(1, Creds::new(3, 3, vec![])));
         assert_eq!(other.creds(me).euid, 5);
     }
 }
