@@ -50,6 +50,9 @@ pub(super) enum Target {
     },
 }
 
+/// For a stat: another name to stat instead, and the owner to show.
+pub(super) type Shown<'a> = dyn FnMut(&Target) -> Option<(Target, u32, u32)> + 'a;
+
 /// One notification's caller, and how to ask whether it still waits.
 pub struct Caller<'a> {
     pub tid: i32,
@@ -188,7 +191,7 @@ impl Owners {
         c: &Caller,
         kind: Stat,
         a: &[u64; 6],
-        shown: &mut dyn FnMut(&Target) -> Option<(Target, u32, u32)>,
+        shown: &mut Shown,
     ) -> Option<Result<i64, Errno>> {
         let (target, buf) = match kind {
             Stat::Path => (path_target(c.tid, libc::AT_FDCWD, a[0], true), a[1]),
