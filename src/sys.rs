@@ -718,6 +718,32 @@ pub fn open_in_root(
     openat2(root, path, flags, 0, resolve)
 }
 
+/// openat2(2) with RESOLVE_IN_ROOT alone: `path` found below `root` as a
+/// process chrooted there finds it (symlinks and `..` kept inside), in one
+/// call instead of a chroot there and back. `mode` is for O_CREAT (the
+/// umask applies). ENOSYS before Linux 5.6.
+pub fn open_as_if_chrooted(
+    root: &impl AsRawFd,
+    path: &std::path::Path,
+    flags: libc::c_int,
+    mode: u32,
+) -> std::io::Result<OwnedFd> {
+    openat2(root, path, flags, mode, libc::RESOLVE_IN_ROOT)
+}
+
+/// pidfd_open(2) of one thread (PIDFD_THREAD, Linux 6.9): it polls
+/// readable once that thread has exited, so a tid reused since cannot be
+/// taken for it.
+pub fn pidfd_open_thread(tid: i32) -> Result<OwnedFd, Errno> {
+    const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
+    // SAFETY: pidfd_open takes two integers and returns an fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    Ok(own_fd(fd as std::os::fd::RawFd))
+}
+
 /// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: open `path`
 /// below the directory `dir` only if no component of it (the last one
 /// included) is a symlink: ELOOP if one is, EXDEV if it climbs out.

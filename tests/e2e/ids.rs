@@ -127,8 +127,8 @@ fn user_flag_starts_the_command_with_emulated_ids() {
 }
 
 /// Emulation is not a credential: after su the kernel still sees the one
-/// mapped id (root inside, the user outside), in /proc and in the owner
-/// of a file created on a volume.
+/// mapped id (root inside, the user outside) in the owner of a file
+/// created on a volume, while /proc/self/status shows the emulated ids.
 #[test]
 fn emulated_ids_leave_the_kernel_credential_alone() {
     let Some((env, img)) = with_image(User::NoSub, "busybox") else {
@@ -154,12 +154,86 @@ fn emulated_ids_leave_the_kernel_credential_alone() {
     out.ok();
     assert_eq!(
         out.stdout,
-        "65534\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n",
+        "65534\nUid:\t65534\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\n",
         "{}",
         out.describe()
     );
     let f = std::fs::metadata(data.join("f")).unwrap();
     assert_eq!((f.uid(), f.gid()), User::NoSub.ids());
+}
+
+/// Waits until the background job `$!` runs sleep (its ids are switched).
+const WAIT_SLEEP: &str = "while [ \"$(cat /proc/$!/comm)\" != sleep ]; do sleep 0.1; done; ";
+
+/// `ps -o user` shows the user a process switched to: procps' ps (the
+/// host's, with its library: it reads /proc/PID/status and stats
+/// /proc/PID) in Debian, busybox's static one (the owner of /proc/PID),
+/// `stat` of /proc/PID, and the status file by its PID, by /proc/self and
+/// from a /proc/PID dirfd. With a subuid range these are the kernel's.
+#[test]
+fn ps_shows_the_user_each_process_switched_to() {
+    let Some(ps) = which("ps") else {
+        return skip("no procps ps on this machine (tests/setup/install.sh installs it)");
+    };
+    for user in [User::NoSub, User::Sub] {
+        let Some((env, img)) = with_image(user, "debian") else {
+            return;
+        };
+        // procps' ps and its library, from the host (Debian's too).
+        let dir = env.mkdir("procps");
+        std::fs::copy(&ps, dir.join("ps")).unwrap();
+        let lib = std::fs::canonicalize("/lib/x86_64-linux-gnu/libproc2.so.0")
+            .or_else(|_| std::fs::canonicalize("/usr/lib/x86_64-linux-gnu/libproc2.so.0"));
+        let Ok(lib) = lib else {
+            return skip("no libproc2.so.0 next to ps");
+        };
+        std::fs::copy(lib, dir.join("libproc2.so.0")).unwrap();
+        let v = format!("{}:/procps:ro", dir.display());
+        let script = format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups sleep 30 & {WAIT_SLEEP}\
+             LD_LIBRARY_PATH=/procps /procps/ps -o user=,group= -p $!; \
+             LD_LIBRARY_PATH=/procps /procps/ps -o user= -p $$; \
+             stat -c %U:%G /proc/$! /proc/$!/task/$!; grep ^Uid: /proc/$!/status; \
+             grep ^Uid: /proc/self/status; \
+             setpriv --reuid=1000 --regid=1000 --clear-groups sh -c \
+               'cat /proc/self/status; cd /proc/self && head -9 status' | grep ^Uid:; \
+             kill $!"
+        );
+        let out = env.burrow(&["run", "--rm", "-v", &v, &img, "sh", "-c", &script]);
+        out.ok();
+        assert_eq!(
+            out.stdout,
+            "nobody   nogroup\nroot\nnobody:nogroup\nnobody:nogroup\n\
+             Uid:\t65534\t65534\t65534\t65534\nUid:\t0\t0\t0\t0\n\
+             Uid:\t1000\t1000\t1000\t1000\nUid:\t1000\t1000\t1000\t1000\n",
+            "{user:?}: {}",
+            out.describe()
+        );
+        // busybox's static ps agrees.
+        let Some((env, img)) = with_image(user, "busybox") else {
+            return;
+        };
+        let script = format!(
+            "su -s /bin/sh nobody -c 'exec sleep 30' & {WAIT_SLEEP}\
+             ps -o user,group,comm | awk '$3 == \"sleep\" || $3 == \"ps\" {{print $1, $2, $3}}'; \
+             kill $!"
+        );
+        let out = sh(&env, &img, &script);
+        out.ok();
+        assert_eq!(
+            out.stdout,
+            "nobody nogroup sleep\nroot root ps\n",
+            "{user:?}: {}",
+            out.describe()
+        );
+    }
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    ["/usr/bin", "/bin"]
+        .iter()
+        .map(|d| std::path::Path::new(d).join(cmd))
+        .find(|p| p.exists())
 }
 
 /// The issue's first complaint: apt drops to _apt (seteuid 42,

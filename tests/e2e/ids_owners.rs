@@ -134,11 +134,11 @@ fn useradd_and_su_app_get_the_apps_ids_and_home() {
 /// The issue's example, all the way: apt installs nginx (its postinst
 /// makes www-data's dirs), nginx serves a page, and its master drops its
 /// workers to www-data: two or more nginx processes, and the temp dir the
-/// master gives the workers belongs to www-data. (`ps -o user` reads the
-/// kernel's credential in /proc, which in single-id mode is root for
-/// every process: not asserted.) Needs Debian's mirror through the
-/// default network. On both drivers: on fuse-overlay apt once failed with
-/// "Problem closing the file - close (5: Input/output error)" (an
+/// master gives the workers belongs to www-data, and `ps -o user` shows
+/// the master as root and the workers as www-data (in single-id mode from
+/// the emulated /proc/PID/status, `procfs`). Needs Debian's mirror through
+/// the default network. On both drivers: on fuse-overlay apt once failed
+/// with "Problem closing the file - close (5: Input/output error)" (an
 /// unlinked temp file could not be truncated).
 #[test]
 fn apt_installs_nginx_which_serves_a_page_with_workers_as_www_data() {
@@ -147,7 +147,8 @@ fn apt_installs_nginx_which_serves_a_page_with_workers_as_www_data() {
         echo hello > /var/www/html/index.html && nginx && sleep 1 && \
         exec 3<>/dev/tcp/127.0.0.1/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && \
         tail -1 <&3 && stat -c %U /var/lib/nginx/body && \
-        test \"$(pgrep -c nginx)\" -ge 2 && echo workers";
+        test \"$(pgrep -c nginx)\" -ge 2 && echo workers && \
+        ps -o user= -C nginx | sort -u | tr '\\n' ' '";
     for user in [User::NoSub, User::Sub] {
         for driver in ["overlay", "fuse-overlay"] {
             let Some((env, img)) = with_image(user, "debian") else {
@@ -161,7 +162,7 @@ fn apt_installs_nginx_which_serves_a_page_with_workers_as_www_data() {
             out.ok();
             assert_eq!(
                 out.stdout,
-                "hello\nwww-data\nworkers\n",
+                "hello\nwww-data\nworkers\nroot www-data ",
                 "{user:?} {driver}: {}",
                 out.describe()
             );

@@ -270,18 +270,50 @@ const fn arg_lo(n: u32) -> u32 {
 }
 
 /// A call sent to the supervisor or not by one of its arguments: `nr`
-/// notifies when (arg & mask != 0) == `when_set` (mask by JSET) or, for
-/// `exact`, when arg == mask.
+/// notifies when any of `when` holds of that argument (its low half).
 struct ArgTest {
     nr: u32,
     arg: u32,
-    mask: u32,
-    exact: bool,
-    when_set: bool,
+    when: Vec<Cond>,
 }
 
-/// The argument tests of one ABI: prctl only with PR_SET_KEEPCAPS; the
-/// path stat calls only without AT_EMPTY_PATH (an fstat by another name:
+#[derive(Debug, Clone, Copy)]
+enum Cond {
+    /// arg == k.
+    Eq(u32),
+    /// arg & k != 0.
+    Set(u32),
+    /// arg & k == 0.
+    Clear(u32),
+}
+
+/// The exact flags with which C tools open a file to read it whole:
+/// plain O_RDONLY (procps' readproc, cat, sed, awk, busybox), with
+/// O_NOCTTY (GNU grep), and with O_LARGEFILE (musl adds it everywhere).
+/// Only these reads are sent, for /proc/PID/status (`procfs`); the
+/// O_CLOEXEC opens of ld.so and stdio, most reads, stay in the kernel.
+pub const READ_FLAGS: [i32; 4] = [
+    libc::O_RDONLY,
+    libc::O_RDONLY | libc::O_NOCTTY,
+    libc::O_RDONLY | O_LARGEFILE,
+    libc::O_RDONLY | libc::O_NOCTTY | O_LARGEFILE,
+];
+
+/// The kernel's O_LARGEFILE (libc's is 0 on 64-bit machines).
+#[cfg(any(target_arch = "x86_64", target_arch = "riscv64"))]
+const O_LARGEFILE: i32 = 0o100000;
+#[cfg(target_arch = "aarch64")]
+const O_LARGEFILE: i32 = 0o400000;
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "riscv64",
+    target_arch = "aarch64"
+)))]
+const O_LARGEFILE: i32 = 0o100000;
+
+/// The argument tests of one ABI: prctl only with PR_SET_KEEPCAPS; open
+/// and openat to write or create, or to read with `READ_FLAGS`; the path
+/// stat calls only without AT_EMPTY_PATH (an fstat by another name:
 /// glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH), most of all stat
 /// calls, left to the kernel for speed; see `owners`).
 fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
@@ -293,20 +325,18 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
     let mut out = vec![ArgTest {
         nr: prctl(abi).unwrap_or(u32::MAX),
         arg: 0,
-        mask: libc::PR_SET_KEEPCAPS as u32,
-        exact: true,
-        when_set: true,
+        when: vec![Cond::Eq(libc::PR_SET_KEEPCAPS as u32)],
     }];
-    // Opened to write or create only: a read is not checked.
+    // Opened to write or create (checked), or to read whole (/proc).
     let writes = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC) as u32;
+    let mut open_when = vec![Cond::Set(writes)];
+    open_when.extend(READ_FLAGS.iter().map(|&f| Cond::Eq(f as u32)));
     for (call, arg) in [(Access::Open, 1), (Access::OpenAt, 2)] {
         if let Some(nr) = nr_of(Call::Access(call)) {
             out.push(ArgTest {
                 nr,
                 arg,
-                mask: writes,
-                exact: false,
-                when_set: true,
+                when: open_when.clone(),
             });
         }
     }
@@ -315,9 +345,7 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
             out.push(ArgTest {
                 nr,
                 arg,
-                mask: libc::AT_EMPTY_PATH as u32,
-                exact: false,
-                when_set: false,
+                when: vec![Cond::Clear(libc::AT_EMPTY_PATH as u32)],
             });
         }
     }
@@ -351,10 +379,11 @@ pub fn program() -> Vec<sock_filter> {
             .filter(|e| e.audit == abi.audit && !tested(e.nr))
             .map(|e| e.nr)
             .collect();
-        // The section: ld arch, jeq arch, ld nr, three per test, one per
-        // call, ALLOW, NOTIF; then the next section. Jumps are relative to
-        // the next instruction.
-        let allow = 3 + 3 * tests.len() + nrs.len();
+        // The section: ld arch, jeq arch, ld nr, per test a jeq, a load
+        // and one per condition, one per call, ALLOW, NOTIF; then the next
+        // section. Jumps are relative to the next instruction.
+        let tested_len: usize = tests.iter().map(|t| 2 + t.when.len()).sum();
+        let allow = 3 + tested_len + nrs.len();
         let (notify, next) = (allow + 1, allow + 2);
         let to = |target: usize, from: usize| target - from - 1;
         prog.push(ld(4)); // offsetof(struct seccomp_data, arch)
@@ -363,16 +392,22 @@ pub fn program() -> Vec<sock_filter> {
         prog.push(jump(libc::BPF_JEQ, abi.audit, 0, to(next, 1)));
         prog.push(ld(0)); // nr
         for t in &tests {
-            // Not this call: on past its two other instructions.
-            prog.push(jump(libc::BPF_JEQ, t.nr, 0, 2));
+            // Not this call: on past its load and conditions.
+            prog.push(jump(libc::BPF_JEQ, t.nr, 0, 1 + t.when.len()));
             prog.push(ld(arg_lo(t.arg)));
-            let i = at(&prog);
-            let (yes, no) = (to(notify, i), to(allow, i));
-            prog.push(match (t.exact, t.when_set) {
-                (true, _) => jump(libc::BPF_JEQ, t.mask, yes, no),
-                (false, true) => jump(libc::BPF_JSET, t.mask, yes, no),
-                (false, false) => jump(libc::BPF_JSET, t.mask, no, yes),
-            });
+            for (k, c) in t.when.iter().enumerate() {
+                let i = at(&prog);
+                let last = k + 1 == t.when.len();
+                // A condition that fails goes on to the next one, the
+                // last one to ALLOW.
+                let no = if last { to(allow, i) } else { 0 };
+                let yes = to(notify, i);
+                prog.push(match *c {
+                    Cond::Eq(v) => jump(libc::BPF_JEQ, v, yes, no),
+                    Cond::Set(m) => jump(libc::BPF_JSET, m, yes, no),
+                    Cond::Clear(m) => jump(libc::BPF_JSET, m, no, yes),
+                });
+            }
         }
         for nr in &nrs {
             let i = at(&prog);
@@ -436,9 +471,11 @@ mod tests {
                 let by_arg = |c: Call| {
                     matches!(c, Call::Prctl | Call::Access(Access::Open | Access::OpenAt))
                 };
-                let ours = entries
-                    .iter()
-                    .any(|e| e.audit == abi.audit && e.nr == nr && !by_arg(e.call));
+                let mine = |e: &&Entry| e.audit == abi.audit && e.nr == nr;
+                if entries.iter().filter(mine).any(|e| by_arg(e.call)) {
+                    continue;
+                }
+                let ours = entries.iter().any(|e| mine(&e));
                 let want = if ours {
                     libc::SECCOMP_RET_USER_NOTIF
                 } else {
@@ -465,10 +502,11 @@ mod tests {
     }
 
     /// stat by name goes to the supervisor; an fstat by any name (fstat,
-    /// or AT_EMPTY_PATH) stays in the kernel; so does an open to read.
+    /// or AT_EMPTY_PATH) stays in the kernel; so does an open to read,
+    /// but with the flags of a tool reading a file whole.
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn only_stat_by_name_and_opens_to_write_are_sent() {
+    fn only_stat_by_name_and_opens_to_write_or_read_whole_are_sent() {
         let prog = program();
         let (fstat, newfstatat, statx) = (5, 262, 332);
         let empty = libc::AT_EMPTY_PATH as u32;
@@ -492,13 +530,25 @@ mod tests {
             args[at] = flags as u32;
             v(nr, args)
         };
-        assert_eq!(v3(openat, libc::O_RDONLY, 2), libc::SECCOMP_RET_ALLOW);
+        // Reads stay in the kernel, but for the exact flags of a tool
+        // reading a file whole (/proc/PID/status).
+        let cloexec = libc::O_RDONLY | libc::O_CLOEXEC;
+        assert_eq!(v3(openat, cloexec, 2), libc::SECCOMP_RET_ALLOW);
         assert_eq!(v3(openat, libc::O_DIRECTORY, 2), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(
+            v3(open, cloexec | libc::O_NOCTTY, 1),
+            libc::SECCOMP_RET_ALLOW
+        );
+        for r in READ_FLAGS {
+            assert_eq!(v3(openat, r, 2), libc::SECCOMP_RET_USER_NOTIF);
+            assert_eq!(v3(open, r, 1), libc::SECCOMP_RET_USER_NOTIF);
+        }
         for w in [libc::O_WRONLY, libc::O_RDWR, libc::O_CREAT, libc::O_TRUNC] {
             assert_eq!(v3(openat, w, 2), libc::SECCOMP_RET_USER_NOTIF);
             assert_eq!(v3(open, w, 1), libc::SECCOMP_RET_USER_NOTIF);
+            let w = w | libc::O_CLOEXEC;
+            assert_eq!(v3(openat, w, 2), libc::SECCOMP_RET_USER_NOTIF);
         }
-        assert_eq!(v3(open, libc::O_RDONLY, 1), libc::SECCOMP_RET_ALLOW);
         // The compat ABI's stat calls are not sent at all.
         assert_eq!(
             verdict(&prog, AUDIT_ARCH_I386, 383),

@@ -15,6 +15,7 @@ pub mod access;
 pub mod creds;
 pub mod filter;
 pub mod owners;
+pub mod procfs;
 pub mod server;
 
 use std::os::fd::OwnedFd;

@@ -50,6 +50,9 @@ pub(super) enum Target {
     },
 }
 
+/// For a stat: another name to stat instead, and the owner to show.
+pub(super) type Shown<'a> = dyn FnMut(&Target) -> Option<(Target, u32, u32)> + 'a;
+
 /// One notification's caller, and how to ask whether it still waits.
 pub struct Caller<'a> {
     pub tid: i32,
@@ -179,27 +182,41 @@ impl Owners {
     }
 
     /// stat, lstat, newfstatat, statx: Some(result) when the file
-    /// has a recorded owner and the call was made here; None: let the
-    /// kernel run it (no owner recorded, or anything unexpected, where the
-    /// kernel gives the right error).
-    pub fn stat(&self, c: &Caller, kind: Stat, a: &[u64; 6]) -> Option<Result<i64, Errno>> {
+    /// has a recorded owner, or `shown` gives what to show for the name
+    /// (another name to stat, and its owner: /proc/PID, `procfs`), and the
+    /// call was made here; None: let the kernel run it (no owner recorded,
+    /// or anything unexpected, where the kernel gives the right error).
+    pub(super) fn stat(
+        &self,
+        c: &Caller,
+        kind: Stat,
+        a: &[u64; 6],
+        shown: &mut Shown,
+    ) -> Option<Result<i64, Errno>> {
         let (target, buf) = match kind {
             Stat::Path => (path_target(c.tid, libc::AT_FDCWD, a[0], true), a[1]),
             Stat::LPath => (path_target(c.tid, libc::AT_FDCWD, a[0], false), a[1]),
             Stat::At => (at_target(c.tid, a[0] as i32, a[1], a[3] as i32), a[2]),
             Stat::X => (at_target(c.tid, a[0] as i32, a[1], a[2] as i32), a[4]),
         };
-        let fd = self.open(c.tid, &target.ok()?).ok()?;
-        let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
-        let kind_bits = sys::stat_fd(&fd).ok()?.st_mode & libc::S_IFMT;
-        let o = recorded(&link, kind_bits)?;
+        let target = target.ok()?;
+        let (fd, uid, gid) = match shown(&target) {
+            Some((other, uid, gid)) => (self.open(c.tid, &other).ok()?, uid, gid),
+            None => {
+                let fd = self.open(c.tid, &target).ok()?;
+                let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
+                let kind_bits = sys::stat_fd(&fd).ok()?.st_mode & libc::S_IFMT;
+                let o = recorded(&link, kind_bits)?;
+                (fd, o.uid, o.gid)
+            }
+        };
         let r = match kind {
             Stat::X => sys::statx_fd(&fd, a[2] as i32, a[3] as u32).map(|mut st| {
-                (st.stx_uid, st.stx_gid) = (o.uid, o.gid);
+                (st.stx_uid, st.stx_gid) = (uid, gid);
                 sys::statx_bytes(&st).to_vec()
             }),
             _ => sys::stat_fd(&fd).map(|mut st| {
-                (st.st_uid, st.st_gid) = (o.uid, o.gid);
+                (st.st_uid, st.st_gid) = (uid, gid);
                 sys::stat_bytes(&st).to_vec()
             }),
         };
@@ -211,6 +228,16 @@ impl Owners {
             return Some(Err(Errno::ESRCH));
         }
         Some(write_mem(c.tid, buf, &bytes).map(|()| 0))
+    }
+
+    /// Open what the caller named with `flags` (a read), found as the
+    /// caller finds it.
+    pub(super) fn open_with(&self, tid: i32, target: &Target, flags: OFlag) -> Option<OwnedFd> {
+        // O_CLOEXEC also keeps `open_as` from taking it for a mkdir.
+        let flags = flags | OFlag::O_CLOEXEC;
+        self.open_as(tid, target, flags, Mode::empty())
+            .ok()
+            .flatten()
     }
 
     /// Open what the caller named, O_PATH, found as the caller finds it.
@@ -262,17 +289,28 @@ impl Owners {
         };
         let dir = OFlag::O_DIRECTORY;
         let root = self.open_proc(&format!("{tid}/root"), dir)?;
+        let mkdir = flags.is_empty();
+        let mut flags = flags | OFlag::O_CLOEXEC;
+        if !follow {
+            flags |= OFlag::O_NOFOLLOW;
+        }
+        // An absolute name: found below the caller's root in one call (the
+        // hot path: most stat calls); the chroot below on any error, where
+        // it gives the caller's own answer.
+        if !mkdir && path.as_bytes().first() == Some(&b'/') {
+            use std::os::unix::ffi::OsStrExt;
+            let p = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+            let f = flags.bits() & !libc::O_CLOEXEC;
+            if let Ok(fd) = sys::open_as_if_chrooted(&root, p, f, mode.bits()) {
+                return Ok(Some(fd));
+            }
+        }
         let base = match (path.as_bytes().first(), dirfd) {
             (Some(b'/'), _) => None,
             (_, libc::AT_FDCWD) => Some(self.open_proc(&format!("{tid}/cwd"), dir)?),
             (_, fd) if fd >= 0 => Some(self.open_proc(&format!("{tid}/fd/{fd}"), OFlag::empty())?),
             _ => return Err(Errno::EBADF),
         };
-        let mkdir = flags.is_empty();
-        let mut flags = flags | OFlag::O_CLOEXEC;
-        if !follow {
-            flags |= OFlag::O_NOFOLLOW;
-        }
         // In the caller's root for the lookup only: absolute names and
         // symlinks resolve there, and `..` stops at it.
         nix::unistd::fchdir(root.as_raw_fd())?;

@@ -23,14 +23,18 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::creds::{Creds, Set, KEEP, NGROUPS_MAX};
-use super::filter::{self, Call, Entry};
-use super::owners::{Caller, Owners};
+use super::filter::{self, Access, Call, Entry};
+use super::owners::{Caller, Owners, Target};
+use super::procfs;
 use crate::sys;
 
 /// The kernel's answer for an id a 16-bit call cannot show.
 const OVERFLOW_ID: u32 = 65534;
 /// Past this many tracked tasks, the dead ones are dropped.
 const PRUNE_AT: usize = 4096;
+/// Pidfds kept at most (the supervisor's fds are shared with the FUSE
+/// overlay and the network; RLIMIT_NOFILE is often 1024).
+const MAX_PIDFDS: usize = 256;
 /// Ancestors followed at most (a loop in /proc cannot happen, but a
 /// bound costs nothing).
 const MAX_DEPTH: usize = 64;
@@ -38,6 +42,29 @@ const MAX_DEPTH: usize = 64;
 struct Tracked {
     start: u64,
     creds: Creds,
+    /// The task's pidfd (Linux 6.9): while it has not polled readable, the
+    /// tid is still this task's, which saves reading /proc/TID/stat on
+    /// every call (the most of a get*id answer's time).
+    pidfd: Option<OwnedFd>,
+}
+
+impl Tracked {
+    fn new(start: u64, creds: Creds) -> Tracked {
+        Tracked {
+            start,
+            creds,
+            pidfd: None,
+        }
+    }
+
+    /// Still the task of that tid, known without /proc.
+    fn alive(&self) -> bool {
+        let Some(fd) = &self.pidfd else {
+            return false;
+        };
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+    }
 }
 
 pub struct Emulator {
@@ -48,6 +75,8 @@ pub struct Emulator {
     own: i32,
     /// Recorded owners (chown and stat); None: not to be had here.
     owners: Option<Owners>,
+    /// The container's PIDs as ours (/proc/PID, `procfs`).
+    pids: procfs::Pids,
 }
 
 /// Serve `listener` until every task that uses its filter has gone (the
@@ -123,6 +152,7 @@ impl Emulator {
             tasks: HashMap::new(),
             own: std::process::id() as i32,
             owners: None,
+            pids: procfs::Pids::default(),
         }
     }
 
@@ -139,8 +169,14 @@ impl Emulator {
         let a = &n.data.args;
         match e.call {
             Call::Stat(kind) => {
-                let owners = self.owners.as_ref();
-                return owners.and_then(|o| o.stat(&caller, kind, a)).transpose();
+                let Some(o) = self.owners.as_ref() else {
+                    return Ok(None);
+                };
+                let mut pids = std::mem::take(&mut self.pids);
+                let mut shown = |t: &Target| proc_dir(&mut pids, self, tid, t);
+                let r = o.stat(&caller, kind, a, &mut shown).transpose();
+                self.pids = pids;
+                return r;
             }
             Call::Chown(kind) => {
                 let (u, g) = match kind {
@@ -164,6 +200,9 @@ impl Emulator {
                 };
             }
             Call::Access(kind) => {
+                if let Some((dirfd, addr)) = read_whole(kind, a) {
+                    return Ok(self.proc_open(listener, n.id, tid, dirfd, addr));
+                }
                 let creds = self.creds(tid);
                 return match &self.owners {
                     Some(o) => {
@@ -268,6 +307,28 @@ impl Emulator {
         Ok(i64::from(narrow(v, e.narrow)))
     }
 
+    /// A read of a file whole: a status file in /proc gets the emulated
+    /// ids of its task (`procfs`); anything else runs (None).
+    fn proc_open(
+        &mut self,
+        listener: &OwnedFd,
+        id: u64,
+        tid: i32,
+        dirfd: i32,
+        addr: u64,
+    ) -> Option<i64> {
+        let path = super::owners::read_cstr(tid, addr).ok()?;
+        let procfs::Node::Status(task) = procfs::node(tid, dirfd, path.as_bytes(), true)? else {
+            return None;
+        };
+        let found = procfs::find(&mut self.pids, tid, task)?;
+        let creds = self.known(found.tid, 0);
+        let fd = procfs::status_file(self.owners.as_ref()?, tid, &found.path, &creds)?;
+        sys::seccomp_notif_addfd_send(listener, id, &fd, false)
+            .ok()
+            .map(i64::from)
+    }
+
     /// The process of `tid` exits: its children without ids of their own
     /// take its ids now, before they are reparented. Only when those
     /// differ from the container's (what an orphan would get anyway), as
@@ -293,7 +354,7 @@ impl Emulator {
             let tracked = self.tasks.get(&pid).is_some_and(|t| t.start == start);
             if ppid == leader && !tracked {
                 let creds = creds.clone();
-                self.tasks.insert(pid, Tracked { start, creds });
+                self.tasks.insert(pid, Tracked::new(start, creds));
             }
         }
     }
@@ -308,25 +369,45 @@ impl Emulator {
     /// The caller's credentials; a task seen for the first time takes the
     /// ones it inherited and keeps them from then on.
     fn creds(&mut self, tid: i32) -> Creds {
+        if let Some(t) = self.tasks.get(&tid).filter(|t| t.alive()) {
+            return t.creds.clone();
+        }
         let Some((ppid, start)) = stat(tid) else {
             return self.base.clone();
         };
-        if let Some(t) = self.tasks.get(&tid).filter(|t| t.start == start) {
-            return t.creds.clone();
+        if let Some(t) = self.tasks.get_mut(&tid).filter(|t| t.start == start) {
+            // The caller is waiting on this notification, so it is alive:
+            // a pidfd opened now is the task's.
+            let creds = t.creds.clone();
+            let pidfd = self.watch(tid);
+            if let Some(t) = self.tasks.get_mut(&tid) {
+                t.pidfd = pidfd;
+            }
+            return creds;
         }
         let creds = self.inherited(tid, ppid, 0);
         if self.tasks.len() >= PRUNE_AT {
             self.tasks
                 .retain(|t, k| stat(*t).is_some_and(|(_, s)| s == k.start));
         }
-        self.tasks.insert(
-            tid,
-            Tracked {
-                start,
-                creds: creds.clone(),
-            },
-        );
+        let mut t = Tracked::new(start, creds.clone());
+        t.pidfd = self.watch(tid);
+        self.tasks.insert(tid, t);
         creds
+    }
+
+    /// A pidfd for `tid`, while fewer than MAX_PIDFDS are open (the dead
+    /// tasks' entries are dropped first: nothing inherits from them).
+    fn watch(&mut self, tid: i32) -> Option<OwnedFd> {
+        let open =
+            |tasks: &HashMap<i32, Tracked>| tasks.values().filter(|t| t.pidfd.is_some()).count();
+        if open(&self.tasks) >= MAX_PIDFDS {
+            self.tasks.retain(|_, t| t.pidfd.is_none() || t.alive());
+            if open(&self.tasks) >= MAX_PIDFDS {
+                return None;
+            }
+        }
+        sys::pidfd_open_thread(tid).ok()
     }
 
     /// What task `tid` (parent `ppid`) got when it was made: its thread
@@ -351,6 +432,51 @@ impl Emulator {
             None => self.inherited(pid, ppid, depth),
         }
     }
+}
+
+/// An open or openat to read (the filter sends only whole-file reads):
+/// its dirfd and the address of its name.
+fn read_whole(kind: Access, a: &[u64; 6]) -> Option<(i32, u64)> {
+    let (dirfd, addr, flags) = match kind {
+        Access::Open => (libc::AT_FDCWD, a[0], a[1] as i32),
+        Access::OpenAt => (a[0] as i32, a[1], a[2] as i32),
+        _ => return None,
+    };
+    let writes = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC;
+    (flags & writes == 0).then_some((dirfd, addr))
+}
+
+/// A stat of /proc/PID (or a task's dir, /proc/self): the name to stat
+/// in the caller's /proc and the task's emulated euid and egid to show.
+fn proc_dir(
+    pids: &mut procfs::Pids,
+    em: &Emulator,
+    tid: i32,
+    t: &Target,
+) -> Option<(Target, u32, u32)> {
+    let Target::Path {
+        dirfd,
+        path,
+        follow,
+    } = t
+    else {
+        return None;
+    };
+    let node = procfs::node(tid, *dirfd, path.as_bytes(), false)?;
+    let procfs::Node::Dir(task) = node else {
+        return None;
+    };
+    if !follow && procfs::needs_follow(node) {
+        return None;
+    }
+    let found = procfs::find(pids, tid, task)?;
+    let c = em.known(found.tid, 0);
+    let target = Target::Path {
+        dirfd: libc::AT_FDCWD,
+        path: std::ffi::CString::new(found.path).ok()?,
+        follow: true,
+    };
+    Some((target, c.euid, c.egid))
 }
 
 /// A 16-bit call's id as 32 bits ((u16)-1 stays "keep").
@@ -556,25 +682,17 @@ mod tests {
         let (_, pstart) = stat(ppid).unwrap();
         let mut other = Emulator::new(Creds::new(7, 8, vec![9]));
         other.own = -1;
-        other.tasks.insert(
-            ppid,
-            Tracked {
-                start: pstart,
-                creds: Creds::new(1000, 1000, vec![]),
-            },
-        );
+        other
+            .tasks
+            .insert(ppid, Tracked::new(pstart, Creds::new(1000, 1000, vec![])));
         assert_eq!(other.creds(me).euid, 1000);
         // Frozen from then on, whatever the parent does next.
         other.tasks.get_mut(&ppid).unwrap().creds.euid = 5;
         assert_eq!(other.creds(me).euid, 1000);
         // A stale entry (another start time) is not inherited.
-        other.tasks.insert(
-            me,
-            Tracked {
-                start: 1,
-                creds: Creds::new(3, 3, vec![]),
-            },
-        );
+        other
+            .tasks
+            .insert(me, Tracked::new(1, Creds::new(3, 3, vec![])));
         assert_eq!(other.creds(me).euid, 5);
     }
 }
