@@ -91,6 +91,41 @@ pub fn set_owners(upper: &Path, ids: (u32, u32)) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Make a step's temp dir what unpacking its layer blob would give: the
+/// root dir 0755, every time whole seconds (clamped to `epoch`, as the
+/// tar has them), the access time the modified one. Returns the bytes of
+/// file content, the layer's size. Called before the blob is written, so
+/// the blob carries exactly these times.
+pub fn settle_tree(upper: &Path, epoch: Option<i64>) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::set_permissions(upper, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod {}", upper.display()))?;
+    let mut size = 0;
+    let mut stack = vec![upper.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
+            let p = e?.path();
+            let m = std::fs::symlink_metadata(&p)?;
+            if m.is_dir() {
+                stack.push(p.clone());
+            } else if m.is_file() {
+                size += m.len();
+            }
+            let secs = match epoch {
+                Some(e) if m.mtime() > e => e,
+                _ => m.mtime(),
+            };
+            let t = TimeSpec::new(secs.max(0), 0);
+            utimensat(None, &p, &t, &t, UtimensatFlags::NoFollowSymlink)
+                .with_context(|| format!("set the times of {}", p.display()))?;
+        }
+    }
+    Ok(size)
+}
+
 /// A source with wildcards (Go's filepath.Match: `*`, `?`, `[...]`).
 pub fn is_glob(src: &str) -> bool {
     src.contains(['*', '?', '['])

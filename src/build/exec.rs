@@ -531,7 +531,7 @@ impl Builder<'_> {
                 return Ok(None);
             }
         }
-        match self.store_recipe(base, &r) {
+        match self.store_recipe(base, &r, None) {
             Ok(img) if img.id == r.id => Ok(Some(img)),
             _ => Ok(None),
         }
@@ -545,6 +545,19 @@ impl Builder<'_> {
         layer: Option<LayerDigests>,
         created_by: &str,
     ) -> anyhow::Result<ImageRecord> {
+        self.commit_tree(base, config, layer, created_by, None)
+    }
+
+    /// As `commit`, the layer's files already laid out in `tree` (moved
+    /// into the store, not unpacked again from the blob).
+    fn commit_tree(
+        &self,
+        base: Option<&ImageRecord>,
+        config: Value,
+        layer: Option<LayerDigests>,
+        created_by: &str,
+        tree: Option<(PathBuf, u64)>,
+    ) -> anyhow::Result<ImageRecord> {
         let recipe = Recipe {
             id: String::new(),
             config,
@@ -552,7 +565,7 @@ impl Builder<'_> {
             created_by: created_by.to_string(),
             created: commit::created_now(self.epoch),
         };
-        let img = self.store_recipe(base, &recipe)?;
+        let img = self.store_recipe(base, &recipe, tree)?;
         *self.last_recipe.borrow_mut() = Some(Recipe {
             id: img.id.clone(),
             ..recipe
@@ -560,7 +573,12 @@ impl Builder<'_> {
         Ok(img)
     }
 
-    fn store_recipe(&self, base: Option<&ImageRecord>, r: &Recipe) -> anyhow::Result<ImageRecord> {
+    fn store_recipe(
+        &self,
+        base: Option<&ImageRecord>,
+        r: &Recipe,
+        tree: Option<(PathBuf, u64)>,
+    ) -> anyhow::Result<ImageRecord> {
         let layers = if r.created_by.is_empty() && r.layer.is_none() {
             Vec::new()
         } else {
@@ -572,6 +590,7 @@ impl Builder<'_> {
                 }),
                 created_by: r.created_by.clone(),
                 empty: r.layer.is_none(),
+                tree,
             }]
         };
         commit::store_image(
@@ -965,6 +984,10 @@ impl Builder<'_> {
             groups.extend(self.expand_source(&c, src, exclude.as_ref())?);
         }
         let to_dir = dest.ends_with('/') || groups.len() + c.files.inline.len() > 1;
+        // Files made by us, owned by the containers' root: the temp dir is
+        // the layer as unpacking its blob would make it, and is moved into
+        // the store instead (--chown's owners are only xattrs here).
+        let mut movable = owner.is_none();
         for (p, keep, found) in groups {
             let single_file = found.len() == 1 && found[0].0.is_empty();
             let url = c.is_add && super::fetch::is_url(&p);
@@ -982,6 +1005,9 @@ impl Builder<'_> {
                 } else if single_file && meta.is_file() {
                     if c.is_add && !url && is_archive(&path) {
                         super::untar::extract(&path, upper, &dest, &layers)?;
+                        // Its owners are in xattrs the blob's unpacking
+                        // turns into real ones: the tree is not the layer.
+                        movable = false;
                         continue;
                     }
                     // A URL's file: its name from the URL, mode 0600 as
@@ -1006,6 +1032,11 @@ impl Builder<'_> {
         if let Some(ids) = owner {
             copy::set_owners(upper, ids)?;
         }
+        // Times as the blob will carry them, before it is written.
+        let tree = match movable {
+            true => Some((upper.to_path_buf(), copy::settle_tree(upper, self.epoch)?)),
+            false => None,
+        };
         let layer = crate::container::files::store_layer_with(
             &self.store,
             upper,
@@ -1013,7 +1044,18 @@ impl Builder<'_> {
             owner.is_some(),
         )?;
         let by = format!("/bin/sh -c #(nop) {source}");
-        self.commit(st.parent.as_ref(), st.config.clone(), Some(layer), &by)
+        let img = self.commit_tree(
+            st.parent.as_ref(),
+            st.config.clone(),
+            Some(layer),
+            &by,
+            tree,
+        )?;
+        if !upper.exists() {
+            // Moved into the store: nothing left to remove.
+            let _ = tmp.keep();
+        }
+        Ok(img)
     }
 }
 
