@@ -26,6 +26,7 @@ use super::mounts::{self, Secret, StepMounts};
 #[path = "exec_steps.rs"]
 mod steps;
 use super::progress::{Event, Mode, Printer};
+use super::pulls::Pulls;
 use super::schedule;
 use super::walk::{self, EntryKind, Walk};
 use crate::error::Coded;
@@ -93,8 +94,9 @@ struct Builder<'a> {
     last_recipe: std::cell::RefCell<Option<Recipe>>,
     /// The current RUN step's `--mount`s, expanded.
     mounts: Vec<Mount>,
-    /// Images pulled by this build (`--pull` pulls each once).
-    pulled: Vec<String>,
+    /// FROM images fetched by this build, shared by its stages (`--pull`
+    /// pulls each once).
+    pulled: &'a Pulls,
     /// ADD's downloads, by URL, kept for the build: (url, name, file).
     fetched: Vec<(String, String, PathBuf)>,
     downloads: Option<tempfile::TempDir>,
@@ -156,6 +158,7 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
         names,
     );
     let epoch = TarOptions::epoch_from_env()?;
+    let pulls = Pulls::default();
     let built = schedule::run(&deps, &need, |i, done| {
         let mut b = Builder {
             paths,
@@ -177,7 +180,7 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
             stage_names: df.stages.iter().map(|s| s.from.name.clone()).collect(),
             last_recipe: Default::default(),
             mounts: Vec::new(),
-            pulled: Vec::new(),
+            pulled: &pulls,
             fetched: Vec::new(),
             downloads: None,
         };
@@ -203,7 +206,7 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
         stage_names: Vec::new(),
         last_recipe: Default::default(),
         mounts: Vec::new(),
-        pulled: Vec::new(),
+        pulled: &pulls,
         fetched: Vec::new(),
         downloads: None,
     };
@@ -335,18 +338,22 @@ impl Builder<'_> {
         } else if from.base == "scratch" {
             None
         } else {
-            let have = match self.opts.pull && !self.pulled.contains(&from.base) {
-                true => None,
-                false => self.store.lookup(&from.base)?,
-            };
-            self.pulled.push(from.base.clone());
-            Some(match have {
-                Some(r) => r,
-                None => crate::image::pull(
+            let pull = || {
+                crate::image::pull(
                     self.paths,
                     &from.base,
                     &crate::image::PullOptions::default(),
-                )?,
+                )
+            };
+            let have = || match self.store.lookup(&from.base)? {
+                Some(r) => Ok(r),
+                None => pull(),
+            };
+            // The first stage to name it pulls (with --pull even when the
+            // store has it); the others use what it got.
+            Some(match self.opts.pull {
+                true => self.pulled.once(&from.base, &pull, have)?,
+                false => self.pulled.once(&from.base, have, have)?,
             })
         };
         let config = match &parent {

@@ -16,6 +16,7 @@ pub mod mounts;
 pub mod par;
 pub mod progress;
 pub mod prune;
+pub mod pulls;
 pub mod schedule;
 pub mod untar;
 pub mod walk;
