@@ -352,7 +352,7 @@ impl Builder<'_> {
             // The first stage to name it pulls (with --pull even when the
             // store has it); the others use what it got.
             Some(match self.opts.pull {
-                true => self.pulled.once(&from.base, &pull, have)?,
+                true => self.pulled.once(&from.base, pull, have)?,
                 false => self.pulled.once(&from.base, have, have)?,
             })
         };
