@@ -93,6 +93,89 @@ pub fn set_owners(upper: &Path, ids: (u32, u32)) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Make a step's temp dir what unpacking its layer blob would give: the
+/// root dir 0755, every time whole seconds (clamped to `epoch`, as the
+/// tar has them), the access time the modified one. Returns the bytes of
+/// file content, the layer's size. Called before the blob is written, so
+/// the blob carries exactly these times.
+pub fn settle_tree(upper: &Path, epoch: Option<i64>) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::set_permissions(upper, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod {}", upper.display()))?;
+    let mut size = 0;
+    let mut stack = vec![upper.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
+            let p = e?.path();
+            let m = std::fs::symlink_metadata(&p)?;
+            if m.is_dir() {
+                stack.push(p.clone());
+            } else if m.is_file() {
+                size += m.len();
+            }
+            let secs = match epoch {
+                Some(e) if m.mtime() > e => e,
+                _ => m.mtime(),
+            };
+            let t = TimeSpec::new(secs.max(0), 0);
+            utimensat(None, &p, &t, &t, UtimensatFlags::NoFollowSymlink)
+                .with_context(|| format!("set the times of {}", p.display()))?;
+        }
+    }
+    Ok(size)
+}
+
+/// Give the dirs of `upper` that the base image has (`layers`, top-most
+/// first; such a dir is only on the way to the copied files) the base's
+/// mode, as the layer writer gives them in the blob (`TarOptions::base`).
+/// False when one's owner is not the containers' root: then the tree is
+/// not what unpacking the blob makes, and must not become the layer.
+pub fn mirror_base_dirs(upper: &Path, layers: &[PathBuf]) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let mut same = true;
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = upper.join(&rel);
+        for e in std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
+            let e = e?;
+            if !e.file_type()?.is_dir() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let child = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let base = layers
+                .iter()
+                .find_map(|l| Some((l.join(&child), l.join(&child).symlink_metadata().ok()?)));
+            if let Some((bpath, bmeta)) = base.filter(|(_, m)| m.is_dir()) {
+                // Its owner as a container sees it: the recorded one in
+                // single-id mode, else the mapped root is us.
+                let (uid, gid, mode) = match ownership::read(&bpath) {
+                    Some(o) => (o.uid, o.gid, o.mode),
+                    None if (bmeta.uid(), bmeta.gid()) == me => (0, 0, bmeta.mode() & 0o7777),
+                    None => (bmeta.uid(), bmeta.gid(), bmeta.mode() & 0o7777),
+                };
+                same &= uid == 0 && gid == 0;
+                std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode))
+                    .with_context(|| format!("chmod {}", e.path().display()))?;
+            }
+            stack.push(child);
+        }
+    }
+    Ok(same)
+}
+
 /// A source with wildcards (Go's filepath.Match: `*`, `?`, `[...]`).
 pub fn is_glob(src: &str) -> bool {
     src.contains(['*', '?', '['])

@@ -26,6 +26,7 @@ use super::mounts::{self, Secret, StepMounts};
 #[path = "exec_steps.rs"]
 mod steps;
 use super::progress::{Event, Mode, Printer};
+use super::pulls::Pulls;
 use super::schedule;
 use super::walk::{self, EntryKind, Walk};
 use crate::error::Coded;
@@ -93,8 +94,9 @@ struct Builder<'a> {
     last_recipe: std::cell::RefCell<Option<Recipe>>,
     /// The current RUN step's `--mount`s, expanded.
     mounts: Vec<Mount>,
-    /// Images pulled by this build (`--pull` pulls each once).
-    pulled: Vec<String>,
+    /// FROM images fetched by this build, shared by its stages (`--pull`
+    /// pulls each once).
+    pulled: &'a Pulls,
     /// ADD's downloads, by URL, kept for the build: (url, name, file).
     fetched: Vec<(String, String, PathBuf)>,
     downloads: Option<tempfile::TempDir>,
@@ -156,6 +158,7 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
         names,
     );
     let epoch = TarOptions::epoch_from_env()?;
+    let pulls = Pulls::default();
     let built = schedule::run(&deps, &need, |i, done| {
         let mut b = Builder {
             paths,
@@ -177,7 +180,7 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
             stage_names: df.stages.iter().map(|s| s.from.name.clone()).collect(),
             last_recipe: Default::default(),
             mounts: Vec::new(),
-            pulled: Vec::new(),
+            pulled: &pulls,
             fetched: Vec::new(),
             downloads: None,
         };
@@ -203,7 +206,7 @@ pub fn build(paths: &Paths, opts: &Options) -> anyhow::Result<ImageRecord> {
         stage_names: Vec::new(),
         last_recipe: Default::default(),
         mounts: Vec::new(),
-        pulled: Vec::new(),
+        pulled: &pulls,
         fetched: Vec::new(),
         downloads: None,
     };
@@ -340,18 +343,22 @@ impl Builder<'_> {
         } else if from.base == "scratch" {
             None
         } else {
-            let have = match self.opts.pull && !self.pulled.contains(&from.base) {
-                true => None,
-                false => self.store.lookup(&from.base)?,
-            };
-            self.pulled.push(from.base.clone());
-            Some(match have {
-                Some(r) => r,
-                None => crate::image::pull(
+            let pull = || {
+                crate::image::pull(
                     self.paths,
                     &from.base,
                     &crate::image::PullOptions::default(),
-                )?,
+                )
+            };
+            let have = || match self.store.lookup(&from.base)? {
+                Some(r) => Ok(r),
+                None => pull(),
+            };
+            // The first stage to name it pulls (with --pull even when the
+            // store has it); the others use what it got.
+            Some(match self.opts.pull {
+                true => self.pulled.once(&from.base, pull, have)?,
+                false => self.pulled.once(&from.base, have, have)?,
             })
         };
         let config = match &parent {
@@ -536,7 +543,7 @@ impl Builder<'_> {
                 return Ok(None);
             }
         }
-        match self.store_recipe(base, &r) {
+        match self.store_recipe(base, &r, None) {
             Ok(img) if img.id == r.id => Ok(Some(img)),
             _ => Ok(None),
         }
@@ -550,6 +557,19 @@ impl Builder<'_> {
         layer: Option<LayerDigests>,
         created_by: &str,
     ) -> anyhow::Result<ImageRecord> {
+        self.commit_tree(base, config, layer, created_by, None)
+    }
+
+    /// As `commit`, the layer's files already laid out in `tree` (moved
+    /// into the store, not unpacked again from the blob).
+    fn commit_tree(
+        &self,
+        base: Option<&ImageRecord>,
+        config: Value,
+        layer: Option<LayerDigests>,
+        created_by: &str,
+        tree: Option<(PathBuf, u64)>,
+    ) -> anyhow::Result<ImageRecord> {
         let recipe = Recipe {
             id: String::new(),
             config,
@@ -557,7 +577,7 @@ impl Builder<'_> {
             created_by: created_by.to_string(),
             created: commit::created_now(self.epoch),
         };
-        let img = self.store_recipe(base, &recipe)?;
+        let img = self.store_recipe(base, &recipe, tree)?;
         *self.last_recipe.borrow_mut() = Some(Recipe {
             id: img.id.clone(),
             ..recipe
@@ -565,7 +585,12 @@ impl Builder<'_> {
         Ok(img)
     }
 
-    fn store_recipe(&self, base: Option<&ImageRecord>, r: &Recipe) -> anyhow::Result<ImageRecord> {
+    fn store_recipe(
+        &self,
+        base: Option<&ImageRecord>,
+        r: &Recipe,
+        tree: Option<(PathBuf, u64)>,
+    ) -> anyhow::Result<ImageRecord> {
         let layers = if r.created_by.is_empty() && r.layer.is_none() {
             Vec::new()
         } else {
@@ -577,6 +602,7 @@ impl Builder<'_> {
                 }),
                 created_by: r.created_by.clone(),
                 empty: r.layer.is_none(),
+                tree,
             }]
         };
         commit::store_image(
@@ -972,6 +998,10 @@ impl Builder<'_> {
             groups.extend(self.expand_source(&c, src, exclude.as_ref())?);
         }
         let to_dir = dest.ends_with('/') || groups.len() + c.files.inline.len() > 1;
+        // Files made by us, owned by the containers' root: the temp dir is
+        // the layer as unpacking its blob would make it, and is moved into
+        // the store instead (--chown's owners are only xattrs here).
+        let mut movable = owner.is_none();
         for (p, keep, found) in groups {
             let single_file = found.len() == 1 && found[0].0.is_empty();
             let url = c.is_add && super::fetch::is_url(&p);
@@ -989,6 +1019,9 @@ impl Builder<'_> {
                 } else if single_file && meta.is_file() {
                     if c.is_add && !url && is_archive(&path) {
                         super::untar::extract(&path, upper, &dest, &layers)?;
+                        // Its owners are in xattrs the blob's unpacking
+                        // turns into real ones: the tree is not the layer.
+                        movable = false;
                         continue;
                     }
                     // A URL's file: its name from the URL, mode 0600 as
@@ -1013,6 +1046,12 @@ impl Builder<'_> {
         if let Some(ids) = owner {
             copy::set_owners(upper, ids)?;
         }
+        // Modes and times as the blob will carry them, before it is written.
+        let movable = copy::mirror_base_dirs(upper, &layers)? && movable;
+        let tree = match movable {
+            true => Some((upper.to_path_buf(), copy::settle_tree(upper, self.epoch)?)),
+            false => None,
+        };
         // Owners marked by --chown or kept from an ADDed archive; the
         // base's dirs on the way keep theirs.
         let layer = crate::container::files::store_layer_with(
@@ -1022,7 +1061,18 @@ impl Builder<'_> {
             Some(&layers),
         )?;
         let by = format!("/bin/sh -c #(nop) {source}");
-        self.commit(st.parent.as_ref(), st.config.clone(), Some(layer), &by)
+        let img = self.commit_tree(
+            st.parent.as_ref(),
+            st.config.clone(),
+            Some(layer),
+            &by,
+            tree,
+        )?;
+        if !upper.exists() {
+            // Moved into the store: nothing left to remove.
+            let _ = tmp.keep();
+        }
+        Ok(img)
     }
 }
 

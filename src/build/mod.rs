@@ -17,6 +17,7 @@ pub mod mounts;
 pub mod par;
 pub mod progress;
 pub mod prune;
+pub mod pulls;
 pub mod schedule;
 pub mod stage_tree;
 pub mod untar;

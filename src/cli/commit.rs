@@ -112,6 +112,7 @@ pub fn commit(paths: &Paths, args: &CommitArgs) -> anyhow::Result<i32> {
                     digests: layer.clone(),
                     created_by: c.record.config.process.args.join(" "),
                     empty: false,
+                    tree: None,
                 }],
                 created: commit::created_now(epoch),
                 author: args.author.clone(),

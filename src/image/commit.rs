@@ -8,8 +8,9 @@ use serde_json::{json, Map, Value};
 
 use super::blobs;
 use super::layer_tar::LayerDigests;
-use super::pull::{install_layer, Fetch};
+use super::pull::{install_layer, install_tree, Fetch};
 use super::records::{ImageRecord, LayerRecord};
+use super::unpack::Unpacked;
 use super::{chain_ids, Store};
 use crate::reference::Reference;
 use crate::registry::manifest;
@@ -21,6 +22,10 @@ pub struct NewLayer {
     pub created_by: String,
     /// `empty_layer` steps (ENV, CMD) have no blob.
     pub empty: bool,
+    /// The layer's files already laid out as unpacking the blob would
+    /// give them, on the store's file system, and their content size:
+    /// moved into place instead of unpacking the blob again.
+    pub tree: Option<(std::path::PathBuf, u64)>,
 }
 
 /// What to store: the base image (None for `FROM scratch`), its config as
@@ -112,8 +117,18 @@ pub fn store_image(store: &Store, new: NewImage) -> anyhow::Result<ImageRecord> 
     for l in new.layers.iter().filter(|l| !l.empty) {
         let i = records.len();
         let d = &l.digests;
-        let (u, _) = install_layer(store, &d.digest, &d.diff_id, &chains[i], Fetch::Stored)
-            .with_context(|| format!("layer {}", blobs::short(&d.digest)))?;
+        let (u, _) = match &l.tree {
+            Some((tree, size)) => {
+                let u = Unpacked {
+                    diff_id: d.diff_id.clone(),
+                    size: *size,
+                    skipped_devices: Vec::new(),
+                };
+                install_tree(store, tree, &u, &chains[i])
+            }
+            None => install_layer(store, &d.digest, &d.diff_id, &chains[i], Fetch::Stored),
+        }
+        .with_context(|| format!("layer {}", blobs::short(&d.digest)))?;
         records.push(LayerRecord {
             digest: d.digest.clone(),
             media_type: manifest_layer_type(super::unpack::Compression::Gzip.oci_media_type()),

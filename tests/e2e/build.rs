@@ -377,3 +377,102 @@ fn config_and_add_sub() {
 fn config_and_add_nosub() {
     config_and_add(User::NoSub);
 }
+
+/// A COPY step's files are made once: the step's temp dir becomes the
+/// layer's dir in the store, not unpacked again from the layer's blob
+/// after it was written (no file of the layer changed after the blob).
+/// The layer is still reproducible under SOURCE_DATE_EPOCH, its dir has
+/// the blob's times, and owners and modes are what they were.
+fn copy_layer_made_once(user: User) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some((env, img)) = setup(user) else {
+        return;
+    };
+    env.mkdir("ctx/tree/sub");
+    env.write("ctx/tree/a.txt", b"a\n");
+    env.write("ctx/tree/sub/b.txt", b"b\n");
+    let perm = |p: &str, m: u32| {
+        std::fs::set_permissions(env.dir().join(p), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    perm("ctx/tree/a.txt", 0o640);
+    perm("ctx/tree/sub", 0o750);
+    env.write(
+        "ctx/Dockerfile",
+        format!("FROM {img}\nCOPY tree/ /tree/\n").as_bytes(),
+    );
+    let epoch = [("SOURCE_DATE_EPOCH", "1000")];
+    let build = |tag: &str| {
+        let out = env.burrow_with(
+            &["build", "--no-cache", "-q", "-t", tag, &ctx(&env)],
+            &epoch,
+            None,
+        );
+        out.ok().stdout.trim().to_string()
+    };
+    let first = build("once");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(build("twice"), first, "same inputs, same image");
+
+    // The layer dir holding the copied files, and the layer's blob (the
+    // only one the build cache keeps: FROM and one COPY).
+    let layer = std::fs::read_dir(env.root().join("layers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("tree/sub/b.txt").exists())
+        .expect("no layer dir holds the copied files");
+    let blobs: Vec<_> = std::fs::read_dir(env.root().join("build-cache/blobs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    let blob = blobs[0].metadata().unwrap();
+    let blob_written = (blob.mtime(), blob.mtime_nsec());
+    for rel in ["tree", "tree/a.txt", "tree/sub", "tree/sub/b.txt"] {
+        let m = std::fs::symlink_metadata(layer.join(rel)).unwrap();
+        assert!(
+            (m.ctime(), m.ctime_nsec()) <= blob_written,
+            "{rel} changed at {}.{:09}, after the blob was written at {}.{:09}: unpacked again",
+            m.ctime(),
+            m.ctime_nsec(),
+            blob_written.0,
+            blob_written.1
+        );
+        assert_eq!(
+            (m.mtime(), m.mtime_nsec()),
+            (1000, 0),
+            "{rel}: the blob's time"
+        );
+    }
+    let run = env.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "once",
+        "stat",
+        "-c",
+        "%n %u:%g %a %Y",
+        "/tree",
+        "/tree/a.txt",
+        "/tree/sub",
+        "/tree/sub/b.txt",
+    ]);
+    assert_eq!(
+        run.ok().stdout,
+        "/tree 0:0 755 1000\n/tree/a.txt 0:0 640 1000\n\
+         /tree/sub 0:0 750 1000\n/tree/sub/b.txt 0:0 644 1000\n",
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn copy_layer_made_once_sub() {
+    copy_layer_made_once(User::Sub);
+}
+
+#[test]
+fn copy_layer_made_once_nosub() {
+    copy_layer_made_once(User::NoSub);
+}

@@ -341,7 +341,8 @@ fn add_url(user: User) {
     );
     assert!(run_out(&env, "dl").contains("v2\n"));
 
-    // A wrong checksum, a missing file, a git URL: the step, exit 1.
+    // A wrong checksum, a missing file, a git URL nobody serves: the
+    // step, exit 1.
     let wrong = "0".repeat(64);
     fails_at(&env, &dockerfile(&wrong), 2, "checksum mismatch");
     fails_at(
@@ -354,7 +355,7 @@ fn add_url(user: User) {
         &env,
         &format!("FROM {img}\nADD https://127.0.0.1:1/repo.git /src\n"),
         2,
-        "git repository",
+        "git fetch failed",
     );
 }
 

@@ -241,3 +241,55 @@ fn copy_from_merges_layers_sub() {
 fn copy_from_merges_layers_nosub() {
     copy_from_merges_layers(User::NoSub);
 }
+
+/// `--pull` with three stages FROM the same image (two of them at the
+/// same time): the image is pulled once for the build, so the registry
+/// sees as many manifest requests as one `burrow pull` makes.
+fn pull_once_across_stages(user: User) {
+    use super::images_registry::{serve, small_image};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    let Some(env) = TestEnv::new(user) else {
+        return;
+    };
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let addr = serve(small_image(), move |path, _, _| {
+        if path.contains("/manifests/") {
+            counter.fetch_add(1, SeqCst);
+        }
+        None
+    });
+    let img = format!("{addr}/x:latest");
+    env.burrow(&["pull", "-q", &img]).ok();
+    let one_pull = hits.swap(0, SeqCst);
+    assert!(one_pull > 0, "the pull asked for no manifest");
+    env.mkdir("ctx");
+    let ctx = env.dir().join("ctx").display().to_string();
+    env.write(
+        "ctx/Dockerfile",
+        format!(
+            "FROM {img} AS a\nFROM {img} AS b\n\
+             FROM {img}\nCOPY --from=a /hello /a\nCOPY --from=b /hello /b\n"
+        )
+        .as_bytes(),
+    );
+    let out = env.burrow(&["build", "--pull", "-t", "pulled-once", &ctx]);
+    out.ok();
+    assert_eq!(
+        hits.load(SeqCst),
+        one_pull,
+        "manifest requests of the build (one pull makes {one_pull}):\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn pull_once_across_stages_sub() {
+    pull_once_across_stages(User::Sub);
+}
+
+#[test]
+fn pull_once_across_stages_nosub() {
+    pull_once_across_stages(User::NoSub);
+}
