@@ -232,6 +232,17 @@ fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<Option<Own
     drop(tty);
     std::env::set_current_dir(&p.cwd).with_context(|| format!("working directory {}", p.cwd))?;
     let id_map = (!spec.identity_map).then_some(&spec.id_map);
+    // Published TCP ports: their binds go to the supervisor too, which
+    // may hand over the host's socket (net::publish::bypass).
+    let bypass =
+        spec.network == super::Network::Bridge && crate::net::publish::bypass::wanted(&spec.ports);
+    if bypass {
+        let c = super::confine::Confinement {
+            notify_bind: true,
+            ..spec.confinement.clone()
+        };
+        return switch_and_confine(p, id_map, &c);
+    }
     switch_and_confine(p, id_map, &spec.confinement)
 }
 

@@ -169,6 +169,19 @@ fn supervise(
         super::Network::Bridge => Some(crate::net::namespace::create(spec.user_nets.as_ref())?),
         _ => None,
     };
+    // Binds of published TCP ports may be answered with the host's socket
+    // (the init sends them here when `bypass::wanted` says so too).
+    let on_bind = match &net {
+        Some(ns) if crate::net::publish::bypass::wanted(&spec.ports) => {
+            let b = crate::net::publish::bypass::Bypass::new(
+                spec.ports.clone(),
+                ns.netns.try_clone().context("keep the network namespace")?,
+            );
+            let f: ids::OnBind = std::sync::Arc::new(move |l, n| b.bind(l, n));
+            Some(f)
+        }
+        _ => None,
+    };
     // The deleter must not hold a FUSE root's mount namespace (made next),
     // so with one it comes first; else after the init, off the start's path.
     if fuse_root::serves(plan) {
@@ -205,6 +218,7 @@ fn supervise(
             &sfd,
             &winsize,
             net.as_ref(),
+            on_bind.clone(),
         )?;
         if first {
             if let Some(ns) = &net {
@@ -292,6 +306,7 @@ fn start_init(
     sfd: &SignalFd,
     winsize: &Option<libc::winsize>,
     net: Option<&crate::net::Namespace>,
+    on_bind: Option<ids::OnBind>,
 ) -> anyhow::Result<Run> {
     let (mine, theirs) = channel::pair()?;
     // Detached: the command's stdout and stderr are pipes to us.
@@ -334,7 +349,7 @@ fn start_init(
             if let Some(listener) = fd {
                 let p = &spec.process;
                 let base = ids::creds::Creds::new(p.uid, p.gid, p.additional_gids.clone());
-                ids::spawn(listener, base)?;
+                ids::spawn(listener, base, on_bind.clone())?;
             }
             continue;
         }

@@ -408,7 +408,21 @@ fn threads(pid: u32) -> usize {
 #[test]
 fn publish_relays_each_connection_on_one_thread() {
     both(|env, img| {
-        let id = detach(env, &["-p", "18086:80", img, "sh", "-c", &web_server("t")]);
+        // Published on two host ports: the server's socket stays in the
+        // container (no bypass) and each connection is relayed.
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "18086:80",
+                "-p",
+                "18087:80",
+                img,
+                "sh",
+                "-c",
+                &web_server("t"),
+            ],
+        );
         assert_eq!(http_get(18086).trim(), "t");
         let sup = listener_pid(18086);
         let before = threads(sup);
@@ -422,6 +436,89 @@ fn publish_relays_each_connection_on_one_thread() {
         drop(open);
         assert_eq!(during - before, 10, "threads for 10 connections");
         env.burrow(&["rm", "-f", &id]).ok();
+    });
+}
+
+/// A TCP server that binds port 80 again for each client (bind, accept
+/// one, close both) and tells it "peer=ADDR:PORT"; UDP on 53 as in
+/// PEER_SERVERS.
+const REBINDING_SERVERS: &str = r#"perl -MIO::Socket::INET -e 'while(1){$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!"; $c=$l->accept; print $c "peer=".$c->peerhost.":".$c->peerport."\n"; close $c; close $l}' &
+exec perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>53,Proto=>"udp") or die "udp: $!"; while($s->recv($m,2048)){$s->send("peer=".$s->peerhost." $m")}'"#;
+
+/// The first line a TCP server at `addr` says, retried until it answers
+/// (10 s), and the local address of the connection that heard it.
+fn first_line(addr: &str) -> (String, std::net::SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut c) = TcpStream::connect(addr) {
+            c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut line = String::new();
+            let _ = c.read_to_string(&mut line);
+            if !line.is_empty() {
+                return (line.trim().to_string(), c.local_addr().unwrap());
+            }
+        }
+        assert!(Instant::now() < deadline, "no answer from {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The bypass: a server's bind of a published TCP port is given the
+/// host's listening socket, so it accepts the host's clients itself (the
+/// host listener is held by its process, the client's address and port
+/// are its own, even from loopback, no relay on the path). It binds again
+/// for every client and gets it again each time. From inside, its port
+/// still answers on 127.0.0.1 and the container's address; UDP is still
+/// relayed; nothing is left after `rm -f`.
+#[test]
+fn publish_hands_the_host_socket_to_the_server_that_binds_the_port() {
+    both(|env, _| {
+        let img = debian(env);
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "18091:80",
+                "-p",
+                "15356:53/udp",
+                &img,
+                "sh",
+                "-c",
+                REBINDING_SERVERS,
+            ],
+        );
+        for round in 0..3 {
+            let (line, me) = first_line("127.0.0.1:18091");
+            assert_eq!(line, format!("peer={me}"), "connection {round}");
+        }
+        // The host socket is held by the server in the container (once
+        // it bound again after the last client).
+        eventually("the server to hold the host socket", || {
+            let ss = Command::new("ss")
+                .args(["-Htlnp", "sport = :18091"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&ss.stdout).contains("\"perl\"")
+        });
+        // Inside: loopback and the container's own address answer.
+        for addr in ["127.0.0.1", "10.0.2.100"] {
+            let get =
+                format!("print IO::Socket::INET->new(PeerAddr=>\"{addr}:80\",Timeout=>5)->getline");
+            let out = env.burrow(&["exec", &id, "perl", "-MIO::Socket::INET", "-e", &get]);
+            out.ok();
+            assert!(
+                out.stdout.starts_with("peer=127.0.0.1:"),
+                "{addr}: {}",
+                out.stdout
+            );
+        }
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let answer = udp_ask(&sock, "127.0.0.1:15356", "ping");
+        assert!(answer.ends_with(" ping"), "{answer}");
+        env.burrow(&["rm", "-f", &id]).ok();
+        eventually("the port to be free", || !tcp_listening(18091));
+        assert!(TcpListener::bind("0.0.0.0:18091").is_ok());
+        assert_nothing_left(env);
     });
 }
 

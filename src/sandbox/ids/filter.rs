@@ -56,6 +56,29 @@ pub enum Call {
     /// the emulated owners and ids (`access`), native ABI only; open and
     /// openat only when asked to write or create (`arg_tests`).
     Access(Access),
+    /// bind, native ABI only: a published TCP port's bind may be given
+    /// the host's listening socket (`net::publish::bypass`).
+    Bind,
+}
+
+/// Which calls a filter sends: the id emulation's (single-id mode), the
+/// bind of published ports, or both (Linux allows one listener per
+/// task's filters, so one filter carries both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Calls {
+    pub ids: bool,
+    pub bind: bool,
+}
+
+impl Calls {
+    pub const ALL: Calls = Calls {
+        ids: true,
+        bind: true,
+    };
+    pub const IDS: Calls = Calls {
+        ids: true,
+        bind: false,
+    };
 }
 
 /// How a checked call names what it writes (argument positions).
@@ -168,6 +191,7 @@ const NAMES: &[(&str, Call)] = &[
     ("renameat2", Call::Access(Access::PairAt)),
     ("linkat", Call::Access(Access::PairAt)),
     ("symlinkat", Call::Access(Access::SymlinkAt)),
+    ("bind", Call::Bind),
 ];
 
 /// A call as one ABI numbers it; `narrow`: the 16-bit legacy form (ids
@@ -219,13 +243,17 @@ fn number(t: &[(&str, i64)], name: &str) -> Option<u32> {
         .map(|i| t[i].1 as u32)
 }
 
-/// Every call the filter sends to the supervisor, on this machine.
-pub fn entries() -> Vec<Entry> {
+/// Every call a filter of `calls` sends to the supervisor, on this machine.
+pub fn entries(calls: Calls) -> Vec<Entry> {
     let mut out = Vec::new();
     for abi in abis() {
         for &(name, call) in NAMES {
-            // A compat stat fills another struct: left to the kernel.
-            if abi.compat && matches!(call, Call::Stat(_) | Call::Access(_)) {
+            // A compat stat fills another struct: left to the kernel; so
+            // is a compat bind (socketcall on i386).
+            if abi.compat && matches!(call, Call::Stat(_) | Call::Access(_) | Call::Bind) {
+                continue;
+            }
+            if (call == Call::Bind && !calls.bind) || (call != Call::Bind && !calls.ids) {
                 continue;
             }
             let mut add = |n: &str, narrow| {
@@ -246,7 +274,7 @@ pub fn entries() -> Vec<Entry> {
                 add(&format!("{name}32"), false);
             }
         }
-        if let Some(nr) = prctl(&abi) {
+        if let Some(nr) = prctl(&abi).filter(|_| calls.ids) {
             out.push(Entry {
                 audit: abi.audit,
                 nr,
@@ -290,13 +318,16 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
             .find(|e| e.audit == abi.audit && e.call == call)
             .map(|e| e.nr)
     };
-    let mut out = vec![ArgTest {
-        nr: prctl(abi).unwrap_or(u32::MAX),
-        arg: 0,
-        mask: libc::PR_SET_KEEPCAPS as u32,
-        exact: true,
-        when_set: true,
-    }];
+    let mut out = Vec::new();
+    if let Some(nr) = nr_of(Call::Prctl) {
+        out.push(ArgTest {
+            nr,
+            arg: 0,
+            mask: libc::PR_SET_KEEPCAPS as u32,
+            exact: true,
+            when_set: true,
+        });
+    }
     // Opened to write or create only: a read is not checked.
     let writes = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC) as u32;
     for (call, arg) in [(Access::Open, 1), (Access::OpenAt, 2)] {
@@ -324,9 +355,9 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
     out
 }
 
-/// The filter: per ABI, USER_NOTIF for its entries (some only by an
-/// argument, `arg_tests`), ALLOW otherwise.
-pub fn program() -> Vec<sock_filter> {
+/// The filter of `calls`: per ABI, USER_NOTIF for its entries (some only
+/// by an argument, `arg_tests`), ALLOW otherwise.
+pub fn program(calls: Calls) -> Vec<sock_filter> {
     let stmt = |code: u32, k: u32| sock_filter {
         code: code as u16,
         jt: 0,
@@ -341,7 +372,7 @@ pub fn program() -> Vec<sock_filter> {
     };
     let ld = |off: u32| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, off);
     let ret = |k: u32| stmt(libc::BPF_RET | libc::BPF_K, k);
-    let all = entries();
+    let all = entries(calls);
     let mut prog = Vec::new();
     for abi in abis() {
         let tests = arg_tests(&abi, &all);
@@ -426,8 +457,8 @@ mod tests {
 
     #[test]
     fn notifies_exactly_the_id_calls_on_every_abi() {
-        let prog = program();
-        let entries = entries();
+        let prog = program(Calls::IDS);
+        let entries = entries(Calls::IDS);
         assert!(!entries.is_empty());
         for abi in abis() {
             for (name, nr) in abi.table {
@@ -469,7 +500,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn only_stat_by_name_and_opens_to_write_are_sent() {
-        let prog = program();
+        let prog = program(Calls::IDS);
         let (fstat, newfstatat, statx) = (5, 262, 332);
         let empty = libc::AT_EMPTY_PATH as u32;
         let nofollow = libc::AT_SYMLINK_NOFOLLOW as u32;
@@ -509,7 +540,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn i386_has_the_16_bit_and_the_32_bit_calls() {
-        let e = entries();
+        let e = entries(Calls::IDS);
         let find = |nr| e.iter().find(|x| x.audit == AUDIT_ARCH_I386 && x.nr == nr);
         // setuid (23) is the 16-bit one, setuid32 (213) the other.
         assert_eq!(

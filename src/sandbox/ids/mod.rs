@@ -33,18 +33,26 @@ pub fn available() -> bool {
         .is_some_and(|v| v >= MIN_KERNEL)
 }
 
-/// Install the notify filter on the calling thread and return its
-/// listener. Needs no_new_privs or CAP_SYS_ADMIN, like any filter.
-pub fn install() -> anyhow::Result<OwnedFd> {
-    crate::sys::seccomp_set_notify_filter(&filter::program())
-        .context("install the id emulation filter")
+/// Install the notify filter of `calls` on the calling thread and return
+/// its listener. Needs no_new_privs or CAP_SYS_ADMIN, like any filter.
+pub fn install(calls: filter::Calls) -> anyhow::Result<OwnedFd> {
+    crate::sys::seccomp_set_notify_filter(&filter::program(calls))
+        .context("install the supervisor's notify filter")
 }
 
-/// Serve `listener` on a new thread, starting every process from `base`.
-pub fn spawn(listener: OwnedFd, base: creds::Creds) -> anyhow::Result<()> {
+/// What answers a bind sent to the supervisor (`filter::Call::Bind`):
+/// given the listener and the notification, Ok(Some(v)) makes the call
+/// return v, Ok(None) lets the kernel run it, Err fails it.
+pub type OnBind = std::sync::Arc<
+    dyn Fn(&OwnedFd, &libc::seccomp_notif) -> Result<Option<i64>, nix::errno::Errno> + Send + Sync,
+>;
+
+/// Serve `listener` on a new thread, starting every process from `base`;
+/// binds go to `on_bind` (none: the kernel runs them).
+pub fn spawn(listener: OwnedFd, base: creds::Creds, on_bind: Option<OnBind>) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("burrow-ids".into())
-        .spawn(move || server::serve(listener, base))
+        .spawn(move || server::serve(listener, base, on_bind))
         .context("start the id emulation thread")?;
     Ok(())
 }
