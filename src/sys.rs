@@ -964,6 +964,26 @@ pub fn pidfd_getfd(pid: i32, fd: i32) -> Result<OwnedFd, Errno> {
     Ok(own_fd(got as std::os::fd::RawFd))
 }
 
+/// SO_NETNS_COOKIE (Linux 5.14): the cookie of the network namespace a
+/// socket lives in, the same for every socket made there.
+pub fn netns_cookie(fd: &impl AsRawFd) -> Result<u64, Errno> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let mut v: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: v and len live on our stack across the call; the kernel
+    // writes at most `len` bytes into v and the length into len.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut v as *mut u64).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(v)
+}
+
 /// An int-valued socket option (SO_DOMAIN, SO_PROTOCOL, ...).
 pub fn getsockopt_int(fd: &impl AsRawFd, level: i32, name: i32) -> Result<i32, Errno> {
     let mut v: libc::c_int = 0;

@@ -171,14 +171,20 @@ fn supervise(
     };
     // Binds of published TCP ports may be answered with the host's socket
     // (the init sends them here when `bypass::wanted` says so too).
-    let on_bind = match &net {
+    // Without one (it could not be made), the kernel runs every call.
+    let on_socket = match &net {
         Some(ns) if crate::net::publish::bypass::wanted(&spec.ports) => {
-            let b = crate::net::publish::bypass::Bypass::new(
-                spec.ports.clone(),
-                ns.netns.try_clone().context("keep the network namespace")?,
-            );
-            let f: ids::OnBind = std::sync::Arc::new(move |l, n| b.bind(l, n));
-            Some(f)
+            let netns = ns.netns.try_clone().context("keep the network namespace")?;
+            match crate::net::publish::bypass::Bypass::new(spec.ports.clone(), netns) {
+                Ok(b) => {
+                    let f: ids::OnSocket = std::sync::Arc::new(move |l, n, c| b.answer(l, n, c));
+                    Some(f)
+                }
+                Err(e) => {
+                    tracing::debug!("-p bypass: {e}");
+                    None
+                }
+            }
         }
         _ => None,
     };
@@ -218,7 +224,7 @@ fn supervise(
             &sfd,
             &winsize,
             net.as_ref(),
-            on_bind.clone(),
+            on_socket.clone(),
         )?;
         if first {
             if let Some(ns) = &net {
@@ -306,7 +312,7 @@ fn start_init(
     sfd: &SignalFd,
     winsize: &Option<libc::winsize>,
     net: Option<&crate::net::Namespace>,
-    on_bind: Option<ids::OnBind>,
+    on_socket: Option<ids::OnSocket>,
 ) -> anyhow::Result<Run> {
     let (mine, theirs) = channel::pair()?;
     // Detached: the command's stdout and stderr are pipes to us.
@@ -349,7 +355,7 @@ fn start_init(
             if let Some(listener) = fd {
                 let p = &spec.process;
                 let base = ids::creds::Creds::new(p.uid, p.gid, p.additional_gids.clone());
-                ids::spawn(listener, base, on_bind.clone())?;
+                ids::spawn(listener, base, on_socket.clone())?;
             }
             continue;
         }

@@ -440,14 +440,16 @@ fn publish_relays_each_connection_on_one_thread() {
 }
 
 /// A TCP server that binds port 80 again for each client (bind, accept
-/// one, close both) and tells it "peer=ADDR:PORT"; UDP on 53 as in
+/// one, close both) and tells it "peer=ADDR:PORT", then tries to
+/// disconnect the socket (connect with AF_UNSPEC, the first step to
+/// connecting it elsewhere) and says why it could not; UDP on 53 as in
 /// PEER_SERVERS.
-const REBINDING_SERVERS: &str = r#"perl -MIO::Socket::INET -e 'while(1){$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!"; $c=$l->accept; print $c "peer=".$c->peerhost.":".$c->peerport."\n"; close $c; close $l}' &
+const REBINDING_SERVERS: &str = r#"perl -MIO::Socket::INET -e '$|=1; while(1){$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!"; $c=$l->accept; $c->autoflush(1); print $c "peer=".$c->peerhost.":".$c->peerport."\n"; connect($c, pack("S x14", 0)) or print $c "disconnect: $!\n"; close $c; close $l}' &
 exec perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>53,Proto=>"udp") or die "udp: $!"; while($s->recv($m,2048)){$s->send("peer=".$s->peerhost." $m")}'"#;
 
-/// The first line a TCP server at `addr` says, retried until it answers
+/// What a TCP server at `addr` says until it closes, retried until it answers
 /// (10 s), and the local address of the connection that heard it.
-fn first_line(addr: &str) -> (String, std::net::SocketAddr) {
+fn what_it_says(addr: &str) -> (String, std::net::SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(mut c) = TcpStream::connect(addr) {
@@ -467,9 +469,10 @@ fn first_line(addr: &str) -> (String, std::net::SocketAddr) {
 /// host's listening socket, so it accepts the host's clients itself (the
 /// host listener is held by its process, the client's address and port
 /// are its own, even from loopback, no relay on the path). It binds again
-/// for every client and gets it again each time. From inside, its port
-/// still answers on 127.0.0.1 and the container's address; UDP is still
-/// relayed; nothing is left after `rm -f`.
+/// for every client and gets it again each time. The sockets of the
+/// host's namespace it holds cannot be connected elsewhere (EPERM). From
+/// inside, its port still answers on 127.0.0.1 and the container's
+/// address; UDP is still relayed; nothing is left after `rm -f`.
 #[test]
 fn publish_hands_the_host_socket_to_the_server_that_binds_the_port() {
     both(|env, _| {
@@ -488,8 +491,9 @@ fn publish_hands_the_host_socket_to_the_server_that_binds_the_port() {
             ],
         );
         for round in 0..3 {
-            let (line, me) = first_line("127.0.0.1:18091");
-            assert_eq!(line, format!("peer={me}"), "connection {round}");
+            let (said, me) = what_it_says("127.0.0.1:18091");
+            let want = format!("peer={me}\ndisconnect: Operation not permitted");
+            assert_eq!(said, want, "connection {round}");
         }
         // The host socket is held by the server in the container (once
         // it bound again after the last client).

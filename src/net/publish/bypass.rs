@@ -17,8 +17,18 @@
 //! So that the container still reaches its own server (127.0.0.1:CTR,
 //! health checks, `exec curl`), a small listener of ours in the
 //! container's namespace, bound to what the server asked for, relays to
-//! the host socket (`Shadow`). The forwarding thread of a handed port
+//! the host socket (`shadow`). The forwarding thread of a handed port
 //! stops accepting (`is_handed`).
+//!
+//! A socket of the host's namespace in the container must not become a
+//! way out of it: a connected socket can be disconnected (connect with
+//! AF_UNSPEC) and connected again, to the host's loopback say, which the
+//! container cannot reach otherwise. So connect() goes to the supervisor
+//! too, and is refused (EPERM) on a socket that lives in the host's
+//! namespace (SO_NETNS_COOKIE, Linux 5.14); a listening socket cannot be
+//! connected at all (a test pins that). Processes that `exec` starts are
+//! not under this filter: one that is handed such a socket by the
+//! container's processes could connect it.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -33,10 +43,11 @@ use super::netns::Netns;
 use super::spec::{Binding, Proto};
 use super::Listeners;
 use crate::net::addr::{CONTAINER4, CONTAINER6};
+use crate::sandbox::ids::filter::SockCall;
 use crate::sys;
 
-/// SECCOMP_ADDFD_FLAG_SETFD came in Linux 5.9.
-const MIN_KERNEL: (u32, u32) = (5, 9);
+/// SECCOMP_ADDFD_FLAG_SETFD came in Linux 5.9, SO_NETNS_COOKIE in 5.14.
+const MIN_KERNEL: (u32, u32) = (5, 14);
 
 /// Whether binds of this container's ports should go to the supervisor:
 /// it publishes TCP ports and the kernel can hand a socket over.
@@ -84,24 +95,72 @@ pub struct Bypass {
     netns: Netns,
     /// Container ports whose shadow listener is made.
     shadowed: Arc<Mutex<Vec<u16>>>,
+    /// The host namespace's cookie (SO_NETNS_COOKIE).
+    host_cookie: u64,
 }
 
 impl Bypass {
     /// `netns`: the container's network namespace (kept across restarts).
-    pub fn new(listeners: Listeners, netns: OwnedFd) -> Bypass {
+    /// Called in the host's network namespace.
+    pub fn new(listeners: Listeners, netns: OwnedFd) -> io::Result<Bypass> {
         let ns = Netns::default();
         ns.set(netns, false);
-        Bypass {
+        let probe: OwnedFd = socket::socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            socket::SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        Ok(Bypass {
             listeners,
             netns: ns,
             shadowed: Arc::default(),
+            host_cookie: sys::netns_cookie(&probe)?,
+        })
+    }
+
+    /// Answer one notified socket call (see `sandbox::ids::OnSocket`).
+    pub fn answer(
+        &self,
+        listener: &OwnedFd,
+        n: &libc::seccomp_notif,
+        call: SockCall,
+    ) -> Result<Option<i64>, Errno> {
+        match call {
+            SockCall::Bind => self.bind(listener, n),
+            SockCall::Connect => self.connect(n),
         }
     }
 
-    /// Answer one notified bind (see `sandbox::ids::OnBind`): Ok(Some(0))
-    /// once the host socket is in place, Ok(None) to let the kernel bind.
-    /// Nothing is changed in the caller before every check passed.
-    pub fn bind(&self, listener: &OwnedFd, n: &libc::seccomp_notif) -> Result<Option<i64>, Errno> {
+    /// A connect: refused on a socket of the host's namespace, else run
+    /// by the kernel. Nothing to look at before a socket was handed.
+    fn connect(&self, n: &libc::seccomp_notif) -> Result<Option<i64>, Errno> {
+        if HANDED.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            return Ok(None);
+        }
+        let tid = n.pid as i32;
+        let Ok(fd) = i32::try_from(n.data.args[0]) else {
+            return Ok(None);
+        };
+        let theirs = sys::pidfd_getfd(tid, fd).or_else(|e| match e {
+            // Not a thread group leader (before Linux 6.9).
+            Errno::EINVAL => sys::pidfd_getfd(tgid(tid).unwrap_or(tid), fd),
+            e => Err(e),
+        });
+        // Gone, not a socket, or closed meanwhile: the kernel says so.
+        let Ok(theirs) = theirs else {
+            return Ok(None);
+        };
+        match sys::netns_cookie(&theirs) {
+            Ok(c) if c == self.host_cookie => Err(Errno::EPERM),
+            _ => Ok(None),
+        }
+    }
+
+    /// Answer one notified bind: Ok(Some(0)) once the host socket is in
+    /// place, Ok(None) to let the kernel bind. Nothing is changed in the
+    /// caller before every check passed.
+    fn bind(&self, listener: &OwnedFd, n: &libc::seccomp_notif) -> Result<Option<i64>, Errno> {
         match self.try_hand(listener, n) {
             Ok(done) => Ok(done.then_some(0)),
             Err(e) => {
@@ -461,6 +520,27 @@ mod tests {
         let mut unix = vec![0u8; 16];
         unix[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
         assert_eq!(parse_sockaddr(&unix), None);
+    }
+
+    /// What makes a handed listener safe to give: it cannot be turned
+    /// into a client of the host's network, even shut down first
+    /// (connected ones can: `connect` refuses those).
+    #[test]
+    fn a_listening_socket_cannot_be_connected() {
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = SockaddrStorage::from(target.local_addr().unwrap());
+        for how in [
+            None,
+            Some(socket::Shutdown::Read),
+            Some(socket::Shutdown::Both),
+        ] {
+            let l = TcpListener::bind("0.0.0.0:0").unwrap();
+            if let Some(how) = how {
+                socket::shutdown(l.as_raw_fd(), how).unwrap();
+            }
+            let r = socket::connect(l.as_raw_fd(), &to);
+            assert!(r.is_err(), "a listener shut {how:?} connected");
+        }
     }
 
     #[test]

@@ -257,9 +257,9 @@ fn filters(c: &Confinement, vars: &landlock::Vars) -> anyhow::Result<Option<std:
     // seccomp(2) itself.
     let calls = crate::sandbox::ids::filter::Calls {
         ids: c.emulate_ids,
-        bind: c.notify_bind,
+        sockets: c.notify_bind,
     };
-    let listener = match calls.ids || calls.bind {
+    let listener = match calls.ids || calls.sockets {
         true => Some(crate::sandbox::ids::install(calls)?),
         false => None,
     };

@@ -56,28 +56,40 @@ pub enum Call {
     /// the emulated owners and ids (`access`), native ABI only; open and
     /// openat only when asked to write or create (`arg_tests`).
     Access(Access),
-    /// bind, native ABI only: a published TCP port's bind may be given
-    /// the host's listening socket (`net::publish::bypass`).
+    /// bind and connect, native ABI only: a published TCP port's bind
+    /// may be given the host's listening socket, and no socket of the
+    /// host's may be connected (`net::publish::bypass`).
+    Socket(SockCall),
+}
+
+/// The socket calls of `Call::Socket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockCall {
     Bind,
+    Connect,
 }
 
 /// Which calls a filter sends: the id emulation's (single-id mode), the
-/// bind of published ports, or both (Linux allows one listener per
-/// task's filters, so one filter carries both).
+/// socket calls of the `-p` bypass, or both (Linux allows one listener
+/// per task's filters, so one filter carries both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Calls {
     pub ids: bool,
-    pub bind: bool,
+    pub sockets: bool,
 }
 
 impl Calls {
     pub const ALL: Calls = Calls {
         ids: true,
-        bind: true,
+        sockets: true,
     };
     pub const IDS: Calls = Calls {
         ids: true,
-        bind: false,
+        sockets: false,
+    };
+    pub const SOCKETS: Calls = Calls {
+        ids: false,
+        sockets: true,
     };
 }
 
@@ -191,7 +203,8 @@ const NAMES: &[(&str, Call)] = &[
     ("renameat2", Call::Access(Access::PairAt)),
     ("linkat", Call::Access(Access::PairAt)),
     ("symlinkat", Call::Access(Access::SymlinkAt)),
-    ("bind", Call::Bind),
+    ("bind", Call::Socket(SockCall::Bind)),
+    ("connect", Call::Socket(SockCall::Connect)),
 ];
 
 /// A call as one ABI numbers it; `narrow`: the 16-bit legacy form (ids
@@ -249,11 +262,12 @@ pub fn entries(calls: Calls) -> Vec<Entry> {
     for abi in abis() {
         for &(name, call) in NAMES {
             // A compat stat fills another struct: left to the kernel; so
-            // is a compat bind (socketcall on i386).
-            if abi.compat && matches!(call, Call::Stat(_) | Call::Access(_) | Call::Bind) {
+            // are the compat socket calls (the bypass is then not used).
+            let socket = matches!(call, Call::Socket(_));
+            if abi.compat && (socket || matches!(call, Call::Stat(_) | Call::Access(_))) {
                 continue;
             }
-            if (call == Call::Bind && !calls.bind) || (call != Call::Bind && !calls.ids) {
+            if (socket && !calls.sockets) || (!socket && !calls.ids) {
                 continue;
             }
             let mut add = |n: &str, narrow| {
@@ -535,6 +549,33 @@ mod tests {
             verdict(&prog, AUDIT_ARCH_I386, 383),
             libc::SECCOMP_RET_ALLOW
         );
+    }
+
+    /// The `-p` bypass's filter sends bind and connect of the native ABI
+    /// only; with the ids' too, both sets.
+    #[test]
+    fn the_socket_filter_sends_bind_and_connect_only() {
+        let prog = program(Calls::SOCKETS);
+        for abi in abis() {
+            for (name, nr) in abi.table {
+                let want = match *name {
+                    "bind" | "connect" if !abi.compat => libc::SECCOMP_RET_USER_NOTIF,
+                    _ => libc::SECCOMP_RET_ALLOW,
+                };
+                let v = verdict_with(&prog, abi.audit, *nr as u32, libc::PR_SET_KEEPCAPS as u32);
+                assert_eq!(v, want, "{name}");
+            }
+        }
+        let both = program(Calls::ALL);
+        let native = &abis()[0];
+        for name in ["bind", "connect", "setuid", "getuid"] {
+            let nr = number(native.table, name).unwrap();
+            assert_eq!(
+                verdict(&both, native.audit, nr),
+                libc::SECCOMP_RET_USER_NOTIF,
+                "{name}"
+            );
+        }
     }
 
     #[cfg(target_arch = "x86_64")]

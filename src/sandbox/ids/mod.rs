@@ -40,19 +40,30 @@ pub fn install(calls: filter::Calls) -> anyhow::Result<OwnedFd> {
         .context("install the supervisor's notify filter")
 }
 
-/// What answers a bind sent to the supervisor (`filter::Call::Bind`):
-/// given the listener and the notification, Ok(Some(v)) makes the call
-/// return v, Ok(None) lets the kernel run it, Err fails it.
-pub type OnBind = std::sync::Arc<
-    dyn Fn(&OwnedFd, &libc::seccomp_notif) -> Result<Option<i64>, nix::errno::Errno> + Send + Sync,
+/// What answers a socket call sent to the supervisor (`filter::Call::
+/// Socket`): given the listener, the notification and the call,
+/// Ok(Some(v)) makes the call return v, Ok(None) lets the kernel run it,
+/// Err fails it.
+pub type OnSocket = std::sync::Arc<
+    dyn Fn(
+            &OwnedFd,
+            &libc::seccomp_notif,
+            filter::SockCall,
+        ) -> Result<Option<i64>, nix::errno::Errno>
+        + Send
+        + Sync,
 >;
 
 /// Serve `listener` on a new thread, starting every process from `base`;
-/// binds go to `on_bind` (none: the kernel runs them).
-pub fn spawn(listener: OwnedFd, base: creds::Creds, on_bind: Option<OnBind>) -> anyhow::Result<()> {
+/// socket calls go to `on_socket` (none: the kernel runs them).
+pub fn spawn(
+    listener: OwnedFd,
+    base: creds::Creds,
+    on_socket: Option<OnSocket>,
+) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("burrow-ids".into())
-        .spawn(move || server::serve(listener, base, on_bind))
+        .spawn(move || server::serve(listener, base, on_socket))
         .context("start the id emulation thread")?;
     Ok(())
 }

@@ -52,7 +52,7 @@ pub struct Emulator {
 
 /// Serve `listener` until every task that uses its filter has gone (the
 /// kernel then reports POLLHUP). Runs on a thread of its own.
-pub fn serve(listener: OwnedFd, base: Creds, on_bind: Option<super::OnBind>) {
+pub fn serve(listener: OwnedFd, base: Creds, on_socket: Option<super::OnSocket>) {
     let mut em = Emulator::new(base);
     em.owners = Owners::new();
     // Best effort: only a speed-up (Linux 6.6 and later).
@@ -86,9 +86,21 @@ pub fn serve(listener: OwnedFd, base: Creds, on_bind: Option<super::OnBind>) {
         if let (Some(c), Some(e)) = (counts.as_mut(), entry) {
             *c.0.entry(format!("{:?}", e.call)).or_default() += 1;
         }
-        let answer = match (entry, &on_bind) {
-            (Some(e), Some(bind)) if e.call == Call::Bind => Some(bind(&listener, &n)),
-            (Some(e), None) if e.call == Call::Bind => Some(Ok(None)),
+        let answer = match (entry, &on_socket) {
+            (
+                Some(Entry {
+                    call: Call::Socket(c),
+                    ..
+                }),
+                Some(f),
+            ) => Some(f(&listener, &n, c)),
+            (
+                Some(Entry {
+                    call: Call::Socket(_),
+                    ..
+                }),
+                None,
+            ) => Some(Ok(None)),
             (Some(e), _) => Some(em.answer(&listener, &n, e)),
             _ => None,
         };
@@ -225,7 +237,7 @@ impl Emulator {
                 }
                 return Ok(0);
             }
-            Call::Stat(_) | Call::Chown(_) | Call::Chmod(_) | Call::Access(_) | Call::Bind => {
+            Call::Stat(_) | Call::Chown(_) | Call::Chmod(_) | Call::Access(_) | Call::Socket(_) => {
                 return Ok(0)
             }
             Call::GetUid => return Ok(show(c.ruid)),
