@@ -526,6 +526,42 @@ fn publish_hands_the_host_socket_to_the_server_that_binds_the_port() {
     });
 }
 
+/// A restart policy still serves the port: each run's server answers one
+/// client and fails; the next run's bind is handed the same host socket
+/// (the client waiting meanwhile is answered by it), and the server from
+/// the second run sees the client's own address as the first did.
+#[test]
+fn publish_hands_the_host_socket_again_after_a_restart() {
+    both(|env, _| {
+        let img = debian(env);
+        let once = r#"exec perl -MIO::Socket::INET -e '$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!"; $c=$l->accept; print $c "peer=".$c->peerhost.":".$c->peerport."\n"; close $c; exit 1'"#;
+        let id = detach(
+            env,
+            &[
+                "--restart",
+                "on-failure:3",
+                "-p",
+                "18092:80",
+                &img,
+                "sh",
+                "-c",
+                once,
+            ],
+        );
+        for run in 0..2 {
+            let (said, me) = what_it_says("127.0.0.1:18092");
+            assert_eq!(said, format!("peer={me}"), "run {run}");
+        }
+        let restarts = env.burrow(&["inspect", "-f", "{{.RestartCount}}", &id]);
+        restarts.ok();
+        let count: u32 = restarts.stdout.trim().parse().unwrap();
+        assert!(count >= 1, "restarts: {count}");
+        env.burrow(&["rm", "-f", &id]).ok();
+        eventually("the port to be free", || !tcp_listening(18092));
+        assert_nothing_left(env);
+    });
+}
+
 #[test]
 fn publish_a_port_in_use_fails_in_one_line_and_leaves_nothing() {
     both(|env, img| {
