@@ -193,6 +193,7 @@ pub(super) fn become_exec(
     p: &ProcessSpec,
     id_map: &IdMapMode,
     confinement: &Confinement,
+    guard: Option<&super::channel::Channel>,
 ) -> (i32, String) {
     let prep = || -> anyhow::Result<()> {
         if !p.stdin {
@@ -201,8 +202,14 @@ pub(super) fn become_exec(
         }
         std::env::set_current_dir(&p.cwd)
             .with_context(|| format!("working directory {}", p.cwd))?;
-        // Resolved without id emulation (`resolve_unemulated`): no listener.
-        switch_and_confine(p, Some(id_map), confinement).map(drop)
+        // Resolved without id emulation (`resolve_unemulated`): a listener
+        // only for the socket calls, answered by `exec_guard`.
+        let listener = switch_and_confine(p, Some(id_map), confinement)?;
+        match (listener, guard) {
+            (Some(l), Some(to)) => super::exec_guard::send(to, &l),
+            (Some(_), None) => anyhow::bail!("nobody answers the socket calls' filter"),
+            (None, _) => Ok(()),
+        }
     };
     if let Err(e) = prep() {
         return (EXIT_BURROW, format!("{e:#}"));

@@ -562,6 +562,115 @@ fn publish_hands_the_host_socket_again_after_a_restart() {
     });
 }
 
+/// sendfd/recvfd in core perl (no Socket::MsgHdr in the fixture):
+/// SCM_RIGHTS by sendmsg(2)/recvmsg(2) through syscall, x86_64 layout
+/// (msghdr, iovec, one cmsghdr with one int).
+const PERL_FD_PASSING: &str = r#"sub sendfd { my ($u,$fd)=@_; my $b="x"; my $iov=pack("P Q",$b,1); my $cm=pack("Q i i i x4",20,1,1,$fd); my $m=pack("Q L x4 P Q P Q i x4",0,0,$iov,1,$cm,24,0); syscall(46,fileno($u),$m,0) }
+sub recvfd { my ($u)=@_; my $b="\0"; my $iov=pack("P Q",$b,1); my $cm="\0" x 24; my $m=pack("Q L x4 P Q P Q i x4",0,0,$iov,1,$cm,24,0); syscall(47,fileno($u),$m,0) > 0 or return -1; (unpack("Q i i i",$cm))[3] }
+"#;
+
+/// A server on port 80 (handed the host's socket) that tells each client
+/// "peer=ADDR:PORT" and passes the accepted socket to whoever connects
+/// to /tmp/pass.sock next.
+const PASSING_SERVER: &str = r#"use IO::Socket::INET; use IO::Socket::UNIX;
+$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!";
+$p=IO::Socket::UNIX->new(Local=>"/tmp/pass.sock",Listen=>5) or die "unix: $!";
+while($c=$l->accept){ $c->autoflush(1); print $c "peer=".$c->peerhost.":".$c->peerport."\n"; $u=$p->accept; sendfd($u,fileno($c)); close $u; close $c }"#;
+
+/// Run by `exec`: takes a socket from /tmp/pass.sock, disconnects it
+/// (connect AF_UNSPEC) and connects it to 127.0.0.1:ARGV[0], saying how
+/// each went (to the file ARGV[1] if given).
+const TAKING_CLIENT: &str = r#"use Socket; use IO::Socket::UNIX;
+if ($ARGV[1]) { open(STDOUT,">",$ARGV[1]) or die "$ARGV[1]: $!" } $|=1;
+$u=IO::Socket::UNIX->new(Peer=>"/tmp/pass.sock") or die "unix: $!"; $fd=recvfd($u); $fd>=0 or die "no fd passed";
+open($h,"+<&=",$fd) or die "fd: $!";
+connect($h, pack("S x14",0)) or print "disconnect: $!\n";
+if (connect($h, pack_sockaddr_in($ARGV[0], inet_aton("127.0.0.1")))) { print "connected\n" } else { print "connect: $!\n" }"#;
+
+/// This env's `exec` socket guards (named burrow-exec-net) still alive.
+fn exec_guards(env: &TestEnv) -> Vec<String> {
+    let root = env.root().display().to_string();
+    let mut found = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        if comm.trim() == "burrow-exec-net" && String::from_utf8_lossy(&cmdline).contains(&root) {
+            found.push(p.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+/// A process started by `exec` (not under the init's filter) that is
+/// passed an accepted socket of the host's namespace by the container's
+/// server (SCM_RIGHTS) can neither disconnect it nor connect it to the
+/// host's loopback (EPERM), foreground or with -d; the host's listener
+/// hears nothing. Ordinary binds and connects of an exec'd process still
+/// work, and its guard is gone once the process is.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn publish_an_exec_process_cannot_connect_a_passed_host_socket() {
+    use std::io::BufRead;
+    both(|env, _| {
+        let img = debian(env);
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        target.set_nonblocking(true).unwrap();
+        let port = target.local_addr().unwrap().port().to_string();
+        let server = format!("{PERL_FD_PASSING}{PASSING_SERVER}");
+        let client = format!("{PERL_FD_PASSING}{TAKING_CLIENT}");
+        let id = detach(env, &["-p", "18093:80", &img, "perl", "-e", &server]);
+        let refused = "disconnect: Operation not permitted\nconnect: Operation not permitted\n";
+        for detached in [false, true] {
+            // A client of the host: the server's accepted socket is of the
+            // host's namespace (its peer is our own address and port).
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let (conn, line) = loop {
+                if let Ok(c) = TcpStream::connect("127.0.0.1:18093") {
+                    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut line = String::new();
+                    let _ = std::io::BufReader::new(&c).read_line(&mut line);
+                    if !line.is_empty() {
+                        break (c, line);
+                    }
+                }
+                assert!(Instant::now() < deadline, "no answer on 18093");
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            let me = conn.local_addr().unwrap();
+            assert_eq!(line, format!("peer={me}\n"), "not handed the host socket");
+            let said = if detached {
+                env.burrow(&["exec", "-d", &id, "perl", "-e", &client, &port, "/tmp/said"])
+                    .ok();
+                let mut said = String::new();
+                eventually("the detached client to say how it went", || {
+                    said = env.burrow(&["exec", &id, "cat", "/tmp/said"]).stdout;
+                    said.lines().count() >= 2
+                });
+                said
+            } else {
+                let out = env.burrow(&["exec", &id, "perl", "-e", &client, &port]);
+                out.ok();
+                out.stdout.clone()
+            };
+            assert_eq!(said, refused, "detached: {detached}");
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(
+                target.accept().is_err(),
+                "the host's loopback was reached (detached: {detached})"
+            );
+            drop(conn);
+        }
+        // Its own binds and connects: through the guard, let run.
+        let own = r#"use IO::Socket::INET; $l=IO::Socket::INET->new(LocalAddr=>"127.0.0.2:7000",Listen=>1) or die "listen: $!"; $c=IO::Socket::INET->new(PeerAddr=>"127.0.0.2:7000") or die "connect: $!"; print "ok\n""#;
+        let out = env.burrow(&["exec", &id, "perl", "-e", own]);
+        assert_eq!(out.ok().stdout, "ok\n");
+        eventually("the exec guards to end", || exec_guards(env).is_empty());
+        env.burrow(&["rm", "-f", &id]).ok();
+        eventually("the port to be free", || !tcp_listening(18093));
+        assert_nothing_left(env);
+    });
+}
+
 #[test]
 fn publish_a_port_in_use_fails_in_one_line_and_leaves_nothing() {
     both(|env, img| {

@@ -26,9 +26,16 @@
 //! container cannot reach otherwise. So connect() goes to the supervisor
 //! too, and is refused (EPERM) on a socket that lives in the host's
 //! namespace (SO_NETNS_COOKIE, Linux 5.14); a listening socket cannot be
-//! connected at all (a test pins that). Processes that `exec` starts are
-//! not under this filter: one that is handed such a socket by the
-//! container's processes could connect it.
+//! connected at all (a test pins that). A process that `exec` (or a
+//! health check) starts joins from outside, not under the init's filter:
+//! it gets a filter of its own whose connect() is answered by the same
+//! check (`exec_guard`, served by `sandbox::enter`), as the container's
+//! processes may pass it such a socket (SCM_RIGHTS). The record keeps
+//! the host namespace's cookie for it (`guarded_netns`).
+//!
+//! Known limit: a connect that passes the check is let run by the kernel
+//! (CONTINUE), which reads the fd again: a task whose other thread puts a
+//! host socket at that fd number in between is not caught.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -60,6 +67,63 @@ pub fn wanted(ports: &Listeners) -> bool {
     let new_enough = crate::sandbox::confine::seccomp::profile::parse_kernel(&release)
         .is_some_and(|v| v >= MIN_KERNEL);
     new_enough && ports.bindings().iter().any(|b| b.proto == Proto::Tcp)
+}
+
+/// For a container about to start: the cookie of the host's network
+/// namespace (ours) when its supervisor may hand it sockets of it (the
+/// supervisor's and init's test: a bridged network and `wanted`).
+pub fn guarded_netns(network: &crate::sandbox::Network, ports: &Listeners) -> Option<u64> {
+    let bridged = *network == crate::sandbox::Network::Bridge;
+    bridged.then(|| wanted(ports)).filter(|w| *w)?;
+    host_netns_cookie().ok()
+}
+
+/// The cookie (SO_NETNS_COOKIE) of our network namespace.
+pub fn host_netns_cookie() -> io::Result<u64> {
+    let probe: OwnedFd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    Ok(sys::netns_cookie(&probe)?)
+}
+
+/// What answers the socket calls of a process `exec` starts in a
+/// container whose host sockets live in namespace `host_cookie`: connect
+/// is checked as the supervisor checks it; bind runs as asked (no socket
+/// is handed outside the supervisor).
+pub fn exec_guard(host_cookie: u64) -> crate::sandbox::ids::OnSocket {
+    Arc::new(move |_, n, call| match call {
+        SockCall::Bind => Ok(None),
+        SockCall::Connect => refuse_host_socket(n, host_cookie),
+    })
+}
+
+/// A notified connect: refused (EPERM) on a socket of the namespace
+/// `host_cookie`, or one we cannot look at; else run by the kernel.
+fn refuse_host_socket(n: &libc::seccomp_notif, host_cookie: u64) -> Result<Option<i64>, Errno> {
+    let tid = n.pid as i32;
+    let Ok(fd) = i32::try_from(n.data.args[0]) else {
+        return Ok(None);
+    };
+    let theirs = sys::pidfd_getfd(tid, fd).or_else(|e| match e {
+        // Not a thread group leader (before Linux 6.9).
+        Errno::EINVAL => sys::pidfd_getfd(tgid(tid).unwrap_or(tid), fd),
+        e => Err(e),
+    });
+    let theirs = match theirs {
+        Ok(fd) => fd,
+        // Not ours to look at (a task that made itself undumpable is
+        // still ours; this should not happen): refused.
+        Err(Errno::EPERM | Errno::EACCES) => return Err(Errno::EPERM),
+        // Gone, not a socket, or closed meanwhile: the kernel says so.
+        Err(_) => return Ok(None),
+    };
+    match sys::netns_cookie(&theirs) {
+        Ok(c) if c == host_cookie => Err(Errno::EPERM),
+        _ => Ok(None),
+    }
 }
 
 /// Inodes of the host sockets handed to the container: their forwarding
@@ -105,17 +169,11 @@ impl Bypass {
     pub fn new(listeners: Listeners, netns: OwnedFd) -> io::Result<Bypass> {
         let ns = Netns::default();
         ns.set(netns, false);
-        let probe: OwnedFd = socket::socket(
-            AddressFamily::Inet,
-            SockType::Stream,
-            socket::SockFlag::SOCK_CLOEXEC,
-            None,
-        )?;
         Ok(Bypass {
             listeners,
             netns: ns,
             shadowed: Arc::default(),
-            host_cookie: sys::netns_cookie(&probe)?,
+            host_cookie: host_netns_cookie()?,
         })
     }
 
@@ -138,23 +196,7 @@ impl Bypass {
         if HANDED.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
             return Ok(None);
         }
-        let tid = n.pid as i32;
-        let Ok(fd) = i32::try_from(n.data.args[0]) else {
-            return Ok(None);
-        };
-        let theirs = sys::pidfd_getfd(tid, fd).or_else(|e| match e {
-            // Not a thread group leader (before Linux 6.9).
-            Errno::EINVAL => sys::pidfd_getfd(tgid(tid).unwrap_or(tid), fd),
-            e => Err(e),
-        });
-        // Gone, not a socket, or closed meanwhile: the kernel says so.
-        let Ok(theirs) = theirs else {
-            return Ok(None);
-        };
-        match sys::netns_cookie(&theirs) {
-            Ok(c) if c == self.host_cookie => Err(Errno::EPERM),
-            _ => Ok(None),
-        }
+        refuse_host_socket(n, self.host_cookie)
     }
 
     /// Answer one notified bind: Ok(Some(0)) once the host socket is in
