@@ -671,6 +671,56 @@ fn publish_an_exec_process_cannot_connect_a_passed_host_socket() {
     });
 }
 
+/// Under the bypass, a process that `exec` starts (and a health check)
+/// is under the socket guard, yet reaches the container's own servers:
+/// the handed port on 127.0.0.1 and the container's address, and another
+/// loopback address; the checks pass; nothing is left after `rm -f`.
+#[test]
+fn publish_exec_and_health_checks_still_reach_the_containers_own_servers() {
+    both(|env, img| {
+        let cmd = "mkdir -p /tmp/www && echo hi > /tmp/www/index.html && \
+                   httpd -p 127.0.0.2:81 -h /tmp/www && exec httpd -f -p 80 -h /tmp/www";
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "18094:80",
+                "--health-cmd",
+                "wget -q -O /dev/null http://127.0.0.1/",
+                "--health-interval",
+                "200ms",
+                img,
+                "sh",
+                "-c",
+                cmd,
+            ],
+        );
+        assert_eq!(http_get(18094), "hi\n");
+        eventually("the server to hold the host socket", || {
+            let ss = Command::new("ss")
+                .args(["-Htlnp", "sport = :18094"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&ss.stdout).contains("\"httpd\"")
+        });
+        for url in [
+            "http://127.0.0.1/",
+            "http://127.0.0.2:81/",
+            "http://10.0.2.100/",
+        ] {
+            let out = env.burrow(&["exec", &id, "wget", "-q", "-O-", url]);
+            assert_eq!(out.ok().stdout, "hi\n", "{url}");
+        }
+        eventually("the container to be healthy", || {
+            let out = env.burrow(&["inspect", "-f", "{{.State.Health.Status}}", &id]);
+            out.stdout.trim() == "healthy"
+        });
+        env.burrow(&["rm", "-f", &id]).ok();
+        eventually("the port to be free", || !tcp_listening(18094));
+        assert_nothing_left(env);
+    });
+}
+
 #[test]
 fn publish_a_port_in_use_fails_in_one_line_and_leaves_nothing() {
     both(|env, img| {
