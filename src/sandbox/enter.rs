@@ -64,8 +64,8 @@ pub fn enter(
 ) -> anyhow::Result<i32> {
     // First, while we are single-threaded and hold nothing of the
     // container's: the command sends its connect() there. No guard, no
-    // command (a kernel without user notification fails here or in the
-    // command's filter, never runs it unchecked).
+    // command: if it cannot start, or the command's filter cannot be
+    // installed, the exec fails rather than run unchecked.
     let guarded;
     let (guard, confinement) = match bypass_netns {
         Some(cookie) => {
