@@ -951,6 +951,96 @@ pub fn seccomp_notif_sync_wakeup(listener: &impl AsRawFd) -> Result<(), Errno> {
     })
 }
 
+/// SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SETFD: put a copy of
+/// `fd` into the notifying process at fd number `newfd`, replacing what
+/// was there (as dup2 does), Linux 5.9+. The caller's pending call is not
+/// answered by it.
+pub fn seccomp_notif_addfd_setfd(
+    listener: &impl AsRawFd,
+    id: u64,
+    fd: &impl AsRawFd,
+    newfd: i32,
+    cloexec: bool,
+) -> Result<i32, Errno> {
+    let add = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SETFD as u32,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: newfd as u32,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: the kernel reads one seccomp_notif_addfd through the
+    // pointer, which lives across the call.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &add as *const libc::seccomp_notif_addfd,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(ret)
+}
+
+/// A copy of fd `fd` of process `pid` (pidfd_open + pidfd_getfd, Linux
+/// 5.6+), close-on-exec. Needs ptrace rights over the process (ours: its
+/// user namespace is the supervisor's).
+pub fn pidfd_getfd(pid: i32, fd: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags by value; no memory.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return Err(Errno::last());
+    }
+    let pidfd = own_fd(pidfd as std::os::fd::RawFd);
+    // SAFETY: pidfd_getfd takes an open pidfd, an fd number and flags by
+    // value; no memory.
+    let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if got < 0 {
+        return Err(Errno::last());
+    }
+    Ok(own_fd(got as std::os::fd::RawFd))
+}
+
+/// SO_NETNS_COOKIE (Linux 5.14): the cookie of the network namespace a
+/// socket lives in, the same for every socket made there.
+pub fn netns_cookie(fd: &impl AsRawFd) -> Result<u64, Errno> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let mut v: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: v and len live on our stack across the call; the kernel
+    // writes at most `len` bytes into v and the length into len.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut v as *mut u64).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(v)
+}
+
+/// An int-valued socket option (SO_DOMAIN, SO_PROTOCOL, ...).
+pub fn getsockopt_int(fd: &impl AsRawFd, level: i32, name: i32) -> Result<i32, Errno> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v and len live on our stack across the call; the kernel
+    // writes at most `len` bytes into v and the length into len.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(v)
+}
+
 // ---- port forwarding (`net::publish`) -------------------------------------
 
 /// splice(2): move up to `len` bytes from `from` to `to` (one of them a

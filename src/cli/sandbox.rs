@@ -474,6 +474,7 @@ fn confinement(
         seccomp,
         fake_chown: false,
         emulate_ids: false,
+        notify_bind: false,
         landlock: Some(profile),
         masked_paths: true,
     })

@@ -75,5 +75,14 @@ pub fn exec(paths: &Paths, req: &ExecRequest) -> anyhow::Result<i32> {
     // joins from outside.
     let confinement =
         crate::sandbox::Confinement::resolve_unemulated(&rec.config.security, single, Some(root))?;
-    crate::sandbox::enter(init.pid, &p, &mode, &confinement, req.detach)
+    // A process joining from outside is not under the init's filter: its
+    // connect() is checked too while the `-p` bypass is on.
+    crate::sandbox::enter(
+        init.pid,
+        &p,
+        &mode,
+        &confinement,
+        req.detach,
+        rec.bypass_netns,
+    )
 }

@@ -31,6 +31,8 @@ pub struct ProbeSetup {
     pub process: ProcessSpec,
     pub id_map: IdMapMode,
     pub confinement: Confinement,
+    /// As `Record::bypass_netns`: a check may not connect such sockets.
+    pub bypass_netns: Option<u64>,
 }
 
 /// The running checker; killed (and reaped) when dropped or stopped.
@@ -140,6 +142,7 @@ fn run_once(
                     &setup.id_map,
                     &setup.confinement,
                     false,
+                    setup.bypass_netns,
                 ) {
                     Ok(code) => code,
                     Err(e) => {

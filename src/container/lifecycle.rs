@@ -65,6 +65,7 @@ pub fn create(paths: &Paths, new: NewContainer, id: String) -> anyhow::Result<Re
         manually_stopped: false,
         removing: false,
         cgroup: None,
+        bypass_netns: None,
     };
     match new.name {
         Some(name) => {
@@ -453,6 +454,7 @@ pub fn start(
         r.removing = false;
         r.restart_count = 0;
         r.extras.ports.bound = spec.ports.bindings();
+        r.bypass_netns = guarded_netns(&spec);
     })?;
     let id = rec.id.clone();
     // We run its health checks while it runs (the checker dies with us).
@@ -510,7 +512,13 @@ fn probe_setup(root: &Path, rec: &Record, spec: &LaunchSpec) -> Option<ProbeSetu
         process: rec.config.process.clone(),
         id_map: spec.id_map.clone(),
         confinement,
+        bypass_netns: guarded_netns(spec),
     })
+}
+
+/// See `Record::bypass_netns`.
+fn guarded_netns(spec: &LaunchSpec) -> Option<u64> {
+    crate::net::publish::bypass::guarded_netns(&spec.network, &spec.ports)
 }
 
 /// Start a container with a detached supervisor that keeps its log and
@@ -527,7 +535,8 @@ pub fn start_detached(
     let spec = launch_spec(paths, &rec, false)?;
     // Known before the command runs, for `port` and `ps` right after.
     record::update(&root, &rec.id, |r| {
-        r.extras.ports.bound = spec.ports.bindings()
+        r.extras.ports.bound = spec.ports.bindings();
+        r.bypass_netns = guarded_netns(&spec);
     })?;
     let mut monitor = super::supervisor::RecordMonitor::new(&root, &rec, spec.cgroup.clone())
         .with_health(probe_setup(&root, &rec, &spec));

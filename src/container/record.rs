@@ -201,6 +201,11 @@ pub struct Record {
     /// The container's own cgroup (for pause and stats), when placed.
     #[serde(default)]
     pub cgroup: Option<PathBuf>,
+    /// Set at start when the `-p` bypass may hand the container sockets
+    /// of the host's network namespace: that namespace's cookie, whose
+    /// sockets an `exec`'d process may not connect (`sandbox::enter`).
+    #[serde(default)]
+    pub bypass_netns: Option<u64>,
 }
 
 /// The containers dir of a store root.
@@ -394,6 +399,7 @@ mod tests {
             manually_stopped: false,
             removing: false,
             cgroup: None,
+            bypass_netns: None,
             config: RunConfig {
                 lower_dirs: vec![],
                 process: ProcessSpec {

@@ -254,6 +254,7 @@ pub fn process(p: &Process, seccomp: Option<&LinuxSeccomp>) -> anyhow::Result<Oc
         masked_paths: false,
         // The OCI runtime has no supervisor to answer the notifications.
         emulate_ids: false,
+        notify_bind: false,
     };
     let rlimits = p
         .rlimits()

@@ -4,7 +4,9 @@
 //! the command into its pid namespace. Needs a single-threaded caller:
 //! setns into a user namespace fails in a threaded process.
 //! The process gets the confinement the caller passes (the container's:
-//! capabilities, no_new_privs, seccomp), applied as the init applies it.
+//! capabilities, no_new_privs, seccomp), applied as the init applies it;
+//! in a container that may hold sockets of the host's network namespace
+//! (the `-p` bypass), its connect() is checked too (`exec_guard`).
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
@@ -49,13 +51,32 @@ pub fn joinable(init: i32) -> i32 {
 
 /// Run `p` in the container whose init is `init` (a pid of ours) and
 /// return its exit code; with `detach`, return once it was started.
+/// `bypass_netns`: the cookie of the host's network namespace when the
+/// container may hold sockets of it (`Record::bypass_netns`): the
+/// command may not connect those.
 pub fn enter(
     init: i32,
     p: &ProcessSpec,
     id_map: &IdMapMode,
     confinement: &Confinement,
     detach: bool,
+    bypass_netns: Option<u64>,
 ) -> anyhow::Result<i32> {
+    // First, while we are single-threaded and hold nothing of the
+    // container's: the command sends its connect() there. No guard, no
+    // command: if it cannot start, or the command's filter cannot be
+    // installed, the exec fails rather than run unchecked.
+    let guarded;
+    let (guard, confinement) = match bypass_netns {
+        Some(cookie) => {
+            guarded = Confinement {
+                notify_bind: true,
+                ..confinement.clone()
+            };
+            (Some(super::exec_guard::spawn(cookie)?), &guarded)
+        }
+        None => (None, confinement),
+    };
     let target = joinable(init);
     let nproc = nproc_limit_of(target);
     let open = |what: &str| {
@@ -93,7 +114,7 @@ pub fn enter(
             {
                 Ok(()) => {
                     same_nproc_limit(nproc);
-                    run_in(p, id_map, confinement, detach, w)
+                    run_in(p, id_map, confinement, detach, w, guard)
                 }
                 Err(e) => {
                     let _ = nix::unistd::write(&w, format!("{e:#}").as_bytes());
@@ -102,7 +123,10 @@ pub fn enter(
             };
             sys::exit_now(code)
         }
-        ForkResult::Parent { child } => child,
+        ForkResult::Parent { child } => {
+            drop(guard);
+            child
+        }
     };
     drop(w);
     drop(ns);
@@ -187,6 +211,7 @@ fn run_in(
     confinement: &Confinement,
     detach: bool,
     report: std::os::fd::OwnedFd,
+    guard: Option<super::channel::Channel>,
 ) -> i32 {
     if detach {
         // Nobody reads its output, and our caller must not wait for it.
@@ -232,12 +257,14 @@ fn run_in(
                 let _ = nix::unistd::write(&report, format!("{e:#}").as_bytes());
                 sys::exit_now(EXIT_BURROW)
             }
-            let (code, message) = init::become_exec(p, id_map, confinement);
+            let (code, message) = init::become_exec(p, id_map, confinement, guard.as_ref());
             let _ = nix::unistd::write(&report, message.as_bytes());
             sys::exit_now(code)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(report);
+            // The command's alone: the guard sees the end of it unsent.
+            drop(guard);
             let (mut streams, _raw) = match (pty, stdio) {
                 (Some((master, slave)), _) => {
                     drop(slave);

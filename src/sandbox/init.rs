@@ -207,6 +207,7 @@ pub(super) fn become_exec(
     p: &ProcessSpec,
     id_map: &IdMapMode,
     confinement: &Confinement,
+    guard: Option<&super::channel::Channel>,
 ) -> (i32, String) {
     let prep = || -> anyhow::Result<()> {
         if !p.stdin {
@@ -215,8 +216,14 @@ pub(super) fn become_exec(
         }
         std::env::set_current_dir(&p.cwd)
             .with_context(|| format!("working directory {}", p.cwd))?;
-        // Resolved without id emulation (`resolve_unemulated`): no listener.
-        switch_and_confine(p, Some(id_map), confinement).map(drop)
+        // Resolved without id emulation (`resolve_unemulated`): a listener
+        // only for the socket calls, answered by `exec_guard`.
+        let listener = switch_and_confine(p, Some(id_map), confinement)?;
+        match (listener, guard) {
+            (Some(l), Some(to)) => super::exec_guard::send(to, &l),
+            (Some(_), None) => anyhow::bail!("nobody answers the socket calls' filter"),
+            (None, _) => Ok(()),
+        }
     };
     if let Err(e) = prep() {
         return (EXIT_BURROW, format!("{e:#}"));
@@ -246,6 +253,17 @@ fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<Option<Own
     drop(tty);
     std::env::set_current_dir(&p.cwd).with_context(|| format!("working directory {}", p.cwd))?;
     let id_map = (!spec.identity_map).then_some(&spec.id_map);
+    // Published TCP ports: their binds go to the supervisor too, which
+    // may hand over the host's socket (net::publish::bypass).
+    let bypass =
+        spec.network == super::Network::Bridge && crate::net::publish::bypass::wanted(&spec.ports);
+    if bypass {
+        let c = super::confine::Confinement {
+            notify_bind: true,
+            ..spec.confinement.clone()
+        };
+        return switch_and_confine(p, id_map, &c);
+    }
     switch_and_confine(p, id_map, &spec.confinement)
 }
 

@@ -52,6 +52,7 @@ mod channel;
 pub mod confine;
 mod detach;
 mod enter;
+mod exec_guard;
 mod fuse_root;
 pub mod ids;
 mod init;

@@ -171,6 +171,25 @@ fn supervise(
         super::Network::Bridge => Some(crate::net::namespace::create(spec.user_nets.as_ref())?),
         _ => None,
     };
+    // Binds of published TCP ports may be answered with the host's socket
+    // (the init sends them here when `bypass::wanted` says so too).
+    // Without one (it could not be made), the kernel runs every call.
+    let on_socket = match &net {
+        Some(ns) if crate::net::publish::bypass::wanted(&spec.ports) => {
+            let netns = ns.netns.try_clone().context("keep the network namespace")?;
+            match crate::net::publish::bypass::Bypass::new(spec.ports.clone(), netns) {
+                Ok(b) => {
+                    let f: ids::OnSocket = std::sync::Arc::new(move |l, n, c| b.answer(l, n, c));
+                    Some(f)
+                }
+                Err(e) => {
+                    tracing::debug!("-p bypass: {e}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     // The deleter must not hold a FUSE root's mount namespace (made next),
     // so with one it comes first; else after the init, off the start's path.
     if fuse_root::serves(plan) {
@@ -207,6 +226,7 @@ fn supervise(
             &sfd,
             &winsize,
             net.as_ref(),
+            on_socket.clone(),
         )?;
         if first {
             if let Some(ns) = &net {
@@ -341,6 +361,7 @@ fn start_init(
     sfd: &SignalFd,
     winsize: &Option<libc::winsize>,
     net: Option<&crate::net::Namespace>,
+    on_socket: Option<ids::OnSocket>,
 ) -> anyhow::Result<Run> {
     let (mine, theirs) = channel::pair()?;
     // Detached: the command's stdout and stderr are pipes to us.
@@ -384,7 +405,7 @@ fn start_init(
             if let Some(listener) = fd {
                 let p = &spec.process;
                 let base = ids::creds::Creds::new(p.uid, p.gid, p.additional_gids.clone());
-                ids::spawn(listener, base)?;
+                ids::spawn(listener, base, on_socket.clone())?;
             }
             continue;
         }

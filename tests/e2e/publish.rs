@@ -408,7 +408,21 @@ fn threads(pid: u32) -> usize {
 #[test]
 fn publish_relays_each_connection_on_one_thread() {
     both(|env, img| {
-        let id = detach(env, &["-p", "18086:80", img, "sh", "-c", &web_server("t")]);
+        // Published on two host ports: the server's socket stays in the
+        // container (no bypass) and each connection is relayed.
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "18086:80",
+                "-p",
+                "18087:80",
+                img,
+                "sh",
+                "-c",
+                &web_server("t"),
+            ],
+        );
         assert_eq!(http_get(18086).trim(), "t");
         let sup = listener_pid(18086);
         let before = threads(sup);
@@ -422,6 +436,293 @@ fn publish_relays_each_connection_on_one_thread() {
         drop(open);
         assert_eq!(during - before, 10, "threads for 10 connections");
         env.burrow(&["rm", "-f", &id]).ok();
+    });
+}
+
+/// A TCP server that binds port 80 again for each client (bind, accept
+/// one, close both) and tells it "peer=ADDR:PORT", then tries to
+/// disconnect the socket (connect with AF_UNSPEC, the first step to
+/// connecting it elsewhere) and says why it could not; UDP on 53 as in
+/// PEER_SERVERS.
+const REBINDING_SERVERS: &str = r#"perl -MIO::Socket::INET -e '$|=1; while(1){$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!"; $c=$l->accept; $c->autoflush(1); print $c "peer=".$c->peerhost.":".$c->peerport."\n"; connect($c, pack("S x14", 0)) or print $c "disconnect: $!\n"; close $c; close $l}' &
+exec perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>53,Proto=>"udp") or die "udp: $!"; while($s->recv($m,2048)){$s->send("peer=".$s->peerhost." $m")}'"#;
+
+/// What a TCP server at `addr` says until it closes, retried until it answers
+/// (10 s), and the local address of the connection that heard it.
+fn what_it_says(addr: &str) -> (String, std::net::SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut c) = TcpStream::connect(addr) {
+            c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut line = String::new();
+            let _ = c.read_to_string(&mut line);
+            if !line.is_empty() {
+                return (line.trim().to_string(), c.local_addr().unwrap());
+            }
+        }
+        assert!(Instant::now() < deadline, "no answer from {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The bypass: a server's bind of a published TCP port is given the
+/// host's listening socket, so it accepts the host's clients itself (the
+/// host listener is held by its process, the client's address and port
+/// are its own, even from loopback, no relay on the path). It binds again
+/// for every client and gets it again each time. The sockets of the
+/// host's namespace it holds cannot be connected elsewhere (EPERM). From
+/// inside, its port still answers on 127.0.0.1 and the container's
+/// address; UDP is still relayed; nothing is left after `rm -f`.
+#[test]
+fn publish_hands_the_host_socket_to_the_server_that_binds_the_port() {
+    both(|env, _| {
+        env.set_env("BURROW_PUBLISH_BYPASS", "1");
+        let img = debian(env);
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "18091:80",
+                "-p",
+                "15356:53/udp",
+                &img,
+                "sh",
+                "-c",
+                REBINDING_SERVERS,
+            ],
+        );
+        for round in 0..3 {
+            let (said, me) = what_it_says("127.0.0.1:18091");
+            let want = format!("peer={me}\ndisconnect: Operation not permitted");
+            assert_eq!(said, want, "connection {round}");
+        }
+        // The host socket is held by the server in the container (once
+        // it bound again after the last client).
+        eventually("the server to hold the host socket", || {
+            let ss = Command::new("ss")
+                .args(["-Htlnp", "sport = :18091"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&ss.stdout).contains("\"perl\"")
+        });
+        // Inside: loopback and the container's own address answer.
+        for addr in ["127.0.0.1", "10.0.2.100"] {
+            let get =
+                format!("print IO::Socket::INET->new(PeerAddr=>\"{addr}:80\",Timeout=>5)->getline");
+            let out = env.burrow(&["exec", &id, "perl", "-MIO::Socket::INET", "-e", &get]);
+            out.ok();
+            assert!(
+                out.stdout.starts_with("peer=127.0.0.1:"),
+                "{addr}: {}",
+                out.stdout
+            );
+        }
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let answer = udp_ask(&sock, "127.0.0.1:15356", "ping");
+        assert!(answer.ends_with(" ping"), "{answer}");
+        env.burrow(&["rm", "-f", &id]).ok();
+        eventually("the port to be free", || !tcp_listening(18091));
+        assert!(TcpListener::bind("0.0.0.0:18091").is_ok());
+        assert_nothing_left(env);
+    });
+}
+
+/// A restart policy still serves the port: each run's server answers one
+/// client and fails; the next run's bind is handed the same host socket
+/// (the client waiting meanwhile is answered by it), and the server from
+/// the second run sees the client's own address as the first did.
+#[test]
+fn publish_hands_the_host_socket_again_after_a_restart() {
+    both(|env, _| {
+        env.set_env("BURROW_PUBLISH_BYPASS", "1");
+        let img = debian(env);
+        let once = r#"exec perl -MIO::Socket::INET -e '$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!"; $c=$l->accept; print $c "peer=".$c->peerhost.":".$c->peerport."\n"; close $c; exit 1'"#;
+        let id = detach(
+            env,
+            &[
+                "--restart",
+                "on-failure:3",
+                "-p",
+                "18092:80",
+                &img,
+                "sh",
+                "-c",
+                once,
+            ],
+        );
+        for run in 0..2 {
+            let (said, me) = what_it_says("127.0.0.1:18092");
+            assert_eq!(said, format!("peer={me}"), "run {run}");
+        }
+        let restarts = env.burrow(&["inspect", "-f", "{{.RestartCount}}", &id]);
+        restarts.ok();
+        let count: u32 = restarts.stdout.trim().parse().unwrap();
+        assert!(count >= 1, "restarts: {count}");
+        env.burrow(&["rm", "-f", &id]).ok();
+        eventually("the port to be free", || !tcp_listening(18092));
+        assert_nothing_left(env);
+    });
+}
+
+/// sendfd/recvfd in core perl (no Socket::MsgHdr in the fixture):
+/// SCM_RIGHTS by sendmsg(2)/recvmsg(2) through syscall, x86_64 layout
+/// (msghdr, iovec, one cmsghdr with one int).
+const PERL_FD_PASSING: &str = r#"sub sendfd { my ($u,$fd)=@_; my $b="x"; my $iov=pack("P Q",$b,1); my $cm=pack("Q i i i x4",20,1,1,$fd); my $m=pack("Q L x4 P Q P Q i x4",0,0,$iov,1,$cm,24,0); syscall(46,fileno($u),$m,0) }
+sub recvfd { my ($u)=@_; my $b="\0"; my $iov=pack("P Q",$b,1); my $cm="\0" x 24; my $m=pack("Q L x4 P Q P Q i x4",0,0,$iov,1,$cm,24,0); syscall(47,fileno($u),$m,0) > 0 or return -1; (unpack("Q i i i",$cm))[3] }
+"#;
+
+/// A server on port 80 (handed the host's socket) that tells each client
+/// "peer=ADDR:PORT" and passes the accepted socket to whoever connects
+/// to /tmp/pass.sock next.
+const PASSING_SERVER: &str = r#"use IO::Socket::INET; use IO::Socket::UNIX;
+$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!";
+$p=IO::Socket::UNIX->new(Local=>"/tmp/pass.sock",Listen=>5) or die "unix: $!";
+while($c=$l->accept){ $c->autoflush(1); print $c "peer=".$c->peerhost.":".$c->peerport."\n"; $u=$p->accept; sendfd($u,fileno($c)); close $u; close $c }"#;
+
+/// Run by `exec`: takes a socket from /tmp/pass.sock, disconnects it
+/// (connect AF_UNSPEC) and connects it to 127.0.0.1:ARGV[0], saying how
+/// each went (to the file ARGV[1] if given).
+const TAKING_CLIENT: &str = r#"use Socket; use IO::Socket::UNIX;
+if ($ARGV[1]) { open(STDOUT,">",$ARGV[1]) or die "$ARGV[1]: $!" } $|=1;
+$u=IO::Socket::UNIX->new(Peer=>"/tmp/pass.sock") or die "unix: $!"; $fd=recvfd($u); $fd>=0 or die "no fd passed";
+open($h,"+<&=",$fd) or die "fd: $!";
+connect($h, pack("S x14",0)) or print "disconnect: $!\n";
+if (connect($h, pack_sockaddr_in($ARGV[0], inet_aton("127.0.0.1")))) { print "connected\n" } else { print "connect: $!\n" }"#;
+
+/// This env's `exec` socket guards (named burrow-exec-net) still alive.
+fn exec_guards(env: &TestEnv) -> Vec<String> {
+    let root = env.root().display().to_string();
+    let mut found = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        if comm.trim() == "burrow-exec-net" && String::from_utf8_lossy(&cmdline).contains(&root) {
+            found.push(p.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+/// A process started by `exec` (not under the init's filter) that is
+/// passed an accepted socket of the host's namespace by the container's
+/// server (SCM_RIGHTS) can neither disconnect it nor connect it to the
+/// host's loopback (EPERM), foreground or with -d; the host's listener
+/// hears nothing. Ordinary binds and connects of an exec'd process still
+/// work, and its guard is gone once the process is.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn publish_an_exec_process_cannot_connect_a_passed_host_socket() {
+    use std::io::BufRead;
+    both(|env, _| {
+        env.set_env("BURROW_PUBLISH_BYPASS", "1");
+        let img = debian(env);
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        target.set_nonblocking(true).unwrap();
+        let port = target.local_addr().unwrap().port().to_string();
+        let server = format!("{PERL_FD_PASSING}{PASSING_SERVER}");
+        let client = format!("{PERL_FD_PASSING}{TAKING_CLIENT}");
+        let id = detach(env, &["-p", "18093:80", &img, "perl", "-e", &server]);
+        let refused = "disconnect: Operation not permitted\nconnect: Operation not permitted\n";
+        for detached in [false, true] {
+            // A client of the host: the server's accepted socket is of the
+            // host's namespace (its peer is our own address and port).
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let (conn, line) = loop {
+                if let Ok(c) = TcpStream::connect("127.0.0.1:18093") {
+                    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut line = String::new();
+                    let _ = std::io::BufReader::new(&c).read_line(&mut line);
+                    if !line.is_empty() {
+                        break (c, line);
+                    }
+                }
+                assert!(Instant::now() < deadline, "no answer on 18093");
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            let me = conn.local_addr().unwrap();
+            assert_eq!(line, format!("peer={me}\n"), "not handed the host socket");
+            let said = if detached {
+                env.burrow(&["exec", "-d", &id, "perl", "-e", &client, &port, "/tmp/said"])
+                    .ok();
+                let mut said = String::new();
+                eventually("the detached client to say how it went", || {
+                    said = env.burrow(&["exec", &id, "cat", "/tmp/said"]).stdout;
+                    // Its last line: "connect..." however it went.
+                    said.lines().any(|l| l.starts_with("connect"))
+                });
+                said
+            } else {
+                let out = env.burrow(&["exec", &id, "perl", "-e", &client, &port]);
+                out.ok();
+                out.stdout.clone()
+            };
+            assert_eq!(said, refused, "detached: {detached}");
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(
+                target.accept().is_err(),
+                "the host's loopback was reached (detached: {detached})"
+            );
+            drop(conn);
+        }
+        // Its own binds and connects: through the guard, let run.
+        let own = r#"use IO::Socket::INET; $l=IO::Socket::INET->new(LocalAddr=>"127.0.0.2:7000",Listen=>1) or die "listen: $!"; $c=IO::Socket::INET->new(PeerAddr=>"127.0.0.2:7000") or die "connect: $!"; print "ok\n""#;
+        let out = env.burrow(&["exec", &id, "perl", "-e", own]);
+        assert_eq!(out.ok().stdout, "ok\n");
+        eventually("the exec guards to end", || exec_guards(env).is_empty());
+        env.burrow(&["rm", "-f", &id]).ok();
+        eventually("the port to be free", || !tcp_listening(18093));
+        assert_nothing_left(env);
+    });
+}
+
+/// Under the bypass, a process that `exec` starts (and a health check)
+/// is under the socket guard, yet reaches the container's own servers:
+/// the handed port on 127.0.0.1 and the container's address, and another
+/// loopback address; the checks pass; nothing is left after `rm -f`.
+#[test]
+fn publish_exec_and_health_checks_still_reach_the_containers_own_servers() {
+    both(|env, img| {
+        env.set_env("BURROW_PUBLISH_BYPASS", "1");
+        let cmd = "mkdir -p /tmp/www && echo hi > /tmp/www/index.html && \
+                   httpd -p 127.0.0.2:81 -h /tmp/www && exec httpd -f -p 80 -h /tmp/www";
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "18094:80",
+                "--health-cmd",
+                "wget -q -O /dev/null http://127.0.0.1/",
+                "--health-interval",
+                "200ms",
+                img,
+                "sh",
+                "-c",
+                cmd,
+            ],
+        );
+        assert_eq!(http_get(18094), "hi\n");
+        eventually("the server to hold the host socket", || {
+            let ss = Command::new("ss")
+                .args(["-Htlnp", "sport = :18094"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&ss.stdout).contains("\"httpd\"")
+        });
+        for url in [
+            "http://127.0.0.1/",
+            "http://127.0.0.2:81/",
+            "http://10.0.2.100/",
+        ] {
+            let out = env.burrow(&["exec", &id, "wget", "-q", "-O-", url]);
+            assert_eq!(out.ok().stdout, "hi\n", "{url}");
+        }
+        eventually("the container to be healthy", || {
+            let out = env.burrow(&["inspect", "-f", "{{.State.Health.Status}}", &id]);
+            out.stdout.trim() == "healthy"
+        });
+        env.burrow(&["rm", "-f", &id]).ok();
+        eventually("the port to be free", || !tcp_listening(18094));
+        assert_nothing_left(env);
     });
 }
 

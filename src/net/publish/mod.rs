@@ -8,6 +8,7 @@
 //! namespace (`route`) brings the server's replies back to it. IPv6
 //! clients keep theirs by reaching the container's IPv6 address.
 
+pub mod bypass;
 pub mod listen;
 mod netns;
 pub mod route;
@@ -167,6 +168,7 @@ pub fn start_forwarders(
 /// closing their fds of them (and UDP flows), then ours are closed. A
 /// thread that does not end within a second is left to the process's exit.
 pub fn release(listeners: &Listeners) {
+    bypass::release();
     listeners.shut_down();
     let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
     for r in &running {

@@ -40,6 +40,14 @@ pub fn serve(listener: TcpListener, netns: Netns, target: Target, stop: &AtomicB
         if stop.load(Ordering::Relaxed) {
             return;
         }
+        // Accept only while the container's server has not been handed
+        // the socket (`bypass`): from then on its connections are its.
+        if !wait_readable(&listener) {
+            continue;
+        }
+        if super::bypass::is_handed(&listener) {
+            return;
+        }
         match listener.accept() {
             Ok((client, peer)) => {
                 let (to, source) = target.for_client(peer, netns.keeps_source());
@@ -68,10 +76,27 @@ pub fn serve(listener: TcpListener, netns: Netns, target: Target, stop: &AtomicB
 }
 
 fn is_transient(e: &io::Error) -> bool {
+    // EAGAIN: the container's server took the connection first (a
+    // handed socket it made non-blocking).
     matches!(
         e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::ECONNABORTED)
+        Some(
+            libc::EMFILE
+                | libc::ENFILE
+                | libc::ENOBUFS
+                | libc::ENOMEM
+                | libc::ECONNABORTED
+                | libc::EAGAIN
+        )
     )
+}
+
+/// Wait up to a quarter second for a connection (or the socket's
+/// shutdown); true when accept would not wait. A handed socket's thread
+/// ends at the next wake-up without taking one.
+fn wait_readable(listener: &TcpListener) -> bool {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::from(250u16)), Ok(n) if n > 0)
 }
 
 /// One connection: wait for the inside connect to end, then splice both

@@ -100,6 +100,10 @@ pub struct Confinement {
     /// the supervisor. Also with `seccomp=unconfined` and `--privileged`:
     /// it is what makes other ids exist, not a confinement.
     pub emulate_ids: bool,
+    /// The container publishes TCP ports whose binds the supervisor may
+    /// answer with the host's socket (`net::publish::bypass`): the init
+    /// sends bind to it, in the same filter as the ids' (one listener).
+    pub notify_bind: bool,
     pub landlock: Option<landlock::Profile>,
     /// Docker's masked and read-only /proc and /sys paths.
     pub masked_paths: bool,
@@ -114,6 +118,7 @@ impl Confinement {
             seccomp: None,
             fake_chown: false,
             emulate_ids: false,
+            notify_bind: false,
             landlock: None,
             masked_paths: false,
         }
@@ -182,6 +187,7 @@ impl Confinement {
             seccomp,
             fake_chown: single_id,
             emulate_ids,
+            notify_bind: false,
             landlock,
             masked_paths: !opts.privileged,
         })
@@ -249,8 +255,12 @@ fn filters(c: &Confinement, vars: &landlock::Vars) -> anyhow::Result<Option<std:
     }
     // Before the profile's filter, which a custom profile may make refuse
     // seccomp(2) itself.
-    let listener = match c.emulate_ids {
-        true => Some(crate::sandbox::ids::install()?),
+    let calls = crate::sandbox::ids::filter::Calls {
+        ids: c.emulate_ids,
+        sockets: c.notify_bind,
+    };
+    let listener = match calls.ids || calls.sockets {
+        true => Some(crate::sandbox::ids::install(calls)?),
         false => None,
     };
     match &c.seccomp {

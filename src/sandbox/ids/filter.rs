@@ -56,6 +56,41 @@ pub enum Call {
     /// the emulated owners and ids (`access`), native ABI only; open and
     /// openat only when asked to write or create (`arg_tests`).
     Access(Access),
+    /// bind and connect, native ABI only: a published TCP port's bind
+    /// may be given the host's listening socket, and no socket of the
+    /// host's may be connected (`net::publish::bypass`).
+    Socket(SockCall),
+}
+
+/// The socket calls of `Call::Socket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockCall {
+    Bind,
+    Connect,
+}
+
+/// Which calls a filter sends: the id emulation's (single-id mode), the
+/// socket calls of the `-p` bypass, or both (Linux allows one listener
+/// per task's filters, so one filter carries both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Calls {
+    pub ids: bool,
+    pub sockets: bool,
+}
+
+impl Calls {
+    pub const ALL: Calls = Calls {
+        ids: true,
+        sockets: true,
+    };
+    pub const IDS: Calls = Calls {
+        ids: true,
+        sockets: false,
+    };
+    pub const SOCKETS: Calls = Calls {
+        ids: false,
+        sockets: true,
+    };
 }
 
 /// How a checked call names what it writes (argument positions).
@@ -168,6 +203,8 @@ const NAMES: &[(&str, Call)] = &[
     ("renameat2", Call::Access(Access::PairAt)),
     ("linkat", Call::Access(Access::PairAt)),
     ("symlinkat", Call::Access(Access::SymlinkAt)),
+    ("bind", Call::Socket(SockCall::Bind)),
+    ("connect", Call::Socket(SockCall::Connect)),
 ];
 
 /// A call as one ABI numbers it; `narrow`: the 16-bit legacy form (ids
@@ -219,13 +256,18 @@ fn number(t: &[(&str, i64)], name: &str) -> Option<u32> {
         .map(|i| t[i].1 as u32)
 }
 
-/// Every call the filter sends to the supervisor, on this machine.
-pub fn entries() -> Vec<Entry> {
+/// Every call a filter of `calls` sends to the supervisor, on this machine.
+pub fn entries(calls: Calls) -> Vec<Entry> {
     let mut out = Vec::new();
     for abi in abis() {
         for &(name, call) in NAMES {
-            // A compat stat fills another struct: left to the kernel.
-            if abi.compat && matches!(call, Call::Stat(_) | Call::Access(_)) {
+            // A compat stat fills another struct: left to the kernel; so
+            // are the compat socket calls (the bypass is then not used).
+            let socket = matches!(call, Call::Socket(_));
+            if abi.compat && (socket || matches!(call, Call::Stat(_) | Call::Access(_))) {
+                continue;
+            }
+            if (socket && !calls.sockets) || (!socket && !calls.ids) {
                 continue;
             }
             let mut add = |n: &str, narrow| {
@@ -246,7 +288,7 @@ pub fn entries() -> Vec<Entry> {
                 add(&format!("{name}32"), false);
             }
         }
-        if let Some(nr) = prctl(&abi) {
+        if let Some(nr) = prctl(&abi).filter(|_| calls.ids) {
             out.push(Entry {
                 audit: abi.audit,
                 nr,
@@ -322,11 +364,14 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
             .find(|e| e.audit == abi.audit && e.call == call)
             .map(|e| e.nr)
     };
-    let mut out = vec![ArgTest {
-        nr: prctl(abi).unwrap_or(u32::MAX),
-        arg: 0,
-        when: vec![Cond::Eq(libc::PR_SET_KEEPCAPS as u32)],
-    }];
+    let mut out = Vec::new();
+    if let Some(nr) = nr_of(Call::Prctl) {
+        out.push(ArgTest {
+            nr,
+            arg: 0,
+            when: vec![Cond::Eq(libc::PR_SET_KEEPCAPS as u32)],
+        });
+    }
     // Opened to write or create (checked), or to read whole (/proc).
     let writes = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC) as u32;
     let mut open_when = vec![Cond::Set(writes)];
@@ -352,9 +397,9 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
     out
 }
 
-/// The filter: per ABI, USER_NOTIF for its entries (some only by an
-/// argument, `arg_tests`), ALLOW otherwise.
-pub fn program() -> Vec<sock_filter> {
+/// The filter of `calls`: per ABI, USER_NOTIF for its entries (some only
+/// by an argument, `arg_tests`), ALLOW otherwise.
+pub fn program(calls: Calls) -> Vec<sock_filter> {
     let stmt = |code: u32, k: u32| sock_filter {
         code: code as u16,
         jt: 0,
@@ -369,7 +414,7 @@ pub fn program() -> Vec<sock_filter> {
     };
     let ld = |off: u32| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, off);
     let ret = |k: u32| stmt(libc::BPF_RET | libc::BPF_K, k);
-    let all = entries();
+    let all = entries(calls);
     let mut prog = Vec::new();
     for abi in abis() {
         let tests = arg_tests(&abi, &all);
@@ -461,8 +506,8 @@ mod tests {
 
     #[test]
     fn notifies_exactly_the_id_calls_on_every_abi() {
-        let prog = program();
-        let entries = entries();
+        let prog = program(Calls::IDS);
+        let entries = entries(Calls::IDS);
         assert!(!entries.is_empty());
         for abi in abis() {
             for (name, nr) in abi.table {
@@ -507,7 +552,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn only_stat_by_name_and_opens_to_write_or_read_whole_are_sent() {
-        let prog = program();
+        let prog = program(Calls::IDS);
         let (fstat, newfstatat, statx) = (5, 262, 332);
         let empty = libc::AT_EMPTY_PATH as u32;
         let nofollow = libc::AT_SYMLINK_NOFOLLOW as u32;
@@ -556,10 +601,37 @@ mod tests {
         );
     }
 
+    /// The `-p` bypass's filter sends bind and connect of the native ABI
+    /// only; with the ids' too, both sets.
+    #[test]
+    fn the_socket_filter_sends_bind_and_connect_only() {
+        let prog = program(Calls::SOCKETS);
+        for abi in abis() {
+            for (name, nr) in abi.table {
+                let want = match *name {
+                    "bind" | "connect" if !abi.compat => libc::SECCOMP_RET_USER_NOTIF,
+                    _ => libc::SECCOMP_RET_ALLOW,
+                };
+                let v = verdict_with(&prog, abi.audit, *nr as u32, libc::PR_SET_KEEPCAPS as u32);
+                assert_eq!(v, want, "{name}");
+            }
+        }
+        let both = program(Calls::ALL);
+        let native = &abis()[0];
+        for name in ["bind", "connect", "setuid", "getuid"] {
+            let nr = number(native.table, name).unwrap();
+            assert_eq!(
+                verdict(&both, native.audit, nr),
+                libc::SECCOMP_RET_USER_NOTIF,
+                "{name}"
+            );
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn i386_has_the_16_bit_and_the_32_bit_calls() {
-        let e = entries();
+        let e = entries(Calls::IDS);
         let find = |nr| e.iter().find(|x| x.audit == AUDIT_ARCH_I386 && x.nr == nr);
         // setuid (23) is the 16-bit one, setuid32 (213) the other.
         assert_eq!(

@@ -34,18 +34,37 @@ pub fn available() -> bool {
         .is_some_and(|v| v >= MIN_KERNEL)
 }
 
-/// Install the notify filter on the calling thread and return its
-/// listener. Needs no_new_privs or CAP_SYS_ADMIN, like any filter.
-pub fn install() -> anyhow::Result<OwnedFd> {
-    crate::sys::seccomp_set_notify_filter(&filter::program())
-        .context("install the id emulation filter")
+/// Install the notify filter of `calls` on the calling thread and return
+/// its listener. Needs no_new_privs or CAP_SYS_ADMIN, like any filter.
+pub fn install(calls: filter::Calls) -> anyhow::Result<OwnedFd> {
+    crate::sys::seccomp_set_notify_filter(&filter::program(calls))
+        .context("install the supervisor's notify filter")
 }
 
-/// Serve `listener` on a new thread, starting every process from `base`.
-pub fn spawn(listener: OwnedFd, base: creds::Creds) -> anyhow::Result<()> {
+/// What answers a socket call sent to the supervisor (`filter::Call::
+/// Socket`): given the listener, the notification and the call,
+/// Ok(Some(v)) makes the call return v, Ok(None) lets the kernel run it,
+/// Err fails it.
+pub type OnSocket = std::sync::Arc<
+    dyn Fn(
+            &OwnedFd,
+            &libc::seccomp_notif,
+            filter::SockCall,
+        ) -> Result<Option<i64>, nix::errno::Errno>
+        + Send
+        + Sync,
+>;
+
+/// Serve `listener` on a new thread, starting every process from `base`;
+/// socket calls go to `on_socket` (none: the kernel runs them).
+pub fn spawn(
+    listener: OwnedFd,
+    base: creds::Creds,
+    on_socket: Option<OnSocket>,
+) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("burrow-ids".into())
-        .spawn(move || server::serve(listener, base))
+        .spawn(move || server::serve(listener, base, on_socket))
         .context("start the id emulation thread")?;
     Ok(())
 }

@@ -81,7 +81,7 @@ pub struct Emulator {
 
 /// Serve `listener` until every task that uses its filter has gone (the
 /// kernel then reports POLLHUP). Runs on a thread of its own.
-pub fn serve(listener: OwnedFd, base: Creds) {
+pub fn serve(listener: OwnedFd, base: Creds, on_socket: Option<super::OnSocket>) {
     let mut em = Emulator::new(base);
     em.owners = Owners::new();
     // Best effort: only a speed-up (Linux 6.6 and later).
@@ -115,8 +115,26 @@ pub fn serve(listener: OwnedFd, base: Creds) {
         if let (Some(c), Some(e)) = (counts.as_mut(), entry) {
             *c.0.entry(format!("{:?}", e.call)).or_default() += 1;
         }
-        let (val, err, go_on) = match entry {
-            Some(entry) => match em.answer(&listener, &n, entry) {
+        let answer = match (entry, &on_socket) {
+            (
+                Some(Entry {
+                    call: Call::Socket(c),
+                    ..
+                }),
+                Some(f),
+            ) => Some(f(&listener, &n, c)),
+            (
+                Some(Entry {
+                    call: Call::Socket(_),
+                    ..
+                }),
+                None,
+            ) => Some(Ok(None)),
+            (Some(e), _) => Some(em.answer(&listener, &n, e)),
+            _ => None,
+        };
+        let (val, err, go_on) = match answer {
+            Some(answer) => match answer {
                 Ok(Some(v)) => (v, 0, false),
                 Ok(None) => (0, 0, true),
                 Err(e) => (0, e as i32, false),
@@ -142,7 +160,7 @@ impl Counts {
 
 impl Emulator {
     pub fn new(base: Creds) -> Emulator {
-        let calls = filter::entries()
+        let calls = filter::entries(filter::Calls::ALL)
             .into_iter()
             .map(|e| ((e.audit, e.nr), e))
             .collect();
@@ -258,7 +276,9 @@ impl Emulator {
                 }
                 return Ok(0);
             }
-            Call::Stat(_) | Call::Chown(_) | Call::Chmod(_) | Call::Access(_) => return Ok(0),
+            Call::Stat(_) | Call::Chown(_) | Call::Chmod(_) | Call::Access(_) | Call::Socket(_) => {
+                return Ok(0)
+            }
             Call::GetUid => return Ok(show(c.ruid)),
             Call::GetEuid => return Ok(show(c.euid)),
             Call::GetGid => return Ok(show(c.rgid)),
@@ -640,14 +660,14 @@ mod tests {
         let (ours, theirs) = crate::sandbox::channel::pair().unwrap();
         let server = std::thread::spawn(move || {
             if let Ok(Some((_, Some(fd)))) = ours.recv() {
-                serve(fd, Creds::new(0, 0, vec![]));
+                serve(fd, Creds::new(0, 0, vec![]), None);
             }
         });
         let r = in_child(move || {
             let fail = |what: &str| Err(ChildFailure::new(what, Errno::EINVAL));
             nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
-            let l =
-                super::super::install().map_err(|_| ChildFailure::new("install", Errno::last()))?;
+            let l = super::super::install(filter::Calls::IDS)
+                .map_err(|_| ChildFailure::new("install", Errno::last()))?;
             theirs
                 .send_with_fd(
                     &crate::sandbox::channel::Msg::IdsListener,

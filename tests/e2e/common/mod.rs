@@ -174,6 +174,8 @@ impl Outcome {
 pub struct TestEnv {
     pub user: User,
     dir: tempfile::TempDir,
+    /// Environment every command of this env gets (`set_env`).
+    extra_env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl TestEnv {
@@ -188,7 +190,11 @@ impl TestEnv {
             .tempdir_in("/var/tmp")
             .unwrap();
         user.chown(dir.path());
-        let env = TestEnv { user, dir };
+        let env = TestEnv {
+            user,
+            dir,
+            extra_env: Default::default(),
+        };
         std::fs::create_dir(env.dir().join("home")).unwrap();
         env.user.chown(&env.dir().join("home"));
         Some(env)
@@ -298,10 +304,18 @@ impl TestEnv {
         if let Some(d) = std::env::var_os(DRIVER_UNDER_TEST) {
             cmd.env("BURROW_STORAGE_DRIVER", d);
         }
+        for (k, v) in self.extra_env.borrow().iter() {
+            cmd.env(k, v);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// Give every later command of this env the variable `k`.
+    pub fn set_env(&self, k: &str, v: &str) {
+        self.extra_env.borrow_mut().push((k.into(), v.into()));
     }
 }
 

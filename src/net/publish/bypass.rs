@@ -1,0 +1,604 @@
+//! The forwarder off the data path: when a process of the container binds
+//! a TCP socket to a published port (`-p HOST:CTR`, on 0.0.0.0, :: or the
+//! container's own address), the supervisor, which holds the host's
+//! listening socket and lives in the host's network namespace, puts that
+//! socket in place of the process's (seccomp user notification on bind,
+//! SECCOMP_IOCTL_NOTIF_ADDFD with SETFD) and answers the bind with 0. The
+//! server's listen() on a listening socket just sets its backlog; its
+//! accept() gets the host's clients directly, with their own addresses:
+//! no relay, no second TCP hop (bypass4netns' idea).
+//!
+//! Anything else is bound by the kernel as asked (UDP, unix, netlink,
+//! loopback binds, ports not published or published on more than one host
+//! port, a family the host socket cannot stand for): relayed as before.
+//! The same port bound again later (a server that closes and binds again,
+//! a second worker) is given the same host socket again.
+//!
+//! So that the container still reaches its own server (127.0.0.1:CTR,
+//! health checks, `exec curl`), a small listener of ours in the
+//! container's namespace, bound to what the server asked for, relays to
+//! the host socket (`shadow`). The forwarding thread of a handed port
+//! stops accepting (`is_handed`).
+//!
+//! A socket of the host's namespace in the container must not become a
+//! way out of it: a connected socket can be disconnected (connect with
+//! AF_UNSPEC) and connected again, to the host's loopback say, which the
+//! container cannot reach otherwise. So connect() goes to the supervisor
+//! too, and is refused (EPERM) on a socket that lives in the host's
+//! namespace (SO_NETNS_COOKIE, Linux 5.14); a listening socket cannot be
+//! connected at all (a test pins that). A process that `exec` (or a
+//! health check) starts joins from outside, not under the init's filter:
+//! it gets a filter of its own whose connect() is answered by the same
+//! check (`exec_guard`, served by `sandbox::enter`), as the container's
+//! processes may pass it such a socket (SCM_RIGHTS). The record keeps
+//! the host namespace's cookie for it (`guarded_netns`).
+//!
+//! Known limit: a connect that passes the check is let run by the kernel
+//! (CONTINUE), which reads the fd again: a task whose other thread puts a
+//! host socket at that fd number in between is not caught.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, sockopt, AddressFamily, SockType, SockaddrStorage};
+
+use super::netns::Netns;
+use super::spec::{Binding, Proto};
+use super::Listeners;
+use crate::net::addr::{CONTAINER4, CONTAINER6};
+use crate::sandbox::ids::filter::SockCall;
+use crate::sys;
+
+/// SECCOMP_ADDFD_FLAG_SETFD came in Linux 5.9, SO_NETNS_COOKIE in 5.14.
+const MIN_KERNEL: (u32, u32) = (5, 14);
+
+/// Whether binds of this container's ports should go to the supervisor:
+/// asked for (`BURROW_PUBLISH_BYPASS=1`), it publishes TCP ports and the
+/// kernel can hand a socket over.
+///
+/// Not the default: a connect() the supervisor lets through is run by the
+/// kernel, which reads the fd number again, so a process with a second
+/// thread can swap a host socket onto it after the check and connect it
+/// to the host's loopback. Doing every connect in the supervisor would
+/// close that, but not for unix sockets (their path and SO_PEERCRED are
+/// the caller's), so the bypass stays something a user chooses.
+pub fn wanted(ports: &Listeners) -> bool {
+    if std::env::var_os("BURROW_PUBLISH_BYPASS").is_none_or(|v| v != "1") {
+        return false;
+    }
+    let release = sys::kernel_release();
+    let new_enough = crate::sandbox::confine::seccomp::profile::parse_kernel(&release)
+        .is_some_and(|v| v >= MIN_KERNEL);
+    new_enough && ports.bindings().iter().any(|b| b.proto == Proto::Tcp)
+}
+
+/// For a container about to start: the cookie of the host's network
+/// namespace (ours) when its supervisor may hand it sockets of it (the
+/// supervisor's and init's test: a bridged network and `wanted`).
+pub fn guarded_netns(network: &crate::sandbox::Network, ports: &Listeners) -> Option<u64> {
+    let bridged = *network == crate::sandbox::Network::Bridge;
+    bridged.then(|| wanted(ports)).filter(|w| *w)?;
+    host_netns_cookie().ok()
+}
+
+/// The cookie (SO_NETNS_COOKIE) of our network namespace.
+pub fn host_netns_cookie() -> io::Result<u64> {
+    let probe: OwnedFd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    Ok(sys::netns_cookie(&probe)?)
+}
+
+/// What answers the socket calls of a process `exec` starts in a
+/// container whose host sockets live in namespace `host_cookie`: connect
+/// is checked as the supervisor checks it; bind runs as asked (no socket
+/// is handed outside the supervisor).
+pub fn exec_guard(host_cookie: u64) -> crate::sandbox::ids::OnSocket {
+    Arc::new(move |_, n, call| match call {
+        SockCall::Bind => Ok(None),
+        SockCall::Connect => refuse_host_socket(n, host_cookie),
+    })
+}
+
+/// A notified connect: refused (EPERM) on a socket of the namespace
+/// `host_cookie`, or one we cannot look at; else run by the kernel.
+fn refuse_host_socket(n: &libc::seccomp_notif, host_cookie: u64) -> Result<Option<i64>, Errno> {
+    let tid = n.pid as i32;
+    let Ok(fd) = i32::try_from(n.data.args[0]) else {
+        return Ok(None);
+    };
+    let theirs = sys::pidfd_getfd(tid, fd).or_else(|e| match e {
+        // Not a thread group leader (before Linux 6.9).
+        Errno::EINVAL => sys::pidfd_getfd(tgid(tid).unwrap_or(tid), fd),
+        e => Err(e),
+    });
+    let theirs = match theirs {
+        Ok(fd) => fd,
+        // Not ours to look at (a task that made itself undumpable is
+        // still ours; this should not happen): refused.
+        Err(Errno::EPERM | Errno::EACCES) => return Err(Errno::EPERM),
+        // Gone, not a socket, or closed meanwhile: the kernel says so.
+        Err(_) => return Ok(None),
+    };
+    match sys::netns_cookie(&theirs) {
+        Ok(c) if c == host_cookie => Err(Errno::EPERM),
+        _ => Ok(None),
+    }
+}
+
+/// Inodes of the host sockets handed to the container: their forwarding
+/// threads stop accepting (a supervisor serves one container).
+static HANDED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// The shadow listeners, shut down by `release`.
+static SHADOWS: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+
+fn inode(fd: &impl AsRawFd) -> u64 {
+    sys::stat_fd(fd).map(|s| s.st_ino).unwrap_or(0)
+}
+
+/// Whether the host socket `fd` was handed to the container's server.
+pub fn is_handed(fd: &impl AsRawFd) -> bool {
+    let ino = inode(fd);
+    HANDED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&ino)
+}
+
+/// Shut the shadow listeners (their threads end); the supervisor's end.
+pub fn release() {
+    for fd in SHADOWS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        let _ = socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Both);
+    }
+}
+
+/// The supervisor's answerer of binds, shared by the runs of a container.
+#[derive(Clone)]
+pub struct Bypass {
+    listeners: Listeners,
+    netns: Netns,
+    /// Container ports whose shadow listener is made.
+    shadowed: Arc<Mutex<Vec<u16>>>,
+    /// The host namespace's cookie (SO_NETNS_COOKIE).
+    host_cookie: u64,
+}
+
+impl Bypass {
+    /// `netns`: the container's network namespace (kept across restarts).
+    /// Called in the host's network namespace.
+    pub fn new(listeners: Listeners, netns: OwnedFd) -> io::Result<Bypass> {
+        let ns = Netns::default();
+        ns.set(netns, false);
+        Ok(Bypass {
+            listeners,
+            netns: ns,
+            shadowed: Arc::default(),
+            host_cookie: host_netns_cookie()?,
+        })
+    }
+
+    /// Answer one notified socket call (see `sandbox::ids::OnSocket`).
+    pub fn answer(
+        &self,
+        listener: &OwnedFd,
+        n: &libc::seccomp_notif,
+        call: SockCall,
+    ) -> Result<Option<i64>, Errno> {
+        match call {
+            SockCall::Bind => self.bind(listener, n),
+            SockCall::Connect => self.connect(n),
+        }
+    }
+
+    /// A connect: refused on a socket of the host's namespace, else run
+    /// by the kernel. Nothing to look at before a socket was handed.
+    fn connect(&self, n: &libc::seccomp_notif) -> Result<Option<i64>, Errno> {
+        if HANDED.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            return Ok(None);
+        }
+        refuse_host_socket(n, self.host_cookie)
+    }
+
+    /// Answer one notified bind: Ok(Some(0)) once the host socket is in
+    /// place, Ok(None) to let the kernel bind. Nothing is changed in the
+    /// caller before every check passed.
+    fn bind(&self, listener: &OwnedFd, n: &libc::seccomp_notif) -> Result<Option<i64>, Errno> {
+        match self.try_hand(listener, n) {
+            Ok(done) => Ok(done.then_some(0)),
+            Err(e) => {
+                tracing::debug!("bind bypass: {e}");
+                Ok(None)
+            }
+        }
+    }
+
+    fn try_hand(&self, listener: &OwnedFd, n: &libc::seccomp_notif) -> io::Result<bool> {
+        let tid = n.pid as i32;
+        let (fd, addr, len) = (n.data.args[0], n.data.args[1], n.data.args[2]);
+        let Ok(fd) = i32::try_from(fd) else {
+            return Ok(false);
+        };
+        // The address first (a copy: the caller's memory may change).
+        let bytes = read_mem(tid, addr, (len as usize).min(128))?;
+        if !sys::seccomp_notif_id_valid(listener, n.id) {
+            return Ok(false);
+        }
+        let Some(wanted) = parse_sockaddr(&bytes) else {
+            return Ok(false);
+        };
+        // The socket itself, not what the call says it is.
+        let pid = tgid(tid).unwrap_or(tid);
+        let theirs = sys::pidfd_getfd(pid, fd)?;
+        let facts = Facts::of(&theirs)?;
+        let bindings = self.listeners.bindings();
+        let Some(i) = choose(&bindings, &facts, wanted) else {
+            return Ok(false);
+        };
+        let host = self.host_socket(i)?;
+        if !fits(&facts, &host)? {
+            return Ok(false);
+        }
+        // Reachable from inside as it would have been, or the kernel says
+        // why not (a port in use inside).
+        if !self.shadow(bindings[i], wanted, &facts)? {
+            return Ok(false);
+        }
+        // The server's blocking mode is the socket's: a server with an
+        // event loop must not block in accept.
+        let flags = nix::fcntl::fcntl(theirs.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
+        let nonblock = nix::fcntl::OFlag::from_bits_truncate(flags) & nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(host.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nonblock))?;
+        let cloexec = fd_cloexec(pid, fd);
+        if !sys::seccomp_notif_id_valid(listener, n.id) {
+            return Ok(false);
+        }
+        sys::seccomp_notif_addfd_setfd(listener, n.id, &host, fd, cloexec)?;
+        let ino = inode(&host);
+        let mut handed = HANDED.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed.contains(&ino) {
+            handed.push(ino);
+        }
+        Ok(true)
+    }
+
+    /// A new fd of binding `i`'s host socket.
+    fn host_socket(&self, i: usize) -> io::Result<OwnedFd> {
+        let mut all = self.listeners.sockets()?;
+        if i >= all.len() {
+            return Err(io::Error::other("the host socket is closed"));
+        }
+        Ok(all.swap_remove(i).1)
+    }
+
+    /// Make, once per container port, the listener in the container's
+    /// namespace that relays to the host socket; false when its address
+    /// is taken in there.
+    fn shadow(&self, b: Binding, wanted: SocketAddr, facts: &Facts) -> io::Result<bool> {
+        let mut shadowed = self.shadowed.lock().unwrap_or_else(|e| e.into_inner());
+        if shadowed.contains(&b.container_port) {
+            return Ok(true);
+        }
+        let family = match wanted {
+            SocketAddr::V4(_) => AddressFamily::Inet,
+            SocketAddr::V6(_) => AddressFamily::Inet6,
+        };
+        let fd = self.netns.socket(family, SockType::Stream)?;
+        socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+        if wanted.is_ipv6() {
+            socket::setsockopt(&fd, sockopt::Ipv6V6Only, &facts.v6only)?;
+        }
+        match socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(wanted)) {
+            Ok(()) => {}
+            Err(Errno::EADDRINUSE) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        socket::listen(
+            &fd,
+            socket::Backlog::new(128).unwrap_or(socket::Backlog::MAXCONN),
+        )?;
+        let to = host_target(b);
+        let kept = fd.try_clone()?;
+        std::thread::Builder::new()
+            .name(format!("shadow-{}", b.container_port))
+            .stack_size(128 << 10)
+            .spawn(move || serve_shadow(TcpListener::from(fd), to))?;
+        SHADOWS.lock().unwrap_or_else(|e| e.into_inner()).push(kept);
+        shadowed.push(b.container_port);
+        Ok(true)
+    }
+}
+
+/// Where a shadow connects: the host socket's address (loopback for an
+/// unspecified one).
+fn host_target(b: Binding) -> SocketAddr {
+    let ip = match b.host_ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, b.host_port)
+}
+
+/// Accept in the container's namespace, connect to the host socket from
+/// the host's, relay. Ends when `release` shuts the listener.
+fn serve_shadow(l: TcpListener, to: SocketAddr) {
+    loop {
+        let client = match l.accept() {
+            Ok((c, _)) => c,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return,
+            Err(_) => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+        };
+        let _ = std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn(move || {
+                if let Ok(host) = TcpStream::connect(to) {
+                    let _ = super::tcp::relay(client, host);
+                }
+            });
+    }
+}
+
+/// What the caller's socket is, read from the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Facts {
+    /// AF_INET6 (else AF_INET).
+    v6: bool,
+    /// SOCK_STREAM with IPPROTO_TCP, not bound yet.
+    tcp_unbound: bool,
+    /// IPV6_V6ONLY (an IPv6 socket).
+    v6only: bool,
+}
+
+impl Facts {
+    fn of(fd: &OwnedFd) -> io::Result<Facts> {
+        let domain = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+        let ty = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)?;
+        let proto = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)?;
+        let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
+        let v6 = domain == libc::AF_INET6;
+        let tcp = inet && ty == libc::SOCK_STREAM && proto == libc::IPPROTO_TCP;
+        // Bound already: the kernel's bind says EINVAL, as it should.
+        let unbound = tcp
+            && socket::getsockname::<SockaddrStorage>(fd.as_raw_fd())
+                .ok()
+                .and_then(|a| port_of(&a))
+                == Some(0);
+        let v6only = v6 && socket::getsockopt(fd, sockopt::Ipv6V6Only).unwrap_or(false);
+        Ok(Facts {
+            v6,
+            tcp_unbound: tcp && unbound,
+            v6only,
+        })
+    }
+}
+
+fn port_of(a: &SockaddrStorage) -> Option<u16> {
+    a.as_sockaddr_in()
+        .map(|s| s.port())
+        .or_else(|| a.as_sockaddr_in6().map(|s| s.port()))
+}
+
+/// The binding whose host socket may stand for a bind of `wanted` by a
+/// socket of `facts`: a TCP socket, bound to the published container port
+/// on an address that any client of the published port could reach
+/// (unspecified or the container's own), the port published on exactly
+/// one host socket.
+fn choose(bindings: &[Binding], facts: &Facts, wanted: SocketAddr) -> Option<usize> {
+    if !facts.tcp_unbound || wanted.is_ipv6() != facts.v6 {
+        return None;
+    }
+    let reachable = match wanted.ip() {
+        IpAddr::V4(ip) => ip.is_unspecified() || ip == CONTAINER4,
+        IpAddr::V6(ip) => ip.is_unspecified() || ip == CONTAINER6,
+    };
+    if !reachable || wanted.port() == 0 {
+        return None;
+    }
+    let mut found = bindings
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.proto == Proto::Tcp && b.container_port == wanted.port());
+    let (i, _) = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    Some(i)
+}
+
+/// Whether the host socket's family can stand for the caller's: the same
+/// family, or an IPv4 host socket for a dual-stack IPv6 one (it asked
+/// for IPv4 clients too; accept gives it sockaddr_in, which any program
+/// that reads the family copes with). Not the other way round: an IPv4
+/// program's buffers are too small for an IPv6 peer.
+fn fits(facts: &Facts, host: &OwnedFd) -> io::Result<bool> {
+    let host_v6 = sys::getsockopt_int(host, libc::SOL_SOCKET, libc::SO_DOMAIN)? == libc::AF_INET6;
+    Ok(family_fits(facts, host_v6))
+}
+
+fn family_fits(facts: &Facts, host_v6: bool) -> bool {
+    match (facts.v6, host_v6) {
+        (false, false) | (true, true) => true,
+        (true, false) => !facts.v6only,
+        (false, true) => false,
+    }
+}
+
+/// A sockaddr_in or sockaddr_in6 as the caller passed it.
+fn parse_sockaddr(b: &[u8]) -> Option<SocketAddr> {
+    if b.len() < 2 {
+        return None;
+    }
+    let family = i32::from(u16::from_ne_bytes([b[0], b[1]]));
+    let port = |b: &[u8]| u16::from_be_bytes([b[2], b[3]]);
+    if family == libc::AF_INET && b.len() >= 16 {
+        let ip = Ipv4Addr::new(b[4], b[5], b[6], b[7]);
+        return Some(SocketAddr::new(IpAddr::V4(ip), port(b)));
+    }
+    if family == libc::AF_INET6 && b.len() >= 28 {
+        let ip: [u8; 16] = b[8..24].try_into().ok()?;
+        return Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port(b)));
+    }
+    None
+}
+
+/// `len` bytes at `addr` of task `tid`'s memory.
+fn read_mem(tid: i32, addr: u64, len: usize) -> io::Result<Vec<u8>> {
+    let f = std::fs::File::open(format!("/proc/{tid}/mem"))?;
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, addr)?;
+    Ok(buf)
+}
+
+/// The thread group of task `tid` (/proc/TID/status).
+fn tgid(tid: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether fd `fd` of process `pid` is close-on-exec (its fdinfo flags,
+/// octal); a server that passes its listener on across exec keeps it.
+fn fd_cloexec(pid: i32, fd: i32) -> bool {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .is_none_or(|f| f & libc::O_CLOEXEC as u32 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(host: &str, ctr: u16, proto: Proto) -> Binding {
+        let host: SocketAddr = host.parse().unwrap();
+        Binding {
+            host_ip: host.ip(),
+            host_port: host.port(),
+            container_port: ctr,
+            proto,
+        }
+    }
+
+    const TCP4: Facts = Facts {
+        v6: false,
+        tcp_unbound: true,
+        v6only: false,
+    };
+    const TCP6: Facts = Facts {
+        v6: true,
+        tcp_unbound: true,
+        v6only: false,
+    };
+
+    #[test]
+    fn only_a_reachable_bind_of_a_port_published_once_is_handed() {
+        let b = vec![
+            binding("0.0.0.0:8080", 80, Proto::Tcp),
+            binding("0.0.0.0:5353", 53, Proto::Udp),
+            binding("0.0.0.0:9000", 90, Proto::Tcp),
+            binding("0.0.0.0:9001", 90, Proto::Tcp),
+        ];
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(choose(&b, &TCP4, at("0.0.0.0:80")), Some(0));
+        assert_eq!(choose(&b, &TCP4, at("10.0.2.100:80")), Some(0));
+        assert_eq!(choose(&b, &TCP6, at("[::]:80")), Some(0));
+        assert_eq!(choose(&b, &TCP6, at("[fd00::100]:80")), Some(0));
+        // Loopback inside: no client of the published port could reach it.
+        assert_eq!(choose(&b, &TCP4, at("127.0.0.1:80")), None);
+        assert_eq!(choose(&b, &TCP6, at("[::1]:80")), None);
+        // Not published, UDP only, published twice.
+        assert_eq!(choose(&b, &TCP4, at("0.0.0.0:81")), None);
+        assert_eq!(choose(&b, &TCP4, at("0.0.0.0:53")), None);
+        assert_eq!(choose(&b, &TCP4, at("0.0.0.0:90")), None);
+        // Not a TCP socket, or one bound already; an address of another
+        // family than the socket's.
+        let udp = Facts {
+            tcp_unbound: false,
+            ..TCP4
+        };
+        assert_eq!(choose(&b, &udp, at("0.0.0.0:80")), None);
+        assert_eq!(choose(&b, &TCP4, at("[::]:80")), None);
+    }
+
+    #[test]
+    fn an_ipv4_host_socket_stands_only_for_a_dual_stack_ipv6_one() {
+        assert!(family_fits(&TCP4, false));
+        assert!(family_fits(&TCP6, true));
+        assert!(family_fits(&TCP6, false));
+        let only6 = Facts {
+            v6only: true,
+            ..TCP6
+        };
+        assert!(!family_fits(&only6, false));
+        assert!(!family_fits(&TCP4, true));
+    }
+
+    #[test]
+    fn sockaddrs_parse_as_the_kernel_lays_them_out() {
+        let mut b4 = vec![0u8; 16];
+        b4[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        b4[2..4].copy_from_slice(&8080u16.to_be_bytes());
+        b4[4..8].copy_from_slice(&[10, 0, 2, 100]);
+        assert_eq!(
+            parse_sockaddr(&b4),
+            Some("10.0.2.100:8080".parse().unwrap())
+        );
+        let mut b6 = vec![0u8; 28];
+        b6[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        b6[2..4].copy_from_slice(&443u16.to_be_bytes());
+        b6[8..24].copy_from_slice(&"fd00::100".parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(
+            parse_sockaddr(&b6),
+            Some("[fd00::100]:443".parse().unwrap())
+        );
+        // Too short, or another family (AF_UNIX).
+        assert_eq!(parse_sockaddr(&b4[..8]), None);
+        let mut unix = vec![0u8; 16];
+        unix[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
+        assert_eq!(parse_sockaddr(&unix), None);
+    }
+
+    /// What makes a handed listener safe to give: it cannot be turned
+    /// into a client of the host's network, even shut down first
+    /// (connected ones can: `connect` refuses those).
+    #[test]
+    fn a_listening_socket_cannot_be_connected() {
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = SockaddrStorage::from(target.local_addr().unwrap());
+        for how in [
+            None,
+            Some(socket::Shutdown::Read),
+            Some(socket::Shutdown::Both),
+        ] {
+            let l = TcpListener::bind("0.0.0.0:0").unwrap();
+            if let Some(how) = how {
+                socket::shutdown(l.as_raw_fd(), how).unwrap();
+            }
+            let r = socket::connect(l.as_raw_fd(), &to);
+            assert!(r.is_err(), "a listener shut {how:?} connected");
+        }
+    }
+
+    #[test]
+    fn a_shadow_connects_to_loopback_for_an_unspecified_host_address() {
+        let t = host_target(binding("0.0.0.0:8080", 80, Proto::Tcp));
+        assert_eq!(t, "127.0.0.1:8080".parse().unwrap());
+        let t = host_target(binding("[::]:8080", 80, Proto::Tcp));
+        assert_eq!(t, "[::1]:8080".parse().unwrap());
+        let t = host_target(binding("127.0.0.2:8080", 80, Proto::Tcp));
+        assert_eq!(t, "127.0.0.2:8080".parse().unwrap());
+    }
+}
