@@ -962,11 +962,24 @@ pub fn seccomp_notif_addfd_setfd(
     newfd: i32,
     cloexec: bool,
 ) -> Result<i32, Errno> {
+    let flags = libc::SECCOMP_ADDFD_FLAG_SETFD as u32;
+    seccomp_notif_addfd(listener, id, fd, flags, newfd as u32, cloexec)
+}
+
+/// SECCOMP_IOCTL_NOTIF_ADDFD with `flags`: the one ioctl both uses share.
+fn seccomp_notif_addfd(
+    listener: &impl AsRawFd,
+    id: u64,
+    fd: &impl AsRawFd,
+    flags: u32,
+    newfd: u32,
+    cloexec: bool,
+) -> Result<i32, Errno> {
     let add = libc::seccomp_notif_addfd {
         id,
-        flags: libc::SECCOMP_ADDFD_FLAG_SETFD as u32,
+        flags,
         srcfd: fd.as_raw_fd() as u32,
-        newfd: newfd as u32,
+        newfd,
         newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
     };
     // SAFETY: the kernel reads one seccomp_notif_addfd through the
@@ -1154,26 +1167,8 @@ pub fn seccomp_notif_addfd_send(
     fd: &impl AsRawFd,
     cloexec: bool,
 ) -> Result<i32, Errno> {
-    let add = libc::seccomp_notif_addfd {
-        id,
-        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
-        srcfd: fd.as_raw_fd() as u32,
-        newfd: 0,
-        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
-    };
-    // SAFETY: the kernel reads one seccomp_notif_addfd through the
-    // pointer, which lives across the call.
-    let ret = unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
-            &add as *const libc::seccomp_notif_addfd,
-        )
-    };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
-    Ok(ret)
+    let flags = libc::SECCOMP_ADDFD_FLAG_SEND as u32;
+    seccomp_notif_addfd(listener, id, fd, flags, 0, cloexec)
 }
 
 #[cfg(test)]

@@ -518,7 +518,7 @@ fn probe_setup(root: &Path, rec: &Record, spec: &LaunchSpec) -> Option<ProbeSetu
 
 /// See `Record::bypass_netns`.
 fn guarded_netns(spec: &LaunchSpec) -> Option<u64> {
-    crate::net::publish::bypass::guarded_netns(&spec.network, &spec.ports)
+    crate::sandbox::bypass::guarded_netns(&spec.network, &spec.ports)
 }
 
 /// Start a container with a detached supervisor that keeps its log and

@@ -414,12 +414,7 @@ pub(super) fn install_layer(
     fetch: Fetch,
 ) -> anyhow::Result<(Unpacked, bool)> {
     let root = store.root();
-    let dir = store.layer_dir(chain)?;
-    let meta_path = dir.with_extension("json");
-    let _lock = blobs::lock(
-        root,
-        &format!("layer-{}", crate::reference::digest_hex(chain)?),
-    )?;
+    let (dir, meta_path, _lock) = locked_layer(store, chain)?;
     if dir.is_dir() {
         return Ok((read_meta(&meta_path, diff_id), false));
     }
@@ -446,6 +441,19 @@ pub(super) fn install_layer(
     Ok((unpacked, true))
 }
 
+/// The dir and meta file of layer `chain`, and the lock that makes one
+/// process at a time make them.
+fn locked_layer(
+    store: &Store,
+    chain: &str,
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf, impl Drop)> {
+    let dir = store.layer_dir(chain)?;
+    let meta_path = dir.with_extension("json");
+    let name = format!("layer-{}", crate::reference::digest_hex(chain)?);
+    let lock = blobs::lock(store.root(), &name)?;
+    Ok((dir, meta_path, lock))
+}
+
 /// Make `layers/<chain>` exist from `tree`, a directory that already
 /// holds the layer's files as unpacking its blob would give them (a
 /// build's COPY layer, made by us on the store's file system): the meta
@@ -460,12 +468,7 @@ pub(super) fn install_tree(
     chain: &str,
 ) -> anyhow::Result<(Unpacked, bool)> {
     let root = store.root();
-    let dir = store.layer_dir(chain)?;
-    let meta_path = dir.with_extension("json");
-    let _lock = blobs::lock(
-        root,
-        &format!("layer-{}", crate::reference::digest_hex(chain)?),
-    )?;
+    let (dir, meta_path, _lock) = locked_layer(store, chain)?;
     if dir.is_dir() {
         return Ok((read_meta(&meta_path, &unpacked.diff_id), false));
     }

@@ -254,9 +254,8 @@ fn prepare(spec: &LaunchSpec, tty: Option<OwnedFd>) -> anyhow::Result<Option<Own
     std::env::set_current_dir(&p.cwd).with_context(|| format!("working directory {}", p.cwd))?;
     let id_map = (!spec.identity_map).then_some(&spec.id_map);
     // Published TCP ports: their binds go to the supervisor too, which
-    // may hand over the host's socket (net::publish::bypass).
-    let bypass =
-        spec.network == super::Network::Bridge && crate::net::publish::bypass::wanted(&spec.ports);
+    // may hand over the host's socket (sandbox::bypass).
+    let bypass = spec.network == super::Network::Bridge && super::bypass::wanted(&spec.ports);
     if bypass {
         let c = super::confine::Confinement {
             notify_bind: true,

@@ -175,9 +175,9 @@ fn supervise(
     // (the init sends them here when `bypass::wanted` says so too).
     // Without one (it could not be made), the kernel runs every call.
     let on_socket = match &net {
-        Some(ns) if crate::net::publish::bypass::wanted(&spec.ports) => {
+        Some(ns) if super::bypass::wanted(&spec.ports) => {
             let netns = ns.netns.try_clone().context("keep the network namespace")?;
-            match crate::net::publish::bypass::Bypass::new(spec.ports.clone(), netns) {
+            match super::bypass::Bypass::new(spec.ports.clone(), netns) {
                 Ok(b) => {
                     let f: ids::OnSocket = std::sync::Arc::new(move |l, n, c| b.answer(l, n, c));
                     Some(f)

@@ -8,7 +8,7 @@
 //! namespace (`route`) brings the server's replies back to it. IPv6
 //! clients keep theirs by reaching the container's IPv6 address.
 
-pub mod bypass;
+pub mod handed;
 pub mod listen;
 mod netns;
 pub mod route;
@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 pub use listen::{bind_all, BindError, Listeners};
 pub use netns::Netns;
 pub use spec::{Binding, Exposed, PortConfig, Proto, Publish};
+pub use tcp::relay;
 
 /// The supervisor's side of `-p`: one forwarding thread per host socket,
 /// started with the first run of the container and fed its network
@@ -168,7 +169,7 @@ pub fn start_forwarders(
 /// closing their fds of them (and UDP flows), then ours are closed. A
 /// thread that does not end within a second is left to the process's exit.
 pub fn release(listeners: &Listeners) {
-    bypass::release();
+    handed::release();
     listeners.shut_down();
     let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
     for r in &running {

@@ -45,7 +45,7 @@ pub fn serve(listener: TcpListener, netns: Netns, target: Target, stop: &AtomicB
         if !wait_readable(&listener) {
             continue;
         }
-        if super::bypass::is_handed(&listener) {
+        if super::handed::is_handed(&listener) {
             return;
         }
         match listener.accept() {

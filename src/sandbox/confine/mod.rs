@@ -101,7 +101,7 @@ pub struct Confinement {
     /// it is what makes other ids exist, not a confinement.
     pub emulate_ids: bool,
     /// The container publishes TCP ports whose binds the supervisor may
-    /// answer with the host's socket (`net::publish::bypass`): the init
+    /// answer with the host's socket (`sandbox::bypass`): the init
     /// sends bind to it, in the same filter as the ids' (one listener).
     pub notify_bind: bool,
     pub landlock: Option<landlock::Profile>,

@@ -58,7 +58,7 @@ pub enum Call {
     Access(Access),
     /// bind and connect, native ABI only: a published TCP port's bind
     /// may be given the host's listening socket, and no socket of the
-    /// host's may be connected (`net::publish::bypass`).
+    /// host's may be connected (`sandbox::bypass`).
     Socket(SockCall),
 }
 

@@ -46,11 +46,9 @@ use std::sync::{Arc, Mutex};
 use nix::errno::Errno;
 use nix::sys::socket::{self, sockopt, AddressFamily, SockType, SockaddrStorage};
 
-use super::netns::Netns;
-use super::spec::{Binding, Proto};
-use super::Listeners;
+use super::ids::filter::SockCall;
 use crate::net::addr::{CONTAINER4, CONTAINER6};
-use crate::sandbox::ids::filter::SockCall;
+use crate::net::publish::{handed, Binding, Listeners, Netns, Proto};
 use crate::sys;
 
 /// SECCOMP_ADDFD_FLAG_SETFD came in Linux 5.9, SO_NETNS_COOKIE in 5.14.
@@ -71,16 +69,16 @@ pub fn wanted(ports: &Listeners) -> bool {
         return false;
     }
     let release = sys::kernel_release();
-    let new_enough = crate::sandbox::confine::seccomp::profile::parse_kernel(&release)
-        .is_some_and(|v| v >= MIN_KERNEL);
+    let new_enough =
+        super::confine::seccomp::profile::parse_kernel(&release).is_some_and(|v| v >= MIN_KERNEL);
     new_enough && ports.bindings().iter().any(|b| b.proto == Proto::Tcp)
 }
 
 /// For a container about to start: the cookie of the host's network
 /// namespace (ours) when its supervisor may hand it sockets of it (the
 /// supervisor's and init's test: a bridged network and `wanted`).
-pub fn guarded_netns(network: &crate::sandbox::Network, ports: &Listeners) -> Option<u64> {
-    let bridged = *network == crate::sandbox::Network::Bridge;
+pub fn guarded_netns(network: &super::Network, ports: &Listeners) -> Option<u64> {
+    let bridged = *network == super::Network::Bridge;
     bridged.then(|| wanted(ports)).filter(|w| *w)?;
     host_netns_cookie().ok()
 }
@@ -100,7 +98,7 @@ pub fn host_netns_cookie() -> io::Result<u64> {
 /// container whose host sockets live in namespace `host_cookie`: connect
 /// is checked as the supervisor checks it; bind runs as asked (no socket
 /// is handed outside the supervisor).
-pub fn exec_guard(host_cookie: u64) -> crate::sandbox::ids::OnSocket {
+pub fn exec_guard(host_cookie: u64) -> super::ids::OnSocket {
     Arc::new(move |_, n, call| match call {
         SockCall::Bind => Ok(None),
         SockCall::Connect => refuse_host_socket(n, host_cookie),
@@ -130,32 +128,6 @@ fn refuse_host_socket(n: &libc::seccomp_notif, host_cookie: u64) -> Result<Optio
     match sys::netns_cookie(&theirs) {
         Ok(c) if c == host_cookie => Err(Errno::EPERM),
         _ => Ok(None),
-    }
-}
-
-/// Inodes of the host sockets handed to the container: their forwarding
-/// threads stop accepting (a supervisor serves one container).
-static HANDED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-/// The shadow listeners, shut down by `release`.
-static SHADOWS: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
-
-fn inode(fd: &impl AsRawFd) -> u64 {
-    sys::stat_fd(fd).map(|s| s.st_ino).unwrap_or(0)
-}
-
-/// Whether the host socket `fd` was handed to the container's server.
-pub fn is_handed(fd: &impl AsRawFd) -> bool {
-    let ino = inode(fd);
-    HANDED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&ino)
-}
-
-/// Shut the shadow listeners (their threads end); the supervisor's end.
-pub fn release() {
-    for fd in SHADOWS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-        let _ = socket::shutdown(fd.as_raw_fd(), socket::Shutdown::Both);
     }
 }
 
@@ -200,7 +172,7 @@ impl Bypass {
     /// A connect: refused on a socket of the host's namespace, else run
     /// by the kernel. Nothing to look at before a socket was handed.
     fn connect(&self, n: &libc::seccomp_notif) -> Result<Option<i64>, Errno> {
-        if HANDED.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        if !handed::any() {
             return Ok(None);
         }
         refuse_host_socket(n, self.host_cookie)
@@ -260,11 +232,7 @@ impl Bypass {
             return Ok(false);
         }
         sys::seccomp_notif_addfd_setfd(listener, n.id, &host, fd, cloexec)?;
-        let ino = inode(&host);
-        let mut handed = HANDED.lock().unwrap_or_else(|e| e.into_inner());
-        if !handed.contains(&ino) {
-            handed.push(ino);
-        }
+        handed::mark(&host);
         Ok(true)
     }
 
@@ -309,7 +277,7 @@ impl Bypass {
             .name(format!("shadow-{}", b.container_port))
             .stack_size(128 << 10)
             .spawn(move || serve_shadow(TcpListener::from(fd), to))?;
-        SHADOWS.lock().unwrap_or_else(|e| e.into_inner()).push(kept);
+        handed::add_shadow(kept);
         shadowed.push(b.container_port);
         Ok(true)
     }
@@ -343,7 +311,7 @@ fn serve_shadow(l: TcpListener, to: SocketAddr) {
             .stack_size(128 << 10)
             .spawn(move || {
                 if let Ok(host) = TcpStream::connect(to) {
-                    let _ = super::tcp::relay(client, host);
+                    let _ = crate::net::publish::relay(client, host);
                 }
             });
     }
