@@ -128,15 +128,7 @@ pub fn networks(
         if v.get("external").and_then(Value::as_bool).unwrap_or(false) {
             bail!("network {name} declared as external, but could not be found");
         }
-        let mut labels: BTreeMap<String, String> = v
-            .get("labels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), super::service_text(v)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut labels = text_object(v, "labels");
         labels.insert(plan::PROJECT.into(), project.name.clone());
         labels.insert(plan::NETWORK.into(), key.to_string());
         let subnet = match v.pointer("/ipam/config/0/subnet").and_then(Value::as_str) {
@@ -162,6 +154,19 @@ pub fn networks(
         out.insert(key.to_string(), rec);
     }
     Ok(out)
+}
+
+/// The object at `key` of a top-level network or volume (labels,
+/// driver_opts), its values as text; empty when absent.
+fn text_object(v: &Value, key: &str) -> BTreeMap<String, String> {
+    v.get(key)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), super::service_text(v)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The planner's view of the model for `scale`.
@@ -366,24 +371,8 @@ fn volumes(
             }
             continue;
         }
-        let options: BTreeMap<String, String> = v
-            .get("driver_opts")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), super::service_text(v)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut labels: BTreeMap<String, String> = v
-            .get("labels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), super::service_text(v)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let options = text_object(v, "driver_opts");
+        let mut labels = text_object(v, "labels");
         labels.insert(plan::PROJECT.into(), project.name.clone());
         labels.insert(plan::VOLUME.into(), key.clone());
         let (_, new) = crate::volume::create(
