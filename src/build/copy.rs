@@ -155,10 +155,8 @@ pub fn mirror_base_dirs(upper: &Path, layers: &[PathBuf]) -> anyhow::Result<bool
             } else {
                 format!("{rel}/{name}")
             };
-            let base = layers
-                .iter()
-                .find_map(|l| Some((l.join(&child), l.join(&child).symlink_metadata().ok()?)));
-            if let Some((bpath, bmeta)) = base.filter(|(_, m)| m.is_dir()) {
+            let base = crate::image::layer_tar::base_dir(layers, &child);
+            if let Some((bpath, bmeta)) = base {
                 // Its owner as a container sees it: the recorded one in
                 // single-id mode, else the mapped root is us.
                 let (uid, gid, mode) = match ownership::read(&bpath) {

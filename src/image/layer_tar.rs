@@ -127,6 +127,21 @@ pub fn write_tree(
         .context("write the archive")
 }
 
+/// The dir at `rel` of the image whose layer dirs are `layers` (top-most
+/// first), if it has one there: the top-most layer with that path decides
+/// (a whiteout there is no dir). A build's COPY layer gives such dirs the
+/// base's owner and mode.
+pub fn base_dir(layers: &[PathBuf], rel: &str) -> Option<(PathBuf, Metadata)> {
+    layers
+        .iter()
+        .find_map(|l| {
+            let p = l.join(rel);
+            let m = fs::symlink_metadata(&p).ok()?;
+            Some((p, m))
+        })
+        .filter(|(_, m)| m.is_dir())
+}
+
 struct Walker<'a> {
     opts: &'a TarOptions,
     /// First name of each inode with several links, for hard link entries.
@@ -190,7 +205,7 @@ impl<'a> Walker<'a> {
         self.xattrs(tar, path)?;
         if ft.is_dir() {
             let mut h = self.header(&meta, path, 0, tar::EntryType::Directory);
-            if let Some((base, bmeta)) = self.in_base(name) {
+            if let Some((base, bmeta)) = base_dir(&self.opts.base, name) {
                 let b = self.header(&bmeta, &base, 0, tar::EntryType::Directory);
                 h.set_uid(b.uid()?);
                 h.set_gid(b.gid()?);
@@ -247,20 +262,6 @@ impl<'a> Walker<'a> {
         h.set_device_minor(libc::minor(rdev))?;
         tar.append_data(&mut h, name, io::empty())?;
         Ok(())
-    }
-
-    /// The base image's dir at `name`, if it has one there (the top-most
-    /// layer with that path decides).
-    fn in_base(&self, name: &str) -> Option<(PathBuf, Metadata)> {
-        self.opts
-            .base
-            .iter()
-            .find_map(|l| {
-                let p = l.join(name);
-                let m = fs::symlink_metadata(&p).ok()?;
-                Some((p, m))
-            })
-            .filter(|(_, m)| m.is_dir())
     }
 
     fn header(&self, meta: &Metadata, path: &Path, size: u64, kind: tar::EntryType) -> tar::Header {
