@@ -169,3 +169,139 @@ fn apt_installs_nginx_which_serves_a_page_with_workers_as_www_data() {
         }
     }
 }
+
+/// tests/data/idcalls.c built static with no libc, for x86_64 (`64`) or
+/// i386 (`32`), beside the burrow binary where every test user can run it.
+fn idcalls(bits: u32) -> String {
+    use std::sync::OnceLock;
+    static BINS: [OnceLock<std::path::PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
+    let bin = BINS[usize::from(bits == 64)].get_or_init(|| {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/idcalls.c");
+        let dst = burrow_bin().with_file_name(format!("idcalls{bits}"));
+        let status = std::process::Command::new("gcc")
+            .arg(format!("-m{bits}"))
+            .args([
+                "-O1",
+                "-nostdlib",
+                "-ffreestanding",
+                "-static",
+                "-fno-pic",
+                "-no-pie",
+            ])
+            .args(["-fno-stack-protector", "-o"])
+            .arg(&dst)
+            .arg(&src)
+            .status()
+            .expect("run gcc (tests/setup/install.sh installs it)");
+        assert!(status.success(), "gcc -m{bits} {} failed", src.display());
+        dst
+    });
+    format!("{}:/idcalls{bits}:ro", bin.display())
+}
+
+/// Made by chown, then shown by every stat call of both ABIs an x86_64
+/// machine runs: fstat and the AT_EMPTY_PATH forms (glibc's fstat: perl's
+/// stat of a handle, `stat -`), and the i386 calls with their own structs
+/// (stat64's, and the old struct stat whose sizes overflow at 2 GiB).
+const STAT_CALLS: &str = "mkdir -p /srv && touch /srv/x && truncate -s 3G /srv/big && \
+    chown 1000:1001 /srv/x && chown 1002:1003 /srv/big && \
+    for f in /srv/x /srv/big; do echo \"== $(stat -c '%u:%g %i %s %f %h' $f)\"; \
+    /idcalls64 stat $f; /idcalls32 stat $f; done; \
+    stat -c %u:%g - < /srv/x; \
+    perl -e 'open F, \"<\", \"/srv/x\" or die; @s = stat(F); print \"$s[4]:$s[5]\\n\"'";
+
+const NATIVE: [&str; 8] = [
+    "fstatat",
+    "fstatat-nofollow",
+    "fstatat-empty",
+    "stat",
+    "lstat",
+    "fstat",
+    "statx",
+    "statx-empty",
+];
+const I386_WIDE: [&str; 6] = [
+    "stat64",
+    "lstat64",
+    "fstat64",
+    "fstatat",
+    "fstatat-nofollow",
+    "fstatat-empty",
+];
+/// i386's struct stat: 32-bit sizes, so EOVERFLOW for the 3 GiB file.
+const I386_OLD: [&str; 3] = ["stat", "lstat", "fstat"];
+
+/// What STAT_CALLS prints, given each file's `stat -c` line.
+fn stat_calls_want(x: &str, big: &str) -> String {
+    let mut want = String::new();
+    for (line, overflows) in [(x, false), (big, true)] {
+        want += &format!("== {line}\n");
+        for name in NATIVE {
+            want += &format!("{name} {line}\n");
+        }
+        for name in I386_WIDE {
+            want += &format!("{name} {line}\n");
+        }
+        for name in I386_OLD {
+            match overflows {
+                true => want += &format!("{name} errno 75\n"),
+                false => want += &format!("{name} {line}\n"),
+            }
+        }
+        for name in ["statx", "statx-empty"] {
+            want += &format!("{name} {line}\n");
+        }
+    }
+    want + "1000:1001\n1000:1001\n"
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn every_stat_call_of_both_abis_shows_the_recorded_owner() {
+    for user in [User::NoSub, User::Sub] {
+        for driver in DRIVERS {
+            let Some((env, img)) = with_image(user, "debian") else {
+                return;
+            };
+            let (b64, b32) = (idcalls(64), idcalls(32));
+            let args = ["run", "--rm", "-v", &b64, "-v", &b32, &img, "sh", "-c"];
+            let out = on(&env, driver, &[&args[..], &[STAT_CALLS]].concat());
+            out.ok();
+            // The owners, and the rest as `stat -c` shows it (ino, size,
+            // mode, nlink: the 32-bit structs are filled right).
+            let heads: Vec<&str> = out
+                .stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix("== "))
+                .collect();
+            let ctx = format!("{user:?} {driver}: {}", out.describe());
+            assert_eq!(heads.len(), 2, "{ctx}");
+            assert!(heads[0].starts_with("1000:1001 "), "{ctx}");
+            assert!(heads[1].starts_with("1002:1003 "), "{ctx}");
+            assert!(heads[1].contains(" 3221225472 "), "{ctx}");
+            assert_eq!(out.stdout, stat_calls_want(heads[0], heads[1]), "{ctx}");
+        }
+    }
+}
+
+/// The set*id and get*id calls of both ABIs, i386's 16-bit forms (ids
+/// and group lists of u16, 0xffff keeping an id) and its 32-bit ones,
+/// give the kernel's answers: what a subuid range gives for real.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn id_calls_of_both_abis_give_the_kernels_answers() {
+    let want = "setgroups 0\ngetgroups 5 6\ngetgroups32 5 6\nsetresgid 0\nsetreuid 0\n\
+        getresuid 10 11 11\ngetuid16 10\ngetresgid 7 8 0\nsetuid 0\ngetuid 10\ngeteuid 10\n";
+    for user in [User::NoSub, User::Sub] {
+        let Some((env, img)) = with_image(user, "busybox") else {
+            return;
+        };
+        for bits in [64, 32] {
+            let bin = idcalls(bits);
+            let prog = format!("/idcalls{bits}");
+            let out = env.burrow(&["run", "--rm", "-v", &bin, &img, &prog, "ids"]);
+            out.ok();
+            assert_eq!(out.stdout, want, "{user:?} {bits}: {}", out.describe());
+        }
+    }
+}

@@ -6,7 +6,9 @@
 //! must keep the ids it gave them once they are orphans) and for
 //! prctl(PR_SET_KEEPCAPS) (which keeps them across a switch away from
 //! root), for the chown family (whose owners the supervisor records) and
-//! the native stat family (which shows them); ALLOW for the rest.
+//! the stat family (which shows them: every form on the native ABI, and
+//! on x86_64 the i386 ones too, whose structs `stat32` fills); ALLOW for
+//! the rest.
 //!
 //! It is a filter of its own, stacked beside the profile's: its verdicts
 //! depend on the call number and ABI only, so Linux 5.11+ caches ALLOW
@@ -49,9 +51,9 @@ pub enum Call {
     /// The chmod family: made here, and a recorded owner's mode follows
     /// (else a later layer or the FUSE overlay would show the old mode).
     Chmod(Chmod),
-    /// The stat family, native ABI only (the compat structs differ): a
-    /// recorded owner is shown, else the call runs.
-    Stat(Stat),
+    /// The stat family, and the struct it fills: a recorded owner is
+    /// shown, else the call runs.
+    Stat(Stat, StatBuf),
     /// Calls that write a file or a directory's entries, checked against
     /// the emulated owners and ids (`access`), native ABI only; open and
     /// openat only when asked to write or create (`arg_tests`).
@@ -149,10 +151,23 @@ pub enum Stat {
     Path,
     /// lstat(path, buf).
     LPath,
+    /// fstat(fd, buf).
+    Fd,
     /// newfstatat(dirfd, path, buf, flags).
     At,
     /// statx(dirfd, path, flags, mask, buf).
     X,
+}
+
+/// The struct a stat-family call fills (statx's is the same on every ABI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatBuf {
+    /// The ABI's own struct stat (the native one; statx).
+    Native,
+    /// i386's struct stat: 16-bit ids, 32-bit sizes and inode numbers.
+    Old32,
+    /// i386's packed struct stat64.
+    Wide32,
 }
 
 const NAMES: &[(&str, Call)] = &[
@@ -182,10 +197,15 @@ const NAMES: &[(&str, Call)] = &[
     ("chmod", Call::Chmod(Chmod::Path)),
     ("fchmod", Call::Chmod(Chmod::Fd)),
     ("fchmodat", Call::Chmod(Chmod::At)),
-    ("stat", Call::Stat(Stat::Path)),
-    ("lstat", Call::Stat(Stat::LPath)),
-    ("newfstatat", Call::Stat(Stat::At)),
-    ("statx", Call::Stat(Stat::X)),
+    ("stat", Call::Stat(Stat::Path, StatBuf::Native)),
+    ("lstat", Call::Stat(Stat::LPath, StatBuf::Native)),
+    ("fstat", Call::Stat(Stat::Fd, StatBuf::Native)),
+    ("newfstatat", Call::Stat(Stat::At, StatBuf::Native)),
+    ("statx", Call::Stat(Stat::X, StatBuf::Native)),
+    ("stat64", Call::Stat(Stat::Path, StatBuf::Wide32)),
+    ("lstat64", Call::Stat(Stat::LPath, StatBuf::Wide32)),
+    ("fstat64", Call::Stat(Stat::Fd, StatBuf::Wide32)),
+    ("fstatat64", Call::Stat(Stat::At, StatBuf::Wide32)),
     ("open", Call::Access(Access::Open)),
     ("openat", Call::Access(Access::OpenAt)),
     ("creat", Call::Access(Access::Creat)),
@@ -261,12 +281,23 @@ pub fn entries(calls: Calls) -> Vec<Entry> {
     let mut out = Vec::new();
     for abi in abis() {
         for &(name, call) in NAMES {
-            // A compat stat fills another struct: left to the kernel; so
-            // are the compat socket calls (the bypass is then not used).
+            // The compat socket and checked calls are left to the kernel
+            // (the bypass is then not used); the compat stat calls only
+            // where `stat32` knows their structs (i386's).
             let socket = matches!(call, Call::Socket(_));
-            if abi.compat && (socket || matches!(call, Call::Stat(_) | Call::Access(_))) {
+            let stat = matches!(call, Call::Stat(..));
+            if abi.compat && (socket || matches!(call, Call::Access(_))) {
                 continue;
             }
+            if stat && abi.compat && abi.audit != AUDIT_ARCH_I386 {
+                continue;
+            }
+            let call = match call {
+                Call::Stat(Stat::X, _) => call,
+                Call::Stat(_, StatBuf::Wide32) if !abi.compat => continue,
+                Call::Stat(kind, StatBuf::Native) if abi.compat => Call::Stat(kind, StatBuf::Old32),
+                _ => call,
+            };
             if (socket && !calls.sockets) || (!socket && !calls.ids) {
                 continue;
             }
@@ -325,8 +356,6 @@ enum Cond {
     Eq(u32),
     /// arg & k != 0.
     Set(u32),
-    /// arg & k == 0.
-    Clear(u32),
 }
 
 /// The exact flags with which C tools open a file to read it whole:
@@ -354,10 +383,7 @@ const O_LARGEFILE: i32 = 0o400000;
 const O_LARGEFILE: i32 = 0o100000;
 
 /// The argument tests of one ABI: prctl only with PR_SET_KEEPCAPS; open
-/// and openat to write or create, or to read with `READ_FLAGS`; the path
-/// stat calls only without AT_EMPTY_PATH (an fstat by another name:
-/// glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH), most of all stat
-/// calls, left to the kernel for speed; see `owners`).
+/// and openat to write or create, or to read with `READ_FLAGS`.
 fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
     let nr_of = |call: Call| {
         all.iter()
@@ -382,15 +408,6 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
                 nr,
                 arg,
                 when: open_when.clone(),
-            });
-        }
-    }
-    for (call, arg) in [(Call::Stat(Stat::At), 3), (Call::Stat(Stat::X), 2)] {
-        if let Some(nr) = nr_of(call) {
-            out.push(ArgTest {
-                nr,
-                arg,
-                when: vec![Cond::Clear(libc::AT_EMPTY_PATH as u32)],
             });
         }
     }
@@ -450,7 +467,6 @@ pub fn program(calls: Calls) -> Vec<sock_filter> {
                 prog.push(match *c {
                     Cond::Eq(v) => jump(libc::BPF_JEQ, v, yes, no),
                     Cond::Set(m) => jump(libc::BPF_JSET, m, yes, no),
-                    Cond::Clear(m) => jump(libc::BPF_JSET, m, no, yes),
                 });
             }
         }
@@ -546,28 +562,26 @@ mod tests {
         }
     }
 
-    /// stat by name goes to the supervisor; an fstat by any name (fstat,
-    /// or AT_EMPTY_PATH) stays in the kernel; so does an open to read,
-    /// but with the flags of a tool reading a file whole.
+    /// Every stat call goes to the supervisor, by name or by fd (fstat,
+    /// AT_EMPTY_PATH); an open to read stays in the kernel, but with the
+    /// flags of a tool reading a file whole.
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn only_stat_by_name_and_opens_to_write_or_read_whole_are_sent() {
+    fn every_stat_and_opens_to_write_or_read_whole_are_sent() {
         let prog = program(Calls::IDS);
         let (fstat, newfstatat, statx) = (5, 262, 332);
         let empty = libc::AT_EMPTY_PATH as u32;
         let nofollow = libc::AT_SYMLINK_NOFOLLOW as u32;
         let v = |nr, args| verdict_args(&prog, AUDIT_ARCH_X86_64, nr, args);
-        assert_eq!(v(fstat, [1, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
-        assert_eq!(v(newfstatat, [1, 0, 0, empty]), libc::SECCOMP_RET_ALLOW);
-        assert_eq!(
-            v(newfstatat, [1, 0, 0, nofollow]),
-            libc::SECCOMP_RET_USER_NOTIF
-        );
-        assert_eq!(v(statx, [1, 0, empty, 0x7ff]), libc::SECCOMP_RET_ALLOW);
-        assert_eq!(
-            v(statx, [1, 0, nofollow, 0x7ff]),
-            libc::SECCOMP_RET_USER_NOTIF
-        );
+        for (nr, args) in [
+            (fstat, [1, 0, 0, 0]),
+            (newfstatat, [1, 0, 0, empty]),
+            (newfstatat, [1, 0, 0, nofollow]),
+            (statx, [1, 0, empty, 0x7ff]),
+            (statx, [1, 0, nofollow, 0x7ff]),
+        ] {
+            assert_eq!(v(nr, args), libc::SECCOMP_RET_USER_NOTIF, "{nr}");
+        }
         // open and openat: only to write or create.
         let (open, openat) = (2, 257);
         let v3 = |nr, flags: i32, at: usize| {
@@ -594,11 +608,27 @@ mod tests {
             let w = w | libc::O_CLOEXEC;
             assert_eq!(v3(openat, w, 2), libc::SECCOMP_RET_USER_NOTIF);
         }
-        // The compat ABI's stat calls are not sent at all.
-        assert_eq!(
-            verdict(&prog, AUDIT_ARCH_I386, 383),
-            libc::SECCOMP_RET_ALLOW
-        );
+        // i386's stat calls are sent too, each with the struct it fills;
+        // its open is not.
+        let e = entries(Calls::IDS);
+        let i386 = |nr| {
+            e.iter()
+                .find(|x| x.audit == AUDIT_ARCH_I386 && x.nr == nr)
+                .map(|x| x.call)
+        };
+        assert_eq!(i386(106), Some(Call::Stat(Stat::Path, StatBuf::Old32)));
+        assert_eq!(i386(108), Some(Call::Stat(Stat::Fd, StatBuf::Old32)));
+        assert_eq!(i386(196), Some(Call::Stat(Stat::LPath, StatBuf::Wide32)));
+        assert_eq!(i386(300), Some(Call::Stat(Stat::At, StatBuf::Wide32)));
+        assert_eq!(i386(383), Some(Call::Stat(Stat::X, StatBuf::Native)));
+        assert_eq!(i386(5), None);
+        for nr in [106, 108, 196, 300, 383] {
+            assert_eq!(
+                verdict(&prog, AUDIT_ARCH_I386, nr),
+                libc::SECCOMP_RET_USER_NOTIF
+            );
+        }
+        assert_eq!(verdict(&prog, AUDIT_ARCH_I386, 5), libc::SECCOMP_RET_ALLOW);
     }
 
     /// The `-p` bypass's filter sends bind and connect of the native ABI

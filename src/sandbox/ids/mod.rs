@@ -17,6 +17,7 @@ pub mod filter;
 pub mod owners;
 pub mod procfs;
 pub mod server;
+pub mod stat32;
 
 use std::os::fd::OwnedFd;
 

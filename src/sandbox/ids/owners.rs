@@ -7,10 +7,9 @@
 //! dir). A stat-family call on a file with a recorded owner is made here
 //! and its buffer filled with that owner; on any other file it runs in the
 //! kernel unchanged, so the cost is one round trip and one xattr lookup.
-//! Only stat by name is sent here: fstat, and newfstatat/statx with
-//! AT_EMPTY_PATH (glibc's fstat), show the kernel's owner (the one mapped
-//! id); they are most stat calls (apt-get install nginx: ~13,000 of them
-//! were sent before this split), at ~50-80 us each on a busy machine.
+//! Every form is sent: by name, by fd (fstat, and newfstatat/statx with
+//! AT_EMPTY_PATH: glibc's fstat, most stat calls), and i386's with their
+//! own structs (`stat32`).
 //!
 //! Names are resolved as the caller would: from its root (the serving
 //! thread has its own fs context and chroots into /proc/PID/root for the
@@ -31,7 +30,8 @@ use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
 
 use super::creds::{Creds, KEEP};
-use super::filter::{Chmod, Chown, Stat};
+use super::filter::{Chmod, Chown, Stat, StatBuf};
+use super::stat32;
 use crate::rootfs::fuse::ownership::{Override, OVERRIDE_XATTR};
 use crate::sys;
 
@@ -181,8 +181,8 @@ impl Owners {
         Ok(0)
     }
 
-    /// stat, lstat, newfstatat, statx: Some(result) when the file
-    /// has a recorded owner, or `shown` gives what to show for the name
+    /// stat, lstat, fstat, newfstatat, statx (and i386's, filling `buf`):
+    /// Some(result) when the file has a recorded owner, or `shown` gives what to show for the name
     /// (another name to stat, and its owner: /proc/PID, `procfs`), and the
     /// call was made here; None: let the kernel run it (no owner recorded,
     /// or anything unexpected, where the kernel gives the right error).
@@ -190,12 +190,14 @@ impl Owners {
         &self,
         c: &Caller,
         kind: Stat,
+        layout: StatBuf,
         a: &[u64; 6],
         shown: &mut Shown,
     ) -> Option<Result<i64, Errno>> {
         let (target, buf) = match kind {
             Stat::Path => (path_target(c.tid, libc::AT_FDCWD, a[0], true), a[1]),
             Stat::LPath => (path_target(c.tid, libc::AT_FDCWD, a[0], false), a[1]),
+            Stat::Fd => (Ok(Target::Fd(a[0] as i32)), a[1]),
             Stat::At => (at_target(c.tid, a[0] as i32, a[1], a[3] as i32), a[2]),
             Stat::X => (at_target(c.tid, a[0] as i32, a[1], a[2] as i32), a[4]),
         };
@@ -210,20 +212,28 @@ impl Owners {
                 (fd, o.uid, o.gid)
             }
         };
-        let r = match kind {
-            Stat::X => sys::statx_fd(&fd, a[2] as i32, a[3] as u32).map(|mut st| {
+        let r = match (kind, layout) {
+            (Stat::X, _) => sys::statx_fd(&fd, a[2] as i32, a[3] as u32).map(|mut st| {
                 (st.stx_uid, st.stx_gid) = (uid, gid);
                 sys::statx_bytes(&st).to_vec()
             }),
-            _ => sys::stat_fd(&fd).map(|mut st| {
+            (_, StatBuf::Native) => sys::stat_fd(&fd).map(|mut st| {
                 (st.st_uid, st.st_gid) = (uid, gid);
                 sys::stat_bytes(&st).to_vec()
             }),
+            (_, StatBuf::Wide32) => {
+                sys::stat_fd(&fd).map(|st| stat32::wide(&st, uid, gid).to_vec())
+            }
+            (_, StatBuf::Old32) => match sys::stat_fd(&fd) {
+                Ok(st) => match stat32::old(&st, uid, gid, stat32::overflow_ids()) {
+                    Ok(b) => Ok(b.to_vec()),
+                    // What the kernel would answer: the call fails.
+                    Err(e) => return Some(Err(e)),
+                },
+                Err(e) => Err(e),
+            },
         };
-        let bytes = match r {
-            Ok(b) => b,
-            Err(_) => return None,
-        };
+        let bytes = r.ok()?;
         if !(c.valid)() {
             return Some(Err(Errno::ESRCH));
         }
@@ -278,6 +288,12 @@ impl Owners {
             Target::Fd(fd) if *fd >= 0 && flags == OFlag::O_PATH => {
                 return self
                     .open_proc(&format!("{tid}/fd/{fd}"), OFlag::empty())
+                    .map(Some);
+            }
+            // fstatat(AT_FDCWD, "", AT_EMPTY_PATH) and the like: the cwd.
+            Target::Fd(libc::AT_FDCWD) if flags == OFlag::O_PATH => {
+                return self
+                    .open_proc(&format!("{tid}/cwd"), OFlag::empty())
                     .map(Some);
             }
             Target::Fd(_) => return Err(Errno::EBADF),

@@ -186,13 +186,13 @@ impl Emulator {
         let caller = Caller { tid, valid: &valid };
         let a = &n.data.args;
         match e.call {
-            Call::Stat(kind) => {
+            Call::Stat(kind, layout) => {
                 let Some(o) = self.owners.as_ref() else {
                     return Ok(None);
                 };
                 let mut pids = std::mem::take(&mut self.pids);
                 let mut shown = |t: &Target| proc_dir(&mut pids, self, tid, t);
-                let r = o.stat(&caller, kind, a, &mut shown).transpose();
+                let r = o.stat(&caller, kind, layout, a, &mut shown).transpose();
                 self.pids = pids;
                 return r;
             }
@@ -276,9 +276,11 @@ impl Emulator {
                 }
                 return Ok(0);
             }
-            Call::Stat(_) | Call::Chown(_) | Call::Chmod(_) | Call::Access(_) | Call::Socket(_) => {
-                return Ok(0)
-            }
+            Call::Stat(..)
+            | Call::Chown(_)
+            | Call::Chmod(_)
+            | Call::Access(_)
+            | Call::Socket(_) => return Ok(0),
             Call::GetUid => return Ok(show(c.ruid)),
             Call::GetEuid => return Ok(show(c.euid)),
             Call::GetGid => return Ok(show(c.rgid)),
