@@ -181,10 +181,10 @@ impl Owners {
         Ok(0)
     }
 
-    /// stat, lstat, fstat, newfstatat, statx (and i386's, filling `buf`):
-    /// Some(result) when the file has a recorded owner, or `shown` gives what to show for the name
-    /// (another name to stat, and its owner: /proc/PID, `procfs`), and the
-    /// call was made here; None: let the kernel run it (no owner recorded,
+    /// stat, lstat, fstat, newfstatat, statx (and i386's, filling the
+    /// struct `layout` names): Some(result) when the file has a recorded
+    /// owner, or `shown` gives what to show for the name (another name to
+    /// stat, and its owner: /proc/PID, `procfs`), and the call was made here; None: let the kernel run it (no owner recorded,
     /// or anything unexpected, where the kernel gives the right error).
     pub(super) fn stat(
         &self,
