@@ -1171,6 +1171,109 @@ pub fn seccomp_notif_addfd_send(
     seccomp_notif_addfd(listener, id, fd, flags, 0, cloexec)
 }
 
+// ---- connect() made for a container's process (`sandbox::connector`) ------
+
+/// connect(2) with an address as the caller laid it out (any family,
+/// `addr.len()` bytes): what the kernel's answer is, as the caller's own
+/// call would have had it (EINPROGRESS on a non-blocking socket...).
+pub fn connect_bytes(fd: &impl AsRawFd, addr: &[u8]) -> Result<(), Errno> {
+    // SAFETY: the kernel reads at most addr.len() bytes at addr's pointer
+    // (a valid slice, possibly empty: then it reads nothing); no memory
+    // of ours is written.
+    check(unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            addr.as_ptr().cast(),
+            addr.len() as libc::socklen_t,
+        )
+    })
+}
+
+/// The credentials a thread takes to act as another task (`as_caller`):
+/// ids as /proc/TID/status shows them (in our user namespace), the
+/// capability sets as its Cap* lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadCreds {
+    /// Real, effective, saved.
+    pub uids: [u32; 3],
+    pub gids: [u32; 3],
+    pub groups: Vec<u32>,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+/// Give the calling thread, and only it, `c`. libc's setresuid and
+/// friends would not do: glibc makes every thread of the process switch
+/// (POSIX says ids are the process's), while the kernel keeps them per
+/// thread; so these are the raw calls. The supplementary groups are set
+/// only when they differ from ours (a user namespace whose map the user
+/// wrote itself refuses setgroups). Order: groups and gids while we are
+/// still privileged, then the uids with PR_SET_KEEPCAPS (else leaving
+/// uid 0 empties the permitted set), then the caller's capabilities.
+/// The filesystem ids follow the effective ones (setresuid sets them).
+pub fn set_thread_creds(c: &ThreadCreds) -> Result<(), Errno> {
+    let ours = nix::unistd::getgroups()?;
+    if ours.iter().map(|g| g.as_raw()).ne(c.groups.iter().copied()) {
+        // SAFETY: the kernel reads groups.len() gid_t values from a valid
+        // slice; nothing of ours is written.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_setgroups,
+                c.groups.len() as libc::size_t,
+                c.groups.as_ptr(),
+            )
+        };
+        check_long(r)?;
+    }
+    let [rg, eg, sg] = c.gids;
+    // SAFETY: setresgid takes three ids by value; no memory.
+    check_long(unsafe { libc::syscall(libc::SYS_setresgid, rg, eg, sg) })?;
+    // SAFETY: prctl(PR_SET_KEEPCAPS) takes its value by value; it sets a
+    // bit of this thread's credentials only.
+    check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) })?;
+    let [ru, eu, su] = c.uids;
+    // SAFETY: setresuid takes three ids by value; no memory.
+    check_long(unsafe { libc::syscall(libc::SYS_setresuid, ru, eu, su) })?;
+    // struct __user_cap_header_struct and __user_cap_data_struct (not in
+    // the libc crate); version 3 takes two data structs (64 bits).
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522,
+        // 0: the calling thread.
+        pid: 0,
+    };
+    let word = |v: u64, i: u32| (v >> (32 * i)) as u32;
+    let data: [Data; 2] = [0, 1].map(|i| Data {
+        effective: word(c.effective, i),
+        permitted: word(c.permitted, i),
+        inheritable: word(c.inheritable, i),
+    });
+    // SAFETY: header and the two data structs (the layout version 3
+    // asks for) live on our stack across the call; capset reads them
+    // (and may write the header's version, which is ours to write).
+    check_long(unsafe {
+        libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr())
+    })
+}
+
+fn check_long(ret: libc::c_long) -> Result<(), Errno> {
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod launcher_tests {
     use super::*;

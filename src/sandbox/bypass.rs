@@ -24,29 +24,38 @@
 //! way out of it: a connected socket can be disconnected (connect with
 //! AF_UNSPEC) and connected again, to the host's loopback say, which the
 //! container cannot reach otherwise. So connect() goes to the supervisor
-//! too, and is refused (EPERM) on a socket that lives in the host's
-//! namespace (SO_NETNS_COOKIE, Linux 5.14); a listening socket cannot be
-//! connected at all (a test pins that). A process that `exec` (or a
-//! health check) starts joins from outside, not under the init's filter:
-//! it gets a filter of its own whose connect() is answered by the same
-//! check (`exec_guard`, served by `sandbox::enter`), as the container's
-//! processes may pass it such a socket (SCM_RIGHTS). The record keeps
-//! the host namespace's cookie for it (`guarded_netns`).
+//! too, which never lets the kernel run it: it fetches the caller's
+//! socket, refuses (EPERM) one that lives in the host's namespace
+//! (SO_NETNS_COOKIE, Linux 5.14), and makes any other connect itself, on
+//! that very socket, as the caller would have (`connector`; a check
+//! followed by CONTINUE would let the kernel read the fd number again,
+//! and another thread swap a host socket onto it in between). A
+//! listening socket cannot be connected at all, even shut down first
+//! (a test pins that), and a host socket cannot be bound again (it keeps
+//! its port), so bind may still run in the kernel. A process that `exec`
+//! (or a health check) starts joins from outside, not under the init's
+//! filter: it gets a filter of its own whose connect() is answered the
+//! same way (`exec_guard`, served by `sandbox::enter`), as the
+//! container's processes may pass it such a socket (SCM_RIGHTS). The
+//! record keeps the host namespace's cookie for it (`guarded_netns`).
 //!
-//! Known limit: a connect that passes the check is let run by the kernel
-//! (CONTINUE), which reads the fd again: a task whose other thread puts a
-//! host socket at that fd number in between is not caught.
+//! What a handed socket does not carry over: the options the server set
+//! on its own socket before bind (SO_REUSEADDR, SO_REUSEPORT,
+//! TCP_NODELAY, IPV6_V6ONLY...) are not copied to the host's (accepted
+//! sockets inherit the host listener's), and getsockname on it shows the
+//! host's address and port, not the container's.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
 use nix::sys::socket::{self, sockopt, AddressFamily, SockType, SockaddrStorage};
 
+use super::connector::{self, read_mem, tgid};
 use super::ids::filter::SockCall;
+use super::ids::Reply;
 use crate::net::addr::{CONTAINER4, CONTAINER6};
 use crate::net::publish::{handed, Binding, Listeners, Netns, Proto};
 use crate::sys;
@@ -96,39 +105,13 @@ pub fn host_netns_cookie() -> io::Result<u64> {
 
 /// What answers the socket calls of a process `exec` starts in a
 /// container whose host sockets live in namespace `host_cookie`: connect
-/// is checked as the supervisor checks it; bind runs as asked (no socket
-/// is handed outside the supervisor).
+/// is made as the supervisor makes it; bind runs as asked (no socket is
+/// handed outside the supervisor).
 pub fn exec_guard(host_cookie: u64) -> super::ids::OnSocket {
-    Arc::new(move |_, n, call| match call {
-        SockCall::Bind => Ok(None),
-        SockCall::Connect => refuse_host_socket(n, host_cookie),
+    Arc::new(move |l, n, call| match call {
+        SockCall::Bind => Reply::Now(Ok(None)),
+        SockCall::Connect => connector::answer(l, n, host_cookie),
     })
-}
-
-/// A notified connect: refused (EPERM) on a socket of the namespace
-/// `host_cookie`, or one we cannot look at; else run by the kernel.
-fn refuse_host_socket(n: &libc::seccomp_notif, host_cookie: u64) -> Result<Option<i64>, Errno> {
-    let tid = n.pid as i32;
-    let Ok(fd) = i32::try_from(n.data.args[0]) else {
-        return Ok(None);
-    };
-    let theirs = sys::pidfd_getfd(tid, fd).or_else(|e| match e {
-        // Not a thread group leader (before Linux 6.9).
-        Errno::EINVAL => sys::pidfd_getfd(tgid(tid).unwrap_or(tid), fd),
-        e => Err(e),
-    });
-    let theirs = match theirs {
-        Ok(fd) => fd,
-        // Not ours to look at (a task that made itself undumpable is
-        // still ours; this should not happen): refused.
-        Err(Errno::EPERM | Errno::EACCES) => return Err(Errno::EPERM),
-        // Gone, not a socket, or closed meanwhile: the kernel says so.
-        Err(_) => return Ok(None),
-    };
-    match sys::netns_cookie(&theirs) {
-        Ok(c) if c == host_cookie => Err(Errno::EPERM),
-        _ => Ok(None),
-    }
 }
 
 /// The supervisor's answerer of binds, shared by the runs of a container.
@@ -159,23 +142,16 @@ impl Bypass {
     /// Answer one notified socket call (see `sandbox::ids::OnSocket`).
     pub fn answer(
         &self,
-        listener: &OwnedFd,
+        listener: &Arc<OwnedFd>,
         n: &libc::seccomp_notif,
         call: SockCall,
-    ) -> Result<Option<i64>, Errno> {
+    ) -> Reply {
         match call {
-            SockCall::Bind => self.bind(listener, n),
-            SockCall::Connect => self.connect(n),
+            SockCall::Bind => Reply::Now(self.bind(listener, n)),
+            // Made here even before a socket was handed: one may be
+            // handed while this connect is on its way.
+            SockCall::Connect => connector::answer(listener, n, self.host_cookie),
         }
-    }
-
-    /// A connect: refused on a socket of the host's namespace, else run
-    /// by the kernel. Nothing to look at before a socket was handed.
-    fn connect(&self, n: &libc::seccomp_notif) -> Result<Option<i64>, Errno> {
-        if !handed::any() {
-            return Ok(None);
-        }
-        refuse_host_socket(n, self.host_cookie)
     }
 
     /// Answer one notified bind: Ok(Some(0)) once the host socket is in
@@ -418,22 +394,6 @@ fn parse_sockaddr(b: &[u8]) -> Option<SocketAddr> {
         return Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port(b)));
     }
     None
-}
-
-/// `len` bytes at `addr` of task `tid`'s memory.
-fn read_mem(tid: i32, addr: u64, len: usize) -> io::Result<Vec<u8>> {
-    let f = std::fs::File::open(format!("/proc/{tid}/mem"))?;
-    let mut buf = vec![0u8; len];
-    f.read_exact_at(&mut buf, addr)?;
-    Ok(buf)
-}
-
-/// The thread group of task `tid` (/proc/TID/status).
-fn tgid(tid: i32) -> Option<i32> {
-    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Whether fd `fd` of process `pid` is close-on-exec (its fdinfo flags,

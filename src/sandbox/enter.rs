@@ -66,6 +66,7 @@ pub fn enter(
     // container's: the command sends its connect() there. No guard, no
     // command: if it cannot start, or the command's filter cannot be
     // installed, the exec fails rather than run unchecked.
+    let target = joinable(init);
     let guarded;
     let (guard, confinement) = match bypass_netns {
         Some(cookie) => {
@@ -73,11 +74,12 @@ pub fn enter(
                 notify_bind: true,
                 ..confinement.clone()
             };
-            (Some(super::exec_guard::spawn(cookie)?), &guarded)
+            let userns = File::open(format!("/proc/{target}/ns/user"))
+                .with_context(|| format!("open /proc/{target}/ns/user of the container's init"))?;
+            (Some(super::exec_guard::spawn(cookie, userns)?), &guarded)
         }
         None => (None, confinement),
     };
-    let target = joinable(init);
     let nproc = nproc_limit_of(target);
     let open = |what: &str| {
         File::open(format!("/proc/{target}/{what}"))

@@ -6,6 +6,12 @@
 //! sends its listener here; `bypass::exec_guard` answers, as the
 //! supervisor does for the container's processes.
 //!
+//! It joins the container's user namespace, where it has every
+//! capability (as the supervisor): a connect it makes for the command on
+//! a unix socket takes the command's root, cwd and credentials there
+//! (`connector`). Non-dumpable, as the exec helper: the container's root
+//! may not ptrace a process that runs our binary.
+//!
 //! A process of its own, not a thread of the waiting `burrow exec`: the
 //! command's children may outlive it, and `exec -d` waits for nothing.
 //! It holds nothing of its caller (no fd but its channel, no terminal)
@@ -20,14 +26,23 @@ use nix::unistd::ForkResult;
 use super::channel::{self, Channel, Msg};
 use crate::sys;
 
-/// Start the answerer for sockets of the namespace `host_cookie`; the
-/// returned end is the command's, to send its listener on (`send`).
-/// Forks: call it while single-threaded.
-pub(super) fn spawn(host_cookie: u64) -> anyhow::Result<Channel> {
+/// Start the answerer for sockets of the namespace `host_cookie`, in the
+/// user namespace `userns` (the container's); the returned end is the
+/// command's, to send its listener on (`send`). Forks: call it while
+/// single-threaded.
+pub(super) fn spawn(host_cookie: u64, userns: std::fs::File) -> anyhow::Result<Channel> {
     let (ours, theirs) = channel::pair()?;
     match sys::fork().context("fork the exec's socket guard")? {
         ForkResult::Child => {
             drop(theirs);
+            // Without it, the command's unix connects would fail (EPERM):
+            // none is made unchecked.
+            let joined = nix::sys::prctl::set_dumpable(false)
+                .and_then(|()| nix::sched::setns(&userns, nix::sched::CloneFlags::CLONE_NEWUSER));
+            drop(userns);
+            if let Err(e) = joined {
+                tracing::debug!("exec socket guard: join the user namespace: {e}");
+            }
             serve(ours, host_cookie);
             sys::exit_now(0)
         }

@@ -51,6 +51,7 @@ pub mod bypass;
 mod caller;
 mod channel;
 pub mod confine;
+mod connector;
 mod detach;
 mod enter;
 mod exec_guard;

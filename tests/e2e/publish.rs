@@ -894,3 +894,79 @@ fn publish_100_runs_leave_no_listener_process_or_fd() {
         assert!(TcpListener::bind("127.0.0.1:18083").is_ok());
     });
 }
+
+/// Wait (60 s at most) until the container's log holds `line`; the log.
+fn log_with(env: &TestEnv, id: &str, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = env.burrow(&["logs", id]);
+        if out.stdout.lines().any(|l| l == line) {
+            return out.stdout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {line:?} in: {}",
+            out.describe()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A server on port 80 that is handed the host's socket accepts a host
+/// client (a socket of the host's namespace), then races: one thread
+/// disconnects (AF_UNSPEC) and connects fd 100 to 127.0.0.1:ARGV[0] over
+/// and over, while another puts the accepted socket and one of its own
+/// on fd 100 in turn. It says how the connects went, then "done".
+const CONNECT_RACE: &str = r#"use threads; use threads::shared; use Socket; use POSIX ();
+$|=1; my ($port, $rounds) = @ARGV;
+socket(my $l, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+setsockopt($l, SOL_SOCKET, SO_REUSEADDR, 1);
+bind($l, pack_sockaddr_in(80, INADDR_ANY)) or die "bind: $!";
+listen($l, 5) or die "listen: $!";
+accept(my $c, $l) or die "accept: $!";
+socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+my $n = 100; defined POSIX::dup2(fileno($s), $n) or die "dup2: $!";
+open(my $h, "+<&=", $n) or die "fd: $!";
+print "racing\n";
+my $done :shared = 0;
+my $swap = threads->create(sub { until ($done) { POSIX::dup2(fileno($c), $n); select(undef, undef, undef, 0.0002); POSIX::dup2(fileno($s), $n); select(undef, undef, undef, 0.0002) } });
+my $to = pack_sockaddr_in($port, inet_aton("127.0.0.1")); my %said;
+for (1..$rounds) { connect($h, pack("S x14", 0)); if (connect($h, $to)) { $said{connected}++ } else { $said{"errno " . ($!+0)}++ } }
+$done = 1; $swap->join;
+print join(", ", map { "$_: $said{$_}" } sort keys %said), "\ndone\n";"#;
+
+/// Issue #15: connect() used to be checked by the supervisor and then run
+/// by the kernel, which read the fd number again; a second thread could
+/// put a socket of the host's namespace there in between and connect it
+/// to the host's loopback. Now the supervisor connects the very socket it
+/// checked: the host's listener never hears from the container.
+#[test]
+fn publish_a_racing_thread_cannot_connect_a_host_socket_to_the_hosts_loopback() {
+    both(|env, _| {
+        env.set_env("BURROW_PUBLISH_BYPASS", "1");
+        let img = debian(env);
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        target.set_nonblocking(true).unwrap();
+        let port = target.local_addr().unwrap().port().to_string();
+        let race = ["perl", "-e", CONNECT_RACE, &port, "400"];
+        let id = detach(env, &[&["-p", "18095:80", &img][..], &race].concat());
+        eventually("the server to hold the host socket", || {
+            let ss = Command::new("ss")
+                .args(["-Htlnp", "sport = :18095"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&ss.stdout).contains("\"perl\"")
+        });
+        let client = TcpStream::connect("127.0.0.1:18095").unwrap();
+        log_with(env, &id, "racing");
+        let log = log_with(env, &id, "done");
+        drop(client);
+        assert!(!log.contains("connected"), "{log}");
+        assert!(
+            target.accept().is_err(),
+            "the host's loopback was reached: {log}"
+        );
+        env.burrow(&["rm", "-f", &id]).ok();
+        assert_nothing_left(env);
+    });
+}

@@ -28,11 +28,6 @@ pub fn is_handed(fd: &impl AsRawFd) -> bool {
         .contains(&ino)
 }
 
-/// Whether any socket was handed yet.
-pub fn any() -> bool {
-    !HANDED.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
-}
-
 /// The host socket `fd` is now the container's.
 pub fn mark(fd: &impl AsRawFd) {
     let ino = inode(fd);

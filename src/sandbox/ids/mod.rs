@@ -43,18 +43,21 @@ pub fn install(calls: filter::Calls) -> anyhow::Result<OwnedFd> {
 }
 
 /// What answers a socket call sent to the supervisor (`filter::Call::
-/// Socket`): given the listener, the notification and the call,
-/// Ok(Some(v)) makes the call return v, Ok(None) lets the kernel run it,
-/// Err fails it.
+/// Socket`), given the listener, the notification and the call.
 pub type OnSocket = std::sync::Arc<
-    dyn Fn(
-            &OwnedFd,
-            &libc::seccomp_notif,
-            filter::SockCall,
-        ) -> Result<Option<i64>, nix::errno::Errno>
-        + Send
-        + Sync,
+    dyn Fn(&std::sync::Arc<OwnedFd>, &libc::seccomp_notif, filter::SockCall) -> Reply + Send + Sync,
 >;
+
+/// An `OnSocket`'s answer.
+#[derive(Debug)]
+pub enum Reply {
+    /// Ok(Some(v)) makes the call return v, Ok(None) lets the kernel run
+    /// it, Err fails it.
+    Now(Result<Option<i64>, nix::errno::Errno>),
+    /// Answered by another thread, later (a connect made for the caller,
+    /// which may block).
+    Later,
+}
 
 /// Serve `listener` on a new thread, starting every process from `base`;
 /// socket calls go to `on_socket` (none: the kernel runs them).

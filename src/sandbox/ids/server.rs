@@ -82,6 +82,8 @@ pub struct Emulator {
 /// Serve `listener` until every task that uses its filter has gone (the
 /// kernel then reports POLLHUP). Runs on a thread of its own.
 pub fn serve(listener: OwnedFd, base: Creds, on_socket: Option<super::OnSocket>) {
+    // Shared with the threads that answer a socket call later.
+    let listener = std::sync::Arc::new(listener);
     let mut em = Emulator::new(base);
     em.owners = Owners::new();
     // Best effort: only a speed-up (Linux 6.6 and later).
@@ -122,7 +124,10 @@ pub fn serve(listener: OwnedFd, base: Creds, on_socket: Option<super::OnSocket>)
                     ..
                 }),
                 Some(f),
-            ) => Some(f(&listener, &n, c)),
+            ) => match f(&listener, &n, c) {
+                super::Reply::Now(r) => Some(r),
+                super::Reply::Later => continue,
+            },
             (
                 Some(Entry {
                     call: Call::Socket(_),
