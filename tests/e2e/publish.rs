@@ -970,3 +970,106 @@ fn publish_a_racing_thread_cannot_connect_a_host_socket_to_the_hosts_loopback() 
         assert_nothing_left(env);
     });
 }
+
+/// The connects of a process, as it says how each went: a unix socket by
+/// path and an abstract one (their server says the peer's SO_PEERCRED),
+/// one in /root (700), a blocking and a non-blocking one to a server on
+/// the container's loopback, one to the host (host-gateway, ARGV[0]).
+const CONNECT_CHECKS: &str = r#"use Socket; use IO::Socket::UNIX; use IO::Socket::INET; use IO::Select; use Fcntl;
+sub checks { my ($port) = @_; my $out = "";
+for (["unix", "/tmp/u.sock"], ["abstract", "\0burrow-abstract"], ["private", "/root/p.sock"]) {
+  my $c = IO::Socket::UNIX->new(Peer=>$_->[1]); $out .= $c ? "$_->[0] " . $c->getline : "$_->[0]: $!\n" }
+my $c = IO::Socket::INET->new(PeerAddr=>"127.0.0.1:7000"); $out .= $c ? "blocking " . $c->getline : "blocking: $!\n";
+socket(my $s, PF_INET, SOCK_STREAM, 0); fcntl($s, F_SETFL, O_NONBLOCK);
+my $how = connect($s, pack_sockaddr_in(7000, inet_aton("127.0.0.1"))) ? "at once" : $!{EINPROGRESS} ? "in progress" : "failed: $!";
+IO::Select->new($s)->can_write(5); my $err = unpack("i", getsockopt($s, SOL_SOCKET, SO_ERROR)); fcntl($s, F_SETFL, 0);
+$out .= "nonblocking $how, error $err, " . <$s>;
+$c = IO::Socket::INET->new(PeerAddr=>"host.docker.internal:$port", Timeout=>5); $out .= $c ? "outbound " . $c->getline : "outbound: $!\n";
+$out }
+"#;
+
+/// The container's servers for CONNECT_CHECKS (unix ones say the peer's
+/// "uid=U gid=G pid=P", the inet one "hi"), the checks as root and as
+/// uid 1000 (to the log, each after a line naming it), then a server
+/// bound to port 80 (handed the host's socket).
+const CONNECT_SERVERS: &str = r#"sub creds { my ($pid, $uid, $gid) = unpack("i3", getsockopt($_[0], SOL_SOCKET, SO_PEERCRED)); "uid=$uid gid=$gid pid=$pid\n" }
+sub serve { my ($l, $say) = @_; $l or die "listen: $!"; return if fork; while (my $c = $l->accept) { print $c $say->($c); close $c } exit }
+$| = 1; my ($port) = @ARGV;
+serve(IO::Socket::UNIX->new(Local=>"/tmp/u.sock", Listen=>5), \&creds); chmod 0777, "/tmp/u.sock";
+serve(IO::Socket::UNIX->new(Local=>"\0burrow-abstract", Listen=>5), \&creds);
+serve(IO::Socket::UNIX->new(Local=>"/root/p.sock", Listen=>5), \&creds); chmod 0777, "/root/p.sock";
+serve(IO::Socket::INET->new(LocalAddr=>"127.0.0.1:7000", Listen=>5, ReuseAddr=>1), sub { "hi\n" });
+my $l = IO::Socket::INET->new(LocalPort=>80, Listen=>5, ReuseAddr=>1) or die "tcp: $!";
+print "as root\n", checks($port);
+if (!fork) { $) = "1000 1000"; $( = 1000; POSIX::setuid(1000); print "as 1000\n", checks($port); exit }
+wait; print "checked\n";
+while (my $c = $l->accept) { print $c "peer=" . $c->peerhost . "\n"; close $c }"#;
+
+/// Under the bypass every connect is made by burrow for the caller
+/// (issue #15), yet works as the caller's own: unix sockets by path and
+/// abstract name, with the caller's uid and gid in SO_PEERCRED (its pid
+/// is burrow's, which the container cannot see: 0) and its permissions
+/// (uid 1000 cannot reach into /root); blocking and non-blocking
+/// (EINPROGRESS, then connected) connects to the container's loopback;
+/// one out to the host. From the container's processes and from `exec`.
+#[test]
+fn publish_connects_made_for_the_caller_work_as_its_own() {
+    both(|env, _| {
+        env.set_env("BURROW_PUBLISH_BYPASS", "1");
+        let img = debian(env);
+        let host = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = host.local_addr().unwrap().port().to_string();
+        std::thread::spawn(move || {
+            for mut c in host.incoming().flatten() {
+                let _ = c.write_all(b"out\n");
+            }
+        });
+        // Single-id mode emulates uid 1000: to the kernel, still root.
+        let other = if env.user == User::Sub { 1000 } else { 0 };
+        let creds = |uid: u32| format!("uid={uid} gid={uid} pid=0");
+        let said = |uid: u32| {
+            let private = match uid {
+                0 => format!("private {}", creds(0)),
+                _ => "private: Permission denied".to_string(),
+            };
+            let unix = format!("unix {}\nabstract {}\n{private}", creds(uid), creds(uid));
+            format!("{unix}\nblocking hi\nnonblocking in progress, error 0, hi\noutbound out\n")
+        };
+        let program = format!("use POSIX (); {CONNECT_CHECKS}{CONNECT_SERVERS}");
+        let id = detach(
+            env,
+            &[
+                "-p",
+                "18096:80",
+                "--add-host",
+                "host.docker.internal:host-gateway",
+                &img,
+                "perl",
+                "-e",
+                &program,
+                &port,
+            ],
+        );
+        let log = log_with(env, &id, "checked");
+        let want = format!("as root\n{}as 1000\n{}checked\n", said(0), said(other));
+        assert_eq!(log, want);
+        let (peer, me) = what_it_says("127.0.0.1:18096");
+        assert_eq!(
+            peer,
+            format!("peer={}", me.ip()),
+            "not handed the host socket"
+        );
+        let check = format!("{CONNECT_CHECKS}print checks($ARGV[0])");
+        // `exec -u` takes only mapped ids (none but root without a range).
+        let users: &[(&str, u32)] = match env.user {
+            User::Sub => &[("0", 0), ("1000:1000", 1000)],
+            _ => &[("0", 0)],
+        };
+        for &(user, uid) in users {
+            let out = env.burrow(&["exec", "-u", user, &id, "perl", "-e", &check, &port]);
+            assert_eq!(out.ok().stdout, said(uid), "exec -u {user}");
+        }
+        env.burrow(&["rm", "-f", &id]).ok();
+        assert_nothing_left(env);
+    });
+}
