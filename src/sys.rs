@@ -343,6 +343,26 @@ pub(crate) fn int80(nr: u32, a: u32, b: u32, c: u32) -> i32 {
     ret
 }
 
+/// Test probe: a zeroed page below 4 GiB (MAP_32BIT), for the pointers
+/// of `int80` calls; never unmapped.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(crate) fn low_page() -> &'static mut [u8] {
+    // SAFETY: a new private anonymous mapping, not aliased by anything;
+    // checked before use, and leaked (it lives as long as the process).
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED, "mmap MAP_32BIT");
+        std::slice::from_raw_parts_mut(p.cast::<u8>(), 4096)
+    }
+}
+
 // ---- the launcher's calls -------------------------------------------------
 
 fn check(ret: libc::c_int) -> Result<(), Errno> {

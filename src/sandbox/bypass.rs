@@ -110,7 +110,8 @@ pub fn host_netns_cookie() -> io::Result<u64> {
 pub fn exec_guard(host_cookie: u64) -> super::ids::OnSocket {
     Arc::new(move |l, n, call| match call {
         SockCall::Bind => Reply::Now(Ok(None)),
-        SockCall::Connect => connector::answer(l, n, host_cookie),
+        SockCall::Connect => connector::answer(l, n, host_cookie, false),
+        SockCall::SocketcallConnect => connector::answer(l, n, host_cookie, true),
     })
 }
 
@@ -150,7 +151,8 @@ impl Bypass {
             SockCall::Bind => Reply::Now(self.bind(listener, n)),
             // Made here even before a socket was handed: one may be
             // handed while this connect is on its way.
-            SockCall::Connect => connector::answer(listener, n, self.host_cookie),
+            SockCall::Connect => connector::answer(listener, n, self.host_cookie, false),
+            SockCall::SocketcallConnect => connector::answer(listener, n, self.host_cookie, true),
         }
     }
 
@@ -518,6 +520,89 @@ mod tests {
             let r = socket::connect(l.as_raw_fd(), &to);
             assert!(r.is_err(), "a listener shut {how:?} connected");
         }
+    }
+
+    /// A 32-bit connect (int 0x80: connect, and socketcall's connect)
+    /// of a socket of the host's namespace is refused as a native one:
+    /// the filter used to leave the compat ABI's socket calls alone.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_32_bit_connect_of_a_host_socket_is_refused_too() {
+        use crate::sys::{in_child, int80, ChildFailure};
+        const CONNECT: u32 = 362;
+        const SOCKETCALL: u32 = 102;
+        if in_child(|| {
+            let _ = int80(20, 0, 0, 0); // getpid
+            Ok(())
+        })
+        .is_err()
+        {
+            return crate::testkit::skip("this kernel runs no i386 code (no IA32 emulation)");
+        }
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        target.set_nonblocking(true).unwrap();
+        let port = target.local_addr().unwrap().port();
+        // This process's namespace stands for the host's.
+        let cookie = host_netns_cookie().unwrap();
+        let (ours, theirs) = crate::sandbox::channel::pair().unwrap();
+        let server = std::thread::spawn(move || {
+            if let Ok(Some((_, Some(fd)))) = ours.recv() {
+                let base = crate::sandbox::ids::creds::Creds::new(0, 0, vec![]);
+                crate::sandbox::ids::server::serve(fd, base, Some(exec_guard(cookie)));
+            }
+        });
+        let r = in_child(move || {
+            let fail = |what: &str, r: i32| Err(ChildFailure::new(what, Errno::from_raw(-r)));
+            nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
+            let l = crate::sandbox::ids::install(super::super::ids::filter::Calls::SOCKETS)
+                .map_err(|_| ChildFailure::new("install", Errno::last()))?;
+            theirs
+                .send_with_fd(
+                    &crate::sandbox::channel::Msg::IdsListener,
+                    Some(l.as_raw_fd()),
+                )
+                .map_err(|_| ChildFailure::new("send", Errno::EIO))?;
+            // sockaddr_in at 0, socketcall's three arguments at 16.
+            let page = sys::low_page();
+            let base = page.as_ptr() as u32;
+            page[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+            page[2..4].copy_from_slice(&port.to_be_bytes());
+            page[4..8].copy_from_slice(&[127, 0, 0, 1]);
+            for socketcall in [false, true] {
+                let s = socket::socket(
+                    AddressFamily::Inet,
+                    SockType::Stream,
+                    socket::SockFlag::empty(),
+                    None,
+                )
+                .map_err(|e| ChildFailure::new("socket", e))?;
+                let fd = s.as_raw_fd() as u32;
+                let r = match socketcall {
+                    false => int80(CONNECT, fd, base, 16),
+                    true => {
+                        for (i, v) in [fd, base, 16].iter().enumerate() {
+                            page[16 + 4 * i..20 + 4 * i].copy_from_slice(&v.to_ne_bytes());
+                        }
+                        int80(
+                            SOCKETCALL,
+                            super::super::ids::filter::SYS_CONNECT,
+                            base + 16,
+                            0,
+                        )
+                    }
+                };
+                if r != -libc::EPERM {
+                    return fail(
+                        &format!("32-bit connect (socketcall: {socketcall}): {r}"),
+                        r,
+                    );
+                }
+            }
+            Ok(())
+        });
+        server.join().unwrap();
+        r.unwrap();
+        assert!(target.accept().is_err(), "the listener was reached");
     }
 
     #[test]

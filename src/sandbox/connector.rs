@@ -49,10 +49,16 @@ static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// The longest address the kernel takes (sizeof(struct sockaddr_storage)).
 const SOCKADDR_MAX: usize = 128;
 
-/// Answer the notified connect `n`: refused on a socket of the namespace
+/// Answer the notified connect `n` (`socketcall`: the compat ABI's
+/// socketcall(SYS_CONNECT)): refused on a socket of the namespace
 /// `host_cookie`, else made for the caller on another thread.
-pub fn answer(listener: &Arc<OwnedFd>, n: &libc::seccomp_notif, host_cookie: u64) -> Reply {
-    let call = match Call::read(listener, n, host_cookie) {
+pub fn answer(
+    listener: &Arc<OwnedFd>,
+    n: &libc::seccomp_notif,
+    host_cookie: u64,
+    socketcall: bool,
+) -> Reply {
+    let call = match Call::read(listener, n, host_cookie, socketcall) {
         Ok(c) => c,
         Err(e) => return Reply::Now(Err(e)),
     };
@@ -96,12 +102,32 @@ struct Call {
 impl Call {
     /// Fetch the socket and copy the address, checking them as the
     /// kernel would, in its order (EBADF, ENOTSOCK, EINVAL, EFAULT).
-    fn read(listener: &OwnedFd, n: &libc::seccomp_notif, host_cookie: u64) -> Result<Call, Errno> {
+    fn read(
+        listener: &OwnedFd,
+        n: &libc::seccomp_notif,
+        host_cookie: u64,
+        socketcall: bool,
+    ) -> Result<Call, Errno> {
         let tid = n.pid as i32;
         // connect(int fd, struct sockaddr *addr, int addrlen): the kernel
-        // takes the low 32 bits of the int arguments.
-        let fd = n.data.args[0] as u32 as i32;
-        let len = n.data.args[2] as u32 as i32;
+        // takes the low 32 bits of the int arguments; socketcall's are
+        // three u32 in the caller's memory (copied once).
+        let [fd, addr, len] = match socketcall {
+            true => {
+                let b = read_mem(tid, n.data.args[1], 12).map_err(|_| Errno::EFAULT)?;
+                let word =
+                    |i: usize| u64::from(u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+                [word(0), word(4), word(8)]
+            }
+            false => [n.data.args[0], n.data.args[1], n.data.args[2]],
+        };
+        // A 32-bit ABI's pointer is its low half (__AUDIT_ARCH_64BIT off).
+        let addr = match n.data.arch & 0x8000_0000 {
+            0 => addr as u32 as u64,
+            _ => addr,
+        };
+        let fd = fd as u32 as i32;
+        let len = len as u32 as i32;
         if fd < 0 {
             return Err(Errno::EBADF);
         }
@@ -113,7 +139,7 @@ impl Call {
         if len > SOCKADDR_MAX {
             return Err(Errno::EINVAL);
         }
-        let addr = read_mem(tid, n.data.args[1], len).map_err(|_| Errno::EFAULT)?;
+        let addr = read_mem(tid, addr, len).map_err(|_| Errno::EFAULT)?;
         let domain = sys::getsockopt_int(&socket, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
         let caller = match domain {
             libc::AF_INET | libc::AF_INET6 => None,

@@ -1073,3 +1073,58 @@ fn publish_connects_made_for_the_caller_work_as_its_own() {
         assert_nothing_left(env);
     });
 }
+
+/// A server handed the host's socket that shuts it (SHUT_RD disconnects
+/// a listener) and then tries to make it a client of the host's loopback
+/// (ARGV[0]): bind again, connect, a send with MSG_FASTOPEN (a connect
+/// without connect()); then the same send on a socket it accepted from a
+/// host client. It says how each went.
+const FASTOPEN_TRIES: &str = r#"use Socket; $| = 1;
+socket(my $l, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+setsockopt($l, SOL_SOCKET, SO_REUSEADDR, 1);
+bind($l, pack_sockaddr_in(80, INADDR_ANY)) or die "bind: $!";
+listen($l, 5) or die "listen: $!";
+accept(my $c, $l) or die "accept: $!";
+my $to = pack_sockaddr_in($ARGV[0], inet_aton("127.0.0.1"));
+shutdown($l, 0) or print "shutdown: $!\n";
+print bind($l, pack_sockaddr_in(0, INADDR_ANY)) ? "bound\n" : "bind: $!\n";
+print connect($l, $to) ? "connected\n" : "connect: $!\n";
+print defined(send($l, "x", 0x20000000, $to)) ? "sent\n" : "fast open: $!\n";
+print defined(send($c, "x", 0x20000000, $to)) ? "sent\n" : "fast open: $!\n";
+print "done\n";"#;
+
+/// Issue #15: with TCP Fast Open on the client side (net.ipv4.tcp_fastopen
+/// 1, the default), a send with MSG_FASTOPEN connects a socket without
+/// connect(). A handed listener shut down, or an accepted socket, cannot
+/// be turned into a client of the host's loopback: bind says EINVAL (the
+/// port stays), connect EPERM, and sends with MSG_FASTOPEN are refused
+/// (EOPNOTSUPP, as where Fast Open is off; the kernel says EINVAL on a
+/// shut listener and EISCONN on an accepted socket anyway).
+#[test]
+fn publish_a_host_socket_cannot_connect_by_fast_open() {
+    both(|env, _| {
+        env.set_env("BURROW_PUBLISH_BYPASS", "1");
+        let img = debian(env);
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        target.set_nonblocking(true).unwrap();
+        let port = target.local_addr().unwrap().port().to_string();
+        let tries = ["perl", "-e", FASTOPEN_TRIES, &port];
+        let id = detach(env, &[&["-p", "18097:80", &img][..], &tries].concat());
+        eventually("the server to hold the host socket", || {
+            let ss = Command::new("ss")
+                .args(["-Htlnp", "sport = :18097"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&ss.stdout).contains("\"perl\"")
+        });
+        let client = TcpStream::connect("127.0.0.1:18097").unwrap();
+        let log = log_with(env, &id, "done");
+        drop(client);
+        let want = "bind: Invalid argument\nconnect: Operation not permitted\n\
+                    fast open: Operation not supported\nfast open: Operation not supported\ndone\n";
+        assert_eq!(log, want);
+        assert!(target.accept().is_err(), "the host's loopback was reached");
+        env.burrow(&["rm", "-f", &id]).ok();
+        assert_nothing_left(env);
+    });
+}

@@ -58,9 +58,10 @@ pub enum Call {
     /// the emulated owners and ids (`access`), native ABI only; open and
     /// openat only when asked to write or create (`arg_tests`).
     Access(Access),
-    /// bind and connect, native ABI only: a published TCP port's bind
-    /// may be given the host's listening socket, and no socket of the
-    /// host's may be connected (`sandbox::bypass`).
+    /// bind (native ABI only) and connect (every ABI, and the compat
+    /// socketcall's connect): a published TCP port's bind may be given
+    /// the host's listening socket, and no socket of the host's may be
+    /// connected (`sandbox::bypass`).
     Socket(SockCall),
 }
 
@@ -69,7 +70,15 @@ pub enum Call {
 pub enum SockCall {
     Bind,
     Connect,
+    /// socketcall(SYS_CONNECT, args) of the 32-bit compat ABI (i386):
+    /// connect's three arguments, 32 bits each, at `args`.
+    SocketcallConnect,
 }
+
+/// socketcall's number for connect (linux/net.h).
+pub const SYS_CONNECT: u32 = 3;
+/// sendto/sendmsg's flag that connects a TCP socket (TCP Fast Open).
+const MSG_FASTOPEN: u32 = 0x2000_0000;
 
 /// Which calls a filter sends: the id emulation's (single-id mode), the
 /// socket calls of the `-p` bypass, or both (Linux allows one listener
@@ -225,6 +234,7 @@ const NAMES: &[(&str, Call)] = &[
     ("symlinkat", Call::Access(Access::SymlinkAt)),
     ("bind", Call::Socket(SockCall::Bind)),
     ("connect", Call::Socket(SockCall::Connect)),
+    ("socketcall", Call::Socket(SockCall::SocketcallConnect)),
 ];
 
 /// A call as one ABI numbers it; `narrow`: the 16-bit legacy form (ids
@@ -281,12 +291,17 @@ pub fn entries(calls: Calls) -> Vec<Entry> {
     let mut out = Vec::new();
     for abi in abis() {
         for &(name, call) in NAMES {
-            // The compat socket and checked calls are left to the kernel
-            // (the bypass is then not used); the compat stat calls only
-            // where `stat32` knows their structs (i386's).
+            // The compat checked calls are left to the kernel; so is a
+            // compat bind (the bypass is then not used); the compat stat
+            // calls only where `stat32` knows their structs (i386's). A
+            // compat connect is answered as a native one: a host socket
+            // must not be connected by any ABI. socketcall is the compat
+            // ABI's.
             let socket = matches!(call, Call::Socket(_));
             let stat = matches!(call, Call::Stat(..));
-            if abi.compat && (socket || matches!(call, Call::Access(_))) {
+            let native_only = matches!(call, Call::Access(_) | Call::Socket(SockCall::Bind));
+            let compat_only = call == Call::Socket(SockCall::SocketcallConnect);
+            if (abi.compat && native_only) || (!abi.compat && compat_only) {
                 continue;
             }
             if stat && abi.compat && abi.audit != AUDIT_ARCH_I386 {
@@ -348,6 +363,8 @@ struct ArgTest {
     nr: u32,
     arg: u32,
     when: Vec<Cond>,
+    /// Refused (EOPNOTSUPP) when one holds, instead of sent.
+    refuse: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -396,6 +413,7 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
             nr,
             arg: 0,
             when: vec![Cond::Eq(libc::PR_SET_KEEPCAPS as u32)],
+            refuse: false,
         });
     }
     // Opened to write or create (checked), or to read whole (/proc).
@@ -408,6 +426,35 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
                 nr,
                 arg,
                 when: open_when.clone(),
+                refuse: false,
+            });
+        }
+    }
+    // The compat socketcall: only its connect.
+    if let Some(nr) = nr_of(Call::Socket(SockCall::SocketcallConnect)) {
+        out.push(ArgTest {
+            nr,
+            arg: 0,
+            when: vec![Cond::Eq(SYS_CONNECT)],
+            refuse: false,
+        });
+    }
+    // A send with MSG_FASTOPEN connects a TCP socket without connect():
+    // refused where connect is watched, as the kernel refuses it where
+    // Fast Open is off. (A host socket cannot reach that path today: a
+    // listener shut down says EINVAL, an accepted one must be
+    // disconnected first, by connect. This keeps it so. The compat
+    // socketcall's sends carry their flags in memory: not looked at.)
+    let watched = all
+        .iter()
+        .any(|e| e.audit == abi.audit && e.call == Call::Socket(SockCall::Connect));
+    for (name, arg) in [("sendto", 3), ("sendmsg", 2), ("sendmmsg", 3)] {
+        if let Some(nr) = number(abi.table, name).filter(|_| watched) {
+            out.push(ArgTest {
+                nr,
+                arg,
+                when: vec![Cond::Set(MSG_FASTOPEN)],
+                refuse: true,
             });
         }
     }
@@ -442,11 +489,11 @@ pub fn program(calls: Calls) -> Vec<sock_filter> {
             .map(|e| e.nr)
             .collect();
         // The section: ld arch, jeq arch, ld nr, per test a jeq, a load
-        // and one per condition, one per call, ALLOW, NOTIF; then the next
-        // section. Jumps are relative to the next instruction.
+        // and one per condition, one per call, ALLOW, NOTIF, ERRNO; then
+        // the next section. Jumps are relative to the next instruction.
         let tested_len: usize = tests.iter().map(|t| 2 + t.when.len()).sum();
         let allow = 3 + tested_len + nrs.len();
-        let (notify, next) = (allow + 1, allow + 2);
+        let (notify, refuse, next) = (allow + 1, allow + 2, allow + 3);
         let to = |target: usize, from: usize| target - from - 1;
         prog.push(ld(4)); // offsetof(struct seccomp_data, arch)
         let base = prog.len() - 1;
@@ -463,7 +510,7 @@ pub fn program(calls: Calls) -> Vec<sock_filter> {
                 // A condition that fails goes on to the next one, the
                 // last one to ALLOW.
                 let no = if last { to(allow, i) } else { 0 };
-                let yes = to(notify, i);
+                let yes = to(if t.refuse { refuse } else { notify }, i);
                 prog.push(match *c {
                     Cond::Eq(v) => jump(libc::BPF_JEQ, v, yes, no),
                     Cond::Set(m) => jump(libc::BPF_JSET, m, yes, no),
@@ -476,6 +523,7 @@ pub fn program(calls: Calls) -> Vec<sock_filter> {
         }
         prog.push(ret(libc::SECCOMP_RET_ALLOW));
         prog.push(ret(libc::SECCOMP_RET_USER_NOTIF));
+        prog.push(ret(libc::SECCOMP_RET_ERRNO | libc::EOPNOTSUPP as u32));
     }
     prog.push(ret(libc::SECCOMP_RET_ALLOW));
     prog
@@ -631,19 +679,40 @@ mod tests {
         assert_eq!(verdict(&prog, AUDIT_ARCH_I386, 5), libc::SECCOMP_RET_ALLOW);
     }
 
-    /// The `-p` bypass's filter sends bind and connect of the native ABI
-    /// only; with the ids' too, both sets.
+    /// The `-p` bypass's filter sends bind of the native ABI, connect of
+    /// every ABI (and the compat socketcall's connect), and refuses a
+    /// send with MSG_FASTOPEN (a connect by another name); with the ids'
+    /// too, both sets.
     #[test]
     fn the_socket_filter_sends_bind_and_connect_only() {
         let prog = program(Calls::SOCKETS);
+        let fastopen = libc::SECCOMP_RET_ERRNO | libc::EOPNOTSUPP as u32;
         for abi in abis() {
             for (name, nr) in abi.table {
+                let nr = *nr as u32;
                 let want = match *name {
-                    "bind" | "connect" if !abi.compat => libc::SECCOMP_RET_USER_NOTIF,
+                    "bind" if !abi.compat => libc::SECCOMP_RET_USER_NOTIF,
+                    "connect" => libc::SECCOMP_RET_USER_NOTIF,
                     _ => libc::SECCOMP_RET_ALLOW,
                 };
-                let v = verdict_with(&prog, abi.audit, *nr as u32, libc::PR_SET_KEEPCAPS as u32);
+                let v = verdict_with(&prog, abi.audit, nr, libc::PR_SET_KEEPCAPS as u32);
                 assert_eq!(v, want, "{name}");
+                let flags_at = match *name {
+                    "sendto" | "sendmmsg" => 3,
+                    "sendmsg" => 2,
+                    "socketcall" => {
+                        let v = verdict_with(&prog, abi.audit, nr, SYS_CONNECT);
+                        assert_eq!(v, libc::SECCOMP_RET_USER_NOTIF, "socketcall connect");
+                        continue;
+                    }
+                    _ => continue,
+                };
+                let mut args = [1, 0, 0, 0];
+                args[flags_at] = MSG_FASTOPEN | libc::MSG_NOSIGNAL as u32;
+                assert_eq!(verdict_args(&prog, abi.audit, nr, args), fastopen, "{name}");
+                args[flags_at] = libc::MSG_NOSIGNAL as u32;
+                let v = verdict_args(&prog, abi.audit, nr, args);
+                assert_eq!(v, libc::SECCOMP_RET_ALLOW, "{name}");
             }
         }
         let both = program(Calls::ALL);
@@ -656,6 +725,12 @@ mod tests {
                 "{name}"
             );
         }
+        // The ids' filter alone leaves sends to the kernel.
+        let ids = program(Calls::IDS);
+        let sendto = number(native.table, "sendto").unwrap();
+        let args = [1, 0, 0, MSG_FASTOPEN];
+        let v = verdict_args(&ids, native.audit, sendto, args);
+        assert_eq!(v, libc::SECCOMP_RET_ALLOW);
     }
 
     #[cfg(target_arch = "x86_64")]
