@@ -64,17 +64,11 @@ use crate::sys;
 const MIN_KERNEL: (u32, u32) = (5, 14);
 
 /// Whether binds of this container's ports should go to the supervisor:
-/// asked for (`BURROW_PUBLISH_BYPASS=1`), it publishes TCP ports and the
-/// kernel can hand a socket over.
-///
-/// Not the default: a connect() the supervisor lets through is run by the
-/// kernel, which reads the fd number again, so a process with a second
-/// thread can swap a host socket onto it after the check and connect it
-/// to the host's loopback. Doing every connect in the supervisor would
-/// close that, but not for unix sockets (their path and SO_PEERCRED are
-/// the caller's), so the bypass stays something a user chooses.
+/// not turned off (`BURROW_PUBLISH_BYPASS=0`), it publishes TCP ports and
+/// the kernel can hand a socket over. On by default since connect() is
+/// made by the supervisor, never let run by the kernel (`connector`).
 pub fn wanted(ports: &Listeners) -> bool {
-    if std::env::var_os("BURROW_PUBLISH_BYPASS").is_none_or(|v| v != "1") {
+    if std::env::var_os("BURROW_PUBLISH_BYPASS").is_some_and(|v| v == "0") {
         return false;
     }
     let release = sys::kernel_release();

@@ -402,6 +402,33 @@ fn threads(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// With the bypass turned off (BURROW_PUBLISH_BYPASS=0) the server keeps
+/// its own socket and the supervisor relays: the host socket stays the
+/// supervisor's alone.
+#[test]
+fn publish_relays_with_the_bypass_turned_off() {
+    both(|env, img| {
+        env.set_env("BURROW_PUBLISH_BYPASS", "0");
+        let id = detach(
+            env,
+            &["-p", "18098:80", img, "sh", "-c", &web_server("relayed")],
+        );
+        assert_eq!(http_get(18098).trim(), "relayed");
+        let ss = Command::new("ss")
+            .args(["-Htlnp", "sport = :18098"])
+            .output()
+            .unwrap();
+        let ss = String::from_utf8_lossy(&ss.stdout).into_owned();
+        assert!(
+            !ss.contains("\"httpd\""),
+            "handed with the bypass off: {ss}"
+        );
+        env.burrow(&["rm", "-f", &id]).ok();
+        eventually("the port to be free", || !tcp_listening(18098));
+        assert_nothing_left(env);
+    });
+}
+
 /// A forwarded connection costs the supervisor one thread (both
 /// directions in one poll loop), not one per direction: ten open
 /// connections, ten more threads.
@@ -476,7 +503,6 @@ fn what_it_says(addr: &str) -> (String, std::net::SocketAddr) {
 #[test]
 fn publish_hands_the_host_socket_to_the_server_that_binds_the_port() {
     both(|env, _| {
-        env.set_env("BURROW_PUBLISH_BYPASS", "1");
         let img = debian(env);
         let id = detach(
             env,
@@ -534,7 +560,6 @@ fn publish_hands_the_host_socket_to_the_server_that_binds_the_port() {
 #[test]
 fn publish_hands_the_host_socket_again_after_a_restart() {
     both(|env, _| {
-        env.set_env("BURROW_PUBLISH_BYPASS", "1");
         let img = debian(env);
         let once = r#"exec perl -MIO::Socket::INET -e '$l=IO::Socket::INET->new(LocalPort=>80,Listen=>5,ReuseAddr=>1) or die "tcp: $!"; $c=$l->accept; print $c "peer=".$c->peerhost.":".$c->peerport."\n"; close $c; exit 1'"#;
         let id = detach(
@@ -614,7 +639,6 @@ fn exec_guards(env: &TestEnv) -> Vec<String> {
 fn publish_an_exec_process_cannot_connect_a_passed_host_socket() {
     use std::io::BufRead;
     both(|env, _| {
-        env.set_env("BURROW_PUBLISH_BYPASS", "1");
         let img = debian(env);
         let target = TcpListener::bind("127.0.0.1:0").unwrap();
         target.set_nonblocking(true).unwrap();
@@ -682,7 +706,6 @@ fn publish_an_exec_process_cannot_connect_a_passed_host_socket() {
 #[test]
 fn publish_exec_and_health_checks_still_reach_the_containers_own_servers() {
     both(|env, img| {
-        env.set_env("BURROW_PUBLISH_BYPASS", "1");
         let cmd = "mkdir -p /tmp/www && echo hi > /tmp/www/index.html && \
                    httpd -p 127.0.0.2:81 -h /tmp/www && exec httpd -f -p 80 -h /tmp/www";
         let id = detach(
@@ -943,7 +966,6 @@ print join(", ", map { "$_: $said{$_}" } sort keys %said), "\ndone\n";"#;
 #[test]
 fn publish_a_racing_thread_cannot_connect_a_host_socket_to_the_hosts_loopback() {
     both(|env, _| {
-        env.set_env("BURROW_PUBLISH_BYPASS", "1");
         let img = debian(env);
         let target = TcpListener::bind("127.0.0.1:0").unwrap();
         target.set_nonblocking(true).unwrap();
@@ -1015,7 +1037,6 @@ while (my $c = $l->accept) { print $c "peer=" . $c->peerhost . "\n"; close $c }"
 #[test]
 fn publish_connects_made_for_the_caller_work_as_its_own() {
     both(|env, _| {
-        env.set_env("BURROW_PUBLISH_BYPASS", "1");
         let img = debian(env);
         let host = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = host.local_addr().unwrap().port().to_string();
@@ -1103,7 +1124,6 @@ print "done\n";"#;
 #[test]
 fn publish_a_host_socket_cannot_connect_by_fast_open() {
     both(|env, _| {
-        env.set_env("BURROW_PUBLISH_BYPASS", "1");
         let img = debian(env);
         let target = TcpListener::bind("127.0.0.1:0").unwrap();
         target.set_nonblocking(true).unwrap();
