@@ -1148,3 +1148,28 @@ fn publish_a_host_socket_cannot_connect_by_fast_open() {
         assert_nothing_left(env);
     });
 }
+
+/// io_uring connects sockets out of any seccomp filter's sight: under the
+/// bypass it is refused (EPERM) even where the profile allows it
+/// (seccomp=unconfined), and left alone with the bypass off.
+#[test]
+fn publish_io_uring_is_refused_under_the_bypass_even_unconfined() {
+    both(|env, _| {
+        let img = debian(env);
+        // io_uring_setup(4, params): x86_64 and aarch64 share 425.
+        let setup =
+            r#"my $p = "\0" x 120; print syscall(425, 4, $p) < 0 ? "refused: $!\n" : "set up\n""#;
+        let run = |bypass: &str| {
+            let args = ["run", "--rm", "--security-opt", "seccomp=unconfined"];
+            let cmd = ["-p", "18099:80", &img, "perl", "-e", setup];
+            let out = env.burrow_with(
+                &[&args[..], &cmd].concat(),
+                &[("BURROW_PUBLISH_BYPASS", bypass)],
+                None,
+            );
+            out.ok().stdout.clone()
+        };
+        assert_eq!(run("1"), "refused: Operation not permitted\n");
+        assert_eq!(run("0"), "set up\n");
+    });
+}

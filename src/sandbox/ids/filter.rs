@@ -363,8 +363,9 @@ struct ArgTest {
     nr: u32,
     arg: u32,
     when: Vec<Cond>,
-    /// Refused (EOPNOTSUPP) when one holds, instead of sent.
-    refuse: bool,
+    /// Refused with this errno (one of `REFUSALS`) when one holds,
+    /// instead of sent.
+    refuse: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -373,7 +374,12 @@ enum Cond {
     Eq(u32),
     /// arg & k != 0.
     Set(u32),
+    /// Whatever the argument.
+    Always,
 }
+
+/// The errnos a test may refuse a call with, one return each per section.
+const REFUSALS: [i32; 2] = [libc::EOPNOTSUPP, libc::EPERM];
 
 /// The exact flags with which C tools open a file to read it whole:
 /// plain O_RDONLY (procps' readproc, cat, sed, awk, busybox), with
@@ -413,7 +419,7 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
             nr,
             arg: 0,
             when: vec![Cond::Eq(libc::PR_SET_KEEPCAPS as u32)],
-            refuse: false,
+            refuse: None,
         });
     }
     // Opened to write or create (checked), or to read whole (/proc).
@@ -426,7 +432,7 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
                 nr,
                 arg,
                 when: open_when.clone(),
-                refuse: false,
+                refuse: None,
             });
         }
     }
@@ -436,7 +442,7 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
             nr,
             arg: 0,
             when: vec![Cond::Eq(SYS_CONNECT)],
-            refuse: false,
+            refuse: None,
         });
     }
     // A send with MSG_FASTOPEN connects a TCP socket without connect():
@@ -454,9 +460,20 @@ fn arg_tests(abi: &Abi, all: &[Entry]) -> Vec<ArgTest> {
                 nr,
                 arg,
                 when: vec![Cond::Set(MSG_FASTOPEN)],
-                refuse: true,
+                refuse: Some(libc::EOPNOTSUPP),
             });
         }
+    }
+    // io_uring connects (IORING_OP_CONNECT) out of any filter's sight:
+    // refused as Docker's profile refuses it, even under a profile that
+    // allows it (seccomp=unconfined, --privileged).
+    if let Some(nr) = number(abi.table, "io_uring_setup").filter(|_| watched) {
+        out.push(ArgTest {
+            nr,
+            arg: 0,
+            when: vec![Cond::Always],
+            refuse: Some(libc::EPERM),
+        });
     }
     out
 }
@@ -489,11 +506,15 @@ pub fn program(calls: Calls) -> Vec<sock_filter> {
             .map(|e| e.nr)
             .collect();
         // The section: ld arch, jeq arch, ld nr, per test a jeq, a load
-        // and one per condition, one per call, ALLOW, NOTIF, ERRNO; then
-        // the next section. Jumps are relative to the next instruction.
+        // and one per condition, one per call, ALLOW, NOTIF, one ERRNO per
+        // refusal; then the next section. Jumps are relative to the next
+        // instruction.
         let tested_len: usize = tests.iter().map(|t| 2 + t.when.len()).sum();
         let allow = 3 + tested_len + nrs.len();
-        let (notify, refuse, next) = (allow + 1, allow + 2, allow + 3);
+        let notify = allow + 1;
+        let refuse =
+            |errno: i32| notify + 1 + REFUSALS.iter().position(|e| *e == errno).unwrap_or(0);
+        let next = notify + 1 + REFUSALS.len();
         let to = |target: usize, from: usize| target - from - 1;
         prog.push(ld(4)); // offsetof(struct seccomp_data, arch)
         let base = prog.len() - 1;
@@ -510,10 +531,12 @@ pub fn program(calls: Calls) -> Vec<sock_filter> {
                 // A condition that fails goes on to the next one, the
                 // last one to ALLOW.
                 let no = if last { to(allow, i) } else { 0 };
-                let yes = to(if t.refuse { refuse } else { notify }, i);
+                let yes = to(t.refuse.map_or(notify, refuse), i);
                 prog.push(match *c {
                     Cond::Eq(v) => jump(libc::BPF_JEQ, v, yes, no),
                     Cond::Set(m) => jump(libc::BPF_JSET, m, yes, no),
+                    // arg & 0 is never set.
+                    Cond::Always => jump(libc::BPF_JSET, 0, no, yes),
                 });
             }
         }
@@ -523,7 +546,9 @@ pub fn program(calls: Calls) -> Vec<sock_filter> {
         }
         prog.push(ret(libc::SECCOMP_RET_ALLOW));
         prog.push(ret(libc::SECCOMP_RET_USER_NOTIF));
-        prog.push(ret(libc::SECCOMP_RET_ERRNO | libc::EOPNOTSUPP as u32));
+        for errno in REFUSALS {
+            prog.push(ret(libc::SECCOMP_RET_ERRNO | errno as u32));
+        }
     }
     prog.push(ret(libc::SECCOMP_RET_ALLOW));
     prog
@@ -681,8 +706,8 @@ mod tests {
 
     /// The `-p` bypass's filter sends bind of the native ABI, connect of
     /// every ABI (and the compat socketcall's connect), and refuses a
-    /// send with MSG_FASTOPEN (a connect by another name); with the ids'
-    /// too, both sets.
+    /// send with MSG_FASTOPEN (a connect by another name) and io_uring
+    /// (which connects out of sight); with the ids' too, both sets.
     #[test]
     fn the_socket_filter_sends_bind_and_connect_only() {
         let prog = program(Calls::SOCKETS);
@@ -693,6 +718,7 @@ mod tests {
                 let want = match *name {
                     "bind" if !abi.compat => libc::SECCOMP_RET_USER_NOTIF,
                     "connect" => libc::SECCOMP_RET_USER_NOTIF,
+                    "io_uring_setup" => libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
                     _ => libc::SECCOMP_RET_ALLOW,
                 };
                 let v = verdict_with(&prog, abi.audit, nr, libc::PR_SET_KEEPCAPS as u32);
