@@ -39,11 +39,11 @@
 //! container's processes may pass it such a socket (SCM_RIGHTS). The
 //! record keeps the host namespace's cookie for it (`guarded_netns`).
 //!
-//! What a handed socket does not carry over: the options the server set
-//! on its own socket before bind (SO_REUSEADDR, SO_REUSEPORT,
-//! TCP_NODELAY, IPV6_V6ONLY...) are not copied to the host's (accepted
-//! sockets inherit the host listener's), and getsockname on it shows the
-//! host's address and port, not the container's.
+//! What a handed socket does not carry over: of the options the server
+//! set on its own socket before bind, only those its connections inherit
+//! are copied to the host's (TCP_NODELAY, keepalive: `carry_options`);
+//! and getsockname on it shows the host's address and port, not the
+//! container's (a server that prints its port prints the host's).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -199,6 +199,7 @@ impl Bypass {
         let flags = nix::fcntl::fcntl(theirs.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
         let nonblock = nix::fcntl::OFlag::from_bits_truncate(flags) & nix::fcntl::OFlag::O_NONBLOCK;
         nix::fcntl::fcntl(host.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nonblock))?;
+        carry_options(&theirs, &host);
         let cloexec = fd_cloexec(pid, fd);
         if !sys::seccomp_notif_id_valid(listener, n.id) {
             return Ok(false);
@@ -390,6 +391,30 @@ fn parse_sockaddr(b: &[u8]) -> Option<SocketAddr> {
         return Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port(b)));
     }
     None
+}
+
+/// The options of the caller's socket that its connections would have
+/// inherited (TCP_NODELAY, keepalive), set on the host socket: its
+/// accepted connections inherit them instead. The others a server sets
+/// before bind (SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY) mean nothing to
+/// a socket bound already; buffer sizes stay the host's. Best effort:
+/// the host socket keeps what it had where one cannot be read or set.
+fn carry_options(theirs: &OwnedFd, host: &OwnedFd) {
+    if let Ok(v) = socket::getsockopt(theirs, sockopt::TcpNoDelay) {
+        let _ = socket::setsockopt(host, sockopt::TcpNoDelay, &v);
+    }
+    if let Ok(v) = socket::getsockopt(theirs, sockopt::KeepAlive) {
+        let _ = socket::setsockopt(host, sockopt::KeepAlive, &v);
+    }
+    if let Ok(v) = socket::getsockopt(theirs, sockopt::TcpKeepIdle) {
+        let _ = socket::setsockopt(host, sockopt::TcpKeepIdle, &v);
+    }
+    if let Ok(v) = socket::getsockopt(theirs, sockopt::TcpKeepInterval) {
+        let _ = socket::setsockopt(host, sockopt::TcpKeepInterval, &v);
+    }
+    if let Ok(v) = socket::getsockopt(theirs, sockopt::TcpKeepCount) {
+        let _ = socket::setsockopt(host, sockopt::TcpKeepCount, &v);
+    }
 }
 
 /// Whether fd `fd` of process `pid` is close-on-exec (its fdinfo flags,

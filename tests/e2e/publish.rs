@@ -1173,3 +1173,30 @@ fn publish_io_uring_is_refused_under_the_bypass_even_unconfined() {
         assert_eq!(run("0"), "set up\n");
     });
 }
+
+/// A server that sets TCP_NODELAY and SO_KEEPALIVE on its socket before
+/// it binds port 80 (handed the host's socket) tells each client its
+/// socket's port (getsockname) and whether the accepted connection has
+/// both options.
+const OPTIONS_SERVER: &str = r#"use Socket qw(:DEFAULT IPPROTO_TCP TCP_NODELAY); $| = 1;
+socket(my $l, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+setsockopt($l, SOL_SOCKET, SO_REUSEADDR, 1); setsockopt($l, IPPROTO_TCP, TCP_NODELAY, 1); setsockopt($l, SOL_SOCKET, SO_KEEPALIVE, 1);
+bind($l, pack_sockaddr_in(80, INADDR_ANY)) or die "bind: $!"; listen($l, 5) or die "listen: $!";
+my ($port) = unpack_sockaddr_in(getsockname($l));
+while (accept(my $c, $l)) { my $nd = unpack("i", getsockopt($c, IPPROTO_TCP, TCP_NODELAY)); my $ka = unpack("i", getsockopt($c, SOL_SOCKET, SO_KEEPALIVE));
+  syswrite($c, "port=$port nodelay=" . ($nd ? 1 : 0) . " keepalive=" . ($ka ? 1 : 0) . "\n"); close $c }"#;
+
+/// The options a server's connections inherit from its socket (TCP_NODELAY,
+/// keepalive) are carried over to the host socket it is handed; its
+/// getsockname shows the host's port (documented in `sandbox::bypass`).
+#[test]
+fn publish_a_handed_socket_takes_the_servers_nodelay_and_keepalive() {
+    both(|env, _| {
+        let img = debian(env);
+        let id = detach(env, &["-p", "18100:80", &img, "perl", "-e", OPTIONS_SERVER]);
+        let (said, _) = what_it_says("127.0.0.1:18100");
+        assert_eq!(said, "port=18100 nodelay=1 keepalive=1");
+        env.burrow(&["rm", "-f", &id]).ok();
+        assert_nothing_left(env);
+    });
+}
