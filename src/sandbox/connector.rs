@@ -25,7 +25,15 @@
 //!
 //! A caller interrupted by a signal has its notification dropped: the
 //! answer then fails (ENOENT) and its restarted connect finds the socket
-//! connecting (EALREADY), as the kernel's own restart would.
+//! connecting (EALREADY), as the kernel's own restart would. Our connect
+//! runs on until it ends (a blocking unix connect to a server that never
+//! accepts: for good), holding one of MAX_IN_FLIGHT places.
+//!
+//! Known limits: a unix path through /proc/self (or thread-self) names
+//! the connecting thread, which the container's /proc does not show
+//! (ENOENT); the caller's fsuid and fsgid are taken to be its effective
+//! ids; its securebits, ambient capabilities and LSM labels are not
+//! taken (burrow sets none of them).
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
