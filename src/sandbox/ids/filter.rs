@@ -379,7 +379,10 @@ enum Cond {
 }
 
 /// The errnos a test may refuse a call with, one return each per section.
-const REFUSALS: [i32; 2] = [libc::EOPNOTSUPP, libc::EPERM];
+const REFUSALS: [i32; 3] = [libc::EOPNOTSUPP, libc::EPERM, libc::ENOSYS];
+
+/// The bit of an x32 call's number (x86_64's audit arch, 32-bit pointers).
+const X32_BIT: u32 = 0x4000_0000;
 
 /// The exact flags with which C tools open a file to read it whole:
 /// plain O_RDONLY (procps' readproc, cat, sed, awk, busybox), with
@@ -510,7 +513,12 @@ pub fn program(calls: Calls) -> Vec<sock_filter> {
         // refusal; then the next section. Jumps are relative to the next
         // instruction.
         let tested_len: usize = tests.iter().map(|t| 2 + t.when.len()).sum();
-        let allow = 3 + tested_len + nrs.len();
+        // Where connect is watched, the x32 ABI's calls (their own
+        // numbers, not in our tables) are refused: ENOSYS, as on kernels
+        // without it (the default profile says so too).
+        let x32 =
+            abi.audit == AUDIT_ARCH_X86_64 && all.iter().any(|e| matches!(e.call, Call::Socket(_)));
+        let allow = 3 + usize::from(x32) + tested_len + nrs.len();
         let notify = allow + 1;
         let refuse =
             |errno: i32| notify + 1 + REFUSALS.iter().position(|e| *e == errno).unwrap_or(0);
@@ -521,6 +529,15 @@ pub fn program(calls: Calls) -> Vec<sock_filter> {
         let at = |prog: &Vec<sock_filter>| prog.len() - base;
         prog.push(jump(libc::BPF_JEQ, abi.audit, 0, to(next, 1)));
         prog.push(ld(0)); // nr
+        if x32 {
+            let i = at(&prog);
+            prog.push(jump(
+                libc::BPF_JSET,
+                X32_BIT,
+                to(refuse(libc::ENOSYS), i),
+                0,
+            ));
+        }
         for t in &tests {
             // Not this call: on past its load and conditions.
             prog.push(jump(libc::BPF_JEQ, t.nr, 0, 1 + t.when.len()));
@@ -750,6 +767,12 @@ mod tests {
                 libc::SECCOMP_RET_USER_NOTIF,
                 "{name}"
             );
+        }
+        // x32 calls (x86_64's arch, the 0x40000000 bit): refused.
+        #[cfg(target_arch = "x86_64")]
+        for nr in [42, 44, 425] {
+            let v = verdict(&prog, AUDIT_ARCH_X86_64, nr | X32_BIT);
+            assert_eq!(v, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32, "x32 {nr}");
         }
         // The ids' filter alone leaves sends to the kernel.
         let ids = program(Calls::IDS);
