@@ -38,6 +38,11 @@
 //! same way (`exec_guard`, served by `sandbox::enter`), as the
 //! container's processes may pass it such a socket (SCM_RIGHTS). The
 //! record keeps the host namespace's cookie for it (`guarded_netns`).
+//! The other roads to a connect are closed in the same filter
+//! (`ids::filter`): connect of the 32-bit ABI and its socketcall are
+//! answered alike, sends with MSG_FASTOPEN refused (EOPNOTSUPP), io_uring
+//! refused (EPERM) whatever the profile allows, x32 calls refused
+//! (ENOSYS).
 //!
 //! What a handed socket does not carry over: of the options the server
 //! set on its own socket before bind, only those its connections inherit
