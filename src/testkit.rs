@@ -11,3 +11,19 @@ pub fn skip(why: &str) {
     }
     eprintln!("skip: {why}");
 }
+
+/// Whether this kernel runs i386 code (IA32 emulation); if not, the
+/// caller's test is skipped (`skip`) and it returns.
+#[cfg(target_arch = "x86_64")]
+#[track_caller]
+pub fn runs_i386() -> bool {
+    let getpid = || {
+        let _ = crate::sys::int80(20, 0, 0, 0);
+        Ok(())
+    };
+    let runs = crate::sys::in_child(getpid).is_ok();
+    if !runs {
+        skip("this kernel runs no i386 code (no IA32 emulation)");
+    }
+    runs
+}

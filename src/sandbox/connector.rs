@@ -45,6 +45,7 @@ use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 
+use super::ids::server::tgid;
 use super::ids::Reply;
 use crate::sys;
 
@@ -261,14 +262,6 @@ pub(super) fn read_mem(tid: i32, addr: u64, len: usize) -> std::io::Result<Vec<u
         f.read_exact_at(&mut buf, addr)?;
     }
     Ok(buf)
-}
-
-/// The thread group of task `tid` (/proc/TID/status).
-pub(super) fn tgid(tid: i32) -> Option<i32> {
-    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 #[cfg(test)]
