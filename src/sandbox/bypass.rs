@@ -553,7 +553,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn a_32_bit_connect_of_a_host_socket_is_refused_too() {
-        use crate::sys::{in_child, int80, ChildFailure};
+        use crate::sys::{int80, ChildFailure};
         const CONNECT: u32 = 362;
         const SOCKETCALL: u32 = 102;
         if !crate::testkit::runs_i386() {
@@ -564,24 +564,10 @@ mod tests {
         let port = target.local_addr().unwrap().port();
         // This process's namespace stands for the host's.
         let cookie = host_netns_cookie().unwrap();
-        let (ours, theirs) = crate::sandbox::channel::pair().unwrap();
-        let server = std::thread::spawn(move || {
-            if let Ok(Some((_, Some(fd)))) = ours.recv() {
-                let base = crate::sandbox::ids::creds::Creds::new(0, 0, vec![]);
-                crate::sandbox::ids::server::serve(fd, base, Some(exec_guard(cookie)));
-            }
-        });
-        let r = in_child(move || {
+        let calls = super::super::ids::filter::Calls::SOCKETS;
+        let guard = Some(exec_guard(cookie));
+        let r = crate::sandbox::ids::in_served_child(calls, guard, move || {
             let fail = |what: &str, r: i32| Err(ChildFailure::new(what, Errno::from_raw(-r)));
-            nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
-            let l = crate::sandbox::ids::install(super::super::ids::filter::Calls::SOCKETS)
-                .map_err(|_| ChildFailure::new("install", Errno::last()))?;
-            theirs
-                .send_with_fd(
-                    &crate::sandbox::channel::Msg::IdsListener,
-                    Some(l.as_raw_fd()),
-                )
-                .map_err(|_| ChildFailure::new("send", Errno::EIO))?;
             // sockaddr_in at 0, socketcall's three arguments at 16.
             let page = sys::low_page();
             let base = page.as_ptr() as u32;
@@ -620,7 +606,6 @@ mod tests {
             }
             Ok(())
         });
-        server.join().unwrap();
         r.unwrap();
         assert!(target.accept().is_err(), "the listener was reached");
     }

@@ -72,3 +72,34 @@ pub fn spawn(
         .context("start the id emulation thread")?;
     Ok(())
 }
+
+/// For unit tests: run `child` in a forked child under the notify filter
+/// of `calls` (no_new_privs set), its calls answered by `server::serve`
+/// on a thread of ours, from root's ids, socket calls to `on_socket`.
+#[cfg(test)]
+pub(crate) fn in_served_child(
+    calls: filter::Calls,
+    on_socket: Option<OnSocket>,
+    child: impl FnOnce() -> Result<(), crate::sys::ChildFailure>,
+) -> Result<(), crate::sys::ChildFailure> {
+    use crate::sandbox::channel::{self, Msg};
+    use crate::sys::ChildFailure;
+    use std::os::fd::AsRawFd;
+    let (ours, theirs) = channel::pair().unwrap();
+    let server = std::thread::spawn(move || {
+        if let Ok(Some((_, Some(fd)))) = ours.recv() {
+            server::serve(fd, creds::Creds::new(0, 0, vec![]), on_socket);
+        }
+    });
+    let r = crate::sys::in_child(move || {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
+        let l =
+            install(calls).map_err(|_| ChildFailure::new("install", nix::errno::Errno::last()))?;
+        theirs
+            .send_with_fd(&Msg::IdsListener, Some(l.as_raw_fd()))
+            .map_err(|_| ChildFailure::new("send", nix::errno::Errno::EIO))?;
+        child()
+    });
+    server.join().unwrap();
+    r
+}

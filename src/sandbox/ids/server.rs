@@ -650,8 +650,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn i386_calls_are_emulated_with_their_widths() {
-        use crate::sys::{in_child, int80, ChildFailure};
-        use std::os::fd::AsRawFd;
+        use crate::sys::{int80, ChildFailure};
         const GETUID: u32 = 24; // 16-bit
         const SETUID: u32 = 23; // 16-bit
         const GETUID32: u32 = 199;
@@ -659,23 +658,8 @@ mod tests {
         if !crate::testkit::runs_i386() {
             return;
         }
-        let (ours, theirs) = crate::sandbox::channel::pair().unwrap();
-        let server = std::thread::spawn(move || {
-            if let Ok(Some((_, Some(fd)))) = ours.recv() {
-                serve(fd, Creds::new(0, 0, vec![]), None);
-            }
-        });
-        let r = in_child(move || {
+        let r = super::super::in_served_child(filter::Calls::IDS, None, || {
             let fail = |what: &str| Err(ChildFailure::new(what, Errno::EINVAL));
-            nix::sys::prctl::set_no_new_privs().map_err(|e| ChildFailure::new("nnp", e))?;
-            let l = super::super::install(filter::Calls::IDS)
-                .map_err(|_| ChildFailure::new("install", Errno::last()))?;
-            theirs
-                .send_with_fd(
-                    &crate::sandbox::channel::Msg::IdsListener,
-                    Some(l.as_raw_fd()),
-                )
-                .map_err(|_| ChildFailure::new("send", Errno::EIO))?;
             if int80(SETUID32, 70000, 0, 0) != 0 || int80(GETUID32, 0, 0, 0) != 70000 {
                 return fail("setuid32/getuid32 70000");
             }
@@ -688,7 +672,6 @@ mod tests {
             }
             Ok(())
         });
-        server.join().unwrap();
         r.unwrap();
     }
 
