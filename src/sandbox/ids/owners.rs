@@ -202,38 +202,37 @@ impl Owners {
             Stat::X => (at_target(c.tid, a[0] as i32, a[1], a[2] as i32), a[4]),
         };
         let target = target.ok()?;
-        let (fd, uid, gid) = match shown(&target) {
-            Some((other, uid, gid)) => (self.open(c.tid, &other).ok()?, uid, gid),
+        let (fd, shown_ids) = match shown(&target) {
+            Some((other, uid, gid)) => (self.open(c.tid, &other).ok()?, Some((uid, gid))),
+            None => (self.open(c.tid, &target).ok()?, None),
+        };
+        // One stat: the kind for the lookup, and the fields shown.
+        let mut st = sys::stat_fd(&fd).ok()?;
+        let (uid, gid) = match shown_ids {
+            Some(ids) => ids,
             None => {
-                let fd = self.open(c.tid, &target).ok()?;
                 let link = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
-                let kind_bits = sys::stat_fd(&fd).ok()?.st_mode & libc::S_IFMT;
-                let o = recorded(&link, kind_bits)?;
-                (fd, o.uid, o.gid)
+                let o = recorded(&link, st.st_mode & libc::S_IFMT)?;
+                (o.uid, o.gid)
             }
         };
-        let r = match (kind, layout) {
-            (Stat::X, _) => sys::statx_fd(&fd, a[2] as i32, a[3] as u32).map(|mut st| {
-                (st.stx_uid, st.stx_gid) = (uid, gid);
-                sys::statx_bytes(&st).to_vec()
-            }),
-            (_, StatBuf::Native) => sys::stat_fd(&fd).map(|mut st| {
+        let bytes = match (kind, layout) {
+            (Stat::X, _) => {
+                let mut stx = sys::statx_fd(&fd, a[2] as i32, a[3] as u32).ok()?;
+                (stx.stx_uid, stx.stx_gid) = (uid, gid);
+                sys::statx_bytes(&stx).to_vec()
+            }
+            (_, StatBuf::Native) => {
                 (st.st_uid, st.st_gid) = (uid, gid);
                 sys::stat_bytes(&st).to_vec()
-            }),
-            (_, StatBuf::Wide32) => {
-                sys::stat_fd(&fd).map(|st| stat32::wide(&st, uid, gid).to_vec())
             }
-            (_, StatBuf::Old32) => match sys::stat_fd(&fd) {
-                Ok(st) => match stat32::old(&st, uid, gid, stat32::overflow_ids()) {
-                    Ok(b) => Ok(b.to_vec()),
-                    // What the kernel would answer: the call fails.
-                    Err(e) => return Some(Err(e)),
-                },
-                Err(e) => Err(e),
+            (_, StatBuf::Wide32) => stat32::wide(&st, uid, gid).to_vec(),
+            (_, StatBuf::Old32) => match stat32::old(&st, uid, gid, stat32::overflow_ids()) {
+                Ok(b) => b.to_vec(),
+                // What the kernel would answer: the call fails.
+                Err(e) => return Some(Err(e)),
             },
         };
-        let bytes = r.ok()?;
         if !(c.valid)() {
             return Some(Err(Errno::ESRCH));
         }
